@@ -1,0 +1,51 @@
+"""kosbert_viz: interactive maps of meaning for Korean text.
+
+>>> import kosbert_viz as kv
+>>> texts = kv.datasets.load_sample().text
+>>> emb = kv.encode(texts)                        # ko-sbert vectors, cached on disk
+>>> res = kv.cluster(emb, method="hdbscan")
+>>> fig = kv.cluster_map(kv.reduce(emb), labels=res.labels, texts=texts)
+
+Importing the package imports no torch, umap or plotly; each is loaded on first use.
+"""
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "encode": "encode",
+    "load_encoder": "models",
+    "OfflineEncoder": "models",
+    "ModelLoadError": "models",
+    "DEFAULT_MODEL": "models",
+    "EmbeddingCache": "cache",
+    "CacheFullError": "cache",
+    "reduce": "reduce",
+    "cluster": "cluster",
+    "ClusterResult": "cluster",
+    "keywords": "keywords",
+    "cluster_map": "plot",
+    "map_texts": "pipeline",
+    "TextMap": "pipeline",
+    "write_report": "report",
+}
+_SUBMODULES = {"datasets", "cache", "cluster", "encode", "keywords", "models", "plot", "pipeline", "reduce",
+               "report", "cli"}
+
+__all__ = sorted(_EXPORTS) + ["datasets"]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'kosbert_viz' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

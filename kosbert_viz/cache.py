@@ -1,0 +1,649 @@
+"""Content-addressed embedding cache on disk.
+
+Vectors are stored per model *fingerprint* (model id + revision or weights hash,
+max_seq_length, pooling, normalisation, precision) under a 128-bit keyed BLAKE2b
+hash of the Unicode-NFC text. Texts never appear in file names or files.
+
+Layout (``<root>/v1/<namespace>/``)::
+
+    model.json                 what the namespace holds (model, dim, dtype)
+    <time>-<pid>-<rand>.kvs    immutable segments, one per ``put`` batch
+    tmp/                       segments being written (never read)
+    lock                       held while compacting
+
+A segment is written to ``tmp/``, fsync'ed, then atomically renamed into place, so
+readers see whole segments or nothing: many processes (or distributed workers) may
+append at once, and a ``kill -9`` loses at most the batch being written. Each segment
+carries CRC32 checksums of its header, keys and vectors; a segment that fails them
+is set aside with one warning and its entries count as misses. No pickle anywhere.
+
+Example
+-------
+>>> cache = EmbeddingCache("/tmp/kv-cache")
+>>> keys = text_keys("abc123", ["배송이 빨라요"])
+>>> cache.put("abc123", keys, np.ones((1, 4), np.float32), model="demo")
+>>> vecs, found = cache.get("abc123", keys)
+"""
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import secrets
+import struct
+import threading
+import time
+import unicodedata
+import warnings
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+__all__ = ["EmbeddingCache", "CacheFullError", "text_keys", "default_cache_dir"]
+
+_FORMAT = "v1"
+_MAGIC = b"KVZSEG\x00\x01"
+# magic, version, dim, dtype code, count, keys crc, vectors crc | header crc, padding
+_HEAD = struct.Struct("<8sIIIQII")
+_HEAD_CRC = struct.Struct("<I")
+_HEADER_SIZE = 64
+_DTYPES = {1: np.dtype("<f4"), 2: np.dtype("<f2")}
+_DTYPE_CODES = {"float32": 1, "float16": 2}
+_SMALL_SEGMENT = 8 << 20  # segments below this are merged by auto-compaction
+_AUTO_COMPACT_AT = 64  # small segments in one namespace before put() compacts
+_TMP_MAX_AGE = 3600.0  # seconds before an orphaned tmp file is removed
+_FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+class CacheFullError(OSError):
+    """Raised when the cache cannot write because the disk (or quota) is full."""
+
+
+def default_cache_dir() -> Path:
+    """``$KOSBERT_VIZ_CACHE`` or the user cache dir (``~/.cache/kosbert_viz/embeddings``)."""
+    env = os.environ.get("KOSBERT_VIZ_CACHE")
+    if env:
+        return Path(env).expanduser()
+    try:
+        from platformdirs import user_cache_dir
+
+        return Path(user_cache_dir("kosbert_viz")) / "embeddings"
+    except ImportError:  # pragma: no cover - platformdirs is a core dependency
+        return Path.home() / ".cache" / "kosbert_viz" / "embeddings"
+
+
+def normalize_text(text: str) -> str:
+    """The form a text is cached and encoded in: Unicode NFC."""
+    return unicodedata.normalize("NFC", text)
+
+
+def text_keys(fingerprint: str, texts: Iterable[str]) -> np.ndarray:
+    """128-bit cache keys (``dtype='S16'``) of ``texts`` for a model fingerprint.
+
+    The key is a BLAKE2b hash keyed by the fingerprint over the NFC text, so the
+    same text under another model never collides.
+
+    >>> text_keys("fp", ["가", "가"]).shape
+    (2,)
+    """
+    salt = fingerprint.encode("utf-8")[:64]
+    out = bytearray()
+    blake = hashlib.blake2b
+    nfc = unicodedata.normalize
+    for text in texts:
+        out += blake(nfc("NFC", text).encode("utf-8", "surrogatepass"), digest_size=16, key=salt).digest()
+    return np.frombuffer(bytes(out), dtype="S16")
+
+
+@dataclass
+class _Segment:
+    path: Path
+    dim: int
+    dtype: np.dtype
+    count: int
+    vecs_crc: int
+    size: int
+
+    @property
+    def vec_offset(self) -> int:
+        return _HEADER_SIZE + 16 * self.count
+
+
+class _CorruptSegment(ValueError):
+    pass
+
+
+def _read_segment_keys(path: Path) -> tuple[_Segment, np.ndarray]:
+    """Read and verify a segment's header and keys (not its vectors)."""
+    with open(path, "rb") as fh:
+        head = fh.read(_HEADER_SIZE)
+        if len(head) < _HEADER_SIZE:
+            raise _CorruptSegment("truncated header")
+        magic, version, dim, code, count, keys_crc, vecs_crc = _HEAD.unpack_from(head)
+        (head_crc,) = _HEAD_CRC.unpack_from(head, _HEAD.size)
+        if magic != _MAGIC or zlib.crc32(head[: _HEAD.size]) != head_crc:
+            raise _CorruptSegment("bad header checksum")
+        if version != 1 or code not in _DTYPES:
+            raise _CorruptSegment(f"unknown segment version {version} / dtype {code}")
+        dtype = _DTYPES[code]
+        size = os.fstat(fh.fileno()).st_size
+        if size != _HEADER_SIZE + count * (16 + dim * dtype.itemsize):
+            raise _CorruptSegment(f"size {size} does not match its header")
+        raw = fh.read(16 * count)
+    if zlib.crc32(raw) != keys_crc:
+        raise _CorruptSegment("bad key checksum")
+    return _Segment(path, dim, dtype, count, vecs_crc, size), np.frombuffer(raw, dtype="S16")
+
+
+def _split_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    words = np.frombuffer(np.ascontiguousarray(keys).tobytes(), dtype="<u8").reshape(-1, 2)
+    return words[:, 0], words[:, 1]
+
+
+class _NamespaceIndex:
+    """Sorted keys of every segment of one namespace, for bulk look-ups."""
+
+    def __init__(self, segments: list[_Segment], keys: list[np.ndarray]):
+        self.segments = segments
+        counts = [len(k) for k in keys]
+        all_keys = np.concatenate(keys) if keys else np.empty(0, "S16")
+        seg = np.repeat(np.arange(len(keys), dtype=np.int32), counts)
+        row = np.concatenate([np.arange(c, dtype=np.int64) for c in counts]) if keys else np.empty(0, np.int64)
+        hi, lo = _split_keys(all_keys)
+        order = np.lexsort((lo, hi))  # stable: older segments first among equal keys
+        hi, lo, seg, row = hi[order], lo[order], seg[order], row[order]
+        keep = np.ones(len(hi), dtype=bool)
+        keep[1:] = (hi[1:] != hi[:-1]) | (lo[1:] != lo[:-1])
+        self.hi, self.lo, self.seg, self.row = hi[keep], lo[keep], seg[keep], row[keep]
+
+    def __len__(self) -> int:
+        return len(self.hi)
+
+    def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Positions into the index for ``keys`` and a found mask."""
+        q_hi, q_lo = _split_keys(keys)
+        n = len(self.hi)
+        if n == 0:
+            return np.zeros(len(keys), np.int64), np.zeros(len(keys), bool)
+        pos = np.searchsorted(self.hi, q_hi, side="left")
+        pos_c = np.minimum(pos, n - 1)
+        found = (self.hi[pos_c] == q_hi) & (self.lo[pos_c] == q_lo)
+        # Two different keys sharing their first 64 bits: search the run (practically never).
+        clash = np.flatnonzero(~found & (self.hi[pos_c] == q_hi))
+        for i in clash:
+            j = pos[i]
+            while j < n and self.hi[j] == q_hi[i]:
+                if self.lo[j] == q_lo[i]:
+                    pos_c[i], found[i] = j, True
+                    break
+                j += 1
+        return pos_c, found
+
+
+class EmbeddingCache:
+    """Embedding vectors on disk, keyed by model fingerprint and NFC text.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        Cache folder. Default: ``$KOSBERT_VIZ_CACHE`` or the user cache dir.
+    dtype : {"float32", "float16"}
+        Storage precision. ``float16`` halves the disk size but returns vectors
+        rounded to half precision; it is kept apart from ``float32`` entries, so a
+        float32 cache never returns float16-rounded vectors.
+
+    Example
+    -------
+    >>> cache = EmbeddingCache("/tmp/kv-cache")
+    >>> emb = kv.encode(texts, cache=cache)   # misses are encoded and stored
+    >>> cache.info()["entries"]
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None, *, dtype: str = "float32"):
+        if dtype not in _DTYPE_CODES:
+            raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype!r}")
+        self.path = Path(path).expanduser() if path is not None else default_cache_dir()
+        self.dtype = dtype
+        self._indexes: dict[str, tuple[frozenset, _NamespaceIndex]] = {}
+        self._seg_keys: dict[str, tuple[_Segment, np.ndarray]] = {}
+        self._verified: set[str] = set()
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        return f"EmbeddingCache({str(self.path)!r}, dtype={self.dtype!r})"
+
+    # -- layout -----------------------------------------------------------------
+    @property
+    def _root(self) -> Path:
+        return self.path / _FORMAT
+
+    def namespace(self, fingerprint: str) -> str:
+        """Folder name for a model fingerprint at this cache's storage dtype."""
+        return hashlib.blake2b(f"{fingerprint}|{self.dtype}".encode(), digest_size=16).hexdigest()
+
+    def _ns_dir(self, fingerprint: str) -> Path:
+        return self._root / self.namespace(fingerprint)
+
+    # -- reading ----------------------------------------------------------------
+    def _index(self, ns_dir: Path) -> _NamespaceIndex:
+        """The namespace's index, re-read only when its segment list changed."""
+        try:
+            names = frozenset(p.name for p in os.scandir(ns_dir) if p.name.endswith(".kvs"))
+        except FileNotFoundError:
+            names = frozenset()
+        key = str(ns_dir)
+        cached = self._indexes.get(key)
+        if cached is not None and cached[0] == names:
+            return cached[1]
+        segments, keys = [], []
+        for name in sorted(names):
+            path = ns_dir / name
+            entry = self._seg_keys.get(str(path))
+            if entry is None:
+                try:
+                    entry = _read_segment_keys(path)
+                except FileNotFoundError:
+                    continue  # compacted or pruned by another process meanwhile
+                except _CorruptSegment as exc:
+                    self._quarantine(path, str(exc))
+                    continue
+                self._seg_keys[str(path)] = entry
+            segments.append(entry[0])
+            keys.append(entry[1])
+        index = _NamespaceIndex(segments, keys)
+        self._indexes[key] = (names, index)
+        return index
+
+    def _quarantine(self, path: Path, why: str) -> None:
+        warnings.warn(
+            f"kosbert_viz cache: segment {path.name} failed its checksum ({why}); its entries "
+            "are treated as misses and will be re-encoded. The file was renamed to *.corrupt.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        self._seg_keys.pop(str(path), None)
+        try:
+            os.replace(path, path.with_suffix(".corrupt"))
+        except OSError:
+            pass
+
+    def _read_vectors(self, seg: _Segment) -> np.ndarray:
+        """The segment's verified vector block (memory-mapped)."""
+        import mmap
+
+        with open(seg.path, "rb") as fh:
+            mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        block = memoryview(mm)[seg.vec_offset: seg.size]
+        name = str(seg.path)
+        if name not in self._verified:
+            if zlib.crc32(block) != seg.vecs_crc:
+                block.release()
+                mm.close()
+                raise _CorruptSegment("bad vector checksum")
+            self._verified.add(name)
+        return np.frombuffer(block, dtype=seg.dtype).reshape(seg.count, seg.dim)
+
+    def get(self, fingerprint: str, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Look up many keys at once.
+
+        Returns ``(vectors, found)``: a float32 array of shape ``(len(keys), dim)``
+        (zeros where missing; ``dim`` is 0 when nothing is stored for the model) and a
+        boolean mask of the hits.
+        """
+        keys = np.asarray(keys, dtype="S16")
+        ns_dir = self._ns_dir(fingerprint)
+        for attempt in range(3):
+            with self._lock:
+                index = self._index(ns_dir)
+                if len(index) == 0:
+                    return np.zeros((len(keys), 0), np.float32), np.zeros(len(keys), bool)
+                pos, found = index.lookup(keys)
+                dim = index.segments[0].dim
+                out = np.zeros((len(keys), dim), np.float32)
+                hit = np.flatnonzero(found)
+                seg_of_hit = index.seg[pos[hit]]
+                try:
+                    self._gather(index, hit, seg_of_hit, index.row[pos[hit]], out, found)
+                except FileNotFoundError:
+                    self._indexes.pop(str(ns_dir), None)  # a segment was compacted away: re-read
+                    continue
+            return out, found
+        raise RuntimeError(f"cache at {self.path} kept changing under the reader; try again")
+
+    def _gather(self, index, hit, seg_of_hit, rows, out, found) -> None:
+        order = np.argsort(seg_of_hit, kind="stable")
+        bounds = np.flatnonzero(np.diff(seg_of_hit[order])) + 1
+        groups = np.split(order, bounds) if len(order) else []
+        corrupt: list[_Segment] = []
+
+        def fill(group: np.ndarray) -> None:
+            seg = index.segments[seg_of_hit[group[0]]]
+            try:
+                block = self._read_vectors(seg)
+            except _CorruptSegment:
+                corrupt.append(seg)
+                found[hit[group]] = False
+                return
+            out[hit[group]] = block[rows[group]]
+            _touch(seg.path)
+
+        if len(groups) > 1:
+            with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+                list(pool.map(fill, groups))
+        else:
+            for g in groups:
+                fill(g)
+        for seg in corrupt:
+            self._quarantine(seg.path, "bad vector checksum")
+            out[~found] = 0.0
+        if corrupt:
+            self._indexes.clear()
+
+    def contains(self, fingerprint: str, keys: np.ndarray) -> np.ndarray:
+        """Boolean mask of the keys that are stored, without reading vectors."""
+        with self._lock:
+            return self._index(self._ns_dir(fingerprint)).lookup(np.asarray(keys, dtype="S16"))[1]
+
+    # -- writing ----------------------------------------------------------------
+    def put(self, fingerprint: str, keys: np.ndarray, vectors: np.ndarray, *, model: str | None = None,
+            details: dict | None = None) -> int:
+        """Store vectors under keys; returns the number of new entries written.
+
+        Keys already stored (or repeated within the call) are skipped. The batch
+        becomes visible atomically. Raises :class:`CacheFullError` when the disk is
+        full; entries stored earlier stay intact.
+        """
+        keys = np.asarray(keys, dtype="S16")
+        vectors = np.asarray(vectors)
+        if vectors.ndim != 2 or len(vectors) != len(keys):
+            raise ValueError(f"vectors must have shape (len(keys), dim), got {vectors.shape} for {len(keys)} keys")
+        if not np.isfinite(vectors).all():
+            raise ValueError("refusing to cache vectors that contain NaN or inf")
+        ns_dir = self._ns_dir(fingerprint)
+        with self._lock:
+            _, first = np.unique(keys, return_index=True)
+            first.sort()
+            keys, vectors = keys[first], vectors[first]
+            new = ~self.contains(fingerprint, keys)
+            index = self._index(ns_dir)
+            if len(index) and index.segments[0].dim != vectors.shape[1]:
+                raise ValueError(
+                    f"vectors have dim {vectors.shape[1]}, but this cache holds dim "
+                    f"{index.segments[0].dim} for fingerprint {fingerprint!r}"
+                )
+            keys, vectors = keys[new], vectors[new]
+            if len(keys) == 0:
+                return 0
+            self._write_meta(ns_dir, fingerprint, vectors.shape[1], model, details)
+            self._write_segment(ns_dir, keys, vectors.astype(self.dtype, copy=False))
+            self._maybe_compact(ns_dir)
+        return len(keys)
+
+    def _write_meta(self, ns_dir: Path, fingerprint: str, dim: int, model, details) -> None:
+        meta_path = ns_dir / "model.json"
+        if meta_path.exists():
+            return
+        meta = {"format": _FORMAT, "fingerprint": fingerprint, "model": model, "dim": int(dim),
+                "dtype": self.dtype, "details": details or {}, "created": time.time()}
+        _atomic_write(ns_dir, meta_path, json.dumps(meta, ensure_ascii=False, indent=1).encode("utf-8"))
+
+    def _write_segment(self, ns_dir: Path, keys: np.ndarray, vectors: np.ndarray) -> Path:
+        count, dim = vectors.shape
+        vectors = np.ascontiguousarray(vectors, dtype=np.dtype(self.dtype).newbyteorder("<"))
+        key_bytes = np.ascontiguousarray(keys).tobytes()
+        head = _HEAD.pack(_MAGIC, 1, dim, _DTYPE_CODES[self.dtype], count, zlib.crc32(key_bytes),
+                          zlib.crc32(memoryview(vectors).cast("B")))
+        head += _HEAD_CRC.pack(zlib.crc32(head))
+        head = head.ljust(_HEADER_SIZE, b"\0")
+        name = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(4)}.kvs"
+        final = ns_dir / name
+        _atomic_write(ns_dir, final, head, key_bytes, memoryview(vectors).cast("B"))
+        return final
+
+    # -- housekeeping -----------------------------------------------------------
+    @contextmanager
+    def _ns_lock(self, ns_dir: Path, blocking: bool = True):
+        ns_dir.mkdir(parents=True, exist_ok=True)
+        with open(ns_dir / "lock", "a+b") as fh:
+            try:
+                import fcntl
+            except ImportError:  # Windows: compaction is not run concurrently there
+                yield True
+                return
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+    def _maybe_compact(self, ns_dir: Path) -> None:
+        small = [p for p in ns_dir.glob("*.kvs") if _size(p) < _SMALL_SEGMENT]
+        if len(small) >= _AUTO_COMPACT_AT:
+            self._compact_dir(ns_dir, blocking=False)
+
+    def compact(self, *, max_segment_bytes: int = 256 << 20) -> int:
+        """Merge small segments and drop duplicate entries; returns segments removed."""
+        removed = 0
+        for ns_dir in self._namespaces():
+            removed += self._compact_dir(ns_dir, blocking=True, max_segment_bytes=max_segment_bytes)
+        return removed
+
+    def _compact_dir(self, ns_dir: Path, *, blocking: bool, max_segment_bytes: int = 256 << 20) -> int:
+        with self._ns_lock(ns_dir, blocking=blocking) as locked:
+            if not locked:
+                return 0
+            _clean_tmp(ns_dir / "tmp")
+            self._indexes.pop(str(ns_dir), None)
+            index = self._index(ns_dir)
+            candidates = [s for s in index.segments if s.size < max_segment_bytes // 2]
+            groups, current, size = [], [], 0
+            for seg in candidates:
+                if current and size + seg.size > max_segment_bytes:
+                    groups.append(current)
+                    current, size = [], 0
+                current.append(seg)
+                size += seg.size
+            if current:
+                groups.append(current)
+            removed = 0
+            for group in groups:
+                if len(group) < 2:
+                    continue
+                keys, vecs = [], []
+                for seg in group:
+                    try:
+                        vecs.append(np.array(self._read_vectors(seg)))
+                    except _CorruptSegment as exc:
+                        self._quarantine(seg.path, str(exc))
+                        continue
+                    keys.append(self._seg_keys[str(seg.path)][1])
+                if not keys:
+                    continue
+                all_keys, all_vecs = np.concatenate(keys), np.concatenate(vecs)
+                _, first = np.unique(all_keys, return_index=True)
+                first.sort()
+                self._write_segment(ns_dir, all_keys[first], all_vecs[first])
+                for seg in group:
+                    _unlink(seg.path)
+                    self._seg_keys.pop(str(seg.path), None)
+                    removed += 1
+            self._indexes.pop(str(ns_dir), None)
+            return removed
+
+    def _namespaces(self) -> list[Path]:
+        if not self._root.is_dir():
+            return []
+        return sorted(p for p in self._root.iterdir() if p.is_dir())
+
+    def _meta(self, ns_dir: Path) -> dict:
+        try:
+            return json.loads((ns_dir / "model.json").read_text("utf-8"))
+        except (OSError, ValueError):
+            return {}
+
+    def info(self) -> dict:
+        """Entries, bytes and models in the cache.
+
+        >>> EmbeddingCache("/tmp/kv-cache").info()["models"]
+        """
+        models, total_bytes, total_entries = [], 0, 0
+        with self._lock:
+            for ns_dir in self._namespaces():
+                meta = self._meta(ns_dir)
+                index = self._index(ns_dir)
+                nbytes = sum(_size(p) for p in ns_dir.glob("*.kvs"))
+                corrupt = len(list(ns_dir.glob("*.corrupt")))
+                models.append({
+                    "model": meta.get("model"), "fingerprint": meta.get("fingerprint"),
+                    "namespace": ns_dir.name, "dim": meta.get("dim"), "dtype": meta.get("dtype"),
+                    "entries": len(index), "bytes": nbytes, "segments": len(index.segments),
+                    "corrupt_segments": corrupt,
+                })
+                total_bytes += nbytes
+                total_entries += len(index)
+        return {"path": str(self.path), "entries": total_entries, "bytes": total_bytes, "models": models}
+
+    def clear(self, model: str | None = None) -> int:
+        """Delete every entry, or only those of ``model`` (a model name or fingerprint).
+
+        Returns the number of entries removed.
+        """
+        removed = 0
+        with self._lock:
+            for ns_dir in self._namespaces():
+                meta = self._meta(ns_dir)
+                if model is not None and model not in (meta.get("model"), meta.get("fingerprint"), ns_dir.name):
+                    continue
+                removed += len(self._index(ns_dir))
+                for p in list(ns_dir.glob("*.kvs")) + list(ns_dir.glob("*.corrupt")):
+                    _unlink(p)
+                    self._seg_keys.pop(str(p), None)
+                self._indexes.pop(str(ns_dir), None)
+                _clean_tmp(ns_dir / "tmp", max_age=0)
+                _unlink(ns_dir / "model.json")
+                _unlink(ns_dir / "lock")
+                for d in (ns_dir / "tmp", ns_dir):
+                    try:
+                        d.rmdir()
+                    except OSError:
+                        pass
+        return removed
+
+    def prune(self, max_bytes: int) -> int:
+        """Delete least recently used segments until the cache holds <= ``max_bytes``.
+
+        Recency is tracked per segment (one ``put`` batch or a merged group).
+        Returns the number of bytes freed.
+        """
+        if max_bytes < 0:
+            raise ValueError(f"max_bytes must be >= 0, got {max_bytes}")
+        segs = []
+        for ns_dir in self._namespaces():
+            for p in ns_dir.glob("*.kvs"):
+                try:
+                    st = p.stat()
+                except FileNotFoundError:
+                    continue
+                segs.append((max(st.st_atime, st.st_mtime), st.st_size, p))
+        total = sum(s for _, s, _ in segs)
+        freed = 0
+        with self._lock:
+            for _, size, p in sorted(segs, key=lambda t: (t[0], t[2].name)):
+                if total - freed <= max_bytes:
+                    break
+                _unlink(p)
+                self._seg_keys.pop(str(p), None)
+                freed += size
+            self._indexes.clear()
+        return freed
+
+
+# -- file helpers -------------------------------------------------------------------
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _unlink(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except (FileNotFoundError, PermissionError):
+        pass
+
+
+def _touch(path: Path) -> None:
+    """Mark a segment as used now (its atime), for least-recently-used pruning."""
+    try:
+        st = os.stat(path)
+        os.utime(path, ns=(time.time_ns(), st.st_mtime_ns))
+    except OSError:
+        pass
+
+
+def _clean_tmp(tmp_dir: Path, max_age: float = _TMP_MAX_AGE) -> None:
+    """Remove files left in ``tmp/`` by writers that crashed (older than ``max_age``)."""
+    now = time.time()
+    try:
+        entries = list(os.scandir(tmp_dir))
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        try:
+            if now - entry.stat().st_mtime >= max_age:
+                os.unlink(entry.path)
+        except OSError:
+            pass
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # Windows cannot open directories
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(ns_dir: Path, final: Path, *chunks) -> None:
+    """Write ``chunks`` to ``final`` via tmp file + fsync + rename.
+
+    A crash leaves only a file in ``tmp/``; a full disk raises CacheFullError and
+    leaves nothing behind.
+    """
+    tmp_dir = ns_dir / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_dir / f"{final.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    try:
+        with open(tmp, "wb") as fh:
+            for chunk in chunks:
+                fh.write(chunk)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    except OSError as exc:
+        _unlink(tmp)
+        if exc.errno in _FULL_ERRNOS:
+            raise CacheFullError(
+                exc.errno,
+                f"kosbert_viz cache: the disk is full, could not write {final.name} under {ns_dir.parent.parent}. "
+                "Entries stored before are intact. Free space, run `kosbert-viz cache prune --max-bytes ...`, "
+                "or point KOSBERT_VIZ_CACHE / cache= at a larger disk.",
+            ) from exc
+        raise
+    _fsync_dir(ns_dir)

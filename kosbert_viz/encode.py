@@ -1,0 +1,182 @@
+"""``encode()``: Korean texts -> float32 sentence vectors, cached on disk.
+
+>>> import kosbert_viz as kv
+>>> emb = kv.encode(["배송이 빨라요", "환불은 언제 되나요?"])   # (2, 768) float32
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable, Sequence
+from itertools import islice
+
+import numpy as np
+
+from .cache import CacheFullError, EmbeddingCache, normalize_text, text_keys
+from .models import load_encoder
+
+__all__ = ["encode"]
+
+_CHUNK = 65536  # texts handled at once: bounds memory for generators and huge inputs
+
+
+def _resolve_cache(cache) -> EmbeddingCache | None:
+    if cache is None or cache is False:
+        return None
+    if isinstance(cache, EmbeddingCache):
+        return cache
+    if cache is True or cache == "auto":
+        return EmbeddingCache()
+    if isinstance(cache, (str, os.PathLike)):
+        return EmbeddingCache(cache)
+    raise TypeError(f"cache must be 'auto', None, a folder path or an EmbeddingCache, got {type(cache).__name__}")
+
+
+def _checked(texts: Iterable, offset: int = 0) -> Iterable[str]:
+    for i, text in enumerate(texts, offset):
+        if not isinstance(text, str):
+            hint = " (missing values? use .dropna() or .fillna(''))" if text is None or text != text else ""
+            raise TypeError(f"texts[{i}] is {type(text).__name__}, expected str{hint}")
+        yield text
+
+
+def encode(
+    texts: str | Iterable[str],
+    model=None,
+    *,
+    batch_size: int | None = None,
+    token_budget: int | None = None,
+    device: str | None = None,
+    precision: str = "auto",
+    normalize: bool = False,
+    cache="auto",
+    show_progress_bar: bool | None = None,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """Encode texts into sentence vectors.
+
+    Parameters
+    ----------
+    texts : str or iterable of str
+        A list, pandas Series, tuple or any iterable (a generator over a huge file
+        works; memory stays bounded by the chunk). A single string gives a 1-D vector.
+        Texts are Unicode-NFC normalised before encoding; each distinct text is
+        encoded once per call.
+    model : str, path, SentenceTransformer or OfflineEncoder, optional
+        Default ``$KOSBERT_VIZ_MODEL``, else ``jhgan/ko-sbert-multitask``.
+    batch_size : int, optional
+        Largest number of texts per forward pass. Without ``token_budget`` the batches
+        are fixed-size (length-sorted), like sentence-transformers.
+    token_budget : int, optional
+        Padded tokens per forward pass (default 8192 on CPU, 65536 on CUDA).
+    device : str, optional
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``; default cuda > mps > cpu.
+    precision : {"auto", "fp32", "fp16", "bf16"}
+        ``auto`` is fp16 on CUDA and fp32 elsewhere.
+    normalize : bool
+        L2-normalise the vectors.
+    cache : "auto", None, path or EmbeddingCache
+        ``"auto"`` uses ``$KOSBERT_VIZ_CACHE`` or the user cache dir; None turns it off.
+        Only texts missing from the cache are encoded.
+    show_progress_bar : bool, optional
+        Default: shown for more than 256 texts or unknown lengths.
+    out : ndarray or numpy.memmap, optional
+        Preallocated ``(n, dim)`` float32 output (for corpora larger than RAM).
+
+    Returns
+    -------
+    numpy.ndarray of float32, shape ``(n, dim)`` in input order (``(dim,)`` for a str).
+
+    Example
+    -------
+    >>> emb = kv.encode(df["review"], cache="~/kv-cache")
+    """
+    single = isinstance(texts, str)
+    if single:
+        texts = [texts]
+    if texts is None or isinstance(texts, (bytes, bytearray)) or not isinstance(texts, Iterable):
+        raise TypeError(f"texts must be a str or an iterable of str, got {type(texts).__name__}")
+    if isinstance(texts, np.ndarray) and texts.ndim != 1:
+        raise ValueError(f"texts must be one-dimensional, got an array of shape {texts.shape}")
+    encoder = load_encoder(model, device=device, precision=precision, normalize=normalize)
+    store = _resolve_cache(cache)
+    total = len(texts) if isinstance(texts, (Sequence, np.ndarray)) or hasattr(texts, "__len__") else None
+    if out is not None:
+        if out.dtype != np.float32 or out.ndim != 2 or out.shape[1] != encoder.dim:
+            raise ValueError(f"out must be a float32 array of shape (n, {encoder.dim}), "
+                             f"got {out.dtype} {out.shape}")
+        if total is not None and len(out) != total:
+            raise ValueError(f"out has {len(out)} rows, expected {total} (one per text)")
+    if show_progress_bar is None:
+        show_progress_bar = total is None or total > 256
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc=f"encode ({encoder.device})", unit="text", disable=not show_progress_bar,
+               dynamic_ncols=True)
+    stats = {"hits": 0, "encoded": 0, "dup": 0}
+    pieces: list[np.ndarray] = []
+    done = 0
+    cache_warned = False
+    iterator = _checked(iter(texts))
+    try:
+        while True:
+            chunk = list(islice(iterator, _CHUNK))
+            if not chunk:
+                break
+            vecs, cache_warned = _encode_chunk(chunk, encoder, store, stats, bar, batch_size, token_budget,
+                                               cache_warned)
+            if out is not None:
+                if done + len(vecs) > len(out):
+                    raise ValueError(f"out has {len(out)} rows, but the input has more texts")
+                out[done:done + len(vecs)] = vecs
+            else:
+                pieces.append(vecs)
+            done += len(vecs)
+    finally:
+        bar.close()
+    if out is not None:
+        if done != len(out):
+            raise ValueError(f"out has {len(out)} rows, but the input had {done} texts")
+        result = out
+    elif not pieces:
+        result = np.empty((0, encoder.dim), np.float32)
+    else:
+        result = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+    encode.last_stats = dict(stats, total=done)
+    return result[0] if single else result
+
+
+def _encode_chunk(chunk, encoder, store, stats, bar, batch_size, token_budget, cache_warned):
+    """Encode one chunk: NFC, de-duplicate, look up the cache, encode the misses, store them."""
+    nfc = [normalize_text(t) for t in chunk]
+    first: dict[str, int] = {}
+    inverse = np.fromiter((first.setdefault(t, len(first)) for t in nfc), dtype=np.int64, count=len(nfc))
+    unique = list(first)
+    stats["dup"] += len(nfc) - len(unique)
+    vecs = np.empty((len(unique), encoder.dim), np.float32)
+    found = np.zeros(len(unique), bool)
+    if store is not None:
+        keys = text_keys(encoder.fingerprint, unique)
+        got, found = store.get(encoder.fingerprint, keys)
+        if found.any():
+            vecs[found] = got[found]
+        stats["hits"] += int(found.sum())
+    rows_hit = int(np.count_nonzero(found[inverse]))
+    bar.update(rows_hit)
+    todo = np.flatnonzero(~found)
+    if len(todo):
+        vecs[todo] = encoder.encode_unique([unique[i] for i in todo], batch_size=batch_size,
+                                           token_budget=token_budget, progress=bar)
+        stats["encoded"] += len(todo)
+        if store is not None:
+            try:
+                store.put(encoder.fingerprint, keys[todo], vecs[todo], model=encoder.name, details=encoder.details)
+            except CacheFullError as exc:
+                if not cache_warned:
+                    warnings.warn(f"{exc} The vectors of this call are returned but not cached.",
+                                  RuntimeWarning, stacklevel=3)
+                    cache_warned = True
+    bar.update(len(nfc) - rows_hit - len(todo))  # repeated texts, encoded once
+    bar.set_postfix(hits=stats["hits"], encoded=stats["encoded"], refresh=False)
+    return vecs[inverse], cache_warned

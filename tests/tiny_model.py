@@ -1,0 +1,77 @@
+"""Build a tiny BERT sentence-transformers folder with a Korean WordPiece vocabulary.
+
+It has random weights but the same module stack as ``jhgan/ko-sbert-multitask``
+(BertModel -> mean Pooling), so it exercises the real loading and encoding path
+without touching the network.
+
+    >>> path = build_tiny_model("/tmp/tiny-ko-sbert")
+    >>> kv.encode(["배송이 빨라요"], model=str(path))
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+# A few lines of original Korean so the vocabulary has Hangul pieces even
+# when the bundled corpus is not importable.
+_SEED_TEXT = [
+    "배송이 너무 늦어서 환불을 요청했어요",
+    "앱이 업데이트 후에 자꾸 꺼져요",
+    "오늘 날씨가 맑고 미세먼지도 없네요",
+    "강아지 사료를 바꿨더니 잘 먹어요",
+    "은행 앱에서 카드 결제가 안 됩니다",
+    "병원 예약을 했는데 대기 시간이 길어요",
+    "학원 수업이 재미있고 선생님이 친절해요",
+    "호텔 위치가 좋아서 여행이 편했어요",
+    "이 식당 국물이 정말 맛있어요 ㅋㅋ",
+]
+
+
+def build_tiny_model(path, *, hidden_size: int = 32, num_layers: int = 2, vocab_size: int = 2000,
+                     max_seq_length: int = 64, seed: int = 0) -> Path:
+    """Write a tiny ko-sbert-shaped sentence-transformers model to ``path`` and return it."""
+    import torch
+    from sentence_transformers import SentenceTransformer, models
+    from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, trainers
+    from tokenizers.models import WordPiece
+    from tokenizers.processors import TemplateProcessing
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    texts = list(_SEED_TEXT)
+    try:
+        from kosbert_viz.datasets import load_sample
+
+        texts += list(load_sample().text)
+    except Exception:  # the builder must work before the package is importable
+        pass
+
+    tok = Tokenizer(WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=vocab_size, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    )
+    tok.train_from_iterator(texts * 3, trainer=trainer)
+    tok.post_processor = TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))],
+    )
+    hf_dir = path / "_hf"
+    fast = BertTokenizerFast(tokenizer_object=tok, do_lower_case=False, strip_accents=False,
+                             model_max_length=max_seq_length)
+    fast.save_pretrained(hf_dir)
+
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=hidden_size,
+                        num_hidden_layers=num_layers, num_attention_heads=2,
+                        intermediate_size=hidden_size * 2, max_position_embeddings=max_seq_length + 2)
+    BertModel(config).save_pretrained(hf_dir)
+
+    word = models.Transformer(str(hf_dir), max_seq_length=max_seq_length)
+    dim = getattr(word, "get_embedding_dimension", None) or word.get_word_embedding_dimension
+    pooling = models.Pooling(dim(), pooling_mode="mean")
+    st = SentenceTransformer(modules=[word, pooling], device="cpu")
+    st.save(str(path))
+    return path
