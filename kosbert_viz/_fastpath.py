@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import warnings
 
 import numpy as np
 
@@ -91,10 +90,7 @@ def encode_sentence_transformer(encoder, texts: list[str], *, batch_size=None, t
     tokenizer = model[0].tokenizer
     max_length = int(encoder.max_seq_length or tokenizer.model_max_length)
     tok = _Tokenized(tokenizer, texts, max_length)
-    if tok.truncated:
-        warnings.warn(
-            f"{tok.truncated} of {len(texts)} texts are longer than max_seq_length={max_length} tokens "
-            "and were truncated (as sentence-transformers does).", UserWarning, stacklevel=4)
+    encoder.last_truncated = tok.truncated  # encode() warns once per call with the total
     order = np.argsort(-tok.lengths, kind="stable")
     budget = int(token_budget or (None if batch_size else DEFAULT_BUDGET.get(device.split(":")[0], 8192)) or 0)
     if not budget:  # fixed sentence count, like sentence-transformers

@@ -114,7 +114,7 @@ def encode(
 
     bar = tqdm(total=total, desc=f"encode ({encoder.device})", unit="text", disable=not show_progress_bar,
                dynamic_ncols=True)
-    stats = {"hits": 0, "encoded": 0, "dup": 0}
+    stats = {"hits": 0, "encoded": 0, "dup": 0, "truncated": 0}
     pieces: list[np.ndarray] = []
     done = 0
     cache_warned = False
@@ -135,6 +135,11 @@ def encode(
             done += len(vecs)
     finally:
         bar.close()
+    if stats["truncated"]:
+        warnings.warn(
+            f"{stats['truncated']} of {stats['encoded']} encoded texts are longer than max_seq_length="
+            f"{getattr(encoder, 'max_seq_length', '?')} tokens and were truncated (as sentence-transformers does).",
+            UserWarning, stacklevel=2)
     if out is not None:
         if done != len(out):
             raise ValueError(f"out has {len(out)} rows, but the input had {done} texts")
@@ -166,8 +171,10 @@ def _encode_chunk(chunk, encoder, store, stats, bar, batch_size, token_budget, c
     bar.update(rows_hit)
     todo = np.flatnonzero(~found)
     if len(todo):
+        encoder.last_truncated = 0
         vecs[todo] = encoder.encode_unique([unique[i] for i in todo], batch_size=batch_size,
                                            token_budget=token_budget, progress=bar)
+        stats["truncated"] += getattr(encoder, "last_truncated", 0)
         stats["encoded"] += len(todo)
         if store is not None:
             try:

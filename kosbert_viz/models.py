@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 DEFAULT_MODEL = "jhgan/ko-sbert-multitask"
+OFFLINE_ALIAS = "offline"  # model="offline" (or KOSBERT_VIZ_MODEL=offline) asks for OfflineEncoder
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
 _LOADED: dict[tuple, Any] = {}
@@ -234,7 +235,8 @@ def load_encoder(model=None, *, device: str | None = None, precision: str = "aut
     """Load (once per process) the encoder that :func:`kosbert_viz.encode` uses.
 
     ``model`` may be a hub name, a local folder, a loaded ``SentenceTransformer``,
-    an :class:`OfflineEncoder`, or None (``$KOSBERT_VIZ_MODEL`` or the default).
+    an :class:`OfflineEncoder` (or the string ``"offline"`` for one), or None
+    (``$KOSBERT_VIZ_MODEL`` or the default).
     """
     if isinstance(model, (OfflineEncoder, SentenceTransformerEncoder)):
         return model
@@ -249,6 +251,8 @@ def load_encoder(model=None, *, device: str | None = None, precision: str = "aut
             f"got {type(model).__name__}"
         )
     name, source = resolve_model_name(model)
+    if name == OFFLINE_ALIAS:  # an explicit choice (argument or $KOSBERT_VIZ_MODEL), never a fallback
+        return _LOADED.setdefault((OFFLINE_ALIAS,), OfflineEncoder())
     dev = select_device(device)
     prec = resolve_precision(precision, dev)
     key = (name, dev, prec, bool(normalize))

@@ -1,0 +1,198 @@
+"""encode(): the fast path, its fallback, inputs and errors, through the tiny ko-sbert-shaped model."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import kosbert_viz as kv
+from kosbert_viz import _fastpath
+from conftest import cosine_rows
+
+EDGE = ["", "   ", "  앞뒤 공백이 있는 문장  ", "ㅋㅋㅋㅋ", "배송 개빠름👍", "앱 update 후 login 안 됨", "가" * 400]
+
+
+@pytest.fixture(scope="module")
+def texts(sample):
+    return list(sample.text) + EDGE
+
+
+@pytest.fixture(scope="module")
+def st_model(tiny_model_path):
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(tiny_model_path, device="cpu")
+
+
+def test_fast_path_matches_sentence_transformers(tiny_model_path, st_model, texts):
+    ours = kv.encode(texts, tiny_model_path, cache=None)
+    ref = st_model.encode(texts, convert_to_numpy=True)
+    assert ours.dtype == np.float32 and ours.shape == ref.shape
+    assert cosine_rows(ours, ref).min() >= 0.9999
+    np.testing.assert_allclose(ours, ref, atol=1e-5)
+
+
+def test_fast_path_equals_fallback(tiny_model_path, texts, monkeypatch):
+    fast = kv.encode(texts, tiny_model_path, cache=None)
+    monkeypatch.setattr(_fastpath, "fast_path_supported", lambda model: False)
+    slow = kv.encode(texts, tiny_model_path, cache=None)
+    assert cosine_rows(fast, slow).min() >= 0.9999
+
+
+def test_order_kept_under_shuffled_lengths(tiny_model_path, texts):
+    rng = np.random.default_rng(0)
+    shuffled = [texts[i] for i in rng.permutation(len(texts))]
+    batch = kv.encode(shuffled, tiny_model_path, cache=None, token_budget=256)
+    one_by_one = np.stack([kv.encode(t, tiny_model_path, cache=None) for t in shuffled[:40]])
+    np.testing.assert_allclose(batch[:40], one_by_one, atol=1e-5)
+
+
+def test_batch_size_and_token_budget_give_same_vectors(tiny_model_path, texts):
+    a = kv.encode(texts, tiny_model_path, cache=None, batch_size=7)
+    b = kv.encode(texts, tiny_model_path, cache=None, token_budget=100_000)
+    np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_single_string_gives_vector_and_empty_gives_empty(tiny_model_path):
+    v = kv.encode("배송이 빨라요", tiny_model_path, cache=None)
+    assert v.shape == (32,) and v.dtype == np.float32
+    e = kv.encode([], tiny_model_path, cache=None)
+    assert e.shape == (0, 32) and e.dtype == np.float32
+
+
+def test_generator_and_series_inputs(tiny_model_path, sample):
+    ref = kv.encode(list(sample.text), tiny_model_path, cache=None)
+    gen = kv.encode((t for t in sample.text), tiny_model_path, cache=None)
+    ser = kv.encode(sample.text, tiny_model_path, cache=None)
+    np.testing.assert_array_equal(ref, gen)
+    np.testing.assert_array_equal(ref, ser)
+
+
+def test_memmap_output(tiny_model_path, sample, tmp_path):
+    texts = list(sample.text)
+    out = np.lib.format.open_memmap(tmp_path / "emb.npy", mode="w+", dtype=np.float32, shape=(len(texts), 32))
+    res = kv.encode(iter(texts), tiny_model_path, cache=None, out=out)
+    assert res is out
+    out.flush()
+    np.testing.assert_allclose(np.load(tmp_path / "emb.npy"), kv.encode(texts, tiny_model_path, cache=None),
+                               atol=1e-6)
+    with pytest.raises(ValueError, match="rows"):
+        kv.encode(texts[:3], tiny_model_path, cache=None, out=np.zeros((5, 32), np.float32))
+    with pytest.raises(ValueError, match="float32"):
+        kv.encode(texts[:3], tiny_model_path, cache=None, out=np.zeros((3, 32), np.float64))
+
+
+def test_repeated_texts_are_encoded_once(tiny_model_path, sample):
+    texts = list(sample.text[:50]) * 3
+    emb = kv.encode(texts, tiny_model_path, cache=None)
+    assert kv.encode.last_stats["encoded"] == 50
+    np.testing.assert_array_equal(emb[:50], emb[50:100])
+
+
+def test_truncation_warns_once_with_count(tiny_model_path):
+    long = ["배송 " * 200, "환불 " * 300, "짧은 문장"]
+    with pytest.warns(UserWarning, match=r"2 of 3 encoded texts are longer than max_seq_length=64"):
+        kv.encode(long, tiny_model_path, cache=None)
+
+
+def test_oom_backoff_completes_with_identical_output(tiny_model_path, texts, monkeypatch, caplog):
+    import torch
+
+    ref = kv.encode(texts, tiny_model_path, cache=None)
+    enc = kv.load_encoder(tiny_model_path)
+    real_forward = type(enc.model).forward
+    calls = {"oom": 0}
+
+    def forward(self, features, *a, **kw):
+        ids = features["input_ids"]
+        if ids.shape[0] * ids.shape[1] > 300:
+            calls["oom"] += 1
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_forward(self, features, *a, **kw)
+
+    monkeypatch.setattr(type(enc.model), "forward", forward)
+    with caplog.at_level("WARNING", logger="kosbert_viz"):
+        got = kv.encode(texts, tiny_model_path, cache=None, token_budget=4096)
+    assert calls["oom"] >= 1
+    assert sum("halving the token budget" in r.message for r in caplog.records) == 1
+    np.testing.assert_allclose(got, ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("bad, err, match", [
+    (None, TypeError, "iterable of str, got NoneType"),
+    (42, TypeError, "iterable of str"),
+    (b"bytes", TypeError, "iterable of str"),
+    (["ok", None], TypeError, r"texts\[1\] is NoneType, expected str"),
+    (["ok", float("nan")], TypeError, r"texts\[1\] is float, expected str \(missing values"),
+    (["ok", 3], TypeError, r"texts\[1\] is int, expected str"),
+    (np.array([["a", "b"]]), ValueError, "one-dimensional"),
+])
+def test_bad_inputs_raise_clear_errors(tiny_model_path, bad, err, match):
+    with pytest.raises(err, match=match):
+        kv.encode(bad, tiny_model_path, cache=None)
+
+
+def test_bad_options(tiny_model_path):
+    with pytest.raises(ValueError, match="precision must be one of"):
+        kv.encode(["a"], tiny_model_path, precision="int4", cache=None)
+    with pytest.raises(ValueError, match="torch.cuda.is_available"):
+        kv.encode(["a"], tiny_model_path, device="cuda", cache=None)
+    with pytest.raises(TypeError, match="cache must be"):
+        kv.encode(["a"], tiny_model_path, cache=3.5)
+    with pytest.raises(TypeError, match="model must be"):
+        kv.encode(["a"], model=3.5)
+
+
+def test_unloadable_model_raises_one_clear_error(tmp_path):
+    with pytest.raises(kv.ModelLoadError) as info:
+        kv.encode(["배송"], "nobody-here/no-such-model", cache=None)
+    msg = str(info.value)
+    assert "no-such-model" in msg and "Tried" in msg and "HF_HUB_OFFLINE=1" in msg
+    assert "KOSBERT_VIZ_MODEL" in msg and "local copy" in msg
+    with pytest.raises(kv.ModelLoadError, match="does not exist"):
+        kv.encode(["배송"], str(tmp_path / "missing-folder"), cache=None)
+
+
+def test_default_model_is_ko_sbert_and_never_swapped(monkeypatch):
+    from kosbert_viz.models import resolve_model_name
+
+    assert resolve_model_name(None) == ("jhgan/ko-sbert-multitask", "the default")
+    monkeypatch.setenv("KOSBERT_VIZ_MODEL", "/models/x")
+    assert resolve_model_name(None) == ("/models/x", "$KOSBERT_VIZ_MODEL")
+    assert resolve_model_name("y")[0] == "y"
+    monkeypatch.delenv("KOSBERT_VIZ_MODEL")
+    # offline: the default cannot load, and encode() says so instead of using another model
+    with pytest.raises(kv.ModelLoadError, match="jhgan/ko-sbert-multitask"):
+        kv.encode(["배송"], cache=None)
+
+
+def test_env_model_is_used(tiny_model_path, monkeypatch):
+    monkeypatch.setenv("KOSBERT_VIZ_MODEL", tiny_model_path)
+    assert kv.encode(["배송"], cache=None).shape == (1, 32)
+
+
+def test_device_auto_selects_cpu_here():
+    import torch
+    from kosbert_viz.models import select_device
+
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    if expected == "cpu" and getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        expected = "mps"
+    assert select_device(None) == expected
+
+
+def test_import_is_light():
+    code = ("import sys, kosbert_viz as kv; kv.datasets.load_sample(); "
+            "print(sorted(m for m in ('torch', 'umap', 'plotly', 'sentence_transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_offline_encoder_is_explicit(offline_encoder):
+    v = kv.encode(["배송이 빨라요", "택배가 빨리 왔어요", "주식이 떨어졌어요"], offline_encoder, cache=None)
+    assert v.shape == (3, 512)
+    sims = v @ v.T
+    assert sims[0, 1] > sims[0, 2]  # real semantics: delivery ~ delivery
+    assert kv.load_encoder("offline").name == offline_encoder.name
