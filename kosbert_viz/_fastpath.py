@@ -1,7 +1,8 @@
 """The encoding engine for Transformer + Pooling sentence-transformers models.
 
 Tokenize once (fast tokenizer, no padding), sort by token length, cut batches by a
-token budget, pad with vectorised numpy, run the model's own module stack
+token budget (in fp32: batches of one token length, so no padding and every vector is
+bit-identical whatever else was encoded with it), pad with vectorised numpy, run the model's own module stack
 (Transformer -> Pooling -> Normalize/Dense...) and write each vector back to its
 input position. On CUDA out-of-memory the budget is halved and the batch retried;
 rows are only written once a batch succeeded, so none is lost or duplicated.
@@ -92,6 +93,10 @@ def encode_sentence_transformer(encoder, texts: list[str], *, batch_size=None, t
     tok = _Tokenized(tokenizer, texts, max_length)
     encoder.last_truncated = tok.truncated  # encode() warns once per call with the total
     order = np.argsort(-tok.lengths, kind="stable")
+    sorted_lengths = tok.lengths[order]
+    # fp32 batches of equal token length give bit-identical vectors whatever else is in the call
+    # (cache hits, other texts); reduced precision on GPUs trades that for padded, fuller batches.
+    exact = encoder.precision == "fp32"
     budget = int(token_budget or (None if batch_size else DEFAULT_BUDGET.get(device.split(":")[0], 8192)) or 0)
     if not budget:  # fixed sentence count, like sentence-transformers
         budget = int(batch_size) * max_length
@@ -117,11 +122,13 @@ def encode_sentence_transformer(encoder, texts: list[str], *, batch_size=None, t
     start, n = 0, len(texts)
     with torch.inference_mode():
         while start < n:
-            width = int(tok.lengths[order[start]])  # longest first within what is left
+            width = int(sorted_lengths[start])  # longest first within what is left
             size = max(1, budget // width)
             if batch_size:
                 size = min(size, int(batch_size))
             stop = min(n, start + size)
+            if exact:  # one token length per batch: no padding, so a vector never depends on its batch
+                stop = min(stop, int(np.searchsorted(-sorted_lengths, -width, side="right")))
             idx = order[start:stop]
             try:
                 out[idx] = run(idx)

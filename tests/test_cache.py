@@ -1,0 +1,331 @@
+"""The embedding cache: real files on disk, real subprocesses for concurrency, crashes and a full disk."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import unicodedata
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import kosbert_viz as kv
+from kosbert_viz.cache import EmbeddingCache, text_keys
+from cache_worker import DIM, FP, synthetic_texts, synthetic_vectors
+
+WORKER = str(Path(__file__).with_name("cache_worker.py"))
+
+
+def _env():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent.parent), env.get("PYTHONPATH", "")])
+    return env
+
+
+def _segments(cache_dir) -> list[Path]:
+    return sorted(Path(cache_dir).rglob("*.kvs"))
+
+
+# -- through encode() --------------------------------------------------------------------
+def test_hit_partial_hit_and_identical_results(tiny_model_path, sample, tmp_path):
+    texts = list(sample.text)
+    cold = kv.encode(texts, tiny_model_path, cache=None)
+    cache = EmbeddingCache(tmp_path / "c")
+    first = kv.encode(texts[:300], tiny_model_path, cache=cache)
+    assert kv.encode.last_stats["encoded"] == 300 and kv.encode.last_stats["hits"] == 0
+    both = kv.encode(texts, tiny_model_path, cache=cache)  # 300 hits, 180 misses
+    assert kv.encode.last_stats["hits"] == 300 and kv.encode.last_stats["encoded"] == 180
+    again = kv.encode(texts, tiny_model_path, cache=cache)
+    assert kv.encode.last_stats["encoded"] == 0
+    np.testing.assert_array_equal(first, cold[:300])
+    np.testing.assert_array_equal(both, cold)
+    np.testing.assert_array_equal(again, cold)
+    assert cache.info()["entries"] == 480
+
+
+def test_nfc_and_nfd_share_one_entry(tiny_model_path, tmp_path):
+    nfc = "배송이 빨라요 한글"
+    nfd = unicodedata.normalize("NFD", nfc)
+    assert nfc != nfd
+    cache = EmbeddingCache(tmp_path / "c")
+    a = kv.encode([nfc], tiny_model_path, cache=cache)
+    b = kv.encode([nfd], tiny_model_path, cache=cache)
+    assert kv.encode.last_stats["hits"] == 1
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(b, kv.encode([nfd], tiny_model_path, cache=None))
+
+
+def test_model_change_is_a_miss(tiny_model_path, tmp_path):
+    cache = EmbeddingCache(tmp_path / "c")
+    kv.encode(["배송"], tiny_model_path, cache=cache)
+    kv.encode(["배송"], tiny_model_path, cache=cache, normalize=True)
+    assert kv.encode.last_stats["hits"] == 0
+    assert len(cache.info()["models"]) == 2
+
+
+def _copy_model(src, dst, **changes) -> str:
+    shutil.copytree(src, dst)
+    if "max_seq_length" in changes:
+        cfg = Path(dst, "sentence_bert_config.json")
+        data = json.loads(cfg.read_text())
+        data["max_seq_length"] = changes["max_seq_length"]
+        cfg.write_text(json.dumps(data))
+    if "pooling" in changes:
+        cfg = Path(dst, "1_Pooling", "config.json")
+        data = json.loads(cfg.read_text())
+        data["pooling_mode"] = changes["pooling"]
+        cfg.write_text(json.dumps(data))
+    if "weights" in changes:
+        from safetensors.numpy import load_file, save_file
+
+        w = load_file(Path(dst, "model.safetensors"))
+        name = sorted(w)[0]
+        w[name] = w[name] + np.float32(0.01)
+        save_file(w, Path(dst, "model.safetensors"))
+    return str(dst)
+
+
+@pytest.mark.parametrize("change", ["max_seq_length", "pooling", "weights", "normalize", "precision"])
+def test_fingerprint_changes_with_model_settings(tiny_model_path, tmp_path, change):
+    base = kv.load_encoder(tiny_model_path).fingerprint
+    if change == "max_seq_length":
+        other = kv.load_encoder(_copy_model(tiny_model_path, tmp_path / "m", max_seq_length=32))
+    elif change == "pooling":
+        other = kv.load_encoder(_copy_model(tiny_model_path, tmp_path / "m", pooling="cls"))
+    elif change == "weights":  # a new revision of a local folder = new weights
+        other = kv.load_encoder(_copy_model(tiny_model_path, tmp_path / "m", weights=True))
+    elif change == "normalize":
+        other = kv.load_encoder(tiny_model_path, normalize=True)
+    else:
+        other = kv.load_encoder(tiny_model_path, precision="bf16")
+    assert other.fingerprint != base
+
+
+def test_same_model_copied_elsewhere_keeps_its_fingerprint(tiny_model_path, tmp_path):
+    copy = _copy_model(tiny_model_path, tmp_path / "tiny-ko-sbert")
+    assert kv.load_encoder(copy).fingerprint == kv.load_encoder(tiny_model_path).fingerprint
+
+
+def test_no_texts_in_file_names_and_no_pickle(tiny_model_path, sample, tmp_path):
+    cache = EmbeddingCache(tmp_path / "c")
+    kv.encode(list(sample.text[:50]), tiny_model_path, cache=cache)
+    files = [p for p in (tmp_path / "c").rglob("*") if p.is_file()]
+    assert files
+    for p in files:
+        assert re.fullmatch(r"[0-9a-f\-]+\.kvs|model\.json|lock", p.name), p.name
+        head = p.read_bytes()[:2]
+        assert not head.startswith(b"\x80"), f"{p} looks like a pickle"
+    for p in _segments(tmp_path / "c"):
+        assert "배송".encode() not in p.read_bytes()
+
+
+# -- the cache API -----------------------------------------------------------------------
+def _put(cache, ids):
+    return cache.put(FP, text_keys(FP, synthetic_texts(ids)), synthetic_vectors(ids), model="synthetic")
+
+
+def _check_all_found_are_exact(cache, ids):
+    vecs, found = cache.get(FP, text_keys(FP, synthetic_texts(ids)))
+    if found.any():
+        np.testing.assert_array_equal(vecs[found], synthetic_vectors(np.asarray(ids)[found]))
+    return found
+
+
+def test_put_skips_known_and_repeated_keys(tmp_path):
+    cache = EmbeddingCache(tmp_path)
+    assert _put(cache, [1, 2, 3, 3]) == 3
+    assert _put(cache, [2, 3, 4]) == 1
+    assert cache.info()["entries"] == 4
+    assert _check_all_found_are_exact(cache, [1, 2, 3, 4, 5]).tolist() == [True] * 4 + [False]
+
+
+def test_bad_put_arguments(tmp_path):
+    cache = EmbeddingCache(tmp_path)
+    keys = text_keys(FP, ["a", "b"])
+    with pytest.raises(ValueError, match="shape"):
+        cache.put(FP, keys, np.zeros((3, DIM), np.float32))
+    with pytest.raises(ValueError, match="NaN"):
+        cache.put(FP, keys, np.full((2, DIM), np.nan, np.float32))
+    _put(cache, [1])
+    with pytest.raises(ValueError, match="dim"):
+        cache.put(FP, keys, np.zeros((2, DIM + 1), np.float32))
+    with pytest.raises(ValueError, match="dtype"):
+        EmbeddingCache(tmp_path, dtype="int8")
+
+
+def test_flipped_bytes_are_detected_and_treated_as_misses(tiny_model_path, sample, tmp_path):
+    texts = list(sample.text[:60])
+    cache_dir = tmp_path / "c"
+    ref = kv.encode(texts, tiny_model_path, cache=cache_dir)
+    (seg,) = _segments(cache_dir)
+    data = bytearray(seg.read_bytes())
+    data[-17] ^= 0xFF  # inside the vectors
+    seg.write_bytes(bytes(data))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again = kv.encode(texts, tiny_model_path, cache=EmbeddingCache(cache_dir))
+    assert sum("failed its checksum" in str(w.message) for w in caught) == 1
+    assert kv.encode.last_stats["hits"] == 0 and kv.encode.last_stats["encoded"] == 60
+    np.testing.assert_array_equal(again, ref)
+    assert len(list(cache_dir.rglob("*.corrupt"))) == 1
+
+
+@pytest.mark.parametrize("where", ["header", "keys", "truncated"])
+def test_corrupt_header_keys_or_truncation_are_detected(tmp_path, where):
+    cache = EmbeddingCache(tmp_path)
+    _put(cache, range(100))
+    (seg,) = _segments(tmp_path)
+    data = bytearray(seg.read_bytes())
+    if where == "header":
+        data[20] ^= 0x01
+    elif where == "keys":
+        data[64 + 5] ^= 0x10
+    else:
+        data = data[: len(data) // 2]
+    seg.write_bytes(bytes(data))
+    with pytest.warns(RuntimeWarning, match="failed its checksum"):
+        found = _check_all_found_are_exact(EmbeddingCache(tmp_path), range(100))
+    assert not found.any()
+
+
+def test_float16_storage_is_explicit_and_separate(tmp_path):
+    c32, c16 = EmbeddingCache(tmp_path), EmbeddingCache(tmp_path, dtype="float16")
+    ids = np.arange(50)
+    keys = text_keys(FP, synthetic_texts(ids))
+    c16.put(FP, keys, synthetic_vectors(ids))
+    assert not c32.get(FP, keys)[1].any()  # a float32 cache never returns half-precision vectors
+    vecs, found = c16.get(FP, keys)
+    assert found.all() and vecs.dtype == np.float32
+    np.testing.assert_array_equal(vecs, synthetic_vectors(ids).astype(np.float16).astype(np.float32))
+    seg16 = _segments(tmp_path)[0].stat().st_size
+    c32.put(FP, keys, synthetic_vectors(ids))
+    seg32 = max(p.stat().st_size for p in _segments(tmp_path))
+    assert seg16 < 0.6 * seg32
+
+
+def test_info_clear_and_prune_lru(tmp_path):
+    cache = EmbeddingCache(tmp_path)
+    for i in range(3):
+        _put(cache, range(i * 100, i * 100 + 100))
+        time.sleep(0.02)
+    other = "other-fingerprint"
+    cache.put(other, text_keys(other, ["x"]), np.ones((1, 8), np.float32), model="other-model")
+    info = cache.info()
+    assert info["entries"] == 301 and {m["model"] for m in info["models"]} == {"synthetic", "other-model"}
+    assert info["bytes"] == sum(p.stat().st_size for p in _segments(tmp_path))
+    # use the oldest segment, so the second becomes least recently used
+    time.sleep(0.05)
+    _check_all_found_are_exact(cache, range(0, 100))
+    assert cache.clear(model="other-model") == 1
+    seg_size = _segments(tmp_path)[0].stat().st_size
+    freed = cache.prune(max_bytes=2 * seg_size + 10)
+    assert freed == seg_size
+    found = _check_all_found_are_exact(EmbeddingCache(tmp_path), range(300))
+    assert found[:100].all() and not found[100:200].any() and found[200:].all()
+    assert cache.clear() == 200 and cache.info()["entries"] == 0
+
+
+def test_compaction_merges_and_drops_duplicates(tmp_path):
+    cache_a, cache_b = EmbeddingCache(tmp_path), EmbeddingCache(tmp_path)
+    _put(cache_a, range(0, 300))
+    _put(cache_b, range(200, 500))  # b did not see a's write: writes 200..299 again? no: it re-reads the index
+    # force real duplicates: two writers that both checked before either wrote
+    ids = np.arange(600, 700)
+    keys = text_keys(FP, synthetic_texts(ids))
+    cache_a._write_segment(cache_a._ns_dir(FP), keys, synthetic_vectors(ids))
+    cache_b._write_segment(cache_b._ns_dir(FP), keys, synthetic_vectors(ids))
+    assert cache_a.info()["entries"] == 600
+    assert cache_a.compact() == 4
+    assert len(_segments(tmp_path)) == 1
+    _, keys_only = __import__("kosbert_viz.cache", fromlist=["x"])._read_segment_keys(_segments(tmp_path)[0])
+    assert len(keys_only) == 600
+    assert _check_all_found_are_exact(EmbeddingCache(tmp_path), list(range(500)) + list(range(600, 700))).all()
+
+
+def test_many_batches_are_looked_up_in_bulk(tmp_path):
+    cache = EmbeddingCache(tmp_path)
+    for start in range(0, 20_000, 2_000):
+        _put(cache, range(start, start + 2_000))
+    ids = np.random.default_rng(0).permutation(25_000)
+    found = _check_all_found_are_exact(EmbeddingCache(tmp_path), ids)
+    assert found.sum() == 20_000 and (found == (ids < 20_000)).all()
+
+
+# -- real processes ----------------------------------------------------------------------
+@pytest.mark.slow
+def test_concurrent_writers_with_overlapping_texts(tiny_model_path, tmp_path):
+    cache_dir = tmp_path / "shared-cache"
+    ranges = [(0, 600), (300, 900), (150, 750)]
+    procs = [subprocess.Popen([sys.executable, WORKER, "encode", str(cache_dir), tiny_model_path, str(a), str(b),
+                               str(tmp_path / f"out{i}.npy")], env=_env(), stderr=subprocess.PIPE, text=True)
+             for i, (a, b) in enumerate(ranges)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-2000:]
+    texts = [f"동시에 쓰는 문장 {i} 택배가 늦어요" for i in range(900)]
+    fresh = kv.encode(texts, tiny_model_path, cache=None)
+    for i, (a, b) in enumerate(ranges):
+        np.testing.assert_array_equal(np.load(tmp_path / f"out{i}.npy"), fresh[a:b])
+    cache = EmbeddingCache(cache_dir)
+    assert cache.info()["entries"] == 900
+    cached = kv.encode(texts, tiny_model_path, cache=cache)
+    assert kv.encode.last_stats["hits"] == 900
+    np.testing.assert_array_equal(cached, fresh)
+    cache.compact()
+    assert cache.info()["entries"] == 900 and len(_segments(cache_dir)) == 1
+
+
+@pytest.mark.slow
+def test_kill_9_during_writes_never_leaves_a_wrong_vector(tmp_path):
+    rng = np.random.default_rng(1)
+    cache_dir = tmp_path / "crash-cache"
+    for round_ in range(20):
+        p = subprocess.Popen([sys.executable, WORKER, "writeloop", str(cache_dir), str(round_)], env=_env(),
+                             stdout=subprocess.PIPE, text=True)
+        assert p.stdout.readline().strip() == "ready"
+        time.sleep(float(rng.uniform(0.02, 0.4)))
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=30)
+        cache = EmbeddingCache(cache_dir)
+        found = _check_all_found_are_exact(cache, np.arange(50_000))
+        assert cache.info()["entries"] == int(found.sum())
+    assert found.sum() > 0
+    # leftovers of interrupted writes live only in tmp/ and are never read
+    assert all(p.parent.name == "tmp" for p in cache_dir.rglob("*.tmp"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
+def test_full_disk_gives_clear_error_and_keeps_earlier_entries(tmp_path):
+    cache_dir = tmp_path / "full"
+    p = subprocess.run([sys.executable, WORKER, "fill", str(cache_dir), str(200_000)], env=_env(),
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 3, p.stderr[-2000:]
+    assert "disk is full" in p.stdout and "intact" in p.stdout
+    assert not list(cache_dir.rglob("*.tmp"))
+    found = _check_all_found_are_exact(EmbeddingCache(cache_dir), np.arange(0, 5100))
+    assert found[:100].all() and not found[100:].any()
+
+
+def test_cli_cache_info_clear_prune(tmp_path, capsys):
+    from kosbert_viz.cli import main
+
+    cache = EmbeddingCache(tmp_path)
+    _put(cache, range(100))
+    _put(cache, range(100, 200))
+    assert main(["cache", "info", "--cache-dir", str(tmp_path), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["entries"] == 200
+    assert main(["cache", "prune", "--cache-dir", str(tmp_path), "--max-bytes", "1KB"]) == 0
+    assert "freed" in capsys.readouterr().out
+    assert EmbeddingCache(tmp_path).info()["entries"] == 0
+    _put(cache, range(10))
+    assert main(["cache", "clear", "--cache-dir", str(tmp_path), "--model", "synthetic"]) == 0
+    assert "removed 10 entries" in capsys.readouterr().out
