@@ -27,14 +27,39 @@ _EXPORTS = {
     "ClusterResult": "cluster",
     "keywords": "keywords",
     "cluster_map": "plot",
+    "cluster_sizes": "charts",
+    "keyword_chart": "charts",
+    "k_sweep_chart": "charts",
+    "silhouette_chart": "charts",
+    "similarity_heatmap": "charts",
+    "use_notebook_renderer": "renderers",
+    "save_image": "export",
     "map_texts": "pipeline",
     "TextMap": "pipeline",
     "write_report": "report",
+    "search": "search",
+    "duplicates": "search",
+    "keep_one_per_group": "search",
+    "build_index": "search",
+    "AnnIndex": "search",
+    "sts": "evaluate",
+    "cluster_metrics": "evaluate",
 }
 _SUBMODULES = {"datasets", "cache", "cluster", "encode", "keywords", "models", "plot", "pipeline", "reduce",
-               "report", "cli"}
+               "report", "cli", "charts", "renderers", "export", "search", "evaluate"}
 
 __all__ = sorted(_EXPORTS) + ["datasets"]
+
+# encode, reduce, cluster, keywords and search are functions named like their modules. Python
+# sets a package attribute to the submodule when that is first imported, which would leave
+# ``kv.reduce`` a module after another module imported it. Bind the functions now (these
+# modules import only numpy at top level) so the names always mean the functions.
+for _name in ("encode", "reduce", "cluster", "keywords", "search"):
+    try:
+        globals()[_name] = getattr(importlib.import_module(f".{_name}", __name__), _name)
+    except ImportError:  # pragma: no cover - a module being written
+        pass
+del _name
 
 
 def __getattr__(name: str):
