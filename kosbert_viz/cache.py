@@ -289,6 +289,30 @@ class EmbeddingCache:
             self._verified.add(name)
         return np.frombuffer(block, dtype=seg.dtype).reshape(seg.count, seg.dim)
 
+    def _fill_from(self, seg: _Segment, rows: np.ndarray, dest: np.ndarray, out: np.ndarray) -> None:
+        """Copy stored rows into ``out[dest]``, verifying the segment's checksum on first use.
+
+        Whole segments read in order go straight from the file into ``out``; large shares
+        are read sequentially then scattered; a few rows of a verified segment come from
+        a memory map.
+        """
+        n = len(rows)
+        verified = str(seg.path) in self._verified
+        if verified and n * 4 < seg.count:
+            out[dest] = self._read_vectors(seg)[rows]
+            return
+        whole_in_order = (n == seg.count and seg.dtype == np.float32 and rows[0] == 0 and dest[-1] - dest[0] == n - 1
+                          and bool((np.diff(rows) == 1).all()) and bool((np.diff(dest) == 1).all()))
+        target = out[dest[0]: dest[0] + n] if whole_in_order else np.empty((seg.count, seg.dim), seg.dtype)
+        with open(seg.path, "rb") as fh:
+            fh.seek(seg.vec_offset)
+            got = fh.readinto(memoryview(target).cast("B"))
+        if got != target.nbytes or (not verified and zlib.crc32(memoryview(target).cast("B")) != seg.vecs_crc):
+            raise _CorruptSegment("bad vector checksum")
+        self._verified.add(str(seg.path))
+        if not whole_in_order:
+            out[dest] = target[rows]
+
     def get(self, fingerprint: str, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Look up many keys at once.
 
@@ -325,12 +349,11 @@ class EmbeddingCache:
         def fill(group: np.ndarray) -> None:
             seg = index.segments[seg_of_hit[group[0]]]
             try:
-                block = self._read_vectors(seg)
+                self._fill_from(seg, rows[group], hit[group], out)
             except _CorruptSegment:
                 corrupt.append(seg)
                 found[hit[group]] = False
                 return
-            out[hit[group]] = block[rows[group]]
             _touch(seg.path)
 
         if len(groups) > 1:

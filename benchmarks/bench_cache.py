@@ -1,0 +1,203 @@
+"""Embedding cache throughput: ours vs a per-key diskcache (one key per text), same run.
+
+    python benchmarks/bench_cache.py [--entries 1000000] [--dim 768] [--batch 10000] [--repeats 3]
+                                     [--ref-entries 100000] [--encode-texts 100000]
+
+Prints one JSON object. Figures are medians over --repeats runs. "get_all_fresh_process"
+opens the cache in a new Python process (no warm index), as a notebook re-run does.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+FP = "bench-fingerprint"
+
+
+def keys_for(n):
+    from kosbert_viz.cache import text_keys
+
+    return text_keys(FP, (f"리뷰 {i} 배송이 빨라요" for i in range(n)))
+
+
+def vectors(n, dim, seed=0):
+    return np.random.default_rng(seed).standard_normal((n, dim), dtype=np.float32)
+
+
+def put_all(cache_dir, keys, vecs, batch):
+    from kosbert_viz.cache import EmbeddingCache
+
+    cache = EmbeddingCache(cache_dir)
+    t = time.perf_counter()
+    for s in range(0, len(keys), batch):
+        cache.put(FP, keys[s:s + batch], vecs[s:s + batch])
+    return time.perf_counter() - t
+
+
+GET_CODE = """
+import sys, time, numpy as np
+sys.path.insert(0, {root!r})
+t0 = time.perf_counter()
+from kosbert_viz.cache import EmbeddingCache, text_keys
+keys = np.fromfile({keys!r}, dtype="S16")
+t = time.perf_counter()
+vecs, found = EmbeddingCache({cache!r}).get({fp!r}, keys)
+dt = time.perf_counter() - t
+assert found.all(), found.sum()
+print(dt, float(vecs[:, 0].sum()))
+"""
+
+
+def get_fresh_process(cache_dir, keys_file):
+    code = GET_CODE.format(root=str(Path(__file__).resolve().parent.parent), keys=str(keys_file),
+                           cache=str(cache_dir), fp=FP)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.split()[0])
+
+
+def dir_bytes(path):
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+
+
+def bench_ours(args, work):
+    keys = keys_for(args.entries)
+    vecs = vectors(args.entries, args.dim)
+    keys_file = work / "keys.bin"
+    keys.tofile(keys_file)
+    puts, gets, size = [], [], None
+    for r in range(args.repeats):
+        cache_dir = work / f"ours-{r}"
+        puts.append(put_all(cache_dir, keys, vecs, args.batch))
+        size = dir_bytes(cache_dir)
+        gets.append(get_fresh_process(cache_dir, keys_file))
+        # check a sample of vectors against what was written
+        from kosbert_viz.cache import EmbeddingCache
+
+        idx = np.random.default_rng(r).choice(args.entries, 1000, replace=False)
+        got, found = EmbeddingCache(cache_dir).get(FP, keys[idx])
+        assert found.all() and np.array_equal(got, vecs[idx])
+        if r < args.repeats - 1:
+            shutil.rmtree(cache_dir)
+    raw = args.entries * args.dim * 4
+    return {
+        "entries": args.entries, "dim": args.dim, "batch": args.batch,
+        "put_s_median": statistics.median(puts), "put_per_s": args.entries / statistics.median(puts),
+        "get_all_fresh_process_s_median": statistics.median(gets),
+        "get_per_s": args.entries / statistics.median(gets),
+        "disk_bytes": size, "disk_over_raw": size / raw,
+        "put_s_runs": puts, "get_s_runs": gets,
+    }
+
+
+def bench_reference(args, work):
+    """Per-key cache as many tools do it: diskcache, one key per text, numpy bytes as values."""
+    import diskcache
+
+    n = args.ref_entries
+    keys = [k.hex() for k in keys_for(n).tolist()]
+    vecs = vectors(n, args.dim, seed=1)
+    res = {"entries": n}
+    from kosbert_viz.cache import EmbeddingCache
+
+    ours_put, ours_get, ref_put, ref_get = [], [], [], []
+    for r in range(args.repeats):
+        d = work / f"dc-{r}"
+        t = time.perf_counter()
+        with diskcache.Cache(str(d)) as dc:
+            for s in range(0, n, args.batch):
+                with dc.transact():
+                    for i in range(s, min(n, s + args.batch)):
+                        dc.set(keys[i], vecs[i].tobytes())
+        ref_put.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        with diskcache.Cache(str(d)) as dc:
+            out = np.stack([np.frombuffer(dc.get(k), dtype=np.float32) for k in keys])
+        ref_get.append(time.perf_counter() - t)
+        assert np.array_equal(out, vecs)
+        shutil.rmtree(d)
+
+        od = work / f"ours-small-{r}"
+        kb = keys_for(n)
+        ours_put.append(put_all(od, kb, vecs, args.batch))
+        t = time.perf_counter()
+        got, found = EmbeddingCache(od).get(FP, kb)
+        ours_get.append(time.perf_counter() - t)
+        assert found.all() and np.array_equal(got, vecs)
+        shutil.rmtree(od)
+    m = statistics.median
+    res.update({
+        "diskcache_put_s": m(ref_put), "diskcache_get_s": m(ref_get),
+        "ours_put_s": m(ours_put), "ours_get_s": m(ours_get),
+        "put_speedup": m(ref_put) / m(ours_put), "get_speedup": m(ref_get) / m(ours_get),
+    })
+    return res
+
+
+def bench_encode_rerun(args, work):
+    """A notebook re-run: encode() the same texts again with a warm disk cache (tiny model)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import pandas as pd
+    import kosbert_viz as kv
+    from tiny_model import build_tiny_model
+
+    model = str(build_tiny_model(work / "tiny"))
+    data = Path(__file__).resolve().parent.parent.parent / "shared/data/nsmc/raw_reviews.tsv.gz"
+    if data.exists():
+        texts = pd.read_csv(data, sep="\t", usecols=["review"], nrows=args.encode_texts * 2,
+                            dtype=str, keep_default_na=False)["review"]
+        texts = texts[texts.str.strip() != ""].drop_duplicates().head(args.encode_texts).tolist()
+        source = "nsmc raw_reviews (unique)"
+    else:
+        texts = [f"리뷰 {i} 배송이 빨라요" for i in range(args.encode_texts)]
+        source = "synthetic"
+    cache = work / "enc-cache"
+    t = time.perf_counter()
+    cold = kv.encode(texts, model, cache=cache, show_progress_bar=False)
+    cold_s = time.perf_counter() - t
+    warm = []
+    for _ in range(args.repeats):
+        t = time.perf_counter()
+        again = kv.encode(texts, model, cache=kv.EmbeddingCache(cache), show_progress_bar=False)
+        warm.append(time.perf_counter() - t)
+        assert kv.encode.last_stats["encoded"] == 0 and np.array_equal(again, cold)
+    return {"texts": len(texts), "source": source, "cold_s": cold_s, "warm_s_median": statistics.median(warm),
+            "speedup": cold_s / statistics.median(warm)}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--entries", type=int, default=1_000_000)
+    ap.add_argument("--dim", type=int, default=768)
+    ap.add_argument("--batch", type=int, default=10_000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--ref-entries", type=int, default=100_000)
+    ap.add_argument("--encode-texts", type=int, default=100_000)
+    ap.add_argument("--work", default=None)
+    args = ap.parse_args()
+    work = Path(args.work or tempfile.mkdtemp(prefix="kv-bench-cache-"))
+    try:
+        result = {"benchmark": "cache", "cpu_count": os.cpu_count(),
+                  "ours_1M": bench_ours(args, work),
+                  "vs_diskcache_per_key": bench_reference(args, work),
+                  "encode_rerun": bench_encode_rerun(args, work)}
+    finally:
+        if not args.work:
+            shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
