@@ -1,8 +1,9 @@
 """The encoding engine for Transformer + Pooling sentence-transformers models.
 
 Tokenize once (fast tokenizer, no padding), sort by token length, cut batches by a
-token budget (in fp32: batches of one token length, so no padding and every vector is
-bit-identical whatever else was encoded with it), pad with vectorised numpy, run the model's own module stack
+token budget (in fp32 each text is padded to its own length rounded up to a multiple
+of 8, never to a neighbour's, so every vector is bit-identical whatever else was
+encoded with it), pad with vectorised numpy, run the model's own module stack
 (Transformer -> Pooling -> Normalize/Dense...) and write each vector back to its
 input position. On CUDA out-of-memory the budget is halved and the batch retried;
 rows are only written once a batch succeeded, so none is lost or duplicated.
@@ -18,7 +19,10 @@ import numpy as np
 logger = logging.getLogger("kosbert_viz")
 
 _FAST_MODULES = {"Pooling", "Normalize", "Dense", "LayerNorm", "Dropout"}
-DEFAULT_BUDGET = {"cpu": 8192, "mps": 16384, "cuda": 65536}
+DEFAULT_BUDGET = {"cpu": 4096, "mps": 16384, "cuda": 65536}
+# fp32 batches pad every text to its own length rounded up to this multiple, never to a
+# neighbour's: a vector is then bit-identical whatever else was in the call (cache hits too)
+_BUCKET = 8
 
 
 def fast_path_supported(model) -> bool:
@@ -66,9 +70,9 @@ class _Tokenized:
                              return_attention_mask=False, return_token_type_ids=False)["input_ids"]
             self.truncated = sum(len(f) > max_length for f in full)
 
-    def pad(self, idx: np.ndarray, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    def pad(self, idx: np.ndarray, pad_id: int, width: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         lens = self.lengths[idx]
-        width = int(lens.max())
+        width = int(width or lens.max())
         cols = np.arange(width)
         mask = cols[None, :] < lens[:, None]
         input_ids = np.full((len(idx), width), pad_id, dtype=np.int64)
@@ -94,9 +98,10 @@ def encode_sentence_transformer(encoder, texts: list[str], *, batch_size=None, t
     encoder.last_truncated = tok.truncated  # encode() warns once per call with the total
     order = np.argsort(-tok.lengths, kind="stable")
     sorted_lengths = tok.lengths[order]
-    # fp32 batches of equal token length give bit-identical vectors whatever else is in the call
-    # (cache hits, other texts); reduced precision on GPUs trades that for padded, fuller batches.
+    # fp32: batch-independent padding gives bit-identical vectors whatever else is in the call
+    # (cache hits, other texts); reduced precision on GPUs trades that for fuller batches.
     exact = encoder.precision == "fp32"
+    bucket_of = -(-sorted_lengths // _BUCKET) * _BUCKET  # lengths rounded up to a multiple of _BUCKET
     budget = int(token_budget or (None if batch_size else DEFAULT_BUDGET.get(device.split(":")[0], 8192)) or 0)
     if not budget:  # fixed sentence count, like sentence-transformers
         budget = int(batch_size) * max_length
@@ -105,8 +110,8 @@ def encode_sentence_transformer(encoder, texts: list[str], *, batch_size=None, t
     pin = device.startswith("cuda")
     warned = False
 
-    def run(idx: np.ndarray) -> np.ndarray:
-        input_ids, mask = tok.pad(idx, pad_id)
+    def run(idx: np.ndarray, width: int | None) -> np.ndarray:
+        input_ids, mask = tok.pad(idx, pad_id, min(width, max_length) if width else None)
         feats = {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(mask)}
         if wants_types:
             feats["token_type_ids"] = torch.zeros_like(feats["input_ids"])
@@ -127,11 +132,11 @@ def encode_sentence_transformer(encoder, texts: list[str], *, batch_size=None, t
             if batch_size:
                 size = min(size, int(batch_size))
             stop = min(n, start + size)
-            if exact:  # one token length per batch: no padding, so a vector never depends on its batch
-                stop = min(stop, int(np.searchsorted(-sorted_lengths, -width, side="right")))
+            if exact:  # one padded width per batch, a function of each text's own length only
+                stop = min(stop, int(np.searchsorted(-bucket_of, -bucket_of[start], side="right")))
             idx = order[start:stop]
             try:
-                out[idx] = run(idx)
+                out[idx] = run(idx, int(bucket_of[start]) if exact else None)
             except Exception as exc:  # noqa: BLE001 - only out-of-memory is retried
                 if not _is_oom(exc) or len(idx) == 1:
                     raise
