@@ -46,7 +46,7 @@ def encode(
     *,
     batch_size: int | None = None,
     token_budget: int | None = None,
-    device: str | None = None,
+    device: str | list[str] | None = None,
     precision: str = "auto",
     normalize: bool = False,
     cache="auto",
@@ -69,8 +69,9 @@ def encode(
         are fixed-size (length-sorted), like sentence-transformers.
     token_budget : int, optional
         Padded tokens per forward pass (default 8192 on CPU, 65536 on CUDA).
-    device : str, optional
-        ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``; default cuda > mps > cpu.
+    device : str or list of str, optional
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``; default cuda > mps > cpu. A list
+        (``["cuda:0", "cuda:1"]``) runs one worker per device, results in input order.
     precision : {"auto", "fp32", "fp16", "bf16"}
         ``auto`` is fp16 on CUDA and fp32 elsewhere.
     normalize : bool

@@ -222,6 +222,37 @@ class OfflineEncoder:
         return out
 
 
+class MultiDeviceEncoder:
+    """One model copy per device; each encodes a contiguous share, results in input order.
+
+    >>> emb = kv.encode(texts, device=["cuda:0", "cuda:1"])
+    """
+
+    def __init__(self, encoders: list):
+        first = encoders[0]
+        self.encoders = encoders
+        self.name, self.dim, self.precision = first.name, first.dim, first.precision
+        self.normalize, self.max_seq_length = first.normalize, first.max_seq_length
+        self.details, self.fingerprint = first.details, first.fingerprint
+        self.device = ",".join(e.device for e in encoders)
+        self.last_truncated = 0
+
+    def __repr__(self) -> str:
+        return f"MultiDeviceEncoder({self.name!r}, devices={self.device!r})"
+
+    def encode_unique(self, texts: list[str], *, batch_size=None, token_budget=None, progress=None) -> np.ndarray:
+        from concurrent.futures import ThreadPoolExecutor
+
+        bounds = np.linspace(0, len(texts), len(self.encoders) + 1).astype(int)
+        parts = [(enc, texts[a:b]) for enc, a, b in zip(self.encoders, bounds[:-1], bounds[1:]) if b > a]
+        with ThreadPoolExecutor(max_workers=len(parts) or 1) as pool:
+            results = list(pool.map(lambda p: p[0].encode_unique(p[1], batch_size=batch_size,
+                                                                  token_budget=token_budget, progress=progress),
+                                    parts))
+        self.last_truncated = sum(getattr(e, "last_truncated", 0) for e, _ in parts)
+        return np.concatenate(results) if results else np.empty((0, self.dim), np.float32)
+
+
 def _jsonable(value) -> bool:
     try:
         json.dumps(value)
@@ -238,8 +269,18 @@ def load_encoder(model=None, *, device: str | None = None, precision: str = "aut
     an :class:`OfflineEncoder` (or the string ``"offline"`` for one), or None
     (``$KOSBERT_VIZ_MODEL`` or the default).
     """
-    if isinstance(model, (OfflineEncoder, SentenceTransformerEncoder)):
+    if isinstance(model, (OfflineEncoder, SentenceTransformerEncoder, MultiDeviceEncoder)):
         return model
+    if isinstance(device, (list, tuple)):  # one worker per device
+        if not device:
+            raise ValueError("device list is empty, expected at least one device")
+        if model is not None and not isinstance(model, (str, os.PathLike)):
+            raise TypeError("a list of devices needs a model name or folder (each device loads its own copy), "
+                            f"got {type(model).__name__}")
+        encoders = [load_encoder(model, device=d, precision=precision, normalize=normalize) for d in device]
+        if isinstance(encoders[0], OfflineEncoder):
+            return encoders[0]
+        return MultiDeviceEncoder(encoders)
     if model is not None and not isinstance(model, (str, os.PathLike)):
         if hasattr(model, "encode") and hasattr(model, "tokenize"):  # a SentenceTransformer
             dev = str(model.device)

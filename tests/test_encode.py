@@ -196,3 +196,24 @@ def test_offline_encoder_is_explicit(offline_encoder):
     sims = v @ v.T
     assert sims[0, 1] > sims[0, 2]  # real semantics: delivery ~ delivery
     assert kv.load_encoder("offline").name == offline_encoder.name
+
+
+def test_several_devices_keep_order_and_vectors(tiny_model_path, sample):
+    texts = list(sample.text)
+    one = kv.encode(texts, tiny_model_path, cache=None)
+    two = kv.encode(texts, tiny_model_path, cache=None, device=["cpu", "cpu"])
+    np.testing.assert_array_equal(one, two)
+    assert kv.load_encoder(tiny_model_path, device=["cpu", "cpu"]).fingerprint == kv.load_encoder(
+        tiny_model_path).fingerprint
+    with pytest.raises(ValueError, match="device list is empty"):
+        kv.encode(texts[:2], tiny_model_path, cache=None, device=[])
+
+
+def test_partial_cache_hits_give_bit_identical_vectors(tiny_model_path, sample, tmp_path):
+    """fp32 padding depends only on each text's own length, so batch company never matters."""
+    texts = list(sample.text)
+    cold = kv.encode(texts, tiny_model_path, cache=None)
+    kv.encode(texts[::3], tiny_model_path, cache=tmp_path)
+    mixed = kv.encode(texts, tiny_model_path, cache=tmp_path)
+    assert kv.encode.last_stats["hits"] == len(texts[::3])
+    np.testing.assert_array_equal(mixed, cold)
