@@ -44,9 +44,14 @@ _EXPORTS = {
     "AnnIndex": "search",
     "sts": "evaluate",
     "cluster_metrics": "evaluate",
+    "encode_dataset": "distributed",
+    "load_embeddings": "distributed",
+    "EncodeResult": "distributed",
+    "MissingEmbeddingsError": "distributed",
 }
 _SUBMODULES = {"datasets", "cache", "cluster", "encode", "keywords", "models", "plot", "pipeline", "reduce",
-               "report", "cli", "charts", "renderers", "export", "search", "evaluate"}
+               "report", "cli", "charts", "renderers", "export", "search", "evaluate",
+               "distributed"}
 
 __all__ = sorted(_EXPORTS) + ["datasets"]
 

@@ -3,6 +3,7 @@
     kosbert-viz demo [-o report.html]
     kosbert-viz map reviews.csv --text-col review [--label-col topic] -o report.html
     kosbert-viz cache info | clear [--model NAME] | prune --max-bytes 2GB
+    kosbert-viz evaluate korsts path/to/KorSTS [--model NAME]
 """
 from __future__ import annotations
 
@@ -133,6 +134,26 @@ def _cmd_cache(args) -> int:
     return 0
 
 
+def _cmd_evaluate(args) -> int:
+    from .evaluate import load_korsts, sts, sts_table
+
+    try:
+        pairs = load_korsts(args.path, split=args.split)
+    except (FileNotFoundError, ValueError) as exc:
+        raise SystemExit(f"error: {exc}") from None
+    result = sts(pairs["sentence1"], pairs["sentence2"], pairs["score"], model=args.model,
+                 cache=args.cache_dir or "auto")
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    from .models import resolve_model_name
+
+    table = sts_table(result)
+    print(f"KorSTS {args.split}: {result['n_pairs']:,} pairs, model {resolve_model_name(args.model)[0]} (x100)")
+    print(table.to_string())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kosbert-viz", description="Maps of meaning for Korean text.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -171,6 +192,15 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--max-bytes", type=_size, default=None, help="prune down to this size, e.g. 2GB")
     cache.add_argument("--json", action="store_true")
     cache.set_defaults(func=_cmd_cache)
+
+    ev = sub.add_parser("evaluate", help="reproduce the model card's KorSTS table (8 correlations)")
+    ev.add_argument("task", choices=["korsts"])
+    ev.add_argument("path", help="the KorSTS folder (with sts-test.tsv) or one of its .tsv files")
+    ev.add_argument("--split", default="test", choices=["train", "dev", "test"])
+    ev.add_argument("--model", default=None, help="model name or folder (default: $KOSBERT_VIZ_MODEL or ko-sbert)")
+    ev.add_argument("--cache-dir", default=None)
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(func=_cmd_evaluate)
     return parser
 
 
