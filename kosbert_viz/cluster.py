@@ -1,30 +1,50 @@
-"""``cluster()``: labels for vectors (k-means with automatic k, or HDBSCAN).
+"""``cluster()``: labels for vectors (k-means with automatic k, HDBSCAN, agglomerative, any estimator).
 
->>> res = kv.cluster(emb, method="kmeans")          # k chosen by silhouette
->>> res = kv.cluster(emb, method="hdbscan")         # on a 5-D UMAP of emb; -1 = noise
->>> res.labels, res.sizes, res.n_clusters
+>>> res = kv.cluster(emb, method="kmeans")            # k chosen by silhouette on a sample
+>>> res = kv.cluster(emb, method="hdbscan")           # on a 5-D UMAP of emb; -1 = noise
+>>> res = kv.cluster(emb, n_clusters=7, truth=df.topic)
+>>> res.labels, res.sizes, res.noise_fraction, res.scores["nmi"]
+>>> sw = kv.sweep(emb, "kmeans", values=range(4, 16), truth=df.topic)
+>>> sw.table, sw.chart                                 # one row per k; long frame for a line chart
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .reduce import _check_matrix, reduce
+from ._progress import Stages, want_progress
+from .reduce import _check_matrix, _check_mode, _unit_rows, default_cluster_epochs, reduce
 
-__all__ = ["cluster", "ClusterResult"]
+__all__ = ["cluster", "ClusterResult", "sweep", "Sweep", "cluster_scores"]
 
-_MINIBATCH_ABOVE = 50_000
+_MINIBATCH_ABOVE = 50_000  # MiniBatchKMeans above this many points
+_AGGLOMERATIVE_MAX = 20_000  # agglomerative clustering needs O(n^2) memory
+_SCORE_SAMPLE = 5_000  # silhouette on at most this many points
+_FAST_SCORE_SAMPLE = 50_000  # Davies-Bouldin / Calinski-Harabasz on at most this many
+_METHODS = ("kmeans", "hdbscan", "agglomerative")
 
 
 @dataclass
 class ClusterResult:
-    """Cluster labels (``-1`` = noise) and what describes them."""
+    """Cluster labels (``-1`` = noise) and what describes them.
+
+    ``scores`` holds the internal scores (silhouette with cosine distance, Davies-Bouldin,
+    Calinski-Harabasz; on samples for big inputs) and, when ``truth`` was given, ARI, NMI,
+    V-measure, homogeneity and completeness. ``centroids`` are the mean input vectors of each
+    cluster, in the order of ``cluster_ids``.
+    """
 
     labels: np.ndarray
     method: str
     params: dict = field(default_factory=dict)
     scores: dict = field(default_factory=dict)
+    centroids: np.ndarray | None = None
+    cluster_ids: np.ndarray | None = None
+    silhouette_by_k: dict = field(default_factory=dict)
+    embedding: np.ndarray | None = None  # the low-dimensional coordinates HDBSCAN ran on, if any
+    seconds: float = 0.0
 
     @property
     def n_clusters(self) -> int:
@@ -42,88 +62,294 @@ class ClusterResult:
         return float(np.mean(self.labels < 0)) if len(self.labels) else 0.0
 
     def __repr__(self) -> str:
+        s = ", ".join(f"{k}={v:.3f}" for k, v in self.scores.items() if isinstance(v, float))
         return (f"ClusterResult(method={self.method!r}, n_clusters={self.n_clusters}, "
-                f"noise_fraction={self.noise_fraction:.3f}, n={len(self.labels)})")
+                f"noise_fraction={self.noise_fraction:.3f}, n={len(self.labels)}{', ' + s if s else ''})")
 
 
-def _auto_k(X, k_range, sample_size, random_state):
-    from sklearn.cluster import KMeans
+def _sample_idx(n, size, random_state):
+    if n <= size:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(random_state).choice(n, size, replace=False))
+
+
+def _check_truth(truth, n):
+    if truth is None:
+        return None
+    truth = np.asarray(truth)
+    if truth.ndim != 1 or len(truth) != n:
+        raise ValueError(f"truth must be 1-D with one label per point ({n}), got shape {truth.shape}")
+    return truth
+
+
+def cluster_scores(X, labels, *, truth=None, sample_size: int = _SCORE_SAMPLE, random_state: int = 42,
+                   internal: bool = True) -> dict:
+    """Internal scores of ``labels`` on ``X`` (noise left out) and, given ``truth``, agreement with it.
+
+    silhouette (cosine) on a sample of ``sample_size`` points, Davies-Bouldin and Calinski-Harabasz
+    on up to 50,000; ARI / NMI / V-measure on all points, noise counted as one more label.
+    """
+    from sklearn import metrics as skm
+
+    X = np.asarray(X)
+    labels = np.asarray(labels)
+    out: dict = {}
+    keep = np.flatnonzero(labels >= 0)
+    n_lab = len(np.unique(labels[keep]))
+    if internal and 2 <= n_lab < len(keep):
+        s = keep[_sample_idx(len(keep), sample_size, random_state)]
+        if len(np.unique(labels[s])) >= 2:
+            out["silhouette"] = float(skm.silhouette_score(X[s], labels[s], metric="cosine"))
+        f = keep[_sample_idx(len(keep), _FAST_SCORE_SAMPLE, random_state)]
+        if len(np.unique(labels[f])) >= 2:
+            out["davies_bouldin"] = float(skm.davies_bouldin_score(X[f], labels[f]))
+            out["calinski_harabasz"] = float(skm.calinski_harabasz_score(X[f], labels[f]))
+        out["scored_on"] = int(len(s))
+    if truth is not None:
+        truth = _check_truth(truth, len(labels))
+        out["ari"] = float(skm.adjusted_rand_score(truth, labels))
+        out["nmi"] = float(skm.normalized_mutual_info_score(truth, labels))
+        h, c, v = skm.homogeneity_completeness_v_measure(truth, labels)
+        out.update(v_measure=float(v), homogeneity=float(h), completeness=float(c))
+    return out
+
+
+def _centroids(X, labels):
+    ids = np.unique(labels[labels >= 0])
+    if not len(ids):
+        return np.zeros((0, X.shape[1]), np.float32), ids
+    # one pass: sum rows per cluster with a sparse indicator
+    from scipy.sparse import csr_matrix
+
+    keep = labels >= 0
+    pos = np.searchsorted(ids, labels[keep])
+    ind = csr_matrix((np.ones(len(pos)), (pos, np.flatnonzero(keep))), shape=(len(ids), len(X)))
+    sums = np.asarray(ind @ X, dtype=np.float64)
+    counts = np.bincount(pos, minlength=len(ids))[:, None]
+    return (sums / counts).astype(np.float32), ids
+
+
+def _kmeans(Z, k, random_state, n_init=None):
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+
+    if len(Z) > _MINIBATCH_ABOVE:
+        est = MiniBatchKMeans(n_clusters=k, random_state=random_state, n_init=n_init or 3, batch_size=4096)
+    else:
+        est = KMeans(n_clusters=k, random_state=random_state, n_init=n_init or 4)
+    return est.fit_predict(Z).astype(np.int64), type(est).__name__
+
+
+def _agglomerative(Z, k):
+    from sklearn.cluster import AgglomerativeClustering
+
+    if len(Z) > _AGGLOMERATIVE_MAX:
+        raise ValueError(f"agglomerative clustering is for up to {_AGGLOMERATIVE_MAX:,} points (it needs "
+                         f"O(n^2) memory), got {len(Z):,}: use method='kmeans' or 'hdbscan'")
+    return AgglomerativeClustering(n_clusters=k, linkage="ward").fit_predict(Z).astype(np.int64)
+
+
+def _auto_k(Z, k_range, sample_size, random_state, method):
     from sklearn.metrics import silhouette_score
 
-    rng = np.random.default_rng(random_state)
-    sample = X if len(X) <= sample_size else X[rng.choice(len(X), sample_size, replace=False)]
-    lo, hi = k_range
-    hi = min(hi, len(sample) - 1)
-    best_k, best_s, table = lo, -np.inf, {}
+    s = Z[_sample_idx(len(Z), sample_size, random_state)]
+    lo, hi = int(k_range[0]), int(min(k_range[1], len(s) - 1))
+    if lo < 2 or hi < lo:
+        raise ValueError(f"k_range must be (lo, hi) with 2 <= lo <= hi < number of points, got {k_range}")
+    table = {}
     for k in range(lo, hi + 1):
-        labels = KMeans(n_clusters=k, n_init=3, random_state=random_state).fit_predict(sample)
-        s = float(silhouette_score(sample, labels, metric="cosine"))
-        table[k] = s
-        if s > best_s:
-            best_k, best_s = k, s
-    return best_k, table
+        if method == "agglomerative":
+            lab = _agglomerative(s, k)
+        else:
+            from sklearn.cluster import KMeans
+
+            lab = KMeans(n_clusters=k, n_init=2, random_state=random_state).fit_predict(s)
+        table[k] = float(silhouette_score(s, lab, metric="cosine")) if len(np.unique(lab)) > 1 else -1.0
+    best = max(table, key=lambda k: (table[k], -k))
+    return best, table
+
+
+def _hdbscan(Z, min_cluster_size, min_samples, deterministic):
+    try:
+        import fast_hdbscan
+    except ImportError:
+        from sklearn.cluster import HDBSCAN
+
+        est = HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples, copy=True)
+        return est.fit_predict(Z).astype(np.int64), "sklearn.cluster.HDBSCAN"
+    est = fast_hdbscan.HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples,
+                               reproducible=deterministic)
+    return np.asarray(est.fit_predict(Z), dtype=np.int64), "fast_hdbscan"
 
 
 def cluster(X, method="kmeans", *, n_clusters: int | None = None, min_cluster_size: int | None = None,
-            k_range: tuple[int, int] = (2, 20), reduce_to: int | None = 5, random_state: int = 42,
-            sample_size: int = 5000) -> ClusterResult:
+            min_samples: int | None = None, k_range: tuple[int, int] = (2, 20), reduce_to: int | None = 5,
+            embedding=None, truth=None, normalize: bool = True, mode: str = "deterministic",
+            random_state: int = 42, sample_size: int = _SCORE_SAMPLE, n_neighbors: int = 15, cache="auto",
+            scores: bool = True, show_progress: bool | None = None) -> ClusterResult:
     """Cluster vectors.
 
     Parameters
     ----------
     X : array (n, d)
-        Embeddings or low-dimensional coordinates.
-    method : "kmeans", "hdbscan", or any estimator with ``fit_predict``
-    n_clusters : k for k-means; None picks k in ``k_range`` by cosine silhouette on a sample
-    min_cluster_size : HDBSCAN's smallest cluster (default max(5, n/100))
-    reduce_to : HDBSCAN runs on a UMAP of this many dimensions when ``d`` is larger
-        (density is meaningless in 768-D); None to use ``X`` as is
-    random_state : seed for k-means and the UMAP pre-step
+        Embeddings (scores and centroids are computed on these).
+    method : "kmeans", "hdbscan", "agglomerative" (small inputs), or any estimator with ``fit_predict``
+    n_clusters : k for k-means / agglomerative; None picks k in ``k_range`` by cosine silhouette on a
+        sample of ``sample_size`` points. k-means switches to MiniBatchKMeans above 50,000 points.
+    min_cluster_size, min_samples : HDBSCAN's (default ``max(5, n // 100)`` and the implementation's)
+    reduce_to : HDBSCAN runs on a cached UMAP of this many dimensions (min_dist 0, cosine; the same
+        neighbour graph a later ``reduce(X)`` map uses) when ``d`` is larger; None to use ``X`` as is
+    embedding : low-dimensional coordinates to run HDBSCAN on instead (e.g. ``layout(X).cluster_coords``)
+    truth : ground-truth labels; adds ARI, NMI, V-measure to ``scores``
+    normalize : k-means / agglomerative on unit-length rows (cosine geometry)
+    mode : "deterministic" (seeded, reproducible) or "fast" (all cores)
+    scores : compute the internal scores (silhouette etc.); off saves time in big sweeps
 
     Returns a :class:`ClusterResult`.
     """
+    _check_mode(mode)
     X = _check_matrix(X)
     n = len(X)
     if n < 2:
         raise ValueError(f"need at least 2 points to cluster, got {n}")
+    truth = _check_truth(truth, n)
+    t0 = time.perf_counter()
+    extra: dict = {}
+    table: dict = {}
+    Z_low = None
+    show = want_progress(show_progress, n)
     if hasattr(method, "fit_predict"):
-        labels = np.asarray(method.fit_predict(X)).astype(np.int64)
-        return ClusterResult(labels, type(method).__name__, {"estimator": repr(method)})
-    if method == "kmeans":
-        from sklearn.cluster import KMeans, MiniBatchKMeans
-
-        scores = {}
-        k = n_clusters
-        if k is None:
-            k, table = _auto_k(X, k_range, sample_size, random_state)
-            scores["silhouette_by_k"] = table
-        if not 1 <= k <= n:
-            raise ValueError(f"n_clusters must be between 1 and the number of points ({n}), got {k}")
-        est = (MiniBatchKMeans(n_clusters=k, random_state=random_state, n_init=3, batch_size=4096)
-               if n > _MINIBATCH_ABOVE else KMeans(n_clusters=k, random_state=random_state, n_init=10))
-        labels = est.fit_predict(X).astype(np.int64)
-        return ClusterResult(labels, "kmeans", {"n_clusters": int(k), "auto_k": n_clusters is None,
-                                                "estimator": type(est).__name__}, scores)
-    if method == "hdbscan":
-        mcs = int(min_cluster_size or max(5, n // 100))
+        labels = np.asarray(method.fit_predict(X)).astype(np.int64).ravel()
+        if len(labels) != n:
+            raise ValueError(f"{type(method).__name__}.fit_predict returned {len(labels)} labels for {n} points")
+        name, params = type(method).__name__, {"estimator": repr(method)}
+    elif method in ("kmeans", "agglomerative"):
+        Z = _unit_rows(X) if normalize else X
+        with Stages(["choose k", method], show=show, desc="cluster") as st:
+            k = n_clusters
+            if k is None:
+                with st("choose k", f"silhouette on {min(n, sample_size):,} points"):
+                    k, table = _auto_k(Z, k_range, sample_size, random_state, method)
+            else:
+                st.skip("choose k", f"k={k} given")
+            if not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
+                raise ValueError(f"n_clusters must be an integer between 1 and the number of points ({n}), got {k!r}")
+            with st(method, f"k={k}"):
+                if method == "kmeans":
+                    labels, est = _kmeans(Z, int(k), random_state)
+                else:
+                    labels, est = _agglomerative(Z, int(k)), "AgglomerativeClustering(ward)"
+        name = method
+        params = {"n_clusters": int(k), "auto_k": n_clusters is None, "estimator": est, "normalize": normalize}
+    elif method == "hdbscan":
+        mcs = int(min_cluster_size) if min_cluster_size is not None else max(5, n // 100)
         if mcs < 2:
             raise ValueError(f"min_cluster_size must be >= 2, got {mcs}")
-        Z = X
-        if reduce_to and X.shape[1] > reduce_to and n > reduce_to + 1:
-            Z = reduce(X, "umap", n_components=reduce_to, min_dist=0.0, random_state=random_state)
-        labels, impl = _hdbscan(Z, mcs)
-        return ClusterResult(labels, "hdbscan", {"min_cluster_size": mcs, "reduce_to": reduce_to,
-                                                 "implementation": impl})
-    raise ValueError(f"method must be 'kmeans', 'hdbscan' or an estimator with fit_predict, got {method!r}")
+        if min_samples is not None and int(min_samples) < 1:
+            raise ValueError(f"min_samples must be >= 1, got {min_samples}")
+        if embedding is not None:
+            Z_low = _check_matrix(embedding, "embedding")
+            if len(Z_low) != n:
+                raise ValueError(f"embedding has {len(Z_low)} rows, X has {n}")
+        elif reduce_to and X.shape[1] > reduce_to and n > reduce_to + 2:
+            Z_low = reduce(X, "umap", n_components=reduce_to, min_dist=0.0, n_neighbors=n_neighbors, mode=mode,
+                           random_state=random_state, cache=cache, show_progress=show_progress,
+                           n_epochs=default_cluster_epochs(n))
+        else:
+            Z_low = X
+        with Stages(["hdbscan"], show=show, desc="cluster") as st:
+            with st("hdbscan", f"min_cluster_size={mcs}"):
+                labels, impl = _hdbscan(Z_low, mcs, min_samples, mode == "deterministic")
+        name = "hdbscan"
+        params = {"min_cluster_size": mcs, "min_samples": min_samples,
+                  "reduce_to": None if embedding is not None else reduce_to,
+                  "embedding": "given" if embedding is not None else "umap", "implementation": impl}
+    else:
+        raise ValueError(f"method must be one of {_METHODS} or an estimator with fit_predict, got {method!r}")
+    params["random_state"] = random_state
+    params["mode"] = mode
+    extra = cluster_scores(X, labels, truth=truth, sample_size=sample_size, random_state=random_state,
+                           internal=scores)
+    centroids, ids = _centroids(X, labels)
+    return ClusterResult(labels, name, params, extra, centroids, ids, table,
+                         Z_low if Z_low is not None and Z_low is not X else None, time.perf_counter() - t0)
 
 
-def _hdbscan(Z, min_cluster_size):
-    try:
-        import fast_hdbscan
+@dataclass
+class Sweep:
+    """A parameter sweep: ``table`` has one row per value; ``chart`` is the same in long form."""
 
-        return np.asarray(fast_hdbscan.HDBSCAN(min_cluster_size=min_cluster_size).fit_predict(Z),
-                          dtype=np.int64), "fast_hdbscan"
-    except ImportError:
-        from sklearn.cluster import HDBSCAN
+    param: str
+    table: object  # pandas DataFrame
+    chart: object  # pandas DataFrame: <param>, metric, value
+    results: dict = field(default_factory=dict)
 
-        return HDBSCAN(min_cluster_size=min_cluster_size, copy=True).fit_predict(Z).astype(np.int64), "sklearn"
+    def best(self, metric: str = "silhouette", *, higher: bool | None = None):
+        """The swept value with the best ``metric`` (Davies-Bouldin: lowest)."""
+        higher = metric != "davies_bouldin" if higher is None else higher
+        t = self.table.dropna(subset=[metric])
+        if t.empty:
+            raise ValueError(f"no row has {metric!r}")
+        row = t.loc[t[metric].idxmax() if higher else t[metric].idxmin()]
+        return row[self.param].item() if hasattr(row[self.param], "item") else row[self.param]
+
+    def figure(self, metrics=None):
+        """A plotly line chart, one panel per metric."""
+        import plotly.express as px
+
+        c = self.chart if metrics is None else self.chart[self.chart.metric.isin(list(metrics))]
+        fig = px.line(c, x=self.param, y="value", facet_row="metric", markers=True)
+        fig.update_yaxes(matches=None)
+        return fig
+
+
+def sweep(X, method="kmeans", *, values=None, truth=None, embedding=None, reduce_to: int | None = 5,
+          mode: str = "deterministic", random_state: int = 42, cache="auto", keep_results: bool = False,
+          show_progress: bool | None = None, **kwargs) -> Sweep:
+    """Cluster ``X`` once per value of k (k-means, agglomerative) or min_cluster_size (HDBSCAN).
+
+    The UMAP embedding HDBSCAN needs is computed once (and cached) for the whole sweep.
+    Returns a :class:`Sweep` with ``table`` (value, n_clusters, noise_fraction, silhouette,
+    davies_bouldin, calinski_harabasz, [ari, nmi, v_measure], seconds) and a long ``chart`` frame.
+    """
+    import pandas as pd
+
+    X = _check_matrix(X)
+    n = len(X)
+    if method in ("kmeans", "agglomerative"):
+        param = "n_clusters"
+        values = list(range(2, min(20, n - 1) + 1)) if values is None else list(values)
+    elif method == "hdbscan":
+        param = "min_cluster_size"
+        if values is None:
+            values = sorted({v for v in (5, 10, 15, 25, 50, 100, 200, 400, 800) if v < n // 2} or {2})
+        values = list(values)
+        if embedding is None and reduce_to and X.shape[1] > reduce_to:
+            embedding = reduce(X, "umap", n_components=reduce_to, min_dist=0.0, mode=mode,
+                               n_epochs=default_cluster_epochs(n),
+                               random_state=random_state, cache=cache, show_progress=show_progress,
+                               n_neighbors=kwargs.get("n_neighbors", 15))
+    else:
+        raise ValueError(f"sweep method must be 'kmeans', 'agglomerative' or 'hdbscan', got {method!r}")
+    if not values:
+        raise ValueError("values must not be empty")
+    rows, results = [], {}
+    from tqdm.auto import tqdm
+
+    for v in tqdm(values, desc=f"sweep {param}", disable=not want_progress(show_progress, n * len(values) // 4),
+                  leave=False):
+        kw = dict(kwargs, truth=truth, mode=mode, random_state=random_state, cache=cache, show_progress=False)
+        if method == "hdbscan":
+            res = cluster(X, "hdbscan", min_cluster_size=int(v), embedding=embedding, **kw)
+        else:
+            res = cluster(X, method, n_clusters=int(v), **kw)
+        row = {param: v, "n_clusters": res.n_clusters, "noise_fraction": res.noise_fraction}
+        row.update({k: val for k, val in res.scores.items() if k != "scored_on"})
+        row["seconds"] = res.seconds
+        rows.append(row)
+        if keep_results:
+            results[v] = res
+    table = pd.DataFrame(rows)
+    metric_cols = [c for c in table.columns if c not in (param, "seconds")]
+    chart = table.melt(id_vars=[param], value_vars=metric_cols, var_name="metric", value_name="value")
+    return Sweep(param, table, chart, results)
+

@@ -1,29 +1,41 @@
 """Korean cluster keywords: kiwipiepy morphemes + class-based TF-IDF.
 
 Particles (josa) and endings are stripped by morphological analysis, so 배송이,
-배송을, 배송은 all count as 배송. English words in mixed lines are kept.
+배송을, 배송은 all count as 배송. English words (and number+letter terms such as 5G)
+in mixed lines are kept; Hanja abbreviations common in news (美, 北) count as nouns.
 
->>> table = kv.keywords(texts, res.labels, top_n=5)
+>>> table = kv.keywords(texts, res.labels, top_n=5, embeddings=emb)
 >>> table[["cluster", "name", "keywords"]]
+>>> kv.keywords(texts, labels, stems=True, extra_stopwords={"상품"})
 """
 from __future__ import annotations
 
 import re
+from collections import Counter
 from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["keywords", "tokenize_ko", "KOREAN_STOPWORDS"]
+from ._progress import Stages, want_progress
 
-# Nouns that say nothing about a topic in everyday reviews and posts.
+__all__ = ["keywords", "tokenize_ko", "KOREAN_STOPWORDS", "PARTICLES_AND_ENDINGS"]
+
+# Bare particles and endings: never a keyword, even when the analyser leaves one standing alone.
+PARTICLES_AND_ENDINGS = frozenset("""
+은 는 이 가 을 를 의 에 에서 에게 께 한테 로 으로 와 과 도 만 랑 이랑 하고 보다 처럼 까지 부터 마다 조차 밖에 뿐
+요 다 고 며 면 서 니 지 죠 네 게 자 라 냐 나
+""".split())
+
+# Words that say nothing about a topic in reviews, posts and news. Extend with ``extra_stopwords``.
 KOREAN_STOPWORDS = frozenset("""
 것 수 등 때 중 점 분 거 곳 번 개 뭐 좀 더 게 건 걸 데 듯 뿐 이것 그것 저것 여기 거기 저기 이거 그거 저거
 우리 저희 제 나 너 당신 자기 누구 무엇 어디 언제 오늘 어제 내일 지금 이번 다음 진짜 정말 너무 완전 약간 그냥
 하나 둘 사람 생각 정도 경우 부분 문제 이유 느낌 내용 처음 마지막 전 후 안 밖 위 아래 앞 뒤 쪽 말 일 년 월 시 초
-the a an and or of to in is it for on with this that be are was
-""".split())
+종합 속보 단독 사진 영상 포토 기자 뉴스 관련 대한 위해 통해 가지 요즘 이상 이하 이후 이전
+the a an and or of to in is it for on with this that be are was by at as from
+""".split()) | PARTICLES_AND_ENDINGS
 
-_NOUN_TAGS = ("NNG", "NNP", "SL")
+_NOUN_TAGS = ("NNG", "NNP", "SL", "SH")
 _STEM_TAGS = ("VV", "VA", "XR")
 _JUNK = re.compile(r"^[\d\W_]+$")
 
@@ -33,36 +45,64 @@ def _kiwi():
     try:
         from kiwipiepy import Kiwi
     except ImportError as exc:  # pragma: no cover - core dependency
-        raise ImportError("keywords() needs kiwipiepy: pip install kosbert_viz (or pip install kiwipiepy)") from exc
+        raise ImportError("keywords() needs kiwipiepy: pip install kosbert_viz (or pip install kiwipiepy; "
+                          "conda: pip install kiwipiepy inside the environment)") from exc
     return Kiwi()
 
 
-def tokenize_ko(texts, *, stems: bool = False, stopwords=None) -> list[list[str]]:
-    """Content words of each text: nouns (and English words), optionally verb/adjective stems.
+def _content_words(tokens, tags, stop):
+    words = []
+    prev = None
+    for t in tokens:
+        tag = t.tag
+        form = t.form
+        if tag == "SL" and prev is not None and prev.tag == "SN" and prev.start + prev.len == t.start:
+            form, tag = prev.form + form, "SL"  # 5G, 3D, 4K: the number belongs to the term
+        prev = t
+        if tag not in tags:
+            continue
+        if tag in ("VV", "VA"):
+            form = form + "다"
+        key = form.lower() if tag == "SL" else form
+        if key in stop or _JUNK.match(key) or (tag == "SL" and len(key) < 2):
+            continue
+        words.append((key, form))
+    return words
+
+
+def tokenize_ko(texts, *, stems: bool = False, stopwords=None, show_progress: bool | None = None) -> list[list[str]]:
+    """Content words of each text: nouns, English words and Hanja; optionally verb/adjective stems.
+
+    English words are lower-cased here (``keywords()`` shows their most common spelling).
 
     >>> tokenize_ko(["배송이 너무 늦어요", "앱 update 후 login 오류"])
-    [['배송'], ['앱', 'update', '후', 'login', '오류']]   # (before stop words)
+    [['배송'], ['앱', 'update', 'login', '오류']]
     """
+    return [[k for k, _ in doc] for doc in _tokenize(list(texts), stems, stopwords, show_progress)]
+
+
+def _tokenize(texts, stems, stopwords, show_progress):
+    if isinstance(texts, str):
+        raise TypeError("texts must be a sequence of strings, not a single string")
+    bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
+    if bad:
+        raise TypeError(f"texts must be strings; item {bad[0]} is {type(texts[bad[0]]).__name__}")
     tags = _NOUN_TAGS + (_STEM_TAGS if stems else ())
-    stop = KOREAN_STOPWORDS if stopwords is None else frozenset(stopwords)
+    stop = KOREAN_STOPWORDS if stopwords is None else frozenset(stopwords) | PARTICLES_AND_ENDINGS
     out = []
-    for tokens in _kiwi().tokenize(list(texts)):
-        words = []
-        for t in tokens:
-            if t.tag not in tags:
-                continue
-            form = t.form.lower() if t.tag == "SL" else t.form
-            if t.tag in _STEM_TAGS and t.tag != "XR":
-                form = form + "다"
-            if form in stop or _JUNK.match(form) or (t.tag == "SL" and len(form) < 2):
-                continue
-            words.append(form)
-        out.append(words)
+    stream = _kiwi().tokenize(texts) if texts else []
+    if want_progress(show_progress, len(texts)):
+        from tqdm.auto import tqdm
+
+        stream = tqdm(stream, total=len(texts), desc="keywords: morphemes", unit="text", leave=False)
+    for tokens in stream:
+        out.append(_content_words(tokens, tags, stop))
     return out
 
 
-def keywords(texts, labels, *, top_n: int = 10, stems: bool = False, extra_stopwords=(),
-             embeddings=None, n_representative: int = 3, name_words: int = 3):
+def keywords(texts, labels, *, top_n: int = 10, stems: bool = False, extra_stopwords=(), stopwords=None,
+             embeddings=None, n_representative: int = 3, name_words: int = 3,
+             show_progress: bool | None = None):
     """Top keywords, a short name and representative texts for each cluster.
 
     Parameters
@@ -72,8 +112,13 @@ def keywords(texts, labels, *, top_n: int = 10, stems: bool = False, extra_stopw
     top_n : keywords per cluster
     stems : also count verb/adjective stems (as 늦다, 친절하다)
     extra_stopwords : words to drop on top of :data:`KOREAN_STOPWORDS`
+    stopwords : replace :data:`KOREAN_STOPWORDS` altogether (bare particles are always dropped)
     embeddings : if given, representative texts are those nearest the cluster centroid
-        (cosine); otherwise the texts with the most top keywords
+        (cosine); otherwise the texts that hold the most of the cluster's top keywords
+    name_words : keywords joined into the cluster's short name
+
+    Class-based TF-IDF: a word's frequency within a cluster times
+    ``log(1 + average words per cluster / the word's frequency over all clusters)``.
 
     Returns a pandas DataFrame: cluster, size, name, keywords, scores, representative.
     """
@@ -81,45 +126,71 @@ def keywords(texts, labels, *, top_n: int = 10, stems: bool = False, extra_stopw
 
     texts = list(texts)
     labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise ValueError(f"labels must be 1-D, got shape {labels.shape}")
     if len(texts) != len(labels):
         raise ValueError(f"texts and labels must have the same length, got {len(texts)} and {len(labels)}")
-    stop = KOREAN_STOPWORDS | frozenset(extra_stopwords)
-    docs = tokenize_ko(texts, stems=stems, stopwords=stop)
+    if not isinstance(top_n, (int, np.integer)) or top_n < 1:
+        raise ValueError(f"top_n must be a positive integer, got {top_n!r}")
+    if isinstance(extra_stopwords, str):
+        extra_stopwords = extra_stopwords.split()
+    base = KOREAN_STOPWORDS if stopwords is None else frozenset(stopwords)
+    stop = frozenset(base) | frozenset(extra_stopwords) | PARTICLES_AND_ENDINGS
+    X = None
+    if embeddings is not None:
+        X = np.asarray(embeddings, dtype=np.float32)
+        if X.ndim != 2 or len(X) != len(texts):
+            raise ValueError(f"embeddings must be (n_texts, dim) = ({len(texts)}, d), got shape {X.shape}")
+        X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+    with Stages(["morphemes", "c-TF-IDF"], show=False, desc="keywords") as st:
+        with st("morphemes", f"{len(texts):,} texts"):
+            pairs = _tokenize(texts, stems, stop, show_progress)
+        with st("c-TF-IDF"):
+            table = _ctfidf_table(texts, labels, pairs, top_n, X, n_representative, name_words)
+    return pd.DataFrame(table, columns=["cluster", "size", "name", "keywords", "scores", "representative"])
+
+
+def _ctfidf_table(texts, labels, pairs, top_n, X, n_representative, name_words):
+    from scipy.sparse import csr_matrix
+
+    docs = [[k for k, _ in doc] for doc in pairs]
+    spelling: dict[str, Counter] = {}
+    for doc in pairs:
+        for k, f in doc:
+            if k.isascii():
+                spelling.setdefault(k, Counter())[f] += 1
     clusters = sorted(int(c) for c in np.unique(labels) if c >= 0)
-    vocab: dict[str, int] = {}
-    for words in docs:
-        for w in words:
-            vocab.setdefault(w, len(vocab))
-    counts = np.zeros((len(clusters), max(len(vocab), 1)), dtype=np.float64)
     row_of = {c: i for i, c in enumerate(clusters)}
+    vocab: dict[str, int] = {}
+    rows, cols = [], []
     for words, lab in zip(docs, labels):
         if lab < 0:
             continue
         r = row_of[int(lab)]
         for w in words:
-            counts[r, vocab[w]] += 1
-    # class-based TF-IDF: term frequency within the cluster x log(1 + avg words per cluster / term frequency)
+            rows.append(r)
+            cols.append(vocab.setdefault(w, len(vocab)))
+    V = max(len(vocab), 1)
+    counts = csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(max(len(clusters), 1), V)).toarray()
     tf = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     avg_words = counts.sum() / max(len(clusters), 1)
     idf = np.log1p(avg_words / np.maximum(counts.sum(axis=0), 1))
     ctfidf = tf * idf
     words_by_id = np.array(list(vocab) or [""], dtype=object)
-    X = None
-    if embeddings is not None:
-        X = np.asarray(embeddings, dtype=np.float32)
-        X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
-    rows = []
+
+    out = []
     for c in clusters:
         r = row_of[c]
         order = np.argsort(-ctfidf[r], kind="stable")
-        order = [i for i in order if counts[r, i] > 0][:top_n]
-        kws = [str(words_by_id[i]) for i in order]
+        order = [i for i in order[: top_n * 4] if counts[r, i] > 0][:top_n]
+        keys = [str(words_by_id[i]) for i in order]
+        kws = [_display(k, spelling) for k in keys]
         members = np.flatnonzero(labels == c)
         if X is not None:
             centroid = X[members].mean(axis=0)
             near = members[np.argsort(-(X[members] @ centroid), kind="stable")]
         else:
-            top = set(kws)
+            top = set(keys)
             near = members[np.argsort([-len(top.intersection(docs[i])) for i in members], kind="stable")]
         rep, seen = [], set()
         for i in near:
@@ -128,12 +199,30 @@ def keywords(texts, labels, *, top_n: int = 10, stems: bool = False, extra_stopw
                 seen.add(texts[i])
             if len(rep) >= n_representative:
                 break
-        rows.append({
+        out.append({
             "cluster": c,
             "size": int(len(members)),
-            "name": " · ".join(kws[:name_words]) if kws else f"cluster {c}",
+            "name": _short_name(kws, name_words) if kws else f"cluster {c}",
             "keywords": kws,
             "scores": [round(float(ctfidf[r, i]), 5) for i in order],
             "representative": rep,
         })
-    return pd.DataFrame(rows, columns=["cluster", "size", "name", "keywords", "scores", "representative"])
+    return out
+
+
+def _display(key: str, spelling: dict) -> str:
+    """The most common original spelling of an English key (AI, iPhone), else the key itself."""
+    c = spelling.get(key)
+    return c.most_common(1)[0][0] if c else key
+
+
+def _short_name(kws, n):
+    """The first ``n`` keywords, skipping any that repeat part of a word already taken."""
+    picked = []
+    for w in kws:
+        if any(w in p or p in w for p in picked):
+            continue
+        picked.append(w)
+        if len(picked) >= n:
+            break
+    return " · ".join(picked)

@@ -1,20 +1,35 @@
-"""``reduce()``: high-dimensional vectors -> 2-D/3-D (or 5-D for clustering) coordinates.
+"""``reduce()``: high-dimensional vectors -> 2-D/3-D map coordinates (or 5-10-D for clustering).
 
->>> xy = kv.reduce(emb)                                   # UMAP (cosine) after PCA
+UMAP runs on a PCA pre-step (cosine: an uncentred projection of the unit vectors, which keeps
+their dot products) over one nearest-neighbour graph. The graph and each reduction are stored
+on disk by (input hash, parameters), so a k / min_cluster_size sweep, a re-run notebook cell,
+or a 5-D clustering embedding followed by a 2-D map of the same vectors compute it once.
+
+>>> xy = kv.reduce(emb)                                   # 2-D UMAP (cosine) after PCA
+>>> z5 = kv.reduce(emb, n_components=5, min_dist=0.0)     # same neighbour graph, reused
 >>> xy = kv.reduce(emb, method="pca")
 >>> xy = kv.reduce(emb, method=sklearn.manifold.TSNE())   # any fit_transform object
 """
 from __future__ import annotations
 
 import hashlib
+import json
+import warnings
 from collections import OrderedDict
+from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["reduce"]
+from ._arraystore import resolve_store
+from ._progress import Stages, want_progress
 
-_MEMO: "OrderedDict[tuple, np.ndarray]" = OrderedDict()
-_MEMO_SIZE = 16
+__all__ = ["reduce", "nearest_neighbors", "KNNGraph"]
+
+_MODES = ("deterministic", "fast")
+_EXACT_KNN_BELOW = 8192  # exact (brute-force, chunked) neighbours below this many points
+_CANDIDATES = 2  # NN-descent finds this many times n_neighbors candidates on the projection
+_MEMO: "OrderedDict[str, object]" = OrderedDict()
+_MEMO_SIZE = 8
 
 
 def _array_hash(X: np.ndarray) -> str:
@@ -25,20 +40,218 @@ def _array_hash(X: np.ndarray) -> str:
     return h.hexdigest()
 
 
+def _params_key(xhash: str, kind: str, params: dict) -> str:
+    blob = json.dumps({"x": xhash, "kind": kind, **params}, sort_keys=True, default=str)
+    return kind + hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
+
+
 def _check_matrix(X, name: str = "X") -> np.ndarray:
     X = np.asarray(X)
     if X.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array of shape (n_samples, n_features), got shape {X.shape}")
-    if not np.issubdtype(X.dtype, np.number):
-        raise TypeError(f"{name} must be numeric, got dtype {X.dtype}")
+    if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool) or np.iscomplexobj(X):
+        raise TypeError(f"{name} must be real numbers, got dtype {X.dtype}")
+    X = X.astype(np.float32, copy=False)
     if not np.isfinite(X).all():
         raise ValueError(f"{name} contains NaN or inf")
-    return X.astype(np.float32, copy=False)
+    return X
+
+
+def _check_mode(mode):
+    if mode not in _MODES:
+        raise ValueError(f"mode must be 'deterministic' or 'fast', got {mode!r}")
+
+
+def _memo_get(key):
+    if key in _MEMO:
+        _MEMO.move_to_end(key)
+        return _MEMO[key]
+    return None
+
+
+def _memo_put(key, value):
+    _MEMO[key] = value
+    _MEMO.move_to_end(key)
+    while len(_MEMO) > _MEMO_SIZE:
+        _MEMO.popitem(last=False)
+
+
+def default_cluster_epochs(n: int) -> int:
+    """UMAP epochs for a clustering embedding: 200 up to 10,000 points, 100 above."""
+    return 200 if n <= 10_000 else 100
+
+
+def _unit_rows(X: np.ndarray) -> np.ndarray:
+    return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+
+
+def _project(X, *, pca_components, metric, random_state):
+    """The PCA pre-step. Cosine: unit rows, then an uncentred rank-``p`` projection (keeps dot products).
+
+    The axes come from the eigenvectors of the ``d x d`` second-moment matrix (one pass over ``X``,
+    no randomness), each with a fixed sign, so the projection is the same on every run.
+    """
+    n, d = X.shape
+    p = pca_components
+    if metric == "cosine":
+        X = _unit_rows(X)
+    if not p or d <= p or n <= p:
+        return np.ascontiguousarray(X, dtype=np.float32)
+    mean = np.zeros(d) if metric == "cosine" else X.mean(0, dtype=np.float64)
+    M = np.zeros((d, d))
+    for s in range(0, n, 50_000):
+        B = X[s:s + 50_000].astype(np.float64) - mean
+        M += B.T @ B
+    w, V = np.linalg.eigh(M)
+    V = V[:, np.argsort(-w, kind="stable")[:p]]
+    V *= np.where(V[np.abs(V).argmax(0), np.arange(p)] < 0, -1.0, 1.0)
+    Y = np.empty((n, p), np.float32)
+    for s in range(0, n, 50_000):
+        Y[s:s + 50_000] = (X[s:s + 50_000].astype(np.float64) - mean) @ V
+    return Y
+
+
+@dataclass
+class KNNGraph:
+    """``n_neighbors`` nearest points of each point (itself first) and their distances."""
+
+    indices: np.ndarray  # int32 (n, k)
+    distances: np.ndarray  # float32 (n, k)
+    data: np.ndarray  # the PCA-projected vectors the graph was built on (float32 (n, p))
+    metric: str
+    key: str
+    exact: bool
+
+    @property
+    def n_neighbors(self) -> int:
+        return int(self.indices.shape[1])
+
+
+def _exact_knn(Y, k, metric):
+    n = len(Y)
+    idx = np.empty((n, k), np.int32)
+    dist = np.empty((n, k), np.float32)
+    Z = _unit_rows(Y) if metric == "cosine" else Y
+    sq = (Z * Z).sum(1)
+    step = max(1, 2_000_000 // max(n, 1))
+    for s in range(0, n, step):
+        e = min(n, s + step)
+        if metric == "cosine":
+            D = 1.0 - Z[s:e] @ Z.T
+        else:
+            D = np.sqrt(np.maximum(sq[s:e, None] - 2.0 * (Z[s:e] @ Z.T) + sq[None, :], 0.0))
+        rows = np.arange(e - s)
+        D[rows, np.arange(s, e)] = -1.0  # the point itself comes first
+        part = np.argpartition(D, k - 1, axis=1)[:, :k]  # k < n always (k <= n - 1)
+        pd_ = np.take_along_axis(D, part, axis=1)
+        # ties broken by index so the graph is the same on every run
+        order = np.lexsort((part, pd_), axis=1)
+        idx[s:e] = np.take_along_axis(part, order, axis=1)
+        dist[s:e] = np.maximum(np.take_along_axis(pd_, order, axis=1), 0.0)
+    return idx, dist
+
+
+def _approx_knn(Y, k, metric, seed, n_jobs):
+    from pynndescent import NNDescent
+
+    n = len(Y)
+    index = NNDescent(Y, metric=metric, n_neighbors=k, random_state=seed, n_jobs=n_jobs, low_memory=True,
+                      n_trees=min(64, 5 + int(round(n ** 0.5 / 20.0))),
+                      n_iters=max(5, int(round(np.log2(n)))), verbose=False)
+    idx, dist = index.neighbor_graph
+    return np.ascontiguousarray(idx, np.int32), np.ascontiguousarray(dist, np.float32)
+
+
+def _rerank(Z, cand, k, metric):
+    """Keep the ``k`` truly nearest of each row's candidates, measured on the full vectors ``Z``."""
+    n, c = cand.shape
+    idx = np.empty((n, k), np.int32)
+    dist = np.empty((n, k), np.float32)
+    step = max(1, 20_000_000 // max(c * Z.shape[1], 1))
+    for s in range(0, n, step):
+        e = min(n, s + step)
+        C = cand[s:e]
+        G = Z[np.maximum(C, 0)]
+        if metric == "cosine":
+            D = 1.0 - np.einsum("id,icd->ic", Z[s:e], G)
+        else:
+            D = np.sqrt(((G - Z[s:e, None, :]) ** 2).sum(-1))
+        D[C < 0] = np.inf
+        D[C == np.arange(s, e)[:, None]] = -1.0  # the point itself comes first
+        order = np.lexsort((C, D), axis=1)[:, :k]
+        idx[s:e] = np.take_along_axis(C, order, axis=1)
+        dist[s:e] = np.maximum(np.take_along_axis(D, order, axis=1), 0.0)
+    return idx, dist
+
+
+def nearest_neighbors(X, *, n_neighbors: int = 15, metric: str = "cosine", pca_components: int | None = 100,
+                      mode: str = "deterministic", random_state: int = 42, cache="auto",
+                      show_progress: bool | None = None, _xhash: str | None = None) -> KNNGraph:
+    """The neighbour graph that every UMAP of ``X`` shares (computed once, stored on disk).
+
+    Exact below 8,192 points; above, NN-descent (pynndescent) on the PCA pre-step finds
+    ``2 * n_neighbors`` candidates that are re-ranked by their distance on the full vectors.
+    ``mode="deterministic"`` seeds and runs single-threaded; ``"fast"`` uses all cores.
+    """
+    X = _check_matrix(X)
+    _check_mode(mode)
+    if metric not in ("cosine", "euclidean"):
+        raise ValueError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
+    n = len(X)
+    if n < 3:
+        raise ValueError(f"need at least 3 points for a neighbour graph, got {n}")
+    k = int(max(2, min(n_neighbors, n - 1)))
+    exact = n < _EXACT_KNN_BELOW
+    xhash = _xhash or _array_hash(X)
+    params = {"k": k, "metric": metric, "pca": pca_components, "exact": exact, "seed": random_state,
+              "candidates": _CANDIDATES, "v": 2,
+              "mode": "exact" if exact else mode}
+    key = _params_key(xhash, "knn", params)
+    hit = _memo_get(key)
+    if hit is not None:
+        return hit
+    store = resolve_store(cache)
+    show = want_progress(show_progress, n)
+    with Stages(["pca", "knn"], show=show, desc="neighbour graph") as st:
+        with st("pca", f"{X.shape[1]} -> {pca_components or X.shape[1]} dims"):
+            Y = _project(X, pca_components=pca_components, metric=metric, random_state=random_state)
+        got = store.get(key) if store else None
+        if got is not None and got["indices"].shape == (n, k):
+            idx, dist = got["indices"], got["distances"]
+            st.skip("knn", "from disk cache")
+        else:
+            with st("knn", f"{n:,} points, k={k}, {'exact' if exact else 'NN-descent'}"):
+                Z = _unit_rows(X) if metric == "cosine" else X
+                if exact:
+                    idx, dist = _exact_knn(Z, k, metric)
+                else:
+                    # candidates from NN-descent on the projection, then re-ranked on the full vectors
+                    seed = random_state if mode == "deterministic" else None
+                    kc = int(min(n - 1, k * _CANDIDATES))
+                    cand, _ = _approx_knn(Y, kc, metric, seed, 1 if mode == "deterministic" else -1)
+                    idx, dist = _rerank(Z, cand, k, metric)
+            if store:
+                store.put(key, {"indices": idx, "distances": dist}, params)
+    graph = KNNGraph(idx, dist, Y, metric, key, exact)
+    _memo_put(key, graph)
+    return graph
+
+
+def _scaled_init(Z: np.ndarray, n_components: int, random_state: int) -> np.ndarray:
+    """A UMAP starting layout from an existing embedding: its top principal axes, scaled like UMAP's."""
+    Z = Z - Z.mean(0)
+    _, _, vt = np.linalg.svd(Z[:: max(1, len(Z) // 20000)], full_matrices=False)
+    Y = Z @ vt[:n_components].T
+    Y = 10.0 * Y / max(float(np.abs(Y).max()), 1e-12)
+    rng = np.random.default_rng(random_state)
+    return (Y + rng.normal(scale=1e-4, size=Y.shape)).astype(np.float32)
 
 
 def reduce(X, method="umap", *, n_components: int = 2, metric: str = "cosine", n_neighbors: int = 15,
-           min_dist: float = 0.1, pca_components: int | None = 50, mode: str = "deterministic",
-           random_state: int = 42, memo: bool = True) -> np.ndarray:
+           min_dist: float = 0.1, pca_components: int | None = 100, mode: str = "deterministic",
+           random_state: int = 42, init="spectral", n_epochs: int | None = None, knn: KNNGraph | None = None,
+           cache="auto", memo: bool = True, show_progress: bool | None = None,
+           _xhash: str | None = None) -> np.ndarray:
     """Lay out vectors in ``n_components`` dimensions.
 
     Parameters
@@ -46,61 +259,112 @@ def reduce(X, method="umap", *, n_components: int = 2, metric: str = "cosine", n
     X : array (n, d)
     method : "umap", "pca", or any object with ``fit_transform``
     n_components : output dimensions (2 or 3 for a map, 5-10 before clustering)
-    metric : UMAP metric (cosine by default, as suits sentence vectors)
-    pca_components : PCA pre-step before UMAP when ``d`` is larger (None to skip)
-    mode : "deterministic" (seeded, same output every run) or "fast" (all cores, unseeded)
-    memo : reuse the result of an identical call in this process
+    metric : "cosine" (default, as suits sentence vectors) or "euclidean"
+    n_neighbors, min_dist : UMAP's; use ``min_dist=0.0`` for a clustering embedding
+    pca_components : PCA pre-step (default 100 dims) for the neighbour search when ``d`` is larger
+        (None to skip); the candidates it finds are re-ranked on the full vectors
+    mode : "deterministic" (seeded, single-threaded: the same output every run) or
+        "fast" (all cores, unseeded)
+    init : "spectral", "pca", "random" or an array (n, n_components) to start from
+    n_epochs : UMAP epochs (None: UMAP's default, 200 above 10,000 points)
+    knn : a :func:`nearest_neighbors` graph to reuse (else it is looked up / computed)
+    cache : "auto" (``<kosbert_viz cache>/../reduce``), a folder, or None for no disk cache
+    memo : also keep recent results in this process
 
     Returns float32 array (n, n_components).
     """
-    X = _check_matrix(X)
-    n = len(X)
-    if mode not in ("deterministic", "fast"):
-        raise ValueError(f"mode must be 'deterministic' or 'fast', got {mode!r}")
-    if n_components < 1:
-        raise ValueError(f"n_components must be >= 1, got {n_components}")
+    _check_mode(mode)
+    if not isinstance(n_components, (int, np.integer)) or n_components < 1:
+        raise ValueError(f"n_components must be a positive integer, got {n_components!r}")
     if hasattr(method, "fit_transform"):
-        return np.asarray(method.fit_transform(X), dtype=np.float32)
+        X = _check_matrix(X)
+        return np.ascontiguousarray(method.fit_transform(X), dtype=np.float32)
     if method not in ("umap", "pca"):
         raise ValueError(f"method must be 'umap', 'pca' or an object with fit_transform, got {method!r}")
-    if n <= n_components:
-        raise ValueError(f"need more than n_components={n_components} points to reduce, got {n}")
-    key = (_array_hash(X), method, n_components, metric, n_neighbors, min_dist, pca_components, mode,
-           random_state)
-    if memo and key in _MEMO:
-        _MEMO.move_to_end(key)
-        return _MEMO[key].copy()
-    seed = random_state if mode == "deterministic" else None
+    X = _check_matrix(X)
+    n = len(X)
+    if n <= n_components + 1:
+        raise ValueError(f"need more than n_components + 1 = {n_components + 1} points to reduce, got {n}")
     if method == "pca":
         from sklearn.decomposition import PCA
 
         k = min(n_components, X.shape[1], n)
-        Y = PCA(n_components=k, random_state=random_state).fit_transform(X)
+        return np.ascontiguousarray(PCA(n_components=k, random_state=random_state).fit_transform(X), np.float32)
+
+    xhash = _xhash or _array_hash(X)
+    init_tag = init if isinstance(init, str) else "array:" + _array_hash(np.asarray(init, np.float32))
+    if isinstance(init, str) and init not in ("spectral", "pca", "random"):
+        raise ValueError(f"init must be 'spectral', 'pca', 'random' or an array, got {init!r}")
+    if not isinstance(init, str) and np.shape(init) != (n, n_components):
+        raise ValueError(f"an init array must have shape {(n, n_components)}, got {np.shape(init)}")
+    import umap
+
+    params = {"n_components": int(n_components), "metric": metric, "k": int(n_neighbors), "min_dist": float(min_dist),
+              "pca": pca_components, "mode": mode, "seed": random_state, "init": init_tag, "n_epochs": n_epochs,
+              "umap": umap.__version__, "v": 2}
+    key = _params_key(xhash, "umap", params)
+    if memo:
+        hit = _memo_get(key)
+        if hit is not None:
+            return hit.copy()
+    store = resolve_store(cache)
+    got = store.get(key) if store else None
+    if got is not None and got["coords"].shape == (n, n_components):
+        Y = got["coords"]
     else:
-        Y = _umap(X, n_components=n_components, metric=metric, n_neighbors=n_neighbors, min_dist=min_dist,
-                  pca_components=pca_components, seed=seed)
+        if knn is None:
+            knn = nearest_neighbors(X, n_neighbors=n_neighbors, metric=metric, pca_components=pca_components,
+                                    mode=mode, random_state=random_state, cache=cache,
+                                    show_progress=show_progress, _xhash=xhash)
+        elif len(knn.indices) != n:
+            raise ValueError(f"knn was built on {len(knn.indices)} points, X has {n}")
+        show = want_progress(show_progress, n)
+        with Stages([f"umap {n_components}-d"], show=show, desc="reduce") as st:
+            with st(f"umap {n_components}-d", f"{n:,} points"):
+                Y = _umap(knn, n_components=n_components, n_neighbors=n_neighbors, min_dist=min_dist,
+                          init=init, n_epochs=n_epochs, mode=mode, random_state=random_state)
+        if store:
+            store.put(key, {"coords": Y}, params)
     Y = np.ascontiguousarray(Y, dtype=np.float32)
     if memo:
-        _MEMO[key] = Y.copy()
-        while len(_MEMO) > _MEMO_SIZE:
-            _MEMO.popitem(last=False)
+        _memo_put(key, Y.copy())
     return Y
 
 
-def _umap(X, *, n_components, metric, n_neighbors, min_dist, pca_components, seed):
+def _fuzzy_graph(knn: KNNGraph, k: int):
+    """UMAP's fuzzy neighbour graph for the first ``k`` neighbours, built once per graph and shared."""
+    graphs = knn.__dict__.setdefault("_fuzzy", {})
+    if k not in graphs:
+        from umap.umap_ import fuzzy_simplicial_set
+
+        G, _, _ = fuzzy_simplicial_set(knn.data, k, np.random.RandomState(0), knn.metric,
+                                       knn_indices=knn.indices[:, :k].copy(), knn_dists=knn.distances[:, :k].copy())
+        graphs[k] = G.tocsr()
+    return graphs[k]
+
+
+def _umap(knn: KNNGraph, *, n_components, n_neighbors, min_dist, init, n_epochs, mode, random_state):
+    """UMAP's layout optimisation on the shared fuzzy graph (umap-learn's own functions)."""
     try:
-        import umap
+        from umap.umap_ import find_ab_params, simplicial_set_embedding
     except ImportError as exc:  # pragma: no cover - core dependency
         raise ImportError('reduce(method="umap") needs umap-learn: pip install kosbert_viz '
                           "(conda: conda install -c conda-forge umap-learn)") from exc
-    n = len(X)
-    if pca_components and X.shape[1] > pca_components and n > pca_components:
-        from sklearn.decomposition import PCA
-
-        X = PCA(n_components=pca_components, random_state=0 if seed is None else seed).fit_transform(X)
-    reducer = umap.UMAP(
-        n_components=n_components, metric=metric, n_neighbors=max(2, min(n_neighbors, n - 1)),
-        min_dist=min_dist, random_state=seed, n_jobs=1 if seed is not None else -1,
-        init="spectral" if n > n_components + 10 else "random",
-    )
-    return reducer.fit_transform(X)
+    n = len(knn.indices)
+    k = min(int(n_neighbors), knn.n_neighbors)
+    det = mode == "deterministic"
+    if isinstance(init, str) and init == "spectral" and n <= n_components + 10:
+        init = "random"
+    if n_epochs is None:
+        n_epochs = 500 if n <= 10_000 else 200
+    a, b = find_ab_params(1.0, float(min_dist))
+    # the optimiser zeroes weak edges of the graph it is given: hand it a copy
+    graph = _fuzzy_graph(knn, k).copy()
+    rng = np.random.RandomState(random_state if det else None)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*(disconnected|Graph is not fully connected).*")
+        Y, _ = simplicial_set_embedding(
+            knn.data, graph, int(n_components), 1.0, a, b, 1.0, 5, int(n_epochs), init, rng, knn.metric, {},
+            False, {}, False, parallel=not det, verbose=False,
+        )
+    return Y

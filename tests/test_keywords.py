@@ -1,0 +1,105 @@
+"""keywords(): Korean morphemes (particles stripped), stop words, c-TF-IDF, names, representatives."""
+from __future__ import annotations
+
+import importlib
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import shared_file
+from expected_keywords import EXPECTED_KEYWORDS
+
+K = importlib.import_module("kosbert_viz.keywords")
+C = importlib.import_module("kosbert_viz.cluster")
+
+BARE = {"은", "는", "이", "가", "을", "를", "의", "에", "에서", "로", "으로", "와", "과", "도", "만"}
+NUMBER_OR_PUNCT = re.compile(r"^[\d\W_]+$")
+
+
+def test_particles_and_endings_are_stripped():
+    docs = K.tokenize_ko(["배송이 늦어요", "배송을 기다렸어요", "배송은 빨랐다", "배송도 만족"])
+    assert all(d[0] == "배송" for d in docs)
+    assert not any(w in BARE for d in docs for w in d)
+
+
+def test_english_and_number_terms_kept_in_mixed_text():
+    docs = K.tokenize_ko(["앱 update 후 login 오류", "AI 반도체와 5G 스마트폰 출시"])
+    assert docs[0] == ["앱", "update", "login", "오류"]
+    assert {"ai", "5g", "반도체", "스마트폰"} <= set(docs[1])
+    table = K.keywords(["AI 반도체 AI 칩", "AI 서버 반도체", "맛집 국물 고기", "국물 맛집"], [0, 0, 1, 1], top_n=3)
+    assert "AI" in table.keywords[0]  # shown in its usual spelling
+
+
+def test_stems_optional():
+    assert "늦다" not in K.tokenize_ko(["배송이 늦어요"])[0]
+    assert "늦다" in K.tokenize_ko(["배송이 늦어요"], stems=True)[0]
+
+
+def test_stopwords_extensible():
+    texts = ["상품 배송 빠름", "상품 배송 좋음", "상품 환불 요청", "상품 환불 처리"]
+    t = K.keywords(texts, [0, 0, 1, 1], top_n=5)
+    assert "상품" in t.keywords[0]
+    t = K.keywords(texts, [0, 0, 1, 1], top_n=5, extra_stopwords={"상품"})
+    assert "상품" not in t.keywords[0] and "배송" in t.keywords[0]
+    t = K.keywords(["사람 배송"], [0], stopwords=[])
+    assert "사람" in t.keywords[0]
+
+
+def test_ctfidf_prefers_words_specific_to_a_cluster():
+    texts = ["배송 택배 서비스", "배송 택배 서비스", "환불 반품 서비스", "환불 교환 서비스"]
+    t = K.keywords(texts, [0, 0, 1, 1], top_n=3)
+    assert t.keywords[0][:2] == ["배송", "택배"] and t.keywords[1][0] == "환불"
+    assert list(t.columns) == ["cluster", "size", "name", "keywords", "scores", "representative"]
+    assert t.scores[0] == sorted(t.scores[0], reverse=True)
+    assert t.name[0].startswith("배송")
+
+
+def test_noise_skipped_and_representatives_nearest_centroid():
+    texts = ["a 배송", "b 배송", "c 배송", "잡음"]
+    emb = np.array([[1, 0], [0.9, 0.1], [0.2, 0.8], [0, 1]], np.float32)
+    t = K.keywords(texts, [0, 0, 0, -1], embeddings=emb, n_representative=2)
+    assert list(t.cluster) == [0] and t["size"][0] == 3
+    assert t.representative[0] == ["b 배송", "a 배송"]
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="same length"):
+        K.keywords(["a", "b"], [0])
+    with pytest.raises(ValueError, match="top_n"):
+        K.keywords(["a"], [0], top_n=0)
+    with pytest.raises(TypeError):
+        K.keywords(["a", None], [0, 0])
+    with pytest.raises(ValueError, match="embeddings"):
+        K.keywords(["a", "b"], [0, 0], embeddings=np.zeros((3, 2)))
+
+
+def test_sample_topics_find_expected_keywords(sample, sample_offline_embeddings):
+    res = C.cluster(sample_offline_embeddings, "kmeans", n_clusters=10)
+    table = K.keywords(sample.text, res.labels, top_n=5, embeddings=sample_offline_embeddings).set_index("cluster")
+    ct = pd.crosstab(sample.topic, res.labels)
+    missing = {}
+    for topic, expected in EXPECTED_KEYWORDS.items():
+        top5 = table.loc[int(ct.loc[topic].idxmax()), "keywords"]
+        if not set(expected) & set(top5):
+            missing[topic] = top5
+    assert not missing, missing
+
+
+@pytest.mark.slow
+def test_ynat_cluster_keywords_are_never_particles_numbers_or_punctuation(offline_encoder):
+    from kosbert_viz.encode import encode
+
+    df = pd.read_csv(shared_file("dacon_news_topic_ynat", "train_data.csv")).sample(3000, random_state=1)
+    X = encode(df.title.tolist(), offline_encoder, cache=None, show_progress_bar=False)
+    bad = {}
+    for labels in (C.cluster(X, "kmeans", n_clusters=7).labels,
+                   C.cluster(X, "hdbscan", min_cluster_size=30, cache=None).labels):
+        table = K.keywords(df.title.tolist(), labels, top_n=5, embeddings=X)
+        assert len(table) >= 2
+        for row in table.itertuples():
+            assert len(row.keywords) == 5
+            b = [w for w in row.keywords if w in BARE or NUMBER_OR_PUNCT.match(w)]
+            if b:
+                bad[row.cluster] = row.keywords
+    assert not bad, bad

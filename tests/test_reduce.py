@@ -1,0 +1,177 @@
+"""reduce(), nearest_neighbors() and layout(): shapes, the shared graph, the disk cache, determinism, bad inputs."""
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import pytest
+
+R = importlib.import_module("kosbert_viz.reduce")
+L = importlib.import_module("kosbert_viz.layout")
+
+
+def blobs(n=600, d=64, k=6, seed=0, spread=0.6):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(k, d))
+    lab = rng.integers(0, k, n)
+    X = centres[lab] + spread * rng.normal(size=(n, d))
+    return X.astype(np.float32), lab
+
+
+@pytest.fixture(autouse=True)
+def _fresh_memo():
+    R._MEMO.clear()
+    yield
+    R._MEMO.clear()
+
+
+def test_pca_umap_and_fit_transform_object(tmp_path):
+    X, _ = blobs(300)
+    assert R.reduce(X, "pca", n_components=3).shape == (300, 3)
+    Y = R.reduce(X, n_components=2, cache=tmp_path, n_epochs=50)
+    assert Y.shape == (300, 2) and Y.dtype == np.float32 and np.isfinite(Y).all()
+
+    class Half:
+        def fit_transform(self, A):
+            return A[:, :2] * 0.5
+
+    np.testing.assert_allclose(R.reduce(X, Half()), X[:, :2] * 0.5)
+
+
+def test_umap_keeps_clusters_apart():
+    X, lab = blobs(600, spread=0.5)
+    Y = R.reduce(X, n_components=2, cache=None, n_epochs=100)
+    from sklearn.metrics import silhouette_score
+
+    assert silhouette_score(Y, lab) > 0.5
+
+
+def test_projection_keeps_dot_products_and_is_stable():
+    rng = np.random.default_rng(1)
+    X = (rng.normal(size=(500, 8)) @ rng.normal(size=(8, 200)) + 0.01 * rng.normal(size=(500, 200))).astype(np.float32)
+    Y1 = R._project(X, pca_components=20, metric="cosine", random_state=0)
+    Y2 = R._project(X.copy(), pca_components=20, metric="cosine", random_state=0)
+    assert Y1.shape == (500, 20)
+    np.testing.assert_array_equal(Y1, Y2)
+    U = R._unit_rows(X)
+    np.testing.assert_allclose(Y1[:50] @ Y1[:50].T, U[:50] @ U[:50].T, atol=2e-3)
+
+
+def test_exact_knn_is_exact_with_self_first():
+    X, _ = blobs(400)
+    g = R.nearest_neighbors(X, n_neighbors=10, cache=None)
+    assert g.exact and g.indices.shape == (400, 10)
+    np.testing.assert_array_equal(g.indices[:, 0], np.arange(400))
+    U = R._unit_rows(X)
+    D = 1 - U @ U.T
+    np.fill_diagonal(D, -1)
+    ref = np.argsort(D, axis=1, kind="stable")[:, :10]
+    assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(g.indices, ref)]) > 0.99
+    assert (np.diff(g.distances, axis=1) >= -1e-6).all()
+
+
+def test_approximate_knn_recall_after_rerank(monkeypatch):
+    monkeypatch.setattr(R, "_EXACT_KNN_BELOW", 1000)
+    # sentence vectors have most of their variance in a few dozen directions
+    rng = np.random.default_rng(3)
+    Z, _ = blobs(3000, d=24, k=20, spread=1.0)
+    X = (Z @ rng.normal(size=(24, 128)) + 0.3 * rng.normal(size=(3000, 128))).astype(np.float32)
+    g = R.nearest_neighbors(X, n_neighbors=10, pca_components=32, cache=None, mode="fast")
+    assert not g.exact and g.indices.shape == (3000, 10)
+    exact = R._exact_knn(R._unit_rows(X), 10, "cosine")[0]
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(g.indices, exact)])
+    assert recall > 0.9, recall
+    np.testing.assert_array_equal(g.indices[:, 0], np.arange(3000))
+
+
+def test_layout_builds_one_graph_for_both_embeddings(monkeypatch, tmp_path):
+    calls = []
+    real = R._exact_knn
+
+    def counting(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(R, "_exact_knn", counting)
+    X, _ = blobs(500)
+    lay = L.layout(X, cluster_dims=5, map_dims=2, cache=tmp_path, cluster_epochs=50, map_epochs=30)
+    assert lay.cluster_coords.shape == (500, 5) and lay.map_coords.shape == (500, 2)
+    assert len(calls) == 1
+    # a later plain reduce() of the same vectors reuses the stored graph (memo cleared: from disk)
+    R._MEMO.clear()
+    R.reduce(X, n_components=3, cache=tmp_path, n_epochs=20)
+    assert len(calls) == 1
+
+
+def test_disk_cache_reuses_and_survives_corruption(monkeypatch, tmp_path):
+    X, _ = blobs(400)
+    Y = R.reduce(X, n_components=2, cache=tmp_path, n_epochs=40)
+    bins = sorted(tmp_path.glob("umap*.bin"))
+    assert len(bins) == 1 and bins[0].with_suffix(".json").exists()
+    assert not list(tmp_path.glob("*.npy")) and not list(tmp_path.glob("*.pkl"))
+    R._MEMO.clear()
+
+    def boom(*a, **k):
+        raise AssertionError("recomputed although cached")
+
+    monkeypatch.setattr(R, "_umap", boom)
+    np.testing.assert_array_equal(R.reduce(X, n_components=2, cache=tmp_path, n_epochs=40), Y)
+    # other parameters are another entry
+    with pytest.raises(AssertionError, match="recomputed"):
+        R.reduce(X, n_components=2, cache=tmp_path, n_epochs=40, min_dist=0.3)
+    # a damaged entry is a miss, never returned
+    raw = bytearray(bins[0].read_bytes())
+    raw[10] ^= 0xFF
+    bins[0].write_bytes(bytes(raw))
+    R._MEMO.clear()
+    with pytest.raises(AssertionError, match="recomputed"):
+        R.reduce(X, n_components=2, cache=tmp_path, n_epochs=40)
+
+
+def test_deterministic_mode_repeats_exactly():
+    X, _ = blobs(500)
+    a = L.layout(X, cache=None, cluster_epochs=60, map_epochs=40)
+    R._MEMO.clear()
+    b = L.layout(X, cache=None, cluster_epochs=60, map_epochs=40)
+    np.testing.assert_array_equal(a.cluster_coords, b.cluster_coords)
+    np.testing.assert_array_equal(a.map_coords, b.map_coords)
+
+
+@pytest.mark.slow
+def test_deterministic_mode_repeats_exactly_on_the_nn_descent_path(monkeypatch):
+    monkeypatch.setattr(R, "_EXACT_KNN_BELOW", 1000)
+    X, _ = blobs(2500, d=96, k=10)
+    runs = []
+    for _ in range(2):
+        R._MEMO.clear()
+        g = R.nearest_neighbors(X, cache=None, pca_components=32)
+        runs.append((g.indices.copy(), R.reduce(X, n_components=2, cache=None, knn=g, n_epochs=40)))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+
+
+@pytest.mark.parametrize("bad, err", [
+    (np.zeros(10), ValueError),
+    (np.full((10, 3), np.nan), ValueError),
+    (np.array([["a", "b"], ["c", "d"]]), TypeError),
+    (np.zeros((2, 5)), ValueError),
+])
+def test_bad_matrices(bad, err):
+    with pytest.raises(err):
+        R.reduce(bad, cache=None)
+
+
+def test_bad_options():
+    X, _ = blobs(50)
+    with pytest.raises(ValueError, match="mode"):
+        R.reduce(X, mode="quick")
+    with pytest.raises(ValueError, match="method"):
+        R.reduce(X, method="tsne")
+    with pytest.raises(ValueError, match="n_components"):
+        R.reduce(X, n_components=0)
+    with pytest.raises(ValueError, match="init"):
+        R.reduce(X, init=np.zeros((3, 2)), cache=None)
+    with pytest.raises(ValueError, match="metric"):
+        R.nearest_neighbors(X, metric="manhattan")
+    with pytest.raises(ValueError, match="map_dims"):
+        L.layout(X, map_dims=4)
