@@ -33,7 +33,7 @@ def _n_points(trace) -> int:
 
 
 def _figure(html: str) -> dict:
-    m = re.search(r"var fig = (\{.*?\});\n", html, re.S)
+    m = re.search(r'<script type="application/json" id="map-data">(.*?)</script>', html, re.S)
     assert m, "figure JSON not found in the report"
     return json.loads(m.group(1))
 
