@@ -329,7 +329,7 @@ class EmbeddingCache:
                     return np.zeros((len(keys), 0), np.float32), np.zeros(len(keys), bool)
                 pos, found = index.lookup(keys)
                 dim = index.segments[0].dim
-                out = np.zeros((len(keys), dim), np.float32)
+                out = np.empty((len(keys), dim), np.float32)  # every row is filled or zeroed below
                 hit = np.flatnonzero(found)
                 seg_of_hit = index.seg[pos[hit]]
                 try:
@@ -337,6 +337,7 @@ class EmbeddingCache:
                 except FileNotFoundError:
                     self._indexes.pop(str(ns_dir), None)  # a segment was compacted away: re-read
                     continue
+                out[~found] = 0.0
             return out, found
         raise RuntimeError(f"cache at {self.path} kept changing under the reader; try again")
 
@@ -364,7 +365,6 @@ class EmbeddingCache:
                 fill(g)
         for seg in corrupt:
             self._quarantine(seg.path, "bad vector checksum")
-            out[~found] = 0.0
         if corrupt:
             self._indexes.clear()
 
