@@ -12,7 +12,6 @@ fresh subprocess for each side.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import subprocess

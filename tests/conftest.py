@@ -56,6 +56,22 @@ def sample_offline_embeddings(sample, offline_encoder):
     return kv.encode(sample.text, offline_encoder, cache=None, show_progress_bar=False)
 
 
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Debian Chromium for the session, driven by playwright (never its own browsers)."""
+    pytest.importorskip("playwright", reason="pip install playwright (the browser itself comes from apt)")
+    from browser_helpers import chromium_path, launch
+
+    if chromium_path() is None:
+        pytest.skip("no Chromium: run .ci/install_browser.sh (apt-get install chromium fonts-noto-cjk)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = launch(p)
+        yield b
+        b.close()
+
+
 def shared_file(*parts) -> Path:
     """A file under ../shared/data, or skip the test with a reason."""
     path = SHARED_DATA.joinpath(*parts)

@@ -8,26 +8,13 @@ import sys
 
 import pytest
 
-from browser_helpers import (chromium_path, decode_pseudo_html, hover_known_point, launch, open_page,
+from browser_helpers import (decode_pseudo_html, hover_known_point, open_page,
                              plot_summary, squash, wait_for_plots)
 
 pytestmark = pytest.mark.slow
 
 INJECTION = "<img src=x onerror=alert(1)>"
 SCRIPT = "<script>window.__pwned = 1; alert(2)</script> 환불해 주세요"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    pytest.importorskip("playwright", reason="pip install playwright (the browser itself comes from apt)")
-    if chromium_path() is None:
-        pytest.skip("no Chromium: run .ci/install_browser.sh (apt-get install chromium fonts-noto-cjk)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch(p)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

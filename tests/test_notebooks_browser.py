@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_helpers import (chromium_path, decode_pseudo_html, hover_known_point, launch, open_page,
+from browser_helpers import (decode_pseudo_html, hover_known_point, open_page,
                              plot_summary, squash, wait_for_plots)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,19 +24,6 @@ PLOTLY_MIME = "application/vnd.plotly.v1+json"
 HANGUL_ESCAPE = re.compile(r"\\u(?:a[c-f]|b[0-9a-f]|c[0-9a-f]|d[0-7])[0-9a-f]{2}", re.I)
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def browser():
-    pytest.importorskip("playwright", reason="pip install playwright (the browser itself comes from apt)")
-    if chromium_path() is None:
-        pytest.skip("no Chromium: run .ci/install_browser.sh (apt-get install chromium fonts-noto-cjk)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch(p)
-        yield b
-        b.close()
 
 
 def _execute(path: Path, workdir: Path):
