@@ -131,20 +131,24 @@ def bench_reference(args, work):
                     for i in range(s, min(n, s + args.batch)):
                         dc.set(keys[i], vecs[i].tobytes())
         ref_put.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        with diskcache.Cache(str(d)) as dc:
-            out = np.stack([np.frombuffer(dc.get(k), dtype=np.float32) for k in keys])
-        ref_get.append(time.perf_counter() - t)
-        assert np.array_equal(out, vecs)
+        for attempt in range(2):  # the second read is the notebook re-run (files in page cache)
+            t = time.perf_counter()
+            with diskcache.Cache(str(d)) as dc:
+                out = np.stack([np.frombuffer(dc.get(k), dtype=np.float32) for k in keys])
+            dt = time.perf_counter() - t
+            assert np.array_equal(out, vecs)
+        ref_get.append(dt)
         shutil.rmtree(d)
 
         od = work / f"ours-small-{r}"
         kb = keys_for(n)
         ours_put.append(put_all(od, kb, vecs, args.batch))
-        t = time.perf_counter()
-        got, found = EmbeddingCache(od).get(FP, kb)
-        ours_get.append(time.perf_counter() - t)
-        assert found.all() and np.array_equal(got, vecs)
+        for attempt in range(2):  # a new cache object each time: index re-read, checksums re-verified
+            t = time.perf_counter()
+            got, found = EmbeddingCache(od).get(FP, kb)
+            dt = time.perf_counter() - t
+            assert found.all() and np.array_equal(got, vecs)
+        ours_get.append(dt)
         shutil.rmtree(od)
     m = statistics.median
     res.update({

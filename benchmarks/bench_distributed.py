@@ -95,7 +95,7 @@ def main(argv=None) -> dict:
     import ray
 
     import kosbert_viz as kv
-    from kosbert_viz.distributed import encode_dataset, load_embeddings
+    from kosbert_viz.distributed import encode_dataset, load_embeddings, shutdown_ray
 
     work = Path(tempfile.mkdtemp(prefix="kv-bench-dist-"))
     model = args.model
@@ -144,7 +144,7 @@ def main(argv=None) -> dict:
             }
             if ray_vectors is None:
                 ray_vectors = load_embeddings(texts, res)
-    ray.shutdown()
+    shutdown_ray()
 
     with PeakRSS() as mem_single:
         t = time.perf_counter()

@@ -39,7 +39,7 @@ import numpy as np
 
 from .cache import EmbeddingCache, normalize_text, text_keys
 
-__all__ = ["encode_dataset", "load_embeddings", "EncodeResult", "MissingEmbeddingsError"]
+__all__ = ["encode_dataset", "load_embeddings", "EncodeResult", "MissingEmbeddingsError", "shutdown_ray"]
 
 log = logging.getLogger("kosbert_viz")
 
@@ -54,6 +54,22 @@ _DEFAULT_BATCH = {"cpu": 4096, "gpu": 16384}
 
 class MissingEmbeddingsError(LookupError):
     """Some texts have no vector in the cache for this model."""
+
+
+def shutdown_ray() -> None:
+    """``ray.shutdown()``, then put back the built-in ``print`` that Ray's shutdown replaces.
+
+    Ray (2.60) leaves a Python function in ``builtins.print`` after ``shutdown()``; numba
+    cannot compile code that calls it, so UMAP / pynndescent then fail in the same process
+    ("Untyped global name 'print'"). Use this instead of ``ray.shutdown()`` in a notebook.
+    """
+    import builtins
+
+    real_print = builtins.print
+    ray = _import_ray()
+    ray.shutdown()
+    if builtins.print is not real_print and getattr(real_print, "__module__", None) == "builtins":
+        builtins.print = real_print
 
 
 def _import_ray():

@@ -23,11 +23,13 @@ def _ray():
 def ray_local():
     ray = _ray()
     pytest.importorskip("ray.data", reason="Ray Data is not installed")
+    from kosbert_viz.distributed import shutdown_ray
+
     if ray.is_initialized():
-        ray.shutdown()
+        shutdown_ray()
     ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
     yield ray
-    ray.shutdown()
+    shutdown_ray()
 
 
 @pytest.fixture(scope="module")
@@ -228,3 +230,22 @@ def test_exported_from_the_package():
     assert kv.load_embeddings is load_embeddings
     assert kv.encode_dataset is encode_dataset
     assert "distributed" in dir(kv) or kv.distributed.encode_dataset is encode_dataset
+
+
+@pytest.mark.slow
+def test_shutdown_keeps_numba_working():
+    """Ray's shutdown replaces builtins.print, which breaks numba (UMAP) afterwards; ours restores it."""
+    import builtins
+
+    ray = _ray()
+    from kosbert_viz.distributed import shutdown_ray
+
+    real = builtins.print
+    if not ray.is_initialized():
+        ray.init(num_cpus=1, include_dashboard=False, logging_level="WARNING")
+    shutdown_ray()
+    assert builtins.print is real
+    X = np.random.default_rng(0).normal(size=(9000, 16)).astype(np.float32)
+    from kosbert_viz.reduce import nearest_neighbors
+
+    assert nearest_neighbors(X, n_neighbors=5, cache=None, mode="fast").indices.shape == (9000, 5)
