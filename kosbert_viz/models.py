@@ -293,7 +293,9 @@ def load_encoder(model=None, *, device: str | None = None, precision: str = "aut
         )
     name, source = resolve_model_name(model)
     if name == OFFLINE_ALIAS:  # an explicit choice (argument or $KOSBERT_VIZ_MODEL), never a fallback
-        return _LOADED.setdefault((OFFLINE_ALIAS,), OfflineEncoder())
+        if (OFFLINE_ALIAS,) not in _LOADED:
+            _LOADED[(OFFLINE_ALIAS,)] = OfflineEncoder()
+        return _LOADED[(OFFLINE_ALIAS,)]
     dev = select_device(device)
     prec = resolve_precision(precision, dev)
     key = (name, dev, prec, bool(normalize))
