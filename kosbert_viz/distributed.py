@@ -56,20 +56,29 @@ class MissingEmbeddingsError(LookupError):
     """Some texts have no vector in the cache for this model."""
 
 
-def shutdown_ray() -> None:
-    """``ray.shutdown()``, then put back the built-in ``print`` that Ray's shutdown replaces.
+def _restore_builtin_print() -> None:
+    """Put back the built-in ``print`` that Ray swaps out.
 
-    Ray (2.60) leaves a Python function in ``builtins.print`` after ``shutdown()``; numba
-    cannot compile code that calls it, so UMAP / pynndescent then fail in the same process
-    ("Untyped global name 'print'"). Use this instead of ``ray.shutdown()`` in a notebook.
+    Ray Data's progress bars (``ray.experimental.tqdm_ray``) and ``ray.shutdown()`` leave a
+    Python function in ``builtins.print``; numba cannot compile code that calls it, so UMAP
+    and pynndescent then fail in the same process ("Untyped global name 'print'").
     """
     import builtins
 
-    real_print = builtins.print
-    ray = _import_ray()
-    ray.shutdown()
-    if builtins.print is not real_print and getattr(real_print, "__module__", None) == "builtins":
-        builtins.print = real_print
+    tqdm_ray = sys.modules.get("ray.experimental.tqdm_ray")
+    original = getattr(tqdm_ray, "_print", None)
+    if (original is not None and builtins.print is not original
+            and type(original) is type(len) and type(builtins.print) is not type(len)):
+        builtins.print = original
+
+
+def shutdown_ray() -> None:
+    """``ray.shutdown()`` that leaves numba (UMAP) working: see :func:`_restore_builtin_print`.
+
+    Use it instead of ``ray.shutdown()`` in a notebook.
+    """
+    _import_ray().shutdown()
+    _restore_builtin_print()
 
 
 def _import_ray():
@@ -628,6 +637,7 @@ def encode_dataset(
         ctx.enable_progress_bars = saved[0]
         if saved[1] is not None:
             ctx.use_datasource_v2 = saved[1]
+        _restore_builtin_print()
     result = EncodeResult(
         cache_path=str(store.path), fingerprint=fingerprint, model=model_name, text_column=text_column,
         cache_dtype=store.dtype,
