@@ -80,6 +80,14 @@ def shared_file(*parts) -> Path:
     return path
 
 
+def make_blobs(n: int, d: int, k: int, *, seed: int = 0, spread: float):
+    """``n`` float32 points around ``k`` Gaussian centres in ``d`` dimensions, and their labels."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(k, d))
+    lab = rng.integers(0, k, n)
+    return (centres[lab] + spread * rng.normal(size=(n, d))).astype(np.float32), lab
+
+
 def cosine_rows(a, b) -> np.ndarray:
     a = np.asarray(a, np.float64)
     b = np.asarray(b, np.float64)

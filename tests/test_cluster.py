@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import shared_file
+from conftest import make_blobs, shared_file
 
 C = importlib.import_module("kosbert_viz.cluster")
 R = importlib.import_module("kosbert_viz.reduce")
@@ -14,10 +14,7 @@ L = importlib.import_module("kosbert_viz.layout")
 
 
 def blobs(n=400, d=32, k=4, seed=0, spread=0.4):
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(k, d))
-    lab = rng.integers(0, k, n)
-    return (centres[lab] + spread * rng.normal(size=(n, d))).astype(np.float32), lab
+    return make_blobs(n, d, k, seed=seed, spread=spread)
 
 
 def test_kmeans_given_k_result_fields():

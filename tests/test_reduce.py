@@ -6,16 +6,14 @@ import importlib
 import numpy as np
 import pytest
 
+from conftest import make_blobs
+
 R = importlib.import_module("kosbert_viz.reduce")
 L = importlib.import_module("kosbert_viz.layout")
 
 
 def blobs(n=600, d=64, k=6, seed=0, spread=0.6):
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(k, d))
-    lab = rng.integers(0, k, n)
-    X = centres[lab] + spread * rng.normal(size=(n, d))
-    return X.astype(np.float32), lab
+    return make_blobs(n, d, k, seed=seed, spread=spread)
 
 
 @pytest.fixture(autouse=True)
