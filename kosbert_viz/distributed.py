@@ -37,7 +37,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .cache import EmbeddingCache, normalize_text, text_keys
+from .cache import EmbeddingCache, text_keys
 
 __all__ = ["encode_dataset", "load_embeddings", "EncodeResult", "MissingEmbeddingsError", "shutdown_ray"]
 
@@ -157,10 +157,9 @@ def encode_into_cache(encoder, cache: EmbeddingCache, texts: Sequence[str], *, t
     The same steps as :func:`kosbert_viz.encode` (NFC, de-duplicate, cache look-up, the
     encoder's fast path on the misses, one ``put``), without reading cached vectors back.
     """
-    nfc = [normalize_text(t) for t in texts]
-    first: dict[str, int] = {}
-    inverse = np.fromiter((first.setdefault(t, len(first)) for t in nfc), dtype=np.int64, count=len(nfc))
-    unique = list(first)
+    from .encode import unique_texts
+
+    nfc, unique, inverse = unique_texts(texts)
     fp = encoder.fingerprint
     keys = text_keys(fp, unique)
     found = cache.contains(fp, keys) if len(keys) else np.zeros(0, bool)

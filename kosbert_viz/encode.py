@@ -153,12 +153,21 @@ def encode(
     return result[0] if single else result
 
 
-def _encode_chunk(chunk, encoder, store, stats, bar, batch_size, token_budget, cache_warned):
-    """Encode one chunk: NFC, de-duplicate, look up the cache, encode the misses, store them."""
-    nfc = [normalize_text(t) for t in chunk]
+def unique_texts(texts) -> tuple[list[str], list[str], np.ndarray]:
+    """NFC forms of ``texts``, their distinct values in first-seen order, and each row's index into those.
+
+    >>> unique_texts(["가", "나", "가"])[1:]
+    (['가', '나'], array([0, 1, 0]))
+    """
+    nfc = [normalize_text(t) for t in texts]
     first: dict[str, int] = {}
     inverse = np.fromiter((first.setdefault(t, len(first)) for t in nfc), dtype=np.int64, count=len(nfc))
-    unique = list(first)
+    return nfc, list(first), inverse
+
+
+def _encode_chunk(chunk, encoder, store, stats, bar, batch_size, token_budget, cache_warned):
+    """Encode one chunk: NFC, de-duplicate, look up the cache, encode the misses, store them."""
+    nfc, unique, inverse = unique_texts(chunk)
     stats["dup"] += len(nfc) - len(unique)
     vecs = np.empty((len(unique), encoder.dim), np.float32)
     found = np.zeros(len(unique), bool)
