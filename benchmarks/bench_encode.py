@@ -1,6 +1,7 @@
 """encode() vs plain SentenceTransformer.encode on the same model and texts, same process.
 
     python benchmarks/bench_encode.py [--n 600] [--repeats 3] [--layers 12] [--hidden 768]
+    python benchmarks/bench_encode.py --device cuda [--n-synthetic 50000] [--n 20000] [--ynat-file F]
 
 The model is ko-sbert-shaped (BERT-base: 12 layers, 768-d, mean pooling, max_seq_length 128)
 with random weights and a Korean WordPiece vocabulary, since hub downloads are unavailable.
@@ -8,6 +9,13 @@ Texts: YNAT headlines from ../shared/data (synthetic Korean when absent). Cases:
   distinct  - every text once: the fast path against ST defaults (batch 32)
   repeated  - every text 3 times (real review data repeats): encode() encodes each once
 Prints JSON with medians, ratios and per-vector cosine against ST.
+
+On ``--device cuda`` two corpora are run: synthetic Korean (words of the bundled
+corpus, about 22 tokens a sentence, p95 about 45) and YNAT headlines. References:
+ST defaults (fp32, batch 32), batch 256, TF32 batch 256, fp16 batch 1024. Ours:
+fp16 (the CUDA default), bf16 and fp32, a token-budget sweep, the tokenizer alone,
+and two checks on the CUDA path (pieces are bit-identical in fp32; a real
+out-of-memory under a capped memory fraction backs off and completes).
 """
 from __future__ import annotations
 
@@ -28,7 +36,19 @@ sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def load_texts(n):
+def synthetic_korean(n, seed=0):
+    """Random Korean sentences from the bundled corpus' words (lognormal word counts)."""
+    from kosbert_viz.datasets import load_sample
+
+    words = sorted({w for t in load_sample().text for w in t.split()})
+    rng = np.random.default_rng(seed)
+    counts = np.clip(rng.lognormal(np.log(15.2), 0.55, n).astype(int), 1, 90)
+    return [" ".join(rng.choice(words, k)) for k in counts]
+
+
+def load_texts(n, ynat_file=None):
+    if ynat_file:
+        return Path(ynat_file).read_text(encoding="utf-8").splitlines()[:n], "ynat"
     path = ROOT.parent / "shared/data/dacon_news_topic_ynat/train_data.csv"
     if path.exists():
         import pandas as pd
@@ -45,7 +65,14 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--layers", type=int, default=12)
     ap.add_argument("--hidden", type=int, default=768)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--n-synthetic", type=int, default=50_000)
+    ap.add_argument("--ynat-file", help="one headline per line (for machines without ../shared)")
+    ap.add_argument("--out", help="also write the JSON here")
+    ap.add_argument("--gpu-suite", action="store_true", help="the GPU cases on any device (a dry run on cpu)")
     args = ap.parse_args()
+    if args.device.startswith("cuda") or args.gpu_suite:
+        return main_cuda(args)
 
     import torch
     from sentence_transformers import SentenceTransformer
@@ -55,12 +82,14 @@ def main():
 
     work = Path(tempfile.mkdtemp(prefix="kv-bench-enc-"))
     model_dir = str(build_tiny_model(work / "bert-base-ko", hidden_size=args.hidden, num_layers=args.layers,
-                                     vocab_size=32000, max_seq_length=128))
+                                     vocab_size=32000, max_seq_length=128,
+                                     num_heads=max(1, args.hidden // 64), intermediate_size=4 * args.hidden))
     texts, source = load_texts(args.n)
     st = SentenceTransformer(model_dir, device="cpu")
     ours_model = kv.load_encoder(model_dir)
     result = {"benchmark": "encode", "device": "cpu", "torch_threads": torch.get_num_threads(),
-              "model": f"BERT {args.layers}x{args.hidden} random weights, Korean WordPiece", "texts": source,
+              "model": f"BERT {args.layers}x{args.hidden}, {max(1, args.hidden // 64)} heads, FFN {4 * args.hidden}, "
+                       "random weights, Korean WordPiece", "texts": source,
               "n": len(texts)}
     for case, data in (("distinct", texts), ("repeated_x3", texts * 3)):
         t_st, t_ours = [], []
@@ -78,6 +107,153 @@ def main():
                         "speedup": m_st / m_ours, "min_cosine_vs_st": float(cos.min()),
                         "st_runs": t_st, "ours_runs": t_ours}
     print(json.dumps(result, indent=2))
+
+
+def _median_run(fn, repeats):
+    runs = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        vecs = fn()
+        runs.append(time.perf_counter() - t)
+    return statistics.median(runs), runs, vecs
+
+
+def _cosine_rows(a, b):
+    return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
+
+def main_cuda(args):
+    """GPU: ST's settings against ours on synthetic Korean and YNAT, same process, same model."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    import kosbert_viz as kv
+    from kosbert_viz import _fastpath
+    from tiny_model import build_tiny_model
+
+    dev = args.device
+    work = Path(tempfile.mkdtemp(prefix="kv-bench-enc-"))
+    model_dir = str(build_tiny_model(work / "bert-base-ko", hidden_size=args.hidden, num_layers=args.layers,
+                                     vocab_size=32000, max_seq_length=128,
+                                     num_heads=max(1, args.hidden // 64), intermediate_size=4 * args.hidden))
+    st32 = SentenceTransformer(model_dir, device=dev)
+    st16 = SentenceTransformer(model_dir, device=dev).half()
+    ours = {p: kv.load_encoder(model_dir, device=dev, precision=p) for p in ("fp16", "bf16", "fp32")}
+    ynat, ynat_source = load_texts(args.n, args.ynat_file)
+    corpora = {"synthetic": synthetic_korean(args.n_synthetic), ynat_source: ynat}
+    cuda = dev.startswith("cuda")
+    props = torch.cuda.get_device_properties(dev) if cuda else None
+    result = {"benchmark": "encode", "device": dev, "gpu": props.name if cuda else None,
+              "gpu_memory_gib": round(props.total_memory / 2**30, 1) if cuda else None,
+              "cpu_cores": os.cpu_count(),
+              "versions": {"torch": torch.__version__, "sentence_transformers": __import__("sentence_transformers").__version__,
+                           "transformers": __import__("transformers").__version__,
+                           "tokenizers": __import__("tokenizers").__version__},
+              "model": f"BERT {args.layers}x{args.hidden}, {max(1, args.hidden // 64)} heads, FFN {4 * args.hidden}, "
+                       "random weights, Korean WordPiece, max_seq_length 128, "
+                       "mean pooling", "fast_path": _fastpath.fast_path_supported(st32),
+              "attention": st32[0].auto_model.config._attn_implementation, "repeats": args.repeats}
+
+    def sync():
+        if cuda:
+            torch.cuda.synchronize()
+
+    def st_run(model, bs, texts, tf32=False):
+        def go():
+            torch.backends.cuda.matmul.allow_tf32 = tf32
+            torch.backends.cudnn.allow_tf32 = tf32
+            try:
+                return model.encode(texts, batch_size=bs, convert_to_numpy=True, show_progress_bar=False)
+            finally:
+                torch.backends.cuda.matmul.allow_tf32 = False
+                torch.backends.cudnn.allow_tf32 = False
+        return go
+
+    def ours_run(prec, texts, budget=None):
+        def go():
+            out = kv.encode(texts, ours[prec], cache=None, show_progress_bar=False, token_budget=budget)
+            sync()
+            return out
+        return go
+
+    tok = _fastpath._fast_tokenizer(ours["fp16"], ours["fp16"].model[0].tokenizer, 128)
+    for name, texts in corpora.items():
+        lengths = tok(texts).lengths
+        warm = texts[:2000]
+        for fn in (st_run(st32, 32, warm), st_run(st16, 256, warm)):  # CUDA context, cuBLAS handles, kernels
+            fn()
+        for p in ours:
+            kv.encode(warm, ours[p], cache=None, show_progress_bar=False)
+        entry = {"texts": len(texts), "distinct": len(set(texts)), "tokens_mean": float(lengths.mean()),
+                 "tokens_p95": float(np.percentile(lengths, 95)), "tokens_max": int(lengths.max())}
+        t = time.perf_counter()
+        tok(texts)
+        entry["tokenizer_alone_texts_per_s"] = len(texts) / (time.perf_counter() - t)
+        t = time.perf_counter()
+        ours["fp16"].model[0].tokenizer(texts, truncation=True, max_length=128)
+        entry["hf_tokenizer_call_texts_per_s"] = len(texts) / (time.perf_counter() - t)
+        cases = {"st_default_fp32_b32": st_run(st32, 32, texts), "st_fp32_b256": st_run(st32, 256, texts),
+                 "st_tf32_b256": st_run(st32, 256, texts, tf32=True), "st_fp16_b1024": st_run(st16, 1024, texts),
+                 "ours_fp16": ours_run("fp16", texts), "ours_bf16": ours_run("bf16", texts),
+                 "ours_fp32": ours_run("fp32", texts)}
+        ref = None
+        for case, fn in cases.items():
+            med, runs, vecs = _median_run(fn, args.repeats)
+            if ref is None:
+                ref = vecs
+            cos = _cosine_rows(ref, vecs)
+            entry[case] = {"s_median": med, "texts_per_s": len(texts) / med, "runs": runs,
+                           "min_cosine_vs_st_fp32": float(cos.min()), "median_cosine": float(np.median(cos))}
+            print(name, case, round(len(texts) / med), "texts/s", file=sys.stderr, flush=True)
+        st_best = max((c for c in entry if c.startswith("st_")), key=lambda c: entry[c]["texts_per_s"])
+        for case in ("ours_fp16", "ours_bf16", "ours_fp32"):
+            entry[case]["speedup_vs_st_default"] = entry[case]["texts_per_s"] / entry["st_default_fp32_b32"]["texts_per_s"]
+            entry[case]["speedup_vs_best_st"] = entry[case]["texts_per_s"] / entry[st_best]["texts_per_s"]
+        entry["best_st"] = st_best
+        sweep = {}
+        for budget in (32768, 65536, 131072, 262144):
+            med, runs, _ = _median_run(ours_run("fp16", texts, budget), 1)
+            sweep[str(budget)] = len(texts) / med
+        entry["ours_fp16_token_budget_sweep_texts_per_s"] = sweep
+        result[name] = entry
+
+    texts = corpora["synthetic"][:20000]
+    checks = {}
+    whole = kv.encode(texts, ours["fp32"], cache=None, show_progress_bar=False)
+    old_piece = _fastpath._PIECE
+    _fastpath._PIECE = 777
+    try:
+        pieces = kv.encode(texts, ours["fp32"], cache=None, show_progress_bar=False)
+    finally:
+        _fastpath._PIECE = old_piece
+    checks["fp32_pieces_bit_identical"] = bool(np.array_equal(whole, pieces))
+    checks["fp32_pieces_max_abs_diff"] = float(np.abs(whole - pieces).max())
+    one_by_one = np.stack([kv.encode(t, ours["fp32"], cache=None) for t in texts[:50]])
+    checks["fp32_single_texts_bit_identical"] = bool(np.array_equal(one_by_one, whole[:50]))
+    checks["fp32_single_texts_max_abs_diff"] = float(np.abs(one_by_one - whole[:50]).max())
+    checks["fp32_min_cosine_vs_st_fp32"] = float(_cosine_rows(
+        whole, st32.encode(texts, batch_size=32, convert_to_numpy=True, show_progress_bar=False)).min())
+    if not cuda:
+        result["cuda_checks"] = checks
+        print(json.dumps(result, indent=2))
+        return
+    normal = kv.encode(texts, ours["fp16"], cache=None, show_progress_bar=False)
+    torch.cuda.empty_cache()
+    free, total = torch.cuda.mem_get_info(dev)
+    torch.cuda.set_per_process_memory_fraction(min(1.0, (torch.cuda.memory_allocated(dev) + 2**30) / total), dev)
+    try:
+        capped = kv.encode(texts, ours["fp16"], cache=None, show_progress_bar=False, token_budget=2**24)
+        checks["oom_backoff_final_budget"] = ours["fp16"].last_token_budget
+        checks["oom_backoff_min_cosine"] = float(_cosine_rows(normal, capped).min())
+    except Exception as exc:  # noqa: BLE001 - reported, not hidden
+        checks["oom_backoff_error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+    finally:
+        torch.cuda.set_per_process_memory_fraction(1.0, dev)
+    result["cuda_checks"] = checks
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text)
 
 
 if __name__ == "__main__":

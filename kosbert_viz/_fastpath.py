@@ -1,13 +1,17 @@
 """The encoding engine for Transformer + Pooling sentence-transformers models.
 
-Tokenize once (fast tokenizer, no padding), sort by token length, cut batches by a
-token budget (in fp32 each text is padded to its own length rounded up to a multiple
-of 8, never to a neighbour's, so every vector is bit-identical whatever else was
-encoded with it), pad with vectorised numpy, run the model's own module stack
-(Transformer -> Pooling -> Normalize/Dense...) and write each vector back to its
-input position. On CUDA out-of-memory the budget is halved and the batch retried;
-rows are only written once a batch succeeded, so none is lost or duplicated.
-Any other module stack falls back to ``SentenceTransformer.encode``.
+Texts are tokenized in pieces of 8,192 by a private copy of the model's Rust
+tokenizer (all cores, no GIL), the next piece in a background thread while the
+device encodes the current one. Within a piece, texts are sorted by token length
+and cut into batches by a token budget; padding is built on the device from one
+flat upload of the ids. In fp32 each text is padded to its own length rounded up
+to a multiple of 8, never to a neighbour's, so every vector is bit-identical
+whatever else was encoded with it. The model's own module stack runs (Transformer
+-> Pooling -> Normalize/Dense...) and each vector goes back to its input position;
+on CUDA a piece's vectors come back in one non-blocking copy, so the GPU never
+waits for the host between batches. On CUDA out-of-memory the budget is halved and
+the batch retried; rows are only written once a batch succeeded, so none is lost or
+duplicated. Any other module stack falls back to ``SentenceTransformer.encode``.
 """
 from __future__ import annotations
 
@@ -53,36 +57,192 @@ def _is_oom(exc: BaseException) -> bool:
     return (oom is not None and isinstance(exc, oom)) or "out of memory" in str(exc).lower()
 
 
-class _Tokenized:
-    """Token ids of many texts as one flat array plus offsets."""
+# texts tokenized at once; the next piece is tokenized in a background thread while the
+# device encodes this one (on CUDA, each piece's vectors come back in one copy)
+_PIECE = 8192
+# texts on which the Rust tokenizer copy must give the wrapper's ids before it is used
+_PROBES = ["", "   ", "배송이 너무 늦어서 환불을 요청했어요", "앱 update 후 login 안 됨 ㅋㅋ 👍", "가나다 " * 200,
+           "Ａ　전각 ＡＢＣ\t탭\n줄바꿈", "e\u0301 cafe\u0301 한글"]
 
-    def __init__(self, tokenizer, texts: list[str], max_length: int):
-        ids = tokenizer(texts, add_special_tokens=True, truncation=True, max_length=max_length,
-                        return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+
+class _Tokenized:
+    """Token ids of many texts as one flat int64 array plus offsets and lengths."""
+
+    def __init__(self, ids: list[list[int]], truncated: int):
         self.lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
         self.offsets = np.zeros(len(ids) + 1, dtype=np.int64)
         np.cumsum(self.lengths, out=self.offsets[1:])
         self.flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64, count=int(self.offsets[-1]))
-        at_limit = np.flatnonzero(self.lengths >= max_length)
-        self.truncated = 0
-        if len(at_limit):  # only texts that reached the limit can have been cut
-            full = tokenizer([texts[i] for i in at_limit], add_special_tokens=True, truncation=False, verbose=False,
-                             return_attention_mask=False, return_token_type_ids=False)["input_ids"]
-            self.truncated = sum(len(f) > max_length for f in full)
+        self.truncated = truncated
 
-    def pad(self, idx: np.ndarray, pad_id: int, width: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        lens = self.lengths[idx]
-        width = int(width or lens.max())
-        cols = np.arange(width)
+
+class _FastTokenizer:
+    """Token ids as the model's tokenizer gives them, from a private copy of its Rust tokenizer.
+
+    ``encode_batch`` runs in Rust on all cores without the GIL and skips the
+    wrapper's per-text Python dictionaries (about 2x faster on 2 cores). The copy
+    is only used if it gives the wrapper's ids on probe texts; otherwise the
+    wrapper itself is called.
+    """
+
+    def __init__(self, tokenizer, max_length: int):
+        self.tokenizer, self.max_length = tokenizer, int(max_length)
+        self.backend = None
+        try:
+            from tokenizers import Tokenizer
+
+            backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
+            backend.no_padding()
+            backend.enable_truncation(self.max_length)
+            self.backend = backend
+            if self._backend_ids(_PROBES)[0] != self._wrapper_ids(_PROBES)[0]:
+                self.backend = None
+        except Exception:  # noqa: BLE001 - any doubt: use the wrapper
+            self.backend = None
+
+    def _backend_ids(self, texts):
+        encode = getattr(self.backend, "encode_batch_fast", None) or self.backend.encode_batch
+        encs = encode(texts, add_special_tokens=True)
+        ids = [e.ids for e in encs]
+        return ids, sum(1 for e in encs if len(e.ids) >= self.max_length and e.overflowing)
+
+    def _wrapper_ids(self, texts):
+        ids = self.tokenizer(texts, add_special_tokens=True, truncation=True, max_length=self.max_length,
+                             return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+        at_limit = [i for i, t in enumerate(ids) if len(t) >= self.max_length]
+        truncated = 0
+        if at_limit:  # only texts that reached the limit can have been cut
+            full = self.tokenizer([texts[i] for i in at_limit], add_special_tokens=True, truncation=False,
+                                  verbose=False, return_attention_mask=False, return_token_type_ids=False)
+            truncated = sum(len(f) > self.max_length for f in full["input_ids"])
+        return ids, truncated
+
+    def __call__(self, texts: list[str]) -> _Tokenized:
+        return _Tokenized(*(self._backend_ids(texts) if self.backend is not None else self._wrapper_ids(texts)))
+
+
+def _fast_tokenizer(encoder, tokenizer, max_length: int) -> _FastTokenizer:
+    cached = getattr(encoder, "_fast_tokenizer", None)
+    if cached is None or cached.tokenizer is not tokenizer or cached.max_length != max_length:
+        cached = _FastTokenizer(tokenizer, max_length)
+        try:
+            encoder._fast_tokenizer = cached
+        except AttributeError:
+            pass
+    return cached
+
+
+class _Runner:
+    """Runs length-sorted, token-budget batches of one tokenized piece on the device.
+
+    Padding is built on the device from the flat ids (one small upload per piece, no
+    per-batch host padding or copies). On CUDA nothing waits for the GPU inside a
+    piece: each piece's vectors come back in one pinned, non-blocking copy that is
+    collected after the next piece has been queued.
+    """
+
+    def __init__(self, encoder, *, budget: int, batch_size, max_length: int, progress):
+        import torch
+
+        self.torch, self.encoder, self.model = torch, encoder, encoder.model
+        self.device = encoder.device
+        self.cuda = self.device.startswith("cuda")
+        self.budget, self.batch_size, self.max_length = budget, batch_size, max_length
+        self.progress = progress
+        tokenizer = self.model[0].tokenizer
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.wants_types = "token_type_ids" in getattr(tokenizer, "model_input_names", ())
+        # fp32: batch-independent padding gives bit-identical vectors whatever else is in the call
+        # (cache hits, other texts); reduced precision on GPUs trades that for fuller batches.
+        self.exact = encoder.precision == "fp32"
+        self.cols = torch.arange(max_length, device=self.device)
+        self.pending: list = []  # (event, pinned host tensor, out rows) of queued CUDA pieces
+        self.warned = False
+
+    def _to_device(self, array: np.ndarray):
+        t = self.torch.from_numpy(array)
+        if self.cuda:
+            return t.pin_memory().to(self.device, non_blocking=True)
+        return t
+
+    def _forward(self, flat, offsets, lengths, sel, width: int):
+        torch = self.torch
+        lens, starts = lengths[sel], offsets[sel]
+        cols = self.cols[:width]
         mask = cols[None, :] < lens[:, None]
-        input_ids = np.full((len(idx), width), pad_id, dtype=np.int64)
-        input_ids[mask] = self.flat[(self.offsets[idx][:, None] + cols[None, :])[mask]]
-        return input_ids, mask.astype(np.int64)
+        ids = flat[torch.where(mask, starts[:, None] + cols[None, :], 0)].masked_fill_(~mask, self.pad_id)
+        feats = {"input_ids": ids, "attention_mask": mask.long()}
+        if self.wants_types:
+            feats["token_type_ids"] = torch.zeros_like(ids)
+        feats["modality"] = "text"
+        emb = self.model(feats)["sentence_embedding"].float()
+        if self.encoder.normalize:
+            emb = torch.nn.functional.normalize(emb, p=2, dim=1)
+        return emb
+
+    def run(self, tok: _Tokenized, out: np.ndarray) -> None:
+        """Encode one piece into ``out`` (its rows, in the piece's order)."""
+        torch = self.torch
+        n = len(tok.lengths)
+        order = np.argsort(-tok.lengths, kind="stable")
+        sorted_lengths = tok.lengths[order]
+        bucket_of = np.clip(-(-sorted_lengths // _BUCKET) * _BUCKET, 1, self.max_length)
+        flat = tok.flat if len(tok.flat) else np.array([self.pad_id], np.int64)  # all texts empty, no specials
+        flat, offsets, lengths, d_order = (self._to_device(a) for a in (flat, tok.offsets, tok.lengths, order))
+        if self.cuda:
+            result = torch.empty((n, self.encoder.dim), dtype=torch.float32, device=self.device)
+        else:
+            result = torch.from_numpy(out)
+        start = 0
+        while start < n:
+            width = max(1, int(sorted_lengths[start]))  # longest first within what is left
+            size = max(1, self.budget // width)
+            if self.batch_size:
+                size = min(size, int(self.batch_size))
+            stop = min(n, start + size)
+            if self.exact:  # one padded width per batch, a function of each text's own length only
+                stop = min(stop, int(np.searchsorted(-bucket_of, -bucket_of[start], side="right")))
+                width = int(bucket_of[start])
+            sel = d_order[start:stop]
+            try:
+                result[sel] = self._forward(flat, offsets, lengths, sel, width)
+            except Exception as exc:  # noqa: BLE001 - only out-of-memory is retried
+                if not _is_oom(exc) or stop - start == 1:
+                    raise
+                if self.cuda:
+                    torch.cuda.empty_cache()
+                self.budget //= 2
+                if not self.warned:
+                    logger.warning("kosbert_viz: out of memory at a batch of %d texts; halving the token "
+                                   "budget to %d and retrying (no rows are lost).", stop - start, self.budget)
+                    self.warned = True
+                continue
+            if not self.cuda and self.progress is not None:
+                self.progress.update(stop - start)
+            start = stop
+        if self.cuda:
+            host = torch.empty((n, self.encoder.dim), dtype=torch.float32, pin_memory=True)
+            host.copy_(result, non_blocking=True)
+            event = torch.cuda.Event()
+            event.record()
+            self.pending.append((event, host, out))
+            self.collect(keep=1)
+
+    def collect(self, keep: int = 0) -> None:
+        """Wait for queued CUDA pieces (all but the newest ``keep``) and write their rows."""
+        while len(self.pending) > keep:
+            event, host, out = self.pending.pop(0)
+            event.synchronize()
+            out[:] = host.numpy()
+            if self.progress is not None:
+                self.progress.update(len(out))
 
 
 def encode_sentence_transformer(encoder, texts: list[str], *, batch_size=None, token_budget=None,
                                 progress=None) -> np.ndarray:
     """Encode distinct texts with a loaded :class:`SentenceTransformerEncoder`."""
+    from concurrent.futures import ThreadPoolExecutor
+
     import torch
 
     model, device = encoder.model, encoder.device
@@ -94,64 +254,24 @@ def encode_sentence_transformer(encoder, texts: list[str], *, batch_size=None, t
 
     tokenizer = model[0].tokenizer
     max_length = int(encoder.max_seq_length or tokenizer.model_max_length)
-    tok = _Tokenized(tokenizer, texts, max_length)
-    encoder.last_truncated = tok.truncated  # encode() warns once per call with the total
-    order = np.argsort(-tok.lengths, kind="stable")
-    sorted_lengths = tok.lengths[order]
-    # fp32: batch-independent padding gives bit-identical vectors whatever else is in the call
-    # (cache hits, other texts); reduced precision on GPUs trades that for fuller batches.
-    exact = encoder.precision == "fp32"
-    bucket_of = -(-sorted_lengths // _BUCKET) * _BUCKET  # lengths rounded up to a multiple of _BUCKET
+    tokenize = _fast_tokenizer(encoder, tokenizer, max_length)
     budget = int(token_budget or (None if batch_size else DEFAULT_BUDGET.get(device.split(":")[0], 8192)) or 0)
     if not budget:  # fixed sentence count, like sentence-transformers
         budget = int(batch_size) * max_length
-    wants_types = "token_type_ids" in getattr(tokenizer, "model_input_names", ())
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    pin = device.startswith("cuda")
-    warned = False
-
-    def run(idx: np.ndarray, width: int | None) -> np.ndarray:
-        input_ids, mask = tok.pad(idx, pad_id, min(width, max_length) if width else None)
-        feats = {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(mask)}
-        if wants_types:
-            feats["token_type_ids"] = torch.zeros_like(feats["input_ids"])
-        if pin:
-            feats = {k: v.pin_memory() for k, v in feats.items()}
-        feats = {k: v.to(device, non_blocking=pin) for k, v in feats.items()}
-        feats["modality"] = "text"
-        emb = model(feats)["sentence_embedding"].float()
-        if encoder.normalize:
-            emb = torch.nn.functional.normalize(emb, p=2, dim=1)
-        return emb.cpu().numpy()
-
-    start, n = 0, len(texts)
-    with torch.inference_mode():
-        while start < n:
-            width = int(sorted_lengths[start])  # longest first within what is left
-            size = max(1, budget // width)
-            if batch_size:
-                size = min(size, int(batch_size))
-            stop = min(n, start + size)
-            if exact:  # one padded width per batch, a function of each text's own length only
-                stop = min(stop, int(np.searchsorted(-bucket_of, -bucket_of[start], side="right")))
-            idx = order[start:stop]
-            try:
-                out[idx] = run(idx, int(bucket_of[start]) if exact else None)
-            except Exception as exc:  # noqa: BLE001 - only out-of-memory is retried
-                if not _is_oom(exc) or len(idx) == 1:
-                    raise
-                if device.startswith("cuda"):
-                    torch.cuda.empty_cache()
-                budget //= 2
-                if not warned:
-                    logger.warning("kosbert_viz: out of memory at a batch of %d texts; halving the token "
-                                   "budget to %d and retrying (no rows are lost).", len(idx), budget)
-                    warned = True
-                continue
-            if progress is not None:
-                progress.update(len(idx))
-            start = stop
-    encoder.last_token_budget = budget
+    runner = _Runner(encoder, budget=budget, batch_size=batch_size, max_length=max_length, progress=progress)
+    encoder.last_truncated = 0  # encode() warns once per call with the total
+    starts = range(0, len(texts), _PIECE)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kosbert_viz-tokenize") as pool, \
+            torch.inference_mode():
+        upcoming = pool.submit(tokenize, texts[:_PIECE])
+        for start in starts:
+            tok = upcoming.result()
+            if start + _PIECE < len(texts):  # tokenize the next piece while this one is encoded
+                upcoming = pool.submit(tokenize, texts[start + _PIECE:start + 2 * _PIECE])
+            encoder.last_truncated += tok.truncated
+            runner.run(tok, out[start:start + len(tok.lengths)])
+        runner.collect()
+    encoder.last_token_budget = runner.budget
     return out
 
 

@@ -68,6 +68,14 @@ def resolve_precision(precision: str, device: str) -> str:
     return precision
 
 
+def _model_precision(model) -> str:
+    """"fp32", "fp16" or "bf16": the dtype of a loaded model's weights."""
+    import torch
+
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    return {torch.float16: "fp16", torch.bfloat16: "bf16"}.get(dtype, "fp32")
+
+
 def _hf_snapshot(name: str) -> Path | None:
     """The local snapshot folder of a hub model, without network."""
     try:
@@ -284,7 +292,12 @@ def load_encoder(model=None, *, device: str | None = None, precision: str = "aut
     if model is not None and not isinstance(model, (str, os.PathLike)):
         if hasattr(model, "encode") and hasattr(model, "tokenize"):  # a SentenceTransformer
             dev = str(model.device)
-            prec = resolve_precision(precision, dev)
+            prec = _model_precision(model)
+            if precision not in ("auto", prec):
+                resolve_precision(precision, dev)  # an unknown value gets the usual error
+                raise ValueError(f"the SentenceTransformer's weights are {prec}, got precision={precision!r}; "
+                                 "convert the model first (model.half(), model.bfloat16()) or pass "
+                                 "precision='auto' or a model name")
             name = getattr(model, "name_or_path", None) or getattr(model, "_model_name", None) or type(model).__name__
             return SentenceTransformerEncoder(model, str(name), device=dev, precision=prec, normalize=normalize)
         raise TypeError(

@@ -217,3 +217,43 @@ def test_partial_cache_hits_give_bit_identical_vectors(tiny_model_path, sample, 
     mixed = kv.encode(texts, tiny_model_path, cache=tmp_path)
     assert kv.encode.last_stats["hits"] == len(texts[::3])
     np.testing.assert_array_equal(mixed, cold)
+
+
+def test_rust_tokenizer_copy_gives_the_wrappers_ids(tiny_model_path, texts):
+    enc = kv.load_encoder(tiny_model_path)
+    wrapper = enc.model[0].tokenizer
+    fast = _fastpath._FastTokenizer(wrapper, 64)
+    assert fast.backend is not None  # the fast copy is really used for a BERT WordPiece tokenizer
+    ids, truncated = fast._backend_ids(texts)
+    ref, ref_truncated = fast._wrapper_ids(texts)
+    assert ids == ref and truncated == ref_truncated >= 1  # EDGE holds a text past 64 tokens
+    assert wrapper.backend_tokenizer.truncation is None  # the model's own tokenizer is left as it was
+
+
+def test_small_pieces_give_bit_identical_vectors(tiny_model_path, texts, monkeypatch):
+    """Tokenizing piece by piece in the background thread changes no vector and no count."""
+    whole = kv.encode(texts, tiny_model_path, cache=None)
+    truncated = kv.encode.last_stats["truncated"]
+    monkeypatch.setattr(_fastpath, "_PIECE", 37)
+    pieces = kv.encode(texts, tiny_model_path, cache=None)
+    np.testing.assert_array_equal(pieces, whole)
+    assert kv.encode.last_stats["truncated"] == truncated >= 1
+
+
+def test_wrapper_tokenizer_is_used_when_the_copy_disagrees(tiny_model_path, texts, monkeypatch):
+    ref = kv.encode(texts, tiny_model_path, cache=None)
+    enc = kv.load_encoder(tiny_model_path)
+    monkeypatch.setattr(_fastpath._FastTokenizer, "_backend_ids", lambda self, t: ([[0]] * len(t), 0))
+    monkeypatch.setattr(enc, "_fast_tokenizer", None, raising=False)
+    got = kv.encode(texts, tiny_model_path, cache=None)
+    assert enc._fast_tokenizer.backend is None
+    np.testing.assert_array_equal(got, ref)
+
+
+def test_loaded_model_precision_is_its_own(st_model):
+    enc = kv.load_encoder(st_model)
+    assert enc.precision == "fp32" and enc.device == "cpu"
+    with pytest.raises(ValueError, match="weights are fp32, got precision='fp16'"):
+        kv.load_encoder(st_model, precision="fp16")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        kv.load_encoder(st_model, precision="int4")

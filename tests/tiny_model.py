@@ -27,8 +27,13 @@ _SEED_TEXT = [
 
 
 def build_tiny_model(path, *, hidden_size: int = 32, num_layers: int = 2, vocab_size: int = 2000,
-                     max_seq_length: int = 64, seed: int = 0) -> Path:
-    """Write a tiny ko-sbert-shaped sentence-transformers model to ``path`` and return it."""
+                     max_seq_length: int = 64, seed: int = 0, num_heads: int = 2,
+                     intermediate_size: int | None = None) -> Path:
+    """Write a tiny ko-sbert-shaped sentence-transformers model to ``path`` and return it.
+
+    ``build_tiny_model(p, hidden_size=768, num_layers=12, num_heads=12, intermediate_size=3072,
+    vocab_size=32000, max_seq_length=128)`` gives BERT-base's shape (ko-sbert's) with random weights.
+    """
     import torch
     from sentence_transformers import SentenceTransformer, models
     from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, trainers
@@ -65,8 +70,8 @@ def build_tiny_model(path, *, hidden_size: int = 32, num_layers: int = 2, vocab_
 
     torch.manual_seed(seed)
     config = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=hidden_size,
-                        num_hidden_layers=num_layers, num_attention_heads=2,
-                        intermediate_size=hidden_size * 2, max_position_embeddings=max_seq_length + 2)
+                        num_hidden_layers=num_layers, num_attention_heads=num_heads,
+                        intermediate_size=intermediate_size or hidden_size * 2, max_position_embeddings=max_seq_length + 2)
     BertModel(config).save_pretrained(hf_dir)
 
     word = models.Transformer(str(hf_dir), max_seq_length=max_seq_length)
