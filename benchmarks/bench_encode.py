@@ -217,6 +217,8 @@ def main_cuda(args):
         entry["ours_fp16_token_budget_sweep_texts_per_s"] = sweep
         result[name] = entry
 
+    if args.out:  # the speed figures survive a failing check
+        Path(args.out).write_text(json.dumps(result, indent=2))
     texts = corpora["synthetic"][:20000]
     checks = {}
     whole = kv.encode(texts, ours["fp32"], cache=None, show_progress_bar=False)
@@ -239,8 +241,8 @@ def main_cuda(args):
         return
     normal = kv.encode(texts, ours["fp16"], cache=None, show_progress_bar=False)
     torch.cuda.empty_cache()
-    free, total = torch.cuda.mem_get_info(dev)
-    torch.cuda.set_per_process_memory_fraction(min(1.0, (torch.cuda.memory_allocated(dev) + 2**30) / total), dev)
+    free, total = torch.cuda.mem_get_info(torch.cuda.current_device())
+    torch.cuda.set_per_process_memory_fraction(min(1.0, (torch.cuda.memory_allocated(torch.cuda.current_device()) + 2**30) / total), torch.cuda.current_device())
     try:
         capped = kv.encode(texts, ours["fp16"], cache=None, show_progress_bar=False, token_budget=2**24)
         checks["oom_backoff_final_budget"] = ours["fp16"].last_token_budget
@@ -248,7 +250,7 @@ def main_cuda(args):
     except Exception as exc:  # noqa: BLE001 - reported, not hidden
         checks["oom_backoff_error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
     finally:
-        torch.cuda.set_per_process_memory_fraction(1.0, dev)
+        torch.cuda.set_per_process_memory_fraction(1.0, torch.cuda.current_device())
     result["cuda_checks"] = checks
     text = json.dumps(result, indent=2)
     print(text)
