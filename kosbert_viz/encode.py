@@ -68,7 +68,7 @@ def encode(
         Largest number of texts per forward pass. Without ``token_budget`` the batches
         are fixed-size (length-sorted), like sentence-transformers.
     token_budget : int, optional
-        Padded tokens per forward pass (default 8192 on CPU, 65536 on CUDA).
+        Padded tokens per forward pass (default 4096 on CPU, 65536 on CUDA).
     device : str or list of str, optional
         ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``; default cuda > mps > cpu. A list
         (``["cuda:0", "cuda:1"]``) runs one worker per device, results in input order.
