@@ -196,8 +196,9 @@ def cluster(X, method="kmeans", *, n_clusters: int | None = None, min_cluster_si
     n_clusters : k for k-means / agglomerative; None picks k in ``k_range`` by cosine silhouette on a
         sample of ``sample_size`` points. k-means switches to MiniBatchKMeans above 50,000 points.
     min_cluster_size, min_samples : HDBSCAN's (default ``max(5, n // 100)`` and the implementation's)
-    reduce_to : HDBSCAN runs on a cached UMAP of this many dimensions (min_dist 0, cosine; the same
-        neighbour graph a later ``reduce(X)`` map uses) when ``d`` is larger; None to use ``X`` as is
+    reduce_to : HDBSCAN runs on a cached UMAP of this many dimensions (min_dist 0, cosine, ``init="pca"``,
+        :func:`kosbert_viz.reduce.default_cluster_epochs` epochs; the same neighbour graph a later
+        ``reduce(X)`` map uses) when ``d`` is larger; None to use ``X`` as is
     embedding : low-dimensional coordinates to run HDBSCAN on instead (e.g. ``layout(X).cluster_coords``)
     truth : ground-truth labels; adds ARI, NMI, V-measure to ``scores``
     normalize : k-means / agglomerative on unit-length rows (cosine geometry)
@@ -252,7 +253,7 @@ def cluster(X, method="kmeans", *, n_clusters: int | None = None, min_cluster_si
                 raise ValueError(f"embedding has {len(Z_low)} rows, X has {n}")
         elif reduce_to and X.shape[1] > reduce_to and n > reduce_to + 2:
             Z_low = reduce(X, "umap", n_components=reduce_to, min_dist=0.0, n_neighbors=n_neighbors, mode=mode,
-                           random_state=random_state, cache=cache, show_progress=show_progress,
+                           random_state=random_state, cache=cache, show_progress=show_progress, init="pca",
                            n_epochs=default_cluster_epochs(n))
         else:
             Z_low = X
@@ -324,7 +325,7 @@ def sweep(X, method="kmeans", *, values=None, truth=None, embedding=None, reduce
             values = sorted({v for v in (5, 10, 15, 25, 50, 100, 200, 400, 800) if v < n // 2} or {2})
         values = list(values)
         if embedding is None and reduce_to and X.shape[1] > reduce_to:
-            embedding = reduce(X, "umap", n_components=reduce_to, min_dist=0.0, mode=mode,
+            embedding = reduce(X, "umap", n_components=reduce_to, min_dist=0.0, mode=mode, init="pca",
                                n_epochs=default_cluster_epochs(n),
                                random_state=random_state, cache=cache, show_progress=show_progress,
                                n_neighbors=kwargs.get("n_neighbors", 15))
