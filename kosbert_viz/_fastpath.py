@@ -227,7 +227,7 @@ class _Runner:
             host = torch.empty((n, self.encoder.dim), dtype=torch.float32, pin_memory=True)
             host.copy_(result, non_blocking=True)
             event = torch.cuda.Event()
-            event.record()
+            event.record(torch.cuda.current_stream(self.device))  # this GPU's stream, whatever thread runs it
             self.pending.append((event, host, out))
             self.collect(keep=1)
 
