@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 
 import numpy as np
 
@@ -135,6 +136,54 @@ def _fast_tokenizer(encoder, tokenizer, max_length: int) -> _FastTokenizer:
     return cached
 
 
+class _ThreadTuner:
+    """CPU only: torch's thread count chosen by measured speed, not assumed.
+
+    With every core busy elsewhere, torch's OpenMP threads wait on each other:
+    on a 2-core machine with one other busy process, 2 threads ran a BERT-base
+    2.7x and a small model 25x slower than 1 thread (bench_encode_cpu_backends.py);
+    on an idle machine 2 threads win. So the first batches alternate between
+    torch's setting and 1 thread, the faster (padded tokens/s) is kept, and the
+    trial is repeated every ``recheck_s`` seconds. The caller's setting is restored
+    at the end. Vectors do not depend on the thread count (tested).
+    """
+
+    def __init__(self, torch, *, recheck_s: float = 30.0):
+        self.torch, self.recheck_s = torch, recheck_s
+        self.user = torch.get_num_threads()
+        self.options = [self.user, 1] if self.user > 1 else [self.user]
+        self.best, self.current = self.user, self.user
+        self.trials: list[int] = []
+        self.rates: dict[int, list[float]] = {}
+        self.next_trial = time.perf_counter()
+
+    def before(self) -> None:
+        if len(self.options) == 1:
+            return
+        if not self.trials and time.perf_counter() >= self.next_trial:
+            self.trials = self.options * 2  # interleaved: T, 1, T, 1
+            self.rates = {t: [] for t in self.options}
+        self.current = self.trials[0] if self.trials else self.best
+        if self.torch.get_num_threads() != self.current:
+            self.torch.set_num_threads(self.current)
+
+    def after(self, tokens: int, seconds: float) -> None:
+        if not self.trials:
+            return
+        self.rates[self.trials.pop(0)].append(tokens / max(seconds, 1e-9))
+        if not self.trials:
+            best = max(self.rates, key=lambda t: max(self.rates[t]))
+            if best != self.best:
+                logger.info("kosbert_viz: %d torch thread(s) encode faster here now (%s padded tokens/s)",
+                            best, {t: round(max(r)) for t, r in self.rates.items()})
+            self.best = best
+            self.next_trial = time.perf_counter() + self.recheck_s
+
+    def restore(self) -> None:
+        if self.torch.get_num_threads() != self.user:
+            self.torch.set_num_threads(self.user)
+
+
 class _Runner:
     """Runs length-sorted, token-budget batches of one tokenized piece on the device.
 
@@ -144,7 +193,7 @@ class _Runner:
     collected after the next piece has been queued.
     """
 
-    def __init__(self, encoder, *, budget: int, batch_size, max_length: int, progress):
+    def __init__(self, encoder, *, budget: int, batch_size, max_length: int, progress, tune_threads=True):
         import torch
 
         self.torch, self.encoder, self.model = torch, encoder, encoder.model
@@ -152,6 +201,15 @@ class _Runner:
         self.cuda = self.device.startswith("cuda")
         self.budget, self.batch_size, self.max_length = budget, batch_size, max_length
         self.progress = progress
+        self.tuner = None
+        if self.device == "cpu" and tune_threads:  # kept on the encoder: later calls skip the trial for 30 s
+            self.tuner = getattr(encoder, "_thread_tuner", None)
+            if self.tuner is None or self.tuner.user != torch.get_num_threads():
+                self.tuner = _ThreadTuner(torch)
+                try:
+                    encoder._thread_tuner = self.tuner
+                except AttributeError:
+                    pass
         tokenizer = self.model[0].tokenizer
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         self.wants_types = "token_type_ids" in getattr(tokenizer, "model_input_names", ())
@@ -208,7 +266,12 @@ class _Runner:
                 width = int(bucket_of[start])
             sel = d_order[start:stop]
             try:
+                if self.tuner is not None:
+                    self.tuner.before()
+                    began = time.perf_counter()
                 result[sel] = self._forward(flat, offsets, lengths, sel, width)
+                if self.tuner is not None:
+                    self.tuner.after((stop - start) * width, time.perf_counter() - began)
             except Exception as exc:  # noqa: BLE001 - only out-of-memory is retried
                 if not _is_oom(exc) or stop - start == 1:
                     raise
@@ -267,13 +330,17 @@ def encode_sentence_transformer(encoder, texts: list[str], *, batch_size=None, t
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kosbert_viz-tokenize") as pool, \
             torch.inference_mode():
         upcoming = pool.submit(tokenize, texts[:_PIECE])
-        for start in starts:
-            tok = upcoming.result()
-            if start + _PIECE < len(texts):  # tokenize the next piece while this one is encoded
-                upcoming = pool.submit(tokenize, texts[start + _PIECE:start + 2 * _PIECE])
-            encoder.last_truncated += tok.truncated
-            runner.run(tok, out[start:start + len(tok.lengths)])
-        runner.collect()
+        try:
+            for start in starts:
+                tok = upcoming.result()
+                if start + _PIECE < len(texts):  # tokenize the next piece while this one is encoded
+                    upcoming = pool.submit(tokenize, texts[start + _PIECE:start + 2 * _PIECE])
+                encoder.last_truncated += tok.truncated
+                runner.run(tok, out[start:start + len(tok.lengths)])
+            runner.collect()
+        finally:
+            if runner.tuner is not None:
+                runner.tuner.restore()
     encoder.last_token_budget = runner.budget
     return out
 

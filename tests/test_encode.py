@@ -257,3 +257,38 @@ def test_loaded_model_precision_is_its_own(st_model):
         kv.load_encoder(st_model, precision="fp16")
     with pytest.raises(ValueError, match="precision must be one of"):
         kv.load_encoder(st_model, precision="int4")
+
+
+def test_thread_tuner_keeps_the_faster_count_and_rechecks():
+    import torch
+
+    tuner = _fastpath._ThreadTuner(torch, recheck_s=0.0)
+    tuner.options = [2, 1]  # as on a 2-core machine, whatever this one has
+    tried = []
+    for _ in range(4):
+        tuner.before()
+        tried.append(tuner.current)
+        tuner.after(tokens=1000, seconds=0.01 if tuner.current == 1 else 0.25)  # 1 thread 25x faster
+    assert tried == [2, 1, 2, 1] and tuner.best == 1
+    tuner.before()  # recheck_s=0: a new trial starts at once
+    assert tuner.trials == [2, 1, 2, 1] and tuner.current == 2
+    tuner.restore()
+    assert torch.get_num_threads() == tuner.user
+
+
+def test_thread_count_trial_changes_no_vector(tiny_model_path, texts):
+    import torch
+
+    before = torch.get_num_threads()
+    enc = kv.load_encoder(tiny_model_path)
+    try:
+        torch.set_num_threads(1)
+        one = kv.encode(texts, enc, cache=None, token_budget=512)
+        torch.set_num_threads(2)
+        enc.__dict__.pop("_thread_tuner", None)
+        tuned = kv.encode(texts, enc, cache=None, token_budget=512)  # alternates 2 and 1 threads first
+        assert enc._thread_tuner.options == [2, 1] and not enc._thread_tuner.trials
+        assert torch.get_num_threads() == 2  # the caller's setting comes back
+        np.testing.assert_array_equal(tuned, one)
+    finally:
+        torch.set_num_threads(before)
