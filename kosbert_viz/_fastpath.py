@@ -148,14 +148,18 @@ class _ThreadTuner:
     at the end. Vectors do not depend on the thread count (tested).
     """
 
-    def __init__(self, torch, *, recheck_s: float = 30.0):
-        self.torch, self.recheck_s = torch, recheck_s
-        self.user = torch.get_num_threads()
+    def __init__(self, user: int, apply, *, recheck_s: float = 30.0):
+        self.user, self.apply, self.recheck_s = int(user), apply, recheck_s
         self.options = [self.user, 1] if self.user > 1 else [self.user]
-        self.best, self.current = self.user, self.user
+        self.best = self.current = self.applied = self.user
         self.trials: list[int] = []
         self.rates: dict[int, list[float]] = {}
         self.next_trial = time.perf_counter()
+
+    def _set(self, threads: int) -> None:
+        if threads != self.applied:
+            self.apply(threads)
+            self.applied = threads
 
     def before(self) -> None:
         if len(self.options) == 1:
@@ -164,8 +168,7 @@ class _ThreadTuner:
             self.trials = self.options * 2  # interleaved: T, 1, T, 1
             self.rates = {t: [] for t in self.options}
         self.current = self.trials[0] if self.trials else self.best
-        if self.torch.get_num_threads() != self.current:
-            self.torch.set_num_threads(self.current)
+        self._set(self.current)
 
     def after(self, tokens: int, seconds: float) -> None:
         if not self.trials:
@@ -174,14 +177,14 @@ class _ThreadTuner:
         if not self.trials:
             best = max(self.rates, key=lambda t: max(self.rates[t]))
             if best != self.best:
-                logger.info("kosbert_viz: %d torch thread(s) encode faster here now (%s padded tokens/s)",
+                logger.info("kosbert_viz: %d thread(s) encode faster here now (%s padded tokens/s)",
                             best, {t: round(max(r)) for t, r in self.rates.items()})
             self.best = best
             self.next_trial = time.perf_counter() + self.recheck_s
 
     def restore(self) -> None:
-        if self.torch.get_num_threads() != self.user:
-            self.torch.set_num_threads(self.user)
+        self._set(self.user)
+        self.current = self.user
 
 
 class _Runner:
@@ -201,11 +204,14 @@ class _Runner:
         self.cuda = self.device.startswith("cuda")
         self.budget, self.batch_size, self.max_length = budget, batch_size, max_length
         self.progress = progress
+        self.onnx = getattr(encoder, "onnx", None)  # precision="int8": ONNX Runtime runs the transformer
         self.tuner = None
         if self.device == "cpu" and tune_threads:  # kept on the encoder: later calls skip the trial for 30 s
+            user, apply = (self.onnx.threads, lambda t: None) if self.onnx else (torch.get_num_threads(),
+                                                                                 torch.set_num_threads)
             self.tuner = getattr(encoder, "_thread_tuner", None)
-            if self.tuner is None or self.tuner.user != torch.get_num_threads():
-                self.tuner = _ThreadTuner(torch)
+            if self.tuner is None or self.tuner.user != user:
+                self.tuner = _ThreadTuner(user, apply)
                 try:
                     encoder._thread_tuner = self.tuner
                 except AttributeError:
@@ -236,7 +242,15 @@ class _Runner:
         if self.wants_types:
             feats["token_type_ids"] = torch.zeros_like(ids)
         feats["modality"] = "text"
-        emb = self.model(feats)["sentence_embedding"].float()
+        if self.onnx is not None:  # the transformer in ONNX Runtime, the model's other modules in torch
+            threads = self.tuner.current if self.tuner is not None else self.onnx.threads
+            feats["token_embeddings"] = torch.from_numpy(self.onnx(ids.numpy(), feats["attention_mask"].numpy(),
+                                                                   threads))
+            for module in list(self.model)[1:]:
+                feats = module(feats)
+        else:
+            feats = self.model(feats)
+        emb = feats["sentence_embedding"].float()
         if self.encoder.normalize:
             emb = torch.nn.functional.normalize(emb, p=2, dim=1)
         return emb

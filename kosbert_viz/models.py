@@ -19,7 +19,7 @@ import numpy as np
 
 DEFAULT_MODEL = "jhgan/ko-sbert-multitask"
 OFFLINE_ALIAS = "offline"  # model="offline" (or KOSBERT_VIZ_MODEL=offline) asks for OfflineEncoder
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
 
 _LOADED: dict[tuple, Any] = {}
 _WEIGHT_HASHES: dict[tuple, str] = {}
@@ -65,6 +65,9 @@ def resolve_precision(precision: str, device: str) -> str:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if precision == "auto":
         return "fp16" if device.startswith("cuda") else "fp32"
+    if precision == "int8" and device != "cpu":
+        raise ValueError(f"precision='int8' runs on the CPU through ONNX Runtime, got device {device!r}; "
+                         "use 'fp16' or 'bf16' on GPUs")
     return precision
 
 
@@ -138,6 +141,7 @@ class SentenceTransformerEncoder:
         self.device = device
         self.precision = precision
         self.normalize = bool(normalize)
+        self.onnx = None  # precision="int8": the ONNX Runtime transformer (set by load_encoder)
         get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         self.dim = int(get_dim())
         self.max_seq_length = getattr(model, "max_seq_length", None)
@@ -261,6 +265,19 @@ class MultiDeviceEncoder:
         return np.concatenate(results) if results else np.empty((0, self.dim), np.float32)
 
 
+def _with_backend(encoder):
+    """int8: the transformer runs in ONNX Runtime (exported once, kept on disk)."""
+    if encoder.precision == "int8":
+        from ._fastpath import fast_path_supported
+        from .onnx_backend import OnnxInt8Transformer
+
+        if not fast_path_supported(encoder.model):
+            raise ValueError("precision='int8' needs a Transformer + Pooling model, got modules "
+                             f"{[type(m).__name__ for m in encoder.model]}")
+        encoder.onnx = OnnxInt8Transformer(encoder.model, encoder.fingerprint)
+    return encoder
+
+
 def _jsonable(value) -> bool:
     try:
         json.dumps(value)
@@ -293,13 +310,16 @@ def load_encoder(model=None, *, device: str | None = None, precision: str = "aut
         if hasattr(model, "encode") and hasattr(model, "tokenize"):  # a SentenceTransformer
             dev = str(model.device)
             prec = _model_precision(model)
-            if precision not in ("auto", prec):
+            if precision == "int8" and prec == "fp32":
+                prec = resolve_precision("int8", dev)
+            elif precision not in ("auto", prec):
                 resolve_precision(precision, dev)  # an unknown value gets the usual error
                 raise ValueError(f"the SentenceTransformer's weights are {prec}, got precision={precision!r}; "
                                  "convert the model first (model.half(), model.bfloat16()) or pass "
                                  "precision='auto' or a model name")
             name = getattr(model, "name_or_path", None) or getattr(model, "_model_name", None) or type(model).__name__
-            return SentenceTransformerEncoder(model, str(name), device=dev, precision=prec, normalize=normalize)
+            return _with_backend(SentenceTransformerEncoder(model, str(name), device=dev, precision=prec,
+                                                            normalize=normalize))
         raise TypeError(
             f"model must be a model name, a folder, a SentenceTransformer or an OfflineEncoder, "
             f"got {type(model).__name__}"
@@ -322,11 +342,11 @@ def load_encoder(model=None, *, device: str | None = None, precision: str = "aut
         st = SentenceTransformer(name, device=dev)
     except Exception as exc:
         raise _load_error(name, source, exc) from exc
-    if prec != "fp32":
+    if prec in ("fp16", "bf16"):
         import torch
 
         st = st.to({"fp16": torch.float16, "bf16": torch.bfloat16}[prec])
     st.eval()
-    encoder = SentenceTransformerEncoder(st, name, device=dev, precision=prec, normalize=normalize)
+    encoder = _with_backend(SentenceTransformerEncoder(st, name, device=dev, precision=prec, normalize=normalize))
     _LOADED[key] = encoder
     return encoder

@@ -88,6 +88,19 @@ def default_cluster_epochs(n: int) -> int:
     return 100 if n <= 10_000 else 30
 
 
+def _one_blas_thread():
+    """A context with BLAS on one thread, for the small dense algebra here (a ``d x d`` eigen-solve,
+    thin products): threads buy nothing at that size and, on a busy machine, spinning BLAS threads
+    made a 512 x 512 ``eigh`` take seconds instead of 40 ms."""
+    try:
+        from threadpoolctl import threadpool_limits  # a scikit-learn dependency
+    except ImportError:  # pragma: no cover
+        from contextlib import nullcontext
+
+        return nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
 def _unit_rows(X: np.ndarray) -> np.ndarray:
     return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
 
@@ -110,7 +123,8 @@ def _project(X, *, pca_components, metric, random_state):
     for s in range(0, n, 50_000):
         B = X[s:s + 50_000] - mean
         M += B.T @ B
-    w, V = np.linalg.eigh(M)
+    with _one_blas_thread():
+        w, V = np.linalg.eigh(M)
     V = V[:, np.argsort(-w, kind="stable")[:p]]
     V *= np.where(V[np.abs(V).argmax(0), np.arange(p)] < 0, -1.0, 1.0)
     V = V.astype(np.float32)
@@ -274,8 +288,9 @@ def nearest_neighbors(X, *, n_neighbors: int = 15, metric: str = "cosine", pca_c
 def _scaled_init(Z: np.ndarray, n_components: int, random_state: int) -> np.ndarray:
     """A UMAP starting layout from an existing embedding: its top principal axes, scaled like UMAP's."""
     Z = Z - Z.mean(0)
-    _, _, vt = np.linalg.svd(Z[:: max(1, len(Z) // 20000)], full_matrices=False)
-    Y = Z @ vt[:n_components].T
+    with _one_blas_thread():
+        _, _, vt = np.linalg.svd(Z[:: max(1, len(Z) // 20000)], full_matrices=False)
+        Y = Z @ vt[:n_components].T
     Y = 10.0 * Y / max(float(np.abs(Y).max()), 1e-12)
     rng = np.random.default_rng(random_state)
     return (Y + rng.normal(scale=1e-4, size=Y.shape)).astype(np.float32)
@@ -392,10 +407,12 @@ def _pca_init(knn: KNNGraph, graph, n_components: int, random_state: int) -> np.
     step = max(1, len(D) // 20_000)
     mean = D[::step].mean(0, dtype=np.float64).astype(np.float32)
     S = D[::step] - mean
-    w, V = np.linalg.eigh((S.T @ S).astype(np.float64))
-    V = V[:, np.argsort(-w, kind="stable")[:n_components]]
-    V *= np.where(V[np.abs(V).argmax(0), np.arange(V.shape[1])] < 0, -1.0, 1.0)
-    Y = (D - mean) @ V.astype(np.float32)
+    with _one_blas_thread():
+        w, V = np.linalg.eigh((S.T @ S).astype(np.float64))
+        V = V[:, np.argsort(-w, kind="stable")[:n_components]]
+        V *= np.where(V[np.abs(V).argmax(0), np.arange(V.shape[1])] < 0, -1.0, 1.0)
+        V = V.astype(np.float32)
+        Y = D @ V - mean @ V
     if Y.shape[1] < n_components:  # fewer input dimensions than asked for
         rng = np.random.default_rng(random_state)
         Y = np.hstack([Y, rng.normal(scale=1e-3 * max(float(Y.std()), 1e-6), size=(len(Y), n_components - Y.shape[1]))])

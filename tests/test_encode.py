@@ -262,7 +262,7 @@ def test_loaded_model_precision_is_its_own(st_model):
 def test_thread_tuner_keeps_the_faster_count_and_rechecks():
     import torch
 
-    tuner = _fastpath._ThreadTuner(torch, recheck_s=0.0)
+    tuner = _fastpath._ThreadTuner(torch.get_num_threads(), torch.set_num_threads, recheck_s=0.0)
     tuner.options = [2, 1]  # as on a 2-core machine, whatever this one has
     tried = []
     for _ in range(4):

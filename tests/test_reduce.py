@@ -82,6 +82,43 @@ def test_approximate_knn_recall_after_rerank(monkeypatch):
     np.testing.assert_array_equal(g.indices[:, 0], np.arange(3000))
 
 
+def test_approximate_knn_on_full_vectors_by_default(monkeypatch):
+    monkeypatch.setattr(R, "_EXACT_KNN_BELOW", 1000)
+    rng = np.random.default_rng(4)
+    Z, _ = blobs(3000, d=24, k=20, spread=1.0)
+    X = (Z @ rng.normal(size=(24, 128)) + 0.3 * rng.normal(size=(3000, 128))).astype(np.float32)
+
+    def no_rerank(*a, **k):
+        raise AssertionError("re-ranked although there is no PCA pre-step")
+
+    monkeypatch.setattr(R, "_rerank", no_rerank)
+    g = R.nearest_neighbors(X, n_neighbors=10, cache=None)  # deterministic, no PCA pre-step
+    assert not g.exact and g.indices.shape == (3000, 10) and g.data.shape == (3000, 128)
+    np.testing.assert_array_equal(g.indices[:, 0], np.arange(3000))
+    assert (g.distances[:, 0] == 0).all() and (np.diff(g.distances, axis=1) >= -1e-6).all()
+    U = R._unit_rows(X)
+    exact_idx, exact_dist = R._exact_knn(U, 10, "cosine")
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(g.indices, exact_idx)])
+    assert recall > 0.9, recall
+    # the distances are cosine distances on the full vectors
+    i = g.indices[:, 1]
+    np.testing.assert_allclose(g.distances[:, 1], 1 - np.einsum("ij,ij->i", U, U[i]), atol=1e-4)
+
+
+def test_pca_init_is_deterministic_and_follows_the_data():
+    X, lab = blobs(800, k=4, spread=0.4)
+    g = R.nearest_neighbors(X, cache=None)
+    G = R._fuzzy_graph(g, 15)
+    a, b = R._pca_init(g, G, 5, 0), R._pca_init(g, G, 5, 0)
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (800, 5) and a.dtype == np.float32 and np.abs(a).max() <= 10.01
+    from sklearn.metrics import silhouette_score
+
+    assert silhouette_score(a, lab) > 0.5  # the start already separates well-separated groups
+    Y = R.reduce(X, n_components=5, min_dist=0.0, init="pca", n_epochs=30, cache=None, knn=g)
+    assert Y.shape == (800, 5) and silhouette_score(Y, lab) > 0.5
+
+
 def test_layout_builds_one_graph_for_both_embeddings(monkeypatch, tmp_path):
     calls = []
     real = R._exact_knn
@@ -139,13 +176,15 @@ def test_deterministic_mode_repeats_exactly():
 def test_deterministic_mode_repeats_exactly_on_the_nn_descent_path(monkeypatch):
     monkeypatch.setattr(R, "_EXACT_KNN_BELOW", 1000)
     X, _ = blobs(2500, d=96, k=10)
-    runs = []
-    for _ in range(2):
-        R._MEMO.clear()
-        g = R.nearest_neighbors(X, cache=None, pca_components=32)
-        runs.append((g.indices.copy(), R.reduce(X, n_components=2, cache=None, knn=g, n_epochs=40)))
-    np.testing.assert_array_equal(runs[0][0], runs[1][0])
-    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+    for pca in (None, 32):  # NN-descent on the full vectors (default) and on a PCA pre-step
+        runs = []
+        for _ in range(2):
+            R._MEMO.clear()
+            g = R.nearest_neighbors(X, cache=None, pca_components=pca)
+            runs.append((g.indices.copy(), R.reduce(X, n_components=2, cache=None, knn=g, n_epochs=40),
+                         R.reduce(X, n_components=5, min_dist=0.0, init="pca", cache=None, knn=g, n_epochs=20)))
+        for a, b in zip(*runs):
+            np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("bad, err", [
