@@ -6,8 +6,9 @@
 The model is ko-sbert-shaped (BERT-base: 12 layers, 768-d, mean pooling, max_seq_length 128)
 with random weights and a Korean WordPiece vocabulary, since hub downloads are unavailable.
 Texts: YNAT headlines from ../shared/data (synthetic Korean when absent). Cases:
-  distinct  - every text once: the fast path against ST defaults (batch 32)
-  repeated  - every text 3 times (real review data repeats): encode() encodes each once
+  distinct       - every text once: the fast path against ST defaults (batch 32) and ST on 1 thread
+  repeated       - every text 3 times (real review data repeats): encode() encodes each once
+  distinct_int8  - precision="int8" (ONNX Runtime, needs kosbert_viz[onnx]); export time reported
 Prints JSON with medians, ratios and per-vector cosine against ST.
 
 On ``--device cuda`` two corpora are run: synthetic Korean (words of the bundled
@@ -87,26 +88,58 @@ def main():
     texts, source = load_texts(args.n)
     st = SentenceTransformer(model_dir, device="cpu")
     ours_model = kv.load_encoder(model_dir)
-    result = {"benchmark": "encode", "device": "cpu", "torch_threads": torch.get_num_threads(),
+    threads = torch.get_num_threads()
+    t = time.perf_counter()
+    try:
+        ours_int8 = kv.load_encoder(model_dir, precision="int8")
+        int8_export_s = time.perf_counter() - t
+    except ImportError:
+        ours_int8 = int8_export_s = None
+    result = {"benchmark": "encode", "device": "cpu", "torch_threads": threads, "cpus": os.cpu_count(),
+              "load_average_start": os.getloadavg(),
               "model": f"BERT {args.layers}x{args.hidden}, {max(1, args.hidden // 64)} heads, FFN {4 * args.hidden}, "
-                       "random weights, Korean WordPiece", "texts": source,
-              "n": len(texts)}
-    for case, data in (("distinct", texts), ("repeated_x3", texts * 3)):
-        t_st, t_ours = [], []
-        for _ in range(args.repeats):
-            t = time.perf_counter()
-            ref = st.encode(data, batch_size=32, convert_to_numpy=True, show_progress_bar=False)
-            t_st.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            got = kv.encode(data, ours_model, cache=None, show_progress_bar=False)
-            t_ours.append(time.perf_counter() - t)
+                       "random weights, Korean WordPiece", "texts": source, "n": len(texts),
+              "int8_export_s": int8_export_s}
+
+    def st_encode(data, n_threads):
+        torch.set_num_threads(n_threads)
+        try:
+            return st.encode(data, batch_size=32, convert_to_numpy=True, show_progress_bar=False)
+        finally:
+            torch.set_num_threads(threads)
+
+    cases = [("distinct", texts, ours_model), ("repeated_x3", texts * 3, ours_model)]
+    if ours_int8 is not None:
+        cases.append(("distinct_int8", texts, ours_int8))
+    for case, data, model in cases:
+        timings = {"st": [], "st_1thread": [], "ours": []}
+        for _ in range(args.repeats):  # interleaved, so load changes hit every variant alike
+            for name, fn in (("st", lambda: st_encode(data, threads)), ("st_1thread", lambda: st_encode(data, 1)),
+                             ("ours", lambda: kv.encode(data, model, cache=None, show_progress_bar=False))):
+                t = time.perf_counter()
+                vecs = fn()
+                timings[name].append(time.perf_counter() - t)
+                if name == "st":
+                    ref = vecs
+                elif name == "ours":
+                    got = vecs
         cos = (ref * got).sum(1) / np.linalg.norm(ref, axis=1) / np.linalg.norm(got, axis=1)
-        m_st, m_ours = statistics.median(t_st), statistics.median(t_ours)
-        result[case] = {"texts": len(data), "st_s_median": m_st, "ours_s_median": m_ours,
-                        "st_texts_per_s": len(data) / m_st, "ours_texts_per_s": len(data) / m_ours,
-                        "speedup": m_st / m_ours, "min_cosine_vs_st": float(cos.min()),
-                        "st_runs": t_st, "ours_runs": t_ours}
-    print(json.dumps(result, indent=2))
+        med = {k: statistics.median(v) for k, v in timings.items()}
+        tuner = getattr(model, "_thread_tuner", None)
+        result[case] = {"texts": len(data), "st_s_median": med["st"], "st_1thread_s_median": med["st_1thread"],
+                        "ours_s_median": med["ours"], "st_texts_per_s": len(data) / med["st"],
+                        "st_1thread_texts_per_s": len(data) / med["st_1thread"],
+                        "ours_texts_per_s": len(data) / med["ours"], "speedup": med["st"] / med["ours"],
+                        "speedup_vs_st_1thread": med["st_1thread"] / med["ours"],
+                        "min_cosine_vs_st": float(cos.min()), "ours_threads_chosen": tuner and tuner.best,
+                        "runs": timings}
+        print(case, {k: round(v, 3) for k, v in result[case].items() if isinstance(v, float)}, file=sys.stderr,
+              flush=True)
+    result["load_average_end"] = os.getloadavg()
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text)
 
 
 def _median_run(fn, repeats):
