@@ -230,7 +230,7 @@ class _Runner:
         t = self.torch.from_numpy(array)
         if self.cuda:
             return t.pin_memory().to(self.device, non_blocking=True)
-        return t
+        return t if self.device == "cpu" else t.to(self.device)
 
     def _forward(self, flat, offsets, lengths, sel, width: int):
         torch = self.torch
@@ -283,7 +283,11 @@ class _Runner:
                 if self.tuner is not None:
                     self.tuner.before()
                     began = time.perf_counter()
-                result[sel] = self._forward(flat, offsets, lengths, sel, width)
+                emb = self._forward(flat, offsets, lengths, sel, width)
+                if self.cuda or self.device == "cpu":
+                    result[sel] = emb
+                else:  # mps and others: rows come back batch by batch
+                    result[sel.cpu()] = emb.cpu()
                 if self.tuner is not None:
                     self.tuner.after((stop - start) * width, time.perf_counter() - began)
             except Exception as exc:  # noqa: BLE001 - only out-of-memory is retried
