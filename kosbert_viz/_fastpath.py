@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import threading
 import time
 
 import numpy as np
@@ -155,6 +156,7 @@ class _ThreadTuner:
         self.trials: list[int] = []
         self.rates: dict[int, list[float]] = {}
         self.next_trial = time.perf_counter()
+        self.lock = threading.Lock()  # one encoder may serve several worker threads (device=["cpu", "cpu"])
 
     def _set(self, threads: int) -> None:
         if threads != self.applied:
@@ -164,6 +166,10 @@ class _ThreadTuner:
     def before(self) -> None:
         if len(self.options) == 1:
             return
+        with self.lock:
+            self._before()
+
+    def _before(self) -> None:
         if not self.trials and time.perf_counter() >= self.next_trial:
             self.trials = self.options * 2  # interleaved: T, 1, T, 1
             self.rates = {t: [] for t in self.options}
@@ -171,6 +177,10 @@ class _ThreadTuner:
         self._set(self.current)
 
     def after(self, tokens: int, seconds: float) -> None:
+        with self.lock:
+            self._after(tokens, seconds)
+
+    def _after(self, tokens: int, seconds: float) -> None:
         if not self.trials:
             return
         self.rates[self.trials.pop(0)].append(tokens / max(seconds, 1e-9))
