@@ -143,18 +143,18 @@ class _ThreadTuner:
     With every core busy elsewhere, torch's OpenMP threads wait on each other:
     on a 2-core machine with one other busy process, 2 threads ran a BERT-base
     2.7x and a small model 25x slower than 1 thread (bench_encode_cpu_backends.py);
-    on an idle machine 2 threads win. So the first batches alternate between
-    torch's setting and 1 thread, the faster (padded tokens/s) is kept, and the
-    trial is repeated every ``recheck_s`` seconds. The caller's setting is restored
+    elsewhere 2 threads win. So the first two batches run with torch's setting and
+    with 1 thread, the faster (padded tokens/s) is kept, and every ``recheck_s``
+    seconds one batch tries the other count again. The caller's setting is restored
     at the end. Vectors do not depend on the thread count (tested).
     """
 
-    def __init__(self, user: int, apply, *, recheck_s: float = 30.0):
+    def __init__(self, user: int, apply, *, recheck_s: float = 60.0):
         self.user, self.apply, self.recheck_s = int(user), apply, recheck_s
         self.options = [self.user, 1] if self.user > 1 else [self.user]
         self.best = self.current = self.applied = self.user
         self.trials: list[int] = []
-        self.rates: dict[int, list[float]] = {}
+        self.rates: dict[int, float] = {}  # latest padded tokens/s of each thread count
         self.next_trial = time.perf_counter()
         self.lock = threading.Lock()  # one encoder may serve several worker threads (device=["cpu", "cpu"])
 
@@ -167,30 +167,28 @@ class _ThreadTuner:
         if len(self.options) == 1:
             return
         with self.lock:
-            self._before()
-
-    def _before(self) -> None:
-        if not self.trials and time.perf_counter() >= self.next_trial:
-            self.trials = self.options * 2  # interleaved: T, 1, T, 1
-            self.rates = {t: [] for t in self.options}
-        self.current = self.trials[0] if self.trials else self.best
-        self._set(self.current)
+            if not self.trials and time.perf_counter() >= self.next_trial:
+                # first every option once; later only the other one, against the kept one's latest rate
+                self.trials = [t for t in self.options if t != self.best or not self.rates]
+            self.current = self.trials[0] if self.trials else self.best
+            self._set(self.current)
 
     def after(self, tokens: int, seconds: float) -> None:
-        with self.lock:
-            self._after(tokens, seconds)
-
-    def _after(self, tokens: int, seconds: float) -> None:
-        if not self.trials:
+        if len(self.options) == 1:
             return
-        self.rates[self.trials.pop(0)].append(tokens / max(seconds, 1e-9))
-        if not self.trials:
-            best = max(self.rates, key=lambda t: max(self.rates[t]))
-            if best != self.best:
-                logger.info("kosbert_viz: %d thread(s) encode faster here now (%s padded tokens/s)",
-                            best, {t: round(max(r)) for t, r in self.rates.items()})
-            self.best = best
-            self.next_trial = time.perf_counter() + self.recheck_s
+        with self.lock:
+            rate = tokens / max(seconds, 1e-9)
+            if not self.trials:
+                self.rates[self.best] = rate
+                return
+            self.rates[self.trials.pop(0)] = rate
+            if not self.trials:
+                best = max(self.rates, key=self.rates.get)
+                if best != self.best:
+                    logger.info("kosbert_viz: %d thread(s) encode faster here now (%s padded tokens/s)",
+                                best, {t: round(r) for t, r in self.rates.items()})
+                self.best = best
+                self.next_trial = time.perf_counter() + self.recheck_s
 
     def restore(self) -> None:
         self._set(self.user)
