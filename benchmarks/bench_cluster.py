@@ -1,9 +1,12 @@
 """Clustering + map layout: kosbert_viz against the BERTopic recipe, same run, same data. Prints JSON.
 
 Recipe: umap-learn UMAP(5-d, cosine, min_dist 0) -> hdbscan.HDBSCAN(min_cluster_size) -> a second,
-separate UMAP(2-d, cosine) for the map. Ours: kv.cluster_layout(X, "hdbscan", mode=...): PCA pre-step,
-one shared kNN graph, a 5-d clustering embedding, HDBSCAN (fast_hdbscan when installed) and the 2-d map,
-with the disk cache OFF for the timed run (a cached re-run is timed separately).
+separate UMAP(2-d, cosine) for the map, both from umap-learn's spectral init and default epochs.
+Ours: kv.cluster_layout(X, "hdbscan", mode=...): one shared kNN graph (NN-descent on the full unit
+vectors), a 5-d clustering embedding started from the principal axes smoothed over that graph
+(init="pca", 60 epochs above 10,000 points), HDBSCAN (fast_hdbscan when installed) and the 2-d map
+started from the 5-d embedding (50 epochs), with the disk cache OFF for the timed run (a cached
+re-run is timed separately).
 
 Data: the YNAT headlines (../shared/data/dacon_news_topic_ynat/train_data.csv) encoded once with the
 offline encoder (USE-multilingual v3, 512-d) into the embedding cache, and a synthetic set of
