@@ -135,16 +135,32 @@ FIND_POINT_JS = r"""([plotIndex, needle, avoidLabels]) => {
 }"""
 
 
+HOVER_LISTENER_JS = r"""(plotIndex) => {
+  const gd = [...document.querySelectorAll('.js-plotly-plot')][plotIndex];
+  window.__kvHovered = null;
+  if (!gd.__kvListening) {
+    gd.on('plotly_hover', e => {
+      const p = e.points[0], t = gd._fullData[p.curveNumber];
+      window.__kvHovered = {t: p.curveNumber, i: p.pointNumber, text: String(t.text[p.pointNumber])};
+    });
+    gd.__kvListening = true;
+  }
+}"""
+
+
 def hover_known_point(page, plot_index: int = 0, needle: str | None = None,
                       timeout_ms: int = 10_000) -> tuple[dict, str]:
     """Move the real mouse onto a well separated point with Korean text; return (point, hover text).
 
-    The point is chosen from the figure's own data (its ``text`` is what the hover must
-    show): the Korean-text point farthest from its neighbours, or with ``needle`` the most
-    isolated point whose hover text contains it.
+    The point is chosen from the figure's own data: the Korean-text point farthest from its
+    neighbours, or with ``needle`` the most isolated point whose hover text contains it. In a
+    dense map plotly.js may pick a neighbour a few pixels away, so the returned point is the
+    one plotly.js reports in its ``plotly_hover`` event (its ``text`` is what the label must
+    show), with ``chosen`` the point aimed at.
     """
     page.mouse.move(1, 1)
     page.wait_for_timeout(50)
+    page.evaluate(HOVER_LISTENER_JS, plot_index)
     point = page.evaluate(FIND_POINT_JS, [plot_index, needle, True])
     if point is None:  # e.g. a tight cluster under its own name label: annotations do not block hover
         point = page.evaluate(FIND_POINT_JS, [plot_index, needle, False])
@@ -155,7 +171,10 @@ def hover_known_point(page, plot_index: int = 0, needle: str | None = None,
     page.wait_for_selector(".hoverlayer .hovertext", timeout=timeout_ms)
     text = page.evaluate("() => [...document.querySelectorAll('.hoverlayer .hovertext')]"
                          ".map(h => h.textContent).join('\\n')")
-    return point, text
+    page.wait_for_function("() => window.__kvHovered !== null", timeout=timeout_ms)
+    hovered = page.evaluate("() => window.__kvHovered")
+    hovered["chosen"] = point
+    return hovered, text
 
 
 def decode_pseudo_html(text: str) -> str:
