@@ -9,8 +9,8 @@ to a multiple of 8, never to a neighbour's, so on CPU every vector is bit-identi
 whatever else was encoded with it (on CUDA, cuBLAS picks kernels by batch shape, so
 the last bits can differ: max 4e-6 measured on an H200). The model's own module stack runs (Transformer
 -> Pooling -> Normalize/Dense...) and each vector goes back to its input position;
-on CUDA a piece's vectors come back in one non-blocking copy, so the GPU never
-waits for the host between batches. On CUDA out-of-memory the budget is halved and
+on CUDA a piece's vectors come back in one non-blocking copy, with no copy back
+or host padding per batch. On CUDA out-of-memory the budget is halved and
 the batch retried; rows are only written once a batch succeeded, so none is lost or
 duplicated. Any other module stack falls back to ``SentenceTransformer.encode``.
 """
@@ -66,6 +66,7 @@ def _is_oom(exc: BaseException) -> bool:
 _PIECE = 8192
 # texts on which the Rust tokenizer copy must give the wrapper's ids before it is used
 _PROBES = ["", "   ", "배송이 너무 늦어서 환불을 요청했어요", "앱 update 후 login 안 됨 ㅋㅋ 👍", "가나다 " * 200,
+           "처음 " + "가 " * 1200 + "끝",
            "Ａ　전각 ＡＢＣ\t탭\n줄바꿈", "e\u0301 cafe\u0301 한글"]
 
 
@@ -98,7 +99,7 @@ class _FastTokenizer:
 
             backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
             backend.no_padding()
-            backend.enable_truncation(self.max_length)
+            backend.enable_truncation(self.max_length, direction=getattr(tokenizer, "truncation_side", "right"))
             self.backend = backend
             if self._backend_ids(_PROBES)[0] != self._wrapper_ids(_PROBES)[0]:
                 self.backend = None
@@ -143,10 +144,11 @@ class _ThreadTuner:
     With every core busy elsewhere, torch's OpenMP threads wait on each other:
     on a 2-core machine with one other busy process, 2 threads ran a BERT-base
     2.7x and a small model 25x slower than 1 thread (bench_encode_cpu_backends.py);
-    elsewhere 2 threads win. So the first two batches run with torch's setting and
-    with 1 thread, the faster (padded tokens/s) is kept, and every ``recheck_s``
-    seconds one batch tries the other count again. The caller's setting is restored
-    at the end. Vectors do not depend on the thread count (tested).
+    elsewhere 2 threads win. So, after one unmeasured warm-up batch, one batch runs
+    with torch's setting and one with 1 thread, the faster (padded tokens/s) is kept,
+    and every ``recheck_s`` seconds one batch tries the other count again. The
+    caller's setting is restored at the end. Vectors did not depend on the thread
+    count in our tests (BERT-base widths, oneDNN/MKL on x86).
     """
 
     def __init__(self, user: int, apply, *, recheck_s: float = 60.0):
@@ -156,6 +158,7 @@ class _ThreadTuner:
         self.trials: list[int] = []
         self.rates: dict[int, float] = {}  # latest padded tokens/s of each thread count
         self.next_trial = time.perf_counter()
+        self.warm = False  # the first batch pays one-off costs (allocations, thread pools): not measured
         self.lock = threading.Lock()  # one encoder may serve several worker threads (device=["cpu", "cpu"])
 
     def _set(self, threads: int) -> None:
@@ -167,6 +170,10 @@ class _ThreadTuner:
         if len(self.options) == 1:
             return
         with self.lock:
+            if not self.warm:
+                self.current = self.best
+                self._set(self.current)
+                return
             if not self.trials and time.perf_counter() >= self.next_trial:
                 # first every option once; later only the other one, against the kept one's latest rate
                 self.trials = [t for t in self.options if t != self.best or not self.rates]
@@ -178,6 +185,9 @@ class _ThreadTuner:
             return
         with self.lock:
             rate = tokens / max(seconds, 1e-9)
+            if not self.warm:
+                self.warm = True
+                return
             if not self.trials:
                 self.rates[self.best] = rate
                 return
@@ -191,16 +201,17 @@ class _ThreadTuner:
                 self.next_trial = time.perf_counter() + self.recheck_s
 
     def restore(self) -> None:
-        self._set(self.user)
-        self.current = self.user
+        with self.lock:
+            self._set(self.user)
+            self.current = self.user
 
 
 class _Runner:
     """Runs length-sorted, token-budget batches of one tokenized piece on the device.
 
     Padding is built on the device from the flat ids (one small upload per piece, no
-    per-batch host padding or copies). On CUDA nothing waits for the GPU inside a
-    piece: each piece's vectors come back in one pinned, non-blocking copy that is
+    per-batch host padding or copies). On CUDA no vector is copied back per batch:
+    each piece's vectors come back in one pinned, non-blocking copy that is
     collected after the next piece has been queued.
     """
 
@@ -214,7 +225,7 @@ class _Runner:
         self.progress = progress
         self.onnx = getattr(encoder, "onnx", None)  # precision="int8": ONNX Runtime runs the transformer
         self.tuner = None
-        if self.device == "cpu" and tune_threads:  # kept on the encoder: later calls skip the trial for 30 s
+        if self.device == "cpu" and tune_threads:  # kept on the encoder: later calls skip the trial for 60 s
             user, apply = (self.onnx.threads, lambda t: None) if self.onnx else (torch.get_num_threads(),
                                                                                  torch.set_num_threads)
             self.tuner = getattr(encoder, "_thread_tuner", None)
@@ -279,13 +290,14 @@ class _Runner:
         start = 0
         while start < n:
             width = max(1, int(sorted_lengths[start]))  # longest first within what is left
+            if self.exact:  # every text padded to its own length rounded up to _BUCKET
+                width = int(bucket_of[start])
             size = max(1, self.budget // width)
             if self.batch_size:
                 size = min(size, int(self.batch_size))
             stop = min(n, start + size)
             if self.exact:  # one padded width per batch, a function of each text's own length only
                 stop = min(stop, int(np.searchsorted(-bucket_of, -bucket_of[start], side="right")))
-                width = int(bucket_of[start])
             sel = d_order[start:stop]
             try:
                 if self.tuner is not None:
@@ -295,7 +307,7 @@ class _Runner:
                 if self.cuda or self.device == "cpu":
                     result[sel] = emb
                 else:  # mps and others: rows come back batch by batch
-                    result[sel.cpu()] = emb.cpu()
+                    result[torch.from_numpy(order[start:stop])] = emb.cpu()
                 if self.tuner is not None:
                     self.tuner.after((stop - start) * width, time.perf_counter() - began)
             except Exception as exc:  # noqa: BLE001 - only out-of-memory is retried
@@ -303,6 +315,8 @@ class _Runner:
                     raise
                 if self.cuda:
                     torch.cuda.empty_cache()
+                elif self.device.startswith("mps"):
+                    torch.mps.empty_cache()
                 self.budget //= 2
                 if not self.warned:
                     logger.warning("kosbert_viz: out of memory at a batch of %d texts; halving the token "
@@ -345,7 +359,8 @@ def encode_sentence_transformer(encoder, texts: list[str], *, batch_size=None, t
         return _encode_fallback(encoder, texts, out, batch_size=batch_size, progress=progress)
 
     tokenizer = model[0].tokenizer
-    max_length = int(encoder.max_seq_length or tokenizer.model_max_length)
+    max_length = int(encoder.max_seq_length or min(tokenizer.model_max_length, getattr(
+        getattr(model[0], "auto_model", None) and model[0].auto_model.config, "max_position_embeddings", 512)))
     tokenize = _fast_tokenizer(encoder, tokenizer, max_length)
     budget = int(token_budget or (None if batch_size else DEFAULT_BUDGET.get(device.split(":")[0], 8192)) or 0)
     if not budget:  # fixed sentence count, like sentence-transformers

@@ -9,9 +9,11 @@ Model resolution: the ``model=`` argument > ``$KOSBERT_VIZ_MODEL`` >
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,8 @@ OFFLINE_ALIAS = "offline"  # model="offline" (or KOSBERT_VIZ_MODEL=offline) asks
 PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
 
 _LOADED: dict[tuple, Any] = {}
+# encoders of SentenceTransformer objects passed in, per object: set up once, not on every call
+_LOADED_OBJECTS: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
 _WEIGHT_HASHES: dict[tuple, str] = {}
 
 
@@ -305,6 +309,10 @@ def load_encoder(model=None, *, device: str | None = None, precision: str = "aut
         encoders = [load_encoder(model, device=d, precision=precision, normalize=normalize) for d in device]
         if isinstance(encoders[0], OfflineEncoder):
             return encoders[0]
+        for i, enc in enumerate(encoders):  # a device named twice: same weights, its own per-call state
+            if any(enc is other for other in encoders[:i]):
+                encoders[i] = copy.copy(enc)
+                encoders[i].__dict__.pop("_thread_tuner", None)
         return MultiDeviceEncoder(encoders)
     if model is not None and not isinstance(model, (str, os.PathLike)):
         if hasattr(model, "encode") and hasattr(model, "tokenize"):  # a SentenceTransformer
@@ -314,12 +322,17 @@ def load_encoder(model=None, *, device: str | None = None, precision: str = "aut
                 prec = resolve_precision("int8", dev)
             elif precision not in ("auto", prec):
                 resolve_precision(precision, dev)  # an unknown value gets the usual error
+                hint = {"fp16": "model.half()", "bf16": "model.bfloat16()"}.get(precision, "model.float()")
                 raise ValueError(f"the SentenceTransformer's weights are {prec}, got precision={precision!r}; "
-                                 "convert the model first (model.half(), model.bfloat16()) or pass "
-                                 "precision='auto' or a model name")
-            name = getattr(model, "name_or_path", None) or getattr(model, "_model_name", None) or type(model).__name__
-            return _with_backend(SentenceTransformerEncoder(model, str(name), device=dev, precision=prec,
-                                                            normalize=normalize))
+                                 f"convert the model first ({hint}) or pass precision='auto' or a model name")
+            key = (dev, prec, bool(normalize))
+            known = _LOADED_OBJECTS.setdefault(model, {})
+            if key not in known:
+                name = (getattr(model, "name_or_path", None) or getattr(model, "_model_name", None)
+                        or type(model).__name__)
+                known[key] = _with_backend(SentenceTransformerEncoder(model, str(name), device=dev, precision=prec,
+                                                                      normalize=normalize))
+            return known[key]
         raise TypeError(
             f"model must be a model name, a folder, a SentenceTransformer or an OfflineEncoder, "
             f"got {type(model).__name__}"

@@ -21,6 +21,7 @@ import logging
 import os
 import secrets
 import shutil
+import time
 import warnings
 from pathlib import Path
 
@@ -62,6 +63,7 @@ def _export(st, folder: Path, probes: list[str]) -> dict:
     except Exception:  # noqa: BLE001 - older transformers or a model without it: export as is
         pass
     tokenizer = st[0].tokenizer
+    names = _input_names(tokenizer)
     sample = tokenizer(probes[:2], padding=True, return_tensors="pt")
     sample["token_type_ids"] = torch.zeros_like(sample["input_ids"])
 
@@ -70,17 +72,21 @@ def _export(st, folder: Path, probes: list[str]) -> dict:
             super().__init__()
             self.inner = inner
 
-        def forward(self, input_ids, attention_mask, token_type_ids):
-            return self.inner(input_ids=input_ids, attention_mask=attention_mask,
-                              token_type_ids=token_type_ids).last_hidden_state
+        def forward(self, input_ids, attention_mask, token_type_ids=None):
+            extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
 
     raw, fused, int8 = folder / "model.onnx", folder / "model_fused.onnx", folder / "model_int8.onnx"
-    axes = {k: {0: "batch", 1: "tokens"} for k in _INPUTS}
+    axes = {k: {0: "batch", 1: "tokens"} for k in names}
     axes["token_embeddings"] = {0: "batch", 1: "tokens"}
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(Wrapped(model), tuple(sample[k] for k in _INPUTS), str(raw), input_names=list(_INPUTS),
-                          output_names=["token_embeddings"], dynamic_axes=axes, opset_version=17, dynamo=False)
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(Wrapped(model), tuple(sample[k] for k in names), str(raw), input_names=names,
+                              output_names=["token_embeddings"], dynamic_axes=axes, opset_version=17, dynamo=False)
+    except Exception as exc:
+        raise ValueError(f"precision='int8': this model's transformer ({type(model).__name__}) could not be "
+                         f"exported to ONNX ({type(exc).__name__}: {str(exc)[:200]}); use precision='fp32'") from exc
     source, fusion = raw, None
     config = model.config
     if getattr(config, "model_type", "") in ("bert", "roberta", "xlm-roberta", "electra"):
@@ -93,18 +99,28 @@ def _export(st, folder: Path, probes: list[str]) -> dict:
             source, fusion = fused, opt.get_fused_operator_statistics()
         except Exception as exc:  # noqa: BLE001 - the unfused graph is still correct
             logger.info("kosbert_viz: ONNX Runtime could not fuse the graph (%s); using it unfused", exc)
-    logging.disable(logging.WARNING)  # the quantiser's advice on pre-processing goes to the root logger
+    root, level = logging.getLogger(), logging.getLogger().level
+    root.setLevel(logging.ERROR)  # the quantiser logs its advice on pre-processing as a root warning
     try:
         quantize_dynamic(str(source), str(int8), weight_type=QuantType.QInt8,
                          extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
     finally:
-        logging.disable(logging.NOTSET)
+        root.setLevel(level)
     for f in (raw, fused):
         f.unlink(missing_ok=True)
     for extra in folder.glob("*.data"):
         extra.unlink()
     return {"fused_operators": {k: v for k, v in (fusion or {}).items() if v}, "quantization": "dynamic QInt8 weights",
             "opset": 17}
+
+
+def _input_names(tokenizer) -> list[str]:
+    wanted = getattr(tokenizer, "model_input_names", _INPUTS)
+    return [k for k in _INPUTS if k != "token_type_ids" or k in wanted]
+
+
+def _complete(folder: Path) -> bool:
+    return (folder / "model_int8.onnx").is_file() and (folder / "report.json").is_file()
 
 
 def _session(path: Path, threads: int):
@@ -114,6 +130,7 @@ def _session(path: Path, threads: int):
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.intra_op_num_threads = int(threads)
     opts.inter_op_num_threads = 1
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # no busy-waiting between runs
     opts.log_severity_level = 3
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
@@ -135,7 +152,15 @@ class OnnxInt8Transformer:
                                                            "Delivery was quick, 배송 빨라요"]
         self._sessions: dict[int, object] = {}
         self.built = False
-        if not (self.path.exists() and (self.folder / "report.json").exists()):
+        if _complete(self.folder):
+            # the folder is named by the model's fingerprint; an in-memory model changed since
+            # (fine-tuned, no name) must not reuse another transformer's export
+            cos = self._probe_cosine(self.path)
+            if cos < MIN_COSINE:
+                logger.warning("kosbert_viz: the int8 export in %s no longer matches this model (cosine %.4f on "
+                               "probe texts); exporting it again", self.folder, cos)
+                shutil.rmtree(self.folder, ignore_errors=True)
+        if not _complete(self.folder):
             self._build()
             self.built = True
         self.report = json.loads((self.folder / "report.json").read_text())
@@ -147,6 +172,12 @@ class OnnxInt8Transformer:
 
     def _build(self) -> None:
         self.folder.parent.mkdir(parents=True, exist_ok=True)
+        for stale in self.folder.parent.glob(".*.tmp-*"):  # left by a killed export more than an hour ago
+            try:
+                if time.time() - stale.stat().st_mtime > 3600:
+                    shutil.rmtree(stale, ignore_errors=True)
+            except OSError:
+                pass
         tmp = self.folder.parent / f".{self.folder.name}.tmp-{secrets.token_hex(4)}"
         tmp.mkdir()
         try:
@@ -156,8 +187,9 @@ class OnnxInt8Transformer:
             try:
                 os.replace(tmp, self.folder)  # atomic; another process may have won the race
             except OSError:
-                if not (self.folder / "report.json").exists():
-                    raise
+                if not _complete(self.folder):  # an incomplete folder (a crash, a deleted file): replace it
+                    shutil.rmtree(self.folder, ignore_errors=True)
+                    os.replace(tmp, self.folder)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         logger.info("kosbert_viz: exported an int8 ONNX model to %s (min cosine vs fp32 on probes %.5f)",
@@ -170,12 +202,14 @@ class OnnxInt8Transformer:
     def _probe_cosine(self, path: Path) -> float:
         import torch
 
-        tok = self.st[0].tokenizer(self.probes, padding=True, truncation=True, max_length=self.st.max_seq_length or 128,
-                                   return_tensors="pt")
+        tokenizer = self.st[0].tokenizer
+        names = _input_names(tokenizer)
+        tok = tokenizer(self.probes, padding=True, truncation=True, max_length=self.st.max_seq_length or 128,
+                        return_tensors="pt")
         tok["token_type_ids"] = torch.zeros_like(tok["input_ids"])
         with torch.inference_mode():
-            ref = self.st[0].auto_model(**{k: tok[k] for k in _INPUTS}).last_hidden_state.float().numpy()
-        got = _session(path, 1).run(None, {k: tok[k].numpy() for k in _INPUTS})[0]
+            ref = self.st[0].auto_model(**{k: tok[k] for k in names}).last_hidden_state.float().numpy()
+        got = _session(path, 1).run(None, {k: tok[k].numpy() for k in names})[0]
         mask = tok["attention_mask"].numpy()[..., None]
         a, b = (ref * mask).sum(1), (got * mask).sum(1)  # mean-pooled directions
         return float(((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)).min())

@@ -33,6 +33,7 @@ _CANDIDATES = 2  # with a PCA pre-step: NN-descent finds this many times n_neigh
 _INIT_SMOOTHING = 10  # init="pca": steps of neighbour averaging over the fuzzy graph
 _MEMO: "OrderedDict[str, object]" = OrderedDict()
 _MEMO_SIZE = 8
+_MEMO_BYTES = 2 << 30  # a kNN graph holds its unit vectors: 1M x 768 float32 is 3 GB on its own
 
 
 def _array_hash(X: np.ndarray) -> str:
@@ -72,10 +73,17 @@ def _memo_get(key):
     return None
 
 
+def _nbytes(value) -> int:
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    return sum(getattr(value, f).nbytes for f in ("indices", "distances", "data") if hasattr(value, f))
+
+
 def _memo_put(key, value):
+    """Keep the newest results in memory: at most _MEMO_SIZE, and past the newest at most _MEMO_BYTES."""
     _MEMO[key] = value
     _MEMO.move_to_end(key)
-    while len(_MEMO) > _MEMO_SIZE:
+    while len(_MEMO) > _MEMO_SIZE or (len(_MEMO) > 1 and sum(map(_nbytes, _MEMO.values())) > _MEMO_BYTES):
         _MEMO.popitem(last=False)
 
 

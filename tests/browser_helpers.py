@@ -140,8 +140,11 @@ HOVER_LISTENER_JS = r"""(plotIndex) => {
   window.__kvHovered = null;
   if (!gd.__kvListening) {
     gd.on('plotly_hover', e => {
-      const p = e.points[0], t = gd._fullData[p.curveNumber];
-      window.__kvHovered = {t: p.curveNumber, i: p.pointNumber, text: String(t.text[p.pointNumber])};
+      const p = e.points[0], t = gd._fullData[p.curveNumber], fl = gd._fullLayout;
+      const rect = gd.getBoundingClientRect();
+      window.__kvHovered = {t: p.curveNumber, i: p.pointNumber, text: String(t.text[p.pointNumber]),
+                            px: rect.left + fl.xaxis._offset + fl.xaxis.l2p(t.x[p.pointNumber]),
+                            py: rect.top + fl.yaxis._offset + fl.yaxis.l2p(t.y[p.pointNumber])};
     });
     gd.__kvListening = true;
   }
@@ -172,7 +175,12 @@ def hover_known_point(page, plot_index: int = 0, needle: str | None = None,
     text = page.evaluate("() => [...document.querySelectorAll('.hoverlayer .hovertext')]"
                          ".map(h => h.textContent).join('\\n')")
     page.wait_for_function("() => window.__kvHovered !== null", timeout=timeout_ms)
+    page.wait_for_timeout(100)  # the label and the event of the last mouse step
+    text = page.evaluate("() => [...document.querySelectorAll('.hoverlayer .hovertext')]"
+                         ".map(h => h.textContent).join('\\n')")
     hovered = page.evaluate("() => window.__kvHovered")
+    gap = ((hovered["px"] - point["px"]) ** 2 + (hovered["py"] - point["py"]) ** 2) ** 0.5
+    assert gap <= 20, f"plotly.js hovered a point {gap:.0f} px from the mouse: {hovered} vs {point}"
     hovered["chosen"] = point
     return hovered, text
 

@@ -260,36 +260,46 @@ def test_loaded_model_precision_is_its_own(st_model):
 
 
 def test_thread_tuner_keeps_the_faster_count_and_rechecks():
-    import torch
-
-    tuner = _fastpath._ThreadTuner(torch.get_num_threads(), torch.set_num_threads, recheck_s=0.0)
-    tuner.options = [2, 1]  # as on a 2-core machine, whatever this one has
+    tuner = _fastpath._ThreadTuner(2, lambda t: applied.append(t), recheck_s=3600)
+    applied = []
     speed = {1: 0.01, 2: 0.25}  # seconds per batch: 1 thread 25x faster
-    tried = []
-    for _ in range(3):
+
+    def batch():
         tuner.before()
-        tried.append(tuner.current)
         tuner.after(tokens=1000, seconds=speed[tuner.current])
-    assert tried == [2, 1, 2] and tuner.best == 1  # recheck_s=0: the third batch re-tries 2 threads
+        return tuner.current
+
+    assert batch() == 2 and not tuner.rates  # warm-up: not measured
+    assert [batch(), batch()] == [2, 1] and tuner.best == 1
+    assert [batch(), batch()] == [1, 1]  # kept until the next check
     speed = {1: 0.01, 2: 0.004}  # the other process has gone: 2 threads win now
-    tuner.before()
-    tuner.after(tokens=1000, seconds=speed[tuner.current])
-    assert tuner.best == 2
+    assert batch() == 1  # the kept count's latest rate is measured
+    tuner.next_trial = 0  # time for a check: one batch of the other count
+    assert batch() == 2 and tuner.best == 2
+    speed = {1: 0.01, 2: 0.25}
+    batch()
+    tuner.next_trial = 0
+    assert batch() == 1 and tuner.best == 1 and tuner.applied == 1
     tuner.restore()
-    assert torch.get_num_threads() == tuner.user
+    assert applied[-1] == 2 and tuner.applied == 2  # the caller's count comes back
 
 
-def test_thread_count_trial_changes_no_vector(tiny_model_path, texts):
+def test_thread_count_trial_changes_no_vector(tmp_path, texts):
     import torch
 
+    from tiny_model import build_tiny_model
+
+    # BERT-base widths (768 hidden, 3072 FFN), so the matrix products really run on several threads
+    path = str(build_tiny_model(tmp_path / "wide", hidden_size=768, num_layers=1, num_heads=12,
+                                intermediate_size=3072, max_seq_length=64))
     before = torch.get_num_threads()
-    enc = kv.load_encoder(tiny_model_path)
+    enc = kv.load_encoder(path)
     try:
         torch.set_num_threads(1)
-        one = kv.encode(texts, enc, cache=None, token_budget=512)
+        one = kv.encode(texts, enc, cache=None, token_budget=2048)
         torch.set_num_threads(2)
         enc.__dict__.pop("_thread_tuner", None)
-        tuned = kv.encode(texts, enc, cache=None, token_budget=512)  # alternates 2 and 1 threads first
+        tuned = kv.encode(texts, enc, cache=None, token_budget=2048)  # warm-up, then 2 and 1 threads
         assert enc._thread_tuner.options == [2, 1] and set(enc._thread_tuner.rates) == {1, 2}
         assert torch.get_num_threads() == 2  # the caller's setting comes back
         np.testing.assert_array_equal(tuned, one)

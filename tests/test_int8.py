@@ -44,6 +44,26 @@ def test_export_is_kept_on_disk_and_reused(tiny_model_path, tmp_path):
     stamp = first.path.stat().st_mtime_ns
     second = OnnxInt8Transformer(enc.model, enc.fingerprint, root=tmp_path)
     assert not second.built and second.path.stat().st_mtime_ns == stamp
+    (first.folder / "report.json").unlink()  # an incomplete folder (a crash, a deleted file) is rebuilt
+    third = OnnxInt8Transformer(enc.model, enc.fingerprint, root=tmp_path)
+    assert third.built and (third.folder / "report.json").exists()
+    assert [p.name for p in tmp_path.iterdir()] == [enc.fingerprint]
+
+
+def test_export_of_another_model_is_not_reused(tiny_model_path, tmp_path):
+    """The folder is named by the fingerprint; a changed in-memory model is caught by the probe check."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from kosbert_viz.onnx_backend import OnnxInt8Transformer
+
+    st = SentenceTransformer(tiny_model_path, device="cpu")
+    OnnxInt8Transformer(st, "same-name", root=tmp_path)
+    with torch.no_grad():
+        for p in st[0].auto_model.parameters():
+            p.add_(torch.randn_like(p))  # "fine-tuned" in memory, same name
+    again = OnnxInt8Transformer(st, "same-name", root=tmp_path)
+    assert again.built and again.report["min_cosine_vs_fp32_on_probes"] >= 0.99
 
 
 def test_int8_of_a_loaded_model_and_clear_errors(tiny_model_path, monkeypatch):

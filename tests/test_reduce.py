@@ -212,3 +212,19 @@ def test_bad_options():
         R.nearest_neighbors(X, metric="manhattan")
     with pytest.raises(ValueError, match="map_dims"):
         L.layout(X, map_dims=4)
+
+
+def test_in_memory_results_are_bounded_in_bytes(monkeypatch):
+    import importlib
+
+    reduce_module = importlib.import_module("kosbert_viz.reduce")  # kv.reduce is the function
+
+    monkeypatch.setattr(reduce_module, "_MEMO", type(reduce_module._MEMO)())
+    monkeypatch.setattr(reduce_module, "_MEMO_BYTES", 1000)
+    reduce_module._memo_put("a", np.zeros(100, np.float32))  # 400 bytes
+    reduce_module._memo_put("b", np.zeros(100, np.float32))
+    assert list(reduce_module._MEMO) == ["a", "b"]
+    reduce_module._memo_put("c", np.zeros(200, np.float32))  # 800 bytes: only the newest fits
+    assert list(reduce_module._MEMO) == ["c"]
+    reduce_module._memo_put("d", np.zeros(1000, np.float32))  # the newest stays even when larger
+    assert list(reduce_module._MEMO) == ["d"]
