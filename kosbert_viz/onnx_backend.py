@@ -156,9 +156,10 @@ class OnnxInt8Transformer:
             # the folder is named by the model's fingerprint; an in-memory model changed since
             # (fine-tuned, no name) must not reuse another transformer's export
             cos = self._probe_cosine(self.path)
-            if cos < MIN_COSINE:
+            built_with = json.loads((self.folder / "report.json").read_text())["min_cosine_vs_fp32_on_probes"]
+            if abs(cos - built_with) > 1e-3:
                 logger.warning("kosbert_viz: the int8 export in %s no longer matches this model (cosine %.4f on "
-                               "probe texts); exporting it again", self.folder, cos)
+                               "probe texts, %.4f when exported); exporting it again", self.folder, cos, built_with)
                 shutil.rmtree(self.folder, ignore_errors=True)
         if not _complete(self.folder):
             self._build()
