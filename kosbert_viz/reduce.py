@@ -100,9 +100,9 @@ def default_cluster_epochs(n: int) -> int:
 
 
 def _one_blas_thread():
-    """A context with BLAS on one thread, for the small dense algebra here (a ``d x d`` eigen-solve,
-    thin products): threads buy nothing at that size and, on a busy machine, spinning BLAS threads
-    made a 512 x 512 ``eigh`` take seconds instead of 40 ms."""
+    """A context with BLAS on one thread (process-wide while it is open), for the dense algebra of the
+    PCA step and init (a ``d x d`` eigen-solve, products with thin ``d x p`` factors): on a busy
+    machine, spinning BLAS threads made a 512 x 512 ``eigh`` take seconds instead of 40 ms."""
     try:
         from threadpoolctl import threadpool_limits  # a scikit-learn dependency
     except ImportError:  # pragma: no cover

@@ -305,3 +305,20 @@ def test_thread_count_trial_changes_no_vector(tmp_path, texts):
         np.testing.assert_array_equal(tuned, one)
     finally:
         torch.set_num_threads(before)
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.mark.skipif(not _has_cuda(), reason="needs a CUDA GPU (bench_encode.py --device cuda ran it on an H200)")
+def test_cuda_path_matches_cpu_across_pieces(tiny_model_path, texts, monkeypatch):
+    """Pinned uploads, device-side padding, one copy back per piece, collected one piece late."""
+    cpu = kv.encode(texts, tiny_model_path, device="cpu", cache=None)
+    monkeypatch.setattr(_fastpath, "_PIECE", 37)
+    fp32 = kv.encode(texts, tiny_model_path, device="cuda", precision="fp32", cache=None)
+    fp16 = kv.encode(texts, tiny_model_path, device="cuda", cache=None)
+    np.testing.assert_allclose(fp32, cpu, atol=1e-4)
+    assert cosine_rows(fp16, cpu).min() >= 0.999
