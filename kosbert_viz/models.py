@@ -13,7 +13,6 @@ import copy
 import hashlib
 import json
 import os
-import weakref
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +23,9 @@ OFFLINE_ALIAS = "offline"  # model="offline" (or KOSBERT_VIZ_MODEL=offline) asks
 PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
 
 _LOADED: dict[tuple, Any] = {}
-# encoders of SentenceTransformer objects passed in, per object: set up once, not on every call
-_LOADED_OBJECTS: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
+# encoders of a SentenceTransformer object passed in are kept on the object itself (set up once,
+# gone with it; a weak-key table would keep it alive through the encoder's reference)
+_OBJECT_ATTR = "_kosbert_viz_encoders"
 _WEIGHT_HASHES: dict[tuple, str] = {}
 
 
@@ -326,7 +326,7 @@ def load_encoder(model=None, *, device: str | None = None, precision: str = "aut
                 raise ValueError(f"the SentenceTransformer's weights are {prec}, got precision={precision!r}; "
                                  f"convert the model first ({hint}) or pass precision='auto' or a model name")
             key = (dev, prec, bool(normalize))
-            known = _LOADED_OBJECTS.setdefault(model, {})
+            known = model.__dict__.setdefault(_OBJECT_ATTR, {})
             if key not in known:
                 name = (getattr(model, "name_or_path", None) or getattr(model, "_model_name", None)
                         or type(model).__name__)

@@ -322,3 +322,18 @@ def test_cuda_path_matches_cpu_across_pieces(tiny_model_path, texts, monkeypatch
     fp16 = kv.encode(texts, tiny_model_path, device="cuda", cache=None)
     np.testing.assert_allclose(fp32, cpu, atol=1e-4)
     assert cosine_rows(fp16, cpu).min() >= 0.999
+
+
+def test_a_loaded_model_is_set_up_once_and_not_kept_alive(tiny_model_path):
+    import gc
+    import weakref
+
+    from sentence_transformers import SentenceTransformer
+
+    st = SentenceTransformer(tiny_model_path, device="cpu")
+    assert kv.load_encoder(st) is kv.load_encoder(st)  # no fingerprint / tokenizer / tuner set-up per call
+    kv.encode(["배송"], st, cache=None)
+    ref = weakref.ref(st)
+    del st
+    gc.collect()
+    assert ref() is None
