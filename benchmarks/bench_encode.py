@@ -123,7 +123,7 @@ def main():
                     ref = vecs
                 elif name == "ours":
                     got = vecs
-        cos = (ref * got).sum(1) / np.linalg.norm(ref, axis=1) / np.linalg.norm(got, axis=1)
+        cos = _cosine_rows(ref, got)
         med = {k: statistics.median(v) for k, v in timings.items()}
         tuner = getattr(model, "_thread_tuner", None)
         result[case] = {"texts": len(data), "st_s_median": med["st"], "st_1thread_s_median": med["st_1thread"],

@@ -161,6 +161,7 @@ class OnnxInt8Transformer:
                 logger.warning("kosbert_viz: the int8 export in %s no longer matches this model (cosine %.4f on "
                                "probe texts, %.4f when exported); exporting it again", self.folder, cos, built_with)
                 shutil.rmtree(self.folder, ignore_errors=True)
+                self._sessions.clear()  # the probe's session read the stale file
         if not _complete(self.folder):
             self._build()
             self.built = True
@@ -210,7 +211,8 @@ class OnnxInt8Transformer:
         tok["token_type_ids"] = torch.zeros_like(tok["input_ids"])
         with torch.inference_mode():
             ref = self.st[0].auto_model(**{k: tok[k] for k in names}).last_hidden_state.float().numpy()
-        got = _session(path, 1).run(None, {k: tok[k].numpy() for k in names})[0]
+        session = self.session(1) if path == self.path else _session(path, 1)  # kept for encoding too
+        got = session.run(None, {k: tok[k].numpy() for k in names})[0]
         mask = tok["attention_mask"].numpy()[..., None]
         a, b = (ref * mask).sum(1), (got * mask).sum(1)  # mean-pooled directions
         return float(((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)).min())
