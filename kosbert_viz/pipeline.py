@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .cluster import ClusterResult, cluster
+from .cluster import ClusterResult
 from .encode import encode
 from .keywords import keywords
+from .layout import cluster_layout
 from .models import load_encoder
 from .plot import cluster_map
-from .reduce import reduce
 from .report import build_manifest
 
 __all__ = ["map_texts", "TextMap"]
@@ -40,7 +40,12 @@ def map_texts(texts, model=None, *, method: str = "kmeans", n_clusters: int | No
               min_cluster_size: int | None = None, cache="auto", random_state: int = 42,
               top_n: int = 8, title: str | None = None, hover_data=None, device: str | None = None,
               show_progress_bar: bool | None = None) -> TextMap:
-    """Encode ``texts``, cluster them, name the clusters and draw the map."""
+    """Encode ``texts``, cluster them, name the clusters and draw the map.
+
+    Clustering and the map share one neighbour graph (:func:`kosbert_viz.cluster_layout`): HDBSCAN
+    runs on a 5-D embedding and the 2-D map starts from it; k-means runs on the vectors themselves.
+    ``cache=None`` keeps nothing on disk (neither vectors nor layouts).
+    """
     texts = list(texts)
     if not texts:
         raise ValueError("map_texts needs at least one text, got an empty input")
@@ -52,12 +57,10 @@ def map_texts(texts, model=None, *, method: str = "kmeans", n_clusters: int | No
     emb = encode(texts, encoder, cache=cache, show_progress_bar=show_progress_bar)
     timings["encode"] = time.perf_counter() - t
     t = time.perf_counter()
-    res = cluster(emb, method=method, n_clusters=n_clusters, min_cluster_size=min_cluster_size,
-                  random_state=random_state)
-    timings["cluster"] = time.perf_counter() - t
-    t = time.perf_counter()
-    coords = reduce(emb, n_components=2, random_state=random_state)
-    timings["reduce"] = time.perf_counter() - t
+    res, coords = cluster_layout(emb, method, n_clusters=n_clusters, min_cluster_size=min_cluster_size,
+                                 random_state=random_state, cache=None if cache is None else "auto",
+                                 show_progress=show_progress_bar)
+    timings["cluster_and_layout"] = time.perf_counter() - t
     t = time.perf_counter()
     table = keywords(texts, res.labels, top_n=top_n, embeddings=emb)
     timings["keywords"] = time.perf_counter() - t

@@ -20,14 +20,15 @@ SCRIPT = "<script>window.__pwned = 1; alert(2)</script> 환불해 주세요"
 @pytest.fixture(scope="module")
 def cli_report(tmp_path_factory, tiny_model_path):
     """`kosbert-viz map FILE.csv --text-col text --label-col topic -o report.html` on the sample corpus
-    plus hostile rows (15 copies of an <img onerror> text, so it becomes a cluster's representative)."""
+    plus hostile rows: 40 copies of an <img onerror> text, so k-means gives them a cluster of their own
+    and the text is its representative (with 15 copies that held for most k-means seeds, not all)."""
     import pandas as pd
 
     import kosbert_viz as kv
 
     tmp = tmp_path_factory.mktemp("cli-report")
     df = kv.datasets.load_sample()
-    hostile = pd.DataFrame({"text": [INJECTION] * 15 + [SCRIPT], "topic": ["<b>주입</b>"] * 15 + ["환불"]})
+    hostile = pd.DataFrame({"text": [INJECTION] * 40 + [SCRIPT], "topic": ["<b>주입</b>"] * 40 + ["환불"]})
     pd.concat([df, hostile], ignore_index=True).to_csv(tmp / "reviews.csv", index=False)
     out = tmp / "report.html"
     proc = subprocess.run(
@@ -44,7 +45,7 @@ def test_report_renders_offline_in_chromium(cli_report, browser):
         wait_for_plots(page, 1)
         (summary,) = plot_summary(page)
         assert set(summary["types"]) == {"scattergl"} and summary["webgl"], summary
-        assert summary["points"] == 480 + 16
+        assert summary["points"] == 480 + 41
         point, hover = hover_known_point(page, 0)
         assert squash(decode_pseudo_html(point["text"])) in squash(hover), (point, hover)
         assert any("\uac00" <= ch <= "\ud7a3" for ch in hover)

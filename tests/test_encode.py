@@ -14,6 +14,12 @@ from conftest import cosine_rows
 EDGE = ["", "   ", "  앞뒤 공백이 있는 문장  ", "ㅋㅋㅋㅋ", "배송 개빠름👍", "앱 update 후 login 안 됨", "가" * 400]
 
 
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 @pytest.fixture(scope="module")
 def texts(sample):
     return list(sample.text) + EDGE
@@ -27,7 +33,7 @@ def st_model(tiny_model_path):
 
 
 def test_fast_path_matches_sentence_transformers(tiny_model_path, st_model, texts):
-    ours = kv.encode(texts, tiny_model_path, cache=None)
+    ours = kv.encode(texts, tiny_model_path, device="cpu", cache=None)  # st_model runs on the CPU
     ref = st_model.encode(texts, convert_to_numpy=True)
     assert ours.dtype == np.float32 and ours.shape == ref.shape
     assert cosine_rows(ours, ref).min() >= 0.9999
@@ -137,8 +143,9 @@ def test_bad_inputs_raise_clear_errors(tiny_model_path, bad, err, match):
 def test_bad_options(tiny_model_path):
     with pytest.raises(ValueError, match="precision must be one of"):
         kv.encode(["a"], tiny_model_path, precision="int4", cache=None)
-    with pytest.raises(ValueError, match="torch.cuda.is_available"):
-        kv.encode(["a"], tiny_model_path, device="cuda", cache=None)
+    if not _has_cuda():
+        with pytest.raises(ValueError, match="torch.cuda.is_available"):
+            kv.encode(["a"], tiny_model_path, device="cuda", cache=None)
     with pytest.raises(TypeError, match="cache must be"):
         kv.encode(["a"], tiny_model_path, cache=3.5)
     with pytest.raises(TypeError, match="model must be"):
@@ -200,11 +207,11 @@ def test_offline_encoder_is_explicit(offline_encoder):
 
 def test_several_devices_keep_order_and_vectors(tiny_model_path, sample):
     texts = list(sample.text)
-    one = kv.encode(texts, tiny_model_path, cache=None)
+    one = kv.encode(texts, tiny_model_path, cache=None, device="cpu")
     two = kv.encode(texts, tiny_model_path, cache=None, device=["cpu", "cpu"])
     np.testing.assert_array_equal(one, two)
     assert kv.load_encoder(tiny_model_path, device=["cpu", "cpu"]).fingerprint == kv.load_encoder(
-        tiny_model_path).fingerprint
+        tiny_model_path, device="cpu").fingerprint
     with pytest.raises(ValueError, match="device list is empty"):
         kv.encode(texts[:2], tiny_model_path, cache=None, device=[])
 
@@ -293,7 +300,7 @@ def test_thread_count_trial_changes_no_vector(tmp_path, texts):
     path = str(build_tiny_model(tmp_path / "wide", hidden_size=768, num_layers=1, num_heads=12,
                                 intermediate_size=3072, max_seq_length=64))
     before = torch.get_num_threads()
-    enc = kv.load_encoder(path)
+    enc = kv.load_encoder(path, device="cpu")
     try:
         torch.set_num_threads(1)
         one = kv.encode(texts, enc, cache=None, token_budget=2048)
@@ -305,12 +312,6 @@ def test_thread_count_trial_changes_no_vector(tmp_path, texts):
         np.testing.assert_array_equal(tuned, one)
     finally:
         torch.set_num_threads(before)
-
-
-def _has_cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 @pytest.mark.skipif(not _has_cuda(), reason="needs a CUDA GPU (bench_encode.py --device cuda ran it on an H200)")

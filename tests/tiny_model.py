@@ -36,7 +36,7 @@ def build_tiny_model(path, *, hidden_size: int = 32, num_layers: int = 2, vocab_
     """
     import torch
     from sentence_transformers import SentenceTransformer, models
-    from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, trainers
+    from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers
     from tokenizers.models import WordPiece
     from tokenizers.processors import TemplateProcessing
     from transformers import BertConfig, BertModel, BertTokenizerFast
@@ -51,14 +51,13 @@ def build_tiny_model(path, *, hidden_size: int = 32, num_layers: int = 2, vocab_
     except Exception:  # the builder must work before the package is importable
         pass
 
-    tok = Tokenizer(WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    vocab = _wordpiece_vocab(texts, vocab_size, normalizer, pre_tokenizer)
+    tok = Tokenizer(WordPiece(vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = pre_tokenizer
     tok.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(
-        vocab_size=vocab_size, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    )
-    tok.train_from_iterator(texts * 3, trainer=trainer)
     tok.post_processor = TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
         special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))],
@@ -80,3 +79,32 @@ def build_tiny_model(path, *, hidden_size: int = 32, num_layers: int = 2, vocab_
     st = SentenceTransformer(modules=[word, pooling], device="cpu")
     st.save(str(path))
     return path
+
+
+_SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def _wordpiece_vocab(texts, vocab_size, normalizer, pre_tokenizer) -> dict:
+    """A WordPiece vocabulary that is the same in every run.
+
+    (The ``tokenizers`` WordPiece trainer breaks ties in hash order, so its vocabulary, and with
+    it every test vector, changed from process to process.) Every character seen, alone and as a
+    ``##`` continuation, so any word can be split; then the most frequent whole words, word starts
+    and ``##`` word ends, ties broken by the piece itself.
+    """
+    from collections import Counter
+
+    words = Counter()
+    for text in texts:
+        words.update(w for w, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    chars = sorted({ch for w in words for ch in w})
+    pieces = Counter()
+    for w, n in words.items():
+        for i in range(2, len(w) + 1):
+            pieces[w[:i]] += n
+        for i in range(1, len(w) - 1):
+            pieces["##" + w[i:]] += n
+    vocab = _SPECIAL + chars + ["##" + ch for ch in chars]
+    ranked = sorted(pieces.items(), key=lambda kv: (-kv[1], kv[0]))
+    vocab += [p for p, _ in ranked[: max(0, vocab_size - len(vocab))]]
+    return {piece: i for i, piece in enumerate(vocab)}
