@@ -47,8 +47,9 @@ def map_texts(texts, model=None, *, method: str = "kmeans", n_clusters: int | No
     ``cache=None`` keeps nothing on disk (neither vectors nor layouts).
     """
     texts = list(texts)
-    if not texts:
-        raise ValueError("map_texts needs at least one text, got an empty input")
+    if len(texts) < 3:
+        raise ValueError(f"map_texts needs at least 3 texts (a map is laid out from each text's neighbours), "
+                         f"got {len(texts)}")
     timings = {}
     t = time.perf_counter()
     encoder = load_encoder(model, device=device)

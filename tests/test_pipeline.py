@@ -28,3 +28,11 @@ def test_map_texts_without_a_cache_writes_nothing(tiny_model_path, sample):
     tm = kv.map_texts(list(sample.text)[:120], tiny_model_path, n_clusters=4, cache=None, show_progress_bar=False)
     assert tm.clusters.n_clusters == 4 and tm.coords.shape == (120, 2)
     assert not root.exists() or not any(root.rglob("*")), sorted(root.rglob("*"))
+
+
+def test_map_texts_needs_three_texts(tiny_model_path):
+    import pytest
+
+    for texts in ([], ["하나"], ["하나", "둘"]):
+        with pytest.raises(ValueError, match=f"at least 3 texts .*got {len(texts)}"):
+            kv.map_texts(texts, tiny_model_path, cache=None)
