@@ -1,7 +1,7 @@
 """``reduce()``: high-dimensional vectors -> 2-D/3-D map coordinates (or 5-10-D for clustering).
 
-UMAP runs over one nearest-neighbour graph: NN-descent (pynndescent) on the unit vectors
-themselves, or, on request (``pca_components=p``), on a PCA pre-step (cosine: an uncentred
+UMAP runs over one nearest-neighbour graph: NN-descent (our own, compiled once per install) on the
+unit vectors themselves, or, on request (``pca_components=p``), on a PCA pre-step (cosine: an uncentred
 projection of the unit vectors, which keeps their dot products) whose candidates are re-ranked on
 the full vectors. The graph and each reduction are stored on disk by (input hash, parameters),
 so a k / min_cluster_size sweep, a re-run notebook cell, or a 5-D clustering embedding followed
@@ -185,17 +185,11 @@ def _exact_knn(Y, k, metric):
     return idx, dist
 
 
-def _approx_knn(Y, k, metric, seed, n_jobs):
-    from pynndescent import NNDescent
+def _approx_knn(Y, k, metric, seed):
+    """NN-descent (:mod:`kosbert_viz._nndescent`, compiled once per install, not once per process)."""
+    from ._nndescent import nn_descent
 
-    n = len(Y)
-    # pynndescent's own forest size (9 trees at 45k points, umap-learn asks for 16) and iteration cap
-    # (it stops early once an iteration changes < 0.1% of the graph): on the YNAT vectors recall@15
-    # was 0.91 either way, the smaller forest is cheaper
-    index = NNDescent(Y, metric=metric, n_neighbors=k, random_state=seed, n_jobs=n_jobs, low_memory=True,
-                      verbose=False)
-    idx, dist = index.neighbor_graph
-    return np.ascontiguousarray(idx, np.int32), np.ascontiguousarray(dist, np.float32)
+    return nn_descent(Y, k, metric=metric, seed=seed)
 
 
 def _self_first(idx, dist):
@@ -258,7 +252,7 @@ def nearest_neighbors(X, *, n_neighbors: int = 15, metric: str = "cosine", pca_c
     exact = n < _EXACT_KNN_BELOW
     xhash = _xhash or _array_hash(X)
     params = {"k": k, "metric": metric, "pca": pca_components, "exact": exact, "seed": random_state,
-              "candidates": _CANDIDATES, "v": 3,
+              "candidates": _CANDIDATES, "v": 4,
               "mode": "exact" if exact else mode}
     key = _params_key(xhash, "knn", params)
     hit = _memo_get(key)
@@ -278,16 +272,15 @@ def nearest_neighbors(X, *, n_neighbors: int = 15, metric: str = "cosine", pca_c
             with st("knn", f"{n:,} points, k={k}, {'exact' if exact else 'NN-descent'}"):
                 Z = Y if not projected else _unit_rows(X) if metric == "cosine" else X
                 seed = random_state if mode == "deterministic" else None
-                n_jobs = 1 if mode == "deterministic" else -1
                 if exact:
                     idx, dist = _exact_knn(Z, k, metric)
                 elif not projected:
-                    idx, dist = _approx_knn(Z, k, metric, seed, n_jobs)
+                    idx, dist = _approx_knn(Z, k, metric, seed)
                     idx, dist = _self_first(idx, dist)
                 else:
                     # candidates from NN-descent on the projection, then re-ranked on the full vectors
                     kc = int(min(n - 1, k * _CANDIDATES))
-                    cand, _ = _approx_knn(Y, kc, metric, seed, n_jobs)
+                    cand, _ = _approx_knn(Y, kc, metric, seed)
                     idx, dist = _rerank(Z, cand, k, metric)
             if store:
                 store.put(key, {"indices": idx, "distances": dist}, params)
@@ -364,7 +357,7 @@ def reduce(X, method="umap", *, n_components: int = 2, metric: str = "cosine", n
 
     params = {"n_components": int(n_components), "metric": metric, "k": int(n_neighbors), "min_dist": float(min_dist),
               "pca": pca_components, "mode": mode, "seed": random_state, "init": init_tag, "n_epochs": n_epochs,
-              "umap": umap.__version__, "v": 3}
+              "umap": umap.__version__, "v": 4}
     key = _params_key(xhash, "umap", params)
     if memo:
         hit = _memo_get(key)

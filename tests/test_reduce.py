@@ -228,3 +228,55 @@ def test_in_memory_results_are_bounded_in_bytes(monkeypatch):
     assert list(reduce_module._MEMO) == ["c"]
     reduce_module._memo_put("d", np.zeros(1000, np.float32))  # the newest stays even when larger
     assert list(reduce_module._MEMO) == ["d"]
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_own_nn_descent_recall_self_first_and_repeatable(metric):
+    from kosbert_viz._nndescent import nn_descent
+
+    rng = np.random.default_rng(5)
+    Z, _ = blobs(2500, d=24, k=15, spread=1.0)
+    X = (Z @ rng.normal(size=(24, 96)) + 0.3 * rng.normal(size=(2500, 96))).astype(np.float32)
+    Y = R._unit_rows(X) if metric == "cosine" else X
+    idx, dist = nn_descent(Y, 10, metric=metric, seed=7)
+    exact_idx, exact_dist = R._exact_knn(Y, 10, metric)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(idx, exact_idx)])
+    assert recall > 0.9, recall
+    np.testing.assert_array_equal(idx[:, 0], np.arange(len(Y)))
+    assert (dist[:, 0] == 0).all() and (np.diff(dist, axis=1) >= 0).all()
+    # distances are the true ones for the pairs found
+    j = idx[:, 3]
+    true = 1 - (Y * Y[j]).sum(1) if metric == "cosine" else np.linalg.norm(Y - Y[j], axis=1)
+    np.testing.assert_allclose(dist[:, 3], true, atol=1e-4)
+    import numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)  # the same graph on one thread as on all of them
+    try:
+        again_idx, again_dist = nn_descent(Y, 10, metric=metric, seed=7)
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(idx, again_idx)
+    np.testing.assert_array_equal(dist, again_dist)
+
+
+def test_own_nn_descent_rejects_bad_arguments():
+    from kosbert_viz._nndescent import nn_descent
+
+    Y = np.eye(5, dtype=np.float32)
+    with pytest.raises(ValueError, match="metric must be"):
+        nn_descent(Y, 3, metric="manhattan")
+    with pytest.raises(ValueError, match="k must be between 2 and the number of rows"):
+        nn_descent(Y, 9)
+
+
+def test_own_nn_descent_with_many_duplicates():
+    from kosbert_viz._nndescent import nn_descent
+
+    rng = np.random.default_rng(0)
+    base = R._unit_rows(rng.normal(size=(50, 16)).astype(np.float32))
+    Y = np.repeat(base, 40, axis=0)  # 2,000 rows, each vector 40 times
+    idx, dist = nn_descent(Y, 8, seed=0)
+    np.testing.assert_array_equal(idx[:, 0], np.arange(len(Y)))
+    assert (dist[:, 1:] < 1e-5).all()  # 39 exact copies are nearer than anything else
+    assert ((idx // 40) == (np.arange(len(Y)) // 40)[:, None]).all()
