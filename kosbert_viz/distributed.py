@@ -61,7 +61,7 @@ def _restore_builtin_print() -> None:
 
     Ray Data's progress bars (``ray.experimental.tqdm_ray``) and ``ray.shutdown()`` leave a
     Python function in ``builtins.print``; numba cannot compile code that calls it, so UMAP
-    and pynndescent then fail in the same process ("Untyped global name 'print'").
+    and NN-descent then fail in the same process ("Untyped global name 'print'").
     """
     import builtins
 

@@ -232,14 +232,20 @@ def nearest_neighbors(X, *, n_neighbors: int = 15, metric: str = "cosine", pca_c
                       show_progress: bool | None = None, _xhash: str | None = None) -> KNNGraph:
     """The neighbour graph that every UMAP of ``X`` shares (computed once, stored on disk).
 
-    Exact below 8,192 points; above, NN-descent (pynndescent) on the unit vectors (cosine) or
-    the vectors (euclidean). With ``pca_components=p`` (and ``d > p``) NN-descent runs on a rank-``p``
-    PCA pre-step instead and finds ``2 * n_neighbors`` candidates that are re-ranked by their
-    distance on the full vectors. The default is no pre-step: on 512-d sentence vectors (YNAT,
-    45,654 headlines, one thread) NN-descent on the full vectors was both faster and more accurate
-    (4.1 s, recall@15 0.91) than PCA-100 + 2x candidates + re-ranking (9.6 s, 0.90): 100 axes hold
-    only ~76% of such vectors' squared norm, so the projection needs many candidates to recover them.
-    ``mode="deterministic"`` seeds and runs single-threaded; ``"fast"`` uses all cores.
+    Exact below 8,192 points; above, NN-descent (:mod:`kosbert_viz._nndescent`) on the unit vectors
+    (cosine) or the vectors (euclidean). With ``pca_components=p`` (and ``d > p``) NN-descent runs on
+    a rank-``p`` PCA pre-step instead and finds ``2 * n_neighbors`` candidates that are re-ranked by
+    their distance on the full vectors. The default is no pre-step: on 512-d sentence vectors (YNAT,
+    45,654 headlines) NN-descent on the full vectors was both faster and more accurate than PCA-100 +
+    2x candidates + re-ranking: 100 axes hold only ~76% of such vectors' squared norm, so the
+    projection needs many candidates to recover them.
+
+    The NN-descent is this package's own, compiled once per install: pynndescent's cannot keep its
+    compiled code, and spent ~25 s compiling in every new process before its first graph. On YNAT
+    (one run each, 2 cores) ours took 5.1 s at recall@15 0.896; pynndescent 4.4 s at 0.907 once
+    compiled, 39.6 s in a fresh process. Its pair distances are measured on all cores and applied
+    in a fixed order, so the graph depends only on ``random_state``, not on the thread count.
+    ``mode="deterministic"`` seeds it with ``random_state``; ``"fast"`` draws a seed.
     """
     X = _check_matrix(X)
     _check_mode(mode)
@@ -317,8 +323,8 @@ def reduce(X, method="umap", *, n_components: int = 2, metric: str = "cosine", n
     pca_components : None (default): the neighbour search runs on the full vectors; an int ``p``: on a
         rank-``p`` PCA pre-step when ``d > p``, its candidates re-ranked on the full vectors (see
         :func:`nearest_neighbors`)
-    mode : "deterministic" (seeded, single-threaded: the same output every run) or
-        "fast" (all cores, unseeded)
+    mode : "deterministic" (seeded; UMAP's epochs single-threaded: the same output every run) or
+        "fast" (unseeded; UMAP's epochs on all cores)
     init : "spectral" (UMAP's), "pca" (the top principal axes of the vectors, smoothed by a few
         steps of neighbour averaging over the graph: no eigen-solver, and a start from which a
         clustering embedding needs far fewer epochs), "random" or an array (n, n_components)
@@ -391,11 +397,9 @@ def _fuzzy_graph(knn: KNNGraph, k: int):
     """UMAP's fuzzy neighbour graph for the first ``k`` neighbours, built once per graph and shared."""
     graphs = knn.__dict__.setdefault("_fuzzy", {})
     if k not in graphs:
-        from umap.umap_ import fuzzy_simplicial_set
+        from ._fuzzy import fuzzy_graph  # umap-learn's fuzzy_simplicial_set, compiled once per install
 
-        G, _, _ = fuzzy_simplicial_set(knn.data, k, np.random.RandomState(0), knn.metric,
-                                       knn_indices=knn.indices[:, :k].copy(), knn_dists=knn.distances[:, :k].copy())
-        graphs[k] = G.tocsr()
+        graphs[k] = fuzzy_graph(knn.indices[:, :k], knn.distances[:, :k])
     return graphs[k]
 
 

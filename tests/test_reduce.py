@@ -280,3 +280,21 @@ def test_own_nn_descent_with_many_duplicates():
     np.testing.assert_array_equal(idx[:, 0], np.arange(len(Y)))
     assert (dist[:, 1:] < 1e-5).all()  # 39 exact copies are nearer than anything else
     assert ((idx // 40) == (np.arange(len(Y)) // 40)[:, None]).all()
+
+
+def test_own_fuzzy_graph_equals_umap_learns():
+    from umap.umap_ import fuzzy_simplicial_set
+
+    from kosbert_viz._fuzzy import fuzzy_graph
+
+    X, _ = blobs(700, d=16, k=5)
+    X[5] = X[6]  # an exact copy: distance 0 to another point
+    U = R._unit_rows(X)
+    idx, dist = R._exact_knn(U, 12, "cosine")
+    ours = fuzzy_graph(idx, dist)
+    ref, _, _ = fuzzy_simplicial_set(U, 12, np.random.RandomState(0), "cosine", knn_indices=idx, knn_dists=dist)
+    ref = ref.tocsr()
+    assert ours.shape == ref.shape and ours.nnz == ref.nnz
+    assert abs(ours - ref).max() < 1e-6
+    with pytest.raises(ValueError, match="one shape"):
+        fuzzy_graph(idx, dist[:, :5])
