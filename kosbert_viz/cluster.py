@@ -263,7 +263,8 @@ def cluster(X, method="kmeans", *, n_clusters: int | None = None, min_cluster_si
         name = "hdbscan"
         params = {"min_cluster_size": mcs, "min_samples": min_samples,
                   "reduce_to": None if embedding is not None else reduce_to,
-                  "embedding": "given" if embedding is not None else "umap", "implementation": impl}
+                  "embedding": "given" if embedding is not None else "umap" if Z_low is not X else "none",
+                  "implementation": impl}
     else:
         raise ValueError(f"method must be one of {_METHODS} or an estimator with fit_predict, got {method!r}")
     params["random_state"] = random_state

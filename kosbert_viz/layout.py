@@ -52,7 +52,8 @@ def layout(X, *, cluster_dims: int | None = 5, map_dims: int = 2, n_neighbors: i
     cluster_epochs : epochs of the clustering UMAP (started from ``init="pca"``); None:
         :func:`kosbert_viz.reduce.default_cluster_epochs` (200 up to 10,000 points, 60 above)
     map_epochs : epochs of the map UMAP; None: when it starts from the clustering embedding
-        (already laid out) 100 up to 10,000 points, 50 above; else UMAP's default
+        (already laid out) 100 up to 10,000 points, 50 above; else UMAP's default (the map then
+        starts from ``init="pca"``)
     mode, random_state, cache, pca_components, n_neighbors, metric : as in :func:`kosbert_viz.reduce`
     """
     _check_mode(mode)
@@ -69,7 +70,10 @@ def layout(X, *, cluster_dims: int | None = 5, map_dims: int = 2, n_neighbors: i
     knn = nearest_neighbors(X, **common)
     timings["knn"] = time.perf_counter() - t
     Zc = None
-    init = "spectral"
+    # map only: the principal axes smoothed over the graph (0.2 s) instead of a spectral embedding
+    # (an eigen-solve); YNAT, 45,654 headlines, default epochs: trustworthiness 0.8336 in 15.9 s
+    # against 0.8334 in 22.3 s (one run each)
+    init = "pca"
     big = len(X) > 10_000
     if cluster_dims is not None:
         if cluster_epochs is None:
@@ -97,11 +101,15 @@ def cluster_layout(X, method="hdbscan", *, n_clusters: int | None = None, min_cl
                    **cluster_kwargs) -> tuple[ClusterResult, np.ndarray]:
     """Cluster labels and map coordinates in one go, from one shared neighbour graph.
 
-    HDBSCAN runs on the ``cluster_dims``-D embedding; k-means / agglomerative / an estimator
-    run on ``X`` itself (then only the map is fitted). Returns ``(ClusterResult, coords)``.
+    HDBSCAN runs on the ``cluster_dims``-D embedding (on ``X`` itself for fewer than
+    ``cluster_dims + 3`` points); k-means / agglomerative / an estimator run on ``X`` itself (then
+    only the map is fitted). Returns ``(ClusterResult, coords)``.
     """
     X = _check_matrix(X)
-    density = method == "hdbscan"
+    # HDBSCAN on a low-D embedding when there is room for one (as cluster() does), else on X itself
+    density = method == "hdbscan" and len(X) > cluster_dims + 2 and X.shape[1] > cluster_dims
+    if method == "hdbscan" and not density:
+        cluster_kwargs.setdefault("reduce_to", None)
     lay = layout(X, cluster_dims=cluster_dims if density else None, map_dims=map_dims, mode=mode,
                  random_state=random_state, cache=cache,
                  show_progress=show_progress if show_progress is not None else want_progress(None, len(X)))

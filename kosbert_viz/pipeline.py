@@ -47,8 +47,8 @@ def map_texts(texts, model=None, *, method: str = "kmeans", n_clusters: int | No
     ``cache=None`` keeps nothing on disk (neither vectors nor layouts).
     """
     texts = list(texts)
-    if len(texts) < 3:
-        raise ValueError(f"map_texts needs at least 3 texts (a map is laid out from each text's neighbours), "
+    if len(texts) < 4:
+        raise ValueError(f"map_texts needs at least 4 texts (a 2-D map is laid out from each text's neighbours), "
                          f"got {len(texts)}")
     timings = {}
     t = time.perf_counter()

@@ -30,9 +30,14 @@ def test_map_texts_without_a_cache_writes_nothing(tiny_model_path, sample):
     assert not root.exists() or not any(root.rglob("*")), sorted(root.rglob("*"))
 
 
-def test_map_texts_needs_three_texts(tiny_model_path):
+def test_map_texts_needs_four_texts(tiny_model_path):
     import pytest
 
-    for texts in ([], ["하나"], ["하나", "둘"]):
-        with pytest.raises(ValueError, match=f"at least 3 texts .*got {len(texts)}"):
+    for texts in ([], ["하나"], ["하나", "둘"], ["하나", "둘", "셋"]):
+        with pytest.raises(ValueError, match=f"at least 4 texts .*got {len(texts)}"):
             kv.map_texts(texts, tiny_model_path, cache=None)
+    for method in ("kmeans", "hdbscan"):  # too few points for a 5-D clustering embedding: HDBSCAN on the vectors
+        tm = kv.map_texts(["하나", "둘", "셋", "넷"], tiny_model_path, method=method, cache=None,
+                          show_progress_bar=False)
+        assert tm.coords.shape == (4, 2) and np.isfinite(tm.coords).all()
+    assert tm.clusters.params["embedding"] == "none"
