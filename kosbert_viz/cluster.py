@@ -174,7 +174,9 @@ def _hdbscan(Z, min_cluster_size, min_samples, deterministic):
     except ImportError:
         from sklearn.cluster import HDBSCAN
 
-        est = HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples, copy=True)
+        # scikit-learn refuses min_samples (default: min_cluster_size) above the number of points
+        ms = min(min_samples if min_samples is not None else min_cluster_size, len(Z))
+        est = HDBSCAN(min_cluster_size=min_cluster_size, min_samples=ms, copy=True)
         return est.fit_predict(Z).astype(np.int64), "sklearn.cluster.HDBSCAN"
     est = fast_hdbscan.HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples,
                                reproducible=deterministic)

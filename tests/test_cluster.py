@@ -75,6 +75,8 @@ def test_hdbscan_falls_back_to_sklearn(monkeypatch):
     X, lab = blobs(300, d=4, k=3, spread=0.2)
     res = C.cluster(X, "hdbscan", min_cluster_size=15, truth=lab)
     assert res.params["implementation"] == "sklearn.cluster.HDBSCAN" and res.scores["ari"] > 0.9
+    tiny = C.cluster(X[:4], "hdbscan", scores=False)  # min_cluster_size 5 > 4 points: all noise, no error
+    assert tiny.labels.tolist() == [-1] * 4
 
 
 def test_sweep_table_and_chart(tmp_path):
