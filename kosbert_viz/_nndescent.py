@@ -41,7 +41,9 @@ def _distance(Z, a, b, kind):
 
 @numba.njit(cache=True, nogil=True)
 def _push(D, I, F, i, d, j, flag):
-    """Offer ``j`` at distance ``d`` to row ``i``'s max-heap (root = farthest kept); 1 if it went in."""
+    """Offer ``j`` at distance ``d`` to row ``i``'s max-heap (root = farthest kept); 1 if it went in.
+
+    Also keeps each row's candidate sample: there ``d`` is a random priority and the smallest stay."""
     if d >= D[i, 0]:
         return 0
     k = D.shape[1]
@@ -134,33 +136,6 @@ def _forest_init(Z, D, I, F, n_trees, leaf_size, kind):
             top += 1
 
 
-@numba.njit(cache=True, nogil=True)
-def _sample(CD, CI, i, priority, j):
-    """Keep at most ``CD.shape[1]`` candidates per row, those with the smallest random priority."""
-    if priority >= CD[i, 0]:
-        return
-    k = CD.shape[1]
-    for s in range(k):
-        if CI[i, s] == j:
-            return
-    pos = 0
-    while True:
-        left = 2 * pos + 1
-        right = left + 1
-        if left >= k:
-            break
-        child = left
-        if right < k and CD[i, right] > CD[i, left]:
-            child = right
-        if CD[i, child] <= priority:
-            break
-        CD[i, pos] = CD[i, child]
-        CI[i, pos] = CI[i, child]
-        pos = child
-    CD[i, pos] = priority
-    CI[i, pos] = j
-
-
 _ROWS_PER_BLOCK = 4096  # rows whose candidate pairs are measured (in parallel) before being applied
 
 
@@ -224,6 +199,7 @@ def _descend(Z, D, I, F, max_candidates, n_iters, delta, kind, chunks):
     new_i = np.empty((n, max_candidates), np.int32)
     old_d = np.empty((n, max_candidates), np.float32)
     old_i = np.empty((n, max_candidates), np.int32)
+    scratch = np.zeros((n, max_candidates), np.uint8)  # the candidate heaps carry no flags
     rows = min(n, _ROWS_PER_BLOCK)
     pairs = max_candidates * 2 * max_candidates
     up_q = np.empty((rows, pairs, 2), np.int32)
@@ -243,11 +219,11 @@ def _descend(Z, D, I, F, max_candidates, n_iters, delta, kind, chunks):
                     continue
                 priority = np.float32(np.random.random())
                 if F[i, s]:
-                    _sample(new_d, new_i, i, priority, j)
-                    _sample(new_d, new_i, j, priority, i)
+                    _push(new_d, new_i, scratch, i, priority, j, 0)
+                    _push(new_d, new_i, scratch, j, priority, i, 0)
                 else:
-                    _sample(old_d, old_i, i, priority, j)
-                    _sample(old_d, old_i, j, priority, i)
+                    _push(old_d, old_i, scratch, i, priority, j, 0)
+                    _push(old_d, old_i, scratch, j, priority, i, 0)
         # sampled new neighbours become old
         for i in range(n):
             for s in range(k):
