@@ -174,16 +174,7 @@ def _measure(Z, D, new_i, old_i, lo, hi, kind, up_q, up_d, up_n, chunks):
                     q = ids[b]
                     if q == p:
                         continue
-                    s = np.float32(0.0)
-                    if kind == _EUCLIDEAN:
-                        for t in range(dim):
-                            diff = block[a, t] - block[b, t]
-                            s += diff * diff
-                        d = s
-                    else:
-                        for t in range(dim):
-                            s += block[a, t] * block[b, t]
-                        d = np.float32(1.0) - s
+                    d = _distance(block, a, b, kind)
                     if d < D[p, 0] or d < D[q, 0]:
                         up_q[r, e, 0] = p
                         up_q[r, e, 1] = q

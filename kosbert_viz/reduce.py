@@ -192,19 +192,6 @@ def _approx_knn(Y, k, metric, seed):
     return nn_descent(Y, k, metric=metric, seed=seed)
 
 
-def _self_first(idx, dist):
-    """NN-descent's rows with the point itself in column 0 (it nearly always is already: make sure).
-
-    Slots NN-descent could not fill stay ``-1`` (umap-learn skips them), as after re-ranking.
-    """
-    k = idx.shape[1]
-    for r in np.flatnonzero(idx[:, 0] != np.arange(len(idx))):
-        keep = idx[r] != r
-        idx[r] = np.concatenate(([r], idx[r][keep]))[:k]
-        dist[r] = np.concatenate(([0.0], dist[r][keep]))[:k]
-    return idx, np.maximum(dist, 0.0)
-
-
 def _rerank(Z, cand, k, metric):
     """Keep the ``k`` truly nearest of each row's candidates, measured on the full vectors ``Z``."""
     n, c = cand.shape
@@ -281,8 +268,7 @@ def nearest_neighbors(X, *, n_neighbors: int = 15, metric: str = "cosine", pca_c
                 if exact:
                     idx, dist = _exact_knn(Z, k, metric)
                 elif not projected:
-                    idx, dist = _approx_knn(Z, k, metric, seed)
-                    idx, dist = _self_first(idx, dist)
+                    idx, dist = _approx_knn(Z, k, metric, seed)  # the point itself first, distances >= 0
                 else:
                     # candidates from NN-descent on the projection, then re-ranked on the full vectors
                     kc = int(min(n - 1, k * _CANDIDATES))
