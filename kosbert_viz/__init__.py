@@ -15,22 +15,23 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "encode": "encode",
+    "encode": "encoding",
     "load_encoder": "models",
     "OfflineEncoder": "models",
     "ModelLoadError": "models",
     "DEFAULT_MODEL": "models",
     "EmbeddingCache": "cache",
     "CacheFullError": "cache",
-    "reduce": "reduce",
-    "cluster": "cluster",
-    "ClusterResult": "cluster",
-    "sweep": "cluster",
-    "Sweep": "cluster",
-    "cluster_layout": "layout",
-    "Layout": "layout",
-    "nearest_neighbors": "reduce",
-    "keywords": "keywords",
+    "reduce": "reduction",
+    "cluster": "clustering",
+    "ClusterResult": "clustering",
+    "sweep": "clustering",
+    "Sweep": "clustering",
+    "cluster_layout": "layouts",
+    "Layout": "layouts",
+    "layout": "layouts",
+    "nearest_neighbors": "reduction",
+    "keywords": "naming",
     "cluster_map": "plot",
     "cluster_sizes": "charts",
     "keyword_chart": "charts",
@@ -42,11 +43,11 @@ _EXPORTS = {
     "map_texts": "pipeline",
     "TextMap": "pipeline",
     "write_report": "report",
-    "search": "search",
-    "duplicates": "search",
-    "keep_one_per_group": "search",
-    "build_index": "search",
-    "AnnIndex": "search",
+    "search": "similarity",
+    "duplicates": "similarity",
+    "keep_one_per_group": "similarity",
+    "build_index": "similarity",
+    "AnnIndex": "similarity",
     "sts": "evaluate",
     "cluster_metrics": "evaluate",
     "encode_dataset": "distributed",
@@ -54,22 +55,11 @@ _EXPORTS = {
     "EncodeResult": "distributed",
     "MissingEmbeddingsError": "distributed",
 }
-_SUBMODULES = {"datasets", "cache", "cluster", "encode", "keywords", "models", "plot", "pipeline", "reduce",
-               "report", "cli", "charts", "renderers", "export", "search", "evaluate",
-               "distributed"}
+_SUBMODULES = {"datasets", "cache", "clustering", "encoding", "naming", "models", "plot", "pipeline",
+               "reduction", "layouts", "report", "cli", "charts", "renderers", "export", "similarity",
+               "evaluate", "distributed"}
 
 __all__ = sorted(_EXPORTS) + ["datasets"]
-
-# encode, reduce, cluster, keywords and search are functions named like their modules. Python
-# sets a package attribute to the submodule when that is first imported, which would leave
-# ``kv.reduce`` a module after another module imported it. Bind the functions now (these
-# modules import only numpy at top level) so the names always mean the functions.
-for _name in ("encode", "reduce", "cluster", "keywords", "search"):
-    try:
-        globals()[_name] = getattr(importlib.import_module(f".{_name}", __name__), _name)
-    except ImportError:  # pragma: no cover - a module being written
-        pass
-del _name
 
 
 def __getattr__(name: str):

@@ -110,7 +110,7 @@ def k_sweep_chart(scores, *, best=None, metric="silhouette", title: str | None =
 
     ``scores`` is one of:
 
-    * a :class:`~kosbert_viz.cluster.Sweep` from ``kv.cluster.sweep`` (``metric`` may be a list,
+    * a :class:`~kosbert_viz.clustering.Sweep` from ``kv.cluster.sweep`` (``metric`` may be a list,
       e.g. ``["silhouette", "nmi"]``, for one line each);
     * a :class:`~kosbert_viz.ClusterResult` from automatic k (its silhouette per k);
     * a ``{k: score}`` dict or a pandas Series indexed by k.

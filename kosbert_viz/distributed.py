@@ -157,7 +157,7 @@ def encode_into_cache(encoder, cache: EmbeddingCache, texts: Sequence[str], *, t
     The same steps as :func:`kosbert_viz.encode` (NFC, de-duplicate, cache look-up, the
     encoder's fast path on the misses, one ``put``), without reading cached vectors back.
     """
-    from .encode import unique_texts
+    from .encoding import unique_texts
 
     nfc, unique, inverse = unique_texts(texts)
     fp = encoder.fingerprint
@@ -464,7 +464,7 @@ def _resolve_model(model) -> str:
 
 
 def _resolve_cache(cache) -> EmbeddingCache:
-    from .encode import _resolve_cache as resolve
+    from .encoding import _resolve_cache as resolve
 
     if cache is None or cache is False:
         raise ValueError("encode_dataset writes into the embedding cache: pass cache='auto' or a folder "

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .cluster import ClusterResult
-from .encode import encode
-from .keywords import keywords
-from .layout import cluster_layout
+from .clustering import ClusterResult
+from .encoding import encode
+from .naming import keywords
+from .layouts import cluster_layout
 from .models import load_encoder
 from .plot import cluster_map
 from .report import build_manifest

@@ -248,6 +248,6 @@ def test_shutdown_keeps_numba_working():
     shutdown_ray()
     assert type(builtins.print) is type(len), builtins.print
     X = np.random.default_rng(0).normal(size=(9000, 16)).astype(np.float32)
-    from kosbert_viz.reduce import nearest_neighbors
+    from kosbert_viz.reduction import nearest_neighbors
 
     assert nearest_neighbors(X, n_neighbors=5, cache=None, mode="fast").indices.shape == (9000, 5)

@@ -286,7 +286,7 @@ def test_k_sweep_and_silhouette_charts():
     assert list(d["data"][1]["x"]) == [res.params["n_clusters"]] == [3]
     import importlib
 
-    cluster_module = importlib.import_module("kosbert_viz.cluster")
+    cluster_module = importlib.import_module("kosbert_viz.clustering")
     if hasattr(cluster_module, "sweep"):
         sw = cluster_module.sweep(X, "kmeans", values=[2, 3, 4])
         d3 = charts.k_sweep_chart(sw, metric=["silhouette"]).to_dict()

@@ -8,8 +8,8 @@ import pytest
 
 from conftest import make_blobs
 
-R = importlib.import_module("kosbert_viz.reduce")
-L = importlib.import_module("kosbert_viz.layout")
+R = importlib.import_module("kosbert_viz.reduction")
+L = importlib.import_module("kosbert_viz.layouts")
 
 
 def blobs(n=600, d=64, k=6, seed=0, spread=0.6):
@@ -217,7 +217,7 @@ def test_bad_options():
 def test_in_memory_results_are_bounded_in_bytes(monkeypatch):
     import importlib
 
-    reduce_module = importlib.import_module("kosbert_viz.reduce")  # kv.reduce is the function
+    reduce_module = importlib.import_module("kosbert_viz.reduction")  # kv.reduce is the function
 
     monkeypatch.setattr(reduce_module, "_MEMO", type(reduce_module._MEMO)())
     monkeypatch.setattr(reduce_module, "_MEMO_BYTES", 1000)

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import kosbert_viz as kv
-from kosbert_viz.cluster import ClusterResult
+from kosbert_viz.clustering import ClusterResult
 from kosbert_viz.pipeline import TextMap
 from kosbert_viz.report import build_manifest, write_report
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._progress import Stages, want_progress
-from .reduce import _check_matrix, _check_mode, _unit_rows, default_cluster_epochs, reduce
+from .reduction import _check_matrix, _check_mode, _unit_rows, default_cluster_epochs, reduce
 
 __all__ = ["cluster", "ClusterResult", "sweep", "Sweep", "cluster_scores"]
 
@@ -199,7 +199,7 @@ def cluster(X, method="kmeans", *, n_clusters: int | None = None, min_cluster_si
         sample of ``sample_size`` points. k-means switches to MiniBatchKMeans above 50,000 points.
     min_cluster_size, min_samples : HDBSCAN's (default ``max(5, n // 100)`` and the implementation's)
     reduce_to : HDBSCAN runs on a cached UMAP of this many dimensions (min_dist 0, cosine, ``init="pca"``,
-        :func:`kosbert_viz.reduce.default_cluster_epochs` epochs; the same neighbour graph a later
+        :func:`kosbert_viz.reduction.default_cluster_epochs` epochs; the same neighbour graph a later
         ``reduce(X)`` map uses) when ``d`` is larger; None to use ``X`` as is
     embedding : low-dimensional coordinates to run HDBSCAN on instead (e.g. ``layout(X).cluster_coords``)
     truth : ground-truth labels; adds ARI, NMI, V-measure to ``scores``

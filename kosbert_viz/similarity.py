@@ -93,7 +93,7 @@ def _queries(queries, model, cache, dim: int):
                             f"give all queries as str or all as vectors")
         if not labels:
             raise ValueError("queries is empty")
-        from .encode import encode
+        from .encoding import encode
 
         Q = encode(labels, model, cache=cache, show_progress_bar=len(labels) > 256)
     if len(Q) == 0:

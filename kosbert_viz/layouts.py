@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._progress import want_progress
-from .cluster import ClusterResult, cluster
-from .reduce import (KNNGraph, _array_hash, _check_matrix, _check_mode, _scaled_init, default_cluster_epochs,
+from .clustering import ClusterResult, cluster
+from .reduction import (KNNGraph, _array_hash, _check_matrix, _check_mode, _scaled_init, default_cluster_epochs,
                      nearest_neighbors, reduce)
 
 __all__ = ["layout", "Layout", "cluster_layout"]
@@ -50,7 +50,7 @@ def layout(X, *, cluster_dims: int | None = 5, map_dims: int = 2, n_neighbors: i
     cluster_dims : dimensions of the clustering embedding (5-10); None to make only the map
     map_dims : 2 or 3
     cluster_epochs : epochs of the clustering UMAP (started from ``init="pca"``); None:
-        :func:`kosbert_viz.reduce.default_cluster_epochs` (200 up to 10,000 points, 60 above)
+        :func:`kosbert_viz.reduction.default_cluster_epochs` (200 up to 10,000 points, 60 above)
     map_epochs : epochs of the map UMAP; None: when it starts from the clustering embedding
         (already laid out) 100 up to 10,000 points, 50 above; else UMAP's default (the map then
         starts from ``init="pca"``)
