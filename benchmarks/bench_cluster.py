@@ -94,7 +94,7 @@ def ours(X, mcs, mode, cache=None):
     _MEMO.clear()  # nothing from an earlier call in this process: disk cache or fresh work only
     s = time.perf_counter()
     res, xy = cluster_layout(X, "hdbscan", min_cluster_size=mcs, mode=mode, cache=cache, scores=False,
-                             show_progress=False)
+                             show_progress_bar=False)
     total = time.perf_counter() - s
     t = dict(res.params["layout"]["timings"])
     t["hdbscan"] = res.seconds
@@ -252,12 +252,12 @@ def main(argv=None):
             from kosbert_viz.clustering import cluster
 
             s = time.perf_counter()
-            km = cluster(X, "kmeans", n_clusters=7, truth=truth, scores=False, show_progress=False)
+            km = cluster(X, "kmeans", n_clusters=7, truth=truth, scores=False, show_progress_bar=False)
             res["kmeans_k7"] = {"seconds": round(time.perf_counter() - s, 2),
                                 **{k: round(km.scores[k], 4) for k in ("ari", "nmi", "v_measure")},
                                 "estimator": km.params["estimator"]}
             s = time.perf_counter()
-            hd = cluster(X, "hdbscan", truth=truth, scores=False, cache=None, mode="fast", show_progress=False)
+            hd = cluster(X, "hdbscan", truth=truth, scores=False, cache=None, mode="fast", show_progress_bar=False)
             res["hdbscan_default"] = {"seconds_reusing_the_5d_embedding": round(time.perf_counter() - s, 2),
                                       **{k: round(hd.scores[k], 4) for k in ("ari", "nmi", "v_measure")},
                                       "min_cluster_size": hd.params["min_cluster_size"],

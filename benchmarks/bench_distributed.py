@@ -115,7 +115,7 @@ def main(argv=None) -> dict:
         t = time.perf_counter()
         ray.init(num_cpus=args.cpus, include_dashboard=False, logging_level="WARNING")
         report["ray_init_s"] = round(time.perf_counter() - t, 2)
-    common = dict(model=model, batch_size=args.batch_size, show_progress=False)
+    common = dict(model=model, batch_size=args.batch_size, show_progress_bar=False)
     if args.gpu:
         common.update(num_gpus=1)
 

@@ -47,7 +47,7 @@ def normalize_text(text: str) -> str:
 
 
 def _is_missing(value) -> bool:
-    if value is None:
+    if value is None or type(value).__name__ in ("NAType", "NaTType"):
         return True
     try:
         missing = value != value  # NaN
@@ -168,6 +168,10 @@ def check_labels(labels, *, n: int | None = None, name: str = "labels") -> tuple
             raise ValueError(f"{name} must be 1-D (one label per text), got shape {arr.shape}")
     if n is not None and len(arr) != n:
         raise ValueError(f"{name} has {len(arr)} entries, expected {n} (one per text)")
+    if arr.dtype.kind == "f" and len(arr) and np.all(np.isnan(arr) | (arr == np.round(arr))):
+        arr = np.where(np.isnan(arr), -1, arr).astype(np.int64)  # whole-number floats (a column with NaN)
+    if arr.dtype.kind == "b":
+        arr = arr.astype(object)
     if arr.dtype.kind in "iu":
         codes = arr.astype(np.int64)
         if (codes < -1).any():

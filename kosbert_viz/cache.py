@@ -45,7 +45,8 @@ from typing import Iterable
 
 import numpy as np
 
-__all__ = ["EmbeddingCache", "CacheFullError", "text_keys", "default_cache_dir"]
+__all__ = ["EmbeddingCache", "CacheWriteError", "CacheFullError", "CacheNotWritableError", "text_keys",
+           "default_cache_dir"]
 
 _FORMAT = "v1"
 _MAGIC = b"KVZSEG\x00\x01"
@@ -58,11 +59,24 @@ _DTYPE_CODES = {"float32": 1, "float16": 2}
 _SMALL_SEGMENT = 8 << 20  # segments below this are merged by auto-compaction
 _AUTO_COMPACT_AT = 64  # small segments in one namespace before put() compacts
 _TMP_MAX_AGE = 3600.0  # seconds before an orphaned tmp file is removed
+_CRC_CHUNK = 1 << 16  # a verified segment keeps its running CRC every 64 KiB, to re-check partial reads
 _FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
-class CacheFullError(OSError):
+class CacheWriteError(OSError):
+    """The cache could not store new entries (entries stored before are intact and still read).
+
+    ``encode()`` catches it: it warns once and returns the vectors it computed, uncached.
+    """
+
+
+class CacheFullError(CacheWriteError):
     """Raised when the cache cannot write because the disk (or quota) is full."""
+
+
+class CacheNotWritableError(CacheWriteError):
+    """Raised when the cache folder cannot be written: no permission, a read-only file system, or a
+    file where a folder should be."""
 
 
 def default_cache_dir() -> Path:
@@ -79,8 +93,10 @@ def default_cache_dir() -> Path:
 
 
 def normalize_text(text: str) -> str:
-    """The form a text is cached and encoded in: Unicode NFC."""
-    return unicodedata.normalize("NFC", text)
+    """The form a text is cached and encoded in: Unicode NFC, lone surrogates as U+FFFD."""
+    from ._validation import normalize_text as _normalize
+
+    return _normalize(text)
 
 
 def text_keys(fingerprint: str, texts: Iterable[str]) -> np.ndarray:
@@ -208,11 +224,17 @@ class EmbeddingCache:
     def __init__(self, path: str | os.PathLike | None = None, *, dtype: str = "float32"):
         if dtype not in _DTYPE_CODES:
             raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype!r}")
-        self.path = Path(path).expanduser() if path is not None else default_cache_dir()
+        from ._validation import check_cache_root
+
+        self.path = check_cache_root(path if path is not None else default_cache_dir(),
+                                     what="embedding cache folder")
         self.dtype = dtype
         self._indexes: dict[str, tuple[frozenset, _NamespaceIndex]] = {}
         self._seg_keys: dict[str, tuple[_Segment, np.ndarray]] = {}
-        self._verified: set[str] = set()
+        # per verified segment: the running CRC32 of its vector block at the end of each _CRC_CHUNK bytes,
+        # so that any bytes read again from disk are checked again (a segment may be damaged after a read)
+        self._crc_marks: dict[str, np.ndarray] = {}
+        self._unreadable_warned = False
         self._lock = threading.RLock()
 
     def __repr__(self) -> str:
@@ -235,7 +257,13 @@ class EmbeddingCache:
         """The namespace's index, re-read only when its segment list changed."""
         try:
             names = frozenset(p.name for p in os.scandir(ns_dir) if p.name.endswith(".kvs"))
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
+            names = frozenset()
+        except PermissionError as exc:  # a folder we may not list: every look-up is a miss
+            if not self._unreadable_warned:
+                warnings.warn(f"kosbert_viz cache at {self.path} is not readable ({exc.strerror}: {exc.filename}); "
+                              "every text counts as a miss", RuntimeWarning, stacklevel=4)
+                self._unreadable_warned = True
             names = frozenset()
         key = str(ns_dir)
         cached = self._indexes.get(key)
@@ -248,8 +276,8 @@ class EmbeddingCache:
             if entry is None:
                 try:
                     entry = _read_segment_keys(path)
-                except FileNotFoundError:
-                    continue  # compacted or pruned by another process meanwhile
+                except (FileNotFoundError, PermissionError):
+                    continue  # compacted or pruned by another process meanwhile, or not ours to read
                 except _CorruptSegment as exc:
                     self._quarantine(path, str(exc))
                     continue
@@ -268,48 +296,87 @@ class EmbeddingCache:
             stacklevel=4,
         )
         self._seg_keys.pop(str(path), None)
+        self._crc_marks.pop(str(path), None)
         try:
             os.replace(path, path.with_suffix(".corrupt"))
         except OSError:
             pass
 
     def _read_vectors(self, seg: _Segment) -> np.ndarray:
-        """The segment's verified vector block (memory-mapped)."""
-        import mmap
+        """The segment's whole vector block, read from disk and checked against its checksum."""
+        block = np.empty((seg.count, seg.dim), seg.dtype)
+        self._read_block(seg, block)
+        return block
 
+    def _read_block(self, seg: _Segment, target: np.ndarray) -> None:
+        """Read the whole vector block into ``target`` and verify it; remember its running CRCs."""
         with open(seg.path, "rb") as fh:
-            mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        block = memoryview(mm)[seg.vec_offset: seg.size]
-        name = str(seg.path)
-        if name not in self._verified:
-            if zlib.crc32(block) != seg.vecs_crc:
-                block.release()
-                mm.close()
-                raise _CorruptSegment("bad vector checksum")
-            self._verified.add(name)
-        return np.frombuffer(block, dtype=seg.dtype).reshape(seg.count, seg.dim)
+            if os.fstat(fh.fileno()).st_size != seg.size:
+                raise _CorruptSegment("its size changed after it was first read")
+            fh.seek(seg.vec_offset)
+            buf = memoryview(target).cast("B")
+            got = fh.readinto(buf)
+        if got != len(buf):
+            raise _CorruptSegment("truncated vectors")
+        marks = _running_crc(buf)
+        if int(marks[-1]) != seg.vecs_crc:
+            raise _CorruptSegment("bad vector checksum")
+        self._crc_marks[str(seg.path)] = marks
+
+    def _read_rows(self, seg: _Segment, marks: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """``rows`` of a verified segment, reading (and re-checking) only the chunks that hold them."""
+        row_bytes = seg.dim * seg.dtype.itemsize
+        total = seg.count * row_bytes
+        first = rows * row_bytes // _CRC_CHUNK
+        last = (rows * row_bytes + row_bytes - 1) // _CRC_CHUNK
+        cover = np.zeros(len(marks) + 1, np.int32)
+        np.add.at(cover, first, 1)
+        np.add.at(cover, last + 1, -1)
+        need = np.cumsum(cover[:-1]) > 0
+        edges = np.flatnonzero(np.diff(np.concatenate(([False], need, [False])).astype(np.int8)))
+        runs = edges.reshape(-1, 2)  # [first chunk, end chunk) of each contiguous run of needed chunks
+        result = np.empty((len(rows), seg.dim), seg.dtype)
+        run_of_row = np.searchsorted(runs[:, 0], first, side="right") - 1
+        with open(seg.path, "rb") as fh:
+            if os.fstat(fh.fileno()).st_size != seg.size:
+                raise _CorruptSegment("its size changed after it was first read")
+            for r, (c0, c1) in enumerate(runs):
+                lo, hi = int(c0) * _CRC_CHUNK, min(int(c1) * _CRC_CHUNK, total)
+                fh.seek(seg.vec_offset + lo)
+                raw = fh.read(hi - lo)
+                if len(raw) != hi - lo:
+                    raise _CorruptSegment("truncated vectors")
+                view = memoryview(raw)
+                crc = int(marks[c0 - 1]) if c0 else 0
+                for c in range(int(c0), int(c1)):
+                    off = c * _CRC_CHUNK - lo
+                    if zlib.crc32(view[off: off + _CRC_CHUNK], crc) != int(marks[c]):
+                        raise _CorruptSegment("bad vector checksum (changed on disk after it was first read)")
+                    crc = int(marks[c])
+                # the run starts at a chunk boundary; rows start at multiples of row_bytes
+                row0 = -(-lo // row_bytes)
+                k = (hi - row0 * row_bytes) // row_bytes
+                arr = np.frombuffer(raw, seg.dtype, count=k * seg.dim, offset=row0 * row_bytes - lo)
+                mine = np.flatnonzero(run_of_row == r)
+                result[mine] = arr.reshape(k, seg.dim)[rows[mine] - row0]
+        return result
 
     def _fill_from(self, seg: _Segment, rows: np.ndarray, dest: np.ndarray, out: np.ndarray) -> None:
-        """Copy stored rows into ``out[dest]``, verifying the segment's checksum on first use.
+        """Copy stored rows into ``out[dest]``; every byte read from disk is checked against the checksum.
 
-        Whole segments read in order go straight from the file into ``out``; large shares
-        are read sequentially then scattered; a few rows of a verified segment come from
-        a memory map.
+        Whole segments read in order go straight from the file into ``out``; large shares are read
+        whole then scattered; a few rows of a segment verified before are read with the chunks that
+        hold them, each re-checked against the running CRCs kept when the segment was verified.
         """
         n = len(rows)
-        verified = str(seg.path) in self._verified
-        if verified and n * 4 < seg.count:
-            out[dest] = self._read_vectors(seg)[rows]
+        marks = self._crc_marks.get(str(seg.path))
+        if marks is not None and n * 4 < seg.count:
+            out[dest] = self._read_rows(seg, marks, rows)
             return
         whole_in_order = (n == seg.count and seg.dtype == np.float32 and rows[0] == 0 and dest[-1] - dest[0] == n - 1
                           and bool((np.diff(rows) == 1).all()) and bool((np.diff(dest) == 1).all()))
         target = out[dest[0]: dest[0] + n] if whole_in_order else np.empty((seg.count, seg.dim), seg.dtype)
-        with open(seg.path, "rb") as fh:
-            fh.seek(seg.vec_offset)
-            got = fh.readinto(memoryview(target).cast("B"))
-        if got != target.nbytes or (not verified and zlib.crc32(memoryview(target).cast("B")) != seg.vecs_crc):
-            raise _CorruptSegment("bad vector checksum")
-        self._verified.add(str(seg.path))
+        self._read_block(seg, target)
         if not whole_in_order:
             out[dest] = target[rows]
 
@@ -380,7 +447,8 @@ class EmbeddingCache:
 
         Keys already stored (or repeated within the call) are skipped. The batch
         becomes visible atomically. Raises :class:`CacheFullError` when the disk is
-        full; entries stored earlier stay intact.
+        full and :class:`CacheNotWritableError` when the folder cannot be written (both are
+        :class:`CacheWriteError`); entries stored earlier stay intact.
         """
         keys = np.asarray(keys, dtype="S16")
         vectors = np.asarray(vectors)
@@ -452,7 +520,10 @@ class EmbeddingCache:
     def _maybe_compact(self, ns_dir: Path) -> None:
         small = [p for p in ns_dir.glob("*.kvs") if _size(p) < _SMALL_SEGMENT]
         if len(small) >= _AUTO_COMPACT_AT:
-            self._compact_dir(ns_dir, blocking=False)
+            try:
+                self._compact_dir(ns_dir, blocking=False)
+            except OSError:  # opportunistic: the batch itself is stored; compaction is retried later
+                pass
 
     def compact(self, *, max_segment_bytes: int = 256 << 20) -> int:
         """Merge small segments and drop duplicate entries; returns segments removed."""
@@ -485,7 +556,7 @@ class EmbeddingCache:
                 keys, vecs = [], []
                 for seg in group:
                     try:
-                        vecs.append(np.array(self._read_vectors(seg)))
+                        vecs.append(self._read_vectors(seg))
                     except _CorruptSegment as exc:
                         self._quarantine(seg.path, str(exc))
                         continue
@@ -592,6 +663,19 @@ class EmbeddingCache:
 
 
 # -- file helpers -------------------------------------------------------------------
+def _running_crc(buf: memoryview) -> np.ndarray:
+    """CRC32 of ``buf[:end]`` for the end of each ``_CRC_CHUNK``-byte chunk (the last one is the whole CRC)."""
+    n = len(buf)
+    marks = np.empty(max(1, -(-n // _CRC_CHUNK)), np.uint32)
+    crc = 0
+    if n == 0:
+        marks[0] = 0
+    for i, s in enumerate(range(0, n, _CRC_CHUNK)):
+        crc = zlib.crc32(buf[s: s + _CRC_CHUNK], crc)
+        marks[i] = crc
+    return marks
+
+
 def _size(path: Path) -> int:
     try:
         return path.stat().st_size
@@ -646,13 +730,14 @@ def _fsync_dir(path: Path) -> None:
 def _atomic_write(ns_dir: Path, final: Path, *chunks) -> None:
     """Write ``chunks`` to ``final`` via tmp file + fsync + rename.
 
-    A crash leaves only a file in ``tmp/``; a full disk raises CacheFullError and
-    leaves nothing behind.
+    A crash leaves only a file in ``tmp/``; a full disk raises CacheFullError, a folder that cannot
+    be written (permissions, a read-only file system, a file in the way) CacheNotWritableError, and
+    both leave nothing behind.
     """
     tmp_dir = ns_dir / "tmp"
-    tmp_dir.mkdir(parents=True, exist_ok=True)
     tmp = tmp_dir / f"{final.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     try:
+        tmp_dir.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as fh:
             for chunk in chunks:
                 fh.write(chunk)
@@ -668,5 +753,11 @@ def _atomic_write(ns_dir: Path, final: Path, *chunks) -> None:
                 "Entries stored before are intact. Free space, run `kosbert-viz cache prune --max-bytes ...`, "
                 "or point KOSBERT_VIZ_CACHE / cache= at a larger disk.",
             ) from exc
-        raise
+        root = ns_dir.parent.parent
+        raise CacheNotWritableError(
+            exc.errno,
+            f"kosbert_viz cache at {root} is not writable ({exc.strerror or exc}: {exc.filename}). Entries "
+            "stored before are intact and still read. Make the folder writable, point KOSBERT_VIZ_CACHE / "
+            "cache= at a writable folder, or pass cache=None to keep nothing on disk.",
+        ) from exc
     _fsync_dir(ns_dir)

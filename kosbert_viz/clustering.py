@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._progress import Stages, want_progress
+from ._validation import renamed_kwargs
 from .reduction import _check_matrix, _check_mode, _unit_rows, default_cluster_epochs, reduce
 
 __all__ = ["cluster", "ClusterResult", "sweep", "Sweep", "cluster_scores"]
@@ -80,6 +81,39 @@ def _check_truth(truth, n):
     if truth.ndim != 1 or len(truth) != n:
         raise ValueError(f"truth must be 1-D with one label per point ({n}), got shape {truth.shape}")
     return truth
+
+
+def _same_vectors_same_label(X, labels, min_cluster_size):
+    """Identical vectors (the same text repeated) get one label: the most common non-noise label among
+    their copies. A layout spreads exact copies apart, so HDBSCAN could split 500 copies of one text into
+    several clusters and noise. A group of at least ``min_cluster_size`` copies that HDBSCAN left entirely
+    as noise becomes a cluster of its own. Labels are then renumbered 0..k-1 by first appearance order of
+    the old labels (noise stays -1).
+    """
+    X = np.ascontiguousarray(X)
+    _, group, counts = np.unique(X.view(np.dtype((np.void, X.dtype.itemsize * X.shape[1]))).ravel(),
+                                 return_inverse=True, return_counts=True)
+    group = group.ravel()
+    if counts.max(initial=1) < 2:
+        return labels
+    labels = labels.copy()
+    next_label = int(labels.max(initial=-1)) + 1
+    order = np.argsort(group, kind="stable")
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
+    for g in np.flatnonzero(counts >= 2):
+        members = order[starts[g]:starts[g] + counts[g]]
+        lab = labels[members]
+        real = lab[lab >= 0]
+        if len(real):
+            values, c = np.unique(real, return_counts=True)
+            labels[members] = values[np.argmax(c)]
+        elif counts[g] >= min_cluster_size:
+            labels[members] = next_label
+            next_label += 1
+    used = np.unique(labels[labels >= 0])
+    remap = np.full(next_label + 1, -1, np.int64)
+    remap[used] = np.arange(len(used))
+    return np.where(labels >= 0, remap[np.maximum(labels, 0)], -1)
 
 
 def cluster_scores(X, labels, *, truth=None, sample_size: int = _SCORE_SAMPLE, random_state: int = 42,
@@ -183,11 +217,12 @@ def _hdbscan(Z, min_cluster_size, min_samples, deterministic):
     return np.asarray(est.fit_predict(Z), dtype=np.int64), "fast_hdbscan"
 
 
+@renamed_kwargs(show_progress="show_progress_bar")
 def cluster(X, method="kmeans", *, n_clusters: int | None = None, min_cluster_size: int | None = None,
             min_samples: int | None = None, k_range: tuple[int, int] = (2, 20), reduce_to: int | None = 5,
             embedding=None, truth=None, normalize: bool = True, mode: str = "deterministic",
             random_state: int = 42, sample_size: int = _SCORE_SAMPLE, n_neighbors: int = 15, cache="auto",
-            scores: bool = True, show_progress: bool | None = None) -> ClusterResult:
+            scores: bool = True, show_progress_bar: bool | None = None) -> ClusterResult:
     """Cluster vectors.
 
     Parameters
@@ -219,7 +254,7 @@ def cluster(X, method="kmeans", *, n_clusters: int | None = None, min_cluster_si
     extra: dict = {}
     table: dict = {}
     Z_low = None
-    show = want_progress(show_progress, n)
+    show = want_progress(show_progress_bar, n)
     if hasattr(method, "fit_predict"):
         labels = np.asarray(method.fit_predict(X)).astype(np.int64).ravel()
         if len(labels) != n:
@@ -255,13 +290,14 @@ def cluster(X, method="kmeans", *, n_clusters: int | None = None, min_cluster_si
                 raise ValueError(f"embedding has {len(Z_low)} rows, X has {n}")
         elif reduce_to and X.shape[1] > reduce_to and n > reduce_to + 2:
             Z_low = reduce(X, "umap", n_components=reduce_to, min_dist=0.0, n_neighbors=n_neighbors, mode=mode,
-                           random_state=random_state, cache=cache, show_progress=show_progress, init="pca",
+                           random_state=random_state, cache=cache, show_progress_bar=show_progress_bar, init="pca",
                            n_epochs=default_cluster_epochs(n))
         else:
             Z_low = X
         with Stages(["hdbscan"], show=show, desc="cluster") as st:
             with st("hdbscan", f"min_cluster_size={mcs}"):
                 labels, impl = _hdbscan(Z_low, mcs, min_samples, mode == "deterministic")
+                labels = _same_vectors_same_label(X, labels, mcs)
         name = "hdbscan"
         params = {"min_cluster_size": mcs, "min_samples": min_samples,
                   "reduce_to": None if embedding is not None else reduce_to,
@@ -306,9 +342,10 @@ class Sweep:
         return fig
 
 
+@renamed_kwargs(show_progress="show_progress_bar")
 def sweep(X, method="kmeans", *, values=None, truth=None, embedding=None, reduce_to: int | None = 5,
           mode: str = "deterministic", random_state: int = 42, cache="auto", keep_results: bool = False,
-          show_progress: bool | None = None, **kwargs) -> Sweep:
+          show_progress_bar: bool | None = None, **kwargs) -> Sweep:
     """Cluster ``X`` once per value of k (k-means, agglomerative) or min_cluster_size (HDBSCAN).
 
     The UMAP embedding HDBSCAN needs is computed once (and cached) for the whole sweep.
@@ -330,7 +367,7 @@ def sweep(X, method="kmeans", *, values=None, truth=None, embedding=None, reduce
         if embedding is None and reduce_to and X.shape[1] > reduce_to:
             embedding = reduce(X, "umap", n_components=reduce_to, min_dist=0.0, mode=mode, init="pca",
                                n_epochs=default_cluster_epochs(n),
-                               random_state=random_state, cache=cache, show_progress=show_progress,
+                               random_state=random_state, cache=cache, show_progress_bar=show_progress_bar,
                                n_neighbors=kwargs.get("n_neighbors", 15))
     else:
         raise ValueError(f"sweep method must be 'kmeans', 'agglomerative' or 'hdbscan', got {method!r}")
@@ -339,9 +376,9 @@ def sweep(X, method="kmeans", *, values=None, truth=None, embedding=None, reduce
     rows, results = [], {}
     from tqdm.auto import tqdm
 
-    for v in tqdm(values, desc=f"sweep {param}", disable=not want_progress(show_progress, n * len(values) // 4),
+    for v in tqdm(values, desc=f"sweep {param}", disable=not want_progress(show_progress_bar, n * len(values) // 4),
                   leave=False):
-        kw = dict(kwargs, truth=truth, mode=mode, random_state=random_state, cache=cache, show_progress=False)
+        kw = dict(kwargs, truth=truth, mode=mode, random_state=random_state, cache=cache, show_progress_bar=False)
         if method == "hdbscan":
             res = cluster(X, "hdbscan", min_cluster_size=int(v), embedding=embedding, **kw)
         else:

@@ -38,6 +38,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .cache import EmbeddingCache, text_keys
+from ._validation import renamed_kwargs
 
 __all__ = ["encode_dataset", "load_embeddings", "EncodeResult", "MissingEmbeddingsError", "shutdown_ray"]
 
@@ -473,6 +474,7 @@ def _resolve_cache(cache) -> EmbeddingCache:
     return EmbeddingCache(Path(store.path).expanduser().resolve(), dtype=store.dtype)
 
 
+@renamed_kwargs(show_progress="show_progress_bar")
 def encode_dataset(
     source,
     *,
@@ -492,7 +494,7 @@ def encode_dataset(
     read_kwargs: dict | None = None,
     address: str | None = None,
     init_kwargs: dict | None = None,
-    show_progress: bool = True,
+    show_progress_bar: bool = True,
     _actor_cls=None,
 ) -> EncodeResult:
     """Encode a corpus on a Ray cluster (or a local Ray) into the embedding cache.
@@ -539,7 +541,7 @@ def encode_dataset(
         else a local Ray. An already initialised Ray is used as it is.
     init_kwargs : dict, optional
         Extra ``ray.init`` arguments (e.g. ``runtime_env``, ``num_cpus`` for a local Ray).
-    show_progress : bool
+    show_progress_bar : bool
         Ray Data's progress bars and the summary line.
 
     Returns
@@ -575,7 +577,7 @@ def encode_dataset(
 
     ctx = DataContext.get_current()
     saved = (ctx.enable_progress_bars, getattr(ctx, "use_datasource_v2", None))
-    ctx.enable_progress_bars = bool(show_progress)
+    ctx.enable_progress_bars = bool(show_progress_bar)
     if saved[1] and _fsspec_http_broken():
         # Ray Data's threaded V2 file listing imports fsspec's HTTP filesystem from several
         # threads; without aiohttp that import races and fails at random (Ray 2.60).
@@ -643,7 +645,7 @@ def encode_dataset(
         batches=batches, entries=entries, seconds=time.perf_counter() - t_start, actors=concurrency,
         num_gpus=float(num_gpus), device=",".join(sorted(devices)) or kind, parquet_out=out_path,
         extra={"actor_pids": sorted(pids), "where": where, "source": desc}, **totals)
-    if show_progress:
+    if show_progress_bar:
         print(result.summary(), file=sys.stderr, flush=True)
     else:
         log.info(result.summary())

@@ -12,7 +12,8 @@ from itertools import islice
 
 import numpy as np
 
-from .cache import CacheFullError, EmbeddingCache, normalize_text, text_keys
+from .cache import CacheWriteError, EmbeddingCache, normalize_text, text_keys
+from ._validation import check_positive_int, iter_texts
 from .models import load_encoder
 
 __all__ = ["encode"]
@@ -30,14 +31,6 @@ def _resolve_cache(cache) -> EmbeddingCache | None:
     if isinstance(cache, (str, os.PathLike)):
         return EmbeddingCache(cache)
     raise TypeError(f"cache must be 'auto', None, a folder path or an EmbeddingCache, got {type(cache).__name__}")
-
-
-def _checked(texts: Iterable, offset: int = 0) -> Iterable[str]:
-    for i, text in enumerate(texts, offset):
-        if not isinstance(text, str):
-            hint = " (missing values? use .dropna() or .fillna(''))" if text is None or text != text else ""
-            raise TypeError(f"texts[{i}] is {type(text).__name__}, expected str{hint}")
-        yield text
 
 
 def encode(
@@ -102,6 +95,11 @@ def encode(
         raise TypeError(f"texts must be a str or an iterable of str, got {type(texts).__name__}")
     if isinstance(texts, np.ndarray) and texts.ndim != 1:
         raise ValueError(f"texts must be one-dimensional, got an array of shape {texts.shape}")
+    if hasattr(texts, "ndim") and getattr(texts, "ndim", 1) != 1:
+        raise ValueError(f"texts must be one column of texts, got a {type(texts).__name__} of shape "
+                         f"{getattr(texts, 'shape', '?')}: pick the column, e.g. df['review']")
+    batch_size = check_positive_int(batch_size, "batch_size", allow_none=True)
+    token_budget = check_positive_int(token_budget, "token_budget", allow_none=True)
     encoder = load_encoder(model, device=device, precision=precision, normalize=normalize)
     store = _resolve_cache(cache)
     total = len(texts) if isinstance(texts, (Sequence, np.ndarray)) or hasattr(texts, "__len__") else None
@@ -122,7 +120,7 @@ def encode(
     pieces: list[np.ndarray] = []
     done = 0
     cache_warned = False
-    iterator = _checked(iter(texts))
+    iterator = iter_texts(iter(texts))
     try:
         while True:
             chunk = list(islice(iterator, _CHUNK))
@@ -192,7 +190,7 @@ def _encode_chunk(chunk, encoder, store, stats, bar, batch_size, token_budget, c
         if store is not None:
             try:
                 store.put(encoder.fingerprint, keys[todo], vecs[todo], model=encoder.name, details=encoder.details)
-            except CacheFullError as exc:
+            except CacheWriteError as exc:  # disk full, no permission, read-only: warn, keep the vectors
                 if not cache_warned:
                     warnings.warn(f"{exc} The vectors of this call are returned but not cached.",
                                   RuntimeWarning, stacklevel=3)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._progress import want_progress
+from ._validation import renamed_kwargs
 from .clustering import ClusterResult, cluster
 from .reduction import (KNNGraph, _array_hash, _check_matrix, _check_mode, _scaled_init, default_cluster_epochs,
                      nearest_neighbors, reduce)
@@ -38,10 +39,11 @@ class Layout:
     timings: dict = field(default_factory=dict)
 
 
+@renamed_kwargs(show_progress="show_progress_bar")
 def layout(X, *, cluster_dims: int | None = 5, map_dims: int = 2, n_neighbors: int = 15, metric: str = "cosine",
            pca_components: int | None = None, map_min_dist: float = 0.1, cluster_epochs: int | None = None,
            map_epochs: int | None = None, mode: str = "deterministic", random_state: int = 42, cache="auto",
-           show_progress: bool | None = None) -> Layout:
+           show_progress_bar: bool | None = None) -> Layout:
     """A ``cluster_dims``-D clustering embedding and a ``map_dims``-D map sharing one kNN graph.
 
     Parameters
@@ -64,7 +66,7 @@ def layout(X, *, cluster_dims: int | None = 5, map_dims: int = 2, n_neighbors: i
         raise ValueError(f"map_dims must be 2 or 3, got {map_dims}")
     xhash = _array_hash(X)
     common = dict(metric=metric, n_neighbors=n_neighbors, pca_components=pca_components, mode=mode,
-                  random_state=random_state, cache=cache, show_progress=show_progress, _xhash=xhash)
+                  random_state=random_state, cache=cache, show_progress_bar=show_progress_bar, _xhash=xhash)
     timings = {}
     t = time.perf_counter()
     knn = nearest_neighbors(X, **common)
@@ -95,26 +97,42 @@ def layout(X, *, cluster_dims: int | None = 5, map_dims: int = 2, n_neighbors: i
     return Layout(Zc, Ym, knn, params, timings)
 
 
+@renamed_kwargs(show_progress="show_progress_bar")
 def cluster_layout(X, method="hdbscan", *, n_clusters: int | None = None, min_cluster_size: int | None = None,
-                   truth=None, map_dims: int = 2, cluster_dims: int = 5, mode: str = "deterministic",
-                   random_state: int = 42, cache="auto", show_progress: bool | None = None,
-                   **cluster_kwargs) -> tuple[ClusterResult, np.ndarray]:
+                   truth=None, map_dims: int = 2, cluster_dims: int = 5, n_neighbors: int = 15,
+                   map_min_dist: float = 0.1, mode: str = "deterministic", random_state: int = 42, cache="auto",
+                   show_progress_bar: bool | None = None, **cluster_kwargs) -> tuple[ClusterResult, np.ndarray]:
     """Cluster labels and map coordinates in one go, from one shared neighbour graph.
 
     HDBSCAN runs on the ``cluster_dims``-D embedding (on ``X`` itself for fewer than
     ``cluster_dims + 3`` points); k-means / agglomerative / an estimator run on ``X`` itself (then
-    only the map is fitted). Returns ``(ClusterResult, coords)``.
+    only the map is fitted). ``n_neighbors`` and ``map_min_dist`` go to :func:`layout`; any other
+    keyword goes to :func:`kosbert_viz.cluster` (an unknown one raises ``TypeError``).
+    Returns ``(ClusterResult, coords)``.
+
+    >>> res, xy = kv.cluster_layout(emb, "kmeans", n_clusters=5, n_neighbors=10)
+    >>> xy.shape, res.n_clusters
+    ((480, 2), 5)
     """
+    import inspect
+
+    from .clustering import cluster as _cluster
+
+    unknown = set(cluster_kwargs) - set(inspect.signature(_cluster).parameters)
+    if unknown:
+        raise TypeError(f"cluster_layout() got unexpected keyword argument(s) {sorted(unknown)}; layout options are "
+                        f"n_neighbors, map_dims, cluster_dims, map_min_dist, and clustering options are those of "
+                        f"kv.cluster")
     X = _check_matrix(X)
     # HDBSCAN on a low-D embedding when there is room for one (as cluster() does), else on X itself
     density = method == "hdbscan" and len(X) > cluster_dims + 2 and X.shape[1] > cluster_dims
     if method == "hdbscan" and not density:
         cluster_kwargs.setdefault("reduce_to", None)
-    lay = layout(X, cluster_dims=cluster_dims if density else None, map_dims=map_dims, mode=mode,
-                 random_state=random_state, cache=cache,
-                 show_progress=show_progress if show_progress is not None else want_progress(None, len(X)))
+    lay = layout(X, cluster_dims=cluster_dims if density else None, map_dims=map_dims, n_neighbors=n_neighbors,
+                 map_min_dist=map_min_dist, mode=mode, random_state=random_state, cache=cache,
+                 show_progress_bar=show_progress_bar if show_progress_bar is not None else want_progress(None, len(X)))
     res = cluster(X, method, n_clusters=n_clusters, min_cluster_size=min_cluster_size, truth=truth,
                   embedding=lay.cluster_coords if density else None, mode=mode, random_state=random_state,
-                  cache=cache, show_progress=show_progress, **cluster_kwargs)
+                  cache=cache, n_neighbors=n_neighbors, show_progress_bar=show_progress_bar, **cluster_kwargs)
     res.params["layout"] = {**lay.params, "timings": {k: round(v, 3) for k, v in lay.timings.items()}}
     return res, lay.map_coords

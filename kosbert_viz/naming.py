@@ -17,6 +17,7 @@ from functools import lru_cache
 import numpy as np
 
 from ._progress import Stages, want_progress
+from ._validation import check_embeddings, check_labels, check_positive_int, check_texts, renamed_kwargs
 
 __all__ = ["keywords", "tokenize_ko", "KOREAN_STOPWORDS", "PARTICLES_AND_ENDINGS"]
 
@@ -70,7 +71,9 @@ def _content_words(tokens, tags, stop):
     return words
 
 
-def tokenize_ko(texts, *, stems: bool = False, stopwords=None, show_progress: bool | None = None) -> list[list[str]]:
+@renamed_kwargs(show_progress="show_progress_bar")
+def tokenize_ko(texts, *, stems: bool = False, stopwords=None,
+                show_progress_bar: bool | None = None) -> list[list[str]]:
     """Content words of each text: nouns, English words and Hanja; optionally verb/adjective stems.
 
     English words are lower-cased here (``keywords()`` shows their most common spelling).
@@ -78,15 +81,11 @@ def tokenize_ko(texts, *, stems: bool = False, stopwords=None, show_progress: bo
     >>> tokenize_ko(["배송이 너무 늦어요", "앱 update 후 login 오류"])
     [['배송'], ['앱', 'update', 'login', '오류']]
     """
-    return [[k for k, _ in doc] for doc in _tokenize(list(texts), stems, stopwords, show_progress)]
+    return [[k for k, _ in doc] for doc in _tokenize(check_texts(texts), stems, stopwords, show_progress_bar)]
 
 
 def _tokenize(texts, stems, stopwords, show_progress):
-    if isinstance(texts, str):
-        raise TypeError("texts must be a sequence of strings, not a single string")
-    bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
-    if bad:
-        raise TypeError(f"texts must be strings; item {bad[0]} is {type(texts[bad[0]]).__name__}")
+    """Content words per text; ``texts`` are already checked (NFC str, see ``check_texts``)."""
     tags = _NOUN_TAGS + (_STEM_TAGS if stems else ())
     stop = KOREAN_STOPWORDS if stopwords is None else frozenset(stopwords) | PARTICLES_AND_ENDINGS
     out = []
@@ -100,16 +99,18 @@ def _tokenize(texts, stems, stopwords, show_progress):
     return out
 
 
+@renamed_kwargs(show_progress="show_progress_bar")
 def keywords(texts, labels, *, top_n: int = 10, stems: bool = False, extra_stopwords=(), stopwords=None,
              embeddings=None, n_representative: int = 3, name_words: int = 3,
-             show_progress: bool | None = None):
+             show_progress_bar: bool | None = None):
     """Top keywords, a short name and representative texts for each cluster.
 
     Parameters
     ----------
-    texts : sequence of str
-    labels : cluster labels (-1 = noise, skipped)
-    top_n : keywords per cluster
+    texts : sequence of str (NFC-normalised here, so macOS NFD text counts as the same words)
+    labels : cluster labels, one per text: integers (-1 = noise, skipped), or any hashable values
+        (strings, a pandas categorical); the ``cluster`` column keeps them
+    top_n : keywords per cluster (``top_n`` is always a number of keywords in kosbert_viz)
     stems : also count verb/adjective stems (as 늦다, 친절하다)
     extra_stopwords : words to drop on top of :data:`KOREAN_STOPWORDS`
     stopwords : replace :data:`KOREAN_STOPWORDS` altogether (bare particles are always dropped)
@@ -124,29 +125,27 @@ def keywords(texts, labels, *, top_n: int = 10, stems: bool = False, extra_stopw
     """
     import pandas as pd
 
-    texts = list(texts)
-    labels = np.asarray(labels)
-    if labels.ndim != 1:
-        raise ValueError(f"labels must be 1-D, got shape {labels.shape}")
-    if len(texts) != len(labels):
-        raise ValueError(f"texts and labels must have the same length, got {len(texts)} and {len(labels)}")
-    if not isinstance(top_n, (int, np.integer)) or top_n < 1:
-        raise ValueError(f"top_n must be a positive integer, got {top_n!r}")
+    texts = check_texts(texts)
+    labels, label_values = check_labels(labels, n=len(texts))
+    top_n = check_positive_int(top_n, "top_n")
     if isinstance(extra_stopwords, str):
         extra_stopwords = extra_stopwords.split()
     base = KOREAN_STOPWORDS if stopwords is None else frozenset(stopwords)
     stop = frozenset(base) | frozenset(extra_stopwords) | PARTICLES_AND_ENDINGS
     X = None
     if embeddings is not None:
-        X = np.asarray(embeddings, dtype=np.float32)
-        if X.ndim != 2 or len(X) != len(texts):
-            raise ValueError(f"embeddings must be (n_texts, dim) = ({len(texts)}, d), got shape {X.shape}")
+        X = check_embeddings(embeddings, n=len(texts))
         X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
     with Stages(["morphemes", "c-TF-IDF"], show=False, desc="keywords") as st:
         with st("morphemes", f"{len(texts):,} texts"):
-            pairs = _tokenize(texts, stems, stop, show_progress)
+            pairs = _tokenize(texts, stems, stop, show_progress_bar)
         with st("c-TF-IDF"):
             table = _ctfidf_table(texts, labels, pairs, top_n, X, n_representative, name_words)
+    for row in table:  # back to the caller's labels (strings stay strings)
+        value = label_values[row["cluster"]]
+        row["cluster"] = int(value) if isinstance(value, (int, np.integer)) else value
+        if row["name"] == f"cluster {row['cluster']}" or not row["keywords"]:
+            row["name"] = str(value) if not isinstance(value, (int, np.integer)) else f"cluster {value}"
     return pd.DataFrame(table, columns=["cluster", "size", "name", "keywords", "scores", "representative"])
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._validation import check_texts
 from .clustering import ClusterResult
 from .encoding import encode
 from .naming import keywords
@@ -25,15 +26,61 @@ __all__ = ["map_texts", "TextMap"]
 
 @dataclass
 class TextMap:
-    """Everything :func:`map_texts` produced."""
+    """Everything :func:`map_texts` produced; save it, place new texts into it, grow it.
+
+    >>> tm.save("maps/reviews")                  # safe files (npy + JSON), checksummed
+    >>> tm = kv.load_map("maps/reviews")
+    >>> a = tm.assign(new_reviews)               # themes at every level, positions, novelty
+    >>> tm2 = tm.extend(new_reviews)             # the map with them, for the next report
+    """
 
     texts: list
     embeddings: np.ndarray
     coords: np.ndarray
     clusters: ClusterResult
     table: object  # pandas DataFrame from keywords()
-    figure: object  # plotly Figure
+    figure: object  # plotly Figure (a loaded map draws it on first access)
     manifest: dict = field(default_factory=dict)
+    metadata: object = None  # pandas DataFrame, one row per text (optional)
+    _placement: object = field(default=None, repr=False, compare=False)
+    _embeddings_check: object = field(default=None, repr=False, compare=False)
+    _source: object = field(default=None, repr=False, compare=False)
+
+    def __getattribute__(self, name):
+        value = object.__getattribute__(self, name)
+        if name == "figure" and value is None and object.__getattribute__(self, "texts"):
+            from .placement import theme_names
+
+            value = cluster_map(self.coords, labels=self.clusters.labels, texts=self.texts,
+                                names=theme_names(self) or None)
+            object.__setattr__(self, "figure", value)
+        return value
+
+    def save(self, path, *, overwrite: bool = False):
+        """Write the map to the folder ``path`` (see :mod:`kosbert_viz.mapstore`); returns the path."""
+        from .mapstore import save_map
+
+        return save_map(self, path, overwrite=overwrite)
+
+    def assign(self, texts, metadata=None, *, model=None, top_k: int = 15, new_threshold: float = 0.99,
+               cache="auto", show_progress_bar: bool | None = None):
+        """Place new texts: theme at every level, map position, novelty (see :mod:`kosbert_viz.placement`).
+
+        ``model`` defaults to the map's own; another model is refused.
+
+        >>> a = tm.assign(["배송이 또 늦었어요"])
+        >>> a.names, a.is_new
+        """
+        from .placement import assign
+
+        return assign(self, texts, metadata, model=model, top_k=top_k, new_threshold=new_threshold, cache=cache,
+                      show_progress_bar=show_progress_bar)
+
+    def extend(self, texts, metadata=None, *, model=None, top_k: int = 15, cache="auto"):
+        """A new TextMap with ``texts`` placed into this one (themes and names kept; figure redrawn)."""
+        from .placement import extend
+
+        return extend(self, texts, metadata, model=model, top_k=top_k, cache=cache)
 
 
 def map_texts(texts, model=None, *, method: str = "kmeans", n_clusters: int | None = None,
@@ -44,9 +91,12 @@ def map_texts(texts, model=None, *, method: str = "kmeans", n_clusters: int | No
 
     Clustering and the map share one neighbour graph (:func:`kosbert_viz.cluster_layout`): HDBSCAN
     runs on a 5-D embedding and the 2-D map starts from it; k-means runs on the vectors themselves.
-    ``cache=None`` keeps nothing on disk (neither vectors nor layouts).
+    ``cache`` is as in :func:`encode` and holds the layouts too (under ``<folder>/reduce``);
+    ``cache=None`` or ``False`` keeps nothing on disk (neither vectors nor layouts).
+    ``texts`` must be a collection of str (a single str is refused); they are NFC-normalised, so
+    the map, its names and the report show one form of each text.
     """
-    texts = list(texts)
+    texts = check_texts(texts)
     if len(texts) < 4:
         raise ValueError(f"map_texts needs at least 4 texts (a 2-D map is laid out from each text's neighbours), "
                          f"got {len(texts)}")
@@ -59,8 +109,8 @@ def map_texts(texts, model=None, *, method: str = "kmeans", n_clusters: int | No
     timings["encode"] = time.perf_counter() - t
     t = time.perf_counter()
     res, coords = cluster_layout(emb, method, n_clusters=n_clusters, min_cluster_size=min_cluster_size,
-                                 random_state=random_state, cache=None if cache is None else "auto",
-                                 show_progress=show_progress_bar)
+                                 random_state=random_state, cache=cache,
+                                 show_progress_bar=show_progress_bar)
     timings["cluster_and_layout"] = time.perf_counter() - t
     t = time.perf_counter()
     table = keywords(texts, res.labels, top_n=top_n, embeddings=emb)

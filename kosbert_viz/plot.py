@@ -185,12 +185,25 @@ def stratified_sample(labels, size: int, *, min_per_cluster: int = 50, always=No
     return np.unique(keep)
 
 
-def _names(names) -> dict[int, str]:
+def _names(names, label_values=None) -> dict[int, str]:
+    """Label code -> shown name: from ``names`` (keyed by the original labels), else the labels themselves
+    when they were not integers (strings, categories)."""
+    values = [] if label_values is None else list(label_values)
+    code_of = {v: i for i, v in enumerate(values) if v is not None}
+    out = {}
+    if values and not all(isinstance(v, (int, np.integer)) for v in values if v is not None):
+        out = {i: str(v) for i, v in enumerate(values)}
     if names is None:
-        return {}
+        return out
     if hasattr(names, "items"):
-        return {int(k): str(v) for k, v in names.items()}
-    return {i: str(v) for i, v in enumerate(names)}
+        for k, v in names.items():
+            if k in code_of:
+                out[code_of[k]] = str(v)
+            elif isinstance(k, (int, np.integer)):
+                out[int(k)] = str(v)
+        return out
+    out.update({i: str(v) for i, v in enumerate(names)})
+    return out
 
 
 def _hover_columns(hover_data, n):
@@ -269,14 +282,15 @@ def cluster_map(coords, *, labels=None, texts=None, names=None, hover_data=None,
         raise ValueError(f"coords must have shape (n, 2) or (n, 3), got {xy.shape}")
     three_d = xy.shape[1] == 3
     n = len(xy)
-    labels = np.zeros(n, dtype=np.int64) if labels is None else np.asarray(labels).astype(np.int64)
-    if len(labels) != n:
-        raise ValueError(f"labels has {len(labels)} entries, expected {n} (one per point)")
+    from ._validation import check_labels, check_texts
+
+    if labels is None:
+        labels, label_values = np.zeros(n, dtype=np.int64), np.zeros(1, dtype=object)
+    else:
+        labels, label_values = check_labels(labels, n=n)
     if texts is not None:
-        texts = texts.tolist() if hasattr(texts, "tolist") else list(texts)
-        if len(texts) != n:
-            raise ValueError(f"texts has {len(texts)} entries, expected {n} (one per point)")
-    name_of = _names(names)
+        texts = check_texts(texts, n=n)
+    name_of = _names(names, label_values)
     extra = _hover_columns(hover_data, n)
     hl = _highlight_indices(highlight, n)
     if dim_others is None:

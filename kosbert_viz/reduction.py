@@ -24,6 +24,7 @@ import numpy as np
 
 from ._arraystore import resolve_store
 from ._progress import Stages, want_progress
+from ._validation import renamed_kwargs
 
 __all__ = ["reduce", "nearest_neighbors", "KNNGraph"]
 
@@ -50,15 +51,10 @@ def _params_key(xhash: str, kind: str, params: dict) -> str:
 
 
 def _check_matrix(X, name: str = "X") -> np.ndarray:
-    X = np.asarray(X)
-    if X.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array of shape (n_samples, n_features), got shape {X.shape}")
-    if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool) or np.iscomplexobj(X):
-        raise TypeError(f"{name} must be real numbers, got dtype {X.dtype}")
-    X = X.astype(np.float32, copy=False)
-    if not np.isfinite(X).all():
-        raise ValueError(f"{name} contains NaN or inf")
-    return X
+    """float32 (n, d), finite (the shared check of ``_validation``)."""
+    from ._validation import check_embeddings
+
+    return check_embeddings(X, name=name)
 
 
 def _check_mode(mode):
@@ -214,9 +210,10 @@ def _rerank(Z, cand, k, metric):
     return idx, dist
 
 
+@renamed_kwargs(show_progress="show_progress_bar")
 def nearest_neighbors(X, *, n_neighbors: int = 15, metric: str = "cosine", pca_components: int | None = None,
                       mode: str = "deterministic", random_state: int = 42, cache="auto",
-                      show_progress: bool | None = None, _xhash: str | None = None) -> KNNGraph:
+                      show_progress_bar: bool | None = None, _xhash: str | None = None) -> KNNGraph:
     """The neighbour graph that every UMAP of ``X`` shares (computed once, stored on disk).
 
     Exact below 8,192 points; above, NN-descent (:mod:`kosbert_viz._nndescent`) on the unit vectors
@@ -252,7 +249,7 @@ def nearest_neighbors(X, *, n_neighbors: int = 15, metric: str = "cosine", pca_c
     if hit is not None:
         return hit
     store = resolve_store(cache)
-    show = want_progress(show_progress, n)
+    show = want_progress(show_progress_bar, n)
     with Stages(["pca", "knn"], show=show, desc="neighbour graph") as st:
         projected = bool(pca_components) and pca_components < min(X.shape)
         with st("pca", f"{X.shape[1]} -> {pca_components} dims" if projected else f"none ({X.shape[1]} dims)"):
@@ -292,10 +289,11 @@ def _scaled_init(Z: np.ndarray, n_components: int, random_state: int) -> np.ndar
     return (Y + rng.normal(scale=1e-4, size=Y.shape)).astype(np.float32)
 
 
+@renamed_kwargs(show_progress="show_progress_bar")
 def reduce(X, method="umap", *, n_components: int = 2, metric: str = "cosine", n_neighbors: int = 15,
            min_dist: float = 0.1, pca_components: int | None = None, mode: str = "deterministic",
            random_state: int = 42, init="spectral", n_epochs: int | None = None, knn: KNNGraph | None = None,
-           cache="auto", memo: bool = True, show_progress: bool | None = None,
+           cache="auto", memo: bool = True, show_progress_bar: bool | None = None,
            _xhash: str | None = None) -> np.ndarray:
     """Lay out vectors in ``n_components`` dimensions.
 
@@ -316,7 +314,8 @@ def reduce(X, method="umap", *, n_components: int = 2, metric: str = "cosine", n
         clustering embedding needs far fewer epochs), "random" or an array (n, n_components)
     n_epochs : UMAP epochs (None: UMAP's default, 500 up to 10,000 points, 200 above)
     knn : a :func:`nearest_neighbors` graph to reuse (else it is looked up / computed)
-    cache : "auto" (``<kosbert_viz cache>/../reduce``), a folder, or None for no disk cache
+    cache : as for :func:`encode`: "auto" (the default folder), a folder or an ``EmbeddingCache``
+        (layouts go to ``<folder>/reduce``), or None / False for nothing on disk
     memo : also keep recent results in this process
 
     Returns float32 array (n, n_components).
@@ -363,10 +362,10 @@ def reduce(X, method="umap", *, n_components: int = 2, metric: str = "cosine", n
         if knn is None:
             knn = nearest_neighbors(X, n_neighbors=n_neighbors, metric=metric, pca_components=pca_components,
                                     mode=mode, random_state=random_state, cache=cache,
-                                    show_progress=show_progress, _xhash=xhash)
+                                    show_progress_bar=show_progress_bar, _xhash=xhash)
         elif len(knn.indices) != n:
             raise ValueError(f"knn was built on {len(knn.indices)} points, X has {n}")
-        show = want_progress(show_progress, n)
+        show = want_progress(show_progress_bar, n)
         with Stages([f"umap {n_components}-d"], show=show, desc="reduce") as st:
             with st(f"umap {n_components}-d", f"{n:,} points"):
                 Y = _umap(knn, n_components=n_components, n_neighbors=n_neighbors, min_dist=min_dist,

@@ -19,6 +19,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from ._validation import check_embeddings, check_texts, renamed_kwargs
+
 __all__ = ["search", "duplicates", "keep_one_per_group", "build_index", "AnnIndex"]
 
 _QUERY_BLOCK = 1024     # queries scored at once
@@ -33,32 +35,16 @@ _ANN_HINT = ('the approximate index needs faiss: pip install "kosbert_viz[ann]" 
 
 def _as_matrix(X, name: str) -> np.ndarray:
     """A 2-D float array view (no copy for float32/float64 arrays and memmaps)."""
-    if X is None:
-        raise TypeError(f"{name} must be a 2-D array of embeddings, got None")
-    if hasattr(X, "detach"):  # a torch tensor
-        X = X.detach().cpu().numpy()
-    if not isinstance(X, np.ndarray):
-        X = np.asarray(X)
-    if X.dtype == object or not np.issubdtype(X.dtype, np.number):
-        raise TypeError(f"{name} must be a numeric array of embeddings, got dtype {X.dtype}")
-    if X.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (n, dim), got shape {X.shape}")
-    if X.shape[1] == 0:
-        raise ValueError(f"{name} has 0 columns")
+    # NaN rows are reported with their block offset by _unit_rows (a memmap is not read whole here)
+    X = check_embeddings(X, name=name, dtype=None, finite=False)
     if X.dtype not in (np.float32, np.float64):
         X = X.astype(np.float32)
     return X
 
 
 def _as_texts(texts, n: int, name: str = "texts") -> list | None:
-    if texts is None:
-        return None
-    if isinstance(texts, str):
-        raise TypeError(f"{name} must be a sequence of str (one per row), got a single str")
-    texts = list(texts)
-    if len(texts) != n:
-        raise ValueError(f"{name} has {len(texts)} entries but the embeddings have {n} rows")
-    return texts
+    """NFC texts, one per corpus row (see ``_validation.check_texts``)."""
+    return None if texts is None else check_texts(texts, name=name, n=n)
 
 
 def _unit_rows(X: np.ndarray, what: str, offset: int = 0) -> np.ndarray:
@@ -167,8 +153,9 @@ class AnnIndex:
     reports the recall it reached.
     """
 
+    @renamed_kwargs(seed="random_state")
     def __init__(self, corpus_embeddings, *, nlist: int | None = None, nprobe: int | None = None,
-                 train_size: int | None = None, seed: int = 0, add_block: int = 65536):
+                 train_size: int | None = None, random_state: int = 0, add_block: int = 65536):
         try:
             import faiss
         except ImportError as exc:
@@ -182,12 +169,12 @@ class AnnIndex:
         if not 1 <= self.nlist <= n:
             raise ValueError(f"nlist must be between 1 and the number of vectors ({n}), got {self.nlist}")
         self.nprobe = int(nprobe or max(1, self.nlist // 16))
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(random_state)
         m = min(n, int(train_size or max(40 * self.nlist, 10_000)))
         sample = np.sort(rng.choice(n, m, replace=False)) if m < n else np.arange(n)
         quantizer = faiss.IndexFlatIP(dim)
         index = faiss.IndexIVFFlat(quantizer, dim, self.nlist, faiss.METRIC_INNER_PRODUCT)
-        index.cp.seed = int(seed)
+        index.cp.seed = int(random_state)
         index.train(_unit_rows(X[sample], "corpus_embeddings"))
         for s in range(0, n, add_block):
             index.add(_unit_rows(X[s:s + add_block], "corpus_embeddings", s))
@@ -209,14 +196,15 @@ class AnnIndex:
         return scores, idx.astype(np.int64)
 
 
+@renamed_kwargs(seed="random_state")
 def build_index(corpus_embeddings, *, nlist: int | None = None, nprobe: int | None = None,
-                train_size: int | None = None, seed: int = 0) -> AnnIndex:
+                train_size: int | None = None, random_state: int = 0) -> AnnIndex:
     """Build an approximate cosine index (faiss IVF-Flat) for :func:`search`.
 
     ``nlist`` inverted lists (default sqrt(n)) and ``nprobe`` lists visited per
     query (default nlist/16). Needs ``pip install "kosbert_viz[ann]"``.
     """
-    return AnnIndex(corpus_embeddings, nlist=nlist, nprobe=nprobe, train_size=train_size, seed=seed)
+    return AnnIndex(corpus_embeddings, nlist=nlist, nprobe=nprobe, train_size=train_size, random_state=random_state)
 
 
 def _recall(approx_idx: np.ndarray, exact_idx: np.ndarray) -> float:
@@ -227,9 +215,10 @@ def _recall(approx_idx: np.ndarray, exact_idx: np.ndarray) -> float:
 
 # --------------------------------------------------------------------------- search
 
+@renamed_kwargs(seed="random_state")
 def search(queries, corpus_embeddings, texts=None, *, top_k: int = 10, model=None, index="exact",
            ann_threshold: int = 1_000_000, nprobe: int | None = None, recall_sample: int = 100,
-           cache="auto", chunk_size: int = _CORPUS_BLOCK, seed: int = 0):
+           cache="auto", chunk_size: int = _CORPUS_BLOCK, random_state: int = 0):
     """The ``top_k`` corpus rows most cosine-similar to each query.
 
     Parameters
@@ -291,12 +280,12 @@ def search(queries, corpus_embeddings, texts=None, *, top_k: int = 10, model=Non
     info = {"method": "exact", "n_corpus": n, "n_queries": len(Q), "top_k": k}
     if use_ann:
         if ann is None:
-            ann = AnnIndex(C, nprobe=nprobe, seed=seed)
+            ann = AnnIndex(C, nprobe=nprobe, random_state=random_state)
             info["build_seconds"] = round(ann.build_seconds, 3)
         scores, idx = ann.search_vectors(Q, k, nprobe=nprobe)
         info.update(method="ann", index=repr(ann), nprobe=int(nprobe or ann.nprobe))
         if recall_sample and not isinstance(C, AnnIndex):
-            rng = np.random.default_rng(seed)
+            rng = np.random.default_rng(random_state)
             pick = np.sort(rng.choice(len(Q), min(recall_sample, len(Q)), replace=False))
             _, exact_idx = _exact_topk(Q[pick], C, k, corpus_block=chunk_size)
             info.update(recall_at_k=round(_recall(idx[pick], exact_idx), 4), recall_queries=len(pick))
@@ -330,8 +319,9 @@ def _group_stats(X: np.ndarray, members: np.ndarray, rng) -> tuple[float, float,
     return float(S[off].mean()), float(S[off].min()), int(central)
 
 
+@renamed_kwargs(seed="random_state")
 def duplicates(embeddings, texts=None, *, threshold: float = 0.9, top_k: int = 10,
-               min_size: int = 2, chunk_size: int = _CORPUS_BLOCK, index=None, seed: int = 0):
+               min_size: int = 2, chunk_size: int = _CORPUS_BLOCK, index=None, random_state: int = 0):
     """Groups of near-duplicate texts (paraphrase mining by chunked top-k).
 
     Each text is compared with its ``top_k`` nearest neighbours (blocks of the corpus at a
@@ -401,7 +391,7 @@ def duplicates(embeddings, texts=None, *, threshold: float = 0.9, top_k: int = 1
         sizes = np.bincount(comp)
         order = np.argsort(comp, kind="stable")
         starts = np.concatenate([[0], np.cumsum(sizes)])
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(random_state)
         for label in np.nonzero(sizes >= min_size)[0]:
             members = order[starts[label]:starts[label + 1]]
             mean_sim, min_sim, central = _group_stats(X, members, rng)

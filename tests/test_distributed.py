@@ -54,7 +54,7 @@ def test_headlines_match_encode_in_order_and_second_run_is_free(ray_local, headl
     assert len(set(texts)) == len(texts) == N_HEADLINES
     cache = tmp_path / "cache"
     res = encode_dataset(texts, model=tiny_model_path, cache=cache, concurrency=2, batch_size=2000,
-                         show_progress=False)
+                         show_progress_bar=False)
     assert res.rows == N_HEADLINES and res.encoded == N_HEADLINES and res.cached == 0
     assert res.written == N_HEADLINES and res.entries == N_HEADLINES and res.batches == 10
     assert res.actors == 2 and res.device == "cpu" and res.rows_per_s > 0
@@ -72,7 +72,7 @@ def test_headlines_match_encode_in_order_and_second_run_is_free(ray_local, headl
     np.testing.assert_array_equal(load_embeddings([texts[i] for i in order], res), got[order])
 
     second = encode_dataset(texts, model=tiny_model_path, cache=cache, concurrency=2, batch_size=2000,
-                            show_progress=False)
+                            show_progress_bar=False)
     assert second.rows == N_HEADLINES and second.encoded == 0 and second.written == 0
     assert second.cached == N_HEADLINES and second.entries == N_HEADLINES
     assert second.fingerprint == res.fingerprint
@@ -107,7 +107,7 @@ def test_actor_killed_mid_run_loses_and_duplicates_nothing(ray_local, headlines,
     texts = list(headlines.title[:n])
     marker = tmp_path / "died"
     res = encode_dataset(texts, model=tiny_model_path, cache=tmp_path / "cache", concurrency=2, batch_size=500,
-                         show_progress=False, _actor_cls=_dying_actor(str(marker), 2))
+                         show_progress_bar=False, _actor_cls=_dying_actor(str(marker), 2))
     assert marker.exists(), "the actor never died: the test did not test anything"
     dead_pid = int(marker.read_text())
     assert dead_pid in res.extra["actor_pids"]  # it had reported its first batch before dying
@@ -127,7 +127,7 @@ def test_run_stopped_halfway_resumes(ray_local, headlines, reference, tiny_model
     cache = tmp_path / "cache"
     kv.encode(texts[:half], tiny_model_path, cache=cache, show_progress_bar=False)  # what the stopped run stored
     res = encode_dataset(texts, model=tiny_model_path, cache=cache, concurrency=2, batch_size=1000,
-                         show_progress=False)
+                         show_progress_bar=False)
     assert res.rows == n and res.cached == half and res.encoded == n - half and res.entries == n
     assert res.repeated == 0
     assert np.abs(load_embeddings(texts, res) - reference[:n]).max() <= 1e-5
@@ -149,7 +149,7 @@ def test_parquet_source_url_and_parquet_output(ray_local, headlines, reference, 
     out = tmp_path / "vectors"
     res = encode_dataset(url, model=tiny_model_path, cache=tmp_path / "cache", text_column="title",
                          id_column="index", concurrency=2, batch_size=1000, parquet_out=out,
-                         show_progress=False)
+                         show_progress_bar=False)
     assert res.rows == n and res.encoded == n and res.parquet_out == str(out)
     got = load_embeddings(url, res)  # text_column comes from the result
     assert np.abs(got - reference[:n]).max() <= 1e-5
@@ -172,14 +172,14 @@ def test_csv_and_tsv_gz_sources(ray_local, headlines, reference, tiny_model_path
     part.to_csv(csv_path, index=False)
     cache = tmp_path / "cache"
     res = encode_dataset(str(csv_path), model=tiny_model_path, cache=cache, text_column="title",
-                         concurrency=2, batch_size=1000, show_progress=False)
+                         concurrency=2, batch_size=1000, show_progress_bar=False)
     assert res.rows == n and res.encoded == n
     assert np.abs(load_embeddings(str(csv_path), res) - reference[:n]).max() <= 1e-5
     # the same texts as a gzipped TSV: all cached
     tsv_path = tmp_path / "headlines.tsv.gz"
     part.to_csv(tsv_path, sep="\t", index=False)
     again = encode_dataset(str(tsv_path), model=tiny_model_path, cache=cache, text_column="title",
-                           concurrency=2, batch_size=1000, show_progress=False)
+                           concurrency=2, batch_size=1000, show_progress_bar=False)
     assert again.rows == n and again.cached == n and again.encoded == 0
     np.testing.assert_array_equal(load_embeddings(str(tsv_path), again),
                                   load_embeddings(str(csv_path), res))
