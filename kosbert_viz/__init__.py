@@ -54,10 +54,11 @@ _EXPORTS = {
     "load_embeddings": "distributed",
     "EncodeResult": "distributed",
     "MissingEmbeddingsError": "distributed",
+    "read_table": "io",
 }
 _SUBMODULES = {"datasets", "cache", "clustering", "encoding", "naming", "models", "plot", "pipeline",
                "reduction", "layouts", "report", "cli", "charts", "renderers", "export", "similarity",
-               "evaluate", "distributed"}
+               "evaluate", "distributed", "io"}
 
 __all__ = sorted(_EXPORTS) + ["datasets"]
 

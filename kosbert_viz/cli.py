@@ -4,16 +4,29 @@
     kosbert-viz map reviews.csv --text-col review [--label-col topic] -o report.html
     kosbert-viz cache info | clear [--model NAME] | prune --max-bytes 2GB
     kosbert-viz evaluate korsts path/to/KorSTS [--model NAME]
+
+Every mistake a user can make (a bad file, a bad option, an output that cannot be written, no
+model) ends in one ``error: ...`` line that says what to change, exit status 2, and is found
+before any model is loaded or any text encoded. ``--debug`` shows the traceback of an unexpected error.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from pathlib import Path
 
 _BANNER = "!" * 78
+# The clustering methods of `map` and `demo` and the option each one reads (--k or --min-cluster-size).
+METHODS = ("kmeans", "hdbscan")
+DEFAULT_METHOD = "kmeans"
+MIN_TEXTS = 4  # map_texts lays the 2-D map out from each text's neighbours
+
+
+class CLIError(Exception):
+    """A user mistake: printed as one ``error: ...`` line, exit status 2."""
 
 
 def _size(text: str) -> int:
@@ -24,7 +37,18 @@ def _size(text: str) -> int:
     return int(float(m.group(1)) * 1024 ** " kmgt".index(unit or " "))
 
 
-def _encoder_or_offline(model, allow_offline: bool):
+_MODEL_HINT = {
+    "map": ("  On the command line: --model ./ko-sbert-multitask (a downloaded folder), --model offline "
+            "(the offline encoder, lower Korean quality), or --offline-fallback (use the offline encoder only "
+            "when ko-sbert cannot be loaded); or set KOSBERT_VIZ_MODEL."),
+    "demo": ("  On the command line: drop --no-fallback (demo then falls back to the offline encoder), or pass "
+             "--model ./ko-sbert-multitask (a downloaded folder) or --model offline; or set KOSBERT_VIZ_MODEL."),
+    "evaluate": ("  On the command line: --model ./ko-sbert-multitask (a downloaded folder) or --model offline; "
+                 "or set KOSBERT_VIZ_MODEL."),
+}
+
+
+def _encoder_or_offline(model, allow_offline: bool, command: str = "map"):
     """Load the ko-sbert model; with allow_offline, fall back loudly to the offline encoder."""
     from .models import ModelLoadError, OfflineEncoder, load_encoder
 
@@ -32,28 +56,88 @@ def _encoder_or_offline(model, allow_offline: bool):
         return load_encoder(model), None
     except ModelLoadError as exc:
         if not allow_offline:
-            raise
+            raise ModelLoadError(f"{exc}\n{_MODEL_HINT[command]}") from None
         notice = ("The ko-sbert model could not be loaded, so this report was made with the OFFLINE "
                   "fallback model (multilingual Universal Sentence Encoder v3, fast-universal-sentence-"
                   "encoder). Its Korean quality is lower (KorSTS ~71 vs 84.7 Spearman). "
                   "Provide the model (see README) for real results.")
-        print(f"{_BANNER}\n{notice}\nReason:\n{exc}\n{_BANNER}", file=sys.stderr)
+        print(f"{_BANNER}\n{notice}\nReason:\n{exc}\n{_BANNER}", file=sys.stderr, flush=True)
         try:
             return OfflineEncoder(), notice
         except ImportError as imp:
-            raise SystemExit(f"{exc}\n\nThe offline fallback is not installed either: {imp}") from None
+            raise CLIError(f"{exc}\n\nThe offline fallback is not installed either: {imp}") from None
+
+
+def _check_output(output) -> Path:
+    """The report path, checked writable before any work: not a folder, its folder writable."""
+    text = str(output)
+    path = Path(text).expanduser()
+    if path.is_dir() or text.endswith(("/", os.sep)):
+        raise CLIError(f"-o {text} is a folder, expected a file name: use -o {path / 'report.html'}")
+    if path.suffix.lower() not in (".html", ".htm"):
+        print(f"note: -o {text} does not end in .html; browsers may not open it as a report", file=sys.stderr)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise CLIError(f"-o {text} exists and is read-only; choose another -o path or make it writable")
+    parent = path.parent
+    while not parent.exists():  # write_report creates missing folders: the nearest existing one decides
+        parent = parent.parent
+    if not parent.is_dir():
+        raise CLIError(f"-o {text} cannot be written: {parent} is a file, not a folder; choose another -o path")
+    import tempfile
+
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".kosbert_viz-write-check-", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise CLIError(f"-o {text} cannot be written: the folder {parent} is not writable ({reason}); "
+                       "choose another -o path") from None
+    return path
+
+
+def _check_count(value, flag: str, minimum: int, what: str) -> None:
+    if value is not None and value < minimum:
+        raise CLIError(f"{flag} {value}: expected {what}")
+
+
+def _check_clustering(args) -> None:
+    """Options checked before the file is read (their bounds that need the text count come later)."""
+    _check_count(args.k, "--k", 2, "at least 2 clusters (or leave --k out for an automatic number)")
+    _check_count(getattr(args, "min_cluster_size", None), "--min-cluster-size", 2,
+                 "at least 2 texts per cluster (HDBSCAN's smallest group; default max(5, n/100))")
+
+
+def _check_against_texts(args, n: int, where: str) -> None:
+    if n < MIN_TEXTS:
+        raise CLIError(f"{where} has {n} text{'s' if n != 1 else ''} to map, expected at least {MIN_TEXTS} "
+                       "(a map lays each text out from its neighbours); add rows, or use kv.encode() for a few texts")
+    if args.k is not None and args.k > n:
+        raise CLIError(f"--k {args.k} is more than the {n} texts of {where}; expected --k between 2 and {n}, "
+                       "or leave --k out for an automatic number")
+
+
+def _map_kwargs(args) -> dict:
+    """map_texts' clustering options from the command line (one place for `map` and `demo`)."""
+    kw = {"method": args.method, "n_clusters": args.k}
+    if getattr(args, "min_cluster_size", None) is not None:
+        kw["min_cluster_size"] = args.min_cluster_size
+    return kw
 
 
 def _cmd_demo(args) -> int:
+    _check_clustering(args)
+    output = _check_output(args.output)
     from .datasets import load_sample
     from .pipeline import map_texts
     from .report import write_report
 
     df = load_sample()
-    encoder, notice = _encoder_or_offline(args.model, allow_offline=not args.no_fallback)
-    tm = map_texts(df["text"], encoder, method=args.method, n_clusters=args.k, cache=args.cache_dir or "auto",
-                   hover_data={"topic": df["topic"]}, title="kosbert_viz demo: bundled Korean sample corpus")
-    path = write_report(tm, args.output, title="kosbert_viz demo", notice=notice)
+    _check_against_texts(args, len(df), "the bundled sample")
+    encoder, notice = _encoder_or_offline(args.model, allow_offline=not args.no_fallback, command="demo")
+    tm = map_texts(df["text"], encoder, cache=args.cache_dir or "auto", hover_data={"topic": df["topic"]},
+                   title="kosbert_viz demo: bundled Korean sample corpus", **_map_kwargs(args))
+    path = write_report(tm, output, title="kosbert_viz demo", notice=notice)
     print(f"model: {tm.manifest['model']['name']}  texts: {len(tm.texts)}  clusters: {tm.clusters.n_clusters}")
     for row in tm.table.itertuples(index=False):
         print(f"  [{row.cluster:>2}] {row.size:>4}  {row.name}")
@@ -61,27 +145,45 @@ def _cmd_demo(args) -> int:
     return 0
 
 
-def _read_table(path: Path, sep: str | None, encoding: str):
-    import pandas as pd
+def _read_input(args):
+    """The input table (kosbert_viz.io.read_table), with one stderr line on what was detected."""
+    from .io import TableError, read_table, sep_name
 
-    if not path.exists():
-        raise SystemExit(f"error: {path} does not exist")
-    if path.suffix.lower() in (".parquet", ".pq"):
-        return pd.read_parquet(path)
-    if sep is None:
-        sep = "\t" if path.suffix.lower() in (".tsv", ".tab") or path.name.endswith(".tsv.gz") else ","
-    return pd.read_csv(path, sep=sep, encoding=encoding, dtype=str, keep_default_na=False)
+    try:
+        df, info = read_table(args.file, sep=args.sep, encoding=args.encoding, sheet=args.sheet)
+    except (TableError, ValueError) as exc:
+        raise CLIError(str(exc)) from None
+    name = Path(args.file).name
+    if info.get("sheet") is not None:
+        print(f"read {name}: sheet {info['sheet']!r}, {info['rows']:,} rows", file=sys.stderr)
+    elif info.get("encoding") is not None:
+        said = [f"encoding {info['encoding']}" + (" (detected)" if info.get("encoding_detected") else "")]
+        said.append(f"separator {sep_name(info['sep'])}" + (" (detected)" if info.get("sep_detected") else ""))
+        print(f"read {name}: {info['rows']:,} rows, " + ", ".join(said), file=sys.stderr)
+    return df, info
+
+
+def _column_error(col: str, flag: str, df, args) -> CLIError:
+    import difflib
+
+    cols = list(df.columns)
+    near = difflib.get_close_matches(col, cols, n=1)
+    hint = f"; did you mean {flag} {near[0]!r}?" if near else ""
+    seps = [c for c in ",;\t|" if len(cols) == 1 and c in cols[0]]
+    if seps:
+        hint = f"; the header {cols[0]!r} was not split: pass the separator, e.g. --sep {seps[0]!r}"
+    return CLIError(f"column {col!r} not in {args.file}; columns are {cols}{hint}")
 
 
 def _cmd_map(args) -> int:
-    from .pipeline import map_texts
-    from .report import write_report
-
-    df = _read_table(Path(args.file), args.sep, args.encoding)
+    _check_count(args.limit, "--limit", 1, "a positive number of rows (or leave --limit out for all rows)")
+    _check_clustering(args)
+    output = _check_output(args.output)
+    df, _ = _read_input(args)
     if args.text_col not in df.columns:
-        raise SystemExit(f"error: column {args.text_col!r} not in {args.file}; columns are {list(df.columns)}")
+        raise _column_error(args.text_col, "--text-col", df, args)
     if args.label_col and args.label_col not in df.columns:
-        raise SystemExit(f"error: column {args.label_col!r} not in {args.file}; columns are {list(df.columns)}")
+        raise _column_error(args.label_col, "--label-col", df, args)
     texts = df[args.text_col].astype(str)
     keep = texts.str.strip() != ""
     if (~keep).any():
@@ -89,10 +191,14 @@ def _cmd_map(args) -> int:
     df, texts = df[keep], texts[keep]
     if args.limit:
         df, texts = df.head(args.limit), texts.head(args.limit)
-    encoder, notice = _encoder_or_offline(args.model, allow_offline=args.offline_fallback)
+    _check_against_texts(args, len(texts), f"{args.file} (column {args.text_col!r})")
+    from .pipeline import map_texts
+    from .report import write_report
+
+    encoder, notice = _encoder_or_offline(args.model, allow_offline=args.offline_fallback, command="map")
     hover = {args.label_col: df[args.label_col]} if args.label_col else None
-    tm = map_texts(texts, encoder, method=args.method, n_clusters=args.k, min_cluster_size=args.min_cluster_size,
-                   cache=args.cache_dir or "auto", hover_data=hover, title=args.title or Path(args.file).name)
+    tm = map_texts(texts, encoder, cache=args.cache_dir or "auto", hover_data=hover,
+                   title=args.title or Path(args.file).name, **_map_kwargs(args))
     if args.label_col:
         from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
@@ -102,7 +208,7 @@ def _cmd_map(args) -> int:
             "ARI": round(float(adjusted_rand_score(truth, tm.clusters.labels)), 4),
             "NMI": round(float(normalized_mutual_info_score(truth, tm.clusters.labels)), 4),
         }
-    path = write_report(tm, args.output, title=args.title or f"kosbert_viz: {Path(args.file).name}", notice=notice)
+    path = write_report(tm, output, title=args.title or f"kosbert_viz: {Path(args.file).name}", notice=notice)
     print(f"report written to {Path(path).resolve()}")
     return 0
 
@@ -126,7 +232,7 @@ def _cmd_cache(args) -> int:
         print(f"removed {n:,} entries" + (f" of {args.model}" if args.model else ""))
     elif args.action == "prune":
         if args.max_bytes is None:
-            raise SystemExit("error: cache prune needs --max-bytes (e.g. --max-bytes 2GB)")
+            raise CLIError("cache prune needs --max-bytes (e.g. --max-bytes 2GB)")
         freed = cache.prune(args.max_bytes)
         print(f"freed {freed / 2**20:.1f} MiB; cache now {cache.info()['bytes'] / 2**20:.1f} MiB")
     elif args.action == "compact":
@@ -137,12 +243,17 @@ def _cmd_cache(args) -> int:
 def _cmd_evaluate(args) -> int:
     from .evaluate import load_korsts, sts, sts_table
 
+    from .models import ModelLoadError
+
     try:
         pairs = load_korsts(args.path, split=args.split)
     except (FileNotFoundError, ValueError) as exc:
-        raise SystemExit(f"error: {exc}") from None
-    result = sts(pairs["sentence1"], pairs["sentence2"], pairs["score"], model=args.model,
-                 cache=args.cache_dir or "auto")
+        raise CLIError(str(exc)) from None
+    try:
+        result = sts(pairs["sentence1"], pairs["sentence2"], pairs["score"], model=args.model,
+                     cache=args.cache_dir or "auto")
+    except ModelLoadError as exc:
+        raise ModelLoadError(f"{exc}\n{_MODEL_HINT['evaluate']}") from None
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -156,28 +267,31 @@ def _cmd_evaluate(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kosbert-viz", description="Maps of meaning for Korean text.")
+    parser.add_argument("--debug", action="store_true", default=False,
+                        help="show the Python traceback of an unexpected error")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="map the bundled Korean sample corpus into an HTML report")
     demo.add_argument("-o", "--output", default="kosbert_viz_demo.html")
     demo.add_argument("--model", default=None, help="model name or folder (default: $KOSBERT_VIZ_MODEL or ko-sbert)")
-    demo.add_argument("--method", default="kmeans", choices=["kmeans", "hdbscan"])
-    demo.add_argument("--k", type=int, default=None, help="number of k-means clusters (default: automatic)")
+    _add_clustering_options(demo, hdbscan_size=False)
     demo.add_argument("--cache-dir", default=None)
     demo.add_argument("--no-fallback", action="store_true", help="fail instead of using the offline model")
     demo.set_defaults(func=_cmd_demo)
 
-    mp = sub.add_parser("map", help="map a CSV/TSV/Parquet column of texts into an HTML report")
-    mp.add_argument("file")
+    mp = sub.add_parser("map", help="map a CSV/TSV/TXT/Parquet/Excel column of texts into an HTML report")
+    mp.add_argument("file", help=".csv, .tsv, .txt (also .gz), .parquet or .xlsx")
     mp.add_argument("--text-col", required=True)
     mp.add_argument("--label-col", default=None, help="known labels: shown on hover and scored (ARI/NMI)")
     mp.add_argument("-o", "--output", default="kosbert_viz_report.html")
-    mp.add_argument("--model", default=None)
-    mp.add_argument("--method", default="kmeans", choices=["kmeans", "hdbscan"])
-    mp.add_argument("--k", type=int, default=None)
-    mp.add_argument("--min-cluster-size", type=int, default=None)
-    mp.add_argument("--sep", default=None)
-    mp.add_argument("--encoding", default="utf-8")
+    mp.add_argument("--model", default=None,
+                    help="model name or folder, or 'offline' (default: $KOSBERT_VIZ_MODEL or ko-sbert)")
+    _add_clustering_options(mp, hdbscan_size=True)
+    mp.add_argument("--sep", default=None,
+                    help="field separator (default: detected among , ; tab |); '\\t' or 'tab' for tab")
+    mp.add_argument("--encoding", default=None,
+                    help="text encoding (default: detected: UTF-8 with or without BOM, UTF-16, CP949/EUC-KR)")
+    mp.add_argument("--sheet", default=None, help="Excel sheet name or number (default: the first)")
     mp.add_argument("--limit", type=int, default=None, help="only the first N rows")
     mp.add_argument("--title", default=None)
     mp.add_argument("--cache-dir", default=None)
@@ -201,17 +315,53 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--cache-dir", default=None)
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(func=_cmd_evaluate)
+    for command in sub.choices.values():  # `kosbert-viz map ... --debug` as well as `kosbert-viz --debug map ...`
+        if "--debug" not in command._option_string_actions:
+            command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                                 help="show the Python traceback of an unexpected error")
     return parser
+
+
+def _add_clustering_options(parser, *, hdbscan_size: bool) -> None:
+    parser.add_argument("--method", default=DEFAULT_METHOD, choices=METHODS)
+    parser.add_argument("--k", type=int, default=None,
+                        help="number of k-means clusters, at least 2 (default: automatic)")
+    if hdbscan_size:
+        parser.add_argument("--min-cluster-size", type=int, default=None,
+                            help="HDBSCAN's smallest cluster, at least 2 (default: max(5, n/100))")
+
+
+def _known_errors() -> tuple:
+    """Errors whose message already says what to do: printed as they are."""
+    from .io import TableError
+    from .models import ModelLoadError
+
+    known = [CLIError, ModelLoadError, TableError, OSError, ImportError]
+    try:
+        from .cache import CacheFullError
+
+        known.append(CacheFullError)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(known)
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from .models import ModelLoadError
-
+    debug = getattr(args, "debug", False) or os.environ.get("KOSBERT_VIZ_DEBUG", "") not in ("", "0")
     try:
         return args.func(args)
-    except ModelLoadError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if debug:
+            raise
+        message = str(exc).strip() or type(exc).__name__
+        if isinstance(exc, _known_errors()):
+            print(f"error: {message}", file=sys.stderr)
+        else:
+            print(f"error: {type(exc).__name__}: {message}\n(run with --debug for the traceback)", file=sys.stderr)
         return 2
 
 
