@@ -54,6 +54,8 @@ _EXPORTS = {
     "load_embeddings": "distributed",
     "EncodeResult": "distributed",
     "MissingEmbeddingsError": "distributed",
+    "explore": "explorer",
+    "Explorer": "explorer",
     "read_table": "io",
 }
 _SUBMODULES = {"datasets", "cache", "clustering", "encoding", "naming", "models", "plot", "pipeline",

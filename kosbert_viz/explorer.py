@@ -1,0 +1,732 @@
+"""``kv.explore()``: a JupyterLab explorer whose selections come back to Python.
+
+>>> ex = kv.explore(tm)                       # a TextMap from kv.map_texts
+>>> ex                                        # the map (WebGL), search box, filters, the texts beside it
+>>> ex.selected                               # a live DataFrame: index, text, theme, metadata
+>>> ex.search("환불")                          # substring (NFC): 환불 finds 환불이; semantic=True uses kv.search
+>>> ex.select([3, 14, 15]); ex.filter(themes=["배송 · 택배"], categories={"topic": ["배송"]})
+>>> ex.make_theme("환불 문의")                  # the selection becomes a theme in tm (and the next report)
+
+The map is jupyter-scatter (an anywidget over regl-scatterplot: plain WebGL, no WebGPU),
+which stays smooth to millions of points. Only coordinates and one colour value per point go
+to the browser (16 bytes a point); a text travels only when its tooltip is shown. Lasso:
+shift + drag (or the lasso button); the selection comes back to Python as ``ex.selected``.
+Needs the ``explore`` extra: ``pip install "kosbert_viz[explore]"`` (jupyter-scatter, ipywidgets).
+"""
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._validation import check_labels, check_texts, normalize_text
+from .plot import cluster_colors
+
+__all__ = ["explore", "Explorer"]
+
+_EXTRA_HINT = 'the explorer needs jupyter-scatter and ipywidgets: pip install "kosbert_viz[explore]"'
+NOISE_HEX = "#969696"
+TABLE_ROWS = 300  # rows drawn in the side panel's table (the DataFrame holds all of them)
+KEYWORD_SAMPLE = 1500  # texts per side (selection / rest) tokenised for the selection's keywords
+MAX_CATEGORIES = 60  # a metadata column with at most this many values gets a filter and colours
+
+
+def _imports():
+    try:
+        import ipywidgets
+        import jscatter
+    except ImportError as exc:
+        raise ImportError(_EXTRA_HINT) from exc
+    return jscatter, ipywidgets
+
+
+@dataclass
+class _Level:
+    codes: np.ndarray  # int64 per point, -1 = noise
+    names: dict  # code -> display name
+
+
+def _unique_names(codes: np.ndarray, names: dict) -> dict:
+    """One distinct display name per code (noise is "noise"); repeated names get their code."""
+    out, seen = {}, {}
+    for c in sorted(int(c) for c in np.unique(codes) if c >= 0):
+        name = str(names.get(c, f"theme {c}"))
+        if name in seen or name == "noise":
+            name = f"{name} ({c})"
+        seen[name] = c
+        out[c] = name
+    return out
+
+
+def _levels_of(labels, names_by_level) -> list[_Level]:
+    levels = []
+    for i, lab in enumerate(labels):
+        codes, values = check_labels(lab, name=f"labels[{i}]" if len(labels) > 1 else "labels")
+        given = names_by_level[i] if i < len(names_by_level) and names_by_level[i] is not None else None
+        if given is None:  # string/categorical labels name themselves
+            given = {c: values[c] for c in range(len(values))} if codes.size and values.dtype == object else {}
+        elif not hasattr(given, "items"):
+            given = dict(enumerate(given))
+        levels.append(_Level(codes, _unique_names(codes, {int(k): v for k, v in given.items()})))
+    return levels
+
+
+def _is_category_like(s) -> bool:
+    from pandas.api import types
+
+    return (isinstance(s.dtype, types.CategoricalDtype) or types.is_object_dtype(s.dtype)
+            or types.is_string_dtype(s.dtype) or types.is_bool_dtype(s.dtype))
+
+
+def _is_number(s) -> bool:
+    from pandas.api import types
+
+    return types.is_numeric_dtype(s.dtype) and not types.is_bool_dtype(s.dtype)
+
+
+def _category_columns(data) -> list[str]:
+    cols = []
+    for c in data.columns:
+        s = data[c]
+        if _is_category_like(s):
+            try:
+                if s.nunique(dropna=True) <= MAX_CATEGORIES:
+                    cols.append(str(c))
+            except TypeError:  # unhashable cells
+                continue
+    return cols
+
+
+class Explorer:
+    """The explorer widget and its state. Build it with :func:`explore`; display it in a cell.
+
+    Attributes: ``selected`` (live DataFrame), ``hits`` (the last search), ``widget`` (the
+    ipywidgets box), ``scatter`` (the ``jscatter.Scatter``).
+    """
+
+    def __init__(self, coords, levels: list[_Level], texts: list[str], *, data=None, embeddings=None, model=None,
+                 textmap=None, primary: int = 0, time_column: str | None = None, height: int = 560,
+                 random_state: int = 0):
+        import pandas as pd
+
+        self._n = len(texts)
+        self._xy = np.ascontiguousarray(np.asarray(coords, dtype=np.float32)[:, :2])
+        self._texts = texts
+        self._levels = levels
+        self._level = primary
+        self._primary = primary
+        self._emb = embeddings
+        self._model = model
+        self._encoder = None
+        self._tm = textmap
+        self._rng = np.random.default_rng(random_state)
+        self._random_state = random_state
+        self._data = pd.DataFrame(index=pd.RangeIndex(self._n)) if data is None else data
+        self._cat_cols = _category_columns(self._data)
+        self._time_col = time_column
+        self._filter: np.ndarray | None = None
+        self._sort = ("index", True)
+        self.hits = None
+        self._keywords: list[str] = []
+        self._height = height
+        frame = pd.DataFrame({"x": self._xy[:, 0], "y": self._xy[:, 1]})
+        frame["theme"] = self._theme_column(self._level)
+        frame["text"] = texts
+        for c in self._cat_cols:
+            if c not in frame:
+                frame[c] = self._data[c].astype(str).astype("category")
+        self._frame = frame
+        self._color = "theme"
+        self._scatter = None
+        self._widgets = None
+        self._box = None
+
+    # ------------------------------------------------------------------ building blocks
+    def _theme_column(self, level: int):
+        import pandas as pd
+
+        lv = self._levels[level]
+        order = sorted(lv.names)
+        cats = (["noise"] if (lv.codes < 0).any() else []) + [lv.names[c] for c in order]
+        lookup = {c: i + (1 if cats and cats[0] == "noise" else 0) for i, c in enumerate(order)}
+        pos = np.full(int(lv.codes.max(initial=-1)) + 2, 0, np.int64)  # code + 1 -> category position
+        for c, p in lookup.items():
+            pos[c + 1] = p
+        return pd.Categorical.from_codes(pos[lv.codes + 1], categories=cats)
+
+    def _theme_colors(self, level: int) -> dict:
+        lv = self._levels[level]
+        order = sorted(lv.names)
+        out = dict(zip((lv.names[c] for c in order), cluster_colors(len(order))))
+        if (lv.codes < 0).any():
+            out["noise"] = NOISE_HEX
+        return out
+
+    def _make_scatter(self):
+        jscatter, _ = _imports()
+        sc = jscatter.Scatter(data=self._frame, x="x", y="y", color_by="theme",
+                              color_map=self._theme_colors(self._level), tooltip=True,
+                              tooltip_properties=["theme", "text"], tooltip_preview="text",
+                              tooltip_preview_text_lines=6, height=self._height, legend=True,
+                              legend_position="top-right", axes=False, opacity=0.8)
+        sc.widget.observe(self._on_selection, names="selection")
+        return sc
+
+    @property
+    def scatter(self):
+        """The ``jscatter.Scatter`` drawing the map (built on first use)."""
+        if self._scatter is None:
+            self._scatter = self._make_scatter()
+        return self._scatter
+
+    # ------------------------------------------------------------------ selection
+    def _selection_indices(self) -> np.ndarray:
+        sel = self.scatter.widget.selection
+        if sel is None:
+            return np.zeros(0, np.int64)
+        return np.unique(np.asarray(sel, dtype=np.int64))
+
+    @property
+    def selected(self):
+        """The selected texts as a DataFrame (index, text, theme names, metadata), read live from the map."""
+        return self.frame(self._selection_indices())
+
+    def frame(self, indices=None):
+        """A DataFrame of the given points (all when None): index, text, theme per level, metadata."""
+        import pandas as pd
+
+        idx = np.arange(self._n) if indices is None else np.asarray(indices, dtype=np.int64)
+        out = pd.DataFrame({"index": idx, "text": [self._texts[i] for i in idx]})
+        for i in range(len(self._levels)):
+            col = "theme" if i == self._primary else f"theme_level{i}"
+            out[col] = np.asarray(self._theme_column(i).astype(object))[idx]
+        meta = self._data.iloc[idx].reset_index(drop=True)
+        for c in meta.columns:
+            name = str(c) if str(c) not in out else f"data_{c}"
+            out[name] = meta[c].to_numpy()
+        return out
+
+    def _check_indices(self, indices) -> np.ndarray:
+        if hasattr(indices, "columns"):
+            if "index" not in indices.columns:
+                raise ValueError("a DataFrame of points needs an 'index' column (as ex.selected or ex.hits has)")
+            indices = indices["index"]
+        arr = np.asarray(indices)
+        if arr.dtype == bool:
+            if len(arr) != self._n:
+                raise ValueError(f"a boolean mask needs {self._n} entries, got {len(arr)}")
+            return np.flatnonzero(arr)
+        if arr.size == 0:
+            return np.zeros(0, np.int64)
+        if arr.dtype.kind not in "iu":
+            raise TypeError(f"indices must be integer point positions, got dtype {arr.dtype}")
+        arr = np.unique(arr.astype(np.int64).ravel())
+        if arr[0] < 0 or arr[-1] >= self._n:
+            raise ValueError(f"indices must be in [0, {self._n}), got {arr[0]}..{arr[-1]}")
+        return arr
+
+    def select(self, indices):
+        """Select points from Python (positions, a boolean mask, or a DataFrame with ``index``); None clears."""
+        idx = np.zeros(0, np.int64) if indices is None else self._check_indices(indices)
+        self.scatter.selection(idx.astype(np.uint32) if len(idx) else None)  # the observer refreshes the panel
+        return self
+
+    def theme_indices(self, theme, *, level: int | None = None) -> np.ndarray:
+        """Positions of one theme (its code or its name) at ``level`` (default: the level shown)."""
+        level = self._level if level is None else level
+        code = self._code_of(theme, level)
+        return np.flatnonzero(self._levels[level].codes == code)
+
+    def select_theme(self, theme, *, level: int | None = None):
+        """Select every text of a theme (as clicking it in the theme list does)."""
+        return self.select(self.theme_indices(theme, level=level))
+
+    def _code_of(self, theme, level: int) -> int:
+        lv = self._levels[level]
+        if isinstance(theme, (int, np.integer)) and not isinstance(theme, bool):
+            if int(theme) not in lv.names and int(theme) != -1:
+                raise KeyError(f"no theme {int(theme)} at level {level}; themes are {sorted(lv.names)}")
+            return int(theme)
+        if theme == "noise":
+            return -1
+        for c, name in lv.names.items():
+            if name == theme:
+                return c
+        raise KeyError(f"no theme named {theme!r} at level {level}; got names {list(lv.names.values())[:10]}")
+
+    # ------------------------------------------------------------------ search and filters
+    def search(self, query: str, *, semantic: bool = False, top_k: int = 200, select: bool = True):
+        """Find texts: substring (NFC, case-insensitive: 환불 finds 환불이) or ``semantic`` via :func:`kv.search`.
+
+        The hits (a DataFrame: index, text, theme, metadata, and ``score`` for semantic search)
+        are stored in ``ex.hits``, highlighted on the map (selected) and listed in the table.
+        """
+        if not isinstance(query, str):
+            raise TypeError(f"query must be a str, got {type(query).__name__}")
+        q = normalize_text(query).strip()
+        if not q:
+            self.hits = self.frame(np.zeros(0, np.int64))
+            if select:
+                self.select(None)
+            return self.hits
+        if semantic:
+            if self._emb is None:
+                raise ValueError("semantic search needs the map's embeddings: explore(tm) or explore(..., embeddings=)")
+            from .similarity import search as kv_search
+
+            res = kv_search([q], self._emb, top_k=min(int(top_k), self._n), model=self._get_encoder(), cache=None)
+            idx = res["index"].to_numpy(np.int64)
+            hits = self.frame(idx)
+            hits.insert(2, "score", res["score"].to_numpy())
+        else:
+            needle = q.casefold()
+            idx = np.fromiter((i for i, t in enumerate(self._texts) if needle in t.casefold()), np.int64)
+            hits = self.frame(idx)
+        hits.attrs["query"] = q
+        self.hits = hits
+        if self._widgets is not None:
+            self._widgets["hits"].value = f"{len(hits):,} hits"
+        if select:
+            self.select(hits["index"].to_numpy())
+        return hits
+
+    def _get_encoder(self):
+        if self._encoder is None:
+            from .models import load_encoder
+
+            self._encoder = load_encoder(self._model)
+        return self._encoder
+
+    def filter(self, *, themes=None, categories: dict | None = None, date_range=None):
+        """Show only the points matching every filter (no arguments: show all). Returns their positions.
+
+        ``themes``: names or codes at the level shown; ``categories``: {column: [values]};
+        ``date_range``: (start, end), inclusive, on the time column.
+        """
+        import pandas as pd
+
+        keep = np.ones(self._n, bool)
+        active = False
+        if themes:
+            codes = [self._code_of(t, self._level) for t in themes]
+            keep &= np.isin(self._levels[self._level].codes, codes)
+            active = True
+        for col, values in (categories or {}).items():
+            if col not in self._data.columns:
+                raise KeyError(f"no metadata column {col!r}; got {list(self._data.columns)}")
+            if values:
+                keep &= self._data[col].astype(str).isin([str(v) for v in values]).to_numpy()
+                active = True
+        if date_range is not None and any(v is not None for v in date_range):
+            if self._time_col is None:
+                raise ValueError("date_range needs a time column: explore(..., time_column='date')")
+            t = pd.to_datetime(self._data[self._time_col])
+            lo, hi = date_range
+            if lo is not None:
+                keep &= (t >= pd.Timestamp(lo)).to_numpy()
+            if hi is not None:
+                hi = pd.Timestamp(hi)
+                if hi == hi.normalize():  # a day: the whole day
+                    hi = hi + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
+                keep &= (t <= hi).to_numpy()
+            active = True
+        idx = np.flatnonzero(keep)
+        self._filter = idx if active else None
+        self.scatter.filter(idx.astype(np.uint32) if active else None)
+        if active:  # the selection keeps only what is still shown
+            sel = self._selection_indices()
+            if len(sel):
+                self.select(np.intersect1d(sel, idx))
+        return idx
+
+    @property
+    def visible(self) -> np.ndarray:
+        """Positions of the points the filters leave on the map."""
+        return np.arange(self._n) if self._filter is None else self._filter
+
+    # ------------------------------------------------------------------ colour
+    def color_by(self, what="theme", *, level: int | None = None):
+        """Colour by theme (at ``level``) or by a metadata column."""
+        if what == "theme":
+            level = self._level if level is None else int(level)
+            if not 0 <= level < len(self._levels):
+                raise ValueError(f"level must be in [0, {len(self._levels)}), got {level}")
+            self._level = level
+            self._frame["theme"] = self._theme_column(level)
+            self.scatter.color(by="theme", map=self._theme_colors(level))
+            if self._widgets is not None:
+                self._widgets["themes"].options = self._theme_options()
+        elif what in self._cat_cols:
+            cats = list(self._frame[what].cat.categories)
+            self.scatter.color(by=what, map=dict(zip(cats, cluster_colors(len(cats)))))
+        elif what in self._data.columns and _is_number(self._data[what]):
+            if what not in self._frame:
+                self._frame[what] = self._data[what].to_numpy(np.float64)
+            self.scatter.color(by=what, map="viridis")
+        else:
+            raise ValueError(f"color_by takes 'theme' or a metadata column {self._cat_cols}, got {what!r}")
+        self._color = what
+        return self
+
+    # ------------------------------------------------------------------ keywords of a selection
+    def selection_keywords(self, indices=None, *, top_n: int = 8) -> list[str]:
+        """Top keywords of a selection against the rest (class-based TF-IDF on a sample of each side)."""
+        from .naming import keywords
+
+        idx = self._selection_indices() if indices is None else self._check_indices(indices)
+        if len(idx) == 0:
+            return []
+        rest = np.setdiff1d(np.arange(self._n), idx, assume_unique=True)
+        rng = np.random.default_rng(self._random_state)
+        if len(idx) > KEYWORD_SAMPLE:
+            idx = np.sort(rng.choice(idx, KEYWORD_SAMPLE, replace=False))
+        if len(rest) > KEYWORD_SAMPLE:
+            rest = np.sort(rng.choice(rest, KEYWORD_SAMPLE, replace=False))
+        both = np.concatenate([idx, rest])
+        lab = np.r_[np.ones(len(idx), np.int64), np.zeros(len(rest), np.int64)]
+        table = keywords([self._texts[i] for i in both], lab, top_n=top_n, show_progress_bar=False)
+        row = table[table["cluster"] == 1]
+        return list(row["keywords"].iloc[0]) if len(row) else []
+
+    # ------------------------------------------------------------------ acting on a selection
+    def make_theme(self, name: str, indices=None) -> int:
+        """Turn the selection (or ``indices``) into a new theme named ``name``; returns its code.
+
+        Acts on the map's own level (``tm.clusters.labels``): the TextMap's labels, table and
+        figure are updated, so the next :func:`kv.write_report` shows the new theme.
+        """
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"a theme needs a non-empty name, got {name!r}")
+        idx = self._selection_indices() if indices is None else self._check_indices(indices)
+        if len(idx) == 0:
+            raise ValueError("make_theme needs a selection: got 0 points (lasso some, or pass indices=)")
+        lv = self._levels[self._primary]
+        codes = lv.codes.copy()
+        new = int(codes.max(initial=-1)) + 1
+        codes[idx] = new
+        names = {c: n for c, n in lv.names.items() if (codes == c).any()}
+        names[new] = name.strip()
+        self._levels[self._primary] = _Level(codes, _unique_names(codes, names))
+        self._after_theme_change(new_theme=new)
+        return new
+
+    def rename(self, theme, name: str):
+        """Rename a theme (code or current name) at the map's own level; the TextMap follows."""
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"a theme needs a non-empty name, got {name!r}")
+        lv = self._levels[self._primary]
+        code = self._code_of(theme, self._primary)
+        if code < 0:
+            raise ValueError("noise cannot be renamed; make it a theme first")
+        names = dict(lv.names)
+        names[code] = name.strip()
+        self._levels[self._primary] = _Level(lv.codes, _unique_names(lv.codes, names))
+        self._after_theme_change()
+        return self
+
+    def _after_theme_change(self, new_theme: int | None = None):
+        if self._level == self._primary:
+            self._frame["theme"] = self._theme_column(self._level)
+            if self._scatter is not None and self._color == "theme":
+                self._scatter.color(by="theme", map=self._theme_colors(self._level))
+        if self._widgets is not None:
+            self._widgets["themes"].options = self._theme_options()
+            self._widgets["theme_filter"].options = self._theme_names()
+        if self._tm is not None:
+            self._update_textmap(new_theme)
+
+    def _update_textmap(self, new_theme):
+        import pandas as pd
+
+        from .plot import cluster_map
+
+        tm = self._tm
+        lv = self._levels[self._primary]
+        res = tm.clusters
+        levels = getattr(res, "levels", None)
+        if levels:
+            for i, arr in enumerate(levels):
+                if arr is res.labels:
+                    levels[i] = lv.codes
+        res.labels = lv.codes
+        if hasattr(res, "names") and isinstance(getattr(res, "names"), dict):
+            res.names = dict(lv.names)
+        if self._emb is not None and getattr(res, "centroids", None) is not None:
+            from .clustering import _centroids
+
+            res.centroids, res.cluster_ids = _centroids(np.asarray(self._emb, np.float32), lv.codes)
+        sizes = dict(zip(*np.unique(lv.codes[lv.codes >= 0], return_counts=True)))
+        rows = []
+        old = tm.table if tm.table is not None else pd.DataFrame(
+            columns=["cluster", "size", "name", "keywords", "scores", "representative"])
+        for r in old.to_dict("records"):
+            c = int(r["cluster"])
+            if c in sizes and c != new_theme:
+                rows.append({**r, "size": int(sizes[c]), "name": lv.names[c]})
+        if new_theme is not None:
+            members = np.flatnonzero(lv.codes == new_theme)
+            kws = self.selection_keywords(members)
+            rep = self._representative(members)
+            rows.append({"cluster": new_theme, "size": int(len(members)), "name": lv.names[new_theme],
+                         "keywords": kws, "scores": [], "representative": rep})
+        known = {r["cluster"] for r in rows}
+        for c in sizes:  # themes the table never had (e.g. explore() given labels without a table)
+            if c not in known:
+                rows.append({"cluster": int(c), "size": int(sizes[c]), "name": lv.names[c], "keywords": [],
+                             "scores": [], "representative": self._representative(np.flatnonzero(lv.codes == c))})
+        tm.table = pd.DataFrame(sorted(rows, key=lambda r: r["cluster"]), columns=list(old.columns))
+        title = None
+        fig = tm.figure
+        if fig is not None and getattr(fig.layout, "title", None) is not None and fig.layout.title.text:
+            title = html.unescape(fig.layout.title.text)
+        tm.figure = cluster_map(tm.coords, labels=lv.codes, texts=tm.texts, names=lv.names, title=title)
+
+    def _representative(self, members, k: int = 3) -> list[str]:
+        if len(members) == 0:
+            return []
+        if self._emb is not None:
+            X = np.asarray(self._emb[members], np.float32)
+            X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+            order = members[np.argsort(-(X @ X.mean(axis=0)), kind="stable")]
+        else:
+            order = members
+        out = []
+        for i in order:
+            if self._texts[i] not in out:
+                out.append(self._texts[i])
+            if len(out) >= k:
+                break
+        return out
+
+    # ------------------------------------------------------------------ the widget
+    def _theme_names(self) -> list[str]:
+        lv = self._levels[self._level]
+        return [lv.names[c] for c in sorted(lv.names)]
+
+    def _theme_options(self):
+        lv = self._levels[self._level]
+        sizes = dict(zip(*np.unique(lv.codes, return_counts=True)))
+        opts = [(f"{lv.names[c]} ({int(sizes.get(c, 0)):,})", c) for c in sorted(lv.names)]
+        if -1 in sizes:
+            opts.append((f"noise ({int(sizes[-1]):,})", -1))
+        return opts
+
+    def _build(self):
+        _, w = _imports()
+        import pandas as pd
+
+        W = {}
+        W["search"] = w.Text(placeholder="찾기 / search: 환불, 배송 …", continuous_update=False,
+                             layout=w.Layout(width="260px"), description="search")
+        W["semantic"] = w.Checkbox(value=False, description="semantic", indent=False,
+                                   disabled=self._emb is None, layout=w.Layout(width="90px"))
+        W["hits"] = w.Label("")
+        color_opts = [(f"theme (level {i})" if len(self._levels) > 1 else "theme", ("theme", i))
+                      for i in range(len(self._levels))]
+        color_opts += [(c, (c, None)) for c in self._cat_cols]
+        color_opts += [(str(c), (str(c), None)) for c in self._data.columns
+                       if _is_number(self._data[c])]
+        W["color"] = w.Dropdown(options=color_opts, value=("theme", self._level), description="colour",
+                                layout=w.Layout(width="260px"))
+        W["theme_filter"] = w.SelectMultiple(options=self._theme_names(), rows=6, description="themes",
+                                             layout=w.Layout(width="260px"))
+        W["cat_filters"] = {c: w.SelectMultiple(options=[str(v) for v in self._frame[c].cat.categories], rows=4,
+                                                description=c[:12], layout=w.Layout(width="260px"))
+                            for c in self._cat_cols}
+        date_box = []
+        if self._time_col is not None:
+            t = pd.to_datetime(self._data[self._time_col])
+            W["date_from"] = w.DatePicker(description="from", value=t.min().date())
+            W["date_to"] = w.DatePicker(description="to", value=t.max().date())
+            date_box = [W["date_from"], W["date_to"]]
+        W["themes"] = w.Select(options=self._theme_options(), value=None, rows=8, description="select",
+                               layout=w.Layout(width="260px"))
+        W["name"] = w.Text(placeholder="name", layout=w.Layout(width="150px"))
+        W["make"] = w.Button(description="make this a theme", layout=w.Layout(width="150px"))
+        W["rename"] = w.Button(description="rename theme", layout=w.Layout(width="110px"))
+        W["message"] = w.Label("")
+        W["count"] = w.HTML("<b>0</b> selected")
+        W["keywords"] = w.HTML("")
+        sort_opts = ["index", "theme", "length"] + self._cat_cols
+        W["sort"] = w.Dropdown(options=sort_opts, value="index", description="sort", layout=w.Layout(width="200px"))
+        W["ascending"] = w.ToggleButton(value=True, description="ascending", layout=w.Layout(width="90px"))
+        W["table"] = w.HTML("", layout=w.Layout(max_height=f"{max(self._height - 120, 200)}px", overflow="auto"))
+        self._widgets = W
+
+        W["search"].observe(lambda ch: self._safe(self.search, ch["new"], semantic=W["semantic"].value), "value")
+        W["color"].observe(lambda ch: self._safe(self.color_by, ch["new"][0], level=ch["new"][1])
+                           if ch["new"][0] == "theme" else self._safe(self.color_by, ch["new"][0]), "value")
+        W["themes"].observe(lambda ch: ch["new"] is not None and self._safe(self.select_theme, ch["new"]), "value")
+
+        def apply_filters(_=None):
+            dr = None
+            if self._time_col is not None:
+                dr = (W["date_from"].value, W["date_to"].value)
+            self._safe(self.filter, themes=list(W["theme_filter"].value),
+                       categories={c: list(s.value) for c, s in W["cat_filters"].items()}, date_range=dr)
+
+        for s in [W["theme_filter"], *W["cat_filters"].values(), *date_box]:
+            s.observe(apply_filters, "value")
+        W["make"].on_click(lambda _: self._safe(self.make_theme, W["name"].value))
+        W["rename"].on_click(lambda _: W["themes"].value is not None and self._safe(self.rename, W["themes"].value,
+                                                                                  W["name"].value))
+        W["sort"].observe(lambda ch: self._refresh_panel(), "value")
+        W["ascending"].observe(lambda ch: self._refresh_panel(), "value")
+
+        top = w.HBox([W["search"], W["semantic"], W["hits"]])
+        left = w.VBox([top, self.scatter.show()], layout=w.Layout(flex="3 1 0%", min_width="420px"))
+        controls = w.VBox([W["color"], W["themes"], w.HBox([W["name"]]), w.HBox([W["make"], W["rename"]]),
+                           W["message"], w.HTML("<b>filters</b>"), W["theme_filter"],
+                           *W["cat_filters"].values(), *date_box], layout=w.Layout(width="280px"))
+        right = w.VBox([W["count"], W["keywords"], w.HBox([W["sort"], W["ascending"]]), W["table"]],
+                       layout=w.Layout(flex="2 1 0%", min_width="320px"))
+        box = w.HBox([left, controls, right], layout=w.Layout(width="100%"))
+        box.add_class("kosbert-viz-explorer")
+        self._box = box
+        self._refresh_panel()
+        return box
+
+    def _safe(self, fn, *args, **kwargs):
+        """Run a UI action; show its error in the panel instead of a traceback in the log."""
+        try:
+            out = fn(*args, **kwargs)
+            if self._widgets is not None:
+                self._widgets["message"].value = ""
+            return out
+        except (ValueError, KeyError, TypeError) as exc:
+            if self._widgets is not None:
+                self._widgets["message"].value = f"error: {exc}"
+            return None
+
+    @property
+    def widget(self):
+        """The ipywidgets box: map, controls and the selection panel."""
+        if self._box is None:
+            self._build()
+        return self._box
+
+    def _on_selection(self, change):
+        if self._widgets is not None:
+            self._refresh_panel()
+
+    def _refresh_panel(self):
+        W = self._widgets
+        idx = self._selection_indices()
+        W["count"].value = f"<b>{len(idx):,}</b> selected of {self._n:,}"
+        kws = self.selection_keywords(idx) if len(idx) else []
+        self._keywords = kws
+        W["keywords"].value = ("keywords: " + ", ".join(f"<b>{html.escape(k)}</b>" for k in kws)) if kws else ""
+        W["table"].value = self._table_html(idx)
+
+    def _table_html(self, idx) -> str:
+        if not len(idx):
+            return "<p style='color:#777'>Lasso (shift + drag) or search to list texts here.</p>"
+        df = self.frame(idx)
+        key, asc = self._widgets["sort"].value, self._widgets["ascending"].value
+        if key == "length":
+            lens = df["text"].str.len().to_numpy()
+            df = df.iloc[np.argsort(lens if asc else -lens, kind="stable")]
+        elif key in df.columns:
+            df = df.sort_values(key, ascending=asc, kind="stable")
+        shown = df.head(TABLE_ROWS)
+        cols = ["index", "theme", "text"] + [c for c in self._cat_cols if c in shown.columns]
+        head = "".join(f"<th style='text-align:left'>{html.escape(c)}</th>" for c in cols)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+                       for row in shown[cols].itertuples(index=False))
+        more = (f"<p>showing {TABLE_ROWS:,} of {len(df):,} (all are in <code>ex.selected</code>)</p>"
+                if len(df) > TABLE_ROWS else "")
+        return (f"<table class='kv-selection' style='border-collapse:collapse;font-size:12px'>"
+                f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}")
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def __repr__(self) -> str:
+        return (f"Explorer(n={self._n:,}, themes={len(self._levels[self._level].names)}, "
+                f"levels={len(self._levels)}, selected={len(self._selection_indices()):,})")
+
+
+def explore(textmap=None, *, coords=None, labels=None, texts=None, data=None, names=None, embeddings=None,
+            model=None, level: int | None = None, time_column: str | None = None, height: int = 560,
+            random_state: int = 0) -> Explorer:
+    """An explorer widget for a map: lasso/box selection back to Python, search, filters, texts beside it.
+
+    >>> ex = kv.explore(tm)                                   # a TextMap
+    >>> ex = kv.explore(coords=xy, labels=res.labels, texts=df.review, data=df[["product", "date"]])
+    >>> ex.selected.head()
+
+    ``labels`` may be one array or a list of arrays (theme levels, coarse to fine); ``names``
+    maps label -> name (or a list of such mappings, one per level). ``data``: metadata columns
+    (categories get filters and colours; ``time_column``, or the first datetime column, gets a
+    date range). ``embeddings`` + ``model`` enable semantic search.
+    """
+    import pandas as pd
+
+    _imports()
+    primary = 0
+    if textmap is not None:
+        if coords is not None or labels is not None or texts is not None:
+            raise TypeError("pass either a TextMap or coords=/labels=/texts=, not both")
+        res = textmap.clusters
+        lv_arrays = list(getattr(res, "levels", None) or [res.labels])
+        primary = next((i for i, a in enumerate(lv_arrays) if a is res.labels), 0)
+        table_names = ({int(c): n for c, n in zip(textmap.table["cluster"], textmap.table["name"])}
+                       if textmap.table is not None and len(textmap.table) else {})
+        res_names = getattr(res, "names", None)
+        names_by_level = [None] * len(lv_arrays)
+        if isinstance(res_names, (list, tuple)) and len(res_names) == len(lv_arrays):
+            names_by_level = list(res_names)
+        elif hasattr(res_names, "items"):
+            names_by_level[primary] = res_names
+        names_by_level[primary] = {**(names_by_level[primary] or {}), **table_names}
+        if names is not None:
+            names_by_level[primary] = names
+        coords, texts = textmap.coords, textmap.texts
+        embeddings = textmap.embeddings if embeddings is None else embeddings
+        if model is None:
+            model = ((textmap.manifest or {}).get("model") or {}).get("name")
+        data = getattr(textmap, "data", None) if data is None else data
+    else:
+        if coords is None or texts is None:
+            raise TypeError("explore() needs a TextMap, or coords= and texts= (labels= optional)")
+        lv_arrays = [np.zeros(len(coords), np.int64)] if labels is None else (
+            list(labels) if isinstance(labels, (list, tuple)) and len(labels) and np.ndim(labels[0]) == 1
+            else [labels])
+        names_by_level = list(names) if isinstance(names, (list, tuple)) and names and hasattr(names[0], "items") \
+            else [names] + [None] * (len(lv_arrays) - 1)
+    xy = np.asarray(coords, dtype=np.float64)
+    if xy.ndim != 2 or xy.shape[1] < 2:
+        raise ValueError(f"coords must have shape (n, 2) or (n, 3), got {xy.shape}")
+    n = len(xy)
+    texts = check_texts(texts, n=n)
+    if not np.isfinite(xy[:, :2]).all():
+        raise ValueError("coords contain NaN or inf")
+    levels = _levels_of(lv_arrays, names_by_level)
+    for i, lv in enumerate(levels):
+        if len(lv.codes) != n:
+            raise ValueError(f"labels{'[%d]' % i if len(levels) > 1 else ''} has {len(lv.codes)} entries, "
+                             f"expected {n} (one per point)")
+    if data is not None:
+        if not isinstance(data, pd.DataFrame):
+            data = pd.DataFrame(data)
+        if len(data) != n:
+            raise ValueError(f"data has {len(data)} rows, expected {n} (one per text)")
+        data = data.reset_index(drop=True)
+        if time_column is None:
+            time_column = next((str(c) for c in data.columns if pd.api.types.is_datetime64_any_dtype(data[c])), None)
+        elif time_column not in data.columns:
+            raise KeyError(f"time_column {time_column!r} is not a column of data; got {list(data.columns)}")
+    elif time_column is not None:
+        raise ValueError("time_column needs data= with that column")
+    if embeddings is not None and len(embeddings) != n:
+        raise ValueError(f"embeddings has {len(embeddings)} rows, expected {n} (one per text)")
+    if level is not None:
+        if not 0 <= int(level) < len(levels):
+            raise ValueError(f"level must be in [0, {len(levels)}), got {level}")
+    ex = Explorer(xy, levels, texts, data=data, embeddings=embeddings, model=model, textmap=textmap,
+                  primary=primary, time_column=time_column, height=height, random_state=random_state)
+    if level is not None and int(level) != primary:
+        ex._level = int(level)
+        ex._frame["theme"] = ex._theme_column(ex._level)
+    return ex

@@ -1,0 +1,210 @@
+"""kv.explore on the Python side: the selection DataFrame, select(), NFC search, filters, colours, the side
+panel, and "make this a theme" / rename reflected in the TextMap and the next report. (The browser side,
+lasso included, is tests/test_explore_browser.py.)"""
+from __future__ import annotations
+
+import unicodedata
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("jscatter", reason='the explorer needs the explore extra: pip install "kosbert_viz[explore]"')
+
+import kosbert_viz as kv  # noqa: E402
+from kosbert_viz.clustering import ClusterResult  # noqa: E402
+from kosbert_viz.pipeline import TextMap  # noqa: E402
+
+BASE = ["배송이 너무 늦어요", "환불이 안 돼요", "맛있어요 최고"]
+INJECTION = "<img src=x onerror=alert(1)>"
+
+
+def _corpus(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    lab = rng.integers(0, 3, n)
+    lab[:10] = -1
+    xy = rng.normal(scale=6, size=(3, 2))[lab] + rng.normal(size=(n, 2))
+    texts = [BASE[max(int(l), 0)] + f" {i}번" for i, l in enumerate(lab)]
+    texts[3] = unicodedata.normalize("NFD", "환불이 늦어요 (macOS)")  # decomposed Hangul
+    texts[4] = INJECTION
+    data = pd.DataFrame({"product": np.where(np.arange(n) % 2 == 0, "앱", "웹"),
+                         "date": pd.date_range("2024-01-01", periods=n, freq="D"),
+                         "stars": rng.integers(1, 6, n)})
+    return xy, lab, texts, data
+
+
+def _textmap(n=300):
+    xy, lab, texts, data = _corpus(n)
+    texts = [unicodedata.normalize("NFC", t) for t in texts]
+    table = kv.keywords(texts, lab, top_n=4)
+    fig = kv.cluster_map(xy, labels=lab, texts=texts, names=dict(zip(table.cluster, table.name)), title="리뷰")
+    emb = np.random.default_rng(1).normal(size=(n, 8)).astype(np.float32)
+    res = ClusterResult(lab.copy(), "kmeans", {"n_clusters": 3}, centroids=np.zeros((3, 8), np.float32),
+                        cluster_ids=np.arange(3))
+    return TextMap(texts, emb, xy, res, table, fig, {"model": {"name": None}}), data
+
+
+def test_selection_dataframe_and_select_from_python():
+    xy, lab, texts, data = _corpus()
+    ex = kv.explore(coords=xy, labels=lab, texts=texts, data=data, names={0: "배송", 1: "환불", 2: "맛"})
+    assert ex.selected.empty and list(ex.selected.columns)[:3] == ["index", "text", "theme"]
+    ex.select([12, 5, 5, 40])
+    sel = ex.selected
+    assert sel["index"].tolist() == [5, 12, 40]
+    assert sel["text"].tolist() == [texts[5], texts[12], texts[40]]
+    names = {-1: "noise", 0: "배송", 1: "환불", 2: "맛"}
+    assert sel["theme"].tolist() == [names[int(lab[i])] for i in (5, 12, 40)]
+    assert sel["product"].tolist() == data["product"].iloc[[5, 12, 40]].tolist()
+    assert sel["stars"].tolist() == data["stars"].iloc[[5, 12, 40]].tolist()
+    # the selection lives on the widget (what a lasso in the browser sets) and is read from it live
+    ex.scatter.widget.selection = np.array([7, 8], dtype=np.uint32)
+    assert ex.selected["index"].tolist() == [7, 8]
+    mask = np.zeros(len(texts), bool)
+    mask[[1, 2]] = True
+    assert ex.select(mask).selected["index"].tolist() == [1, 2]
+    assert ex.select(ex.selected.iloc[:1]).selected["index"].tolist() == [1]
+    ex.select(None)
+    assert ex.selected.empty
+    with pytest.raises(ValueError, match=r"indices must be in \[0, 300\), got 0..300"):
+        ex.select([0, 300])
+    with pytest.raises(TypeError, match="integer point positions"):
+        ex.select([0.5])
+    # clicking a theme selects all of it
+    ex.select_theme("환불")
+    assert ex.selected["index"].tolist() == np.flatnonzero(lab == 1).tolist()
+
+
+def test_search_is_nfc_aware_and_highlights():
+    xy, lab, texts, data = _corpus()
+    ex = kv.explore(coords=xy, labels=lab, texts=texts, data=data)
+    hits = ex.search("환불")
+    expected = [i for i, t in enumerate(texts) if "환불" in unicodedata.normalize("NFC", t)]
+    assert 3 in expected and hits["index"].tolist() == expected  # the NFD text is found too
+    assert all("환불" in t for t in hits["text"])  # and shown in NFC
+    assert ex.selected["index"].tolist() == expected  # highlighted (selected) on the map
+    nfd_query = ex.search(unicodedata.normalize("NFD", "환불이"))
+    assert nfd_query["index"].tolist() == expected
+    assert ex.search("<IMG SRC")["index"].tolist() == [4]  # case-insensitive, literal
+    assert ex.search("  ").empty and ex.selected.empty
+    with pytest.raises(ValueError, match="semantic search needs the map's embeddings"):
+        ex.search("환불", semantic=True)
+
+
+def test_filters_themes_categories_dates():
+    xy, lab, texts, data = _corpus()
+    ex = kv.explore(coords=xy, labels=lab, texts=texts, data=data, names={0: "배송", 1: "환불", 2: "맛"})
+    assert ex._time_col == "date"
+    kept = ex.filter(themes=["환불", 2])
+    assert kept.tolist() == np.flatnonzero(np.isin(lab, [1, 2])).tolist()
+    assert ex.scatter.widget.filter.tolist() == kept.tolist()
+    kept = ex.filter(categories={"product": ["앱"]}, date_range=("2024-01-11", "2024-01-21"))
+    days = data["date"].dt.strftime("%Y-%m-%d")
+    expected = np.flatnonzero((data["product"] == "앱") & (days >= "2024-01-11") & (days <= "2024-01-21"))
+    assert kept.tolist() == expected.tolist() and len(kept) == 6
+    ex.select(np.arange(0, 40))
+    ex.filter(categories={"product": ["웹"]})  # the selection keeps only what is still shown
+    assert ex.selected["index"].tolist() == list(range(1, 40, 2))
+    assert len(ex.filter()) == len(texts) and ex.scatter.widget.filter is None
+    with pytest.raises(KeyError, match="no theme named '없음'"):
+        ex.filter(themes=["없음"])
+    with pytest.raises(KeyError, match="no metadata column 'nope'"):
+        ex.filter(categories={"nope": ["x"]})
+
+
+def test_panel_lists_selected_texts_escaped_with_keywords():
+    xy, lab, texts, data = _corpus()
+    ex = kv.explore(coords=xy, labels=lab, texts=texts, data=data)
+    w = ex.widget
+    assert "kosbert-viz-explorer" in w._dom_classes
+    ex.select_theme(1)
+    panel = ex._widgets
+    assert f"<b>{int((lab == 1).sum()):,}</b> selected" in panel["count"].value
+    assert "환불" in ex._keywords and "<b>환불</b>" in panel["keywords"].value
+    ex.select([4, 5])
+    table = panel["table"].value
+    assert INJECTION not in table and "&lt;img src=x onerror=alert(1)&gt;" in table
+    # sortable: by length, descending
+    ex.select([0, 1, 2, 4])
+    panel["sort"].value = "length"
+    panel["ascending"].value = False
+    rows = [r.split("</td>")[0].removeprefix("<td>") for r in panel["table"].value.split("<tr>")[2:]]
+    by_len = sorted([0, 1, 2, 4], key=lambda i: -len(unicodedata.normalize("NFC", texts[i])))
+    assert rows == [str(i) for i in by_len]
+    # the search box in the panel runs a search the kernel sees
+    panel["search"].value = "환불"
+    assert len(ex.hits) == sum("환불" in unicodedata.normalize("NFC", t) for t in texts)
+    assert panel["hits"].value == f"{len(ex.hits):,} hits"
+
+
+def test_colour_by_level_and_metadata():
+    xy, lab, texts, data = _corpus()
+    coarse = np.where(lab < 0, -1, (lab > 0).astype(int))
+    ex = kv.explore(coords=xy, labels=[coarse, lab], texts=texts, data=data,
+                    names=[{0: "배송", 1: "환불·맛"}, {0: "배송", 1: "환불", 2: "맛"}])
+    assert ex.selected.columns.tolist()[:4] == ["index", "text", "theme", "theme_level1"]
+    assert ex.scatter.widget.color_by == "valueA"
+    ex.color_by("theme", level=1)
+    assert set(ex._frame["theme"].cat.categories) == {"noise", "배송", "환불", "맛"}
+    ex.color_by("product")
+    ex.color_by("stars")
+    assert ex.scatter.widget.color_by == "valueA"
+    with pytest.raises(ValueError, match="color_by takes"):
+        ex.color_by("date")
+    with pytest.raises(ValueError, match=r"level must be in \[0, 2\)"):
+        ex.color_by("theme", level=2)
+
+
+def test_make_theme_and_rename_reach_the_textmap_and_the_report(tmp_path):
+    tm, data = _textmap()
+    old_labels = tm.clusters.labels.copy()
+    ex = kv.explore(tm, data=data)
+    assert ex.selected.empty
+    ex.search("환불")
+    picked = ex.selected["index"].to_numpy()
+    code = ex.make_theme("환불 문의")
+    assert code == 3
+    assert (tm.clusters.labels[picked] == 3).all()
+    untouched = np.setdiff1d(np.arange(len(tm.texts)), picked)
+    assert (tm.clusters.labels[untouched] == old_labels[untouched]).all()
+    row = tm.table[tm.table.cluster == 3].iloc[0]
+    assert row["name"] == "환불 문의" and row["size"] == len(picked) and "환불" in row["keywords"]
+    assert tm.table["size"].sum() == int((tm.clusters.labels >= 0).sum())
+    assert 1 not in tm.table.cluster.tolist()  # every 환불 text moved: the old theme is gone
+    assert tm.clusters.centroids.shape == (3, 8)
+    assert any(t.name.startswith("환불 문의") for t in tm.figure.data)
+    ex.rename("환불 문의", "<b>환불</b> 요청")
+    assert tm.table.set_index("cluster").loc[3, "name"] == "<b>환불</b> 요청"
+    assert ex.selected["theme"].eq("<b>환불</b> 요청").all()
+    doc = kv.write_report(tm, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "&lt;b&gt;환불&lt;/b&gt; 요청" in doc and "<b>환불</b> 요청" not in doc
+    with pytest.raises(ValueError, match="make_theme needs a selection: got 0 points"):
+        ex.select(None).make_theme("빈")
+    with pytest.raises(ValueError, match="non-empty name"):
+        ex.make_theme(" ", [1])
+
+
+def test_explore_input_errors():
+    xy, lab, texts, data = _corpus(40)
+    with pytest.raises(ValueError, match="texts has 39 entries, expected 40"):
+        kv.explore(coords=xy, texts=texts[:-1])
+    with pytest.raises(ValueError, match="labels has 39 entries, expected 40"):
+        kv.explore(coords=xy, labels=lab[:-1], texts=texts)
+    with pytest.raises(ValueError, match="data has 39 rows, expected 40"):
+        kv.explore(coords=xy, texts=texts, data=data.iloc[:-1])
+    with pytest.raises(TypeError, match="needs a TextMap, or coords= and texts="):
+        kv.explore(coords=xy)
+    with pytest.raises(KeyError, match="time_column 'when'"):
+        kv.explore(coords=xy, texts=texts, data=data, time_column="when")
+    ex = kv.explore(coords=xy, texts=texts)  # no labels: one theme
+    assert ex.selected.columns.tolist() == ["index", "text", "theme"]
+
+
+@pytest.mark.slow
+def test_semantic_search_through_the_maps_model(tiny_model_path):
+    xy, lab, texts, _ = _corpus(120)
+    texts = [unicodedata.normalize("NFC", t) for t in texts]
+    emb = kv.encode(texts, tiny_model_path, cache=None, show_progress_bar=False)
+    ex = kv.explore(coords=xy, labels=lab, texts=texts, embeddings=emb, model=tiny_model_path)
+    hits = ex.search(texts[57], semantic=True, top_k=5)
+    assert hits["index"].iloc[0] == 57 and hits["score"].iloc[0] > 0.999
+    assert len(hits) == 5 and ex.selected["index"].tolist() == sorted(hits["index"].tolist())
