@@ -60,7 +60,7 @@ _EXPORTS = {
 }
 _SUBMODULES = {"datasets", "cache", "clustering", "encoding", "naming", "models", "plot", "pipeline",
                "reduction", "layouts", "report", "cli", "charts", "renderers", "export", "similarity",
-               "evaluate", "distributed", "io"}
+               "evaluate", "distributed", "explorer", "io"}
 
 __all__ = sorted(_EXPORTS) + ["datasets"]
 
