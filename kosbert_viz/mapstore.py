@@ -1,0 +1,425 @@
+"""Saving a :class:`~kosbert_viz.TextMap` to a folder and loading it back, without pickle.
+
+>>> tm = kv.map_texts(df["review"])
+>>> tm.save("maps/reviews-2024-05")
+>>> tm = kv.load_map("maps/reviews-2024-05")      # a later session, another machine
+>>> new = tm.assign(next_month["review"])          # same themes, same positions
+
+The folder holds plain files: ``map.json`` (format version, model name and cache fingerprint,
+manifest, the cluster result's parameters and scores, sha256 and size of every other file),
+``texts.json``, ``table.json`` (names, keywords, representative texts), ``levels.npy`` (labels at
+every level, coarsest first), ``coords.npy``, ``embeddings.npy`` (float32), the placement state
+that :meth:`TextMap.assign` uses, and ``metadata/`` (one ``.npy`` or ``.json`` file per column).
+Arrays are read with ``allow_pickle=False``; nothing in the folder is ever executed.
+
+Every file is checked against its sha256 on load, except ``embeddings.npy``, which is memory-mapped
+(a 100k-text map opens in well under a second) and checked the first time :meth:`TextMap.assign`
+reads it (``load_map(path, verify="all")`` checks it at once). A missing, truncated or altered file
+raises :class:`MapFileError` naming the file.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["save_map", "load_map", "MapFileError", "ModelMismatchError", "FORMAT", "FORMAT_VERSION",
+           "check_model"]
+
+FORMAT = "kosbert_viz.map"
+FORMAT_VERSION = 1
+_LAZY = "embeddings.npy"  # checked on first use, not on load
+
+
+class MapFileError(ValueError):
+    """A saved map folder is missing, incomplete, corrupt or of an unknown format version."""
+
+
+class ModelMismatchError(ValueError):
+    """A map is used with an encoder other than the one that made it."""
+
+
+# --------------------------------------------------------------------------- model identity
+
+def model_identity(info: dict) -> dict:
+    """What makes two encoders the same model (precision and device aside)."""
+    details = info.get("details") or {}
+    return {"name": info.get("name"), "dim": info.get("dim"),
+            "revision": details.get("revision", info.get("revision")),
+            "weights": details.get("weights", info.get("weights_hash"))}
+
+
+def encoder_info(encoder) -> dict:
+    return {"name": encoder.name, "fingerprint": encoder.fingerprint, "dim": int(encoder.dim),
+            "details": json.loads(json.dumps(encoder.details, default=str))}
+
+
+def check_model(saved: dict, encoder, *, what: str = "this map") -> None:
+    """Raise :class:`ModelMismatchError` unless ``encoder`` is the model ``saved`` describes.
+
+    The same weights in another precision (fp16 on a GPU, fp32 on a CPU) are accepted with a warning:
+    their vectors differ by rounding only.
+    """
+    if not saved or not saved.get("name"):
+        raise ModelMismatchError(f"{what} does not record the model that made it, so texts cannot be placed "
+                                 "into it safely; rebuild it with kv.map_texts")
+    if saved.get("fingerprint") == encoder.fingerprint:
+        return
+    got = model_identity(encoder_info(encoder))
+    want = model_identity(saved)
+    if got != want:
+        diff = ", ".join(f"{k} {got[k]!r} (map: {want[k]!r})" for k in want if got[k] != want[k])
+        raise ModelMismatchError(
+            f"{what} was made with the model {saved.get('name')!r} (fingerprint {saved.get('fingerprint')}), "
+            f"got {encoder.name!r} (fingerprint {encoder.fingerprint}): {diff}. Vectors of different models "
+            f"are not comparable; use model={saved.get('name')!r} or rebuild the map with the new model")
+    import warnings
+
+    warnings.warn(f"{what} was made with {saved.get('name')!r} in another precision or normalisation "
+                  f"(fingerprint {saved.get('fingerprint')}, now {encoder.fingerprint}); vectors differ by "
+                  "rounding only", RuntimeWarning, stacklevel=3)
+
+
+# --------------------------------------------------------------------------- files
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _jsonable(obj):
+    """dicts/lists/numbers as plain JSON values (numpy scalars and arrays converted, tuples as lists)."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    return str(obj)
+
+
+class _Writer:
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.files: dict[str, dict] = {}
+
+    def _done(self, name: str):
+        p = self.folder / name
+        self.files[name] = {"sha256": _sha256(p), "bytes": p.stat().st_size}
+
+    def npy(self, name: str, array) -> None:
+        p = self.folder / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        np.save(p, np.ascontiguousarray(array), allow_pickle=False)
+        self._done(name)
+
+    def json(self, name: str, value) -> None:
+        p = self.folder / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(value, ensure_ascii=False, allow_nan=False), encoding="utf-8")
+        self._done(name)
+
+
+class _Reader:
+    def __init__(self, folder: Path, files: dict, verify: str):
+        self.folder, self.files, self.verify = folder, files, verify
+
+    def _path(self, name: str) -> Path:
+        if name not in self.files:
+            raise MapFileError(f"{self.folder / 'map.json'} lists no file {name!r}: the map is incomplete")
+        p = self.folder / name
+        if not p.is_file():
+            raise MapFileError(f"{p} is missing: the saved map is incomplete (copy the whole folder)")
+        size = p.stat().st_size
+        if size != self.files[name]["bytes"]:
+            raise MapFileError(f"{p} has {size} bytes, expected {self.files[name]['bytes']}: the file is "
+                               "truncated or was changed after the map was saved")
+        if self.verify != "none" and (name != _LAZY or self.verify == "all"):
+            check_file(p, self.files[name]["sha256"])
+        return p
+
+    def npy(self, name: str, mmap: bool = False) -> np.ndarray:
+        p = self._path(name)
+        try:
+            return np.load(p, allow_pickle=False, mmap_mode="r" if mmap else None)
+        except (ValueError, OSError) as exc:
+            raise MapFileError(f"{p} is not a readable .npy array ({exc})") from exc
+
+    def json(self, name: str):
+        p = self._path(name)
+        try:
+            return json.loads(p.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise MapFileError(f"{p} is not valid UTF-8 JSON ({exc})") from exc
+
+
+def check_file(path: Path, sha256: str) -> None:
+    got = _sha256(path)
+    if got != sha256:
+        raise MapFileError(f"{path} is corrupt: its sha256 is {got[:16]}..., expected {sha256[:16]}... "
+                           "(the file changed after the map was saved)")
+
+
+# --------------------------------------------------------------------------- metadata columns
+
+def _write_metadata(w: _Writer, df) -> list[dict]:
+    import pandas as pd
+
+    cols = []
+    for j, col in enumerate(df.columns):
+        s = df[col]
+        entry = {"name": _jsonable(col), "dtype": str(s.dtype)}
+        if pd.api.types.is_datetime64_any_dtype(s.dtype):
+            if getattr(s.dt, "tz", None) is not None:
+                entry["tz"] = str(s.dt.tz)
+                s = s.dt.tz_convert("UTC").dt.tz_localize(None)
+            entry.update(kind="datetime", unit="ns", file=f"metadata/{j}.npy")
+            w.npy(entry["file"], s.to_numpy(dtype="datetime64[ns]").view(np.int64))
+        elif pd.api.types.is_bool_dtype(s.dtype) and s.dtype == bool or \
+                (pd.api.types.is_numeric_dtype(s.dtype) and isinstance(s.dtype, np.dtype)):
+            entry.update(kind="array", file=f"metadata/{j}.npy")
+            w.npy(entry["file"], s.to_numpy())
+        else:
+            if isinstance(s.dtype, pd.CategoricalDtype):
+                entry["kind"] = "category"
+                entry["categories"] = _jsonable(list(s.cat.categories))
+                values = s.cat.codes.to_numpy().tolist()
+            else:
+                entry["kind"] = "values"
+                values = [None if (v is None or (isinstance(v, float) and v != v) or v is pd.NA or v is pd.NaT)
+                          else _jsonable(v) for v in s.tolist()]
+            entry["file"] = f"metadata/{j}.json"
+            w.json(entry["file"], values)
+        cols.append(entry)
+    return cols
+
+
+def _read_metadata(r: _Reader, cols: list[dict], n: int):
+    import pandas as pd
+
+    if cols is None:
+        return None
+    data = {}
+    for entry in cols:
+        kind = entry["kind"]
+        if kind == "datetime":
+            s = pd.Series(r.npy(entry["file"]).view("datetime64[ns]"))
+            if entry.get("tz"):
+                s = s.dt.tz_localize("UTC").dt.tz_convert(entry["tz"])
+        elif kind == "array":
+            s = pd.Series(r.npy(entry["file"]))
+        elif kind == "category":
+            s = pd.Series(pd.Categorical.from_codes(r.json(entry["file"]), categories=entry["categories"]))
+        else:
+            s = pd.Series(r.json(entry["file"]), dtype=object)
+            if entry["dtype"] not in ("object",):
+                try:
+                    s = s.astype(entry["dtype"])
+                except (TypeError, ValueError):
+                    pass
+        if len(s) != n:
+            raise MapFileError(f"metadata column {entry['name']!r} has {len(s)} rows, expected {n}")
+        data[entry["name"]] = s
+    return pd.DataFrame(data, index=pd.RangeIndex(n))
+
+
+# --------------------------------------------------------------------------- levels
+
+def map_levels(res) -> tuple[list[np.ndarray], int]:
+    """(labels at every level, coarsest first; index of the default level ``res.labels``)."""
+    labels = np.asarray(res.labels)
+    levels = [np.asarray(lv) for lv in (getattr(res, "levels", None) or [])]
+    for i, lv in enumerate(levels):
+        if lv.shape == labels.shape and np.array_equal(lv, labels):
+            return levels, i
+    if not levels:
+        return [labels], 0
+    return levels + [labels], len(levels)
+
+
+# --------------------------------------------------------------------------- save / load
+
+def save_map(tm, path, *, overwrite: bool = False) -> Path:
+    """Write ``tm`` to the folder ``path`` (created; see the module docstring for its files).
+
+    ``overwrite=True`` replaces an existing saved map; any other existing folder is refused.
+    The folder is written next to ``path`` first and moved into place, so an interrupted save
+    never leaves a half-written map under ``path``.
+    """
+    import pandas as pd
+
+    from .placement import prepare
+
+    path = Path(path).expanduser()
+    if path.exists():
+        if not overwrite:
+            raise FileExistsError(f"{path} already exists; pass overwrite=True to replace a saved map")
+        if not (path / "map.json").is_file():
+            raise FileExistsError(f"{path} exists and is not a saved map (no map.json); refusing to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = prepare(tm)  # the placement state, computed once and kept by tm, so both copies assign alike
+    n = len(tm.texts)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        w = _Writer(tmp)
+        w.json("texts.json", [str(t) for t in tm.texts])
+        emb = np.asarray(tm.embeddings, dtype=np.float32)
+        if emb.shape[0] != n:
+            raise ValueError(f"the map has {n} texts but {emb.shape[0]} embedding rows")
+        w.npy("embeddings.npy", emb)
+        w.npy("coords.npy", np.asarray(tm.coords))
+        res = tm.clusters
+        levels, default = map_levels(res)
+        w.npy("levels.npy", np.stack([np.asarray(lv, dtype=np.int64) for lv in levels]))
+        if res.centroids is not None:
+            w.npy("centroids.npy", np.asarray(res.centroids, dtype=np.float32))
+        if res.cluster_ids is not None:
+            w.npy("cluster_ids.npy", np.asarray(res.cluster_ids, dtype=np.int64))
+        if getattr(res, "embedding", None) is not None:
+            w.npy("cluster_embedding.npy", np.asarray(res.embedding))
+        for key, arr in state.arrays().items():
+            w.npy(f"placement/{key}.npy", arr)
+        table = tm.table
+        if table is not None:
+            w.json("table.json", {"columns": [str(c) for c in table.columns],
+                                  "rows": _jsonable(table.to_dict(orient="list"))})
+        meta = getattr(tm, "metadata", None)
+        if meta is not None and not isinstance(meta, pd.DataFrame):
+            meta = pd.DataFrame(meta)
+        if meta is not None and len(meta) != n:
+            raise ValueError(f"metadata has {len(meta)} rows, expected one per text ({n})")
+        meta_cols = None if meta is None else _write_metadata(w, meta.reset_index(drop=True))
+        model = (tm.manifest or {}).get("model") or {}
+        doc = {
+            "format": FORMAT, "version": FORMAT_VERSION, "n_texts": n,
+            "model": {"name": model.get("name"), "fingerprint": model.get("fingerprint"),
+                      "dim": model.get("dim"), "details": model.get("details") or {
+                          "revision": model.get("revision"), "weights": model.get("weights_hash")}},
+            "manifest": _jsonable(tm.manifest or {}),
+            "clusters": {"method": res.method, "params": _jsonable(res.params), "scores": _jsonable(res.scores),
+                         "silhouette_by_k": _jsonable(res.silhouette_by_k), "seconds": float(res.seconds),
+                         "default_level": default, "n_levels": len(levels),
+                         "tree": _jsonable(getattr(res, "tree", None)),
+                         "names": _jsonable(getattr(res, "names", None))},
+            "placement": state.params(),
+            "metadata": meta_cols,
+            "files": w.files,
+        }
+        (tmp / "map.json").write_text(json.dumps(doc, ensure_ascii=False, indent=1, allow_nan=False),
+                                      encoding="utf-8")
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+            os.replace(path, old / "map")
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def load_map(path, *, model=None, verify: str = "auto"):
+    """Load a map saved with :meth:`TextMap.save`.
+
+    ``model``: the encoder you mean to use with it (name, folder or encoder); a map made with
+    another model is refused (:class:`ModelMismatchError`). ``verify``: ``"auto"`` checks every
+    file's sha256 now except the embeddings, which are memory-mapped and checked on first use;
+    ``"all"`` checks them now too; ``"none"`` checks sizes only.
+
+    >>> tm = kv.load_map("maps/reviews")
+    >>> tm.assign(["배송이 또 늦었어요"]).names
+    """
+    from .clustering import ClusterResult
+    from .pipeline import TextMap
+    from .placement import PlacementState
+
+    if verify not in ("auto", "all", "none"):
+        raise ValueError(f"verify must be 'auto', 'all' or 'none', got {verify!r}")
+    path = Path(path).expanduser()
+    head = path / "map.json"
+    if not path.exists():
+        raise FileNotFoundError(f"no saved map at {path}: the folder does not exist")
+    if not head.is_file():
+        raise MapFileError(f"{path} is not a saved map: map.json is missing")
+    try:
+        doc = json.loads(head.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MapFileError(f"{head} is corrupt: not valid UTF-8 JSON ({exc})") from exc
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise MapFileError(f"{head} is not a kosbert_viz map (format {doc.get('format') if isinstance(doc, dict) else None!r}, "
+                           f"expected {FORMAT!r})")
+    if not isinstance(doc.get("version"), int) or doc["version"] > FORMAT_VERSION:
+        raise MapFileError(f"{path} has map format version {doc.get('version')!r}; this kosbert_viz reads "
+                           f"versions up to {FORMAT_VERSION} (upgrade kosbert_viz)")
+    try:
+        saved_model, files, n = doc["model"], doc["files"], int(doc["n_texts"])
+        cl = doc["clusters"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MapFileError(f"{head} is incomplete: {exc!r} is missing") from exc
+    if model is not None:
+        from .models import load_encoder
+
+        check_model(saved_model, load_encoder(model), what=f"the map in {path}")
+    r = _Reader(path, files, verify)
+    texts = r.json("texts.json")
+    if not isinstance(texts, list) or len(texts) != n or not all(isinstance(t, str) for t in texts):
+        raise MapFileError(f"{path / 'texts.json'} does not hold {n} texts")
+    emb = r.npy("embeddings.npy", mmap=True)
+    coords = r.npy("coords.npy")
+    levels_arr = r.npy("levels.npy")
+    if emb.shape[0] != n or coords.shape[0] != n or levels_arr.ndim != 2 or levels_arr.shape[1] != n:
+        raise MapFileError(f"{path}: arrays do not have one row per text ({n}): embeddings {emb.shape}, "
+                           f"coords {coords.shape}, levels {levels_arr.shape}")
+    levels = [levels_arr[i] for i in range(len(levels_arr))]
+    default = int(cl.get("default_level", 0))
+    silhouette = {int(k) if str(k).lstrip("-").isdigit() else k: v for k, v in (cl.get("silhouette_by_k") or {}).items()}
+    res = ClusterResult(labels=levels[default], method=cl.get("method", "?"), params=cl.get("params") or {},
+                        scores=cl.get("scores") or {},
+                        centroids=r.npy("centroids.npy") if "centroids.npy" in files else None,
+                        cluster_ids=r.npy("cluster_ids.npy") if "cluster_ids.npy" in files else None,
+                        silhouette_by_k=silhouette,
+                        embedding=r.npy("cluster_embedding.npy") if "cluster_embedding.npy" in files else None,
+                        seconds=float(cl.get("seconds", 0.0)))
+    if len(levels) > 1 or cl.get("tree") is not None or cl.get("names") is not None:
+        for attr, value in (("levels", levels), ("tree", cl.get("tree")), ("names", cl.get("names"))):
+            try:
+                setattr(res, attr, value)
+            except AttributeError:  # pragma: no cover - a slotted ClusterResult
+                pass
+    table = None
+    if "table.json" in files:
+        import pandas as pd
+
+        t = r.json("table.json")
+        table = pd.DataFrame(t["rows"], columns=t["columns"])
+        for col in ("cluster", "size"):
+            if col in table:
+                table[col] = table[col].astype(np.int64)
+    metadata = _read_metadata(r, doc.get("metadata"), n)
+    state = PlacementState.from_arrays(doc.get("placement") or {},
+                                       {k[len("placement/"):-4]: r.npy(k) for k in files if k.startswith("placement/")})
+    manifest = doc.get("manifest") or {}
+    manifest.setdefault("model", {"name": saved_model.get("name"), "fingerprint": saved_model.get("fingerprint"),
+                                  "dim": saved_model.get("dim")})
+    manifest["model"].setdefault("details", saved_model.get("details"))
+    tm = TextMap(texts, emb, coords, res, table, None, manifest, metadata=metadata)
+    tm._placement = state
+    tm._embeddings_check = None if verify != "auto" else (path / _LAZY, files[_LAZY]["sha256"])
+    tm._source = str(path)
+    return tm
