@@ -9,10 +9,14 @@ Model resolution: the ``model=`` argument > ``$KOSBERT_VIZ_MODEL`` >
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
+import logging
 import os
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +95,108 @@ def _hf_snapshot(name: str) -> Path | None:
         return Path(snapshot_download(name, local_files_only=True))
     except Exception:
         return None
+
+
+HUB_PROBE_TIMEOUT = 2.5  # seconds; $KOSBERT_VIZ_HUB_TIMEOUT overrides it (0 turns the probe off)
+_HUB_STATE: dict[str, tuple[float, str | None]] = {}  # endpoint -> (when probed, None if reachable else why not)
+
+
+def _hub_settings() -> tuple[str, bool]:
+    """(the hub endpoint, whether huggingface_hub is in offline mode), as huggingface_hub sees them."""
+    try:
+        from huggingface_hub import constants
+
+        return constants.ENDPOINT, bool(constants.HF_HUB_OFFLINE)
+    except ImportError:  # pragma: no cover - a dependency of sentence-transformers
+        offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false", "False")
+        return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/"), offline
+
+
+def _hub_unreachable(endpoint: str, timeout: float) -> str | None:
+    """None when ``endpoint`` answers an HTTP request within ``timeout`` seconds, else why not.
+
+    Any HTTP answer (even 404 or 5xx) and a TLS error (something answered, e.g. a proxy that
+    re-signs certificates) count as reachable: huggingface_hub then reports the real problem. The
+    request honours HTTP(S)_PROXY/NO_PROXY as huggingface_hub does; a thread bounds the DNS lookup too.
+    Probed at most once a minute per endpoint.
+    """
+    now = time.monotonic()
+    seen = _HUB_STATE.get(endpoint)
+    if seen is not None and now - seen[0] < 60:
+        return seen[1]
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    outcome: list[str | None] = []
+
+    def probe():
+        try:
+            req = urllib.request.Request(endpoint + "/api/models?limit=1", method="HEAD",
+                                         headers={"User-Agent": "kosbert_viz-hub-probe"})
+            urllib.request.urlopen(req, timeout=timeout).close()
+            outcome.append(None)
+        except urllib.error.HTTPError:
+            outcome.append(None)
+        except urllib.error.URLError as exc:
+            reason = exc.reason
+            outcome.append(None if isinstance(reason, ssl.SSLError) else f"{type(reason).__name__}: {reason}")
+        except ssl.SSLError:
+            outcome.append(None)
+        except Exception as exc:  # timeouts, resets, a malformed endpoint
+            outcome.append(f"{type(exc).__name__}: {exc}")
+
+    worker = threading.Thread(target=probe, name="kosbert_viz-hub-probe", daemon=True)
+    worker.start()
+    worker.join(timeout + 0.25)
+    why = outcome[0] if outcome else f"no answer within {timeout:g} s"
+    _HUB_STATE[endpoint] = (time.monotonic(), why)
+    return why
+
+
+def _hub_timeout() -> float:
+    raw = os.environ.get("KOSBERT_VIZ_HUB_TIMEOUT")
+    if raw is None or not raw.strip():
+        return HUB_PROBE_TIMEOUT
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        raise ValueError(f"$KOSBERT_VIZ_HUB_TIMEOUT must be a number of seconds, got {raw!r}") from None
+
+
+class _DropRetryNoise(logging.Filter):
+    """huggingface_hub's per-attempt "Retrying in 8s [Retry 4/5]" lines (the final error is still raised)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        return not (msg.startswith("Retrying in") or "thrown while requesting" in msg
+                    or msg.startswith("Rate limited. Waiting"))
+
+
+@contextlib.contextmanager
+def _quiet_hub_retries():
+    logger = logging.getLogger("huggingface_hub.utils._http")
+    noise = _DropRetryNoise()
+    logger.addFilter(noise)
+    try:
+        yield
+    finally:
+        logger.removeFilter(noise)
+
+
+def _unreachable_error(name: str, source: str, endpoint: str, why: str) -> ModelLoadError:
+    return ModelLoadError(
+        f"Could not load the sentence-transformers model {name!r} (from {source}): it is not in the local "
+        f"Hugging Face cache, and the hub {endpoint} cannot be reached ({why}).\n"
+        "  Options:\n"
+        "  - a local copy: on a machine with network run\n"
+        f"      huggingface-cli download {name} --local-dir ./ko-sbert-multitask\n"
+        "    then pass model='./ko-sbert-multitask' (CLI: --model ./ko-sbert-multitask) or set "
+        "KOSBERT_VIZ_MODEL=./ko-sbert-multitask;\n"
+        "  - the offline encoder (lower Korean quality): model='offline' or kosbert_viz.OfflineEncoder() "
+        "(CLI: --model offline, or --offline-fallback for `map`; `demo` falls back by default);\n"
+        "  - behind a proxy: set HTTPS_PROXY; a mirror: set HF_ENDPOINT; cache only: set HF_HUB_OFFLINE=1."
+    )
 
 
 def _weights_hash(folder: Path) -> str:
@@ -282,12 +388,88 @@ def _with_backend(encoder):
     return encoder
 
 
+def _canonical_device(device) -> str:
+    """``"cuda"`` and ``"cuda:0"`` are the same device (so are ``"mps"`` and ``"mps:0"``)."""
+    text = str(device)
+    return text[:-2] if text.endswith(":0") else text
+
+
+def _with_options(encoder, *, device=None, precision: str = "auto", normalize: bool = False):
+    """An encoder object passed in, with the options of the call applied or refused (never dropped).
+
+    ``normalize=True`` on an encoder that does not normalise gives a normalising twin (its own
+    cache fingerprint; the model is shared, not copied). A ``device`` or ``precision`` other than the
+    encoder's raises ValueError: moving or converting the weights would change the caller's object.
+    ``normalize=False`` (the default) keeps the encoder's own setting.
+    """
+    kind = type(encoder).__name__
+    if device is not None:
+        wanted = [device] if isinstance(device, str) else list(device) if isinstance(device, (list, tuple)) else None
+        if wanted is None:
+            raise TypeError(f"device must be a str or a list of str, got {type(device).__name__}")
+        have = [d for d in str(encoder.device).split(",")]
+        if [_canonical_device(d) for d in wanted] != [_canonical_device(d) for d in have]:
+            shown = have[0] if len(have) == 1 else have
+            raise ValueError(f"got device={device!r}, but the {kind} passed in runs on {shown!r}; leave device "
+                             "out, or pass the model name so that kosbert_viz loads it on that device")
+    if precision not in ("auto", encoder.precision):
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        raise ValueError(f"got precision={precision!r}, but the {kind} passed in runs in {encoder.precision!r}; "
+                         "leave precision out, or load it with kv.load_encoder(name, precision="
+                         f"{precision!r})")
+    if normalize and not encoder.normalize:
+        if isinstance(encoder, MultiDeviceEncoder):
+            twins = [_with_options(e, normalize=True) for e in encoder.encoders]
+            return MultiDeviceEncoder(twins)
+        variants = encoder.__dict__.setdefault("_kosbert_viz_variants", {})
+        if "normalize" not in variants:
+            twin = copy.copy(encoder)
+            twin.__dict__.pop("_kosbert_viz_variants", None)
+            twin.normalize = True
+            twin.details = dict(encoder.details, normalize=True)
+            twin.fingerprint = hashlib.blake2b(json.dumps(twin.details, sort_keys=True).encode(),
+                                               digest_size=16).hexdigest()
+            variants["normalize"] = twin
+        return variants["normalize"]
+    return encoder
+
+
 def _jsonable(value) -> bool:
     try:
         json.dumps(value)
         return True
     except TypeError:
         return False
+
+
+def _hub_preflight(name: str, source: str) -> dict:
+    """Fail over within seconds when the hub cannot be reached (before torch is even imported).
+
+    A hub name (not a local folder) with downloads allowed: the hub is probed first (about 2.5 s at
+    most). Unreachable and cached: the cached copy is then loaded without network
+    (``local_files_only``). Unreachable and not cached: :class:`ModelLoadError` at once, instead of
+    huggingface_hub's ~75 s of retries. Returns the extra ``SentenceTransformer`` arguments.
+    """
+    endpoint, offline = _hub_settings()
+    timeout = _hub_timeout()
+    if offline or timeout <= 0 or Path(name).expanduser().exists():
+        return {}
+    why = _hub_unreachable(endpoint, timeout)
+    if why is None:
+        return {}
+    if _hf_snapshot(name) is None:
+        raise _unreachable_error(name, source, endpoint, why)
+    return {"local_files_only": True}
+
+
+def _load_sentence_transformer(cls, name: str, source: str, device: str, extra: dict):
+    """``SentenceTransformer(name)`` without huggingface_hub's per-attempt retry lines."""
+    try:
+        with _quiet_hub_retries():
+            return cls(name, device=device, **extra)
+    except Exception as exc:
+        raise _load_error(name, source, exc) from exc
 
 
 def load_encoder(model=None, *, device: str | None = None, precision: str = "auto",
@@ -299,7 +481,7 @@ def load_encoder(model=None, *, device: str | None = None, precision: str = "aut
     (``$KOSBERT_VIZ_MODEL`` or the default).
     """
     if isinstance(model, (OfflineEncoder, SentenceTransformerEncoder, MultiDeviceEncoder)):
-        return model
+        return _with_options(model, device=device, precision=precision, normalize=normalize)
     if isinstance(device, (list, tuple)):  # one worker per device
         if not device:
             raise ValueError("device list is empty, expected at least one device")
@@ -317,6 +499,9 @@ def load_encoder(model=None, *, device: str | None = None, precision: str = "aut
     if model is not None and not isinstance(model, (str, os.PathLike)):
         if hasattr(model, "encode") and hasattr(model, "tokenize"):  # a SentenceTransformer
             dev = str(model.device)
+            if device is not None and _canonical_device(device) != _canonical_device(dev):
+                raise ValueError(f"the SentenceTransformer is on {dev!r}, got device={device!r}; move it first "
+                                 f"(model.to({str(device)!r})), leave device out, or pass a model name")
             prec = _model_precision(model)
             if precision == "int8" and prec == "fp32":
                 prec = resolve_precision("int8", dev)
@@ -342,6 +527,7 @@ def load_encoder(model=None, *, device: str | None = None, precision: str = "aut
         if (OFFLINE_ALIAS,) not in _LOADED:
             _LOADED[(OFFLINE_ALIAS,)] = OfflineEncoder()
         return _LOADED[(OFFLINE_ALIAS,)]
+    extra = {} if any(k[0] == name for k in _LOADED) else _hub_preflight(name, source)
     dev = select_device(device)
     prec = resolve_precision(precision, dev)
     key = (name, dev, prec, bool(normalize))
@@ -351,10 +537,7 @@ def load_encoder(model=None, *, device: str | None = None, precision: str = "aut
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:  # pragma: no cover - core dependency
         raise ImportError("kosbert_viz needs sentence-transformers: pip install kosbert_viz") from exc
-    try:
-        st = SentenceTransformer(name, device=dev)
-    except Exception as exc:
-        raise _load_error(name, source, exc) from exc
+    st = _load_sentence_transformer(SentenceTransformer, name, source, dev, extra)
     if prec in ("fp16", "bf16"):
         import torch
 
