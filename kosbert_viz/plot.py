@@ -339,11 +339,13 @@ def cluster_map(coords, *, labels=None, texts=None, names=None, hover_data=None,
             marker["line"] = dict(width=0)
         fig.add_trace(_trace(idx, f"{_plain(label)} ({full_size.get(c, 0):,})", marker, str(c),
                              meta={"cluster": c, "size": full_size.get(c, 0), "drawn": int(len(idx))}))
+        fig.data[-1]._kv_index = idx  # Python-side only (never serialised): which text each point is, for reports
     if len(hl):
         marker = dict(size=size + 5, color=HIGHLIGHT_COLOR, opacity=1.0)
         marker["line"] = dict(width=1.5, color="#111")
         fig.add_trace(_trace(hl, f"{_plain(highlight_name)} ({len(hl):,})", marker, "highlight",
                              meta={"highlight": True, "size": int(len(hl))}))
+        fig.data[-1]._kv_index = hl
     if query_point is not None:
         q = [float(v) for v in query_point]
         if len(q) != xy.shape[1]:
@@ -376,7 +378,7 @@ def cluster_map(coords, *, labels=None, texts=None, names=None, hover_data=None,
         margin=dict(l=10, r=10, t=(50 if title else 20) + (22 if notes else 0), b=10),
         meta={"kosbert_viz": {"n_points": n, "n_drawn": int(n_drawn), "sampled": bool(sampled),
                               "point_budget": point_budget, "n_clusters": len(clusters),
-                              "highlighted": int(len(hl))}},
+                              "highlighted": int(len(hl)), "wrap": wrap, "max_chars": max_chars}},
     )
     for note in notes:
         fig.add_annotation(text=_plain(note), xref="paper", yref="paper", x=0, y=1.0, xanchor="left",

@@ -17,6 +17,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from ._report_ui import UI_CSS, UI_HTML, UI_JS, report_payload
 from .plot import HANGUL_FONT, cluster_colors, figure_json
 
 __all__ = ["write_report", "build_manifest", "figure_json", "report_html"]
@@ -88,8 +89,14 @@ def _table_html(table) -> str:
 
 
 def report_html(figure, *, title: str, table=None, manifest: dict | None = None, summary: str = "",
-                notice: str | None = None) -> str:
-    """The report as one HTML string (see :func:`write_report`). ``summary`` is trusted HTML."""
+                notice: str | None = None, texts=None, coords=None, labels=None, names=None, data=None) -> str:
+    """The report as one HTML string (see :func:`write_report`). ``summary`` is trusted HTML.
+
+    With ``texts`` and ``coords`` (one per point, all points, also past the point budget) the page
+    gets a search box, theme and category filters (``data``: metadata columns), a lasso/box
+    selection that fills a table of texts, and a CSV download of it. The figure and the texts are
+    embedded gzip + base64 and opened by the browser's ``DecompressionStream``.
+    """
     from plotly.offline import get_plotlyjs
 
     manifest = manifest or {}
@@ -103,6 +110,7 @@ def report_html(figure, *, title: str, table=None, manifest: dict | None = None,
                      f"{meta['point_budget']:,}); the grey layer is the density of all of them. "
                      "The table counts every text.</p>")
     height = int(getattr(figure.layout, "height", None) or 680)
+    payload = report_payload(figure, texts=texts, coords=coords, labels=labels, names=names, data=data)
     return f"""<!DOCTYPE html>
 <html lang="ko"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{_CSP}">
@@ -120,6 +128,7 @@ table.clusters td.num {{ text-align: right; white-space: nowrap; }}
 table.clusters ul {{ margin: 0; padding-left: 18px; }}
 .sw {{ display: inline-block; width: 11px; height: 11px; border-radius: 50%; margin-right: 6px; }}
 pre.manifest {{ background: #f6f6f6; padding: 12px; font-size: 12px; overflow-x: auto; }}
+{UI_CSS}
 </style>
 <script type="text/javascript">window.PlotlyConfig = {{MathJaxConfig: 'local'}};</script>
 <script type="text/javascript">{get_plotlyjs()}</script>
@@ -127,24 +136,25 @@ pre.manifest {{ background: #f6f6f6; padding: 12px; font-size: 12px; overflow-x:
 <h1>{_e(title)}</h1>
 {''.join(notes)}
 <p id="summary">{summary}</p>
-<div id="map" style="width:100%;height:{height}px;"></div>
+{UI_HTML.replace('<div id="map-wrap">', f'<div id="map-wrap"><div id="map" style="width:100%;height:{height}px;"></div>')}
 <h2>Clusters</h2>
 {_table_html(table)}
 <h2>Manifest</h2>
 <pre class="manifest" id="manifest">{_e(json.dumps(manifest, ensure_ascii=False, indent=2, default=str))}</pre>
-<script type="application/json" id="map-data">{figure_json(figure)}</script>
-<script type="text/javascript">
-(function() {{
-  // JSON.parse of a data block is much faster than a JS object literal of the same size
-  if (window.performance && performance.mark) performance.mark("kosbert-viz:start");
-  var fig = JSON.parse(document.getElementById("map-data").textContent);
-  Plotly.newPlot("map", fig.data, fig.layout, {{responsive: true, displaylogo: false}}).then(function() {{
-    if (window.performance && performance.mark) performance.mark("kosbert-viz:drawn");
-  }});
-}})();
-</script>
+<script type="application/octet-stream" id="kv-figure" data-encoding="gzip+base64">{payload["figure"]}</script>
+<script type="application/octet-stream" id="kv-meta" data-encoding="gzip+base64">{payload["meta"]}</script>
+<script type="application/octet-stream" id="kv-binary" data-encoding="gzip+base64">{payload["binary"]}</script>
+<script type="text/javascript">{UI_JS}</script>
 </body></html>
 """
+
+
+def _points_of(result) -> dict:
+    """The per-point data of a TextMap for the report's search, filters and selection table."""
+    table = result.table
+    names = dict(zip(table["cluster"], table["name"])) if table is not None and len(table) else {}
+    return {"texts": result.texts, "coords": result.coords, "labels": result.clusters.labels, "names": names,
+            "data": getattr(result, "data", None)}
 
 
 def write_report(result, path, *, title: str | None = None, notice: str | None = None) -> Path:
@@ -168,6 +178,6 @@ def write_report(result, path, *, title: str | None = None, notice: str | None =
         summary += (f" · agreement with <i>{_e(agree.get('column'))}</i>: ARI {_e(agree.get('ARI'))}, "
                     f"NMI {_e(agree.get('NMI'))}")
     body = report_html(result.figure, title=title, table=result.table, manifest=manifest, summary=summary,
-                       notice=notice)
+                       notice=notice, **_points_of(result))
     path.write_text(body, encoding="utf-8")
     return path

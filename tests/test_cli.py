@@ -33,9 +33,9 @@ def _n_points(trace) -> int:
 
 
 def _figure(html: str) -> dict:
-    m = re.search(r'<script type="application/json" id="map-data">(.*?)</script>', html, re.S)
-    assert m, "figure JSON not found in the report"
-    return json.loads(m.group(1))
+    from kosbert_viz._report_ui import read_report
+
+    return read_report(html)["figure"]  # gzip + base64 blocks, decoded as the page decodes them
 
 
 @pytest.mark.slow

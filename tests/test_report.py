@@ -14,6 +14,7 @@ import pytest
 import kosbert_viz as kv
 from kosbert_viz.clustering import ClusterResult
 from kosbert_viz.pipeline import TextMap
+from kosbert_viz._report_ui import read_report
 from kosbert_viz.report import build_manifest, write_report
 
 INJECTION = "<img src=x onerror=alert(1)>"
@@ -57,9 +58,10 @@ def test_report_is_standalone_offline_and_escaped(tmp_path):
     assert "&lt;/pre&gt;&lt;script&gt;alert(3)" in doc
     assert "<title>리뷰 &lt;지도&gt;</title>" in doc and "offline model &lt;used&gt;" in doc
     # the figure: UTF-8 text, nothing that closes the script early
-    script = doc[doc.rindex("id=\"map-data\""):]
-    assert "배송이 늦어서 환불을 요청했어요 17번" in script and not HANGUL_ESCAPE.search(script)
-    assert script.count("</script>") == 2  # the data block's and the drawing script's
+    data = read_report(doc)  # the figure and the texts travel gzip + base64, opened by the page
+    assert data["meta"]["texts"][17] == "배송이 늦어서 환불을 요청했어요 17번"
+    assert not HANGUL_ESCAPE.search(json.dumps(data["meta"], ensure_ascii=False))
+    assert doc[doc.rindex('id="kv-figure"'):].count("</script>") == 4  # three data blocks and the page script
     # the cluster table and the manifest
     assert doc.count("<tr data-cluster=") == 3
     manifest = json.loads(__import__("html").unescape(re.search(r'<pre class="manifest" id="manifest">(.*?)</pre>',
@@ -91,7 +93,7 @@ def test_cli_map_writes_report(tmp_path, tiny_model_path):
     assert "plotly.js v" in doc and doc.count("<tr data-cluster=") == 4
     assert "agreement with <i>topic</i>: ARI" in doc
     assert INJECTION not in doc and "&lt;img src=x onerror=alert(1)&gt;" in doc
-    assert "주문한 지 일주일이 넘었는데" in doc and not HANGUL_ESCAPE.search(doc[doc.rindex("id=\"map-data\""):])
+    assert any("주문한 지 일주일이 넘었는데" in t for t in read_report(doc)["meta"]["texts"])
 
 
 @pytest.mark.slow

@@ -1,0 +1,396 @@
+"""The report's explorer layer: compressed embedded data and the script that opens it.
+
+The figure and every text travel gzip-compressed and base64-encoded inside ``<script>`` data
+blocks; the page opens them with the browser's own ``DecompressionStream`` (no extra runtime,
+no network). The texts are stored once: the hover labels are rebuilt from them in the page
+(wrapped by display width, escaped), the search box, the filters, the lasso table and the CSV
+download read the same array. User text only ever reaches the page as data: table cells and
+filter options are filled with ``textContent``, hover strings are entity-escaped.
+"""
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+
+import numpy as np
+
+from ._validation import normalize_text
+from .plot import figure_json, hover_text
+
+__all__ = ["report_payload", "read_report", "UI_CSS", "UI_HTML", "UI_JS", "MAX_CATEGORIES"]
+
+MAX_CATEGORIES = 60  # metadata columns with at most this many values become filters (and CSV columns)
+
+
+def _b64gz(raw: bytes) -> str:
+    return base64.b64encode(gzip.compress(raw, compresslevel=6, mtime=0)).decode("ascii")
+
+
+def _category_columns(data, n):
+    cols = {}
+    if data is None:
+        return cols
+    for name in list(data.columns)[:8]:
+        s = data[name]
+        if len(s) != n:
+            continue
+        try:
+            values = s.astype(str).where(s.notna(), "")
+        except (TypeError, ValueError):
+            continue
+        uniq, codes = np.unique(values.to_numpy(dtype=object).astype(str), return_inverse=True)
+        if len(uniq) <= MAX_CATEGORIES:
+            cols[str(name)] = (uniq.tolist(), codes.astype(np.int32))
+    return cols
+
+
+def report_payload(figure, *, texts=None, coords=None, labels=None, names=None, data=None) -> dict:
+    """The three base64 blocks of a report: the figure, the texts/metadata JSON, the binary arrays.
+
+    Traces drawn by :func:`kosbert_viz.cluster_map` know which text each point is (``_kv_index``);
+    their hover strings are left out of the file and rebuilt from ``texts`` in the page.
+    """
+    fig = figure.to_plotly_json() if hasattr(figure, "to_plotly_json") else dict(figure)
+    traces = []
+    index_parts = []
+    offset = 0
+    have_points = texts is not None and coords is not None
+    if have_points and hasattr(figure, "data"):
+        for i, (tr, tr_json) in enumerate(zip(figure.data, fig["data"])):
+            idx = getattr(tr, "_kv_index", None)
+            if idx is None or tr_json.get("text") is None:
+                continue
+            idx = np.asarray(idx, dtype=np.int32)
+            if tr_json.get("z") is not None:  # 3-D: keep the trace as drawn
+                continue
+            for key in ("text", "x", "y"):  # rebuilt in the page from the texts and coordinates
+                tr_json.pop(key, None)
+            traces.append({"trace": i, "offset": offset, "length": int(len(idx))})
+            index_parts.append(idx)
+            offset += len(idx)
+    meta = {"n": 0, "texts": [], "names": {}, "columns": {}, "traces": traces}
+    binary = b""
+    if have_points:
+        n = len(texts)
+        xy = np.asarray(coords, dtype=np.float32)[:, :2]
+        lab = np.zeros(n, np.int32) if labels is None else np.asarray(labels).astype(np.int32)
+        cols = _category_columns(data, n)
+        meta.update(n=n, texts=[normalize_text(str(t)) for t in texts], names={str(int(k)): str(v) for k, v in (names or {}).items()},
+                    columns={c: v for c, (v, _) in cols.items()})
+        parts = [np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1]), lab]
+        parts += [codes for _, codes in cols.values()]
+        parts += index_parts
+        binary = b"".join(np.ascontiguousarray(p, dtype=p.dtype).astype(p.dtype.newbyteorder("<")).tobytes()
+                          for p in parts)
+    lay = fig.get("layout") or {}
+    kvmeta = (lay.get("meta") or {}).get("kosbert_viz") or {}
+    meta["wrap"] = int(kvmeta.get("wrap", 60))
+    meta["max_chars"] = int(kvmeta.get("max_chars", 300))
+    fig_text = normalize_text(figure_json(fig))  # lone surrogates as U+FFFD, like every text of the report
+    meta_text = json.dumps(meta, ensure_ascii=False, separators=(",", ":"))
+    return {"figure": _b64gz(fig_text.encode("utf-8")),
+            "meta": _b64gz(meta_text.encode("utf-8")),
+            "binary": _b64gz(binary)}
+
+
+UI_CSS = """
+#kv-tools { display: flex; flex-wrap: wrap; gap: 8px 14px; align-items: flex-start; margin: 8px 0; font-size: 14px; }
+#kv-tools label { display: flex; flex-direction: column; gap: 2px; }
+#kv-tools select[multiple] { min-width: 150px; max-width: 260px; height: 90px; }
+#kv-search { width: 240px; padding: 4px 6px; font-size: 14px; }
+#kv-selection { margin-top: 10px; }
+#kv-table-wrap { max-height: 420px; overflow: auto; border: 1px solid #ddd; }
+table#kv-table { border-collapse: collapse; width: 100%; font-size: 13px; }
+table#kv-table th { position: sticky; top: 0; background: #f3f3f3; cursor: pointer; text-align: left; }
+table#kv-table td, table#kv-table th { border-bottom: 1px solid #eee; padding: 4px 6px; vertical-align: top; }
+table#kv-table td.num { text-align: right; color: #666; }
+#kv-loading { color: #666; }
+"""
+
+UI_HTML = """
+<div id="kv-tools">
+  <label>search <input id="kv-search" type="search" placeholder="찾기 / search: 환불, 배송 …" autocomplete="off"></label>
+  <label>themes <select id="kv-theme-filter" multiple></select></label>
+  <span id="kv-cat-filters" style="display:contents"></span>
+  <div><button id="kv-clear" type="button">clear selection</button>
+       <button id="kv-csv" type="button">download CSV</button><br>
+       <small>lasso: drag on the map · box: the toolbar's box tool</small></div>
+</div>
+<div id="map-wrap"><p id="kv-loading">Opening the map…</p></div>
+<div id="kv-selection"><p id="kv-count"></p>
+  <div id="kv-table-wrap"><table id="kv-table"><thead></thead><tbody></tbody></table></div></div>
+"""
+
+# The page script. Everything user-written goes through textContent or esc(); nothing through innerHTML.
+UI_JS = r"""
+(function() {
+  "use strict";
+  var MARK = function(m) { if (window.performance && performance.mark) performance.mark(m); };
+  MARK("kosbert-viz:start");
+  function bytesOf(id) {
+    var s = atob(document.getElementById(id).textContent.trim());
+    var u = new Uint8Array(s.length);
+    for (var i = 0; i < s.length; i++) u[i] = s.charCodeAt(i);
+    return u;
+  }
+  function gunzip(id) {
+    var stream = new Blob([bytesOf(id)]).stream().pipeThrough(new DecompressionStream("gzip"));
+    return new Response(stream).arrayBuffer();
+  }
+  function esc(s) { return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;"); }
+  function width(ch) {
+    var c = ch.codePointAt(0);
+    return ((c >= 0x1100 && c <= 0x115F) || (c >= 0x2E80 && c <= 0x303E) || (c >= 0x3041 && c <= 0x33FF) ||
+            (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0xA000 && c <= 0xA4CF) ||
+            (c >= 0xA960 && c <= 0xA97F) || (c >= 0xAC00 && c <= 0xD7A3) || (c >= 0xF900 && c <= 0xFAFF) ||
+            (c >= 0xFE30 && c <= 0xFE4F) || (c >= 0xFF00 && c <= 0xFF60) || (c >= 0xFFE0 && c <= 0xFFE6) ||
+            (c >= 0x1F300 && c <= 0x1F64F) || (c >= 0x1F900 && c <= 0x1F9FF) || (c >= 0x20000 && c <= 0x3FFFD)) ? 2 : 1;
+  }
+  // the same wrapping as kosbert_viz.plot.hover_text: display columns, words kept whole where they fit
+  function hover(text, wrapAt, maxChars) {
+    var t = text.split(/\s+/).filter(Boolean).join(" ");
+    var cps = Array.from(t);
+    if (cps.length > maxChars) t = cps.slice(0, maxChars).join("") + "\u2026";
+    var lines = [], cur = "", curW = 0;
+    t.split(" ").forEach(function(word) {
+      if (!word) return;
+      var chars = Array.from(word), w = 0;
+      chars.forEach(function(c) { w += width(c); });
+      if (cur && curW + 1 + w <= wrapAt) { cur += " " + word; curW += 1 + w; return; }
+      if (cur) lines.push(cur);
+      cur = ""; curW = 0;
+      while (w > wrapAt) {
+        var piece = "", pw = 0, k = 0;
+        for (; k < chars.length; k++) { var cw = width(chars[k]); if (pw + cw > wrapAt) break; piece += chars[k]; pw += cw; }
+        lines.push(piece); chars = chars.slice(k); w -= pw;
+      }
+      cur = chars.join(""); curW = w;
+    });
+    if (cur) lines.push(cur);
+    if (!lines.length) lines.push("");
+    return lines.map(esc).join("<br>");
+  }
+  function csvCell(v) { v = String(v); return /[",\r\n]/.test(v) ? '"' + v.replace(/"/g, '""') + '"' : v; }
+
+  Promise.all([gunzip("kv-figure"), gunzip("kv-meta"), gunzip("kv-binary")]).then(function(parts) {
+    var dec = new TextDecoder("utf-8");
+    var fig = JSON.parse(dec.decode(parts[0]));
+    var meta = JSON.parse(dec.decode(parts[1]));
+    var buf = parts[2], n = meta.n, off = 0;
+    function take(Ctor, len) { var a = new Ctor(buf, off, len); off += len * 4; return a; }
+    var X = take(Float32Array, n), Y = take(Float32Array, n), L = take(Int32Array, n);
+    var colNames = Object.keys(meta.columns), colCodes = {};
+    colNames.forEach(function(c) { colCodes[c] = take(Int32Array, n); });
+    var traceIdx = {};
+    meta.traces.forEach(function(t) { traceIdx[t.trace] = new Int32Array(buf, off + t.offset * 4, t.length); });
+    meta.traces.forEach(function(t) {
+      var idx = traceIdx[t.trace], text = new Array(t.length);
+      var xs = new Float32Array(t.length), ys = new Float32Array(t.length);
+      for (var i = 0; i < t.length; i++) {
+        text[i] = hover(meta.texts[idx[i]], meta.wrap, meta.max_chars); xs[i] = X[idx[i]]; ys[i] = Y[idx[i]];
+      }
+      fig.data[t.trace].text = text; fig.data[t.trace].x = xs; fig.data[t.trace].y = ys;
+    });
+    function themeName(code) { return code < 0 ? "noise" : (meta.names[String(code)] || ("cluster " + code)); }
+    var hasPoints = n > 0;
+    var searchTrace = -1;
+    if (hasPoints && fig.data.length && fig.data.some(function(t) { return t.type === "scattergl"; })) {
+      fig.data.push({type: "scattergl", mode: "markers", name: "search", x: [], y: [], text: [], showlegend: false,
+                     hovertemplate: "%{text}<extra>search</extra>",
+                     marker: {size: 9, color: "rgba(255,212,0,0.95)", line: {width: 1.2, color: "#111"}}});
+      searchTrace = fig.data.length - 1;
+      fig.layout.dragmode = "lasso";
+    }
+    var gd = document.getElementById("map");
+    document.getElementById("kv-loading").remove();
+    return Plotly.newPlot(gd, fig.data, fig.layout, {responsive: true, displaylogo: false}).then(function() {
+      MARK("kosbert-viz:drawn");
+      if (!hasPoints) return;
+      setup(gd, meta, X, Y, L, colNames, colCodes, traceIdx, themeName, searchTrace);
+    });
+  }).catch(function(err) { console.error("kosbert_viz report: " + err); });
+
+  function setup(gd, meta, X, Y, L, colNames, colCodes, traceIdx, themeName, searchTrace) {
+    var n = meta.n, texts = meta.texts;
+    var state = {lasso: null, hits: null, query: "", sortKey: "index", asc: true};
+    var keep = new Uint8Array(n).fill(1);
+    var normTexts = null;  // lower-cased NFC texts, built on the first search
+    var themeSel = document.getElementById("kv-theme-filter");
+    var codes = Object.keys(meta.names).map(Number).sort(function(a, b) { return a - b; });
+    var anyNoise = false;
+    for (var i = 0; i < n; i++) if (L[i] < 0) { anyNoise = true; break; }
+    if (anyNoise) codes.push(-1);
+    codes.forEach(function(c) { var o = document.createElement("option"); o.value = String(c); o.textContent = themeName(c); themeSel.appendChild(o); });
+    var catBox = document.getElementById("kv-cat-filters"), catSels = {};
+    colNames.forEach(function(c) {
+      var lab = document.createElement("label"); lab.textContent = c;
+      var sel = document.createElement("select"); sel.multiple = true; sel.className = "kv-cat-filter"; sel.dataset.col = c;
+      meta.columns[c].forEach(function(v, j) { var o = document.createElement("option"); o.value = String(j); o.textContent = v; sel.appendChild(o); });
+      lab.appendChild(sel); catBox.appendChild(lab); catSels[c] = sel; sel.addEventListener("change", applyFilters);
+    });
+    themeSel.addEventListener("change", applyFilters);
+    var originals = {};
+    Object.keys(traceIdx).forEach(function(t) { var d = gd.data[t]; originals[t] = {x: d.x, y: d.y, text: d.text}; });
+
+    function chosen(sel) { return Array.from(sel.selectedOptions).map(function(o) { return Number(o.value); }); }
+    function applyFilters() {
+      var th = chosen(themeSel), thSet = new Set(th), cats = {};
+      colNames.forEach(function(c) { var v = chosen(catSels[c]); if (v.length) cats[c] = new Set(v); });
+      for (var i = 0; i < n; i++) {
+        var ok = !th.length || thSet.has(L[i] < 0 ? -1 : L[i]);
+        for (var c in cats) if (ok && !cats[c].has(colCodes[c][i])) ok = false;
+        keep[i] = ok ? 1 : 0;
+      }
+      var ids = [], xs = [], ys = [], tx = [];
+      Object.keys(traceIdx).forEach(function(t) {
+        var idx = traceIdx[t], o = originals[t], x = [], y = [], txt = [];
+        for (var j = 0; j < idx.length; j++) if (keep[idx[j]]) { x.push(o.x[j]); y.push(o.y[j]); txt.push(o.text[j]); }
+        ids.push(Number(t)); xs.push(x); ys.push(y); tx.push(txt);
+      });
+      Plotly.restyle(gd, {x: xs, y: ys, text: tx}, ids).then(function() { render(); drawHits(); });
+    }
+    function inPolygon(px, py, xs, ys) {
+      var inside = false;
+      for (var i = 0, j = xs.length - 1; i < xs.length; j = i++) {
+        if (((ys[i] > py) !== (ys[j] > py)) && (px < (xs[j] - xs[i]) * (py - ys[i]) / (ys[j] - ys[i]) + xs[i])) inside = !inside;
+      }
+      return inside;
+    }
+    gd.on("plotly_selected", function(ev) {
+      if (!ev) return;  // a click without a drag
+      var out = [];
+      if (ev.lassoPoints && ev.lassoPoints.x) {
+        var xs = ev.lassoPoints.x.map(Number), ys = ev.lassoPoints.y.map(Number);
+        var x0 = Math.min.apply(null, xs), x1 = Math.max.apply(null, xs), y0 = Math.min.apply(null, ys), y1 = Math.max.apply(null, ys);
+        for (var i = 0; i < n; i++) {
+          if (!keep[i] || X[i] < x0 || X[i] > x1 || Y[i] < y0 || Y[i] > y1) continue;
+          if (inPolygon(X[i], Y[i], xs, ys)) out.push(i);
+        }
+      } else if (ev.range && ev.range.x) {
+        var rx = ev.range.x, ry = ev.range.y;
+        for (var k = 0; k < n; k++) if (keep[k] && X[k] >= Math.min(rx[0], rx[1]) && X[k] <= Math.max(rx[0], rx[1])
+                                     && Y[k] >= Math.min(ry[0], ry[1]) && Y[k] <= Math.max(ry[0], ry[1])) out.push(k);
+      } else { return; }
+      state.lasso = out;
+      window.__kvSelection = out;
+      render();
+    });
+    gd.on("plotly_deselect", function() { state.lasso = null; window.__kvSelection = null; render(); });
+    document.getElementById("kv-clear").addEventListener("click", function() {
+      state.lasso = null; window.__kvSelection = null; Plotly.restyle(gd, {selectedpoints: [null]}); render();
+    });
+    var search = document.getElementById("kv-search"), timer = null;
+    search.addEventListener("input", function() { clearTimeout(timer); timer = setTimeout(runSearch, 150); });
+    function runSearch() {
+      var q = search.value.normalize("NFC").trim().toLowerCase();
+      state.query = q;
+      if (!q) { state.hits = null; render(); drawHits(); return; }
+      if (!normTexts) normTexts = texts.map(function(t) { return t.normalize("NFC").toLowerCase(); });
+      var hits = [];
+      for (var i = 0; i < n; i++) if (normTexts[i].indexOf(q) !== -1) hits.push(i);
+      state.hits = hits;
+      render(); drawHits();
+    }
+    function drawHits() {
+      if (searchTrace < 0) return;
+      var x = [], y = [], t = [], cap = 20000;
+      (state.hits || []).forEach(function(i) {
+        if (!keep[i] || x.length >= cap) return;
+        x.push(X[i]); y.push(Y[i]); t.push(hover(texts[i], meta.wrap, meta.max_chars));
+      });
+      Plotly.restyle(gd, {x: [x], y: [y], text: [t]}, [searchTrace]);
+    }
+    function current() {
+      if (state.lasso === null && state.hits === null) return null;
+      var base = state.lasso !== null ? state.lasso : state.hits, out = [];
+      var hitSet = (state.lasso !== null && state.hits !== null) ? new Set(state.hits) : null;
+      base.forEach(function(i) { if (keep[i] && (!hitSet || hitSet.has(i))) out.push(i); });
+      return out;
+    }
+    var head = document.querySelector("#kv-table thead"), body = document.querySelector("#kv-table tbody");
+    var cols = ["index", "theme"].concat(colNames, ["text"]);
+    var tr = document.createElement("tr");
+    cols.forEach(function(c) {
+      var th = document.createElement("th"); th.textContent = c; th.dataset.key = c;
+      th.addEventListener("click", function() { state.asc = state.sortKey === c ? !state.asc : true; state.sortKey = c; render(); });
+      tr.appendChild(th);
+    });
+    head.appendChild(tr);
+    function cell(i, c) {
+      if (c === "index") return i;
+      if (c === "theme") return themeName(L[i]);
+      if (c === "text") return texts[i];
+      return meta.columns[c][colCodes[c][i]];
+    }
+    function render() {
+      var rows = current(), count = document.getElementById("kv-count");
+      body.textContent = "";
+      window.__kvRows = rows;
+      if (rows === null) { count.textContent = "Lasso a region of the map or search to list texts here."; return; }
+      var key = state.sortKey, sign = state.asc ? 1 : -1;
+      if (key !== "index") rows = rows.slice().sort(function(a, b) {
+        var u = cell(a, key), v = cell(b, key);
+        return (u < v ? -1 : u > v ? 1 : a - b) * sign;
+      }); else if (!state.asc) rows = rows.slice().reverse();
+      var shown = Math.min(rows.length, 1000), frag = document.createDocumentFragment();
+      for (var r = 0; r < shown; r++) {
+        var row = document.createElement("tr");
+        cols.forEach(function(c) { var td = document.createElement("td"); td.textContent = String(cell(rows[r], c)); if (c === "index") td.className = "num"; row.appendChild(td); });
+        frag.appendChild(row);
+      }
+      body.appendChild(frag);
+      count.textContent = rows.length.toLocaleString() + " texts" + (state.query ? " matching \u201c" + state.query + "\u201d" : "")
+        + (state.lasso !== null ? " in the selection" : "") + (rows.length > shown ? " (first " + shown + " shown; the CSV has all)" : "");
+    }
+    document.getElementById("kv-csv").addEventListener("click", function() {
+      var rows = current() || [];
+      var lines = [cols.map(csvCell).join(",")];
+      rows.forEach(function(i) { lines.push(cols.map(function(c) { return csvCell(cell(i, c)); }).join(",")); });
+      var blob = new Blob(["\ufeff" + lines.join("\r\n") + "\r\n"], {type: "text/csv;charset=utf-8"});
+      var a = document.createElement("a");
+      a.href = URL.createObjectURL(blob); a.download = "selection.csv";
+      document.body.appendChild(a); a.click(); a.remove();
+      setTimeout(function() { URL.revokeObjectURL(a.href); }, 5000);
+    });
+    render();
+    window.__kvReady = true;
+  }
+})();
+"""
+
+
+def read_report(html_text: str) -> dict:
+    """The data a report embeds, decoded as the page decodes it: ``figure`` (hover texts and coordinates
+    filled back in), ``meta`` (texts, theme names, category columns) and the per-point arrays.
+
+    >>> data = read_report(Path("report.html").read_text(encoding="utf-8"))
+    >>> data["meta"]["texts"][:3], data["figure"]["data"][0]["name"]
+    """
+    import re
+
+    blocks = {}
+    for key in ("figure", "meta", "binary"):
+        m = re.search(rf'<script type="application/octet-stream" id="kv-{key}"[^>]*>([^<]*)</script>', html_text)
+        if m is None:
+            raise ValueError(f"not a kosbert_viz report: no kv-{key} data block")
+        blocks[key] = gzip.decompress(base64.b64decode(m.group(1)))
+    fig = json.loads(blocks["figure"].decode("utf-8"))
+    meta = json.loads(blocks["meta"].decode("utf-8"))
+    n, buf, off = meta["n"], blocks["binary"], 0
+
+    def take(dtype, count):
+        nonlocal off
+        arr = np.frombuffer(buf, dtype=dtype, count=count, offset=off)
+        off += 4 * count
+        return arr
+
+    x, y, labels = take("<f4", n), take("<f4", n), take("<i4", n)
+    columns = {c: take("<i4", n) for c in meta["columns"]}
+    for t in meta["traces"]:
+        idx = np.frombuffer(buf, dtype="<i4", count=t["length"], offset=off + 4 * t["offset"])
+        trace = fig["data"][t["trace"]]
+        trace["x"], trace["y"] = x[idx].tolist(), y[idx].tolist()
+        trace["text"] = [hover_text(meta["texts"][i], width=meta["wrap"], max_chars=meta["max_chars"]) for i in idx]
+        trace["_kv_index"] = idx.tolist()
+    return {"figure": fig, "meta": meta, "x": x, "y": y, "labels": labels, "columns": columns}
