@@ -54,13 +54,17 @@ _EXPORTS = {
     "load_embeddings": "distributed",
     "EncodeResult": "distributed",
     "MissingEmbeddingsError": "distributed",
+    "load_map": "mapstore", "MapFileError": "mapstore", "ModelMismatchError": "mapstore",
+    "Assignment": "placement",
+    "topics_over_time": "trends", "TopicsOverTime": "trends", "topics_per_class": "trends",
+    "TopicsPerClass": "trends",
     "explore": "explorer",
     "Explorer": "explorer",
     "read_table": "io",
 }
 _SUBMODULES = {"datasets", "cache", "clustering", "encoding", "naming", "models", "plot", "pipeline",
                "reduction", "layouts", "report", "cli", "charts", "renderers", "export", "similarity",
-               "evaluate", "distributed", "explorer", "io"}
+               "evaluate", "distributed", "mapstore", "placement", "trends", "explorer", "io"}
 
 __all__ = sorted(_EXPORTS) + ["datasets"]
 

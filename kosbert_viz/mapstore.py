@@ -96,7 +96,11 @@ def _sha256(path: Path) -> str:
 
 
 def _jsonable(obj):
-    """dicts/lists/numbers as plain JSON values (numpy scalars and arrays converted, tuples as lists)."""
+    """dicts/lists/numbers as plain JSON values (numpy scalars and arrays converted, tuples as lists,
+    a DataFrame as ``{"__frame__": {"columns": [...], "rows": {column: values}}}``)."""
+    if hasattr(obj, "to_dict") and hasattr(obj, "columns"):
+        return {"__frame__": {"columns": [str(c) for c in obj.columns],
+                              "rows": _jsonable(obj.to_dict(orient="list"))}}
     if isinstance(obj, dict):
         return {str(k): _jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -165,6 +169,17 @@ class _Reader:
             return json.loads(p.read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:
             raise MapFileError(f"{p} is not valid UTF-8 JSON ({exc})") from exc
+
+
+def _restore(obj):
+    """The inverse of :func:`_jsonable` for frames and integer dict keys."""
+    if isinstance(obj, dict):
+        if set(obj) == {"__frame__"}:
+            import pandas as pd
+
+            return pd.DataFrame(obj["__frame__"]["rows"], columns=obj["__frame__"]["columns"])
+        return {int(k) if isinstance(k, str) and k.lstrip("-").isdigit() else k: _restore(v) for k, v in obj.items()}
+    return obj
 
 
 def check_file(path: Path, sha256: str) -> None:
@@ -243,6 +258,9 @@ def map_levels(res) -> tuple[list[np.ndarray], int]:
     """(labels at every level, coarsest first; index of the default level ``res.labels``)."""
     labels = np.asarray(res.labels)
     levels = [np.asarray(lv) for lv in (getattr(res, "levels", None) or [])]
+    d = getattr(res, "default_level", None)
+    if isinstance(d, (int, np.integer)) and 0 <= d < len(levels) and np.array_equal(levels[d], labels):
+        return levels, int(d)
     for i, lv in enumerate(levels):
         if lv.shape == labels.shape and np.array_equal(lv, labels):
             return levels, i
@@ -397,7 +415,8 @@ def load_map(path, *, model=None, verify: str = "auto"):
                         embedding=r.npy("cluster_embedding.npy") if "cluster_embedding.npy" in files else None,
                         seconds=float(cl.get("seconds", 0.0)))
     if len(levels) > 1 or cl.get("tree") is not None or cl.get("names") is not None:
-        for attr, value in (("levels", levels), ("tree", cl.get("tree")), ("names", cl.get("names"))):
+        for attr, value in (("levels", levels), ("tree", _restore(cl.get("tree"))),
+                            ("names", _restore(cl.get("names"))), ("default_level", default)):
             try:
                 setattr(res, attr, value)
             except AttributeError:  # pragma: no cover - a slotted ClusterResult

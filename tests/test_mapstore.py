@@ -1,0 +1,207 @@
+"""Saving, loading and growing a map; placing new texts into it (kv.load_map, TextMap.save/assign/extend)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import kosbert_viz as kv
+from kosbert_viz.mapstore import MapFileError, ModelMismatchError
+from kosbert_viz.placement import assign_vectors
+
+
+@pytest.fixture(scope="module")
+def text_map(tiny_model_path, sample, tmp_path_factory):
+    texts = list(sample.text)
+    cache = tmp_path_factory.mktemp("map-cache")
+    tm = kv.map_texts(texts, tiny_model_path, n_clusters=6, cache=cache, show_progress_bar=False)
+    tm.metadata = pd.DataFrame({
+        "topic": sample.topic.astype(str).to_numpy(),
+        "score": np.arange(len(texts), dtype=np.float64) / 7,
+        "when": pd.date_range("2024-01-01", periods=len(texts), freq="D"),
+        "flag": np.arange(len(texts)) % 3 == 0,
+        "mixed": [None if i % 11 == 0 else f"값 {i}" for i in range(len(texts))],
+    })
+    return tm
+
+
+NEW = ["배송이 너무 늦어서 화가 나요", "강아지가 산책을 좋아해요", "완전히 다른 이야기: 양자 컴퓨터의 오류 정정 부호",
+       "앱이 자꾸 꺼져요 업데이트 해주세요"]
+
+
+def test_round_trip_is_identical_and_assigns_identically(text_map, tiny_model_path, tmp_path):
+    tm = text_map
+    before = tm.assign(NEW + tm.texts[:40], model=tiny_model_path)
+    path = tm.save(tmp_path / "map")
+    assert json.loads((path / "map.json").read_text("utf-8"))["version"] == kv.mapstore.FORMAT_VERSION
+    assert not list(path.rglob("*.pkl"))
+    loaded = kv.load_map(path)
+    assert loaded.texts == tm.texts
+    np.testing.assert_array_equal(loaded.clusters.labels, tm.clusters.labels)
+    np.testing.assert_array_equal(loaded.coords, tm.coords)
+    np.testing.assert_array_equal(np.asarray(loaded.embeddings), tm.embeddings)
+    pd.testing.assert_frame_equal(loaded.table, tm.table)
+    pd.testing.assert_frame_equal(loaded.metadata, tm.metadata, check_dtype=False)
+    assert loaded.metadata["when"].dtype.kind == "M" and loaded.metadata["flag"].dtype == bool
+    assert loaded.manifest["model"]["fingerprint"] == tm.manifest["model"]["fingerprint"]
+    assert loaded.figure is not None and len(loaded.figure.data) > 0  # drawn on first access
+
+    after = loaded.assign(NEW + tm.texts[:40])  # the map's own model, loaded by name
+    for field in ("labels", "coords", "novelty", "is_new", "similarity", "neighbors"):
+        np.testing.assert_array_equal(getattr(before, field), getattr(after, field), err_msg=field)
+    assert before.names == after.names
+    # texts already in the map get their own theme and place back
+    np.testing.assert_array_equal(after.labels[len(NEW):], tm.clusters.labels[:40])
+    np.testing.assert_array_equal(after.coords[len(NEW):], tm.coords[:40])
+    assert (after.novelty[len(NEW):] == 0).all() and not after.is_new[len(NEW):].any()
+
+
+def _blob_map(n=3000, d=32, k=8, seed=1):
+    from conftest import make_blobs
+
+    from kosbert_viz.clustering import ClusterResult
+    from kosbert_viz.pipeline import TextMap
+
+    X, lab = make_blobs(n, d, k, seed=seed, spread=0.6)
+    coords = np.random.default_rng(seed).normal(size=(k, 2))[lab] * 10 + np.random.default_rng(2).normal(size=(n, 2))
+    return TextMap([f"t{i}" for i in range(n)], X, coords, ClusterResult(lab, "given"), None, object(),
+                   {"model": {"name": "x", "fingerprint": "f", "dim": d}})
+
+
+def test_assignment_places_near_its_neighbours():
+    tm = _blob_map()
+    X = tm.embeddings
+    rng = np.random.default_rng(0)
+    # moved copies of map vectors: their own theme, placed inside their theme's region of the map
+    V = X[:300] + 0.3 * rng.normal(size=X[:300].shape).astype(np.float32)
+    a = assign_vectors(tm, V)
+    lab = tm.clusters.labels
+    assert (a.labels == lab[:300]).mean() >= 0.97
+    for c in np.unique(a.labels):
+        own = tm.coords[lab == c]
+        got = a.coords[a.labels == c]
+        assert (np.linalg.norm(got - own.mean(0), axis=1) <= np.linalg.norm(own - own.mean(0), axis=1).max()).all()
+    # vectors unlike any map text get the highest novelty and are flagged
+    far = rng.normal(size=(5, X.shape[1])).astype(np.float32) * 5
+    b = assign_vectors(tm, np.concatenate([V[:5], far]))
+    assert b.novelty[5:].min() > b.novelty[:5].max() and b.is_new[5:].all() and not b.is_new[:5].any()
+    tbl = b.table()
+    assert list(tbl.columns[:5]) == ["text", "theme", "name", "novelty", "is_new"] and len(tbl) == 10
+
+
+def test_extend_adds_the_texts(text_map, tiny_model_path):
+    tm2 = text_map.extend(NEW, pd.DataFrame({"topic": ["새"] * len(NEW)}), model=tiny_model_path)
+    n = len(text_map.texts)
+    assert len(tm2.texts) == n + len(NEW) and tm2.embeddings.shape[0] == n + len(NEW)
+    assert tm2.coords.shape == (n + len(NEW), 2) and len(tm2.clusters.labels) == n + len(NEW)
+    assert tm2.metadata["topic"].iloc[-1] == "새" and len(tm2.metadata) == n + len(NEW)
+    assert set(tm2.table.name) <= set(text_map.table.name)  # names kept
+    assert int(tm2.table["size"].sum()) == n + len(NEW)
+    assert sum(len(t.x) for t in tm2.figure.data if t.x is not None) >= n + len(NEW)
+
+
+def test_another_model_is_refused(text_map, tmp_path, tiny_model_path):
+    from tiny_model import build_tiny_model
+
+    other = str(build_tiny_model(tmp_path / "other-model", seed=1))
+    with pytest.raises(ModelMismatchError, match="was made with the model"):
+        text_map.assign(NEW, model=other)
+    path = text_map.save(tmp_path / "m")
+    with pytest.raises(ModelMismatchError, match="fingerprint"):
+        kv.load_map(path, model=other)
+    kv.load_map(path, model=tiny_model_path)  # its own model is fine
+    with pytest.raises(ValueError, match="dimension 7, expected"):
+        assign_vectors(text_map, np.ones((2, 7), np.float32))
+
+
+def test_missing_and_corrupt_files_give_clear_errors(text_map, tmp_path):
+    path = text_map.save(tmp_path / "m")
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        text_map.save(path)
+    text_map.save(path, overwrite=True)
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(FileExistsError, match="not a saved map"):
+        text_map.save(tmp_path / "plain", overwrite=True)
+    with pytest.raises(FileNotFoundError, match="no saved map"):
+        kv.load_map(tmp_path / "nowhere")
+    with pytest.raises(MapFileError, match="map.json is missing"):
+        kv.load_map(tmp_path / "plain")
+
+    # a flipped byte in a small file: caught on load by its checksum
+    labels = path / "levels.npy"
+    raw = bytearray(labels.read_bytes())
+    raw[-3] ^= 0xFF
+    labels.write_bytes(bytes(raw))
+    with pytest.raises(MapFileError, match=r"levels\.npy is corrupt"):
+        kv.load_map(path)
+    # a flipped byte in the memory-mapped vectors: caught when they are first used (or at once with verify="all")
+    text_map.save(path, overwrite=True)
+    emb = path / "embeddings.npy"
+    raw = bytearray(emb.read_bytes())
+    raw[-5] ^= 0x10
+    emb.write_bytes(bytes(raw))
+    with pytest.raises(MapFileError, match=r"embeddings\.npy is corrupt"):
+        kv.load_map(path, verify="all")
+    lazy = kv.load_map(path)
+    with pytest.raises(MapFileError, match=r"embeddings\.npy is corrupt"):
+        assign_vectors(lazy, np.asarray(text_map.embeddings[:3]))
+    # a truncated file, a deleted file, a broken header, a newer format
+    text_map.save(path, overwrite=True)
+    (path / "coords.npy").write_bytes((path / "coords.npy").read_bytes()[:-8])
+    with pytest.raises(MapFileError, match="truncated"):
+        kv.load_map(path)
+    text_map.save(path, overwrite=True)
+    (path / "texts.json").unlink()
+    with pytest.raises(MapFileError, match=r"texts\.json is missing"):
+        kv.load_map(path)
+    text_map.save(path, overwrite=True)
+    head = json.loads((path / "map.json").read_text("utf-8"))
+    (path / "map.json").write_text(json.dumps(dict(head, version=99)), "utf-8")
+    with pytest.raises(MapFileError, match="version 99"):
+        kv.load_map(path)
+    (path / "map.json").write_text("{not json", "utf-8")
+    with pytest.raises(MapFileError, match="not valid UTF-8 JSON"):
+        kv.load_map(path)
+
+
+def test_hierarchy_levels_round_trip_and_nest(text_map, tmp_path):
+    """A result with several nested levels: every level is saved, and placement keeps them nested."""
+    import copy
+
+    tm = copy.copy(text_map)
+    fine = np.asarray(text_map.clusters.labels)
+    coarse = fine // 2
+    res = copy.copy(text_map.clusters)
+    res.levels, res.default_level = [coarse, fine], 1
+    res.tree = pd.DataFrame({"node": [0, 1], "parent": [-1, -1], "level": [0, 0], "label": [0, 1], "size": [1, 2],
+                             "name": ["가", "나"]})
+    tm.clusters, tm._placement = res, None
+    a = assign_vectors(tm, np.asarray(tm.embeddings[:50]) * 1.01 + 0.01)
+    assert len(a.levels) == 2 and np.array_equal(a.levels[0], a.levels[1] // 2)
+    loaded = kv.load_map(tm.save(tmp_path / "h"))
+    assert len(loaded.clusters.levels) == 2 and loaded.clusters.default_level == 1
+    np.testing.assert_array_equal(loaded.clusters.levels[0], coarse)
+    pd.testing.assert_frame_equal(loaded.clusters.tree, res.tree)
+    b = assign_vectors(loaded, np.asarray(tm.embeddings[:50]) * 1.01 + 0.01)
+    for x, y in zip(a.levels, b.levels):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_inverted_file_index_matches_exact_neighbours(monkeypatch):
+    """Above the size threshold placement searches an inverted-file index: nearly the exact neighbours."""
+    from conftest import make_blobs
+
+    import kosbert_viz.placement as pl
+
+    tm = _blob_map()
+    V = make_blobs(400, 32, 8, seed=1, spread=0.7)[0]
+    exact = assign_vectors(tm, V)
+    monkeypatch.setattr(pl, "_IVF_FROM", 1000)
+    tm._placement = None
+    ivf = assign_vectors(tm, V)
+    assert ivf.info["index"] == "ivf" and exact.info["index"] == "exact"
+    recall = np.mean([len(set(a) & set(b)) / len(a) for a, b in zip(exact.neighbors, ivf.neighbors)])
+    assert recall >= 0.9, recall
+    assert (exact.labels == ivf.labels).mean() >= 0.98
