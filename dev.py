@@ -3,6 +3,7 @@
 
     python3 dev.py demo      # create .venv, install, run `kosbert-viz demo`
     python3 dev.py test      # create .venv, install with test extras, run the whole test suite
+    python3 dev.py lab       # create .venv with JupyterLab, open the tutorials in notebooks/
     python3 dev.py setup     # only create/update .venv
 
 Needs nothing but Python 3.10+. Extra arguments go to the command (e.g. `dev.py test -k cache`).
@@ -57,13 +58,16 @@ def browser() -> None:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("demo", "test", "setup"):
+    if not argv or argv[0] not in ("demo", "test", "setup", "lab"):
         print(__doc__)
         return 2
     cmd, rest = argv[0], argv[1:]
     if cmd == "setup":
         setup("test")
         return 0
+    if cmd == "lab":
+        setup("lab")
+        return subprocess.call([str(BIN / "jupyter"), "lab", str(ROOT / "notebooks"), *rest], cwd=ROOT)
     if cmd == "demo":
         setup("offline")
         return subprocess.call([str(BIN / "kosbert-viz"), "demo", *rest], cwd=ROOT)
