@@ -166,7 +166,7 @@ class TopicsOverTime:
 
 
 def topics_over_time(tm, timestamps, freq: str = "M", level: int | None = None, *, prior: float = 20.0,
-                     alpha: float = 0.05) -> TopicsOverTime:
+                     alpha: float = 0.05, date_format: str | None = None) -> TopicsOverTime:
     """Counts and shares of each theme per period, and which themes emerge or fade.
 
     Parameters
@@ -177,6 +177,7 @@ def topics_over_time(tm, timestamps, freq: str = "M", level: int | None = None, 
     level : theme level (0 = coarsest); default the map's default level
     prior : strength, in texts, of the smoothing of shares towards the overall share (growth measure)
     alpha : q-value below which a theme is called emerging or fading
+    date_format : strftime format of string dates (e.g. ``"%y.%m.%d"`` for NSMC's ``YY.MM.DD``)
 
     Returns a :class:`TopicsOverTime`; the growth measure is documented in :mod:`kosbert_viz.trends`.
 
@@ -195,7 +196,14 @@ def topics_over_time(tm, timestamps, freq: str = "M", level: int | None = None, 
         raise ValueError(f"timestamps must hold one date per text ({n}), got "
                          f"{'a str' if isinstance(timestamps, str) else f'{len(timestamps)} values'}")
     raw = pd.Series(np.asarray(timestamps, dtype=object) if not hasattr(timestamps, "dt") else timestamps.to_numpy())
-    ts = pd.to_datetime(raw, errors="coerce", format="mixed") if raw.dtype == object else pd.to_datetime(raw)
+    if not pd.api.types.is_datetime64_any_dtype(raw.dtype):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "could not infer format": parsed one by one
+            ts = pd.to_datetime(raw, errors="coerce", format=date_format)
+    else:
+        ts = pd.to_datetime(raw)
     if getattr(ts.dt, "tz", None) is not None:
         ts = ts.dt.tz_localize(None)
     ok = ts.notna().to_numpy()
