@@ -32,9 +32,12 @@ _EXPORTS = {
     "layout": "layouts",
     "nearest_neighbors": "reduction",
     "keywords": "naming",
+    "hierarchy_names": "hierarchy",
+    "build_hierarchy": "hierarchy",
     "cluster_map": "plot",
     "cluster_sizes": "charts",
     "keyword_chart": "charts",
+    "hierarchy_chart": "charts",
     "k_sweep_chart": "charts",
     "silhouette_chart": "charts",
     "similarity_heatmap": "charts",
@@ -58,13 +61,15 @@ _EXPORTS = {
     "Assignment": "placement",
     "topics_over_time": "trends", "TopicsOverTime": "trends", "topics_per_class": "trends",
     "TopicsPerClass": "trends",
+    "read_table": "io",
     "explore": "explorer",
     "Explorer": "explorer",
-    "read_table": "io",
+    "finetune": "finetuning", "FinetuneResult": "finetuning",
+    "pairs_from_duplicates": "finetuning", "pairs_from_labels": "finetuning",
 }
-_SUBMODULES = {"datasets", "cache", "clustering", "encoding", "naming", "models", "plot", "pipeline",
+_SUBMODULES = {"datasets", "hierarchy", "cache", "clustering", "encoding", "naming", "models", "plot", "pipeline",
                "reduction", "layouts", "report", "cli", "charts", "renderers", "export", "similarity",
-               "evaluate", "distributed", "mapstore", "placement", "trends", "explorer", "io"}
+               "evaluate", "distributed", "mapstore", "placement", "trends", "explorer", "finetuning", "io"}
 
 __all__ = sorted(_EXPORTS) + ["datasets"]
 
