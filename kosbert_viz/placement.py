@@ -136,20 +136,23 @@ def _verified_embeddings(tm):
 
 
 def _build_ivf(X, seed: int):
-    """Spherical k-means lists (2 sqrt(n) of them) over the unit map vectors, seeded."""
+    """Spherical k-means lists (2 sqrt(n) of them; 4 rounds on 30 texts per list) over the unit map vectors, seeded."""
     n = len(X)
     nlist = max(1, int(round(2 * np.sqrt(n))))
     rng = np.random.default_rng(seed)
-    m = min(n, 40 * nlist)
+    m = min(n, 30 * nlist)
     train = _unit_rows(X[np.sort(rng.choice(n, m, replace=False))], "map embeddings")
     C = train[np.sort(rng.choice(m, nlist, replace=False))].copy()
-    for _ in range(5):
+    import torch
+
+    T = torch.from_numpy(train)
+    for _ in range(4):
         _, a = _exact_topk(train, C, 1)
         a = a[:, 0]
-        sums = np.zeros_like(C, dtype=np.float64)
-        np.add.at(sums, a, train)
+        sums = torch.zeros((nlist, train.shape[1]), dtype=torch.float32)
+        sums.index_add_(0, torch.from_numpy(a), T)
         filled = np.bincount(a, minlength=nlist) > 0
-        C[filled] = _unit_rows(sums[filled].astype(np.float32), "centroids")
+        C[filled] = _unit_rows(sums.numpy()[filled].astype(np.float32), "centroids")
     lists = np.empty(n, np.int32)
     for s in range(0, n, 65_536):
         _, a = _exact_topk(_unit_rows(X[s:s + 65_536], "map embeddings", s), C, 1)
@@ -203,16 +206,34 @@ def _neighbours(X, state: PlacementState, Q: np.ndarray, k: int):
     flat = probes.ravel()
     by_list = np.argsort(flat, kind="stable")
     starts = np.searchsorted(flat[by_list], np.arange(nlist + 1))
-    for lst in range(nlist):
-        sel = by_list[starts[lst]:starts[lst + 1]]
-        lo, hi = bounds[lst], bounds[lst + 1]
-        if not len(sel) or hi == lo:
-            continue
-        rows = qid[sel]
-        v, i = _exact_topk(Q[rows], U[lo:hi], k)
-        cols = slot[sel, None] * k + np.arange(v.shape[1])
-        buf_v[rows[:, None], cols] = v
-        buf_i[rows[:, None], cols] = order[lo + i]
+    def run(worker: int, workers: int):
+        # many small products: one torch thread per worker, the workers side by side (torch frees the GIL);
+        # each (query, probe slot) cell is written by exactly one list, so the result is schedule-free
+        torch.set_num_threads(1)
+        for lst in range(worker, nlist, workers):
+            sel = by_list[starts[lst]:starts[lst + 1]]
+            lo, hi = bounds[lst], bounds[lst + 1]
+            if not len(sel) or hi == lo:
+                continue
+            rows = qid[sel]
+            v, i = _exact_topk(Q[rows], U[lo:hi], k)
+            cols = slot[sel, None] * k + np.arange(v.shape[1])
+            buf_v[rows[:, None], cols] = v
+            buf_i[rows[:, None], cols] = order[lo + i]
+
+    threads = torch.get_num_threads()
+    workers = max(1, min(threads, 8))
+    try:
+        if workers == 1:
+            run(0, 1)
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(workers) as pool:
+                for f in [pool.submit(run, w, workers) for w in range(workers)]:
+                    f.result()
+    finally:
+        torch.set_num_threads(threads)
     with torch.inference_mode():
         v, pos = torch.topk(torch.from_numpy(buf_v), k, dim=1)
     pos = pos.numpy()
@@ -224,9 +245,8 @@ def _neighbours(X, state: PlacementState, Q: np.ndarray, k: int):
 def _vote(lab: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Per row, the label with the largest summed weight (ties: the smallest label)."""
     values, codes = np.unique(lab, return_inverse=True)
-    codes = codes.reshape(lab.shape)
-    scores = np.zeros((len(lab), len(values)), np.float64)
-    np.add.at(scores, (np.repeat(np.arange(len(lab)), lab.shape[1]), codes.ravel()), w.ravel())
+    flat = np.repeat(np.arange(len(lab)), lab.shape[1]) * len(values) + codes.ravel()
+    scores = np.bincount(flat, weights=w.ravel(), minlength=len(lab) * len(values)).reshape(len(lab), len(values))
     return values[np.argmax(scores, axis=1)]
 
 
@@ -238,8 +258,15 @@ def _parent_map(fine: np.ndarray, coarse: np.ndarray):
     return pairs
 
 
-def assign_vectors(tm, vectors, *, top_k: int = 15, new_threshold: float = 0.99) -> Assignment:
-    """Place already-encoded ``vectors`` (made with the map's model) into ``tm``; see the module docstring."""
+def assign_vectors(tm, vectors, *, top_k: int = 15, new_threshold: float = 0.99,
+                   leave_one_out: bool = False) -> Assignment:
+    """Place already-encoded ``vectors`` (made with the map's model) into ``tm``; see the module docstring.
+
+    ``leave_one_out=True`` (a quality check): ``vectors`` are the map's own rows, in order, and each is
+    placed by the other map texts only (its own row is skipped; no copying of its own theme).
+
+    >>> a = assign_vectors(tm, kv.encode(new_texts, model=tm.manifest["model"]["name"]))
+    """
     from ._validation import check_embeddings, check_positive_int
     from .mapstore import map_levels
 
@@ -258,14 +285,24 @@ def assign_vectors(tm, vectors, *, top_k: int = 15, new_threshold: float = 0.99)
     coords = np.asarray(tm.coords)
     parents = [None if i == len(levels) - 1 else _parent_map(fine, lv) for i, lv in enumerate(levels)]
     nq = len(V)
-    k = min(top_k, len(X))
+    k = min(top_k, len(X) - bool(leave_one_out))
     out_levels = [np.empty(nq, np.int64) for _ in levels]
     out_xy = np.empty((nq, coords.shape[1]), np.float64)
     sim1 = np.empty(nq, np.float32)
     neigh = np.empty((nq, k), np.int64)
+    if leave_one_out and nq != len(X):
+        raise ValueError(f"leave_one_out needs the map's own {len(X)} vectors, got {nq}")
     for s in range(0, nq, _QUERY_BLOCK):
         Q = _unit_rows(V[s:s + _QUERY_BLOCK], "vectors", s)
-        sims, idx = _neighbours(X, state, Q, k)
+        if leave_one_out:
+            sims, idx = _neighbours(X, state, Q, k + 1)
+            own = idx == np.arange(s, s + len(Q))[:, None]
+            drop = np.where(own.any(1), own.argmax(1), idx.shape[1] - 1)
+            keep = np.ones(idx.shape, bool)
+            keep[np.arange(len(Q)), drop] = False
+            sims, idx = sims[keep].reshape(len(Q), -1), idx[keep].reshape(len(Q), -1)
+        else:
+            sims, idx = _neighbours(X, state, Q, k)
         ok = idx >= 0
         safe = np.where(ok, idx, 0)
         w = np.where(ok, np.clip(sims, 0.0, None), 0.0).astype(np.float64)
@@ -284,7 +321,7 @@ def assign_vectors(tm, vectors, *, top_k: int = 15, new_threshold: float = 0.99)
         mask = np.where(total[:, None] > 0, mask, ok.astype(np.float64))
         total = mask.sum(1)
         xy = np.einsum("qk,qkd->qd", mask, coords[safe]) / np.maximum(total, 1e-300)[:, None]
-        same = sims[:, 0] >= _EXACT  # already in the map: its own themes and place
+        same = (sims[:, 0] >= _EXACT) & (not leave_one_out)  # already in the map: its own themes and place
         if same.any():
             own = idx[same, 0]
             for i, lv in enumerate(levels):
@@ -295,7 +332,8 @@ def assign_vectors(tm, vectors, *, top_k: int = 15, new_threshold: float = 0.99)
         neigh[s:s + len(Q)] = idx
     ref = state.ref_sim
     novelty = (len(ref) - np.searchsorted(ref, sim1, side="right")) / max(len(ref), 1)
-    novelty[sim1 >= _EXACT] = 0.0
+    if not leave_one_out:
+        novelty[sim1 >= _EXACT] = 0.0
     labels = out_levels[default]
     names = theme_names(tm)
     return Assignment(labels=labels, levels=out_levels, coords=out_xy, novelty=novelty.astype(np.float64),
