@@ -10,7 +10,8 @@ import numpy as np
 
 from .plot import HANGUL_FONT, NOISE_COLOR, _names, _plain, cluster_colors, hover_text
 
-__all__ = ["cluster_sizes", "keyword_chart", "k_sweep_chart", "silhouette_chart", "similarity_heatmap"]
+__all__ = ["cluster_sizes", "keyword_chart", "k_sweep_chart", "silhouette_chart", "similarity_heatmap",
+           "hierarchy_chart"]
 
 
 def _layout(fig, title, height, **kw):
@@ -237,4 +238,53 @@ def similarity_heatmap(embeddings, texts=None, *, labels=None, max_items: int = 
     fig.update_xaxes(**axis, tickangle=-60)
     fig.update_yaxes(**axis, autorange="reversed", scaleanchor="x")
     return fig
+
+
+def hierarchy_chart(data, *, kind: str = "sunburst", max_depth: int | None = None,
+                    title: str | None = "Themes", height: int | None = 600):
+    """The theme tree as a sunburst, treemap or icicle: names and sizes at every level, drill down by click.
+
+    ``data`` is a hierarchy :class:`~kosbert_viz.ClusterResult` (its ``tree`` and ``names``) or the table
+    from :func:`kosbert_viz.hierarchy_names` (node, parent, size, name[, keywords]). Top-level themes
+    take the map's colours (:func:`kosbert_viz.plot.cluster_colors` by label); sub-themes their parent's.
+
+    >>> fig = kv.hierarchy_chart(res)           # after kv.hierarchy_names(texts, res)
+    """
+    import plotly.graph_objects as go
+
+    if kind not in ("sunburst", "treemap", "icicle"):
+        raise ValueError(f"kind must be 'sunburst', 'treemap' or 'icicle', got {kind!r}")
+    table = data.tree if hasattr(data, "tree") else data
+    if table is None or not hasattr(table, "columns") or not {"node", "parent", "size"} <= set(table.columns):
+        raise ValueError("hierarchy_chart needs a hierarchy result (kv.cluster(X, method='hierarchy')) or the "
+                         f"table of kv.hierarchy_names, got {type(data).__name__}")
+    names = getattr(data, "names", None) or {}
+    level = table["level"] if "level" in table.columns else None
+    label = table["label"] if "label" in table.columns else table["node"]
+    top = table[table["parent"] < 0]
+    palette = dict(zip(sorted(int(b) for b in (top["label"] if "label" in top.columns else top["node"])),
+                       cluster_colors(len(top))))
+    colour = {}
+    ids, parents, labels, values, colours, hovers = [], [], [], [], [], []
+    for i, row in enumerate(table.itertuples(index=False)):
+        nd, par = int(row.node), int(row.parent)
+        b = int(label.iloc[i])
+        nm = names.get(nd) if names else None
+        if nm is None and "name" in table.columns and isinstance(row.name, str):
+            nm = row.name
+        nm = nm or f"theme {b}"
+        colour[nd] = palette.get(b, "#888") if par < 0 else colour.get(par, "#888")
+        ids.append(str(nd))
+        parents.append("" if par < 0 else str(par))
+        labels.append(_plain(_short(nm, 24)))
+        values.append(int(row.size))
+        colours.append(colour[nd])
+        kw = ", ".join(getattr(row, "keywords", None) or []) if "keywords" in table.columns else ""
+        lv = f"level {int(level.iloc[i])} · " if level is not None else ""
+        hovers.append("<br>".join(_plain(x) for x in (nm, f"{lv}{int(row.size):,} texts", kw) if x))
+    trace = {"sunburst": go.Sunburst, "treemap": go.Treemap, "icicle": go.Icicle}[kind](
+        ids=ids, parents=parents, labels=labels, values=values, branchvalues="total",
+        marker=dict(colors=colours), hovertext=hovers, hoverinfo="text", maxdepth=max_depth or -1)
+    fig = go.Figure(trace)
+    return _layout(fig, title, height)
 

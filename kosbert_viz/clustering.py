@@ -2,6 +2,8 @@
 
 >>> res = kv.cluster(emb, method="kmeans")            # k chosen by silhouette on a sample
 >>> res = kv.cluster(emb, method="hdbscan")           # on a 5-D UMAP of emb; -1 = noise
+>>> res = kv.cluster(emb, method="hierarchy")         # nested theme levels, every text placed
+>>> res.levels, res.tree, res.merge([3, 7]).split(0).rename({1: "배송"})
 >>> res = kv.cluster(emb, n_clusters=7, truth=df.topic)
 >>> res.labels, res.sizes, res.noise_fraction, res.scores["nmi"]
 >>> sw = kv.sweep(emb, "kmeans", values=range(4, 16), truth=df.topic)
@@ -24,7 +26,7 @@ _MINIBATCH_ABOVE = 50_000  # MiniBatchKMeans above this many points
 _AGGLOMERATIVE_MAX = 20_000  # agglomerative clustering needs O(n^2) memory
 _SCORE_SAMPLE = 5_000  # silhouette on at most this many points
 _FAST_SCORE_SAMPLE = 50_000  # Davies-Bouldin / Calinski-Harabasz on at most this many
-_METHODS = ("kmeans", "hdbscan", "agglomerative")
+_METHODS = ("kmeans", "hdbscan", "agglomerative", "hierarchy")
 
 
 @dataclass
@@ -46,6 +48,58 @@ class ClusterResult:
     silhouette_by_k: dict = field(default_factory=dict)
     embedding: np.ndarray | None = None  # the low-dimensional coordinates HDBSCAN ran on, if any
     seconds: float = 0.0
+    # method="hierarchy" (see kosbert_viz.hierarchy): nested levels, coarsest first; labels = levels[default_level]
+    levels: list = field(default_factory=list)
+    default_level: int | None = None
+    tree: object = None  # pandas DataFrame: node, parent, level, label, size, name
+    names: dict = field(default_factory=dict)  # tree node id -> name (names_at(level) maps labels to names)
+    outlier_score: np.ndarray | None = None  # per text, higher = further from its theme
+    is_outlier: np.ndarray | None = None
+
+    def names_at(self, level: int | None = None) -> dict:
+        """{theme label: name} at ``level`` (default: the default level) for the named themes."""
+        from .hierarchy import _level_index, _levels, tree_from_levels
+
+        lv = _level_index(self, level)
+        tree = self.tree if self.tree is not None else tree_from_levels(_levels(self)[0])
+        return {int(b): self.names[int(nd)] for nd, l, b in zip(tree.node, tree.level, tree.label)
+                if l == lv and int(nd) in self.names}
+
+    def reassign_noise(self, strategy: str = "centroid", *, X=None, k: int = 15) -> "ClusterResult":
+        """A new result with every -1 placed; ``is_outlier`` keeps which texts were noise.
+
+        strategy "centroid": nearest cluster centre; "knn": weighted vote of the ``k`` nearest clustered
+        points; both in ``self.embedding`` (the coordinates HDBSCAN ran on), else in ``X``.
+
+        >>> res = kv.cluster(emb, "hdbscan").reassign_noise("knn")
+        """
+        from .hierarchy import reassign_result
+
+        return reassign_result(self, strategy, X=X, k=k)
+
+    def merge(self, ids, name: str | None = None, *, level: int | None = None) -> "ClusterResult":
+        """A new result where themes ``ids`` of ``level`` (default level) are one; it keeps the smallest id.
+
+        >>> res2 = res.merge([3, 7], name="배송")
+        """
+        from .hierarchy import merge_themes
+
+        return merge_themes(self, ids, name=name, level=level)
+
+    def rename(self, mapping: dict, *, level: int | None = None) -> "ClusterResult":
+        """A new result with names set for themes of ``level``: ``res.rename({0: "배송 지연"})``."""
+        from .hierarchy import rename_themes
+
+        return rename_themes(self, mapping, level=level)
+
+    def split(self, node: int, n: int = 2, *, level: int | None = None, X=None) -> "ClusterResult":
+        """A new result where theme ``node`` of ``level`` is ``n`` themes (it keeps its id, the rest are new).
+
+        >>> res2 = res.split(0, n=3)
+        """
+        from .hierarchy import split_theme
+
+        return split_theme(self, node, n=n, level=level, X=X, random_state=self.params.get("random_state", 42))
 
     @property
     def n_clusters(self) -> int:
@@ -229,14 +283,18 @@ def cluster(X, method="kmeans", *, n_clusters: int | None = None, min_cluster_si
     ----------
     X : array (n, d)
         Embeddings (scores and centroids are computed on these).
-    method : "kmeans", "hdbscan", "agglomerative" (small inputs), or any estimator with ``fit_predict``
+    method : "kmeans", "hdbscan", "agglomerative" (small inputs), "hierarchy" (nested theme levels, see
+        :mod:`kosbert_viz.hierarchy`; ``labels`` = the default level), or any estimator with ``fit_predict``
     n_clusters : k for k-means / agglomerative; None picks k in ``k_range`` by cosine silhouette on a
         sample of ``sample_size`` points. k-means switches to MiniBatchKMeans above 50,000 points.
+        For "hierarchy": the default level's theme count (int) or a (lo, hi) range to choose it in
+        (None: 8-40 themes, fewer for small inputs)
     min_cluster_size, min_samples : HDBSCAN's (default ``max(5, n // 100)`` and the implementation's)
     reduce_to : HDBSCAN runs on a cached UMAP of this many dimensions (min_dist 0, cosine, ``init="pca"``,
         :func:`kosbert_viz.reduction.default_cluster_epochs` epochs; the same neighbour graph a later
         ``reduce(X)`` map uses) when ``d`` is larger; None to use ``X`` as is
-    embedding : low-dimensional coordinates to run HDBSCAN on instead (e.g. ``layout(X).cluster_coords``)
+    embedding : low-dimensional coordinates to run HDBSCAN / the hierarchy on instead (e.g.
+        ``layout(X).cluster_coords``; the hierarchy computes that layout, cached, when not given)
     truth : ground-truth labels; adds ARI, NMI, V-measure to ``scores``
     normalize : k-means / agglomerative on unit-length rows (cosine geometry)
     mode : "deterministic" (seeded, reproducible) or "fast" (all cores)
@@ -303,6 +361,15 @@ def cluster(X, method="kmeans", *, n_clusters: int | None = None, min_cluster_si
                   "reduce_to": None if embedding is not None else reduce_to,
                   "embedding": "given" if embedding is not None else "umap" if Z_low is not X else "none",
                   "implementation": impl}
+    elif method == "hierarchy":
+        # kosbert_viz.hierarchy: fine k-means on the layout's 5-D clustering embedding, Ward upward, nested levels
+        from .hierarchy import _cluster_hierarchy
+
+        hier, Z_low, how = _cluster_hierarchy(X, embedding, n_clusters, mode=mode, random_state=random_state,
+                                              cache=cache, n_neighbors=n_neighbors, show_progress_bar=show_progress_bar)
+        labels = hier.levels[hier.default_level]
+        name = "hierarchy"
+        params = {"embedding": how, "n_levels": len(hier.levels)}
     else:
         raise ValueError(f"method must be one of {_METHODS} or an estimator with fit_predict, got {method!r}")
     params["random_state"] = random_state
@@ -310,8 +377,13 @@ def cluster(X, method="kmeans", *, n_clusters: int | None = None, min_cluster_si
     extra = cluster_scores(X, labels, truth=truth, sample_size=sample_size, random_state=random_state,
                            internal=scores)
     centroids, ids = _centroids(X, labels)
-    return ClusterResult(labels, name, params, extra, centroids, ids, table,
-                         Z_low if Z_low is not None and Z_low is not X else None, time.perf_counter() - t0)
+    res = ClusterResult(labels, name, params, extra, centroids, ids, table,
+                        Z_low if Z_low is not None and Z_low is not X else None, time.perf_counter() - t0)
+    if name == "hierarchy":
+        from .hierarchy import _attach
+
+        _attach(res, hier, Z_low)
+    return res
 
 
 @dataclass
