@@ -197,7 +197,7 @@ def _read_excel(path: Path, sheet):
         else:
             raise ValueError(f"sheet {sheet!r} is not in {path}; sheets are {names}")
         try:
-            df = book.parse(chosen, dtype=str)
+            df = pd.read_excel(book, sheet_name=chosen, dtype=str)
         except ValueError as exc:  # an empty sheet, malformed cells
             raise TableError(f"sheet {chosen!r} of {path} could not be read: {exc}") from None
     return df, {"format": "xlsx", "sheet": chosen, "sheets": names, "encoding": None, "sep": None}

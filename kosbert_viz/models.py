@@ -129,6 +129,7 @@ def _hub_unreachable(endpoint: str, timeout: float) -> str | None:
     import urllib.request
 
     outcome: list[str | None] = []
+    silent = f"no answer within {timeout:g} s"
 
     def probe():
         try:
@@ -140,16 +141,19 @@ def _hub_unreachable(endpoint: str, timeout: float) -> str | None:
             outcome.append(None)
         except urllib.error.URLError as exc:
             reason = exc.reason
-            outcome.append(None if isinstance(reason, ssl.SSLError) else f"{type(reason).__name__}: {reason}")
+            outcome.append(None if isinstance(reason, ssl.SSLError) else silent if isinstance(reason, TimeoutError)
+                           else f"{type(reason).__name__}: {reason}")
         except ssl.SSLError:
             outcome.append(None)
-        except Exception as exc:  # timeouts, resets, a malformed endpoint
+        except TimeoutError:
+            outcome.append(silent)
+        except Exception as exc:  # resets, a malformed endpoint
             outcome.append(f"{type(exc).__name__}: {exc}")
 
     worker = threading.Thread(target=probe, name="kosbert_viz-hub-probe", daemon=True)
     worker.start()
     worker.join(timeout + 0.25)
-    why = outcome[0] if outcome else f"no answer within {timeout:g} s"
+    why = outcome[0] if outcome else silent
     _HUB_STATE[endpoint] = (time.monotonic(), why)
     return why
 

