@@ -320,7 +320,7 @@ def _group_stats(X: np.ndarray, members: np.ndarray, rng) -> tuple[float, float,
 
 
 @renamed_kwargs(seed="random_state")
-def duplicates(embeddings, texts=None, *, threshold: float = 0.9, top_k: int = 10,
+def duplicates(embeddings, texts=None, *, threshold: float | str | None = "auto", top_k: int = 10,
                min_size: int = 2, chunk_size: int = _CORPUS_BLOCK, index=None, random_state: int = 0):
     """Groups of near-duplicate texts (paraphrase mining by chunked top-k).
 
@@ -333,7 +333,13 @@ def duplicates(embeddings, texts=None, *, threshold: float = 0.9, top_k: int = 1
     ----------
     embeddings : array (n, dim)
     texts : sequence of str, optional (one per row)
-    threshold : cosine similarity that makes a pair a duplicate
+    threshold : cosine similarity that makes a pair a duplicate, or ``"auto"`` (default; also None):
+        the loosest threshold at which no group chains together more than 1% of the distinct texts
+        (at least 20), and never below the corpus's random-pair cosine mean + 3 standard deviations
+        (20,000 random pairs). Each model has its own cosine scale (ko-sbert's duplicates sit near
+        0.9, the offline USE's near 0.85 and below), and so does each corpus (a corpus of one product's
+        reviews is more alike than news): the rule reads both off the vectors. The value used is in
+        ``attrs["threshold"]`` and how it was chosen in ``attrs["threshold_rule"]``.
     top_k : neighbours examined per text
     min_size : smallest group reported
     index : an :class:`AnnIndex` built on ``embeddings`` to find neighbours approximately
@@ -354,9 +360,10 @@ def duplicates(embeddings, texts=None, *, threshold: float = 0.9, top_k: int = 1
     X = _as_matrix(embeddings, "embeddings")
     n = len(X)
     texts = _as_texts(texts, n)
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)) \
-            or not -1.0 <= float(threshold) <= 1.0:
-        raise ValueError(f"threshold must be a cosine similarity between -1 and 1, got {threshold!r}")
+    auto = threshold is None or (isinstance(threshold, str) and threshold == "auto")
+    if not auto and (isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number))
+                     or not -1.0 <= float(threshold) <= 1.0):
+        raise ValueError(f"threshold must be a cosine similarity between -1 and 1 or 'auto', got {threshold!r}")
     if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
         raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
     if min_size < 2:
@@ -372,7 +379,7 @@ def duplicates(embeddings, texts=None, *, threshold: float = 0.9, top_k: int = 1
         else:
             v, i = index.search_vectors(Q, top_k + 1)
             i = np.where(i == np.arange(s, s + len(Q))[:, None], -1, i)
-        ok = (i >= 0) & (v >= threshold)
+        ok = (i >= 0) & (v >= (-np.inf if auto else threshold))
         r, c = np.nonzero(ok)
         rows.append(r + s)
         cols.append(i[r, c])
@@ -380,6 +387,11 @@ def duplicates(embeddings, texts=None, *, threshold: float = 0.9, top_k: int = 1
     r = np.concatenate(rows) if rows else np.empty(0, np.int64)
     c = np.concatenate(cols) if cols else np.empty(0, np.int64)
     v = np.concatenate(vals) if vals else np.empty(0, np.float32)
+    rule = {"rule": "fixed"}
+    if auto:
+        threshold, rule = _auto_threshold(X, r, c, v, random_state)
+        keep = v >= threshold
+        r, c, v = r[keep], c[keep], v[keep]
     lo, hi = np.minimum(r, c), np.maximum(r, c)
     pairs = pd.DataFrame({"i": lo, "j": hi, "score": v.astype(np.float64)})
     pairs = pairs.drop_duplicates(["i", "j"]).sort_values("score", ascending=False, ignore_index=True)
@@ -404,7 +416,53 @@ def duplicates(embeddings, texts=None, *, threshold: float = 0.9, top_k: int = 1
     groups.insert(0, "group", np.arange(len(groups), dtype=np.int64))
     groups.attrs["pairs"] = pairs
     groups.attrs["threshold"] = float(threshold)
+    groups.attrs["threshold_rule"] = rule
     return groups
+
+
+_AUTO_MAX_GROUP = 0.01   # "auto": no group may chain more than this share of the distinct texts ...
+_AUTO_MIN_CAP = 20       # ... or this many, whichever is larger
+_AUTO_Z = 3.0            # and a link must be this many random-pair standard deviations above their mean
+
+
+def _auto_threshold(X, r, c, v, random_state):
+    """The loosest cosine (on a 0.01 grid) at which no linked group holds more than 1% of the distinct
+    rows (identical vectors count once), floored at the random-pair mean + 3 sd. See :func:`duplicates`."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(X)
+    rng = np.random.default_rng(random_state)
+    m = min(20_000, max(n * (n - 1) // 2, 1))
+    a, b = rng.integers(0, n, m), rng.integers(0, n, m)
+    a, b = a[a != b], b[a != b]
+    if len(a):
+        sims = np.einsum("ij,ij->i", _unit_rows(X[a], "embeddings"), _unit_rows(X[b], "embeddings"))
+        mu, sd = float(sims.mean()), float(sims.std())
+    else:
+        mu, sd = 0.0, 0.0
+    floor = min(mu + _AUTO_Z * sd, 0.99)
+    Xc = np.ascontiguousarray(X)
+    _, unit = np.unique(Xc.view(np.dtype((np.void, Xc.dtype.itemsize * Xc.shape[1]))).ravel(), return_inverse=True)
+    unit = unit.ravel()
+    n_units = int(unit.max()) + 1 if n else 0
+    cap = max(_AUTO_MIN_CAP, int(np.ceil(_AUTO_MAX_GROUP * n_units)))
+    chosen = 0.99
+    grid = np.round(np.arange(0.99, floor - 1e-9, -0.01), 2)
+    for t in grid:
+        keep = v >= t
+        if keep.any():
+            g = coo_matrix((np.ones(int(keep.sum())), (r[keep], c[keep])), shape=(n, n))
+            _, comp = connected_components(g, directed=False)
+            # distinct vectors per component
+            pairs_cu = np.unique(comp.astype(np.int64) * (n_units + 1) + unit)
+            largest = int(np.bincount(pairs_cu // (n_units + 1)).max())
+            if largest > cap:
+                break
+        chosen = float(t)
+    rule = {"rule": "auto", "random_pair_mean": round(mu, 4), "random_pair_sd": round(sd, 4),
+            "floor": round(floor, 4), "max_group": cap, "threshold": chosen}
+    return max(chosen, floor), rule
 
 
 def keep_one_per_group(groups, n: int, *, keep: str = "representative") -> np.ndarray:

@@ -197,14 +197,14 @@ def test_duplicates_with_ann_index():
     (lambda C: kv.search(np.ones((2, 8)), C, top_k=0), ValueError, "top_k must be a positive integer"),
     (lambda C: kv.search(np.ones((2, 8)), C, texts=["a"]), ValueError, "texts has 1 entries"),
     (lambda C: kv.search(np.ones((2, 8)), C, texts="abc"), TypeError, "single str"),
-    (lambda C: kv.search(np.ones((2, 8)), C[0]), ValueError, "must be 2-D"),
+    (lambda C: kv.search(np.ones((2, 8)), C[0]), ValueError, "must be a 2-D array"),
     (lambda C: kv.search(np.ones((2, 8)), C, index="fast"), ValueError, "index must be"),
     (lambda C: kv.search(["a", 3], C), TypeError, r"queries\[1\] is int"),
     (lambda C: kv.search([], C), ValueError, "queries is empty"),
     (lambda C: kv.search(np.ones((2, 8)), np.where(np.arange(8) == 2, np.nan, C)), ValueError,
      "row 0 contains NaN"),
     (lambda C: kv.search(np.full((1, 8), np.inf), C), ValueError, "queries row 0 contains NaN or inf"),
-    (lambda C: kv.search(np.ones((2, 8)), np.array([["x"] * 8])), TypeError, "numeric"),
+    (lambda C: kv.search(np.ones((2, 8)), np.array([["x"] * 8])), TypeError, "real numbers"),
     (lambda C: duplicates(C, threshold=1.5), ValueError, "threshold must be a cosine"),
     (lambda C: duplicates(C, top_k=-1), ValueError, "top_k"),
     (lambda C: duplicates(C, ["a", "b"]), ValueError, "texts has 2 entries"),
@@ -237,3 +237,23 @@ def test_notebook_03_runs_top_to_bottom(tmp_path):
     text = "\n".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
                      for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "Error" not in text and "배송" in text
+
+
+def test_duplicates_auto_threshold_follows_the_cosine_scale_and_never_chains_the_corpus():
+    """The default threshold reads the model's cosine scale off the vectors: the planted pairs are found
+    whether duplicates sit at cosine ~0.97 (a ko-sbert-like scale) or ~0.8 (an offline-USE-like one),
+    and no group swallows more than 1% of the corpus (at least 20 texts)."""
+    rng = np.random.default_rng(0)
+    for noise in (0.15, 0.45):  # duplicate pairs' cosine ~0.98 and ~0.83 in 128-d
+        base = rng.normal(size=(2000, 128)).astype(np.float32)
+        X = np.vstack([base, base[:40] + noise * rng.normal(size=(40, 128)).astype(np.float32) *
+                       np.linalg.norm(base[:40], axis=1, keepdims=True) / np.sqrt(128)])
+        groups = duplicates(X)
+        rule = groups.attrs["threshold_rule"]
+        assert rule["rule"] == "auto" and groups.attrs["threshold"] >= rule["floor"]
+        group_of = {i: g for g, ix in zip(groups.group, groups.indices) for i in ix}
+        together = sum(i in group_of and group_of[i] == group_of.get(2000 + i) for i in range(40))
+        assert together >= 36, (noise, groups.attrs["threshold"], together)
+        assert groups["size"].max() <= max(20, 0.01 * len(X))
+    fixed = duplicates(X, threshold=0.99)
+    assert fixed.attrs["threshold_rule"] == {"rule": "fixed"} and fixed.attrs["threshold"] == 0.99
