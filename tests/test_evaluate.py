@@ -102,8 +102,9 @@ def test_cli_evaluate_korsts_prints_the_table(tmp_path, tiny_model_path, capsys)
 
     result = json.loads(capsys.readouterr().out)
     assert result["n_pairs"] == 30 and set(result) == set(KEYS) | {"n_pairs"}
-    with pytest.raises(SystemExit, match="sts-test.tsv"):
-        main(["evaluate", "korsts", str(tmp_path / "nowhere")])
+    assert main(["evaluate", "korsts", str(tmp_path / "nowhere")]) == 2  # one `error:` line, exit status 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "sts-test.tsv" in err
 
 
 def test_best_threshold_is_the_f1_maximum():
