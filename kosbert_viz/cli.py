@@ -4,6 +4,7 @@
     kosbert-viz map reviews.csv --text-col review [--label-col topic] -o report.html
     kosbert-viz cache info | clear [--model NAME] | prune --max-bytes 2GB
     kosbert-viz evaluate korsts path/to/KorSTS [--model NAME]
+    kosbert-viz finetune pairs.csv -o ./my-model [--model NAME] [--eval dev.csv] [--epochs N]
 
 Every mistake a user can make (a bad file, a bad option, an output that cannot be written, no
 model) ends in one ``error: ...`` line that says what to change, exit status 2, and is found
@@ -265,6 +266,67 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+def _cmd_finetune(args) -> int:
+    """Fine-tune the encoder on a table of pairs (kv.finetune) and print the before/after STS table."""
+    from . import finetuning
+
+    for value, flag in ((args.epochs, "--epochs"), (args.batch_size, "--batch-size")):
+        if value is not None and value < (2 if flag == "--batch-size" else 1):
+            raise CLIError(f"{flag} must be at least {2 if flag == '--batch-size' else 1}, got {value}")
+    if args.lr is not None and not args.lr > 0:
+        raise CLIError(f"--lr must be a positive number, got {args.lr}")
+    out = Path(args.output)
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"-o {out} is a file, expected a folder for the new model")
+    df, _ = _read_input(args)
+    try:
+        tasks = finetuning._as_tasks(df)
+    except (ValueError, TypeError) as exc:
+        raise CLIError(f"{args.file}: {exc}") from None
+    evaluation = None
+    if args.eval:
+        path = Path(args.eval)
+        if path.is_dir() or path.name.startswith("sts-"):  # KorSTS: tab-separated with quoting off
+            from .evaluate import load_korsts
+
+            try:
+                evaluation = load_korsts(path, split="dev")
+            except (FileNotFoundError, ValueError) as exc:
+                raise CLIError(str(exc)) from None
+        else:
+            from .io import TableError, read_table
+
+            try:
+                evaluation, _ = read_table(path)
+            except (TableError, ValueError) as exc:
+                raise CLIError(str(exc)) from None
+        try:
+            finetuning._eval_frame(evaluation)
+        except (ValueError, TypeError) as exc:
+            raise CLIError(f"--eval {args.eval}: {exc}") from None
+    print(f"training on {sum(len(t) for t in tasks):,} {tasks[0].kind} rows from {args.file} "
+          f"({tasks[0].loss_name})", file=sys.stderr)
+    try:
+        res = finetuning.finetune(
+            df, args.model, output_dir=out, epochs=args.epochs, batch_size=args.batch_size,
+            learning_rate=args.lr or 2e-5, eval=evaluation, resume=bool(args.resume),
+            precision=args.precision, cache=args.cache_dir or "auto",
+            show_progress_bar=None if not args.quiet else False)
+    except (ValueError, TypeError) as exc:
+        raise CLIError(str(exc)) from None
+    r = res.recipe
+    print(f"model: {res.base_model} -> {Path(res.output_dir).resolve()}")
+    print(f"recipe: {r['epochs']} epoch(s), {r['total_steps']} steps, warm-up {r['warmup_steps']}, "
+          f"batch {r['batch_sizes']}, lr {r['learning_rate']:g}; {res.pairs_per_second:.1f} pairs/s")
+    if res.before and res.after:
+        print(f"STS on {res.n_eval:,} pairs ({res.eval_source}), x100:")
+        print(res.table.to_string())
+    else:
+        print("no scored pairs to evaluate on (pass --eval dev.csv with sentence1, sentence2, score)")
+    print(f"use it: kv.encode(texts, model={str(res.output_dir)!r})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kosbert-viz", description="Maps of meaning for Korean text.")
     parser.add_argument("--debug", action="store_true", default=False,
@@ -315,6 +377,24 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--cache-dir", default=None)
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(func=_cmd_evaluate)
+
+    ft = sub.add_parser("finetune", help="adapt the model to your domain from a table of pairs (kv.finetune)")
+    ft.add_argument("file", help="pairs: sentence1,sentence2,score (0-5 or 0-1) | anchor,positive[,negative]")
+    ft.add_argument("-o", "--output", required=True, help="folder for the new model")
+    ft.add_argument("--model", default=None, help="base model name or folder (default: $KOSBERT_VIZ_MODEL or ko-sbert)")
+    ft.add_argument("--eval", default=None, help="scored pairs for the before/after table (or a KorSTS folder); "
+                    "default: 10%% of scored training pairs")
+    ft.add_argument("--epochs", type=int, default=None, help="default: 5, fewer for large data (about 30k pairs seen)")
+    ft.add_argument("--batch-size", type=int, default=None, help="default: 8 for scored pairs, 64 for pairs")
+    ft.add_argument("--lr", type=float, default=None, help="learning rate (default 2e-5, the model card's)")
+    ft.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"])
+    ft.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in -o")
+    ft.add_argument("--sep", default=None, help="field separator (default: detected)")
+    ft.add_argument("--encoding", default=None, help="text encoding (default: detected)")
+    ft.add_argument("--sheet", default=None, help="Excel sheet name or number (default: the first)")
+    ft.add_argument("--cache-dir", default=None)
+    ft.add_argument("--quiet", action="store_true", help="no progress bar")
+    ft.set_defaults(func=_cmd_finetune)
     for command in sub.choices.values():  # `kosbert-viz map ... --debug` as well as `kosbert-viz --debug map ...`
         if "--debug" not in command._option_string_actions:
             command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,

@@ -605,7 +605,11 @@ def finetune(train, model=None, *, output_dir, loss: str = "auto", epochs: int |
             tasks[scored] = t.subset(sorted(perm[n_hold:]))
             eval_source = f"10% of {t.name!r} held out"
     if eval_task is not None and np.ptp(eval_task.columns["score"]) == 0:
-        raise ValueError("all eval scores are equal: correlations are undefined; give eval pairs with varied scores")
+        if eval_source == "eval":
+            raise ValueError("all eval scores are equal: correlations are undefined; give eval pairs with varied scores")
+        log.warning("kosbert_viz: the held-out scored pairs all have the same score; no before/after evaluation "
+                    "(pass eval= pairs with varied scores)")
+        eval_task, eval_source = None, "none (held-out scores all equal)"
 
     sizes = {t.name: len(t) for t in tasks}
     kinds = {t.name: t.kind for t in tasks}
