@@ -104,8 +104,8 @@ def cluster_layout(X, method="hdbscan", *, n_clusters: int | None = None, min_cl
                    show_progress_bar: bool | None = None, **cluster_kwargs) -> tuple[ClusterResult, np.ndarray]:
     """Cluster labels and map coordinates in one go, from one shared neighbour graph.
 
-    HDBSCAN runs on the ``cluster_dims``-D embedding (on ``X`` itself for fewer than
-    ``cluster_dims + 3`` points); k-means / agglomerative / an estimator run on ``X`` itself (then
+    HDBSCAN and the theme hierarchy run on the ``cluster_dims``-D embedding (on ``X`` itself for fewer
+    than ``cluster_dims + 3`` points); k-means / agglomerative / an estimator run on ``X`` itself (then
     only the map is fitted). ``n_neighbors`` and ``map_min_dist`` go to :func:`layout`; any other
     keyword goes to :func:`kosbert_viz.cluster` (an unknown one raises ``TypeError``).
     Returns ``(ClusterResult, coords)``.
@@ -125,7 +125,8 @@ def cluster_layout(X, method="hdbscan", *, n_clusters: int | None = None, min_cl
                         f"kv.cluster")
     X = _check_matrix(X)
     # HDBSCAN on a low-D embedding when there is room for one (as cluster() does), else on X itself
-    density = method == "hdbscan" and len(X) > cluster_dims + 2 and X.shape[1] > cluster_dims
+    # HDBSCAN and the theme hierarchy run on the low-D embedding of the same graph as the map
+    density = method in ("hdbscan", "hierarchy") and len(X) > cluster_dims + 2 and X.shape[1] > cluster_dims
     if method == "hdbscan" and not density:
         cluster_kwargs.setdefault("reduce_to", None)
     lay = layout(X, cluster_dims=cluster_dims if density else None, map_dims=map_dims, n_neighbors=n_neighbors,

@@ -1,8 +1,9 @@
 """``map_texts()``: the whole job in one call - encode, cluster, lay out, name, draw.
 
->>> tm = kv.map_texts(df["review"], method="hdbscan")
+>>> tm = kv.map_texts(df["review"])     # a theme hierarchy; the map shows its default level
 >>> tm.figure            # the interactive map
->>> tm.table             # cluster names, sizes, keywords, representative texts
+>>> tm.table             # theme names, sizes, keywords, representative texts
+>>> tm.themes            # every level's themes, named (node, level, parent, ...)
 >>> kv.write_report(tm, "report.html")
 """
 from __future__ import annotations
@@ -28,10 +29,10 @@ __all__ = ["map_texts", "TextMap"]
 class TextMap:
     """Everything :func:`map_texts` produced; save it, place new texts into it, grow it.
 
-    >>> tm.save("maps/reviews")                  # safe files (npy + JSON), checksummed
-    >>> tm = kv.load_map("maps/reviews")
-    >>> a = tm.assign(new_reviews)               # themes at every level, positions, novelty
-    >>> tm2 = tm.extend(new_reviews)             # the map with them, for the next report
+    >>> path = tm.save("maps/my-map", overwrite=True)   # safe files (npy + JSON), checksummed
+    >>> tm = kv.load_map("maps/my-map")
+    >>> a = tm.assign(df["review"][:10])         # themes at every level, positions, novelty
+    >>> tm2 = tm.extend(df["review"][:10])       # the map with them, for the next report
     """
 
     texts: list
@@ -42,6 +43,8 @@ class TextMap:
     figure: object  # plotly Figure (a loaded map draws it on first access)
     manifest: dict = field(default_factory=dict)
     metadata: object = None  # pandas DataFrame, one row per text (optional)
+    themes: object = None  # method="hierarchy": every node of the theme tree, named (see hierarchy_names)
+    level: int = 0  # the level of clusters.levels that colours the figure and fills table
     _placement: object = field(default=None, repr=False, compare=False)
     _embeddings_check: object = field(default=None, repr=False, compare=False)
     _source: object = field(default=None, repr=False, compare=False)
@@ -69,7 +72,7 @@ class TextMap:
         ``model`` defaults to the map's own; another model is refused.
 
         >>> a = tm.assign(["배송이 또 늦었어요"])
-        >>> a.names, a.is_new
+        >>> names, flags = a.names, a.is_new
         """
         from .placement import assign
 
@@ -83,23 +86,38 @@ class TextMap:
         return extend(self, texts, metadata, model=model, top_k=top_k, cache=cache)
 
 
-def map_texts(texts, model=None, *, method: str = "kmeans", n_clusters: int | None = None,
-              min_cluster_size: int | None = None, cache="auto", random_state: int = 42,
-              top_n: int = 8, title: str | None = None, hover_data=None, device: str | None = None,
-              show_progress_bar: bool | None = None) -> TextMap:
-    """Encode ``texts``, cluster them, name the clusters and draw the map.
+def map_texts(texts, model=None, *, method: str = "hierarchy", n_clusters: int | None = None,
+              min_cluster_size: int | None = None, level: int | None = None, namer=None, cache="auto",
+              random_state: int = 42, top_n: int = 8, title: str | None = None, hover_data=None,
+              device: str | None = None, show_progress_bar: bool | None = None) -> TextMap:
+    """Encode ``texts``, find their themes, name them and draw the map.
 
-    Clustering and the map share one neighbour graph (:func:`kosbert_viz.cluster_layout`): HDBSCAN
-    runs on a 5-D embedding and the 2-D map starts from it; k-means runs on the vectors themselves.
+    ``method="hierarchy"`` (the default) gives nested theme levels with a default level chosen for
+    reading (:mod:`kosbert_viz.hierarchy`; ``n_clusters`` fixes that level's theme count), every
+    text placed and every node named with keywords contrasted with its siblings (``namer`` may
+    replace the names, e.g. an LLM call). ``level`` picks the level that colours the map and fills
+    ``tm.table`` (default: the default level); the next finer level's names are drawn small, with
+    buttons to switch. ``tm.themes`` is the whole named tree. ``"kmeans"`` and ``"hdbscan"`` give
+    one flat level.
+
+    Clustering and the map share one neighbour graph (:func:`kosbert_viz.cluster_layout`): the
+    hierarchy and HDBSCAN run on a 5-D embedding and the 2-D map starts from it; k-means runs on the
+    vectors themselves.
     ``cache`` is as in :func:`encode` and holds the layouts too (under ``<folder>/reduce``);
     ``cache=None`` or ``False`` keeps nothing on disk (neither vectors nor layouts).
     ``texts`` must be a collection of str (a single str is refused); they are NFC-normalised, so
     the map, its names and the report show one form of each text.
+
+    >>> tm = kv.map_texts(texts[:120], level=0)
+    >>> tm.level, tm.table.columns.tolist()[:3]
+    (0, ['cluster', 'size', 'name'])
     """
     texts = check_texts(texts)
     if len(texts) < 4:
         raise ValueError(f"map_texts needs at least 4 texts (a 2-D map is laid out from each text's neighbours), "
                          f"got {len(texts)}")
+    if namer is not None and not callable(namer):
+        raise TypeError(f"namer must be a callable(keywords, representative_texts) -> str, got {type(namer).__name__}")
     timings = {}
     t = time.perf_counter()
     encoder = load_encoder(model, device=device)
@@ -113,10 +131,51 @@ def map_texts(texts, model=None, *, method: str = "kmeans", n_clusters: int | No
                                  show_progress_bar=show_progress_bar)
     timings["cluster_and_layout"] = time.perf_counter() - t
     t = time.perf_counter()
-    table = keywords(texts, res.labels, top_n=top_n, embeddings=emb)
+    themes = None
+    sub = {}
+    if res.levels:
+        from .hierarchy import hierarchy_names
+
+        themes = hierarchy_names(texts, res, embeddings=emb, namer=namer, top_n=top_n,
+                                 show_progress_bar=show_progress_bar)
+        lv = res.default_level if level is None else _check_level(level, len(res.levels))
+        labels = res.levels[lv]
+        table = _level_table(themes, lv)
+        if lv + 1 < len(res.levels) and len(np.unique(res.levels[lv + 1])) <= 200:
+            sub = dict(sublabels=res.levels[lv + 1], subnames=res.names_at(lv + 1))
+    else:
+        if level not in (None, 0):
+            raise ValueError(f"level={level!r} needs method='hierarchy' ({method!r} gives one level)")
+        labels = res.labels
+        table = keywords(texts, labels, top_n=top_n, embeddings=emb)
+        if namer is not None:
+            table["name"] = [str(namer(list(k), list(r))) for k, r in zip(table.keywords, table.representative)]
+        lv = 0
     timings["keywords"] = time.perf_counter() - t
-    fig = cluster_map(coords, labels=res.labels, texts=texts, names=dict(zip(table.cluster, table.name)),
-                      hover_data=hover_data, title=title)
+    fig = cluster_map(coords, labels=labels, texts=texts, names=dict(zip(table.cluster, table.name)),
+                      hover_data=hover_data, title=title, **sub)
+    clustering = {"method": res.method, **res.params}
+    if res.levels:
+        clustering.update(level=lv, default_level=res.default_level,
+                          themes_per_level=[int(len(np.unique(x))) for x in res.levels])
     manifest = build_manifest(encoder=encoder, seeds={"random_state": random_state}, timings=timings,
-                              extra={"n_texts": len(texts), "clustering": {"method": res.method, **res.params}})
-    return TextMap(texts, emb, coords, res, table, fig, manifest)
+                              extra={"n_texts": len(texts), "clustering": clustering})
+    tm = TextMap(texts, emb, coords, res, table, fig, manifest)
+    tm.themes = themes
+    tm.level = lv
+    return tm
+
+
+def _check_level(level, n_levels: int) -> int:
+    if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or not -n_levels <= level < n_levels:
+        raise ValueError(f"level must be an integer between 0 (the coarsest) and {n_levels - 1} (the finest), "
+                         f"got {level!r}")
+    return int(level) % n_levels
+
+
+def _level_table(themes, level: int):
+    """The rows of ``hierarchy_names``'s table for one level, in ``keywords()``'s columns (+ node, parent)."""
+    rows = themes[themes.level == level]
+    table = rows.rename(columns={"label": "cluster"})[["cluster", "size", "name", "keywords", "representative",
+                                                       "node", "parent"]]
+    return table.sort_values("cluster", ignore_index=True)

@@ -242,7 +242,8 @@ def cluster_map(coords, *, labels=None, texts=None, names=None, hover_data=None,
                 highlight=None, highlight_name: str = "selection", query_point=None, dim_others: bool | None = None,
                 point_budget: int | None = POINT_BUDGET, sample_size: int = SAMPLE_SIZE, random_state: int = 0,
                 point_size: float | None = None, wrap: int = 60, max_chars: int = 300, height: int = 650,
-                width: int | None = None, show_names: bool = True, density_bins: int = 256):
+                width: int | None = None, show_names: bool = True, density_bins: int = 256,
+                sublabels=None, subnames=None):
     """An interactive scatter map of texts, coloured by cluster.
 
     Parameters
@@ -271,6 +272,9 @@ def cluster_map(coords, *, labels=None, texts=None, names=None, hover_data=None,
         of ``sample_size`` per cluster, with a note on the figure. None disables it.
     random_state : int
         Seed of the sample.
+    sublabels, subnames : a finer level of a theme hierarchy (one label per point) and its names
+        (label -> name). Its names are drawn small under the themes' large ones, and buttons on the
+        figure switch the names shown: themes, themes + sub-themes, sub-themes.
 
     Returns a ``plotly.graph_objects.Figure``: one Scattergl (or Scatter3d) trace per cluster,
     noise first; ``fig.layout.meta["kosbert_viz"]`` records the points drawn and sampled.
@@ -355,16 +359,13 @@ def cluster_map(coords, *, labels=None, texts=None, names=None, hover_data=None,
         fig.add_trace(cls(x=[q[0]], y=[q[1]], mode="markers", name="query", hovertemplate="query<extra></extra>",
                           marker=dict(size=size + 12, symbol="diamond" if three_d else "star", color="#111"), **kw))
 
-    annotations = []
-    if show_names:
-        for c in clusters:
-            med = np.median(xy[labels == c], axis=0)
-            ann = dict(x=float(med[0]), y=float(med[1]), text=_plain(name_of.get(c, f"cluster {c}")),
-                       showarrow=False, font=dict(size=13, color="#222", family=HANGUL_FONT),
-                       bgcolor="rgba(255,255,255,0.75)", borderpad=2)
-            if three_d:
-                ann["z"] = float(med[2])
-            annotations.append(ann)
+    annotations = _name_annotations(xy, labels, clusters, name_of, size=14, three_d=three_d) if show_names else []
+    sub_annotations = []
+    if show_names and sublabels is not None:
+        sub, sub_values = check_labels(sublabels, n=n, name="sublabels")
+        sub_names = _names(subnames, sub_values)
+        sub_ids = sorted(int(c) for c in np.unique(sub) if c >= 0)
+        sub_annotations = _name_annotations(xy, sub, sub_ids, sub_names, size=10, three_d=three_d)
     notes = []
     if sampled:
         notes.append(f"Point budget: showing a stratified sample of {n_drawn:,} of {n:,} points "
@@ -389,10 +390,35 @@ def cluster_map(coords, *, labels=None, texts=None, names=None, hover_data=None,
         fig.update_layout(scene=dict(xaxis=axis, yaxis=axis, zaxis=axis, annotations=annotations,
                                      aspectmode="data"))
     else:
-        for ann in annotations:
+        both = len(sub_annotations) <= 60  # both levels at once while that stays readable
+        for ann in annotations + (sub_annotations if both else []):
             fig.add_annotation(**ann)
         fig.update_layout(xaxis=dict(visible=False), yaxis=dict(visible=False, scaleanchor="x", scaleratio=1))
+        if sub_annotations:
+            keep = [a.to_plotly_json() for a in fig.layout.annotations if a.name == "point-budget-note"]
+            views = [("themes", annotations), ("themes + sub-themes", annotations + sub_annotations),
+                     ("sub-themes", sub_annotations)]
+            fig.update_layout(updatemenus=[dict(
+                type="buttons", direction="right", x=1.0, xanchor="right", y=1.0, yanchor="bottom",
+                active=1 if both else 0, showactive=True, pad=dict(t=2, r=2), font=dict(size=11),
+                buttons=[dict(label=label, method="relayout", args=[{"annotations": keep + list(anns)}])
+                         for label, anns in views])])
     return fig
+
+
+def _name_annotations(xy, labels, ids, name_of, *, size: int, three_d: bool) -> list[dict]:
+    """One name per cluster at the median of its points (large for themes, small for sub-themes)."""
+    out = []
+    for c in ids:
+        med = np.median(xy[labels == c], axis=0)
+        ann = dict(x=float(med[0]), y=float(med[1]), text=_plain(name_of.get(c, f"cluster {c}")),
+                   showarrow=False, font=dict(size=size, color="#222" if size >= 12 else "#555", family=HANGUL_FONT),
+                   bgcolor="rgba(255,255,255,0.75)" if size >= 12 else "rgba(255,255,255,0.5)", borderpad=2,
+                   name="theme-name" if size >= 12 else "subtheme-name")
+        if three_d:
+            ann["z"] = float(med[2])
+        out.append(ann)
+    return out
 
 
 def _density_layer(xy, bins: int):
