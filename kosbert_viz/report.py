@@ -13,10 +13,13 @@ import html
 import json
 import os
 import platform
+import stat
 import time
+import warnings
 from importlib import metadata
 from pathlib import Path
 
+from ._validation import _SURROGATE, normalize_text
 from ._report_ui import UI_CSS, UI_HTML, UI_JS, report_payload
 from .plot import HANGUL_FONT, cluster_colors, figure_json
 
@@ -65,7 +68,7 @@ def build_manifest(*, encoder=None, seeds=None, timings=None, extra=None) -> dic
 
 
 def _e(value) -> str:
-    return html.escape(str(value), quote=True)
+    return html.escape(normalize_text(str(value)), quote=True)
 
 
 def _table_html(table) -> str:
@@ -89,7 +92,8 @@ def _table_html(table) -> str:
 
 
 def report_html(figure, *, title: str, table=None, manifest: dict | None = None, summary: str = "",
-                notice: str | None = None, texts=None, coords=None, labels=None, names=None, data=None) -> str:
+                notice: str | None = None, texts=None, coords=None, labels=None, names=None, data=None,
+                themes=None, tree_figure=None, level: int | None = None) -> str:
     """The report as one HTML string (see :func:`write_report`). ``summary`` is trusted HTML.
 
     With ``texts`` and ``coords`` (one per point, all points, also past the point budget) the page
@@ -139,14 +143,68 @@ pre.manifest {{ background: #f6f6f6; padding: 12px; font-size: 12px; overflow-x:
 {UI_HTML.replace('<div id="map-wrap">', f'<div id="map-wrap"><div id="map" style="width:100%;height:{height}px;"></div>')}
 <h2>Clusters</h2>
 {_table_html(table)}
+{_tree_html(themes, tree_figure, level)}
 <h2>Manifest</h2>
 <pre class="manifest" id="manifest">{_e(json.dumps(manifest, ensure_ascii=False, indent=2, default=str))}</pre>
 <script type="application/octet-stream" id="kv-figure" data-encoding="gzip+base64">{payload["figure"]}</script>
 <script type="application/octet-stream" id="kv-meta" data-encoding="gzip+base64">{payload["meta"]}</script>
 <script type="application/octet-stream" id="kv-binary" data-encoding="gzip+base64">{payload["binary"]}</script>
 <script type="text/javascript">{UI_JS}</script>
+{_tree_script(tree_figure)}
 </body></html>
 """
+
+
+def _tree_html(themes, tree_figure, level) -> str:
+    """The theme tree: a sunburst (drill down by click) and a table, one row per theme of the shown
+    level and the level below it (sub-themes indented under their theme)."""
+    if themes is None or len(themes) == 0:
+        return ""
+    level = 0 if level is None else int(level)
+    shown = themes[themes.level <= level + 1]
+    children: dict = {}
+    for r in shown.itertuples(index=False):
+        children.setdefault(int(r.parent), []).append(r)
+    rows = []
+
+    def add(r, depth):
+        kws = ", ".join(map(str, list(r.keywords)[:6]))
+        rows.append(f"<tr class='lv{int(r.level)}' data-node='{int(r.node)}' data-level='{int(r.level)}'>"
+                    f"<td style='padding-left:{6 + 18 * depth}px' class='name'>{_e(r.name)}</td>"
+                    f"<td class='num'>{int(r.level)}</td><td class='num'>{int(r.size):,}</td>"
+                    f"<td class='kw'>{_e(kws)}</td></tr>")
+        for c in sorted(children.get(int(r.node), []), key=lambda c: -int(c.size)):
+            add(c, depth + 1)
+
+    for r in sorted(children.get(-1, []), key=lambda r: -int(r.size)):
+        add(r, 0)
+    chart = "<div id='tree-chart' style='width:100%;height:560px;'></div>" if tree_figure is not None else ""
+    return ("<h2>Theme tree</h2><p>Themes at every level of the hierarchy, coarsest first; the map shows "
+            f"level {level}. Click a theme in the chart to open its sub-themes.</p>{chart}"
+            "<table class='clusters' id='tree-table'><thead><tr><th>theme</th><th>level</th><th>size</th>"
+            "<th>keywords</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+
+
+def _tree_script(tree_figure) -> str:
+    if tree_figure is None:
+        return ""
+    spec = json.dumps(tree_figure.to_plotly_json(), cls=_PlotlyJSON, ensure_ascii=False, separators=(",", ":"))
+    spec = spec.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return ('<script type="application/json" id="kv-tree">' + spec + "</script>"
+            '<script type="text/javascript">(function(){var f=JSON.parse(document.getElementById("kv-tree")'
+            '.textContent);Plotly.newPlot("tree-chart",f.data,f.layout,{responsive:true,displaylogo:false});})();'
+            "</script>")
+
+
+class _PlotlyJSON(json.JSONEncoder):
+    def default(self, o):
+        import numpy as np
+
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+        if isinstance(o, np.generic):
+            return o.item()
+        return super().default(o)
 
 
 def _points_of(result) -> dict:
@@ -163,11 +221,13 @@ def write_report(result, path, *, title: str | None = None, notice: str | None =
     The file embeds plotly.js (no network needed), the map, the cluster table
     (names, sizes, keywords, representative texts) and the manifest (model + revision,
     package versions, seeds, hardware, timings). ``notice`` is shown in a red box at the top
-    (e.g. "fell back to the offline model").
+    (e.g. "fell back to the offline model"). The file is written under a temporary name and renamed
+    into place, so a failed write leaves an existing report untouched; lone surrogates (broken emoji)
+    are written as U+FFFD.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    title = title or "kosbert_viz report"
+    title = normalize_text(title or "kosbert_viz report")
     manifest = result.manifest or {}
     model = manifest.get("model") or {}
     summary = (f"Model: <b>{_e(model.get('name'))}</b> (revision "
@@ -177,7 +237,49 @@ def write_report(result, path, *, title: str | None = None, notice: str | None =
     if agree:
         summary += (f" · agreement with <i>{_e(agree.get('column'))}</i>: ARI {_e(agree.get('ARI'))}, "
                     f"NMI {_e(agree.get('NMI'))}")
+    themes = getattr(result, "themes", None)
+    tree_figure = None
+    if themes is not None and len(themes):
+        from .charts import hierarchy_chart
+
+        tree_figure = hierarchy_chart(themes, max_depth=3, title=None)
     body = report_html(result.figure, title=title, table=result.table, manifest=manifest, summary=summary,
-                       notice=notice, **_points_of(result))
-    path.write_text(body, encoding="utf-8")
+                       notice=notice, themes=themes, tree_figure=tree_figure, level=getattr(result, "level", None),
+                       **_points_of(result))
+    try:
+        data = body.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates (broken emoji from scraped chats) in a text, a name, a hover column
+        count = len(_SURROGATE.findall(body))
+        warnings.warn(f"the report's text holds {count} lone surrogate(s) (broken emoji, common in scraped chat "
+                      "logs); they are written as U+FFFD", UserWarning, stacklevel=2)
+        data = _SURROGATE.sub("\ufffd", body).encode("utf-8")
+    _replace_file(path, data)
     return path
+
+
+def _replace_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
+
+    A failed write (a full disk, a killed process) leaves the previous file as it was, never a
+    truncated one; a replaced file keeps its permission bits.
+    """
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        mode = None
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

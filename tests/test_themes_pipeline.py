@@ -1,0 +1,83 @@
+"""Issue 13 end to end: map_texts makes a theme hierarchy by default; the map, the table and the report
+show one level, name the level below small, and the report carries the whole tree (chart + table)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import kosbert_viz as kv
+
+
+@pytest.fixture(scope="module")
+def tm(sample, offline_encoder, tmp_path_factory):
+    return kv.map_texts(sample.text, offline_encoder, cache=str(tmp_path_factory.mktemp("c")),
+                        show_progress_bar=False, hover_data={"topic": sample.topic})
+
+
+@pytest.mark.slow
+def test_map_texts_default_is_the_hierarchy_with_every_text_placed(tm, sample):
+    res = tm.clusters
+    assert res.method == "hierarchy" and len(res.levels) >= 2
+    assert all((lv >= 0).all() for lv in res.levels)                      # every text placed, every level
+    assert tm.level == res.default_level
+    np.testing.assert_array_equal(res.labels, res.levels[tm.level])
+    assert sorted(tm.table.cluster) == sorted(np.unique(res.labels))
+    assert tm.table["size"].sum() == len(sample)
+    # themes: every node named, children sum to their parent
+    th = tm.themes
+    assert th.name.map(bool).all()
+    for node, size in zip(th.node, th["size"]):
+        kids = th[th.parent == node]
+        if len(kids):
+            assert kids["size"].sum() == size
+    # the bundled sample holds 10 topics: the default level reads them
+    assert 6 <= res.n_clusters <= 20
+    assert kv.cluster_metrics(sample.topic, res.labels)["ari"] > 0.4
+
+
+@pytest.mark.slow
+def test_map_shows_theme_names_large_and_subtheme_names_small_with_a_switch(tm):
+    lay = tm.figure.to_dict()["layout"]
+    big = [a for a in lay["annotations"] if a.get("name") == "theme-name"]
+    assert len(big) == tm.clusters.n_clusters and all(a["font"]["size"] >= 12 for a in big)
+    buttons = lay["updatemenus"][0]["buttons"]
+    assert [b["label"] for b in buttons] == ["themes", "themes + sub-themes", "sub-themes"]
+    sub = [a for a in buttons[2]["args"][0]["annotations"] if a.get("name") == "subtheme-name"]
+    n_sub = len(np.unique(tm.clusters.levels[tm.level + 1]))
+    assert len(sub) == n_sub and all(a["font"]["size"] < 12 for a in sub)
+
+
+@pytest.mark.slow
+def test_level_and_namer_options(sample, offline_encoder, tmp_path):
+    seen = []
+
+    def namer(keywords, representative):
+        seen.append((keywords, representative))
+        return "테마: " + keywords[0]
+
+    tm0 = kv.map_texts(sample.text[:200], offline_encoder, level=0, namer=namer, cache=str(tmp_path),
+                       show_progress_bar=False)
+    assert tm0.level == 0 and tm0.table.name.str.startswith("테마: ").all()
+    assert seen and all(isinstance(k, list) and isinstance(r, list) and r for k, r in seen)
+    with pytest.raises(ValueError, match="level must be"):
+        kv.map_texts(sample.text[:200], offline_encoder, level=99, cache=str(tmp_path), show_progress_bar=False)
+    with pytest.raises(ValueError, match="needs method='hierarchy'"):
+        kv.map_texts(sample.text[:200], offline_encoder, method="kmeans", level=1, cache=str(tmp_path),
+                     show_progress_bar=False)
+
+
+@pytest.mark.slow
+def test_report_has_the_theme_tree_chart_and_table(tm, tmp_path, browser):
+    from browser_helpers import open_page, wait_for_plots
+
+    path = kv.write_report(tm, tmp_path / "r.html")
+    html = path.read_text(encoding="utf-8")
+    assert "id='tree-table'" in html
+    page, log = open_page(browser, path.as_uri())
+    wait_for_plots(page, 2)
+    kinds = page.evaluate("document.getElementById('tree-chart').data[0].type")
+    assert kinds == "sunburst"
+    rows = page.evaluate("[...document.querySelectorAll('#tree-table tbody tr')].map(r => r.dataset.level)")
+    assert set(rows) >= {"0", "1"}
+    assert not log.console_errors and not log.page_errors and not log.external_requests
+    page.close()
