@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import warnings
 import zlib
 from pathlib import Path
 
@@ -21,10 +22,11 @@ _ALLOWED = {"<f4", "<f8", "<i4", "<i8", "|u1"}
 _VERSION = 1
 
 
+_WARNED: set[str] = set()  # folders already reported as not writable (once per process each)
+
+
 def default_reduce_dir() -> Path:
     """``$KOSBERT_VIZ_CACHE/reduce`` when set, else ``reduce`` next to the user's embedding cache."""
-    import os
-
     from .cache import default_cache_dir
 
     env = os.environ.get("KOSBERT_VIZ_CACHE")
@@ -32,19 +34,44 @@ def default_reduce_dir() -> Path:
 
 
 def resolve_store(cache) -> "ArrayStore | None":
-    """``"auto"`` -> the default folder, ``None``/``False`` -> no store, a path -> that folder."""
+    """Where layouts and neighbour graphs go, for the same ``cache=`` as the vectors' (``encode``).
+
+    ``None``/``False`` -> nothing on disk; ``"auto"``/``True`` -> the default folder; a folder path
+    or an :class:`~kosbert_viz.EmbeddingCache` -> ``<that folder>/reduce`` (so one folder holds a
+    project's vectors and layouts); an ``ArrayStore`` -> itself.
+
+    >>> resolve_store("my/dir").root.parts
+    ('my', 'dir', 'reduce')
+    >>> resolve_store(None) is None
+    True
+    """
     if cache is None or cache is False:
         return None
     if isinstance(cache, ArrayStore):
         return cache
-    if cache == "auto" or cache is True:
+    from ._validation import check_cache_root
+
+    if cache is True or (isinstance(cache, str) and cache == "auto"):
+        if os.environ.get("KOSBERT_VIZ_CACHE"):
+            check_cache_root(os.environ["KOSBERT_VIZ_CACHE"])
         return ArrayStore(default_reduce_dir())
-    return ArrayStore(cache)
+    from .cache import EmbeddingCache
+
+    if isinstance(cache, EmbeddingCache):
+        return ArrayStore(cache.path / "reduce")
+    if isinstance(cache, (str, os.PathLike)):
+        return ArrayStore(check_cache_root(cache) / "reduce")
+    raise TypeError(f"cache must be 'auto', True, None, False, a folder path or an EmbeddingCache, "
+                    f"got {type(cache).__name__}")
 
 
 class ArrayStore:
+    """Arrays on disk under ``root``; a folder that cannot be written only costs the entries (one warning)."""
+
     def __init__(self, root):
-        self.root = Path(root).expanduser()
+        from ._validation import check_cache_root
+
+        self.root = check_cache_root(root, what="layout cache folder")
 
     def _paths(self, key: str):
         if not key.isalnum():
@@ -74,7 +101,7 @@ class ArrayStore:
             return None
 
     def put(self, key: str, arrays: dict, params: dict | None = None) -> None:
-        """Write an entry; a full or read-only disk only loses the entry (never raises)."""
+        """Write an entry; a full or read-only disk only loses the entry (one warning per folder, never raises)."""
         bin_path, meta_path = self._paths(key)
         items, chunks, offset = [], [], 0
         for name, arr in arrays.items():
@@ -99,9 +126,15 @@ class ArrayStore:
                     fh.flush()
                     os.fsync(fh.fileno())
                 os.replace(tmp, path)
-        except OSError:
+        except OSError as exc:
             for path in (bin_path, meta_path):
                 try:
                     path.with_name(path.name + tag).unlink()
                 except OSError:
                     pass
+            if str(self.root) not in _WARNED:
+                _WARNED.add(str(self.root))
+                warnings.warn(f"kosbert_viz layout cache at {self.root} is not writable ({exc.strerror or exc}: "
+                              f"{exc.filename}); layouts are computed but not cached. Make the folder writable, "
+                              "point cache= / KOSBERT_VIZ_CACHE at a writable folder, or pass cache=None.",
+                              RuntimeWarning, stacklevel=3)

@@ -686,7 +686,7 @@ def _size(path: Path) -> int:
 def _unlink(path: Path) -> None:
     try:
         os.unlink(path)
-    except (FileNotFoundError, PermissionError):
+    except OSError:  # gone already, or a folder we may not write (read-only cache)
         pass
 
 

@@ -329,3 +329,203 @@ def test_cli_cache_info_clear_prune(tmp_path, capsys):
     _put(cache, range(10))
     assert main(["cache", "clear", "--cache-dir", str(tmp_path), "--model", "synthetic"]) == 0
     assert "removed 10 entries" in capsys.readouterr().out
+
+
+# -- a cache we may not write, or that is a file ------------------------------------------
+READ_ONLY_WORKER = r"""
+import json, os, sys, warnings
+import numpy as np
+import kosbert_viz as kv
+
+cache_dir, model, texts_file = sys.argv[1:4]
+texts = json.loads(open(texts_file, encoding="utf-8").read())
+encoder = kv.load_encoder(model)
+kv.encode(texts[:2], encoder, cache=None, show_progress_bar=False)  # every lazy import happens before the drop
+if os.geteuid() == 0:  # root ignores file permissions: become nobody, as an analyst on a shared machine is
+    os.setgroups([])
+    os.setgid(65534)
+    os.setuid(65534)
+try:
+    open(os.path.join(cache_dir, "probe"), "w").close()
+    print(json.dumps({"writable": True}))
+    sys.exit(0)
+except OSError:
+    pass
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    emb = kv.encode(texts, encoder, cache=cache_dir, show_progress_bar=False)
+print(json.dumps({"writable": False, "uid": os.geteuid(), "stats": kv.encode.last_stats,
+                  "warnings": [str(w.message) for w in caught], "emb": emb.tolist()}))
+"""
+
+
+def _chmod_tree(root: Path, dir_mode: int, file_mode: int) -> None:
+    for p in [root, *root.rglob("*")]:
+        os.chmod(p, dir_mode if p.is_dir() else file_mode)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
+def test_read_only_cache_returns_vectors_and_warns(tiny_model_path, sample):
+    """Issue 12.4: a cache the user may read but not write (as non-root; root runs the encode as nobody)."""
+    import tempfile
+
+    texts = list(sample.text[:40])
+    ref = kv.encode(texts, tiny_model_path, cache=None, show_progress_bar=False)
+    base = Path(tempfile.mkdtemp(prefix="kv-ro-"))  # under /tmp: reachable by nobody, unlike pytest's tmp_path
+    try:
+        os.chmod(base, 0o755)
+        cache_dir = base / "cache"
+        kv.encode(texts[:20], tiny_model_path, cache=cache_dir, show_progress_bar=False)  # half of them cached
+        before = sorted(str(p.relative_to(cache_dir)) for p in cache_dir.rglob("*"))
+        (base / "texts.json").write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
+        _chmod_tree(cache_dir, 0o555, 0o444)
+        proc = subprocess.run([sys.executable, "-c", READ_ONLY_WORKER, str(cache_dir), tiny_model_path,
+                               str(base / "texts.json")], env=_env(), capture_output=True, text=True, timeout=300,
+                              cwd=str(base))
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        out = json.loads(proc.stdout.strip().splitlines()[-1])
+        if out["writable"]:
+            pytest.skip("this user can write a chmod 0555 folder (no way to make a read-only cache here)")
+        assert "Traceback" not in proc.stderr
+        # the cached half is read, the new half encoded, and every vector comes back
+        assert out["stats"]["hits"] == 20 and out["stats"]["encoded"] == 20
+        np.testing.assert_array_equal(np.asarray(out["emb"], np.float32), ref)
+        msgs = [m for m in out["warnings"] if "not writable" in m]
+        assert len(msgs) == 1, out["warnings"]
+        assert str(cache_dir) in msgs[0] and "returned but not cached" in msgs[0]
+        assert sorted(str(p.relative_to(cache_dir)) for p in cache_dir.rglob("*")) == before  # nothing written
+    finally:
+        if base.exists():
+            _chmod_tree(base, 0o755, 0o644)
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def test_unwritable_cache_folder_keeps_the_vectors(tiny_model_path, sample, tmp_path):
+    """A cache folder that cannot be created (below a regular file: refused to root too) warns once per call."""
+    texts = list(sample.text[:30])
+    ref = kv.encode(texts, tiny_model_path, cache=None, show_progress_bar=False)
+    (tmp_path / "notes.txt").write_text("not a folder")
+    cache = EmbeddingCache(tmp_path / "notes.txt" / "cache")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = kv.encode(texts, tiny_model_path, cache=cache, show_progress_bar=False)
+    np.testing.assert_array_equal(got, ref)
+    msgs = [str(w.message) for w in caught if "not writable" in str(w.message)]
+    assert len(msgs) == 1 and "returned but not cached" in msgs[0]
+    # put() itself raises a CacheWriteError (an OSError), like a full disk
+    from kosbert_viz.cache import CacheNotWritableError, CacheWriteError
+
+    ids = np.arange(5)
+    with pytest.raises(CacheNotWritableError, match="not writable") as info:
+        cache.put(FP, text_keys(FP, synthetic_texts(ids)), synthetic_vectors(ids))
+    assert isinstance(info.value, CacheWriteError) and isinstance(info.value, OSError)
+
+
+def test_cache_tmp_folder_replaced_by_a_file_keeps_the_vectors(tmp_path):
+    cache = EmbeddingCache(tmp_path)
+    _put(cache, range(50))
+    (ns_dir,) = [p for p in (tmp_path / "v1").iterdir() if p.is_dir()]
+    shutil.rmtree(ns_dir / "tmp")
+    (ns_dir / "tmp").write_text("in the way")
+    from kosbert_viz.cache import CacheNotWritableError
+
+    with pytest.raises(CacheNotWritableError, match="not writable"):
+        _put(cache, range(50, 60))
+    assert _check_all_found_are_exact(EmbeddingCache(tmp_path), range(60)).tolist() == [True] * 50 + [False] * 10
+
+
+def test_cache_path_that_is_a_file_is_a_clear_error(tiny_model_path, tmp_path, monkeypatch):
+    afile = tmp_path / "cache.txt"
+    afile.write_text("I am a file")
+    with pytest.raises(NotADirectoryError, match=re.escape(str(afile)) + ".*is a file, expected a folder"):
+        EmbeddingCache(afile)
+    monkeypatch.setenv("KOSBERT_VIZ_CACHE", str(afile))
+    with pytest.raises(NotADirectoryError, match="KOSBERT_VIZ_CACHE.*cache=None"):
+        EmbeddingCache()
+    with pytest.raises(NotADirectoryError, match="KOSBERT_VIZ_CACHE"):
+        kv.encode(["배송이 빨라요"], tiny_model_path, cache="auto")
+    with pytest.raises(NotADirectoryError, match=re.escape(str(afile))):
+        kv.encode(["배송이 빨라요"], tiny_model_path, cache=afile)
+
+
+# -- a segment damaged after a cache object read it ------------------------------------
+def _overwrite_in_place(path: Path, offset: int, data: bytes) -> None:
+    """Same size, same mtime: nothing but the bytes tells the change."""
+    st = path.stat()
+    with open(path, "r+b") as fh:
+        fh.seek(offset)
+        fh.write(data)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_size == st.st_size and path.stat().st_mtime_ns == st.st_mtime_ns
+
+
+def test_reused_cache_object_detects_segment_corrupted_after_first_read(tiny_model_path, sample, tmp_path):
+    """Issue 12.9: the same EmbeddingCache object returned a 7.8e37 from a segment damaged after its first read."""
+    texts = list(sample.text[:60])
+    ref = kv.encode(texts, tiny_model_path, cache=None, show_progress_bar=False)
+    cache = EmbeddingCache(tmp_path / "c")
+    kv.encode(texts, tiny_model_path, cache=cache, show_progress_bar=False)
+    kv.encode(texts, tiny_model_path, cache=cache, show_progress_bar=False)  # read (and verified) through it
+    assert kv.encode.last_stats["hits"] == 60
+    (seg,) = _segments(tmp_path / "c")
+    _overwrite_in_place(seg, seg.stat().st_size - 4 * 5, np.float32(7.8e37).tobytes())  # a value of the last text
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again = kv.encode(texts, tiny_model_path, cache=cache, show_progress_bar=False)
+    assert sum("failed its checksum" in str(w.message) for w in caught) == 1
+    assert kv.encode.last_stats["encoded"] == 60  # the whole damaged segment counts as misses
+    np.testing.assert_array_equal(again, ref)
+    assert np.abs(again).max() < 1e6
+
+
+@pytest.mark.parametrize("read", ["whole", "few rows"])
+def test_reused_cache_object_rechecks_every_reread(tmp_path, read):
+    """Both read paths re-check what they read: the whole segment, and a few rows of a big one."""
+    cache = EmbeddingCache(tmp_path)
+    ids = np.arange(4000)
+    keys = text_keys(FP, synthetic_texts(ids))
+    _put(cache, ids)
+    rows = np.array([7, 2000, 3999]) if read == "few rows" else ids
+    got, found = cache.get(FP, keys[rows])
+    assert found.all()
+    (seg,) = _segments(tmp_path)
+    vec_offset = 64 + 16 * len(ids)
+    _overwrite_in_place(seg, vec_offset + (2000 * DIM + 3) * 4, np.float32(7.8e37).tobytes())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got, found = cache.get(FP, keys[rows])
+    assert not found.any() and not (got == np.float32(7.8e37)).any()
+    assert sum("failed its checksum" in str(w.message) for w in caught) == 1
+    # an untouched segment read again through the same object keeps being served
+    keys2 = text_keys(FP, synthetic_texts(np.arange(5000, 5400)))
+    _put(cache, np.arange(5000, 5400))
+    for _ in range(2):
+        got, found = cache.get(FP, keys2[[1, 200, 399]])
+        assert found.all()
+        np.testing.assert_array_equal(got, synthetic_vectors([5001, 5200, 5399]))
+
+
+# -- cache= means the same for vectors and layouts -----------------------------------------
+@pytest.mark.slow
+def test_map_texts_cache_holds_vectors_and_layouts(tiny_model_path, sample, tmp_path):
+    """Issue 12: map_texts(cache="my/dir") wrote layouts to the default folder, and cache=False meant "auto"."""
+    from kosbert_viz._arraystore import default_reduce_dir
+    from kosbert_viz.reduction import _MEMO
+
+    texts = list(sample.text[:60])
+    default_root = Path(os.environ["KOSBERT_VIZ_CACHE"])
+    _MEMO.clear()
+    kv.map_texts(texts, tiny_model_path, n_clusters=3, cache=tmp_path / "proj", show_progress_bar=False)
+    assert list((tmp_path / "proj" / "v1").rglob("*.kvs"))
+    assert list((tmp_path / "proj" / "reduce").glob("*.bin"))
+    assert not default_root.exists() or not list(default_root.rglob("*.*"))  # nothing in the default folders
+    _MEMO.clear()
+    kv.map_texts(texts, tiny_model_path, n_clusters=3, cache=False, show_progress_bar=False)
+    assert not default_root.exists() or not list(default_root.rglob("*.*"))
+    _MEMO.clear()
+    kv.map_texts(texts, tiny_model_path, n_clusters=3, cache=EmbeddingCache(tmp_path / "obj"),
+                 show_progress_bar=False)
+    assert list((tmp_path / "obj" / "reduce").glob("*.bin")) and list((tmp_path / "obj" / "v1").rglob("*.kvs"))
+    assert not default_root.exists() or not list(default_root.rglob("*.*"))
+    assert not list(default_reduce_dir().parent.rglob("*.bin"))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 
 import numpy as np
 import pytest
@@ -141,7 +142,7 @@ def test_layout_builds_one_graph_for_both_embeddings(monkeypatch, tmp_path):
 def test_disk_cache_reuses_and_survives_corruption(monkeypatch, tmp_path):
     X, _ = blobs(400)
     Y = R.reduce(X, n_components=2, cache=tmp_path, n_epochs=40)
-    bins = sorted(tmp_path.glob("umap*.bin"))
+    bins = sorted((tmp_path / "reduce").glob("umap*.bin"))  # cache=<folder>: layouts under <folder>/reduce
     assert len(bins) == 1 and bins[0].with_suffix(".json").exists()
     assert not list(tmp_path.glob("*.npy")) and not list(tmp_path.glob("*.pkl"))
     R._MEMO.clear()
@@ -298,3 +299,91 @@ def test_own_fuzzy_graph_equals_umap_learns():
     assert abs(ours - ref).max() < 1e-6
     with pytest.raises(ValueError, match="one shape"):
         fuzzy_graph(idx, dist[:, :5])
+
+
+# -- cache= means the same for layouts as for vectors (issue 12) -------------------------------
+def test_cache_argument_means_the_same_as_for_vectors(tmp_path):
+    from pathlib import Path
+
+    from kosbert_viz._arraystore import default_reduce_dir, resolve_store
+    from kosbert_viz.cache import EmbeddingCache
+
+    assert resolve_store(None) is None and resolve_store(False) is None
+    assert resolve_store("auto").root == resolve_store(True).root == default_reduce_dir()
+    assert resolve_store(tmp_path / "proj").root == resolve_store(str(tmp_path / "proj")).root \
+        == tmp_path / "proj" / "reduce"
+    assert resolve_store(EmbeddingCache(tmp_path / "ec")).root == tmp_path / "ec" / "reduce"
+    with pytest.raises(TypeError, match="cache must be"):
+        resolve_store(3)
+
+    X, _ = blobs(300)
+    default = default_reduce_dir()
+
+    def files(folder: Path):
+        return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+    for off in (None, False):  # nothing on disk, anywhere
+        R._MEMO.clear()
+        R.reduce(X, n_components=2, cache=off, n_epochs=20)
+        assert files(default) == [] and files(tmp_path) == []
+    R._MEMO.clear()
+    Y = R.reduce(X, n_components=2, cache=tmp_path / "proj", n_epochs=20)
+    stored = files(tmp_path / "proj" / "reduce")
+    # the neighbour graph and the layout, a .bin and a .json each
+    assert sorted(n.rsplit(".", 1)[1] for n in stored) == ["bin", "bin", "json", "json"]
+    assert {n[:3] for n in stored} == {"knn", "uma"}
+    assert files(default) == [] and files(tmp_path / "proj") == ["reduce"]
+    R._MEMO.clear()
+    np.testing.assert_array_equal(R.reduce(X, n_components=2, cache=EmbeddingCache(tmp_path / "ec"), n_epochs=20), Y)
+    assert len(files(tmp_path / "ec" / "reduce")) == 4 and files(default) == []
+    R._MEMO.clear()
+    R.reduce(X, n_components=2, cache="auto", n_epochs=20)
+    assert len(files(default)) == 4
+
+
+@pytest.mark.parametrize("how", ["below a file", "chmod 0555"])
+def test_unwritable_layout_cache_warns_once_and_computes(tmp_path, how):
+    import os
+    import sys
+    import warnings
+
+    X, _ = blobs(300)
+    ref = L.layout(X, cache=None, cluster_epochs=30, map_epochs=20)
+    if how == "below a file":  # a folder nobody can create, root included
+        (tmp_path / "notes.txt").write_text("not a folder")
+        where = tmp_path / "notes.txt" / "proj"
+    else:
+        if sys.platform == "win32":
+            pytest.skip("POSIX permissions")
+        where = tmp_path / "ro"
+        (where / "reduce").mkdir(parents=True)
+        os.chmod(where / "reduce", 0o555)
+        try:
+            (where / "reduce" / "probe").touch()
+        except OSError:
+            pass
+        else:
+            pytest.skip("this user writes into chmod 0555 folders (root): covered by 'below a file'")
+    R._MEMO.clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        lay = L.layout(X, cache=where, cluster_epochs=30, map_epochs=20)  # a graph and two layouts: three misses
+    msgs = [str(w.message) for w in caught if "not writable" in str(w.message)]
+    assert len(msgs) == 1 and "computed but not cached" in msgs[0] and str(where) in msgs[0]
+    np.testing.assert_array_equal(lay.map_coords, ref.map_coords)
+    np.testing.assert_array_equal(lay.cluster_coords, ref.cluster_coords)
+
+
+def test_layout_cache_that_is_a_file_is_a_clear_error(tmp_path, monkeypatch):
+    from kosbert_viz._arraystore import ArrayStore
+
+    X, _ = blobs(100)
+    afile = tmp_path / "cache.txt"
+    afile.write_text("a file")
+    with pytest.raises(NotADirectoryError, match=re.escape(str(afile)) + ".*is a file, expected a folder"):
+        R.reduce(X, n_components=2, cache=afile, n_epochs=10)
+    with pytest.raises(NotADirectoryError, match="is a file"):
+        ArrayStore(afile)
+    monkeypatch.setenv("KOSBERT_VIZ_CACHE", str(afile))
+    with pytest.raises(NotADirectoryError, match="KOSBERT_VIZ_CACHE"):
+        L.layout(X, cache="auto", cluster_epochs=10, map_epochs=10)

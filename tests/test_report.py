@@ -3,9 +3,11 @@ user text escaped everywhere; `kosbert-viz map` and `kosbert-viz demo` write it.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -108,3 +110,48 @@ def test_cli_demo_falls_back_loudly_to_the_offline_model(tmp_path):
     doc = out.read_text(encoding="utf-8")
     assert "id='notice'" in doc and "OFFLINE" in doc
     assert doc.count("<tr data-cluster=") == 6
+
+
+# -- a failed write never damages an existing report; broken emoji never crash it (issue 12.5) --------
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
+def test_failed_write_keeps_the_existing_report_byte_for_byte(tmp_path):
+    import resource
+    import signal
+
+    path = write_report(_textmap(n=100, seed=1), tmp_path / "report.html", title="어제 보고서")
+    before = path.read_bytes()
+    old_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-large write fails with EFBIG
+    resource.setrlimit(resource.RLIMIT_FSIZE, (len(before) // 2, old_limit[1]))  # the disk fills mid-write
+    try:
+        with pytest.raises(OSError):
+            write_report(_textmap(n=120, seed=2), path, title="오늘 보고서")
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
+        signal.signal(signal.SIGXFSZ, old_handler)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]  # no temporary file left behind
+    # and a write that succeeds replaces it whole, keeping its permission bits
+    os.chmod(path, 0o640)
+    write_report(_textmap(n=120, seed=2), path, title="오늘 보고서")
+    assert "오늘 보고서" in path.read_text(encoding="utf-8") and (os.stat(path).st_mode & 0o777) == 0o640
+
+
+def test_lone_surrogates_write_a_valid_utf8_report(tmp_path):
+    broken = "이모지가 깨졌어요 \ud83d"  # half an emoji, as scraped chat logs often have
+    tm = _textmap(n=50)
+    tm.texts[1] = broken
+    tm.table.loc[0, "name"] = "배송 \ud83d"
+    tm.table.at[1, "representative"] = [broken]
+    tm.figure = kv.cluster_map(tm.coords, labels=tm.clusters.labels, texts=[broken] * 50,
+                               names=dict(zip(tm.table.cluster, tm.table.name)),
+                               hover_data={"작성자": ["\udc8b닉네임"] * 50})
+    path = tmp_path / "report.html"
+    path.write_text("the previous report", encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        write_report(tm, path, title="채팅 \ud83d 분석", notice="notice \udfff")
+    doc = path.read_bytes().decode("utf-8")  # strict: raises on anything that is not valid UTF-8
+    assert not re.search("[\ud800-\udfff]", doc)
+    assert "이모지가 깨졌어요 \ufffd" in doc and "배송 \ufffd" in doc and "채팅 \ufffd 분석" in doc
+    assert "\ufffd닉네임" in doc
