@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, shared_file
+from conftest import ROOT, SHARED_DATA, shared_file
 
 import kosbert_viz as kv
 from kosbert_viz import finetuning
@@ -118,10 +118,11 @@ def _recall_at_1(model, anchors, positives) -> float:
 def test_mnrl_on_pairs_raises_recall_at_1(tiny_model_path, tmp_path):
     sts = _korsts("train")
     close = sts[sts.score >= 4.0].drop_duplicates("sentence1").drop_duplicates("sentence2")
-    close = close.sample(frac=1.0, random_state=0).reset_index(drop=True)
-    held, train = close.iloc[:300], close.iloc[300:]
+    held = close.sample(n=300, random_state=0)
+    seen = set(held.sentence1) | set(held.sentence2)
+    train = sts[(sts.score >= 3.0) & ~sts.sentence1.isin(seen) & ~sts.sentence2.isin(seen)]
     pairs = list(zip(train.sentence1, train.sentence2))  # (anchor, positive): no score
-    res = kv.finetune(pairs, tiny_model_path, output_dir=tmp_path / "mnrl", epochs=2, learning_rate=TINY_LR,
+    res = kv.finetune(pairs, tiny_model_path, output_dir=tmp_path / "mnrl", epochs=3, learning_rate=TINY_LR,
                       show_progress_bar=False)
     assert res.recipe["losses"] == {"train": "MultipleNegativesRankingLoss(scale=20, cos_sim)"}
     assert res.recipe["batch_samplers"] == {"train": "no_duplicates"}
@@ -341,14 +342,18 @@ def test_cli_finetune_errors(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_notebook_08_runs_with_the_tiny_model(tiny_model_path, tmp_path):
+def test_notebook_08_on_question_pair_with_the_tiny_model(tiny_model_path, tmp_path):
+    """With the shared data (test_notebooks.py runs it on the bundled fallback)."""
     from test_notebooks import execute_notebook
+
+    shared_file("Question_pair", "kor_pair_train.csv")
 
     nb = execute_notebook(ROOT / "notebooks" / "08_domain_adaptation.ipynb", tmp_path,
                           env={"KOSBERT_VIZ_MODEL": tiny_model_path, "KOSBERT_VIZ_CACHE": str(tmp_path / "cache"),
-                               "KOSBERT_VIZ_NOTEBOOK_FAST": "1"})
+                               "KOSBERT_VIZ_NOTEBOOK_FAST": "1", "KOSBERT_VIZ_DATA": str(SHARED_DATA)})
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors, errors
     text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
                      if o.output_type == "stream")
-    assert "F1" in text
+    assert "F1 before" in text and "Question_pair: " + str(SHARED_DATA / "Question_pair") in text
+    assert (tmp_path / "ko-sbert-question-pair" / "modules.json").exists()
