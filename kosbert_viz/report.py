@@ -211,8 +211,20 @@ def _points_of(result) -> dict:
     """The per-point data of a TextMap for the report's search, filters and selection table."""
     table = result.table
     names = dict(zip(table["cluster"], table["name"])) if table is not None and len(table) else {}
+    names = {k: _clean(v) for k, v in names.items()}
+    data = getattr(result, "data", None)
+    if data is not None and hasattr(data, "columns"):  # lone surrogates in a metadata column: U+FFFD, as in texts
+        text_cols = [c for c in data.columns if data[c].dtype == object]
+        if text_cols:
+            data = data.copy()
+            for c in text_cols:
+                data[c] = data[c].map(_clean)
     return {"texts": result.texts, "coords": result.coords, "labels": result.clusters.labels, "names": names,
-            "data": getattr(result, "data", None)}
+            "data": data}
+
+
+def _clean(value):
+    return normalize_text(value) if isinstance(value, str) else value
 
 
 def write_report(result, path, *, title: str | None = None, notice: str | None = None) -> Path:

@@ -141,11 +141,13 @@ def test_lone_surrogates_write_a_valid_utf8_report(tmp_path):
     broken = "이모지가 깨졌어요 \ud83d"  # half an emoji, as scraped chat logs often have
     tm = _textmap(n=50)
     tm.texts[1] = broken
+    tm.table = tm.table.astype({"name": object})  # pandas' Arrow strings refuse surrogates; object columns keep them
     tm.table.loc[0, "name"] = "배송 \ud83d"
     tm.table.at[1, "representative"] = [broken]
     tm.figure = kv.cluster_map(tm.coords, labels=tm.clusters.labels, texts=[broken] * 50,
                                names=dict(zip(tm.table.cluster, tm.table.name)),
                                hover_data={"작성자": ["\udc8b닉네임"] * 50})
+    tm.data = pd.DataFrame({"작성자": pd.Series(["\udc8b닉네임"] * 50, dtype=object)})  # a metadata column
     path = tmp_path / "report.html"
     path.write_text("the previous report", encoding="utf-8")
     with warnings.catch_warnings():
@@ -153,5 +155,10 @@ def test_lone_surrogates_write_a_valid_utf8_report(tmp_path):
         write_report(tm, path, title="채팅 \ud83d 분석", notice="notice \udfff")
     doc = path.read_bytes().decode("utf-8")  # strict: raises on anything that is not valid UTF-8
     assert not re.search("[\ud800-\udfff]", doc)
-    assert "이모지가 깨졌어요 \ufffd" in doc and "배송 \ufffd" in doc and "채팅 \ufffd 분석" in doc
-    assert "\ufffd닉네임" in doc
+    assert "이모지가 깨졌어요 \ufffd" in doc and "배송 \ufffd" in doc and "채팅 \ufffd 분석" in doc  # table, title
+    from kosbert_viz._report_ui import read_report
+
+    embedded = read_report(doc)  # the compressed data blocks: texts, names, metadata, the figure's hover
+    meta = json.dumps(embedded["meta"], ensure_ascii=False)
+    assert "이모지가 깨졌어요 \ufffd" in meta and "배송 \ufffd" in meta and "\ufffd닉네임" in meta
+    assert not re.search("[\ud800-\udfff]", meta + json.dumps(embedded["figure"], ensure_ascii=False))
