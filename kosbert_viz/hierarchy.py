@@ -84,7 +84,10 @@ def _fine_clusters(Z, m, random_state):
     fit_n = min(n, max(_FIT_SAMPLE, 20 * m))
     idx = np.arange(n) if fit_n >= n else np.sort(np.random.default_rng(random_state).choice(n, fit_n, replace=False))
     km = KMeans(n_clusters=m, n_init=1, max_iter=30, tol=1e-4, random_state=random_state)
-    km.fit(Z[idx])
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):  # a small low-dimensional fit: threads cost more than they bring (0.3 s vs 2.5 s CPU)
+        km.fit(Z[idx])
     centers = km.cluster_centers_.astype(np.float64)
     labels = _nearest_center(Z, centers)
     # centres that lost every point (possible after the sample fit) are dropped
@@ -100,6 +103,10 @@ def _fine_clusters(Z, m, random_state):
 
 
 def _nearest_center(Z, centers, chunk=65536):
+    if Z.shape[1] <= 16:  # low-dimensional: a k-d tree over the centres (45,654 x 427 in 5-D: 0.03 s vs 0.9 s)
+        from scipy.spatial import cKDTree
+
+        return cKDTree(np.asarray(centers, np.float64)).query(np.asarray(Z, np.float64), k=1)[1].astype(np.int64)
     out = np.empty(len(Z), np.int64)
     cc = (centers ** 2).sum(1)
     for s in range(0, len(Z), chunk):
@@ -402,7 +409,8 @@ def reassign_noise(labels, Z, strategy="centroid", k: int = 15):
     score = np.zeros(len(Z))
     for c in np.unique(out):
         sel = out == c
-        d = np.linalg.norm(Z[sel] - Z[sel & ~noise].mean(0) if (sel & ~noise).any() else Z[sel].mean(0), axis=1)
+        centre = Z[sel & ~noise].mean(0) if (sel & ~noise).any() else Z[sel].mean(0)
+        d = np.linalg.norm(Z[sel] - centre, axis=1)
         med = float(np.median(d))
         score[sel] = d / med if med > 0 else 0.0
     return out, noise, score
@@ -434,8 +442,7 @@ def _cluster_hierarchy(X, embedding, n_themes, *, mode, random_state, cache, n_n
         Z, how = _unit_rows(X), "none"
     if isinstance(n_themes, (tuple, list)) and len(n_themes) != 2:
         raise ValueError(f"n_clusters for method='hierarchy' must be an int or a (lo, hi) range, got {n_themes!r}")
-    h = build_hierarchy(Z, n_themes=n_themes, random_state=random_state,
-                        n_fine=min(_n_fine(n), n) if n < 32 else None)
+    h = build_hierarchy(Z, n_themes=n_themes, random_state=random_state)
     return h, np.asarray(Z, np.float32), how
 
 
