@@ -46,3 +46,6 @@ def test_notebook_runs(path, tmp_path, request):
     nb = execute_notebook(path, tmp_path, env=env)
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
+    if path.stem.startswith("02_"):  # the themes notebook shows the hierarchy: its tree and its chart
+        shown = json.dumps([c.get("outputs", []) for c in nb.cells if c.cell_type == "code"], ensure_ascii=False)
+        assert "themes per level" in shown and "sunburst" in shown
