@@ -59,7 +59,7 @@ _DTYPE_CODES = {"float32": 1, "float16": 2}
 _SMALL_SEGMENT = 8 << 20  # segments below this are merged by auto-compaction
 _AUTO_COMPACT_AT = 64  # small segments in one namespace before put() compacts
 _TMP_MAX_AGE = 3600.0  # seconds before an orphaned tmp file is removed
-_CRC_CHUNK = 1 << 16  # a verified segment keeps its running CRC every 64 KiB, to re-check partial reads
+_CRC_CHUNK = 1 << 13  # a verified segment keeps its running CRC every 8 KiB, to re-check partial reads
 _FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
@@ -665,15 +665,11 @@ class EmbeddingCache:
 # -- file helpers -------------------------------------------------------------------
 def _running_crc(buf: memoryview) -> np.ndarray:
     """CRC32 of ``buf[:end]`` for the end of each ``_CRC_CHUNK``-byte chunk (the last one is the whole CRC)."""
-    n = len(buf)
-    marks = np.empty(max(1, -(-n // _CRC_CHUNK)), np.uint32)
-    crc = 0
-    if n == 0:
-        marks[0] = 0
-    for i, s in enumerate(range(0, n, _CRC_CHUNK)):
-        crc = zlib.crc32(buf[s: s + _CRC_CHUNK], crc)
-        marks[i] = crc
-    return marks
+    crc, marks, crc32 = 0, [], zlib.crc32
+    for s in range(0, len(buf), _CRC_CHUNK):
+        crc = crc32(buf[s: s + _CRC_CHUNK], crc)
+        marks.append(crc)
+    return np.array(marks or [0], np.uint32)
 
 
 def _size(path: Path) -> int:
