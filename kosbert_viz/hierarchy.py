@@ -685,8 +685,10 @@ def hierarchy_names(texts, result, embeddings=None, *, namer=None, top_n: int = 
 
     A node's keywords are c-TF-IDF scores where the classes are its **siblings** (the nodes with the
     same parent; the top level's siblings are the whole corpus), so sub-themes of one theme differ
-    from each other. Siblings never share a first keyword: in order of size, each sibling whose
-    first keyword is taken puts its next distinct keyword first. A node with a single child passes its
+    from each other, times the corpus-wide idf of its level (so a word frequent everywhere, such as
+    영화 in movie reviews, does not name every theme). Siblings never share a first keyword: in
+    order of size, each node whose first keyword is taken puts its next distinct keyword first; at
+    the default level and above, first keywords are distinct across the whole level. A node with a single child passes its
     keywords down (same texts). Representative texts are the node's own members nearest its centroid
     (``embeddings``, cosine; else the result's clustering coordinates).
 
@@ -704,7 +706,7 @@ def hierarchy_names(texts, result, embeddings=None, *, namer=None, top_n: int = 
     from .naming import KOREAN_STOPWORDS, PARTICLES_AND_ENDINGS, _display, _short_name, _tokenize
 
     texts = list(texts)
-    levels, _ = _levels(result)
+    levels, default_level = _levels(result)
     n = len(levels[0])
     if len(texts) != n:
         raise ValueError(f"texts and the result must have the same length, got {len(texts)} and {n}")
@@ -755,27 +757,42 @@ def hierarchy_names(texts, result, embeddings=None, *, namer=None, top_n: int = 
         order = np.argsort(lab, kind="stable")
         starts = np.searchsorted(lab[order], ids)
         ends = np.r_[starts[1:], n]
+        # the whole corpus as classes too (k nodes of this level): words common everywhere (영화, 정말) rank low
+        total = np.asarray(dtm.sum(axis=0)).ravel()
+        idf_level = np.log1p(total.sum() / max(len(ids), 1) / np.maximum(total, 1))
+        ranked = {}
+        groups = []
         for parent, group in t_lv.groupby("parent", sort=True):
             group = group.sort_values(["size", "label"], ascending=[False, True], kind="stable")
+            groups.append(group)
             labs = group.label.to_numpy()
             if len(group) == 1 and parent >= 0 and parent in info:
-                ranked = {int(group.node.iloc[0]): info[parent]}
-            else:
-                sub = node_counts[[pos[int(b)] for b in labs]]
-                used_cols = np.unique(sub.indices)
-                dense = sub[:, used_cols].toarray()
-                sc = _sibling_ctfidf(dense) if len(group) > 1 else dense / max(dense.sum(), 1)
-                ranked = {}
-                for r, nd in enumerate(group.node.to_numpy()):
-                    o = np.argsort(-sc[r], kind="stable")
-                    o = o[dense[r, o] > 0]  # every word of the node, best first (the tail serves clashes)
-                    ranked[int(nd)] = ([str(w) for w in words[used_cols[o[:top_n]]]], sc[r, o].tolist(),
-                                       used_cols[o])
+                keys, scs = info[parent]
+                cols_ = np.array([vocab[k] for k in keys], np.int64)
+                ranked[int(group.node.iloc[0])] = (list(keys), list(scs), cols_)
+                continue
+            sub = node_counts[[pos[int(b)] for b in labs]]
+            used_cols = np.unique(sub.indices)
+            dense = sub[:, used_cols].toarray()
+            sc = _sibling_ctfidf(dense) if len(group) > 1 else dense / max(dense.sum(), 1)
+            sc = sc * idf_level[used_cols]
+            for r, nd in enumerate(group.node.to_numpy()):
+                o = np.argsort(-sc[r], kind="stable")
+                o = o[dense[r, o] > 0]  # every word of the node, best first (the tail serves clashes)
+                # a keyword is used by at least 1% of the node's texts (and twice), when the node has such words:
+                # the corpus idf would otherwise lift one-off slang and typos
+                floor = max(2.0, 0.01 * float(group["size"].iloc[r]))
+                o = np.r_[o[dense[r, o] >= floor], o[dense[r, o] < floor]]
+                ranked[int(nd)] = ([str(w) for w in words[used_cols[o[:top_n]]]], sc[r, o].tolist(), used_cols[o])
+        # first keywords distinct among siblings; down to the default level, across the whole level
+        # (those levels are read as one flat list on the map and in the report)
+        if lv <= default_level:
+            groups = [t_lv.sort_values(["size", "label"], ascending=[False, True], kind="stable")]
+        for group in groups:
             firsts: set = set()
-            for nd in group.node.to_numpy():  # biggest sibling first
-                keys, scs = ranked[int(nd)][:2]
+            for nd in group.node.to_numpy():  # biggest first
+                keys, scs, allw = ranked[int(nd)]
                 if keys and keys[0] in firsts:
-                    allw = ranked[int(nd)][2]
                     j = next((j for j in range(len(allw)) if str(words[allw[j]]) not in firsts), None)
                     if j is not None:
                         w = str(words[allw[j]])
