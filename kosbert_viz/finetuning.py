@@ -117,7 +117,7 @@ def _texts(values, where: str) -> list[str]:
 
 
 def _from_frame(df, name: str) -> _Task:
-    where = "train" if name == "train" else f"train[{name!r}]"
+    where = name if name in ("train", "eval") else f"train[{name!r}]"
     if len(df.columns) == 0 or len(df) == 0:
         raise ValueError(f"{where} is empty, expected at least 2 rows of pairs")
     cols = [str(c) for c in df.columns]
@@ -143,7 +143,7 @@ def _from_frame(df, name: str) -> _Task:
 
 
 def _from_rows(rows, name: str) -> _Task:
-    where = "train" if name == "train" else f"train[{name!r}]"
+    where = name if name in ("train", "eval") else f"train[{name!r}]"
     rows = list(rows)
     if not rows:
         raise ValueError(f"{where} is empty, expected at least 2 pairs")
@@ -651,6 +651,10 @@ def finetune(train, model=None, *, output_dir, loss: str = "auto", epochs: int |
             kind_batches[t.kind] = min(kind_batches[t.kind], b)
 
     ckpt_dir = out / CHECKPOINT_DIR
+    if Path(base_name).expanduser().is_dir() and Path(base_name).expanduser().resolve() == out.resolve():
+        raise ValueError(f"output_dir {str(out)!r} is the base model's own folder; write the new model elsewhere")
+    run_key = {"data_hash": data_hash, "base_model": base_name, "plan": plan, "learning_rate": float(learning_rate),
+               "random_state": int(random_state), "precision": prec}
     resume_from = None
     if resume is True:
         latest = _latest_checkpoint(ckpt_dir)
@@ -666,7 +670,15 @@ def finetune(train, model=None, *, output_dir, loss: str = "auto", epochs: int |
                                     f"checkpoints are in {ckpt_dir}")
     elif ckpt_dir.exists():
         shutil.rmtree(ckpt_dir)  # a fresh run: old checkpoints of an earlier run would mix in
-    out.mkdir(parents=True, exist_ok=True)
+    run_file = ckpt_dir / "kosbert_viz_run.json"
+    if resume_from and run_file.exists() and Path(resume_from).parent.resolve() == ckpt_dir.resolve():
+        saved = json.loads(run_file.read_text(encoding="utf-8"))
+        changed = sorted(k for k in run_key if saved.get(k) != json.loads(json.dumps(run_key[k])))
+        if changed:
+            raise ValueError(f"resume: the checkpoints in {ckpt_dir} were made with another {', '.join(changed)}; "
+                             "resume with the same data and settings, or pass resume=False to start again")
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    run_file.write_text(json.dumps(run_key, sort_keys=True), encoding="utf-8")
 
     cuda = torch.cuda.is_available()
     args = SentenceTransformerTrainingArguments(

@@ -170,6 +170,8 @@ def test_resume_after_interruption_gives_the_same_weights(tiny_model_path, tmp_p
         kv.finetune(train, tiny_model_path, output_dir=tmp_path / "cut", **kw)
     assert (tmp_path / "cut" / "checkpoints" / last_checkpoint).is_dir()
     monkeypatch.setattr(finetuning, "_thread_trial_callback", original)
+    with pytest.raises(ValueError, match="made with another data_hash"):  # other data: refused, not mixed
+        kv.finetune(train.head(100), tiny_model_path, output_dir=tmp_path / "cut", resume=True, **kw)
     resumed = kv.finetune(train, tiny_model_path, output_dir=tmp_path / "cut", resume=True, **kw)
     assert resumed.resumed_from.endswith(last_checkpoint)
     a, b = _weights(whole.output_dir), _weights(resumed.output_dir)
