@@ -13,7 +13,7 @@
    (8-40 for 1,000+ texts, fewer for small corpora) whose cut *persists the longest relative to
    what a structureless dendrogram would give*: the log of the merge-cost jump ``h(k->k-1) / h(k+1->k)``
    divided by its expected value under the power law ``h(k) ~ k^-b`` fitted to the whole dendrogram;
-   among the k whose score is within one standard deviation of the best, the fewest themes.
+   among the k whose score is within one robust standard deviation of the best, the fewest themes.
    Scale-free (no distance threshold), no constant k, and not biased toward the smallest k the
    way a raw largest-gap rule is.
 
@@ -196,8 +196,8 @@ def choose_default_level(linkage, m, k_range):
     on the dendrogram's own merges with k from 2 to m/2). The cut at k lives from ``h(k+1)`` to
     ``h(k)``; its log-lifetime ``log h(k) - log h(k+1)`` is expected to be ``b * log((k+1)/k)``.
     Score = observed / expected. The winner is the *smallest* k in range whose score is within one
-    standard deviation (of the scores over the whole fitted dendrogram) of the best: scores closer than
-    that are not told apart by the data, and fewer themes are easier to read.
+    robust standard deviation (1.4826 x MAD of the scores over the whole fitted dendrogram) of the
+    best: scores closer than that are not told apart by the data, and fewer themes are easier to read.
     Returns (k, table).
     """
     import pandas as pd
@@ -225,10 +225,10 @@ def choose_default_level(linkage, m, k_range):
     cand = table[table.in_range]
     if cand.empty:
         return max(2, min(hi, m)), table
-    # the spread of the score over the fitted part of the dendrogram: differences below it are noise,
-    # and then fewer themes (easier to read) win
-    fitted = table.score[(table.k >= 2) & (table.k <= max(3, m // 2))]
-    tol = float(np.std(fitted)) if len(fitted) > 2 else 0.0
+    # the spread of the score over the fitted part of the dendrogram (robust: 1.4826 x MAD, so the few
+    # strong cuts do not inflate it): differences below it are noise, and then fewer themes (easier to read) win
+    fitted = table.score[(table.k >= 2) & (table.k <= max(3, m // 2))].to_numpy()
+    tol = float(1.4826 * np.median(np.abs(fitted - np.median(fitted)))) if len(fitted) > 2 else 0.0
     table["tolerance"] = tol
     best = float(cand.score.max())
     return int(cand.k[cand.score >= best - tol].min()), table
