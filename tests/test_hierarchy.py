@@ -83,6 +83,9 @@ def test_default_range_scales_with_n():
     X, g, s = nested_blobs(per=40)
     h = build_hierarchy(X, n_themes=4)
     assert len(np.unique(h.levels[h.default_level])) == 4
+    # in a range, the clearest cut wins: the 4 groups, not the 3 (the fewest) nor 6
+    h = build_hierarchy(X, n_themes=(3, 6))
+    assert len(np.unique(h.levels[h.default_level])) == 4
     with pytest.raises(ValueError, match="n_themes"):
         build_hierarchy(X, n_themes=(5, 2))
 
