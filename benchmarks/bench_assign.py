@@ -204,7 +204,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     parts = set(args.parts.split(","))
     out = {"benchmark": "bench_assign", "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                                                    "threads": 2}}
+                                                    "threads": 2, "load_average_at_start": os.getloadavg()}}
     tm = None
     if "speed" in parts or "store" in parts:
         out["speed"], tm = bench_speed(n_map=args.n, n_new=args.n)
@@ -215,6 +215,7 @@ def main(argv=None):
     del tm
     if "quality" in parts:
         out["quality"] = bench_quality()
+    out["machine"]["load_average_at_end"] = os.getloadavg()
     print(json.dumps(out, ensure_ascii=False, indent=1))
     if not args.no_save:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)

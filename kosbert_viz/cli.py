@@ -2,6 +2,7 @@
 
     kosbert-viz demo [-o report.html]
     kosbert-viz map reviews.csv --text-col review [--label-col topic] -o report.html
+    kosbert-viz assign MAP_DIR new.csv --text-col review [-o batch.html] [--csv out.csv]
     kosbert-viz cache info | clear [--model NAME] | prune --max-bytes 2GB
     kosbert-viz evaluate korsts path/to/KorSTS [--model NAME]
     kosbert-viz finetune pairs.csv -o ./my-model [--model NAME] [--eval dev.csv] [--epochs N]
@@ -327,6 +328,43 @@ def _cmd_finetune(args) -> int:
     return 0
 
 
+def _cmd_assign(args) -> int:
+    """Place the texts of a table into a saved map and write a report of the batch (candidates first)."""
+    _check_count(args.limit, "--limit", 1, "a positive number of rows (or leave --limit out for all rows)")
+    output = _check_output(args.output)
+    from .mapstore import MapFileError, ModelMismatchError, load_map
+
+    map_dir = Path(args.map_dir)
+    if not (map_dir / "map.json").is_file():
+        raise CLIError(f"{map_dir} is not a saved map (no map.json); save one with tm.save(path)")
+    df, _ = _read_input(args)
+    if args.text_col not in df.columns:
+        raise _column_error(args.text_col, "--text-col", df, args)
+    texts = df[args.text_col].astype(str)
+    keep = texts.str.strip() != ""
+    if (~keep).any():
+        print(f"skipping {int((~keep).sum())} empty rows", file=sys.stderr)
+    df, texts = df[keep], texts[keep]
+    if args.limit:
+        df, texts = df.head(args.limit), texts.head(args.limit)
+    if not len(texts):
+        raise CLIError(f"{args.file} has no non-empty text in column {args.text_col!r}")
+    from .placement import write_assignment_report
+
+    try:
+        tm = load_map(map_dir, model=args.model)
+        a = tm.assign(list(texts), df.reset_index(drop=True), cache=args.cache_dir or "auto")
+    except (MapFileError, ModelMismatchError) as exc:
+        raise CLIError(str(exc)) from None
+    path = write_assignment_report(tm, a, output, title=args.title or f"kosbert_viz: {Path(args.file).name}")
+    if args.csv:
+        a.table().to_csv(args.csv, index=False, encoding="utf-8-sig")
+        print(f"assignments written to {Path(args.csv).resolve()}")
+    print(f"{len(a):,} texts placed; {int(a.is_new.sum()):,} new-theme candidates")
+    print(f"report written to {Path(path).resolve()}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kosbert-viz", description="Maps of meaning for Korean text.")
     parser.add_argument("--debug", action="store_true", default=False,
@@ -360,6 +398,21 @@ def build_parser() -> argparse.ArgumentParser:
     mp.add_argument("--offline-fallback", action="store_true",
                     help="use the offline model (loudly) when ko-sbert cannot be loaded")
     mp.set_defaults(func=_cmd_map)
+
+    asg = sub.add_parser("assign", help="place a table's texts into a saved map (tm.save) and report the batch")
+    asg.add_argument("map_dir", help="a folder written by TextMap.save")
+    asg.add_argument("file", help=".csv, .tsv, .txt (also .gz), .parquet or .xlsx")
+    asg.add_argument("--text-col", required=True)
+    asg.add_argument("-o", "--output", default="kosbert_viz_assign.html")
+    asg.add_argument("--csv", default=None, help="also write one row per text (theme, name, novelty, is_new, x, y)")
+    asg.add_argument("--model", default=None, help="the map's model (default: the one recorded in the map)")
+    asg.add_argument("--sep", default=None, help="field separator (default: detected)")
+    asg.add_argument("--encoding", default=None, help="text encoding (default: detected)")
+    asg.add_argument("--sheet", default=None, help="Excel sheet name or number (default: the first)")
+    asg.add_argument("--limit", type=int, default=None, help="only the first N rows")
+    asg.add_argument("--title", default=None)
+    asg.add_argument("--cache-dir", default=None)
+    asg.set_defaults(func=_cmd_assign)
 
     cache = sub.add_parser("cache", help="inspect or clean the embedding cache")
     cache.add_argument("action", choices=["info", "clear", "prune", "compact"])

@@ -1,7 +1,6 @@
 """Placing new texts into an existing map: a theme at every level, a position, a novelty score.
 
->>> tm = kv.load_map("maps/reviews-2024-05")
->>> a = tm.assign(june["review"])                  # encoded through the cache, with the map's model
+>>> a = tm.assign(df["review"][:50])               # encoded through the cache, with the map's model
 >>> a.labels, a.names, a.coords, a.novelty, a.is_new
 >>> a.table().sort_values("novelty", ascending=False).head(20)   # candidates for a new theme
 
@@ -27,7 +26,8 @@ import numpy as np
 
 from .similarity import _exact_topk, _unit_rows
 
-__all__ = ["Assignment", "assign", "assign_vectors", "extend", "prepare", "PlacementState", "map_encoder"]
+__all__ = ["Assignment", "assign", "assign_vectors", "extend", "prepare", "PlacementState", "map_encoder",
+           "write_assignment_report"]
 
 _IVF_FROM = 30_000       # maps with at least this many texts use the inverted-file index
 _REF_SAMPLE = 2_000      # map texts whose nearest-neighbour similarity makes the novelty reference
@@ -194,6 +194,8 @@ def _neighbours(X, state: PlacementState, Q: np.ndarray, k: int):
     import torch
 
     order, bounds, U = state.grouped(X)
+    Ut = torch.from_numpy(U)
+    Q = np.ascontiguousarray(Q, dtype=np.float32)
     nlist = len(state.centroids)
     nprobe = min(nlist, 10)
     _, probes = _exact_topk(Q, state.centroids, nprobe)
@@ -216,7 +218,10 @@ def _neighbours(X, state: PlacementState, Q: np.ndarray, k: int):
             if not len(sel) or hi == lo:
                 continue
             rows = qid[sel]
-            v, i = _exact_topk(Q[rows], U[lo:hi], k)
+            with torch.inference_mode():  # unit rows on both sides: the product is the cosine
+                scores = torch.from_numpy(Q[rows]) @ Ut[lo:hi].T
+                v, i = torch.topk(scores, min(k, hi - lo), dim=1)
+            v, i = v.numpy(), i.numpy()
             cols = slot[sel, None] * k + np.arange(v.shape[1])
             buf_v[rows[:, None], cols] = v
             buf_i[rows[:, None], cols] = order[lo + i]
@@ -265,7 +270,7 @@ def assign_vectors(tm, vectors, *, top_k: int = 15, new_threshold: float = 0.99,
     ``leave_one_out=True`` (a quality check): ``vectors`` are the map's own rows, in order, and each is
     placed by the other map texts only (its own row is skipped; no copying of its own theme).
 
-    >>> a = assign_vectors(tm, kv.encode(new_texts, model=tm.manifest["model"]["name"]))
+    >>> a = assign_vectors(tm, kv.encode(texts[:5], model=tm.manifest["model"]["name"]))
     """
     from ._validation import check_embeddings, check_positive_int
     from .mapstore import map_levels
@@ -441,3 +446,62 @@ def extend(tm, texts, metadata=None, *, assignment: Assignment | None = None, mo
     manifest["extended"] = list(manifest.get("extended", [])) + [{"added": len(a), "new": int(np.sum(a.is_new))}]
     fig = cluster_map(coords, labels=res.labels, texts=all_texts, names=dict(zip(table.cluster, table.name)))
     return TextMap(all_texts, emb, coords, res, table, fig, manifest, metadata=meta)
+
+
+# --------------------------------------------------------------------------- report
+
+def write_assignment_report(tm, a: Assignment, path, *, title: str | None = None, top_new: int = 30):
+    """An offline HTML report of a batch placed into a map: new-theme candidates first, then the map
+    with the batch highlighted, then the batch's themes (counts, share in the map, the batch's most
+    typical texts). Every text is HTML-escaped.
+
+    >>> a = tm.assign(df["review"][:30])
+    >>> path = write_assignment_report(tm, a, "batch.html")
+    """
+    import html as _html
+    from pathlib import Path
+
+    import pandas as pd
+
+    from .plot import cluster_map
+    from .report import report_html
+
+    if a.texts is None:
+        raise ValueError("the assignment has no texts (use tm.assign(texts), not assign_vectors)")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n_map, n_new = len(tm.texts), len(a)
+    coords = np.concatenate([np.asarray(tm.coords, np.float64)[:, :2], a.coords[:, :2]])
+    labels = np.concatenate([np.asarray(tm.clusters.labels), a.labels])
+    names = theme_names(tm)
+    fig = cluster_map(coords, labels=labels, texts=list(tm.texts) + list(a.texts), names=names or None,
+                      highlight=np.arange(n_map, n_map + n_new), highlight_name="new batch",
+                      title=title or "new batch placed into the map")
+    order = np.argsort(-a.novelty, kind="stable")
+    cand = [i for i in order if a.is_new[i]][:top_new]
+    rows = "".join(f"<li><b>{a.novelty[i]:.3f}</b> · nearest theme: {_html.escape(a.names[i])} · "
+                   f"{_html.escape(a.texts[i][:200])}</li>" for i in cand)
+    model = (tm.manifest or {}).get("model") or {}
+    summary = (f"{n_new:,} new texts placed into a map of {n_map:,} texts (model <b>{_html.escape(str(model.get('name')))}"
+               f"</b>). <b>{int(a.is_new.sum()):,}</b> are candidates for a new theme (novelty ≥ "
+               f"{a.info.get('new_threshold', 0.99)}: farther from the map than 99% of its own texts from their "
+               f"nearest neighbour).</p><h2 id='new-candidates'>New-theme candidates (most novel first)</h2>"
+               f"<ol id='candidates'>{rows or '<li>none</li>'}</ol><p>")
+    base = tm.table if tm.table is not None else pd.DataFrame({"cluster": [], "keywords": []})
+    kw = {int(c): k for c, k in zip(base.get("cluster", []), base.get("keywords", []))}
+    map_share = pd.Series(np.asarray(tm.clusters.labels)).value_counts(normalize=True)
+    recs = []
+    for c, idx in pd.Series(np.arange(n_new)).groupby(a.labels):
+        idx = idx.to_numpy()
+        best = idx[np.argsort(-a.similarity[idx], kind="stable")[:3]]
+        recs.append({"cluster": int(c), "size": len(idx),
+                     "name": f"{names.get(int(c), 'noise' if c < 0 else str(c))} "
+                             f"(map {100 * map_share.get(c, 0):.1f}% → batch {100 * len(idx) / n_new:.1f}%)",
+                     "keywords": list(kw.get(int(c), [])), "representative": [a.texts[i] for i in best]})
+    table = pd.DataFrame(recs, columns=["cluster", "size", "name", "keywords", "representative"])
+    table = table.sort_values("size", ascending=False, ignore_index=True)
+    manifest = dict(tm.manifest or {})
+    manifest["assignment"] = dict(a.info, n_new=n_new, n_candidates=int(a.is_new.sum()))
+    path.write_text(report_html(fig, title=title or "kosbert_viz: new batch", table=table, manifest=manifest,
+                                summary=summary), encoding="utf-8")
+    return path

@@ -205,3 +205,28 @@ def test_inverted_file_index_matches_exact_neighbours(monkeypatch):
     recall = np.mean([len(set(a) & set(b)) / len(a) for a, b in zip(exact.neighbors, ivf.neighbors)])
     assert recall >= 0.9, recall
     assert (exact.labels == ivf.labels).mean() >= 0.98
+
+
+@pytest.mark.slow
+def test_cli_assign_writes_a_report_with_candidates_first(text_map, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    path = text_map.save(tmp_path / "map")
+    batch = tmp_path / "june.csv"
+    pd.DataFrame({"review": NEW + text_map.texts[:20], "product": ["가"] * (len(NEW) + 20)}).to_csv(batch, index=False)
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    out = tmp_path / "batch.html"
+    run = subprocess.run([sys.executable, "-m", "kosbert_viz", "assign", str(path), str(batch), "--text-col", "review",
+                          "-o", str(out), "--csv", str(tmp_path / "batch.csv")], capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert run.returncode == 0, run.stderr
+    page = out.read_text("utf-8")
+    assert page.index("new-candidates") < page.index("id=\"map\"") and "connect-src 'none'" in page
+    rows = pd.read_csv(tmp_path / "batch.csv", encoding="utf-8-sig")
+    assert len(rows) == len(NEW) + 20 and {"theme", "novelty", "is_new", "product"} <= set(rows.columns)
+    bad = subprocess.run([sys.executable, "-m", "kosbert_viz", "assign", str(tmp_path), str(batch), "--text-col",
+                          "review"], capture_output=True, text=True, env=env, timeout=300)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "not a saved map" in bad.stderr
+    assert "Traceback" not in bad.stderr
