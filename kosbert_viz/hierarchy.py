@@ -24,6 +24,12 @@ centre divided by the median such distance in its theme; ``is_outlier`` flags sc
 Names live in ``result.names``: a dict from tree node id to name; ``result.tree`` has a ``name``
 column and ``result.names_at(level)`` maps the labels of one level to names.
 
+Edits return a new result and keep ids stable: ``merge(ids)`` keeps the smallest id (the merged theme
+moves under the biggest part's parent at coarser levels), ``split(theme, n)`` keeps the id for the
+biggest part and numbers the others after the level's largest id (the parts are groups of the theme's
+fine clusters, so finer levels stay nested), ``rename({id: name})``. Ids are the labels of one level
+(``level=None``: the default level); tree node ids of untouched themes do not change.
+
 >>> res = kv.cluster(emb, method="hierarchy")       # res.labels = the default level
 >>> res.levels, res.default_level, res.tree         # coarsest level first; node, parent, level, label, size
 >>> names = kv.hierarchy_names(texts, res, embeddings=emb)   # node, level, parent, size, name, keywords, ...
