@@ -22,8 +22,8 @@ from pathlib import Path
 
 _BANNER = "!" * 78
 # The clustering methods of `map` and `demo` and the option each one reads (--k or --min-cluster-size).
-METHODS = ("kmeans", "hdbscan")
-DEFAULT_METHOD = "kmeans"
+METHODS = ("hierarchy", "kmeans", "hdbscan")
+DEFAULT_METHOD = "hierarchy"
 MIN_TEXTS = 4  # map_texts lays the 2-D map out from each text's neighbours
 
 
@@ -106,6 +106,9 @@ def _check_count(value, flag: str, minimum: int, what: str) -> None:
 def _check_clustering(args) -> None:
     """Options checked before the file is read (their bounds that need the text count come later)."""
     _check_count(args.k, "--k", 2, "at least 2 clusters (or leave --k out for an automatic number)")
+    _check_count(getattr(args, "level", None), "--level", 0, "a level of the theme tree: 0 (the coarsest) or more")
+    if getattr(args, "level", None) is not None and args.method != "hierarchy":
+        raise CLIError(f"--level {args.level} needs --method hierarchy (the default); {args.method} gives one level")
     _check_count(getattr(args, "min_cluster_size", None), "--min-cluster-size", 2,
                  "at least 2 texts per cluster (HDBSCAN's smallest group; default max(5, n/100))")
 
@@ -122,6 +125,10 @@ def _check_against_texts(args, n: int, where: str) -> None:
 def _map_kwargs(args) -> dict:
     """map_texts' clustering options from the command line (one place for `map` and `demo`)."""
     kw = {"method": args.method, "n_clusters": args.k}
+    if getattr(args, "level", None) is not None:
+        if args.method != "hierarchy":
+            raise CLIError(f"--level {args.level} needs --method hierarchy (the default); {args.method} gives one level")
+        kw["level"] = args.level
     if getattr(args, "min_cluster_size", None) is not None:
         kw["min_cluster_size"] = args.min_cluster_size
     return kw
@@ -140,11 +147,20 @@ def _cmd_demo(args) -> int:
     tm = map_texts(df["text"], encoder, cache=args.cache_dir or "auto", hover_data={"topic": df["topic"]},
                    title="kosbert_viz demo: bundled Korean sample corpus", **_map_kwargs(args))
     path = write_report(tm, output, title="kosbert_viz demo", notice=notice)
-    print(f"model: {tm.manifest['model']['name']}  texts: {len(tm.texts)}  clusters: {tm.clusters.n_clusters}")
+    print(f"model: {tm.manifest['model']['name']}  texts: {len(tm.texts)}  {_themes_line(tm)}")
     for row in tm.table.itertuples(index=False):
         print(f"  [{row.cluster:>2}] {row.size:>4}  {row.name}")
     print(f"report written to {Path(path).resolve()}")
     return 0
+
+
+def _themes_line(tm) -> str:
+    res = tm.clusters
+    if res.levels:
+        counts = [len(set(lv.tolist())) for lv in res.levels]
+        return (f"themes: {counts[tm.level]} at level {tm.level} (themes per level, coarsest first: "
+                f"{', '.join(map(str, counts))}; --level picks another)")
+    return f"clusters: {res.n_clusters} ({res.method})"
 
 
 def _read_input(args):
@@ -456,9 +472,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_clustering_options(parser, *, hdbscan_size: bool) -> None:
-    parser.add_argument("--method", default=DEFAULT_METHOD, choices=METHODS)
+    parser.add_argument("--method", default=DEFAULT_METHOD, choices=METHODS,
+                        help="hierarchy (default): nested themes, a readable level shown; kmeans or hdbscan: one level")
     parser.add_argument("--k", type=int, default=None,
-                        help="number of k-means clusters, at least 2 (default: automatic)")
+                        help="number of themes of the default level (hierarchy) or of k-means clusters, at least 2 "
+                             "(default: automatic)")
+    parser.add_argument("--level", type=int, default=None,
+                        help="hierarchy: the level the map and the table show, 0 = the coarsest "
+                             "(default: the level chosen for reading)")
     if hdbscan_size:
         parser.add_argument("--min-cluster-size", type=int, default=None,
                             help="HDBSCAN's smallest cluster, at least 2 (default: max(5, n/100))")

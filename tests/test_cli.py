@@ -134,6 +134,8 @@ def _mistakes(tmp_path, forty):
         "--min-cluster-size 1": ([f, "--min-cluster-size", "1"], ["--min-cluster-size 1: expected at least 2"]),
         "--limit -100": ([f, "--limit", "-100"], ["--limit -100: expected a positive number of rows"]),
         "--limit 0": ([f, "--limit", "0"], ["--limit 0: expected a positive number"]),
+        "--level -1": ([f, "--level", "-1"], ["--level -1: expected a level of the theme tree"]),
+        "--level with k-means": ([f, "--method", "kmeans", "--level", "1"], ["--level 1 needs --method hierarchy"]),
         "-o a folder": ([f, "-o", "folder"], ["-o folder is a folder", "folder/report.html"]),
         "-o under a file": ([f, "-o", "notes.txt/report.html"], ["notes.txt is a file, not a folder"]),
         "missing column": ([f, "--text-col", "리뷰x"], ["column '리뷰x' not in", "did you mean --text-col '리뷰'"]),
