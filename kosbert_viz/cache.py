@@ -19,10 +19,13 @@ is set aside with one warning and its entries count as misses. No pickle anywher
 
 Example
 -------
->>> cache = EmbeddingCache("/tmp/kv-cache")
->>> keys = text_keys("abc123", ["배송이 빨라요"])
->>> cache.put("abc123", keys, np.ones((1, 4), np.float32), model="demo")
+>>> import tempfile
+>>> cache = EmbeddingCache(tempfile.mkdtemp())      # or a folder of your choice
+>>> keys = text_keys("abc123", ["배송이 빨라요", "환불은 언제 되나요?"])
+>>> cache.put("abc123", keys[:1], np.ones((1, 4), np.float32), model="demo")
 >>> vecs, found = cache.get("abc123", keys)
+>>> found.tolist(), vecs[0].tolist()
+([True, False], [1.0, 1.0, 1.0, 1.0])
 """
 from __future__ import annotations
 
@@ -216,9 +219,11 @@ class EmbeddingCache:
 
     Example
     -------
-    >>> cache = EmbeddingCache("/tmp/kv-cache")
+    >>> import tempfile
+    >>> cache = EmbeddingCache(tempfile.mkdtemp())
     >>> emb = kv.encode(texts, cache=cache)   # misses are encoded and stored
-    >>> cache.info()["entries"]
+    >>> cache.info()["entries"] == len(set(texts))
+    True
     """
 
     def __init__(self, path: str | os.PathLike | None = None, *, dtype: str = "float32"):
@@ -325,41 +330,41 @@ class EmbeddingCache:
 
     def _read_rows(self, seg: _Segment, marks: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """``rows`` of a verified segment, reading (and re-checking) only the chunks that hold them."""
-        row_bytes = seg.dim * seg.dtype.itemsize
+        item = seg.dtype.itemsize
+        row_bytes = seg.dim * item
         total = seg.count * row_bytes
-        first = rows * row_bytes // _CRC_CHUNK
-        last = (rows * row_bytes + row_bytes - 1) // _CRC_CHUNK
+        start = rows.astype(np.int64) * row_bytes
+        first, last = start // _CRC_CHUNK, (start + row_bytes - 1) // _CRC_CHUNK
         cover = np.zeros(len(marks) + 1, np.int32)
         np.add.at(cover, first, 1)
         np.add.at(cover, last + 1, -1)
         need = np.cumsum(cover[:-1]) > 0
         edges = np.flatnonzero(np.diff(np.concatenate(([False], need, [False])).astype(np.int8)))
         runs = edges.reshape(-1, 2)  # [first chunk, end chunk) of each contiguous run of needed chunks
-        result = np.empty((len(rows), seg.dim), seg.dtype)
-        run_of_row = np.searchsorted(runs[:, 0], first, side="right") - 1
+        lo = runs[:, 0] * _CRC_CHUNK
+        hi = np.minimum(runs[:, 1] * _CRC_CHUNK, total)
+        at = np.concatenate(([0], np.cumsum(hi - lo)))  # where each run starts in `pool`
+        pool = np.empty(int(at[-1]), np.uint8)
+        view = memoryview(pool)
+        crc32 = zlib.crc32
         with open(seg.path, "rb") as fh:
             if os.fstat(fh.fileno()).st_size != seg.size:
                 raise _CorruptSegment("its size changed after it was first read")
-            for r, (c0, c1) in enumerate(runs):
-                lo, hi = int(c0) * _CRC_CHUNK, min(int(c1) * _CRC_CHUNK, total)
-                fh.seek(seg.vec_offset + lo)
-                raw = fh.read(hi - lo)
-                if len(raw) != hi - lo:
+            for (c0, c1), a, b, p in zip(runs.tolist(), lo.tolist(), hi.tolist(), at.tolist()):
+                fh.seek(seg.vec_offset + a)
+                if fh.readinto(view[p: p + b - a]) != b - a:
                     raise _CorruptSegment("truncated vectors")
-                view = memoryview(raw)
                 crc = int(marks[c0 - 1]) if c0 else 0
-                for c in range(int(c0), int(c1)):
-                    off = c * _CRC_CHUNK - lo
-                    if zlib.crc32(view[off: off + _CRC_CHUNK], crc) != int(marks[c]):
+                for c in range(c0, c1):
+                    off = p + (c - c0) * _CRC_CHUNK
+                    crc = crc32(view[off: min(off + _CRC_CHUNK, p + b - a)], crc)
+                    if crc != marks[c]:
                         raise _CorruptSegment("bad vector checksum (changed on disk after it was first read)")
-                    crc = int(marks[c])
-                # the run starts at a chunk boundary; rows start at multiples of row_bytes
-                row0 = -(-lo // row_bytes)
-                k = (hi - row0 * row_bytes) // row_bytes
-                arr = np.frombuffer(raw, seg.dtype, count=k * seg.dim, offset=row0 * row_bytes - lo)
-                mine = np.flatnonzero(run_of_row == r)
-                result[mine] = arr.reshape(k, seg.dim)[rows[mine] - row0]
-        return result
+        # each row lies inside one run; chunk boundaries are multiples of the item size
+        run_of_row = np.searchsorted(runs[:, 0], first, side="right") - 1
+        item_at = (at[run_of_row] + start - lo[run_of_row]) // item
+        values = pool.view(seg.dtype)
+        return values[item_at[:, None] + np.arange(seg.dim)]
 
     def _fill_from(self, seg: _Segment, rows: np.ndarray, dest: np.ndarray, out: np.ndarray) -> None:
         """Copy stored rows into ``out[dest]``; every byte read from disk is checked against the checksum.
@@ -588,7 +593,12 @@ class EmbeddingCache:
     def info(self) -> dict:
         """Entries, bytes and models in the cache.
 
-        >>> EmbeddingCache("/tmp/kv-cache").info()["models"]
+        >>> import tempfile
+        >>> cache = EmbeddingCache(tempfile.mkdtemp())
+        >>> cache.put("fp1", text_keys("fp1", ["가"]), np.ones((1, 4), np.float32), model="demo")
+        >>> info = cache.info()
+        >>> info["entries"], [m["model"] for m in info["models"]]
+        (1, ['demo'])
         """
         models, total_bytes, total_entries = [], 0, 0
         with self._lock:

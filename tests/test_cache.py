@@ -529,3 +529,26 @@ def test_map_texts_cache_holds_vectors_and_layouts(tiny_model_path, sample, tmp_
     assert list((tmp_path / "obj" / "reduce").glob("*.bin")) and list((tmp_path / "obj" / "v1").rglob("*.kvs"))
     assert not default_root.exists() or not list(default_root.rglob("*.*"))
     assert not list(default_reduce_dir().parent.rglob("*.bin"))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_few_rows_read_again_are_exact_across_chunk_boundaries(tmp_path, dtype, monkeypatch):
+    """Rows of 2,800 bytes straddle the 8 KiB checksum chunks: every row read again is still exact."""
+    calls = []
+    real = EmbeddingCache._read_rows
+    monkeypatch.setattr(EmbeddingCache, "_read_rows", lambda self, *a: calls.append(1) or real(self, *a))
+    cache = EmbeddingCache(tmp_path, dtype=dtype)
+    rng = np.random.default_rng(3)
+    vecs = rng.standard_normal((3000, 700)).astype(np.float32)
+    keys = text_keys("fp", [f"문장 {i}" for i in range(3000)])
+    cache.put("fp", keys, vecs)
+    expect = vecs.astype(dtype).astype(np.float32)
+    cache.get("fp", keys)  # first read: verified whole, checksum marks kept
+    for seed in range(5):
+        rows = np.random.default_rng(seed).choice(3000, size=int(rng.integers(1, 700)), replace=True)
+        got, found = cache.get("fp", keys[rows])
+        assert found.all()
+        np.testing.assert_array_equal(got, expect[rows])
+    got, found = cache.get("fp", keys[[0, 2999, 1500, 0]])
+    np.testing.assert_array_equal(got, expect[[0, 2999, 1500, 0]])
+    assert len(calls) == 6  # each of these reads took the partial path
