@@ -8,7 +8,13 @@ Per point: ``rho`` is the distance to its nearest other point and ``sigma`` is f
 so that ``sum_j exp(-(d_j - rho) / sigma) = log2(k)``; the directed weights
 ``exp(-(d - rho) / sigma)`` are then combined as ``W + W.T - W * W.T``.
 
+>>> from kosbert_viz._nndescent import nn_descent
+>>> Z = np.random.default_rng(0).normal(size=(200, 16)).astype(np.float32)
+>>> Z /= np.linalg.norm(Z, axis=1, keepdims=True)
+>>> knn_indices, knn_distances = nn_descent(Z, 15, metric="cosine", seed=42)
 >>> G = fuzzy_graph(knn_indices, knn_distances)   # scipy CSR (n, n), float32
+>>> G.shape, G.dtype, bool(abs(G - G.T).max() == 0)   # symmetric
+((200, 200), dtype('float32'), True)
 """
 from __future__ import annotations
 

@@ -3,6 +3,13 @@
 Every function takes data first, keyword options after, returns a ``go.Figure`` and never
 calls ``show()``. Colours follow :func:`kosbert_viz.plot.cluster_colors`, so a cluster has
 the same colour here as on the map; all text is HTML-escaped and set in the Hangul font stack.
+
+>>> res = kv.cluster(emb, n_clusters=6)
+>>> table = kv.keywords(texts, res.labels)
+>>> figs = [kv.cluster_sizes(table), kv.keyword_chart(table), kv.silhouette_chart(emb, res.labels),
+...         kv.similarity_heatmap(emb[:20], texts[:20], labels=res.labels[:20])]
+>>> [type(f).__name__ for f in figs]
+['Figure', 'Figure', 'Figure', 'Figure']
 """
 from __future__ import annotations
 
@@ -39,6 +46,10 @@ def cluster_sizes(data, *, names=None, title: str | None = "Cluster sizes", heig
 
     ``data`` is a :class:`~kosbert_viz.ClusterResult`, an array of labels, or the table from
     :func:`kosbert_viz.keywords` (its ``name`` and ``size`` columns are used).
+
+    >>> fig = kv.cluster_sizes(res.labels)              # or the keywords table, for names
+    >>> len(fig.data[0].y)                              # one bar per cluster
+    6
     """
     import plotly.graph_objects as go
 
@@ -77,6 +88,10 @@ def keyword_chart(table, *, clusters=None, top_n: int = 8, cols: int = 3, title:
 
     ``table`` is the DataFrame from :func:`kosbert_viz.keywords` (``cluster``, ``name``,
     ``keywords``, ``scores``); ``clusters`` limits the panels to these labels.
+
+    >>> fig = kv.keyword_chart(table, clusters=[0, 1], top_n=5)   # table = kv.keywords(texts, labels)
+    >>> len(fig.data)                                   # one panel per cluster
+    2
     """
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
@@ -111,10 +126,14 @@ def k_sweep_chart(scores, *, best=None, metric="silhouette", title: str | None =
 
     ``scores`` is one of:
 
-    * a :class:`~kosbert_viz.clustering.Sweep` from ``kv.cluster.sweep`` (``metric`` may be a list,
+    * a :class:`~kosbert_viz.clustering.Sweep` from :func:`kosbert_viz.sweep` (``metric`` may be a list,
       e.g. ``["silhouette", "nmi"]``, for one line each);
     * a :class:`~kosbert_viz.ClusterResult` from automatic k (its silhouette per k);
     * a ``{k: score}`` dict or a pandas Series indexed by k.
+
+    >>> fig = kv.k_sweep_chart({4: 0.05, 5: 0.08, 6: 0.07}, best=5)
+    >>> fig = kv.k_sweep_chart(kv.sweep(emb, "kmeans", values=range(4, 8), truth=df.topic),
+    ...                        metric=["silhouette", "nmi"])
     """
     import plotly.graph_objects as go
 
@@ -167,6 +186,8 @@ def silhouette_chart(X, labels, *, metric: str = "cosine", names=None, sample_si
 
     Noise (``-1``) is left out. Above ``sample_size`` points a random sample is scored.
     The dashed line is the mean silhouette.
+
+    >>> fig = kv.silhouette_chart(emb, res.labels)
     """
     import plotly.graph_objects as go
     from sklearn.metrics import silhouette_samples
@@ -210,6 +231,10 @@ def similarity_heatmap(embeddings, texts=None, *, labels=None, max_items: int = 
 
     Axis labels are the texts shortened to ``label_chars`` characters (escaped); hovering a
     cell shows both texts in full. Rows are ordered by ``labels`` when given.
+
+    >>> fig = kv.similarity_heatmap(emb[:30], texts[:30], labels=res.labels[:30])
+    >>> fig.data[0].z.shape
+    (30, 30)
     """
     import plotly.graph_objects as go
 
@@ -248,7 +273,11 @@ def hierarchy_chart(data, *, kind: str = "sunburst", max_depth: int | None = Non
     from :func:`kosbert_viz.hierarchy_names` (node, parent, size, name[, keywords]). Top-level themes
     take the map's colours (:func:`kosbert_viz.plot.cluster_colors` by label); sub-themes their parent's.
 
-    >>> fig = kv.hierarchy_chart(res)           # after kv.hierarchy_names(texts, res)
+    >>> h = kv.cluster(emb, method="hierarchy")
+    >>> fig = kv.hierarchy_chart(h)                       # names "theme 0", ... until named:
+    >>> fig = kv.hierarchy_chart(kv.hierarchy_names(texts, h), kind="treemap")
+    >>> fig.data[0].type
+    'treemap'
     """
     import plotly.graph_objects as go
 

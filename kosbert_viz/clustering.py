@@ -3,11 +3,17 @@
 >>> res = kv.cluster(emb, method="kmeans")            # k chosen by silhouette on a sample
 >>> res = kv.cluster(emb, method="hdbscan")           # on a 5-D UMAP of emb; -1 = noise
 >>> res = kv.cluster(emb, method="hierarchy")         # nested theme levels, every text placed
->>> res.levels, res.tree, res.merge([3, 7]).split(0).rename({1: "배송"})
+>>> bool((res.labels == res.levels[res.default_level]).all())   # labels: the default level
+True
+>>> edited = res.merge([0, 1]).split(0).rename({0: "배송"})   # each edit returns a new result
 >>> res = kv.cluster(emb, n_clusters=7, truth=df.topic)
->>> res.labels, res.sizes, res.noise_fraction, res.scores["nmi"]
->>> sw = kv.sweep(emb, "kmeans", values=range(4, 16), truth=df.topic)
->>> sw.table, sw.chart                                 # one row per k; long frame for a line chart
+>>> res.n_clusters, len(res.labels), res.noise_fraction
+(7, 480, 0.0)
+>>> sorted(res.scores)                                 # internal scores, and agreement with truth
+['ari', 'calinski_harabasz', 'completeness', 'davies_bouldin', 'homogeneity', 'nmi', 'scored_on', 'silhouette', 'v_measure']
+>>> sw = kv.sweep(emb, "kmeans", values=range(4, 9), truth=df.topic)
+>>> sw.table.n_clusters.tolist()                       # one row per k; sw.chart: long form for a line chart
+[4, 5, 6, 7, 8]
 """
 from __future__ import annotations
 
@@ -176,6 +182,12 @@ def cluster_scores(X, labels, *, truth=None, sample_size: int = _SCORE_SAMPLE, r
 
     silhouette (cosine) on a sample of ``sample_size`` points, Davies-Bouldin and Calinski-Harabasz
     on up to 50,000; ARI / NMI / V-measure on all points, noise counted as one more label.
+
+    >>> s = cluster_scores(emb, res.labels, truth=df.topic)
+    >>> list(s)
+    ['silhouette', 'davies_bouldin', 'calinski_harabasz', 'scored_on', 'ari', 'nmi', 'v_measure', 'homogeneity', 'completeness']
+    >>> -1 <= s["silhouette"] <= 1, s["scored_on"]
+    (True, 480)
     """
     from sklearn import metrics as skm
 
@@ -301,6 +313,12 @@ def cluster(X, method="kmeans", *, n_clusters: int | None = None, min_cluster_si
     scores : compute the internal scores (silhouette etc.); off saves time in big sweeps
 
     Returns a :class:`ClusterResult`.
+
+    >>> res = kv.cluster(emb, "kmeans", n_clusters=5)
+    >>> res
+    ClusterResult(method='kmeans', n_clusters=5, noise_fraction=0.000, n=480, silhouette=...)
+    >>> int(res.sizes.sum()), res.centroids.shape == (5, emb.shape[1])
+    (480, True)
     """
     _check_mode(mode)
     X = _check_matrix(X)
@@ -423,6 +441,10 @@ def sweep(X, method="kmeans", *, values=None, truth=None, embedding=None, reduce
     The UMAP embedding HDBSCAN needs is computed once (and cached) for the whole sweep.
     Returns a :class:`Sweep` with ``table`` (value, n_clusters, noise_fraction, silhouette,
     davies_bouldin, calinski_harabasz, [ari, nmi, v_measure], seconds) and a long ``chart`` frame.
+
+    >>> sw = kv.sweep(emb, "hdbscan", values=[5, 10, 20])   # min_cluster_size
+    >>> len(sw.table), list(sw.chart.columns)
+    (3, ['min_cluster_size', 'metric', 'value'])
     """
     import pandas as pd
 

@@ -1,8 +1,10 @@
 """The bundled sample corpus: short Korean reviews and posts written for this project.
 
 >>> df = load_sample()
->>> df.columns.tolist()
-['text', 'topic']
+>>> df.columns.tolist(), len(df)
+(['text', 'topic'], 480)
+>>> df.topic.value_counts().size == len(SAMPLE_TOPICS)
+True
 """
 from __future__ import annotations
 

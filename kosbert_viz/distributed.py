@@ -7,9 +7,11 @@ own immutable segment (the cache is safe for many writers); the run ends with a
 ``compact()``. Reading back is a cache look-up in the input's order:
 
 >>> from kosbert_viz.distributed import encode_dataset
->>> res = encode_dataset("s3://bucket/reviews/*.parquet", model="jhgan/ko-sbert-multitask",
-...                      cache="/shared/kv-cache", text_column="review", id_column="review_id")
->>> emb = kv.load_embeddings("s3://bucket/reviews/*.parquet", res, text_column="review")
+>>> run = encode_dataset("s3://bucket/reviews/*.parquet", model="jhgan/ko-sbert-multitask",
+...                      cache="/shared/kv-cache", text_column="review",
+...                      id_column="review_id")   # needs Ray and S3  # doctest: +SKIP
+>>> emb = kv.load_embeddings("s3://bucket/reviews/*.parquet", run,
+...                          text_column="review")   # needs S3  # doctest: +SKIP
 
 * **Resumable**: a second run encodes nothing that is cached; a run stopped halfway
   keeps every finished batch (one batch = one cache segment) and continues from there.
@@ -709,7 +711,10 @@ def load_embeddings(
     (with the same ``precision``/``normalize`` as the run). Raises
     :class:`MissingEmbeddingsError` naming how many texts are missing. Needs no Ray.
 
-    >>> emb = kv.load_embeddings(df, res, text_column="review")   # (len(df), dim) float32
+    >>> vectors = kv.encode(df["review"], show_progress_bar=False)   # fills the cache (so does encode_dataset)
+    >>> emb = kv.load_embeddings(df, text_column="review")   # default model; or the run's EncodeResult
+    >>> emb.shape == (len(df), vectors.shape[1]), emb.dtype, bool((emb == vectors).all())
+    (True, dtype('float32'), True)
     """
     if isinstance(model, EncodeResult):
         fingerprint, name = model.fingerprint, model.model

@@ -1,7 +1,11 @@
 """``encode()``: Korean texts -> float32 sentence vectors, cached on disk.
 
 >>> import kosbert_viz as kv
->>> emb = kv.encode(["배송이 빨라요", "환불은 언제 되나요?"])   # (2, 768) float32
+>>> emb = kv.encode(["배송이 빨라요", "환불은 언제 되나요?"])   # (2, 768) with ko-sbert
+>>> emb.dtype, len(emb)
+(dtype('float32'), 2)
+>>> kv.encode("배송이 빨라요").shape == emb.shape[1:]         # one str: one vector
+True
 """
 from __future__ import annotations
 
@@ -86,7 +90,10 @@ def encode(
 
     Example
     -------
-    >>> emb = kv.encode(df["review"], cache="~/kv-cache")
+    >>> emb = kv.encode(df["review"], cache="kv-cache")        # a cache folder of your choice
+    >>> unit = kv.encode(df["review"][:3], normalize=True)     # unit-length rows
+    >>> np.allclose(unit, emb[:3] / np.linalg.norm(emb[:3], axis=1, keepdims=True))
+    True
     """
     single = isinstance(texts, str)
     if single:

@@ -1,10 +1,28 @@
 """Evaluation: the model card's KorSTS table, pair classification and cluster metrics.
 
->>> pairs = kv.evaluate.load_korsts("KorNLUDatasets/KorSTS", split="test")
->>> kv.evaluate.sts(pairs.sentence1, pairs.sentence2, pairs.score)      # default model
-{'pearson_cosine': 84.13, 'spearman_cosine': 84.71, ..., 'n_pairs': 1379}
->>> kv.evaluate.cluster_metrics(df["topic"], res.labels)
-{'ari': ..., 'nmi': ..., 'v_measure': ..., 'purity': ..., ...}
+Pairs with gold similarity scores (here four made-up ones; KorSTS's 1,379 test pairs are
+``kv.evaluate.load_korsts("KorNLUDatasets/KorSTS", split="test")``, on which the model card
+reports ``pearson_cosine`` 84.13 for jhgan/ko-sbert-multitask):
+
+>>> pairs = pd.DataFrame({
+...     "sentence1": ["배송이 빨라요", "포장이 꼼꼼해요", "환불이 안 돼요", "앱이 자꾸 꺼져요"],
+...     "sentence2": ["배송이 정말 빠르네요", "가격이 비싸요", "환불을 거절당했어요", "날씨가 좋네요"],
+...     "score": [4.8, 0.6, 3.9, 0.2]})
+>>> r = kv.evaluate.sts(pairs.sentence1, pairs.sentence2, pairs.score)   # default model
+>>> r["n_pairs"], list(r)[:2]
+(4, ['pearson_cosine', 'spearman_cosine'])
+>>> list(kv.evaluate.sts_table(r).columns)   # the model card's numbers beside them
+['pearson', 'spearman', 'model_card_pearson', 'model_card_spearman']
+>>> m = kv.evaluate.cluster_metrics(df["topic"], res.labels)   # clusters vs known topics
+>>> list(m)
+['ari', 'nmi', 'v_measure', 'homogeneity', 'completeness', 'purity', 'n', 'n_clusters', 'noise_fraction']
+>>> m["n"], m["n_clusters"]
+(480, 6)
+>>> sim = pair_similarity(np.eye(3)[[0, 1, 2]], np.eye(3)[[0, 2, 2]])   # cosine of each pair
+>>> sim.round(2).tolist()
+[1.0, 0.0, 1.0]
+>>> best_threshold(sim, [1, 0, 1])["f1"]
+1.0
 """
 from __future__ import annotations
 

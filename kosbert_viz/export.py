@@ -5,7 +5,10 @@ syllable as a box (tofu) unless a font with Hangul is installed, so :func:`save_
 checks for one first (Debian/Ubuntu: ``apt-get install fonts-noto-cjk``) and puts it at
 the front of the figure's font stack.
 
->>> kv.save_image(fig, "map.png", scale=2)
+>>> fig = tm.figure                 # any plotly figure, e.g. kv.map_texts(...).figure
+>>> fonts = kv.export.hangul_fonts()   # e.g. ('Noto Sans CJK KR', ...); () when none is installed
+>>> kv.save_image(fig, "map.png", scale=2)   # needs kaleido and Chromium  # doctest: +SKIP
+PosixPath('map.png')
 """
 from __future__ import annotations
 

@@ -9,8 +9,12 @@ converged picture), and the 2-D map is fitted on the same graph starting from th
 embedding's principal plane (so it converges in fewer epochs).
 Everything is cached on disk by (input hash, parameters).
 
->>> lay = kv.layout(emb)                        # lay.cluster_coords (n, 5), lay.map_coords (n, 2)
->>> res, xy = kv.cluster_layout(emb, "hdbscan", truth=df.topic)
+>>> lay = kv.layout(emb)
+>>> lay.cluster_coords.shape, lay.map_coords.shape
+((480, 5), (480, 2))
+>>> res, xy = kv.cluster_layout(emb, "hdbscan", truth=df.topic)   # HDBSCAN on the 5-D, map in 2-D
+>>> len(res.labels) == len(xy) == len(emb)
+True
 """
 from __future__ import annotations
 
@@ -57,6 +61,10 @@ def layout(X, *, cluster_dims: int | None = 5, map_dims: int = 2, n_neighbors: i
         (already laid out) 100 up to 10,000 points, 50 above; else UMAP's default (the map then
         starts from ``init="pca"``)
     mode, random_state, cache, pca_components, n_neighbors, metric : as in :func:`kosbert_viz.reduce`
+
+    >>> lay = kv.layout(emb, cluster_dims=None, map_dims=3)   # only a 3-D map
+    >>> lay.cluster_coords is None, lay.map_coords.shape
+    (True, (480, 3))
     """
     _check_mode(mode)
     X = _check_matrix(X)

@@ -5,8 +5,11 @@ Particles (josa) and endings are stripped by morphological analysis, so 배송�
 in mixed lines are kept; Hanja abbreviations common in news (美, 北) count as nouns.
 
 >>> table = kv.keywords(texts, res.labels, top_n=5, embeddings=emb)
->>> table[["cluster", "name", "keywords"]]
->>> kv.keywords(texts, labels, stems=True, extra_stopwords={"상품"})
+>>> table.columns.tolist()
+['cluster', 'size', 'name', 'keywords', 'scores', 'representative']
+>>> table = kv.keywords(texts, labels, stems=True, extra_stopwords={"상품"})
+>>> kv.keywords(texts, df["topic"]).cluster.tolist()[:3]   # string labels keep their values
+['건강', '교육', '금융']
 """
 from __future__ import annotations
 
@@ -122,6 +125,10 @@ def keywords(texts, labels, *, top_n: int = 10, stems: bool = False, extra_stopw
     ``log(1 + average words per cluster / the word's frequency over all clusters)``.
 
     Returns a pandas DataFrame: cluster, size, name, keywords, scores, representative.
+
+    >>> t = ["배송이 빨라요", "배송이 늦어요", "환불이 안 돼요", "환불을 요청했어요"]
+    >>> kv.keywords(t, [0, 0, 1, 1], top_n=2)[["cluster", "size", "name", "keywords"]].values.tolist()
+    [[0, 2, '배송', ['배송']], [1, 2, '환불 · 요청', ['환불', '요청']]]
     """
     import pandas as pd
 

@@ -1,8 +1,10 @@
 """Plotly maps of Korean texts. Each function returns a ``go.Figure`` and never calls ``show()``.
 
+>>> xy = kv.reduce(emb)
 >>> fig = kv.cluster_map(xy, labels=res.labels, texts=texts, names=dict(zip(table.cluster, table.name)))
->>> fig                                   # in Jupyter, after kv.use_notebook_renderer()
->>> kv.write_report(tm, "report.html")    # standalone, plotly.js embedded
+>>> len(fig.data)                         # one trace per cluster; in Jupyter `fig` shows it
+6
+>>> path = kv.write_report(tm, "report.html")   # standalone, plotly.js embedded
 
 User text is data, never markup: every text, name and hover value is HTML-escaped before it
 reaches plotly.js (which renders hover and legend text as pseudo-HTML).
@@ -58,6 +60,9 @@ def cluster_colors(n: int) -> list[str]:
     hues x lightness x saturation) farthest in CIE Lab from every colour already chosen, from
     white and from the noise grey, so clusters stay tellable apart well past 20.
     Deterministic: the same ``n`` always gives the same list, and a longer list extends a shorter one.
+
+    >>> cluster_colors(3)
+    ['#1f77b4', '#ff7f0e', '#2ca02c']
     """
     if n <= len(_PALETTE_CACHE):
         return list(_PALETTE_CACHE[:n])
@@ -93,6 +98,9 @@ def wrap_text(text: str, width: int = 60) -> list[str]:
 
     Breaks between words (eojeol) where possible; a run longer than ``width``
     (Korean often has long unspaced runs) is split at the column limit.
+
+    >>> wrap_text("배송이 정말 빠르고 포장도 꼼꼼했어요", width=12)
+    ['배송이 정말', '빠르고', '포장도', '꼼꼼했어요']
     """
     lines: list[str] = []
     cur, cur_w = "", 0
@@ -126,6 +134,9 @@ def hover_text(text: str, *, width: int = 60, max_chars: int = 300) -> str:
     ``width`` is in display columns (a Hangul syllable is 2); texts longer than
     ``max_chars`` characters are cut with an ellipsis. ``<``, ``>`` and ``&`` become
     entities, which plotly.js shows literally - user text never becomes markup.
+
+    >>> hover_text("<b>배송</b> & 포장")
+    '&lt;b&gt;배송&lt;/b&gt; &amp; 포장'
     """
     text = " ".join(str(text).split())
     if len(text) > max_chars:
@@ -144,6 +155,9 @@ def figure_json(fig) -> str:
     Text stays UTF-8 (a Hangul syllable is 3 bytes, not a 6-byte ``\\uXXXX`` escape);
     numpy arrays are base64 typed arrays (Plotly >= 6); ``<`` and the JS line
     separators are escaped so no text can close the script element.
+
+    >>> print(figure_json({"data": [{"text": ["</script>", "배송"]}]}))
+    {"data":[{"text":["\\u003c/script>","배송"]}]}
     """
     from plotly.utils import PlotlyJSONEncoder
 
@@ -167,6 +181,11 @@ def stratified_sample(labels, size: int, *, min_per_cluster: int = 50, always=No
     Every label (noise included) keeps its share of ``size``, and at least
     ``min_per_cluster`` points (or all it has), so small clusters stay visible.
     Indices in ``always`` (e.g. a highlighted selection) are always kept.
+
+    >>> labels = np.r_[np.zeros(900, int), np.ones(100, int)]
+    >>> idx = stratified_sample(labels, 200, min_per_cluster=50)
+    >>> int((labels[idx] == 0).sum()), int((labels[idx] == 1).sum())   # 180 by share; 50 at least
+    (180, 50)
     """
     labels = np.asarray(labels)
     rng = np.random.default_rng(random_state)

@@ -8,9 +8,12 @@ so a k / min_cluster_size sweep, a re-run notebook cell, or a 5-D clustering emb
 by a 2-D map of the same vectors compute it once.
 
 >>> xy = kv.reduce(emb)                                   # 2-D UMAP (cosine)
+>>> xy.shape, xy.dtype
+((480, 2), dtype('float32'))
 >>> z5 = kv.reduce(emb, n_components=5, min_dist=0.0, init="pca", n_epochs=60)  # same graph, reused
 >>> xy = kv.reduce(emb, method="pca")
->>> xy = kv.reduce(emb, method=sklearn.manifold.TSNE())   # any fit_transform object
+>>> from sklearn.manifold import Isomap
+>>> xy = kv.reduce(emb, method=Isomap())                 # any fit_transform object (TSNE, ...)
 """
 from __future__ import annotations
 
@@ -230,6 +233,11 @@ def nearest_neighbors(X, *, n_neighbors: int = 15, metric: str = "cosine", pca_c
     compiled, 39.6 s in a fresh process. Its pair distances are measured on all cores and applied
     in a fixed order, so the graph depends only on ``random_state``, not on the thread count.
     ``mode="deterministic"`` seeds it with ``random_state``; ``"fast"`` draws a seed.
+
+    >>> knn = kv.nearest_neighbors(emb, n_neighbors=15)
+    >>> knn.indices.shape, knn.distances.shape               # nearest first
+    ((480, 15), (480, 15))
+    >>> xy = kv.reduce(emb, knn=knn)                         # reuses the graph
     """
     X = _check_matrix(X)
     _check_mode(mode)
@@ -319,6 +327,9 @@ def reduce(X, method="umap", *, n_components: int = 2, metric: str = "cosine", n
     memo : also keep recent results in this process
 
     Returns float32 array (n, n_components).
+
+    >>> kv.reduce(emb, n_components=3).shape                 # a 3-D map
+    (480, 3)
     """
     _check_mode(mode)
     if not isinstance(n_components, (int, np.integer)) or n_components < 1:

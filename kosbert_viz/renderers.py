@@ -41,7 +41,13 @@ _CONFIG = {"responsive": True, "displaylogo": False}
 
 
 def plotlyjs_html(mode: str = "offline") -> str:
-    """The ``<script>`` that defines ``window.Plotly``: embedded (offline) or from the CDN (connected)."""
+    """The ``<script>`` that defines ``window.Plotly``: embedded (offline) or from the CDN (connected).
+
+    >>> plotlyjs_html("connected")
+    '<!-- kosbert_viz: plotly.js ... (connected) --><script src="https://cdn.plot.ly/plotly-....min.js" charset="utf-8"></script>'
+    >>> len(plotlyjs_html("offline")) > 1_000_000      # plotly.js itself, embedded
+    True
+    """
     from plotly.offline import get_plotlyjs, get_plotlyjs_version
 
     marker = f"<!-- kosbert_viz: plotly.js {get_plotlyjs_version()} ({mode}) -->"
@@ -65,6 +71,10 @@ def figure_html(fig, *, div_id: str | None = None, config: dict | None = None, h
 
     If plotly.js is not there yet (a notebook opened without running the helper's cell), the
     script waits ``wait_ms`` and then says so in the div instead of failing silently.
+
+    >>> out = figure_html({"data": [{"type": "bar", "y": [1, 2]}], "layout": {}}, div_id="fig1")
+    >>> out[:64]
+    '<div id="fig1" class="kosbert-viz-figure" style="width:100%;heig'
     """
     fig_dict = fig if isinstance(fig, dict) else fig.to_dict()
     div_id = div_id or f"kv-{uuid.uuid4().hex[:12]}"
@@ -138,6 +148,13 @@ def use_notebook_renderer(mode: str = "offline", *, lab_json_limit: int = 1_000_
     ``plotly.io.renderers.default`` becomes ``"kosbert_viz"`` for this process; set it back with
     ``plotly.io.renderers.default = "plotly_mimetype"`` if you need to. Returns None (so the
     cell shows only the one-line confirmation).
+
+    >>> import plotly.io as pio
+    >>> before = pio.renderers.default
+    >>> kv.use_notebook_renderer(display=False)   # in a notebook: kv.use_notebook_renderer()
+    >>> pio.renderers.default
+    'kosbert_viz'
+    >>> pio.renderers.default = before
     """
     import plotly.io as pio
 

@@ -2,8 +2,12 @@
 
 >>> emb = kv.encode(df["review"])
 >>> hits = kv.search(["배송이 너무 늦어요"], emb, texts=df["review"], top_k=5)
->>> groups = kv.duplicates(emb, df["review"], threshold=0.9)
+>>> hits.columns.tolist(), hits["rank"].tolist()
+(['query', 'rank', 'score', 'text', 'index'], [1, 2, 3, 4, 5])
+>>> groups = kv.duplicates(emb, df["review"])        # threshold read off the vectors; or threshold=0.9
 >>> df_unique = df[kv.keep_one_per_group(groups, len(df))]
+>>> len(df_unique) == len(df) - int((groups["size"] - 1).sum())   # one text kept per group
+True
 
 Both are exact cosine by default and work in blocks: a query block times a corpus
 block is the largest score matrix ever held, so a 1M x 768 corpus (or a memmap of
@@ -203,6 +207,11 @@ def build_index(corpus_embeddings, *, nlist: int | None = None, nprobe: int | No
 
     ``nlist`` inverted lists (default sqrt(n)) and ``nprobe`` lists visited per
     query (default nlist/16). Needs ``pip install "kosbert_viz[ann]"``.
+
+    >>> idx = kv.build_index(emb, nlist=8)
+    >>> hits = kv.search(emb[:3], emb, index=idx, top_k=3)   # reuse idx for many calls
+    >>> hits.attrs["search"]["method"], len(hits)
+    ('ann', 9)
     """
     return AnnIndex(corpus_embeddings, nlist=nlist, nprobe=nprobe, train_size=train_size, random_state=random_state)
 
@@ -249,6 +258,12 @@ def search(queries, corpus_embeddings, texts=None, *, top_k: int = 10, model=Non
     pandas.DataFrame with one row per hit: ``query`` (the query text, or its row number for
     vectors), ``rank`` (1 = best), ``score`` (cosine), ``text`` (None without ``texts``) and
     ``index`` (corpus row). ``attrs["search"]`` says how it was searched.
+
+    >>> hits = kv.search(["환불은 언제 되나요?", "앱이 자꾸 꺼져요"], emb, texts=texts, top_k=3)
+    >>> hits[["query", "rank"]].values.tolist()[:4]
+    [['환불은 언제 되나요?', 1], ['환불은 언제 되나요?', 2], ['환불은 언제 되나요?', 3], ['앱이 자꾸 꺼져요', 1]]
+    >>> kv.search(emb[0], emb, top_k=1)["index"].tolist()   # a vector query finds its own row
+    [0]
     """
     import pandas as pd
 
@@ -352,6 +367,11 @@ def duplicates(embeddings, texts=None, *, threshold: float | str | None = "auto"
     over a sample of 1000 members for larger groups), ``representative`` (the most central
     member), ``indices`` (rows, ascending) and ``texts``. ``attrs["pairs"]`` holds the linked
     pairs (i, j, score).
+
+    >>> X = np.array([[1, 0, 0], [0.99, 0.1, 0], [0, 1, 0], [0, 0, 1]])
+    >>> groups = kv.duplicates(X, ["배송 빨라요", "배송 빨라요!", "환불", "포장"], threshold=0.95)
+    >>> groups[["size", "indices", "texts"]].values.tolist()
+    [[2, [0, 1], ['배송 빨라요', '배송 빨라요!']]]
     """
     import pandas as pd
     from scipy.sparse import coo_matrix
@@ -470,6 +490,10 @@ def keep_one_per_group(groups, n: int, *, keep: str = "representative") -> np.nd
 
     ``keep="representative"`` keeps each group's most central member, ``"first"`` its
     lowest row. Use it as ``df[keep_one_per_group(groups, len(df))]``.
+
+    >>> X = np.array([[1, 0, 0], [0.99, 0.1, 0], [0, 1, 0], [0, 0, 1]])
+    >>> keep_one_per_group(kv.duplicates(X, threshold=0.95), 4, keep="first").tolist()
+    [True, False, True, True]
     """
     if keep not in ("representative", "first"):
         raise ValueError(f"keep must be 'representative' or 'first', got {keep!r}")
