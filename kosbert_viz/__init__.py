@@ -22,6 +22,8 @@ _EXPORTS = {
     "DEFAULT_MODEL": "models",
     "EmbeddingCache": "cache",
     "CacheFullError": "cache",
+    "CacheWriteError": "cache",
+    "CacheNotWritableError": "cache",
     "reduce": "reduction",
     "cluster": "clustering",
     "ClusterResult": "clustering",
