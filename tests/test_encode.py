@@ -130,8 +130,8 @@ def test_oom_backoff_completes_with_identical_output(tiny_model_path, texts, mon
     (None, TypeError, "iterable of str, got NoneType"),
     (42, TypeError, "iterable of str"),
     (b"bytes", TypeError, "iterable of str"),
-    (["ok", None], TypeError, r"texts\[1\] is NoneType, expected str"),
-    (["ok", float("nan")], TypeError, r"texts\[1\] is float, expected str \(missing values"),
+    (["ok", None], TypeError, r"texts\[1\] is missing \(None/NaN/pd.NA\), expected str.*dropna"),
+    (["ok", float("nan")], TypeError, r"texts\[1\] is missing \(None/NaN/pd.NA\), expected str"),
     (["ok", 3], TypeError, r"texts\[1\] is int, expected str"),
     (np.array([["a", "b"]]), ValueError, "one-dimensional"),
 ])
@@ -309,7 +309,9 @@ def test_thread_count_trial_changes_no_vector(tmp_path, texts):
         tuned = kv.encode(texts, enc, cache=None, token_budget=2048)  # warm-up, then 2 and 1 threads
         assert enc._thread_tuner.options == [2, 1] and set(enc._thread_tuner.rates) == {1, 2}
         assert torch.get_num_threads() == 2  # the caller's setting comes back
-        np.testing.assert_array_equal(tuned, one)
+        # 1 and 2 threads may split a matrix product's sums differently: last-bit differences only
+        # (bit-identical in earlier runs; 2.4e-7 on one text of 487 with the 2026-12 package set)
+        np.testing.assert_allclose(tuned, one, rtol=0, atol=1e-6)
     finally:
         torch.set_num_threads(before)
 
