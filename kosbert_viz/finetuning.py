@@ -322,9 +322,10 @@ def _thread_trial_callback(threads):
 
     With every core busy elsewhere, torch's OpenMP threads wait on each other: on this project's
     2-core machine a tiny BERT trained 27x slower on 2 threads than on 1 (the encoder measured the
-    same, README). So after one unmeasured warm-up step, two steps run with torch's setting and two
-    with 1 thread, and the faster is kept for the rest of the run. The caller's setting is restored
-    at the end. Weights did not depend on the thread count in our runs (resume test).
+    same, README). So one warm-up step and one measured step run on 1 thread, one step on torch's
+    setting, and the faster is kept for the rest of the run (one step at most pays for a slow
+    setting). The caller's setting is restored at the end. ``threads=`` pins the count instead
+    (bit-identical resumes are tested with a pinned count).
     """
     import torch
     from transformers import TrainerCallback
@@ -332,7 +333,7 @@ def _thread_trial_callback(threads):
     class ThreadTrial(TrainerCallback):
         def __init__(self):
             self.user = None
-            self.times: dict[int, list[float]] = {}
+            self.times: dict[int, float] = {}
             self.seen = 0
             self.t0 = 0.0
             self.chosen = threads
@@ -343,6 +344,8 @@ def _thread_trial_callback(threads):
                 torch.set_num_threads(int(threads))
             elif self.user == 1 or args.device.type != "cpu":
                 self.chosen = self.user
+            else:
+                torch.set_num_threads(1)
 
         def on_step_begin(self, args, state, control, **kwargs):
             self.t0 = time.perf_counter()
@@ -352,17 +355,15 @@ def _thread_trial_callback(threads):
             self.seen += 1
             if self.chosen is not None:
                 return
-            if 2 <= self.seen <= 3:
-                self.times.setdefault(self.user, []).append(dt)
-                if self.seen == 3:
-                    torch.set_num_threads(1)
-            elif 4 <= self.seen <= 5:
-                self.times.setdefault(1, []).append(dt)
-                if self.seen == 5:
-                    self.chosen = min(self.times, key=lambda t: sum(self.times[t]))
-                    torch.set_num_threads(self.chosen)
-                    log.info("kosbert_viz: training on %d CPU thread(s) (seconds per step: %s)", self.chosen,
-                             {t: round(sum(v) / len(v), 4) for t, v in self.times.items()})
+            if self.seen == 2:  # step 1 warmed up on 1 thread, step 2 measured on it
+                self.times[1] = dt
+                torch.set_num_threads(self.user)
+            elif self.seen == 3:  # step 3 on torch's setting: one step at most where many threads are slow
+                self.times[self.user] = dt
+                self.chosen = min(self.times, key=self.times.get)
+                torch.set_num_threads(self.chosen)
+                log.info("kosbert_viz: training on %d CPU thread(s) (seconds per step: %s)", self.chosen,
+                         {t: round(v, 4) for t, v in self.times.items()})
 
         def on_train_end(self, args, state, control, **kwargs):
             if self.user is not None:
@@ -547,7 +548,8 @@ def finetune(train, model=None, *, output_dir, loss: str = "auto", epochs: int |
         scored training pairs held out (none when training on pairs only); ``False``: no evaluation.
     random_state : seeds the model's dropout, batch order and the held-out split.
     resume : True: continue from the latest checkpoint in ``output_dir``; a path: from that checkpoint.
-    checkpoint_steps : save a checkpoint every N steps (default min(500, a tenth of the run)).
+    checkpoint_steps : save a checkpoint every N steps (default min(500, a tenth of the run)), in
+        ``output_dir/checkpoints``; removed after a finished run unless ``keep_checkpoints=True``.
     precision : "auto" (bf16 or fp16 mixed precision on CUDA, fp32 on the CPU), "fp32", "fp16", "bf16".
     threads : CPU only: torch threads for training; default measured (torch's setting or 1, the faster).
     cache : embedding cache for the "before" evaluation of the base model (the new model's is never cached).
