@@ -1,9 +1,9 @@
 """Saving a :class:`~kosbert_viz.TextMap` to a folder and loading it back, without pickle.
 
 >>> tm = kv.map_texts(df["review"])
->>> tm.save("maps/reviews-2024-05")
+>>> path = tm.save("maps/reviews-2024-05", overwrite=True)
 >>> tm = kv.load_map("maps/reviews-2024-05")      # a later session, another machine
->>> new = tm.assign(next_month["review"])          # same themes, same positions
+>>> new = tm.assign(df["review"][:20])             # same themes, same positions
 
 The folder holds plain files: ``map.json`` (format version, model name and cache fingerprint,
 manifest, the cluster result's parameters and scores, sha256 and size of every other file),
@@ -315,6 +315,9 @@ def save_map(tm, path, *, overwrite: bool = False) -> Path:
         if table is not None:
             w.json("table.json", {"columns": [str(c) for c in table.columns],
                                   "rows": _jsonable(table.to_dict(orient="list"))})
+        themes = getattr(tm, "themes", None)
+        if themes is not None:
+            w.json("themes.json", _jsonable(themes))
         meta = getattr(tm, "metadata", None)
         if meta is not None and not isinstance(meta, pd.DataFrame):
             meta = pd.DataFrame(meta)
@@ -334,6 +337,7 @@ def save_map(tm, path, *, overwrite: bool = False) -> Path:
                          "tree": _jsonable(getattr(res, "tree", None)),
                          "names": _jsonable(getattr(res, "names", None))},
             "placement": state.params(),
+            "textmap": {"level": _jsonable(getattr(tm, "level", None))},
             "metadata": meta_cols,
             "files": w.files,
         }
@@ -360,8 +364,9 @@ def load_map(path, *, model=None, verify: str = "auto"):
     file's sha256 now except the embeddings, which are memory-mapped and checked on first use;
     ``"all"`` checks them now too; ``"none"`` checks sizes only.
 
+    >>> path = tm.save("maps/reviews", overwrite=True)
     >>> tm = kv.load_map("maps/reviews")
-    >>> tm.assign(["배송이 또 늦었어요"]).names
+    >>> names = tm.assign(["배송이 또 늦었어요"]).names
     """
     from .clustering import ClusterResult
     from .pipeline import TextMap
@@ -438,6 +443,12 @@ def load_map(path, *, model=None, verify: str = "auto"):
                                   "dim": saved_model.get("dim")})
     manifest["model"].setdefault("details", saved_model.get("details"))
     tm = TextMap(texts, emb, coords, res, table, None, manifest, metadata=metadata)
+    extra = {"level": (doc.get("textmap") or {}).get("level")}
+    if "themes.json" in files:
+        extra["themes"] = _restore(r.json("themes.json"))
+    for attr, value in extra.items():
+        if value is not None:
+            setattr(tm, attr, value)
     tm._placement = state
     tm._embeddings_check = None if verify != "auto" else (path / _LAZY, files[_LAZY]["sha256"])
     tm._source = str(path)

@@ -52,10 +52,10 @@ class TextMap:
     def __getattribute__(self, name):
         value = object.__getattribute__(self, name)
         if name == "figure" and value is None and object.__getattribute__(self, "texts"):
-            from .placement import theme_names
+            from .placement import map_levels_of, theme_names
 
-            value = cluster_map(self.coords, labels=self.clusters.labels, texts=self.texts,
-                                names=theme_names(self) or None)
+            levels, shown = map_levels_of(self)
+            value = cluster_map(self.coords, labels=levels[shown], texts=self.texts, names=theme_names(self) or None)
             object.__setattr__(self, "figure", value)
         return value
 

@@ -125,6 +125,17 @@ class PlacementState:
         return self._perm
 
 
+def map_levels_of(tm):
+    """(labels at every level, coarsest first; the level ``tm`` shows: ``tm.level`` when it has levels)."""
+    from .mapstore import map_levels
+
+    levels, default = map_levels(tm.clusters)
+    shown = getattr(tm, "level", None)
+    if len(levels) > 1 and isinstance(shown, (int, np.integer)) and 0 <= shown < len(levels):
+        default = int(shown)
+    return levels, default
+
+
 def _verified_embeddings(tm):
     check = getattr(tm, "_embeddings_check", None)
     if check is not None:
@@ -273,7 +284,6 @@ def assign_vectors(tm, vectors, *, top_k: int = 15, new_threshold: float = 0.99,
     >>> a = assign_vectors(tm, kv.encode(texts[:5], model=tm.manifest["model"]["name"]))
     """
     from ._validation import check_embeddings, check_positive_int
-    from .mapstore import map_levels
 
     top_k = check_positive_int(top_k, "top_k")
     if not 0.0 <= float(new_threshold) <= 1.0:
@@ -284,7 +294,7 @@ def assign_vectors(tm, vectors, *, top_k: int = 15, new_threshold: float = 0.99,
         raise ValueError(f"vectors have dimension {V.shape[1]}, expected {X.shape[1]} (the map's model)")
     state = prepare(tm)
     X = _verified_embeddings(tm)
-    levels, default = map_levels(tm.clusters)
+    levels, default = map_levels_of(tm)
     levels = [np.asarray(lv) for lv in levels]
     fine = levels[-1]
     coords = np.asarray(tm.coords)
@@ -407,7 +417,6 @@ def extend(tm, texts, metadata=None, *, assignment: Assignment | None = None, mo
     import pandas as pd
 
     from .clustering import ClusterResult
-    from .mapstore import map_levels
     from .naming import keywords
     from .pipeline import TextMap
     from .plot import cluster_map
@@ -420,18 +429,21 @@ def extend(tm, texts, metadata=None, *, assignment: Assignment | None = None, mo
     all_texts = list(tm.texts) + list(a.texts)
     emb = np.concatenate([np.asarray(tm.embeddings, np.float32), np.asarray(V, np.float32)])
     coords = np.concatenate([np.asarray(tm.coords), a.coords.astype(np.asarray(tm.coords).dtype)])
-    levels, default = map_levels(tm.clusters)
+    from .mapstore import map_levels
+
+    levels, res_default = map_levels(tm.clusters)
+    shown = map_levels_of(tm)[1]
     new_levels = [np.concatenate([np.asarray(lv), a.levels[i]]) for i, lv in enumerate(levels)]
     old = tm.clusters
-    res = ClusterResult(labels=new_levels[default], method=old.method, params=dict(old.params),
+    res = ClusterResult(labels=new_levels[res_default], method=old.method, params=dict(old.params),
                         scores={}, centroids=old.centroids, cluster_ids=old.cluster_ids,
                         silhouette_by_k=dict(old.silhouette_by_k), embedding=None, seconds=old.seconds)
     if len(levels) > 1:
-        res.levels = new_levels
+        res.levels, res.default_level = new_levels, res_default
     for attr in ("tree", "names"):
         if getattr(old, attr, None) is not None:
             setattr(res, attr, getattr(old, attr))
-    table = keywords(all_texts, res.labels, top_n=keywords_top_n, embeddings=emb)
+    table = keywords(all_texts, new_levels[shown], top_n=keywords_top_n, embeddings=emb, show_progress_bar=False)
     names = theme_names(tm)
     if names:  # keep the map's theme names so reports stay comparable
         table["name"] = [names.get(int(c), nm) for c, nm in zip(table["cluster"], table["name"])]
@@ -444,8 +456,12 @@ def extend(tm, texts, metadata=None, *, assignment: Assignment | None = None, mo
     manifest = dict(tm.manifest or {})
     manifest["n_texts"] = len(all_texts)
     manifest["extended"] = list(manifest.get("extended", [])) + [{"added": len(a), "new": int(np.sum(a.is_new))}]
-    fig = cluster_map(coords, labels=res.labels, texts=all_texts, names=dict(zip(table.cluster, table.name)))
-    return TextMap(all_texts, emb, coords, res, table, fig, manifest, metadata=meta)
+    fig = cluster_map(coords, labels=new_levels[shown], texts=all_texts, names=dict(zip(table.cluster, table.name)))
+    out = TextMap(all_texts, emb, coords, res, table, fig, manifest, metadata=meta)
+    for attr in ("themes", "level"):  # the theme tree (sizes as fitted) and the level shown
+        if hasattr(tm, attr):
+            setattr(out, attr, getattr(tm, attr))
+    return out
 
 
 # --------------------------------------------------------------------------- report
@@ -472,7 +488,7 @@ def write_assignment_report(tm, a: Assignment, path, *, title: str | None = None
     path.parent.mkdir(parents=True, exist_ok=True)
     n_map, n_new = len(tm.texts), len(a)
     coords = np.concatenate([np.asarray(tm.coords, np.float64)[:, :2], a.coords[:, :2]])
-    labels = np.concatenate([np.asarray(tm.clusters.labels), a.labels])
+    labels = np.concatenate([np.asarray(map_levels_of(tm)[0][a.default_level]), a.labels])
     names = theme_names(tm)
     fig = cluster_map(coords, labels=labels, texts=list(tm.texts) + list(a.texts), names=names or None,
                       highlight=np.arange(n_map, n_map + n_new), highlight_name="new batch",

@@ -1,10 +1,11 @@
 """Themes over time and by category, for a map's texts.
 
->>> tot = kv.topics_over_time(tm, df["date"], freq="M")
+>>> dates = pd.date_range("2024-01-01", periods=len(tm.texts), freq="D")   # one per text
+>>> tot = kv.topics_over_time(tm, dates, freq="M")
 >>> tot.table              # period, theme, name, count, share, period_total, example
 >>> tot.ranking.head()     # emerging themes first, fading last
 >>> tot.figure()           # stacked area of shares, Korean names, hover with counts and an example
->>> pc = kv.topics_per_class(tm, df["product"])
+>>> pc = kv.topics_per_class(tm, df["topic"])
 >>> pc.distinctive         # the themes most over-represented in each class, with a significance test
 >>> pc.figure()
 
@@ -50,9 +51,9 @@ def _bh(p: np.ndarray) -> np.ndarray:
 
 
 def _level_labels(tm, level):
-    from .mapstore import map_levels
+    from .placement import map_levels_of
 
-    levels, default = map_levels(tm.clusters)
+    levels, default = map_levels_of(tm)
     if level is None:
         level = default
     if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or not -len(levels) <= level < len(levels):
@@ -181,7 +182,7 @@ def topics_over_time(tm, timestamps, freq: str = "M", level: int | None = None, 
 
     Returns a :class:`TopicsOverTime`; the growth measure is documented in :mod:`kosbert_viz.trends`.
 
-    >>> tot = kv.topics_over_time(tm, df["date"], freq="Q")
+    >>> tot = kv.topics_over_time(tm, pd.date_range("2023-01-01", periods=len(tm.texts), freq="D"), freq="Q")
     >>> tot.emerging(5)[["name", "growth", "q_value"]]
     """
     import pandas as pd
@@ -301,7 +302,7 @@ def topics_per_class(tm, classes, level: int | None = None, *, alpha: float = 0.
     ``distinctive`` keeps, per class, the ``top_n`` themes with lift > 1 and q-value < ``alpha``
     (one-sided Fisher exact test, Benjamini-Hochberg over all cells; see :mod:`kosbert_viz.trends`).
 
-    >>> pc = kv.topics_per_class(tm, df["rating"])
+    >>> pc = kv.topics_per_class(tm, df["topic"])
     >>> pc.distinctive[["class", "name", "share", "lift", "q_value"]]
     """
     import pandas as pd

@@ -47,6 +47,14 @@ def test_round_trip_is_identical_and_assigns_identically(text_map, tiny_model_pa
     assert loaded.metadata["when"].dtype.kind == "M" and loaded.metadata["flag"].dtype == bool
     assert loaded.manifest["model"]["fingerprint"] == tm.manifest["model"]["fingerprint"]
     assert loaded.figure is not None and len(loaded.figure.data) > 0  # drawn on first access
+    assert loaded.level == tm.level
+    levels = getattr(tm.clusters, "levels", None) or []
+    assert len(getattr(loaded.clusters, "levels", None) or []) == len(levels)
+    for x, y in zip(levels, loaded.clusters.levels):
+        np.testing.assert_array_equal(x, y)
+    if getattr(tm, "themes", None) is not None:
+        pd.testing.assert_frame_equal(loaded.themes, tm.themes, check_dtype=False)
+        assert loaded.clusters.names == tm.clusters.names and loaded.clusters.default_level == tm.clusters.default_level
 
     after = loaded.assign(NEW + tm.texts[:40])  # the map's own model, loaded by name
     for field in ("labels", "coords", "novelty", "is_new", "similarity", "neighbors"):
