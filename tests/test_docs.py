@@ -81,4 +81,10 @@ def test_readme_python_examples_run(i, namespace):
     block = _readme_blocks()[i]
     if "# not run in tests" in block:
         pytest.skip("needs what a test machine lacks (marked in the README)")
-    exec(compile(block, f"README.md python block {i}", "exec"), dict(namespace))
+    import plotly.io as pio
+
+    renderer = pio.renderers.default
+    try:
+        exec(compile(block, f"README.md python block {i}", "exec"), dict(namespace))
+    finally:
+        pio.renderers.default = renderer  # kv.use_notebook_renderer() must not leak into other tests
