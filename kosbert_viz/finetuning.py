@@ -317,6 +317,11 @@ def _SeededBatchSampler(*args, **kwargs):  # noqa: N802 - a class built on first
 _SEEDED = None
 
 
+#: torch's thread setting -> (the faster count, when a run ended): reused for this long, as the encoder's trial is
+_THREAD_MEMO: dict[int, tuple[int, float]] = {}
+THREAD_MEMO_SECONDS = 120.0
+
+
 def _thread_trial_callback(threads):
     """A trainer callback that sets torch's CPU thread count: ``threads`` if given, else measured.
 
@@ -324,7 +329,8 @@ def _thread_trial_callback(threads):
     2-core machine a tiny BERT trained 27x slower on 2 threads than on 1 (the encoder measured the
     same, README). So one warm-up step and one measured step run on 1 thread, one step on torch's
     setting, and the faster is kept for the rest of the run (one step at most pays for a slow
-    setting). The caller's setting is restored at the end. ``threads=`` pins the count instead
+    setting). A run that starts within 2 minutes of one that measured reuses its choice. The caller's
+    setting is restored at the end. ``threads=`` pins the count instead
     (bit-identical resumes are tested with a pinned count).
     """
     import torch
@@ -340,10 +346,14 @@ def _thread_trial_callback(threads):
 
         def on_train_begin(self, args, state, control, **kwargs):
             self.user = torch.get_num_threads()
+            memo = _THREAD_MEMO.get(self.user)
             if threads is not None:
                 torch.set_num_threads(int(threads))
             elif self.user == 1 or args.device.type != "cpu":
                 self.chosen = self.user
+            elif memo is not None and time.monotonic() - memo[1] < THREAD_MEMO_SECONDS:
+                self.chosen = memo[0]  # measured by a run that ended moments ago: no new trial
+                torch.set_num_threads(self.chosen)
             else:
                 torch.set_num_threads(1)
 
@@ -367,6 +377,8 @@ def _thread_trial_callback(threads):
 
         def on_train_end(self, args, state, control, **kwargs):
             if self.user is not None:
+                if threads is None and self.chosen is not None and args.device.type == "cpu":
+                    _THREAD_MEMO[self.user] = (self.chosen, time.monotonic())
                 torch.set_num_threads(self.user)
 
     return ThreadTrial()
