@@ -7,9 +7,9 @@
 How a text is placed: its ``top_k`` most cosine-similar map texts are found (exact, in blocks,
 for maps under 30,000 texts; above that an inverted-file index over the map's vectors, built once
 with a fixed seed and saved with the map). Each neighbour votes for its theme with its cosine
-(clipped at 0); the finest level is voted and coarser levels follow the hierarchy when the levels
-are nested (else each level is voted). The position is the vote-weighted mean of the coordinates
-of the neighbours that share the winning theme. A text that is already in the map (cosine 1 to a
+(clipped at 0), level by level from the coarsest: when the levels nest, each finer level is voted
+among the neighbours inside the theme won one level up (so the result nests too). The position is
+the vote-weighted mean of the coordinates of the neighbours that share the winning theme. A text that is already in the map (cosine 1 to a
 map text) gets that text's themes and position back.
 
 ``novelty`` is the share of the map's own texts that lie closer to their nearest neighbour than the
@@ -298,7 +298,7 @@ def assign_vectors(tm, vectors, *, top_k: int = 15, new_threshold: float = 0.99,
     levels = [np.asarray(lv) for lv in levels]
     fine = levels[-1]
     coords = np.asarray(tm.coords)
-    parents = [None if i == len(levels) - 1 else _parent_map(fine, lv) for i, lv in enumerate(levels)]
+    nested = all(_parent_map(fine, lv) is not None for lv in levels[:-1])
     nq = len(V)
     k = min(top_k, len(X) - bool(leave_one_out))
     out_levels = [np.empty(nq, np.int64) for _ in levels]
@@ -321,15 +321,16 @@ def assign_vectors(tm, vectors, *, top_k: int = 15, new_threshold: float = 0.99,
         ok = idx >= 0
         safe = np.where(ok, idx, 0)
         w = np.where(ok, np.clip(sims, 0.0, None), 0.0).astype(np.float64)
-        fine_win = _vote(fine[safe], w)
+        # top-down: each level is voted among the neighbours inside the theme won one level up,
+        # so nested levels stay nested and every level gets its own majority
+        wl = w
         for i, lv in enumerate(levels):
-            if i == len(levels) - 1:
-                out_levels[i][s:s + len(Q)] = fine_win
-            elif parents[i] is not None:
-                p = parents[i]
-                out_levels[i][s:s + len(Q)] = p[np.searchsorted(p[:, 0], fine_win), 1]
-            else:
-                out_levels[i][s:s + len(Q)] = _vote(lv[safe], w)
+            lab = lv[safe]
+            win_i = _vote(lab, wl)
+            out_levels[i][s:s + len(Q)] = win_i
+            if i + 1 < len(levels) and nested:
+                inside = wl * (lab == win_i[:, None])
+                wl = np.where(inside.sum(1, keepdims=True) > 0, inside, wl)
         win = out_levels[default][s:s + len(Q)]
         mask = w * (levels[default][safe] == win[:, None])
         total = mask.sum(1)
