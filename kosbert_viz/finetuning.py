@@ -326,8 +326,8 @@ def _thread_trial_callback(threads):
     """A trainer callback that sets torch's CPU thread count: ``threads`` if given, else measured.
 
     With every core busy elsewhere, torch's OpenMP threads wait on each other: on this project's
-    2-core machine a tiny BERT trained 27x slower on 2 threads than on 1 (the encoder measured the
-    same, README). So one warm-up step and one measured step run on 1 thread, one step on torch's
+    busy 2-core machine sentence-transformers' trainer on torch's 2 threads trained a tiny BERT 10-13x
+    slower than on 1 (benchmarks/bench_finetune.py; the encoder measured the same, README). So one warm-up step and one measured step run on 1 thread, one step on torch's
     setting, and the faster is kept for the rest of the run (one step at most pays for a slow
     setting). A run that starts within 2 minutes of one that measured reuses its choice. The caller's
     setting is restored at the end. ``threads=`` pins the count instead
