@@ -77,7 +77,9 @@ class ClusterResult:
         strategy "centroid": nearest cluster centre; "knn": weighted vote of the ``k`` nearest clustered
         points; both in ``self.embedding`` (the coordinates HDBSCAN ran on), else in ``X``.
 
-        >>> res = kv.cluster(emb, "hdbscan").reassign_noise("knn")
+        >>> placed = kv.cluster(emb, "hdbscan").reassign_noise("knn")
+        >>> placed.noise_fraction
+        0.0
         """
         from .hierarchy import reassign_result
 
@@ -86,7 +88,10 @@ class ClusterResult:
     def merge(self, ids, name: str | None = None, *, level: int | None = None) -> "ClusterResult":
         """A new result where themes ``ids`` of ``level`` (default level) are one; it keeps the smallest id.
 
-        >>> res2 = res.merge([3, 7], name="배송")
+        >>> themes = kv.cluster(emb, "hierarchy")
+        >>> merged = themes.merge([0, 1], name="배송")
+        >>> merged.n_clusters == themes.n_clusters - 1, merged.names_at()[0]
+        (True, '배송')
         """
         from .hierarchy import merge_themes
 
@@ -101,7 +106,9 @@ class ClusterResult:
     def split(self, node: int, n: int = 2, *, level: int | None = None, X=None) -> "ClusterResult":
         """A new result where theme ``node`` of ``level`` is ``n`` themes (it keeps its id, the rest are new).
 
-        >>> res2 = res.split(0, n=3)
+        >>> themes = kv.cluster(emb, "hierarchy")
+        >>> themes.split(0, n=2).n_clusters == themes.n_clusters + 1
+        True
         """
         from .hierarchy import split_theme
 
