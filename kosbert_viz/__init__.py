@@ -46,6 +46,7 @@ _EXPORTS = {
     "use_notebook_renderer": "renderers",
     "save_image": "export",
     "map_texts": "pipeline",
+    "map_vectors": "pipeline",
     "TextMap": "pipeline",
     "write_report": "report",
     "search": "similarity",

@@ -22,7 +22,7 @@ from .models import load_encoder
 from .plot import cluster_map
 from .report import build_manifest
 
-__all__ = ["map_texts", "TextMap"]
+__all__ = ["map_texts", "map_vectors", "TextMap"]
 
 
 @dataclass
@@ -89,7 +89,8 @@ class TextMap:
 def map_texts(texts, model=None, *, method: str = "hierarchy", n_clusters: int | None = None,
               min_cluster_size: int | None = None, level: int | None = None, namer=None, cache="auto",
               random_state: int = 42, top_n: int = 8, title: str | None = None, hover_data=None,
-              device: str | None = None, show_progress_bar: bool | None = None) -> TextMap:
+              device: str | None = None, show_progress_bar: bool | None = None,
+              fit_sample: int | None = None) -> TextMap:
     """Encode ``texts``, find their themes, name them and draw the map.
 
     ``method="hierarchy"`` (the default) gives nested theme levels with a default level chosen for
@@ -108,23 +109,149 @@ def map_texts(texts, model=None, *, method: str = "hierarchy", n_clusters: int |
     ``texts`` must be a collection of str (a single str is refused); they are NFC-normalised, so
     the map, its names and the report show one form of each text.
 
+    ``fit_sample`` (for maps of millions): when given and there are more texts, every text is
+    encoded (through the cache), but the layout, the themes and their names are fitted on
+    ``fit_sample`` texts drawn uniformly at random without replacement
+    (``numpy.random.default_rng(random_state).choice``, no stratification) and the other texts are
+    placed into that map by :func:`kosbert_viz.placement.assign_vectors` (what ``tm.assign`` does):
+    every text gets a theme at every level and a position; fitted texts keep their own.
+    ``tm.table`` sizes count all texts; ``tm.manifest["fit_sample"]`` records fitted vs placed.
+
     >>> tm = kv.map_texts(texts[:120], level=0)
     >>> tm.level, tm.table.columns.tolist()[:3]
     (0, ['cluster', 'size', 'name'])
     """
     texts = check_texts(texts)
-    if len(texts) < 4:
-        raise ValueError(f"map_texts needs at least 4 texts (a 2-D map is laid out from each text's neighbours), "
-                         f"got {len(texts)}")
-    if namer is not None and not callable(namer):
-        raise TypeError(f"namer must be a callable(keywords, representative_texts) -> str, got {type(namer).__name__}")
-    timings = {}
+    _check_args(len(texts), namer, fit_sample)
     t = time.perf_counter()
     encoder = load_encoder(model, device=device)
-    timings["load_model"] = time.perf_counter() - t
+    timings = {"load_model": time.perf_counter() - t}
     t = time.perf_counter()
     emb = encode(texts, encoder, cache=cache, show_progress_bar=show_progress_bar)
     timings["encode"] = time.perf_counter() - t
+    return _map(texts, emb, encoder, timings, method=method, n_clusters=n_clusters,
+                min_cluster_size=min_cluster_size, level=level, namer=namer, cache=cache, random_state=random_state,
+                top_n=top_n, title=title, hover_data=hover_data, show_progress_bar=show_progress_bar,
+                fit_sample=fit_sample)
+
+
+def map_vectors(vectors, texts, *, method: str = "hierarchy", n_clusters: int | None = None,
+                min_cluster_size: int | None = None, level: int | None = None, namer=None, cache="auto",
+                random_state: int = 42, top_n: int = 8, title: str | None = None, hover_data=None,
+                show_progress_bar: bool | None = None, fit_sample: int | None = None, model=None) -> TextMap:
+    """:func:`map_texts` on precomputed ``vectors`` (one row per text, in order); nothing is encoded.
+
+    ``model`` (a name or encoder, optional) is only recorded in the manifest, so that ``tm.assign``
+    can later encode new texts with the same model.
+
+    >>> tm = kv.map_vectors(emb, texts, fit_sample=100_000)
+    """
+    from ._validation import check_embeddings
+
+    texts = check_texts(texts)
+    emb = check_embeddings(vectors, name="vectors")
+    if len(emb) != len(texts):
+        raise ValueError(f"vectors have {len(emb)} rows, expected one per text ({len(texts)})")
+    _check_args(len(texts), namer, fit_sample)
+    encoder = load_encoder(model) if model is not None and not hasattr(model, "encode") else model
+    return _map(texts, emb, encoder, {}, method=method, n_clusters=n_clusters, min_cluster_size=min_cluster_size,
+                level=level, namer=namer, cache=cache, random_state=random_state, top_n=top_n, title=title,
+                hover_data=hover_data, show_progress_bar=show_progress_bar, fit_sample=fit_sample)
+
+
+def _check_args(n: int, namer, fit_sample) -> None:
+    from ._validation import check_positive_int
+
+    if n < 4:
+        raise ValueError(f"map_texts needs at least 4 texts (a 2-D map is laid out from each text's neighbours), "
+                         f"got {n}")
+    if namer is not None and not callable(namer):
+        raise TypeError(f"namer must be a callable(keywords, representative_texts) -> str, got {type(namer).__name__}")
+    if fit_sample is not None:
+        fit_sample = check_positive_int(fit_sample, "fit_sample")
+        if fit_sample < 4:
+            raise ValueError(f"fit_sample must be at least 4, got {fit_sample}")
+
+
+def _map(texts, emb, encoder, timings, *, fit_sample=None, random_state=42, hover_data=None, title=None,
+         show_progress_bar=None, **kw):
+    n = len(texts)
+    if fit_sample is None or n <= int(fit_sample):
+        return _fit(texts, emb, encoder, timings, random_state=random_state, hover_data=hover_data, title=title,
+                    show_progress_bar=show_progress_bar, **kw)
+    from .placement import assign_vectors, map_levels_of
+
+    m = int(fit_sample)
+    # a uniform random sample without replacement, seeded by random_state, kept in input order
+    fit_idx = np.sort(np.random.default_rng(random_state).choice(n, m, replace=False))
+    rest = np.ones(n, bool)
+    rest[fit_idx] = False
+    rest_idx = np.flatnonzero(rest)
+    sample = _fit([texts[i] for i in fit_idx], emb[fit_idx], encoder, dict(timings), random_state=random_state,
+                  hover_data=None, title=title, show_progress_bar=show_progress_bar, draw=False, **kw)
+    t = time.perf_counter()
+    a = assign_vectors(sample, emb[rest_idx])
+    place_s = time.perf_counter() - t
+    levels, shown = map_levels_of(sample)
+    res_levels, res_default = (sample.clusters.levels, sample.clusters.default_level) if sample.clusters.levels \
+        else ([sample.clusters.labels], 0)
+    full_levels = []
+    for i, lv in enumerate(res_levels):
+        out = np.empty(n, np.asarray(lv).dtype)
+        out[fit_idx] = lv
+        out[rest_idx] = a.levels[i]
+        full_levels.append(out)
+    coords = np.empty((n, sample.coords.shape[1]), sample.coords.dtype)
+    coords[fit_idx] = sample.coords
+    coords[rest_idx] = a.coords
+    old = sample.clusters
+    res = ClusterResult(labels=full_levels[res_default], method=old.method, params=dict(old.params), scores={},
+                        centroids=old.centroids, cluster_ids=old.cluster_ids,
+                        silhouette_by_k=dict(old.silhouette_by_k), embedding=None, seconds=old.seconds)
+    if len(full_levels) > 1 or old.levels:
+        res.levels, res.default_level = full_levels, res_default
+    for attr in ("tree", "names"):
+        if getattr(old, attr, None) is not None:
+            setattr(res, attr, getattr(old, attr))
+    labels = full_levels[shown]
+    table = _recount(sample.table, labels)
+    themes = sample.themes
+    if themes is not None:
+        themes = themes.copy()
+        for lv_i, lv in enumerate(full_levels):
+            vals, cnt = np.unique(lv, return_counts=True)
+            sizes = dict(zip(vals.tolist(), cnt.tolist()))
+            rows = themes.level == lv_i
+            themes.loc[rows, "size"] = [sizes.get(int(c), 0) for c in themes.loc[rows, "label"]]
+    sub = {}
+    if shown + 1 < len(full_levels) and len(np.unique(full_levels[shown + 1])) <= 200:
+        sub = dict(sublabels=full_levels[shown + 1], subnames=res.names_at(shown + 1))
+    fig = cluster_map(coords, labels=labels, texts=texts, names=dict(zip(table.cluster, table.name)),
+                      hover_data=hover_data, title=title, **sub)
+    manifest = dict(sample.manifest)
+    manifest["n_texts"] = n
+    manifest["timings_s"] = {**manifest.get("timings_s", {}), "place": round(place_s, 3)}
+    manifest["fit_sample"] = {"fitted": m, "placed": int(len(rest_idx)), "random_state": random_state,
+                              "how": "uniform random sample without replacement "
+                                     "(numpy default_rng(random_state).choice), input order kept; "
+                                     "the rest placed with placement.assign_vectors",
+                              "placement_index": a.info.get("index"), "top_k": a.info.get("top_k")}
+    tm = TextMap(texts, emb, coords, res, table, fig, manifest)
+    tm.themes = themes
+    tm.level = sample.level
+    return tm
+
+
+def _recount(table, labels):
+    vals, cnt = np.unique(labels, return_counts=True)
+    sizes = dict(zip(vals.tolist(), cnt.tolist()))
+    table = table.copy()
+    table["size"] = [sizes.get(int(c), 0) for c in table["cluster"]]
+    return table
+
+
+def _fit(texts, emb, encoder, timings, *, method, n_clusters, min_cluster_size, level, namer, cache, random_state,
+         top_n, title, hover_data, show_progress_bar, draw: bool = True) -> TextMap:
     t = time.perf_counter()
     res, coords = cluster_layout(emb, method, n_clusters=n_clusters, min_cluster_size=min_cluster_size,
                                  random_state=random_state, cache=cache,
@@ -153,7 +280,7 @@ def map_texts(texts, model=None, *, method: str = "hierarchy", n_clusters: int |
         lv = 0
     timings["keywords"] = time.perf_counter() - t
     fig = cluster_map(coords, labels=labels, texts=texts, names=dict(zip(table.cluster, table.name)),
-                      hover_data=hover_data, title=title, **sub)
+                      hover_data=hover_data, title=title, **sub) if draw else None
     clustering = {"method": res.method, **res.params}
     if res.levels:
         clustering.update(level=lv, default_level=res.default_level,
