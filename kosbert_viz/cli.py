@@ -2,6 +2,7 @@
 
     kosbert-viz demo [-o report.html]
     kosbert-viz map reviews.csv --text-col review [--label-col topic] -o report.html
+    kosbert-viz map reviews.csv --text-col review --time-col date [--freq M] --class-col product
     kosbert-viz assign MAP_DIR new.csv --text-col review [-o batch.html] [--csv out.csv]
     kosbert-viz cache info | clear [--model NAME] | prune --max-bytes 2GB
     kosbert-viz evaluate korsts path/to/KorSTS [--model NAME]
@@ -192,6 +193,78 @@ def _column_error(col: str, flag: str, df, args) -> CLIError:
         hint = f"; the header {cols[0]!r} was not split: pass the separator, e.g. --sep {seps[0]!r}"
     return CLIError(f"column {col!r} not in {args.file}; columns are {cols}{hint}")
 
+# Date formats read by --time-col when --date-format is not given, tried in this order; the first one
+# that reads every non-empty cell of the column is used (the same format for the whole column).
+DATE_FORMATS = (
+    ("YYYY-MM-DD", r"\d{4}-\d{1,2}-\d{1,2}", "%Y-%m-%d"),
+    ("YYYY-MM-DD HH:MM[:SS] (ISO 8601; times with a zone are read as UTC)",
+     r"\d{4}-\d{1,2}-\d{1,2}[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?", "ISO8601"),
+    ("YYYY/MM/DD", r"\d{4}/\d{1,2}/\d{1,2}", "%Y/%m/%d"),
+    ("YYYY.MM.DD", r"\d{4}\.\d{1,2}\.\d{1,2}", "%Y.%m.%d"),
+    ("YY.MM.DD (NSMC style)", r"\d{2}\.\d{1,2}\.\d{1,2}", "%y.%m.%d"),
+    ("YYYYMMDD", r"\d{8}", "%Y%m%d"),
+    ("YYYY-MM", r"\d{4}-\d{1,2}", "%Y-%m"),
+)
+FREQS = ("D", "W", "M", "Q", "Y")
+
+
+def _expected_dates() -> str:
+    return ", ".join(label for label, _, _ in DATE_FORMATS)
+
+
+def _parse_dates(values, col: str, date_format: str | None = None):
+    """A column of dates as datetime64 (NaT for empty cells), or a CLIError naming the first bad row.
+
+    Rule: with ``date_format`` (strptime codes) that format; otherwise the first of DATE_FORMATS whose
+    pattern matches and reads every non-empty cell. Two-digit years (NSMC's ``YY.MM.DD``) follow
+    Python's ``%y``: 00-68 are 20xx, 69-99 are 19xx. Rows are counted from 1 = the first row under the header.
+    """
+    import warnings
+
+    import pandas as pd
+
+    raw = pd.Series(values).reset_index(drop=True)
+    text = raw.astype(str).str.strip()
+    empty = raw.isna().to_numpy() | (text == "").to_numpy() | text.str.lower().isin(["nan", "nat", "none"]).to_numpy()
+    if empty.all():
+        raise CLIError(f"--time-col {col!r} has no dates (every cell is empty); expected dates such as "
+                       f"2024-05-31 ({_expected_dates()})")
+    if date_format:
+        candidates = [(f"--date-format {date_format}", None, date_format)]
+    else:
+        candidates = list(DATE_FORMATS)
+    best = None
+    for label, pattern, fmt in candidates:
+        ok = ~empty
+        if pattern is not None:
+            ok = ok & text.str.fullmatch(pattern).fillna(False).to_numpy()
+        parsed = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")
+        if ok.any():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                got = pd.to_datetime(text[ok], format=fmt, errors="coerce", utc=fmt == "ISO8601")
+            if getattr(got.dt, "tz", None) is not None:
+                got = got.dt.tz_convert(None)
+            parsed[ok] = got
+        bad = ~empty & parsed.isna().to_numpy()
+        if not bad.any():
+            return parsed
+        if best is None or bad.sum() < best[0].sum():
+            best = (bad, label)
+    bad, label = best
+    first = int(bad.argmax())
+    expected = f"format {date_format!r}" if date_format else f"one format for the whole column: {_expected_dates()}"
+    raise CLIError(f"--time-col {col!r}: row {first + 1} has {str(raw.iloc[first])!r}, which is not a date "
+                   f"({int(bad.sum())} of {int((~empty).sum())} dated rows fail); expected {expected}; or pass --date-format (e.g. '%d/%m/%Y')")
+
+
+def _auto_freq(dates) -> str:
+    """--freq when not given, from the time span: D under 3 weeks, W under ~6 months (183 days),
+    M under 4 years, Q beyond."""
+    span = (dates.max() - dates.min()).days
+    return "D" if span < 21 else "W" if span < 183 else "M" if span < 4 * 365 else "Q"
+
+
 
 def _cmd_map(args) -> int:
     _check_count(args.limit, "--limit", 1, "a positive number of rows (or leave --limit out for all rows)")
@@ -202,6 +275,11 @@ def _cmd_map(args) -> int:
         raise _column_error(args.text_col, "--text-col", df, args)
     if args.label_col and args.label_col not in df.columns:
         raise _column_error(args.label_col, "--label-col", df, args)
+    for col, flag in ((args.time_col, "--time-col"), (args.class_col, "--class-col")):
+        if col and col not in df.columns:
+            raise _column_error(col, flag, df, args)
+    if (args.freq or args.date_format) and not args.time_col:
+        raise CLIError(f"{'--freq' if args.freq else '--date-format'} needs --time-col (the column of dates)")
     texts = df[args.text_col].astype(str)
     keep = texts.str.strip() != ""
     if (~keep).any():
@@ -210,6 +288,16 @@ def _cmd_map(args) -> int:
     if args.limit:
         df, texts = df.head(args.limit), texts.head(args.limit)
     _check_against_texts(args, len(texts), f"{args.file} (column {args.text_col!r})")
+    meta = {}
+    if args.time_col:
+        dates = _parse_dates(df[args.time_col], args.time_col, args.date_format)
+        if dates.isna().any():
+            print(f"{int(dates.isna().sum())} rows without a date in {args.time_col!r} are left out of "
+                  "'Themes over time'", file=sys.stderr)
+        meta[args.time_col] = dates
+    if args.class_col:
+        classes = df[args.class_col].reset_index(drop=True)
+        meta[args.class_col] = classes.where(classes.isna(), classes.astype(str))
     from .pipeline import map_texts
     from .report import write_report
 
@@ -217,6 +305,26 @@ def _cmd_map(args) -> int:
     hover = {args.label_col: df[args.label_col]} if args.label_col else None
     tm = map_texts(texts, encoder, cache=args.cache_dir or "auto", hover_data=hover,
                    title=args.title or Path(args.file).name, **_map_kwargs(args))
+    trends = []
+    if meta:
+        import pandas as pd
+
+        from .trends import topics_over_time, topics_per_class
+
+        tm.metadata = pd.DataFrame(meta)
+        if args.time_col:
+            dated = meta[args.time_col].dropna()
+            freq = args.freq or _auto_freq(dated)
+            tot = topics_over_time(tm, meta[args.time_col], freq=freq)
+            trends.append(tot)
+            print(f"themes over time: {tot.info['n_periods']} periods of {freq}"
+                  f"{'' if args.freq else ' (from the time span; --freq sets it)'}; "
+                  f"{int((tot.ranking.trend != 'stable').sum())} themes emerging or fading")
+        if args.class_col:
+            pc = topics_per_class(tm, meta[args.class_col])
+            trends.append(pc)
+            print(f"themes by class: {pc.table['class'].nunique()} classes of {args.class_col!r}; "
+                  f"{len(pc.distinctive)} distinctive (class, theme) pairs")
     if args.label_col:
         from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
@@ -226,7 +334,8 @@ def _cmd_map(args) -> int:
             "ARI": round(float(adjusted_rand_score(truth, tm.clusters.labels)), 4),
             "NMI": round(float(normalized_mutual_info_score(truth, tm.clusters.labels)), 4),
         }
-    path = write_report(tm, output, title=args.title or f"kosbert_viz: {Path(args.file).name}", notice=notice)
+    path = write_report(tm, output, title=args.title or f"kosbert_viz: {Path(args.file).name}", notice=notice,
+                        trends=trends)
     print(f"report written to {Path(path).resolve()}")
     return 0
 
@@ -399,6 +508,18 @@ def build_parser() -> argparse.ArgumentParser:
     mp.add_argument("file", help=".csv, .tsv, .txt (also .gz), .parquet or .xlsx")
     mp.add_argument("--text-col", required=True)
     mp.add_argument("--label-col", default=None, help="known labels: shown on hover and scored (ARI/NMI)")
+    mp.add_argument("--time-col", default=None,
+                    help="a column of dates: adds 'Themes over time' (shares per period, emerging and fading "
+                         "themes) to the report. Read as YYYY-MM-DD, ISO 8601, YYYY/MM/DD, YYYY.MM.DD, "
+                         "YY.MM.DD (NSMC), YYYYMMDD or YYYY-MM (the first that reads every cell)")
+    mp.add_argument("--date-format", default=None, help="strptime format of --time-col, e.g. '%%d/%%m/%%Y' "
+                    "(default: detected, see --time-col)")
+    mp.add_argument("--freq", default=None, type=str.upper, choices=FREQS,
+                    help="period of 'Themes over time': D, W, M, Q or Y (default: from the time span: D under "
+                         "3 weeks, W under 6 months, M under 4 years, else Q)")
+    mp.add_argument("--class-col", default=None,
+                    help="a column of categories (product, channel, rating ...): adds 'Themes by class' "
+                         "(the themes most over-represented in each class, lift and q-value) to the report")
     mp.add_argument("-o", "--output", default="kosbert_viz_report.html")
     mp.add_argument("--model", default=None,
                     help="model name or folder, or 'offline' (default: $KOSBERT_VIZ_MODEL or ko-sbert)")

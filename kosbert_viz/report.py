@@ -93,13 +93,14 @@ def _table_html(table) -> str:
 
 def report_html(figure, *, title: str, table=None, manifest: dict | None = None, summary: str = "",
                 notice: str | None = None, texts=None, coords=None, labels=None, names=None, data=None,
-                themes=None, tree_figure=None, level: int | None = None) -> str:
+                themes=None, tree_figure=None, level: int | None = None, trends=None) -> str:
     """The report as one HTML string (see :func:`write_report`). ``summary`` is trusted HTML.
 
     With ``texts`` and ``coords`` (one per point, all points, also past the point budget) the page
     gets a search box, theme and category filters (``data``: metadata columns), a lasso/box
     selection that fills a table of texts, and a CSV download of it. The figure and the texts are
-    embedded gzip + base64 and opened by the browser's ``DecompressionStream``.
+    embedded gzip + base64 and opened by the browser's ``DecompressionStream``. ``trends``: results of
+    :func:`~kosbert_viz.topics_over_time` / :func:`~kosbert_viz.topics_per_class`, one section each.
     """
     from plotly.offline import get_plotlyjs
 
@@ -115,6 +116,9 @@ def report_html(figure, *, title: str, table=None, manifest: dict | None = None,
                      "The table counts every text.</p>")
     height = int(getattr(figure.layout, "height", None) or 680)
     payload = report_payload(figure, texts=texts, coords=coords, labels=labels, names=names, data=data)
+    sections = [_trend_section(t, i) for i, t in enumerate(trends or [])]
+    trend_html = "\n".join(h for h, _ in sections)
+    trend_scripts = "\n".join(js for _, js in sections)
     return f"""<!DOCTYPE html>
 <html lang="ko"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{_CSP}">
@@ -144,6 +148,7 @@ pre.manifest {{ background: #f6f6f6; padding: 12px; font-size: 12px; overflow-x:
 <h2>Clusters</h2>
 {_table_html(table)}
 {_tree_html(themes, tree_figure, level)}
+{trend_html}
 <h2>Manifest</h2>
 <pre class="manifest" id="manifest">{_e(json.dumps(manifest, ensure_ascii=False, indent=2, default=str))}</pre>
 <script type="application/octet-stream" id="kv-figure" data-encoding="gzip+base64">{payload["figure"]}</script>
@@ -151,6 +156,7 @@ pre.manifest {{ background: #f6f6f6; padding: 12px; font-size: 12px; overflow-x:
 <script type="application/octet-stream" id="kv-binary" data-encoding="gzip+base64">{payload["binary"]}</script>
 <script type="text/javascript">{UI_JS}</script>
 {_tree_script(tree_figure)}
+{trend_scripts}
 </body></html>
 """
 
@@ -188,12 +194,77 @@ def _tree_html(themes, tree_figure, level) -> str:
 def _tree_script(tree_figure) -> str:
     if tree_figure is None:
         return ""
-    spec = json.dumps(tree_figure.to_plotly_json(), cls=_PlotlyJSON, ensure_ascii=False, separators=(",", ":"))
+    return _figure_script(tree_figure, "kv-tree", "tree-chart")
+
+
+def _figure_script(figure, json_id: str, div_id: str) -> str:
+    """A plotly figure as inline JSON (<, >, & escaped, so no user text can close the script) drawn into ``div_id``."""
+    spec = json.dumps(figure.to_plotly_json(), cls=_PlotlyJSON, ensure_ascii=False, separators=(",", ":"))
     spec = spec.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    return ('<script type="application/json" id="kv-tree">' + spec + "</script>"
-            '<script type="text/javascript">(function(){var f=JSON.parse(document.getElementById("kv-tree")'
-            '.textContent);Plotly.newPlot("tree-chart",f.data,f.layout,{responsive:true,displaylogo:false});})();'
+    return (f'<script type="application/json" id="{json_id}">' + spec + "</script>"
+            f'<script type="text/javascript">(function(){{var f=JSON.parse(document.getElementById("{json_id}")'
+            f'.textContent);Plotly.newPlot("{div_id}",f.data,f.layout,{{responsive:true,displaylogo:false}});}})();'
             "</script>")
+
+
+def _num(x, fmt: str) -> str:
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return ""
+    return "" if x != x else format(x, fmt)
+
+
+def _trend_section(trend, i: int) -> tuple[str, str]:
+    """(HTML, script) of one trends result: 'Themes over time' or 'Themes by class'."""
+    from .trends import TopicsOverTime, TopicsPerClass
+
+    if isinstance(trend, TopicsOverTime):
+        return _over_time_html(trend, i), _figure_script(trend.figure(top=12), f"kv-trend-{i}", f"trend-chart-{i}")
+    if isinstance(trend, TopicsPerClass):
+        return _per_class_html(trend, i), _figure_script(trend.figure(), f"kv-trend-{i}", f"trend-chart-{i}")
+    raise TypeError(f"trends must hold TopicsOverTime or TopicsPerClass results, got {type(trend).__name__}")
+
+
+def _over_time_html(tot, i: int, n: int = 10) -> str:
+    r = tot.ranking
+    rows = []
+    picked = list(r[r.growth > 0].head(n).itertuples(index=False)) + list(
+        r[r.growth < 0].iloc[::-1].head(n).itertuples(index=False))
+    for row in picked:
+        rows.append(f"<tr class='{_e(row.trend)}'><td class='name'>{_e(row.name)}</td>"
+                    f"<td class='num'>{int(row.count):,}</td><td class='num'>{_num(100 * row.early_share, '.1f')}%</td>"
+                    f"<td class='num'>{_num(100 * row.late_share, '.1f')}%</td><td class='num'>{_num(row.growth, '+.2f')}</td>"
+                    f"<td class='num'>{_num(row.q_value, '.2g')}</td><td>{_e(row.trend)}</td></tr>")
+    info = tot.info
+    early, late = info.get("early_periods") or [], info.get("late_periods") or []
+    halves = (f"early half {_e(early[0])}–{_e(early[-1])}, late half {_e(late[0])}–{_e(late[-1])}"
+              if early and late else "a single period: no growth to measure")
+    return (f"<h2 id='themes-over-time'>Themes over time</h2><p>Share of each theme per period ({_e(tot.freq)}; "
+            f"{info.get('n_dated', 0):,} dated texts in {info.get('n_periods', 0)} periods; the 12 largest themes, "
+            "the rest as 'other'). Growth is the log ratio of a theme's share in the late half of the periods over "
+            f"the early half ({halves}), smoothed towards its overall share; q is Fisher's exact test, "
+            f"Benjamini-Hochberg adjusted.</p><div id='trend-chart-{i}' style='width:100%;height:520px;'></div>"
+            f"<table class='clusters trends' id='trend-table-{i}'><thead><tr><th>theme</th><th>texts</th>"
+            "<th>early share</th><th>late share</th><th>growth</th><th>q-value</th><th>trend</th></tr></thead>"
+            "<tbody>" + "".join(rows) + "</tbody></table>")
+
+
+def _per_class_html(pc, i: int) -> str:
+    rows = [f"<tr><td>{_e(row[0])}</td><td class='name'>{_e(row.name)}</td>"
+            f"<td class='num'>{int(row.count):,} / {int(row.class_total):,}</td>"
+            f"<td class='num'>{_num(100 * row.share, '.1f')}%</td><td class='num'>{_num(100 * row.overall_share, '.1f')}%</td>"
+            f"<td class='num'>{_num(row.lift, '.2f')}</td><td class='num'>{_num(row.q_value, '.2g')}</td></tr>"
+            for row in pc.distinctive.itertuples(index=False)]  # row[0]: "class" (a keyword, renamed _0)
+    body = ("".join(rows) if rows else
+            f"<tr><td colspan='7'>No theme is over-represented in any class at q &lt; {_e(pc.info.get('alpha'))}.</td></tr>")
+    return (f"<h2 id='themes-by-class'>Themes by class</h2><p>Colour: log2 lift, a theme's share in a class over its "
+            "share overall. The table lists, per class, the most distinctive themes (lift &gt; 1 and q-value &lt; "
+            f"{_e(pc.info.get('alpha'))}; one-sided Fisher exact test, Benjamini-Hochberg over {pc.info.get('tests', 0):,} "
+            f"cells).</p><div id='trend-chart-{i}' style='width:100%;height:{max(320, 40 * pc.table['class'].nunique() + 200)}px;'></div>"
+            f"<table class='clusters trends' id='class-table-{i}'><thead><tr><th>class</th><th>theme</th><th>texts</th>"
+            "<th>share in class</th><th>share overall</th><th>lift</th><th>q-value</th></tr></thead><tbody>"
+            + body + "</tbody></table>")
 
 
 class _PlotlyJSON(json.JSONEncoder):
@@ -227,7 +298,7 @@ def _clean(value):
     return normalize_text(value) if isinstance(value, str) else value
 
 
-def write_report(result, path, *, title: str | None = None, notice: str | None = None) -> Path:
+def write_report(result, path, *, title: str | None = None, notice: str | None = None, trends=None) -> Path:
     """Write a standalone HTML report for a :class:`~kosbert_viz.TextMap` and return its path.
 
     The file embeds plotly.js (no network needed), the map, the cluster table
@@ -236,6 +307,11 @@ def write_report(result, path, *, title: str | None = None, notice: str | None =
     (e.g. "fell back to the offline model"). The file is written under a temporary name and renamed
     into place, so a failed write leaves an existing report untouched; lone surrogates (broken emoji)
     are written as U+FFFD.
+
+    ``trends``: a list of :func:`~kosbert_viz.topics_over_time` and :func:`~kosbert_viz.topics_per_class`
+    results; each adds a section (its figure and its table of emerging/fading or distinctive themes).
+
+    >>> kv.write_report(tm, "voc.html", trends=[kv.topics_over_time(tm, dates), kv.topics_per_class(tm, df["product"])])
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -257,7 +333,7 @@ def write_report(result, path, *, title: str | None = None, notice: str | None =
         tree_figure = hierarchy_chart(themes, max_depth=3, title=None)
     body = report_html(result.figure, title=title, table=result.table, manifest=manifest, summary=summary,
                        notice=notice, themes=themes, tree_figure=tree_figure, level=getattr(result, "level", None),
-                       **_points_of(result))
+                       trends=trends, **_points_of(result))
     try:
         data = body.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates (broken emoji from scraped chats) in a text, a name, a hover column
