@@ -173,6 +173,9 @@ def _check_args(n: int, namer, fit_sample) -> None:
             raise ValueError(f"fit_sample must be at least 4, got {fit_sample}")
 
 
+_PLACE_BLOCK = 131_072  # texts placed per assign_vectors call by fit_sample
+
+
 def _map(texts, emb, encoder, timings, *, fit_sample=None, random_state=42, hover_data=None, title=None,
          show_progress_bar=None, **kw):
     n = len(texts)
@@ -190,7 +193,10 @@ def _map(texts, emb, encoder, timings, *, fit_sample=None, random_state=42, hove
     sample = _fit([texts[i] for i in fit_idx], emb[fit_idx], encoder, dict(timings), random_state=random_state,
                   hover_data=None, title=title, show_progress_bar=show_progress_bar, draw=False, **kw)
     t = time.perf_counter()
-    a = assign_vectors(sample, emb[rest_idx])
+    placed = []  # (labels at every level, coords) per block: no copy of all the other vectors at once
+    for s in range(0, len(rest_idx), _PLACE_BLOCK):
+        a = assign_vectors(sample, emb[rest_idx[s:s + _PLACE_BLOCK]])
+        placed.append((a.levels, a.coords))
     place_s = time.perf_counter() - t
     levels, shown = map_levels_of(sample)
     res_levels, res_default = (sample.clusters.levels, sample.clusters.default_level) if sample.clusters.levels \
@@ -199,11 +205,11 @@ def _map(texts, emb, encoder, timings, *, fit_sample=None, random_state=42, hove
     for i, lv in enumerate(res_levels):
         out = np.empty(n, np.asarray(lv).dtype)
         out[fit_idx] = lv
-        out[rest_idx] = a.levels[i]
+        out[rest_idx] = np.concatenate([lv_s[i] for lv_s, _ in placed])
         full_levels.append(out)
     coords = np.empty((n, sample.coords.shape[1]), sample.coords.dtype)
     coords[fit_idx] = sample.coords
-    coords[rest_idx] = a.coords
+    coords[rest_idx] = np.concatenate([xy for _, xy in placed])
     old = sample.clusters
     res = ClusterResult(labels=full_levels[res_default], method=old.method, params=dict(old.params), scores={},
                         centroids=old.centroids, cluster_ids=old.cluster_ids,
