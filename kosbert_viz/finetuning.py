@@ -535,6 +535,17 @@ def _forget_loaded(folder: Path) -> None:
             continue
 
 
+def _our_checkpoints(folder: Path) -> bool:
+    """True when ``folder`` holds only what finetune writes there: its run file (required), the
+    trainer's checkpoint-* folders and its logs. Anything else is the user's and is never removed."""
+    if not folder.is_dir():
+        return False
+    entries = list(folder.iterdir())
+    mine = all(e.name in ("kosbert_viz_run.json", "runs") or (e.is_dir() and e.name.startswith("checkpoint-"))
+               for e in entries)
+    return mine and (folder / "kosbert_viz_run.json").exists()
+
+
 def finetune(train, model=None, *, output_dir, loss: str = "auto", epochs: int | None = None,
              batch_size: int | None = None, learning_rate: float = 2e-5, warmup_steps: int | None = None,
              eval=None, random_state: int = 42, resume=False, checkpoint_steps: int | None = None,
@@ -582,6 +593,10 @@ def finetune(train, model=None, *, output_dir, loss: str = "auto", epochs: int |
     out = Path(output_dir).expanduser()
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"output_dir {str(out)!r} is a file, expected a folder for the new model")
+    if out.is_dir() and any(out.iterdir()) and not ((out / RECORD_FILE).exists()
+                                                    or _our_checkpoints(out / CHECKPOINT_DIR)):
+        raise FileExistsError(f"output_dir {str(out)!r} already holds files that are not a kosbert_viz model; "
+                              "choose a new or empty folder (nothing there was touched)")
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
     epochs = check_positive_int(epochs, "epochs", allow_none=True)
@@ -682,7 +697,7 @@ def finetune(train, model=None, *, output_dir, loss: str = "auto", epochs: int |
         if not (Path(resume_from) / "trainer_state.json").exists():
             raise FileNotFoundError(f"resume={resume_from!r} is not a checkpoint folder (no trainer_state.json); "
                                     f"checkpoints are in {ckpt_dir}")
-    elif ckpt_dir.exists():
+    elif _our_checkpoints(ckpt_dir):
         shutil.rmtree(ckpt_dir)  # a fresh run: old checkpoints of an earlier run would mix in
     run_file = ckpt_dir / "kosbert_viz_run.json"
     if resume_from and run_file.exists() and Path(resume_from).parent.resolve() == ckpt_dir.resolve():
@@ -741,7 +756,7 @@ def finetune(train, model=None, *, output_dir, loss: str = "auto", epochs: int |
 
     trained.save(str(out), create_model_card=False)
     _forget_loaded(out)
-    if not keep_checkpoints and ckpt_dir.exists():
+    if not keep_checkpoints and _our_checkpoints(ckpt_dir):
         shutil.rmtree(ckpt_dir)
 
     recipe = {

@@ -709,27 +709,13 @@ def hierarchy_names(texts, result, embeddings=None, *, namer=None, top_n: int = 
     import pandas as pd
     from scipy.sparse import csr_matrix
 
-    from .naming import KOREAN_STOPWORDS, PARTICLES_AND_ENDINGS, _display, _short_name, _tokenize
+    from .naming import _display, _naming_inputs, _short_name, _tokenize
 
-    texts = list(texts)
     levels, default_level = _levels(result)
     n = len(levels[0])
-    if len(texts) != n:
-        raise ValueError(f"texts and the result must have the same length, got {len(texts)} and {n}")
-    if not isinstance(top_n, (int, np.integer)) or top_n < 1:
-        raise ValueError(f"top_n must be a positive integer, got {top_n!r}")
     if namer is not None and not callable(namer):
         raise TypeError(f"namer must be callable(keywords, representative_texts) -> str, got {type(namer).__name__}")
-    if isinstance(extra_stopwords, str):
-        extra_stopwords = extra_stopwords.split()
-    base = KOREAN_STOPWORDS if stopwords is None else frozenset(stopwords)
-    stop = frozenset(base) | frozenset(extra_stopwords) | PARTICLES_AND_ENDINGS
-    X = None
-    if embeddings is not None:
-        X = np.asarray(embeddings, np.float32)
-        if X.ndim != 2 or len(X) != n:
-            raise ValueError(f"embeddings must be (n_texts, dim) = ({n}, d), got shape {X.shape}")
-        X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+    texts, top_n, stop, X = _naming_inputs(texts, top_n, extra_stopwords, stopwords, embeddings, n=n)
     Z = None if result.embedding is None else np.asarray(result.embedding, np.float32)
 
     pairs = _tokenize(texts, stems, stop, show_progress_bar)

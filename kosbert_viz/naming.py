@@ -102,6 +102,22 @@ def _tokenize(texts, stems, stopwords, show_progress):
     return out
 
 
+def _naming_inputs(texts, top_n, extra_stopwords, stopwords, embeddings, n=None):
+    """The checked inputs of :func:`keywords` and :func:`kosbert_viz.hierarchy_names`: NFC texts, top_n,
+    the stop-word set and unit-length embeddings (or None)."""
+    texts = check_texts(texts, n=n)
+    top_n = check_positive_int(top_n, "top_n")
+    if isinstance(extra_stopwords, str):
+        extra_stopwords = extra_stopwords.split()
+    base = KOREAN_STOPWORDS if stopwords is None else frozenset(stopwords)
+    stop = frozenset(base) | frozenset(extra_stopwords) | PARTICLES_AND_ENDINGS
+    X = None
+    if embeddings is not None:
+        X = check_embeddings(embeddings, n=len(texts))
+        X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+    return texts, top_n, stop, X
+
+
 @renamed_kwargs(show_progress="show_progress_bar")
 def keywords(texts, labels, *, top_n: int = 10, stems: bool = False, extra_stopwords=(), stopwords=None,
              embeddings=None, n_representative: int = 3, name_words: int = 3,
@@ -132,17 +148,8 @@ def keywords(texts, labels, *, top_n: int = 10, stems: bool = False, extra_stopw
     """
     import pandas as pd
 
-    texts = check_texts(texts)
+    texts, top_n, stop, X = _naming_inputs(texts, top_n, extra_stopwords, stopwords, embeddings)
     labels, label_values = check_labels(labels, n=len(texts))
-    top_n = check_positive_int(top_n, "top_n")
-    if isinstance(extra_stopwords, str):
-        extra_stopwords = extra_stopwords.split()
-    base = KOREAN_STOPWORDS if stopwords is None else frozenset(stopwords)
-    stop = frozenset(base) | frozenset(extra_stopwords) | PARTICLES_AND_ENDINGS
-    X = None
-    if embeddings is not None:
-        X = check_embeddings(embeddings, n=len(texts))
-        X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
     with Stages(["morphemes", "c-TF-IDF"], show=False, desc="keywords") as st:
         with st("morphemes", f"{len(texts):,} texts"):
             pairs = _tokenize(texts, stems, stop, show_progress_bar)

@@ -506,7 +506,8 @@ def write_assignment_report(tm, a: Assignment, path, *, title: str | None = None
                f"<ol id='candidates'>{rows or '<li>none</li>'}</ol><p>")
     base = tm.table if tm.table is not None else pd.DataFrame({"cluster": [], "keywords": []})
     kw = {int(c): k for c, k in zip(base.get("cluster", []), base.get("keywords", []))}
-    map_share = pd.Series(np.asarray(tm.clusters.labels)).value_counts(normalize=True)
+    map_levels, shown = map_levels_of(tm)
+    map_share = pd.Series(np.asarray(map_levels[shown])).value_counts(normalize=True)
     recs = []
     for c, idx in pd.Series(np.arange(n_new)).groupby(a.labels):
         idx = idx.to_numpy()
@@ -519,6 +520,7 @@ def write_assignment_report(tm, a: Assignment, path, *, title: str | None = None
     table = table.sort_values("size", ascending=False, ignore_index=True)
     manifest = dict(tm.manifest or {})
     manifest["assignment"] = dict(a.info, n_new=n_new, n_candidates=int(a.is_new.sum()))
-    path.write_text(report_html(fig, title=title or "kosbert_viz: new batch", table=table, manifest=manifest,
-                                summary=summary), encoding="utf-8")
-    return path
+    from .report import write_html
+
+    return write_html(path, report_html(fig, title=title or "kosbert_viz: new batch", table=table,
+                                        manifest=manifest, summary=summary))

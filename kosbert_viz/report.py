@@ -283,15 +283,19 @@ def _points_of(result) -> dict:
     table = result.table
     names = dict(zip(table["cluster"], table["name"])) if table is not None and len(table) else {}
     names = {k: _clean(v) for k, v in names.items()}
-    data = getattr(result, "data", None)
+    data = getattr(result, "metadata", None)
+    if data is None:
+        data = getattr(result, "data", None)  # set by hand on older maps
     if data is not None and hasattr(data, "columns"):  # lone surrogates in a metadata column: U+FFFD, as in texts
         text_cols = [c for c in data.columns if data[c].dtype == object]
         if text_cols:
             data = data.copy()
             for c in text_cols:
                 data[c] = data[c].map(_clean)
-    return {"texts": result.texts, "coords": result.coords, "labels": result.clusters.labels, "names": names,
-            "data": data}
+    levels = getattr(result.clusters, "levels", None) or []
+    shown = getattr(result, "level", None)
+    labels = levels[shown] if levels and isinstance(shown, int) and 0 <= shown < len(levels) else result.clusters.labels
+    return {"texts": result.texts, "coords": result.coords, "labels": labels, "names": names, "data": data}
 
 
 def _clean(value):
@@ -334,12 +338,20 @@ def write_report(result, path, *, title: str | None = None, notice: str | None =
     body = report_html(result.figure, title=title, table=result.table, manifest=manifest, summary=summary,
                        notice=notice, themes=themes, tree_figure=tree_figure, level=getattr(result, "level", None),
                        trends=trends, **_points_of(result))
+    # lone surrogates (broken emoji from scraped chats) in a text, a name, a hover column: U+FFFD
+    return write_html(path, body)
+
+
+def write_html(path, body: str) -> Path:
+    """Write an HTML page safely: lone surrogates as U+FFFD (one warning), temp file + rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     try:
         data = body.encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates (broken emoji from scraped chats) in a text, a name, a hover column
+    except UnicodeEncodeError:
         count = len(_SURROGATE.findall(body))
         warnings.warn(f"the report's text holds {count} lone surrogate(s) (broken emoji, common in scraped chat "
-                      "logs); they are written as U+FFFD", UserWarning, stacklevel=2)
+                      "logs); they are written as U+FFFD", UserWarning, stacklevel=3)
         data = _SURROGATE.sub("\ufffd", body).encode("utf-8")
     _replace_file(path, data)
     return path

@@ -359,3 +359,17 @@ def test_notebook_08_on_question_pair_with_the_tiny_model(tiny_model_path, tmp_p
                      if o.output_type == "stream")
     assert "F1 before" in text and "Question_pair: " + str(SHARED_DATA / "Question_pair") in text
     assert (tmp_path / "ko-sbert-question-pair" / "modules.json").exists()
+
+
+def test_a_folder_of_the_users_is_never_cleared(tmp_path):
+    """output_dir with other files (a project folder, a checkpoints/ of the user's) is refused before any
+    model is loaded, and nothing in it is touched."""
+    import kosbert_viz as kv
+
+    own = tmp_path / "project"
+    (own / "checkpoints").mkdir(parents=True)
+    (own / "checkpoints" / "my-notes.txt").write_text("keep me", encoding="utf-8")
+    pairs = [("배송이 늦어요", "배송 지연"), ("환불 해주세요", "환불 요청"), ("앱이 꺼져요", "앱 오류")]
+    with pytest.raises(FileExistsError, match="not a kosbert_viz model"):
+        kv.finetune(pairs, "no-such-model", output_dir=own)
+    assert (own / "checkpoints" / "my-notes.txt").read_text(encoding="utf-8") == "keep me"

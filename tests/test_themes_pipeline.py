@@ -81,3 +81,18 @@ def test_report_has_the_theme_tree_chart_and_table(tm, tmp_path, browser):
     assert set(rows) >= {"0", "1"}
     assert not log.console_errors and not log.page_errors and not log.external_requests
     page.close()
+
+
+@pytest.mark.slow
+def test_report_of_another_level_joins_that_levels_labels_and_names(sample, offline_encoder, tmp_path):
+    from kosbert_viz._report_ui import read_report
+
+    tm0 = kv.map_texts(sample.text, offline_encoder, level=0, cache=str(tmp_path), show_progress_bar=False)
+    doc = kv.write_report(tm0, tmp_path / "r0.html").read_text(encoding="utf-8")
+    data = read_report(doc)
+    shown = tm0.clusters.levels[0]
+    np.testing.assert_array_equal(np.asarray(data["labels"]), shown)   # level 0's labels, not the default's
+    want = {str(int(c)): n for c, n in zip(tm0.table.cluster, tm0.table.name)}
+    names = data["meta"]["names"]
+    names = dict(names) if isinstance(names, dict) else {str(i): n for i, n in enumerate(names)}
+    assert {k: names[k] for k in want} == want

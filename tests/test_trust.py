@@ -172,3 +172,12 @@ def test_modules_and_functions_do_not_share_names():
         assert callable(getattr(kv, name))
         with pytest.raises(ModuleNotFoundError):
             importlib.import_module(f"kosbert_viz.{name}")
+
+
+def test_hierarchy_names_treat_nfd_text_as_the_same_words():
+    X = np.repeat(np.eye(2, 8, dtype=np.float32), 4, axis=0) + 0.01 * np.random.default_rng(0).normal(size=(8, 8))
+    res = kv.cluster(X.astype(np.float32), "hierarchy", cache=None)
+    plain = kv.hierarchy_names(REVIEWS, res, top_n=4)
+    mixed = kv.hierarchy_names(nfd(REVIEWS), res, top_n=4)
+    assert plain.keywords.tolist() == mixed.keywords.tolist()
+    assert all(unicodedata.is_normalized("NFC", w) for kws in mixed.keywords for w in kws)
