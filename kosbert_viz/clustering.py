@@ -71,10 +71,11 @@ class ClusterResult:
         return {int(b): self.names[int(nd)] for nd, l, b in zip(tree.node, tree.level, tree.label)
                 if l == lv and int(nd) in self.names}
 
-    def reassign_noise(self, strategy: str = "centroid", *, X=None, k: int = 15) -> "ClusterResult":
+    @renamed_kwargs(k="top_k")
+    def reassign_noise(self, strategy: str = "centroid", *, X=None, top_k: int = 15) -> "ClusterResult":
         """A new result with every -1 placed; ``is_outlier`` keeps which texts were noise.
 
-        strategy "centroid": nearest cluster centre; "knn": weighted vote of the ``k`` nearest clustered
+        strategy "centroid": nearest cluster centre; "knn": weighted vote of the ``top_k`` nearest clustered
         points; both in ``self.embedding`` (the coordinates HDBSCAN ran on), else in ``X``.
 
         >>> placed = kv.cluster(emb, "hdbscan").reassign_noise("knn")
@@ -83,7 +84,7 @@ class ClusterResult:
         """
         from .hierarchy import reassign_result
 
-        return reassign_result(self, strategy, X=X, k=k)
+        return reassign_result(self, strategy, X=X, k=top_k)
 
     def merge(self, ids, name: str | None = None, *, level: int | None = None) -> "ClusterResult":
         """A new result where themes ``ids`` of ``level`` (default level) are one; it keeps the smallest id.

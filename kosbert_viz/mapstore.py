@@ -145,6 +145,9 @@ class _Reader:
     def _path(self, name: str) -> Path:
         if name not in self.files:
             raise MapFileError(f"{self.folder / 'map.json'} lists no file {name!r}: the map is incomplete")
+        if Path(name).is_absolute() or ".." in Path(name).parts or "\\" in name:
+            raise MapFileError(f"{self.folder / 'map.json'} names a file outside the map folder ({name!r}); "
+                               "a saved map only lists files inside its own folder")
         p = self.folder / name
         if not p.is_file():
             raise MapFileError(f"{p} is missing: the saved map is incomplete (copy the whole folder)")

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._validation import renamed_kwargs
+
 from .similarity import _exact_topk, _unit_rows
 
 __all__ = ["Assignment", "assign", "assign_vectors", "extend", "prepare", "PlacementState", "map_encoder",
@@ -171,7 +173,8 @@ def _build_ivf(X, seed: int):
     return C, lists
 
 
-def prepare(tm, *, seed: int = 0) -> PlacementState:
+@renamed_kwargs(seed="random_state")
+def prepare(tm, *, random_state: int = 0) -> PlacementState:
     """The placement state of ``tm`` (built once, kept on the map and saved with it)."""
     state = getattr(tm, "_placement", None)
     X = tm.embeddings
@@ -182,11 +185,11 @@ def prepare(tm, *, seed: int = 0) -> PlacementState:
     if n < 2:
         raise ValueError(f"a map needs at least 2 texts to place new ones, got {n}")
     if n >= _IVF_FROM:
-        C, lists = _build_ivf(X, seed)
-        state = PlacementState(n, np.zeros(0, np.float32), "ivf", C, lists, seed)
+        C, lists = _build_ivf(X, random_state)
+        state = PlacementState(n, np.zeros(0, np.float32), "ivf", C, lists, random_state)
     else:
-        state = PlacementState(n, np.zeros(0, np.float32), "exact", seed=seed)
-    rng = np.random.default_rng(seed)
+        state = PlacementState(n, np.zeros(0, np.float32), "exact", seed=random_state)
+    rng = np.random.default_rng(random_state)
     sample = np.sort(rng.choice(n, min(n, _REF_SAMPLE), replace=False))
     sims, idx = _neighbours(X, state, _unit_rows(X[sample], "map embeddings"), 2)
     not_self = idx[:, 0] != sample

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._validation import renamed_kwargs
+
 __all__ = ["topics_over_time", "TopicsOverTime", "topics_per_class", "TopicsPerClass"]
 
 _FREQS = {"D": "D", "W": "W", "M": "M", "Q": "Q", "Y": "Y", "A": "Y"}
@@ -175,7 +177,7 @@ def topics_over_time(tm, timestamps, freq: str = "M", level: int | None = None, 
     tm : TextMap
     timestamps : one date per text (datetimes, or strings pandas can parse); missing dates are left out
     freq : "D", "W", "M", "Q" or "Y"
-    level : theme level (0 = coarsest); default the map's default level
+    level : theme level (0 = coarsest); default the level the map shows (``tm.level``)
     prior : strength, in texts, of the smoothing of shares towards the overall share (growth measure)
     alpha : q-value below which a theme is called emerging or fading
     date_format : strftime format of string dates (e.g. ``"%y.%m.%d"`` for NSMC's ``YY.MM.DD``)
@@ -295,11 +297,13 @@ class TopicsPerClass:
         return fig
 
 
-def topics_per_class(tm, classes, level: int | None = None, *, alpha: float = 0.05, top_n: int = 5) -> TopicsPerClass:
+@renamed_kwargs(top_n="top_themes")
+def topics_per_class(tm, classes, level: int | None = None, *, alpha: float = 0.05,
+                     top_themes: int = 5) -> TopicsPerClass:
     """Share of each theme per class and the themes most distinctive of each class.
 
     ``classes``: one value per text (product, channel, rating ...); missing values are left out.
-    ``distinctive`` keeps, per class, the ``top_n`` themes with lift > 1 and q-value < ``alpha``
+    ``distinctive`` keeps, per class, the ``top_themes`` themes with lift > 1 and q-value < ``alpha``
     (one-sided Fisher exact test, Benjamini-Hochberg over all cells; see :mod:`kosbert_viz.trends`).
 
     >>> pc = kv.topics_per_class(tm, df["topic"])
@@ -337,6 +341,6 @@ def topics_per_class(tm, classes, level: int | None = None, *, alpha: float = 0.
     long.insert(2, "name", [names[t] for t in long.theme])
     dist = long[(long.lift > 1) & (long.q_value < alpha)]
     dist = (dist.sort_values(["class", "lift"], ascending=[True, False], kind="stable")
-            .groupby("class", sort=False).head(top_n).reset_index(drop=True))
+            .groupby("class", sort=False).head(top_themes).reset_index(drop=True))
     return TopicsPerClass(long, dist, level, {"n_texts": n, "n_classified": int(ok.sum()), "alpha": alpha,
                                               "tests": int(p.size)})

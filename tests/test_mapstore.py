@@ -238,3 +238,17 @@ def test_cli_assign_writes_a_report_with_candidates_first(text_map, tmp_path):
                           "review"], capture_output=True, text=True, env=env, timeout=300)
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "not a saved map" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_a_map_json_pointing_outside_its_folder_is_refused(tmp_path):
+    import json
+
+    from kosbert_viz.mapstore import MapFileError, _Reader
+
+    (tmp_path / "secret.npy").write_bytes(b"x")
+    reader = _Reader(tmp_path / "map", {"../secret.npy": {"bytes": 1, "sha256": "0"}}, "none")
+    with pytest.raises(MapFileError, match="outside the map folder"):
+        reader._path("../secret.npy")
+    reader = _Reader(tmp_path / "map", {str(tmp_path / "secret.npy"): {"bytes": 1, "sha256": "0"}}, "none")
+    with pytest.raises(MapFileError, match="outside the map folder"):
+        reader._path(str(tmp_path / "secret.npy"))
