@@ -197,7 +197,7 @@ def _column_error(col: str, flag: str, df, args) -> CLIError:
 # that reads every non-empty cell of the column is used (the same format for the whole column).
 DATE_FORMATS = (
     ("YYYY-MM-DD", r"\d{4}-\d{1,2}-\d{1,2}", "%Y-%m-%d"),
-    ("YYYY-MM-DD HH:MM[:SS] (ISO 8601; times with a zone are read as UTC)",
+    ("YYYY-MM-DD HH:MM[:SS] (ISO 8601; a zone suffix is ignored: the clock time as written counts)",
      r"\d{4}-\d{1,2}-\d{1,2}[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?", "ISO8601"),
     ("YYYY/MM/DD", r"\d{4}/\d{1,2}/\d{1,2}", "%Y/%m/%d"),
     ("YYYY.MM.DD", r"\d{4}\.\d{1,2}\.\d{1,2}", "%Y.%m.%d"),
@@ -242,9 +242,12 @@ def _parse_dates(values, col: str, date_format: str | None = None):
         if ok.any():
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                got = pd.to_datetime(text[ok], format=fmt, errors="coerce", utc=fmt == "ISO8601")
+                values = text[ok]
+                if fmt == "ISO8601":  # the clock time as written: a +09:00 review stays on its Korean date
+                    values = values.str.replace(r"(?:Z|[+-]\d{2}:?\d{2})$", "", regex=True)
+                got = pd.to_datetime(values, format=fmt, errors="coerce")
             if getattr(got.dt, "tz", None) is not None:
-                got = got.dt.tz_convert(None)
+                got = got.dt.tz_localize(None)
             parsed[ok] = got
         bad = ~empty & parsed.isna().to_numpy()
         if not bad.any():
