@@ -57,6 +57,7 @@ _EXPORTS = {
     "sts": "evaluate",
     "cluster_metrics": "evaluate",
     "encode_dataset": "distributed",
+    "assign_dataset": "distributed",
     "load_embeddings": "distributed",
     "EncodeResult": "distributed",
     "MissingEmbeddingsError": "distributed",

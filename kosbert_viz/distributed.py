@@ -42,7 +42,7 @@ import numpy as np
 from .cache import EmbeddingCache, text_keys
 from ._validation import renamed_kwargs
 
-__all__ = ["encode_dataset", "load_embeddings", "EncodeResult", "MissingEmbeddingsError", "shutdown_ray"]
+__all__ = ["encode_dataset", "assign_dataset", "load_embeddings", "EncodeResult", "MissingEmbeddingsError", "shutdown_ray"]
 
 log = logging.getLogger("kosbert_viz")
 
@@ -652,6 +652,110 @@ def encode_dataset(
     else:
         log.info(result.summary())
     return result
+
+
+class _AssignActor:
+    """A Ray Data actor: loads the saved map and its model once, then places batches (``placement.assign``)."""
+
+    def __init__(self, map_path: str, model, cache_path: str, cache_dtype: str, text_column: str, top_k: int,
+                 new_threshold: float, threads):
+        if threads:
+            import torch
+
+            torch.set_num_threads(int(threads))
+        from .mapstore import load_map
+        from .placement import map_encoder, prepare
+
+        self.tm = load_map(map_path)
+        self.encoder = map_encoder(self.tm, model)
+        prepare(self.tm)  # the saved placement index (or the exact search) once, not per batch
+        self.cache = EmbeddingCache(cache_path, dtype=cache_dtype)
+        self.text_column, self.top_k, self.new_threshold = text_column, top_k, new_threshold
+
+    def __call__(self, batch) -> dict:
+        from .placement import assign
+
+        texts = _texts_of(batch.column(self.text_column), self.text_column)
+        a = assign(self.tm, texts, model=self.encoder, top_k=self.top_k, new_threshold=self.new_threshold,
+                   cache=self.cache, show_progress_bar=False)
+        out = {f"level_{i}": np.asarray(lv, np.int64) for i, lv in enumerate(a.levels)}
+        out.update(label=np.asarray(a.labels, np.int64), name=np.array(a.names, dtype=object),
+                   x=a.coords[:, 0], y=a.coords[:, 1], novelty=a.novelty, is_new=a.is_new,
+                   similarity=a.similarity.astype(np.float64))
+        if _ID in batch.column_names:
+            out[_ID] = batch.column(_ID).to_numpy()
+        return out
+
+
+def assign_dataset(source, map_path, *, text_column: str = "text", model=None, cache="auto", top_k: int = 15,
+                   new_threshold: float = 0.99, concurrency: int | None = None, num_cpus: float | None = None,
+                   batch_size: int | None = None, out=None, format: str | None = None,  # noqa: A002
+                   read_kwargs: dict | None = None, address: str | None = None, init_kwargs: dict | None = None,
+                   show_progress_bar: bool = False):
+    """Place a corpus into a saved map on Ray Data: ``tm.assign`` on every batch, in parallel actors.
+
+    ``source``, ``text_column``, ``cache``, ``concurrency``, ``num_cpus``, ``batch_size``, ``format``,
+    ``read_kwargs``, ``address`` and ``init_kwargs`` are as in :func:`encode_dataset` (the same
+    sources, the same embedding cache, the same kind of actor pool). Each actor loads the map at
+    ``map_path`` once (``kv.load_map``, with its saved placement index) and the map's model (or
+    ``model``, refused unless it is the map's), and places its batches with
+    :func:`kosbert_viz.placement.assign`, so the result equals single-process ``tm.assign``.
+    Returns a pandas DataFrame in the input's order: ``level_0`` ... (coarsest first), ``label`` and
+    ``name`` (the map's shown level), ``x``, ``y``, ``novelty``, ``is_new``, ``similarity``;
+    ``out=`` also writes it to a Parquet file.
+
+    >>> df = kv.distributed.assign_dataset("reviews/*.parquet", "maps/voc", text_column="review")
+    >>> df.groupby("name").size().sort_values().tail()
+    """
+    ray = _import_ray()
+    import pandas as pd
+    from ray.data import ActorPoolStrategy, DataContext
+
+    from ._validation import check_positive_int
+
+    top_k = check_positive_int(top_k, "top_k")
+    map_path = str(Path(os.fspath(map_path)).expanduser().resolve())
+    if not Path(map_path).is_dir():
+        raise FileNotFoundError(f"no saved map at {map_path} (expected a folder written by TextMap.save)")
+    if model is not None:
+        model = _resolve_model(model)
+    store = _resolve_cache(cache)
+    where = _connect(ray, address, init_kwargs)
+    cluster_cpus = float(ray.cluster_resources().get("CPU", 1))
+    num_cpus = 1.0 if num_cpus is None else float(num_cpus)
+    concurrency = max(1, int(concurrency or cluster_cpus // max(num_cpus, 1e-9)))
+    batch_size = int(batch_size or _DEFAULT_BATCH["cpu"])
+    ctx = DataContext.get_current()
+    saved = (ctx.enable_progress_bars, ctx.execution_options.preserve_order)
+    ctx.enable_progress_bars = bool(show_progress_bar)
+    ctx.execution_options.preserve_order = True  # rows come back in the input's order
+    try:
+        free = cluster_cpus - concurrency * num_cpus
+        ds, _, n_known, desc = _dataset(source, text_column=text_column, id_column=None, block_rows=batch_size,
+                                        fmt=format, read_kwargs=dict(read_kwargs or {}),
+                                        read_cpus=None if free >= 1 else max(0.0, free))
+        log.info("kosbert_viz.assign_dataset: %s into %s on %s, %d actor(s)", desc, map_path, where, concurrency)
+        remote: dict[str, Any] = {}
+        if _ray_version(ray) < (2, 60):
+            remote.update(max_restarts=-1, max_task_retries=-1)
+        placed = ds.map_batches(
+            _AssignActor,
+            fn_constructor_kwargs=dict(map_path=map_path, model=model, cache_path=str(store.path),
+                                       cache_dtype=store.dtype, text_column=text_column, top_k=top_k,
+                                       new_threshold=float(new_threshold), threads=max(1, int(round(num_cpus)))),
+            batch_size=batch_size, batch_format="pyarrow", compute=ActorPoolStrategy(size=concurrency),
+            num_cpus=num_cpus, **remote)
+        df = placed.to_pandas()
+    finally:
+        ctx.enable_progress_bars, ctx.execution_options.preserve_order = saved
+        _restore_builtin_print()
+    if _ID in df.columns:  # in-memory sources carry their row positions: order by them
+        df = df.sort_values(_ID, kind="stable").drop(columns=_ID).reset_index(drop=True)
+    if n_known is not None and len(df) != n_known:
+        raise RuntimeError(f"Ray returned placements for {len(df)} of {n_known} rows")
+    if out is not None:
+        df.to_parquet(os.fspath(out), index=False)
+    return df
 
 
 def _write_parquet(ds, parquet_out, *, fingerprint: str, store: EmbeddingCache, text_column: str,

@@ -251,3 +251,28 @@ def test_shutdown_keeps_numba_working():
     from kosbert_viz.reduction import nearest_neighbors
 
     assert nearest_neighbors(X, n_neighbors=5, cache=None, mode="fast").indices.shape == (9000, 5)
+
+
+@pytest.mark.slow
+def test_assign_dataset_matches_single_process_assign(ray_local, headlines, tiny_model_path, tmp_path):
+    from kosbert_viz.distributed import assign_dataset
+
+    titles = list(headlines.title)
+    cache = tmp_path / "cache"
+    tm = kv.map_texts(titles[:300], tiny_model_path, cache=cache, show_progress_bar=False)
+    path = tm.save(tmp_path / "map")
+    new = titles[300:1300] + titles[:3]  # three texts already in the map
+    df = assign_dataset(new, path, cache=cache, concurrency=2, batch_size=250, out=tmp_path / "placed.parquet")
+    a = kv.load_map(path).assign(new, cache=cache, show_progress_bar=False)
+    assert len(df) == len(new)
+    for i, lv in enumerate(a.levels):
+        np.testing.assert_array_equal(df[f"level_{i}"].to_numpy(), lv)
+    np.testing.assert_array_equal(df.label.to_numpy(), a.labels)
+    assert df.name.tolist() == a.names
+    np.testing.assert_array_equal(df[["x", "y"]].to_numpy(), a.coords)
+    np.testing.assert_array_equal(df.novelty.to_numpy(), a.novelty)
+    np.testing.assert_array_equal(df.is_new.to_numpy(), a.is_new)
+    assert (df.novelty.to_numpy()[-3:] == 0).all()
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "placed.parquet"), df)
