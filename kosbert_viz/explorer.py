@@ -9,8 +9,10 @@
 
 The map is jupyter-scatter (an anywidget over regl-scatterplot: plain WebGL, no WebGPU),
 which stays smooth to millions of points. Only coordinates and one colour value per point go
-to the browser (16 bytes a point); a text travels only when its tooltip is shown. Lasso:
-shift + drag (or the lasso button); the selection comes back to Python as ``ex.selected``.
+to the browser (16 bytes a point); a text travels only when its tooltip is shown. Lasso: the
+lasso button in the map's toolbar, then drag (or press and hold, then drag); the selection comes
+back to Python as ``ex.selected``. (Shift + drag is JupyterLab's own cell selection, so the map
+does not use it.)
 Needs the ``explore`` extra: ``pip install "kosbert_viz[explore]"`` (jupyter-scatter, ipywidgets).
 """
 from __future__ import annotations
@@ -28,6 +30,8 @@ __all__ = ["explore", "Explorer"]
 _EXTRA_HINT = 'the explorer needs jupyter-scatter and ipywidgets: pip install "kosbert_viz[explore]"'
 NOISE_HEX = "#969696"
 TABLE_ROWS = 300  # rows drawn in the side panel's table (the DataFrame holds all of them)
+TABLE_CSS = ("<style>.kv-selection td,.kv-selection th{padding:2px 6px;vertical-align:top;"
+             "border-bottom:1px solid #eee}.kv-selection td:not(:nth-child(3)){white-space:nowrap}</style>")
 KEYWORD_SAMPLE = 1500  # texts per side (selection / rest) tokenised for the selection's keywords
 MAX_CATEGORIES = 60  # a metadata column with at most this many values gets a filter and colours
 
@@ -293,9 +297,14 @@ class Explorer:
 
     def _get_encoder(self):
         if self._encoder is None:
-            from .models import load_encoder
+            if self._model is None and self._tm is not None:  # the map's own model (the offline one too)
+                from .placement import map_encoder
 
-            self._encoder = load_encoder(self._model)
+                self._encoder = map_encoder(self._tm)
+            else:
+                from .models import load_encoder
+
+                self._encoder = load_encoder(self._model)
         return self._encoder
 
     def filter(self, *, themes=None, categories: dict | None = None, date_range=None):
@@ -621,7 +630,8 @@ class Explorer:
 
     def _table_html(self, idx) -> str:
         if not len(idx):
-            return "<p style='color:#777'>Lasso (shift + drag) or search to list texts here.</p>"
+            return ("<p style='color:#777'>Lasso some points (the lasso button left of the map, then drag; "
+                    "or press and hold, then drag) or search, to list their texts here.</p>")
         df = self.frame(idx)
         key, asc = self._widgets["sort"].value, self._widgets["ascending"].value
         if key == "length":
@@ -636,7 +646,7 @@ class Explorer:
                        for row in shown[cols].itertuples(index=False))
         more = (f"<p>showing {TABLE_ROWS:,} of {len(df):,} (all are in <code>ex.selected</code>)</p>"
                 if len(df) > TABLE_ROWS else "")
-        return (f"<table class='kv-selection' style='border-collapse:collapse;font-size:12px'>"
+        return (f"{TABLE_CSS}<table class='kv-selection' style='border-collapse:collapse;font-size:12px'>"
                 f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}")
 
     def _repr_mimebundle_(self, **kwargs):
@@ -684,9 +694,9 @@ def explore(textmap=None, *, coords=None, labels=None, texts=None, data=None, na
             names_by_level[primary] = names
         coords, texts = textmap.coords, textmap.texts
         embeddings = textmap.embeddings if embeddings is None else embeddings
-        if model is None:
-            model = ((textmap.manifest or {}).get("model") or {}).get("name")
-        data = getattr(textmap, "data", None) if data is None else data
+        if data is None:  # the TextMap's metadata (kv.map_texts / load_map / extend keep it there)
+            data = getattr(textmap, "metadata", None)
+            data = getattr(textmap, "data", None) if data is None else data
     else:
         if coords is None or texts is None:
             raise TypeError("explore() needs a TextMap, or coords= and texts= (labels= optional)")

