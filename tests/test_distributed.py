@@ -275,4 +275,4 @@ def test_assign_dataset_matches_single_process_assign(ray_local, headlines, tiny
     assert (df.novelty.to_numpy()[-3:] == 0).all()
     import pandas as pd
 
-    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "placed.parquet"), df)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "placed.parquet"), df, check_dtype=False)
