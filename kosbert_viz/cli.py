@@ -182,6 +182,18 @@ def _read_input(args):
     return df, info
 
 
+def _nonempty_texts(df, args):
+    """The rows with a non-empty text (one stderr line on how many were skipped), the first --limit of them."""
+    texts = df[args.text_col].astype(str)
+    keep = texts.str.strip() != ""
+    if (~keep).any():
+        print(f"skipping {int((~keep).sum())} empty rows", file=sys.stderr)
+    df, texts = df[keep], texts[keep]
+    if args.limit:
+        df, texts = df.head(args.limit), texts.head(args.limit)
+    return df, texts
+
+
 def _column_error(col: str, flag: str, df, args) -> CLIError:
     import difflib
 
@@ -283,13 +295,7 @@ def _cmd_map(args) -> int:
             raise _column_error(col, flag, df, args)
     if (args.freq or args.date_format) and not args.time_col:
         raise CLIError(f"{'--freq' if args.freq else '--date-format'} needs --time-col (the column of dates)")
-    texts = df[args.text_col].astype(str)
-    keep = texts.str.strip() != ""
-    if (~keep).any():
-        print(f"skipping {int((~keep).sum())} empty rows", file=sys.stderr)
-    df, texts = df[keep], texts[keep]
-    if args.limit:
-        df, texts = df.head(args.limit), texts.head(args.limit)
+    df, texts = _nonempty_texts(df, args)
     _check_against_texts(args, len(texts), f"{args.file} (column {args.text_col!r})")
     meta = {}
     if args.time_col:
@@ -468,13 +474,7 @@ def _cmd_assign(args) -> int:
     df, _ = _read_input(args)
     if args.text_col not in df.columns:
         raise _column_error(args.text_col, "--text-col", df, args)
-    texts = df[args.text_col].astype(str)
-    keep = texts.str.strip() != ""
-    if (~keep).any():
-        print(f"skipping {int((~keep).sum())} empty rows", file=sys.stderr)
-    df, texts = df[keep], texts[keep]
-    if args.limit:
-        df, texts = df.head(args.limit), texts.head(args.limit)
+    df, texts = _nonempty_texts(df, args)
     if not len(texts):
         raise CLIError(f"{args.file} has no non-empty text in column {args.text_col!r}")
     from .placement import write_assignment_report
