@@ -20,7 +20,8 @@ SCRIPT = "<script>window.__pwned = 1; alert(2)</script> 환불해 주세요"
 @pytest.fixture(scope="module")
 def cli_report(tmp_path_factory, tiny_model_path):
     """`kosbert-viz map FILE.csv --text-col text --label-col topic -o report.html` on the sample corpus
-    plus hostile rows: 40 copies of an <img onerror> text, so k-means gives them a cluster of their own
+    plus hostile rows: 40 copies of an <img onerror> text, so k-means (asked for: the theme tree has
+    its own browser test in test_themes_pipeline.py) gives them a cluster of their own
     and the text is its representative (with 15 copies that held for most k-means seeds, not all)."""
     import pandas as pd
 
@@ -33,7 +34,8 @@ def cli_report(tmp_path_factory, tiny_model_path):
     out = tmp / "report.html"
     proc = subprocess.run(
         [sys.executable, "-m", "kosbert_viz", "map", str(tmp / "reviews.csv"), "--text-col", "text",
-         "--label-col", "topic", "--model", tiny_model_path, "--k", "7", "--cache-dir", str(tmp / "cache"),
+         "--label-col", "topic", "--model", tiny_model_path, "--method", "kmeans", "--k", "7",
+         "--cache-dir", str(tmp / "cache"),
          "-o", str(out)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out
