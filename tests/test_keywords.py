@@ -64,7 +64,7 @@ def test_noise_skipped_and_representatives_nearest_centroid():
 
 
 def test_bad_inputs():
-    with pytest.raises(ValueError, match="same length"):
+    with pytest.raises(ValueError, match="labels has 1 entries, expected 2"):
         K.keywords(["a", "b"], [0])
     with pytest.raises(ValueError, match="top_n"):
         K.keywords(["a"], [0], top_n=0)
