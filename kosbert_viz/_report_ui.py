@@ -364,8 +364,10 @@ def read_report(html_text: str) -> dict:
     """The data a report embeds, decoded as the page decodes it: ``figure`` (hover texts and coordinates
     filled back in), ``meta`` (texts, theme names, category columns) and the per-point arrays.
 
-    >>> data = read_report(Path("report.html").read_text(encoding="utf-8"))
-    >>> data["meta"]["texts"][:3], data["figure"]["data"][0]["name"]
+    >>> from pathlib import Path
+    >>> data = read_report(kv.write_report(tm, "report.html").read_text(encoding="utf-8"))
+    >>> len(data["meta"]["texts"]) == len(tm.texts), len(data["labels"]) == len(tm.texts)
+    (True, True)
     """
     import re
 

@@ -4,7 +4,8 @@
 >>> ex                                        # the map (WebGL), search box, filters, the texts beside it
 >>> ex.selected                               # a live DataFrame: index, text, theme, metadata
 >>> ex.search("환불")                          # substring (NFC): 환불 finds 환불이; semantic=True uses kv.search
->>> ex.select([3, 14, 15]); ex.filter(themes=["배송 · 택배"], categories={"topic": ["배송"]})
+>>> ex.select([3, 14, 15])
+>>> ex.filter(themes=[tm.table.name[0]])      # by theme name (or label); categories={"column": [...]}
 >>> ex.make_theme("환불 문의")                  # the selection becomes a theme in tm (and the next report)
 
 The map is jupyter-scatter (an anywidget over regl-scatterplot: plain WebGL, no WebGPU),
@@ -663,7 +664,7 @@ def explore(textmap=None, *, coords=None, labels=None, texts=None, data=None, na
     """An explorer widget for a map: lasso/box selection back to Python, search, filters, texts beside it.
 
     >>> ex = kv.explore(tm)                                   # a TextMap
-    >>> ex = kv.explore(coords=xy, labels=res.labels, texts=df.review, data=df[["product", "date"]])
+    >>> ex = kv.explore(coords=tm.coords, labels=res.labels, texts=df.review, data=df[["topic"]])
     >>> ex.selected.head()
 
     ``labels`` may be one array or a list of arrays (theme levels, coarse to fine); ``names``

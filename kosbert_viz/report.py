@@ -315,7 +315,11 @@ def write_report(result, path, *, title: str | None = None, notice: str | None =
     ``trends``: a list of :func:`~kosbert_viz.topics_over_time` and :func:`~kosbert_viz.topics_per_class`
     results; each adds a section (its figure and its table of emerging/fading or distinctive themes).
 
-    >>> kv.write_report(tm, "voc.html", trends=[kv.topics_over_time(tm, dates), kv.topics_per_class(tm, df["product"])])
+    >>> dates = pd.Series(pd.date_range("2024-01-01", periods=len(tm.texts), freq="6h"))
+    >>> trends = [kv.topics_over_time(tm, dates, freq="W"), kv.topics_per_class(tm, df["topic"])]
+    >>> kv.write_report(tm, "voc.html", trends=trends).name
+    'voc.html'
+
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
