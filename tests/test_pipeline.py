@@ -10,6 +10,9 @@ import kosbert_viz as kv
 
 
 def test_map_texts_hdbscan_clusters_on_the_shared_layout(tiny_model_path, sample):
+    from kosbert_viz.reduction import _MEMO
+
+    _MEMO.clear()  # an earlier test may hold these layouts in memory; this one checks the disk copy
     texts = list(sample.text)
     tm = kv.map_texts(texts, tiny_model_path, method="hdbscan", min_cluster_size=10, show_progress_bar=False)
     params = tm.clusters.params
