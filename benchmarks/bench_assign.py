@@ -10,7 +10,7 @@ speed   100,000 new 768-d vectors into a 100,000-text map (synthetic clustered v
         recall@15 of our neighbours and the agreement of our themes with a vote over the exact ones.
 store   ``TextMap.save`` and ``kv.load_map`` of that 100k map (texts, labels, coords, vectors).
 quality YNAT headlines (../shared/data), offline encoder through the shared cache
-        (``kv.encode(texts, model="offline", cache="/work/.benchcache/emb")``): fit a map on one
+        (``kv.encode(texts, model="offline", cache=$KV_BENCH_CACHE or "auto")``): fit a map on one
         half (map_texts' default method, 7 themes at the level shown), assign the other half; ARI of each half against the topic labels,
         self-assignment (as given, and leave-one-out), and assignments identical after save/load.
 """
