@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results" / "bench_assign.json"
 YNAT = ROOT.parent / "shared" / "data" / "dacon_news_topic_ynat" / "train_data.csv"
-BENCH_CACHE = os.environ.get("KV_BENCH_CACHE", "/work/.benchcache/emb")
+BENCH_CACHE = os.environ.get("KV_BENCH_CACHE", "auto")  # "auto": $KOSBERT_VIZ_CACHE or the user cache dir
 
 
 def _synthetic_map(n_map: int, n_new: int, dim: int, n_themes: int, seed: int = 0):

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 RAW = ROOT.parent / "shared" / "data" / "nsmc" / "raw_reviews.tsv.gz"
 RESULTS = ROOT / "benchmarks" / "results" / "nsmc_trends.json"
-BENCH_CACHE = os.environ.get("KV_BENCH_CACHE", "/work/.benchcache/emb")
+BENCH_CACHE = os.environ.get("KV_BENCH_CACHE", "auto")  # "auto": $KOSBERT_VIZ_CACHE or the user cache dir
 
 
 def main(argv=None):
