@@ -10,16 +10,30 @@ For each size (real NSMC reviews from ../shared/data/nsmc, synthetic 2-D layout 
   rebuilt from ``git show <REFERENCE_COMMIT>:kosbert_viz/report.py``.
 
 Target (issue 15): <= 7 MB at 100k reviews with plotly.js, first render the same or better.
-The widget half of issue 15's benchmark (jupyter-scatter in JupyterLab: first paint, lasso to
-Python, bytes per point) is not written yet.
+The widget half (``--part widget``): ``kv.explore(coords=, labels=, texts=)`` (jupyter-scatter) in a real
+``jupyter lab --no-browser`` (temporary root and settings, a token, a free port) driven by playwright, at 100k and 1M
+synthetic points, one run per size:
 
-Run: ``python benchmarks/bench_explore.py [--sizes 100000]``; JSON to benchmarks/results/bench_explore.json.
+* ``first_paint_s``: from executing the cell to the map's canvas holding coloured points (polled every 50 ms);
+* ``lasso_to_python_s``: from the mouse-up of a real lasso drag (toolbar lasso button) to a polling cell seeing
+  ``len(ex.selected) > 0``, less a no-op cell's round trip (``noop_cell_s``);
+* ``bytes_per_point``: websocket frames received by the page while the cell ran, over n (``..._beyond_texts``
+  subtracts the texts' UTF-8 bytes, whether or not they were sent; the widget's JS bundle travels in the same
+  frames, a fixed cost that dominates at small n);
+* reference: the same points as a plain plotly Scattergl figure's first paint in the same browser.
+
+Targets (issue 15): 1M painted <= 10 s, lasso to Python <= 2 s, <= 24 bytes per point beyond the texts.
+
+Run: ``python benchmarks/bench_explore.py [--part report|widget|all] [--sizes 100000] [--widget-sizes 100000,1000000]``;
+JSON to benchmarks/results/bench_explore.json (a part not run keeps its previous numbers there).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -78,11 +92,7 @@ def _render(browser, path: Path, ready: bool, timeout_s: float = 120) -> dict:
         page.close()
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--sizes", default="100000")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "bench_explore.json"))
-    args = ap.parse_args(argv)
+def report_main(args) -> dict:
     import kosbert_viz as kv
     from kosbert_viz.report import report_html
 
@@ -123,8 +133,254 @@ def main(argv=None) -> int:
             results["sizes"][str(n)] = row
             print(json.dumps({n: row}, ensure_ascii=False), file=sys.stderr)
         browser.close()
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return results
+
+
+# ---------------------------------------------------------------------------------------------- widget half
+# kv.explore in a real ``jupyter lab --no-browser`` (temporary root/config/settings, token, free port), driven
+# by playwright in Debian's headless Chromium (SwiftShader). Synthetic data: 25 Gaussian themes, short texts.
+
+PAINT_JS = """() => { const boxes = document.querySelectorAll('.kosbert-viz-explorer');
+  if (!boxes.length) return null; const box = boxes[boxes.length - 1];
+  const cs = [...box.querySelectorAll('canvas')].filter(c => c.width > 100 && c.height > 100)
+             .sort((a, b) => b.width * b.height - a.width * a.height);
+  if (!cs.length) return null;
+  const c = cs[0]; let ctx = null;
+  try { ctx = c.getContext('2d'); } catch (e) { ctx = null; }
+  if (!ctx) return {kind: 'webgl', colored: -1};
+  const d = ctx.getImageData(0, 0, c.width, c.height).data; let colored = 0;
+  for (let i = 0; i < d.length; i += 4 * 7) {   // sampled: pixels whose colour is not grey/white/transparent
+    if (d[i + 3] > 0 && (Math.abs(d[i] - d[i + 1]) > 12 || Math.abs(d[i + 1] - d[i + 2]) > 12)) colored++;
+  }
+  return {kind: '2d', colored}; }"""
+LAST_CANVAS_JS = """() => { const boxes = document.querySelectorAll('.kosbert-viz-explorer'); const box = boxes[boxes.length - 1];
+  const cs = [...box.querySelectorAll('canvas')].map(c => c.getBoundingClientRect())
+             .filter(r => r.width > 100 && r.height > 100).sort((a, b) => b.width * b.height - a.width * a.height);
+  return cs.length ? {x: cs[0].x, y: cs[0].y, width: cs[0].width, height: cs[0].height} : null; }"""
+
+SETUP_CELL = """import time, json, numpy as np, kosbert_viz as kv
+_rng = np.random.default_rng(0)
+labels = _rng.integers(0, 25, {n})
+coords = (_rng.normal(scale=12, size=(25, 2))[labels] + _rng.normal(size=({n}, 2))).astype(np.float32)
+texts = [f"리뷰 {{i}}: 배송이 빨라요 {{i % 97}}" for i in range({n})]
+print(json.dumps({{"text_bytes": sum(len(t.encode()) for t in texts)}}))"""
+EXPLORE_CELL = """_t = time.perf_counter()
+ex = kv.explore(coords=coords, labels=labels, texts=texts)
+_w = ex.widget
+_build_s = time.perf_counter() - _t
+ex"""
+
+
+@contextlib.contextmanager
+def _lab_server():
+    """``jupyter lab --no-browser`` on a free port with a token, everything in a temporary folder."""
+    import secrets
+    import urllib.request
+
+    from test_explore_lab import JUPYTER, _free_port
+
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        root = base / "root"
+        root.mkdir()
+        settings = base / "settings" / "@jupyterlab" / "apputils-extension"
+        settings.mkdir(parents=True)
+        (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false",
+                                                                              "checkForUpdates": False}))
+        port, token = _free_port(), secrets.token_hex(16)
+        env = dict(os.environ, JUPYTER_CONFIG_DIR=str(base / "config"), JUPYTERLAB_SETTINGS_DIR=str(base / "settings"),
+                   JUPYTERLAB_WORKSPACES_DIR=str(base / "workspaces"), JUPYTER_RUNTIME_DIR=str(base / "runtime"),
+                   HF_HUB_OFFLINE="1", KOSBERT_VIZ_CACHE=str(base / "cache"), PYTHONUNBUFFERED="1")
+        cmd = [str(JUPYTER), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0",
+               f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--allow-root",
+               "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
+               "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+               "--LabApp.extension_manager=readonly", "--ServerApp.terminals_enabled=False"]
+        log = open(base / "server.log", "w")
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2).read()
+                    break
+                except OSError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError("jupyter lab did not start:\n" + (base / "server.log").read_text()[-3000:])
+                    time.sleep(0.2)
+            yield {"url": url, "token": token, "root": root}
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            log.close()
+
+
+def _widget_size(browser, lab: dict, n: int, timeout_s: float) -> dict:
+    from test_explore_lab import CELL_TEXT_JS, KERNEL_READY_JS, _lasso, _run_cell
+
+    nb_name = f"bench_{n}.ipynb"
+    (lab["root"] / nb_name).write_text(json.dumps({
+        "cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": ""}],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "nbformat": 4, "nbformat_minor": 5}))
+    frames = {"received": 0, "sent": 0}
+
+    def _size(payload) -> int:
+        return len(payload.encode("utf-8")) if isinstance(payload, str) else len(payload)
+
+    def _ws(ws):
+        ws.on("framereceived", lambda p: frames.__setitem__("received", frames["received"] + _size(p)))
+        ws.on("framesent", lambda p: frames.__setitem__("sent", frames["sent"] + _size(p)))
+
+    console, page_errors = [], []
+    page = browser.new_page(viewport={"width": 1700, "height": 1000})
+    page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: page_errors.append(str(e)))
+    page.on("websocket", _ws)
+    row: dict = {"n": n}
+    try:
+        page.goto(f"{lab['url']}/lab/tree/{nb_name}?token={lab['token']}", wait_until="load")
+        page.wait_for_function(KERNEL_READY_JS, timeout=120_000, polling=200)
+        page.evaluate("() => window.jupyterapp.commands.execute('application:toggle-left-area')")
+        setup = json.loads(_run_cell(page, SETUP_CELL.format(n=n), timeout_ms=int(timeout_s * 1000)))
+        row["text_bytes"] = setup["text_bytes"]
+        # polling overhead: a no-op cell's round trip (median of 5)
+        noop = []
+        for _ in range(5):
+            t = time.perf_counter()
+            _run_cell(page, "print(0)")
+            noop.append(time.perf_counter() - t)
+        row["noop_cell_s"] = round(float(np.median(noop)), 3)
+
+        # (1) execute the cell -> the map's canvas has coloured points
+        before = dict(frames)
+        t0 = time.perf_counter()
+        page.evaluate("""(code) => { const app = window.jupyterapp, nb = app.shell.currentWidget.content;
+            nb.activeCellIndex = nb.widgets.length - 1;
+            return app.commands.execute('notebook:insert-cell-below').then(() => {
+              const cell = nb.activeCell; cell.model.sharedModel.setSource(code); window.__kvCell = cell;
+              return app.commands.execute('notebook:run-cell'); }); }""", EXPLORE_CELL)
+        page.wait_for_function(f"() => {{ const p = ({PAINT_JS})(); return p && (p.colored > 50 || p.colored < 0); }}",
+                               timeout=timeout_s * 1000, polling=50)
+        row["first_paint_s"] = round(time.perf_counter() - t0, 3)
+        row["paint_probe"] = page.evaluate(PAINT_JS)
+        page.wait_for_function("""() => { const c = window.__kvCell;
+            const k = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+            return !!(c.model.executionCount && k.status === 'idle'); }""", timeout=timeout_s * 1000, polling=100)
+        page.wait_for_timeout(500)  # late widget messages
+        row["cell_idle_s"] = round(time.perf_counter() - t0, 3)
+        got = {k: frames[k] - before[k] for k in frames}
+        row["ws_bytes_to_browser"] = got["received"]
+        row["ws_bytes_from_browser"] = got["sent"]
+        row["bytes_per_point"] = round(got["received"] / n, 2)
+        row["bytes_per_point_beyond_texts"] = round((got["received"] - row["text_bytes"]) / n, 2)
+        row["texts_in_frames"] = got["received"] > row["text_bytes"]
+        row["kernel_build_s"] = round(float(_run_cell(page, "print(_build_s)")), 3)
+
+        # (2) lasso -> the kernel sees len(ex.selected) > 0
+        explorer = page.locator(".kosbert-viz-explorer").last
+        explorer.scroll_into_view_if_needed()
+        explorer.locator("button[title='Activate lasso selection']").click()
+        page.mouse.move(1, 1)
+        box = page.evaluate(LAST_CANVAS_JS)
+        before = dict(frames)
+        _lasso(page, box, fx=(0.35, 0.65), fy=(0.35, 0.65))
+        t_up = time.perf_counter()
+        polls = 0
+        while True:
+            polls += 1
+            out = _run_cell(page, "print(len(ex.selected))", timeout_ms=int(timeout_s * 1000))
+            if int(out.strip() or 0) > 0:
+                break
+            if time.perf_counter() - t_up > timeout_s:
+                raise TimeoutError("the kernel never saw the lasso's selection")
+        raw = time.perf_counter() - t_up
+        row["n_selected"] = int(out.strip())
+        row["lasso_polls"] = polls
+        row["lasso_to_python_raw_s"] = round(raw, 3)
+        row["lasso_to_python_s"] = round(max(raw - row["noop_cell_s"], 0.0), 3)
+        row["lasso_ws_bytes_from_browser"] = frames["sent"] - before["sent"]
+        row["console_errors"] = len(console) + len(page_errors)
+        page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
+    finally:
+        page.close()
+    return row
+
+
+def _plotly_reference(browser, n: int, tmp: Path, timeout_s: float) -> dict:
+    """The same synthetic n drawn as a plain plotly Scattergl figure (plotly.js inline), first paint in Chromium."""
+    import plotly.graph_objects as go
+
+    from browser_helpers import open_page, wait_for_plots
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 25, n)
+    xy = (rng.normal(scale=12, size=(25, 2))[labels] + rng.normal(size=(n, 2))).astype(np.float32)
+    fig = go.Figure(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers",
+                                 marker=dict(color=labels, colorscale="Turbo", size=3, opacity=0.8)))
+    path = tmp / f"plotly-{n}.html"
+    fig.write_html(path, include_plotlyjs=True)
+    t = time.perf_counter()
+    page, log = open_page(browser, path.as_uri(), timeout_ms=int(timeout_s * 1000))
+    try:
+        wait_for_plots(page, 1, timeout_ms=int(timeout_s * 1000))
+        return {"first_paint_s": round(time.perf_counter() - t, 3), "html_bytes": path.stat().st_size,
+                "console_errors": len(log.console_errors) + len(log.page_errors)}
+    finally:
+        page.close()
+
+
+def widget_main(sizes: list[int], timeout_s: float) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    from browser_helpers import launch
+
+    out = {"setup": "kv.explore(coords=, labels=, texts=) in jupyter lab --no-browser, headless Debian Chromium "
+                    "(SwiftShader WebGL), synthetic 25 themes; one run per size",
+           "reference": "the same points as a plotly Scattergl figure (write_html, plotly.js inline), same browser",
+           "targets": {"first_paint_1M_s": 10, "lasso_to_python_s": 2, "bytes_per_point_beyond_texts": 24},
+           "sizes": {}}
+    with sync_playwright() as pw, _lab_server() as lab, tempfile.TemporaryDirectory() as tmp:
+        browser = launch(pw)
+        for n in sizes:
+            row = {}
+            try:
+                row["explore"] = _widget_size(browser, lab, n, timeout_s)
+            except Exception as exc:  # report what failed (e.g. a timeout at 1M) instead of losing the other size
+                row["explore"] = {"n": n, "error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+            try:
+                row["plotly_scattergl"] = _plotly_reference(browser, n, Path(tmp), timeout_s)
+            except Exception as exc:
+                row["plotly_scattergl"] = {"error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+            out["sizes"][str(n)] = row
+            print(json.dumps({n: row}, ensure_ascii=False), file=sys.stderr)
+        browser.close()
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--part", choices=["report", "widget", "all"], default="all")
+    ap.add_argument("--sizes", default="100000", help="report sizes")
+    ap.add_argument("--widget-sizes", default="100000,1000000")
+    ap.add_argument("--timeout", type=float, default=600, help="seconds per step of the widget half")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "bench_explore.json"))
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    results = json.loads(out.read_text(encoding="utf-8")) if out.exists() else {}
+    if args.part in ("report", "all"):
+        widget = results.pop("widget", None)
+        results = report_main(args)
+        if widget is not None:
+            results["widget"] = widget
+    if args.part in ("widget", "all"):
+        results["widget"] = widget_main([int(s) for s in args.widget_sizes.split(",")], args.timeout)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(json.dumps(results, ensure_ascii=False, indent=2))
     return 0
 
