@@ -77,12 +77,13 @@ def _readme_blocks():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("i", range(len(_readme_blocks())))
-def test_readme_python_examples_run(i, namespace):
+def test_readme_python_examples_run(i, namespace, tmp_path, monkeypatch):
     block = _readme_blocks()[i]
     if "# not run in tests" in block:
         pytest.skip("needs what a test machine lacks (marked in the README)")
     import plotly.io as pio
 
+    monkeypatch.chdir(tmp_path)  # its own folder: the docstrings' examples wrote files in the shared one
     renderer = pio.renderers.default
     try:
         exec(compile(block, f"README.md python block {i}", "exec"), dict(namespace))
