@@ -28,6 +28,15 @@ import pytest
 
 from browser_helpers import open_page, plot_summary, wait_for_plots
 
+# regl-scatterplot (inside jupyter-scatter) reports a frame it skipped because the previous one was still
+# drawing through console.error; nothing failed (the next frame draws). Seen once in three full CI runs
+# on a loaded 2-core machine. Every other console error fails the test.
+_SKIPPED_FRAME = "Ignoring draw call as the previous draw call has not yet finished"
+
+
+def _real_errors(messages):
+    return [m for m in messages if _SKIPPED_FRAME not in m]
+
 pytestmark = pytest.mark.slow
 pytest.importorskip("jscatter", reason='the explorer needs the explore extra: pip install "kosbert_viz[explore]"')
 pytest.importorskip("jupyterlab", reason='JupyterLab is the lab extra: pip install "kosbert_viz[lab]"')
@@ -241,7 +250,7 @@ def test_explorer_in_jupyterlab(lab, browser, tmp_path):
         saved = lab["root"] / NOTEBOOK.name
         page.wait_for_function("() => !window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=30_000)
         assert not page_errors, page_errors
-        assert not console, console
+        assert not _real_errors(console), console
     finally:
         page.close()
     nb = json.loads(saved.read_text(encoding="utf-8"))
@@ -257,6 +266,6 @@ def test_explorer_in_jupyterlab(lab, browser, tmp_path):
         maps = [s for s in summary if "scattergl" in s["types"]]
         assert maps and maps[0]["webgl"] and maps[0]["points"] >= 480, summary
         assert not log.page_errors, log.page_errors
-        assert not log.console_errors, log.console_errors
+        assert not _real_errors(log.console_errors), log.console_errors
     finally:
         page.close()
