@@ -195,3 +195,19 @@ def decode_pseudo_html(text: str) -> str:
 
 def squash(text: str) -> str:
     return "".join(text.split())
+
+
+def inside_polygon(x, y, px, py):
+    """Even-odd point in polygon, vectorised over the points: the rule of the report's lasso and of
+    regl-scatterplot's (jupyter-scatter) lasso."""
+    import numpy as np
+
+    inside = np.zeros(len(x), bool)
+    j = len(px) - 1
+    for i in range(len(px)):
+        cross = (py[i] > y) != (py[j] > y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            xint = (px[j] - px[i]) * (y - py[i]) / (py[j] - py[i]) + px[i]
+        inside ^= cross & (x < xint)
+        j = i
+    return inside

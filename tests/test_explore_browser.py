@@ -11,25 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from browser_helpers import open_page, wait_for_plots
+from browser_helpers import inside_polygon as _inside, open_page, wait_for_plots
 
 pytestmark = pytest.mark.slow
 
 INJECTION = "<img src=x onerror=window.__pwned=1>"
 SCRIPT = "<script>window.__pwned = 2</script> 환불해 주세요"
-
-
-def _inside(x, y, px, py):
-    """Even-odd point-in-polygon, vectorised (the same rule the page uses)."""
-    inside = np.zeros(len(x), bool)
-    j = len(px) - 1
-    for i in range(len(px)):
-        cross = (py[i] > y) != (py[j] > y)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            xint = (px[j] - px[i]) * (y - py[i]) / (py[j] - py[i]) + px[i]
-        inside ^= cross & (x < xint)
-        j = i
-    return inside
 
 
 def _report(tmp_path, n=3000, k=4, point_budget=200_000):

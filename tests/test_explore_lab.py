@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from browser_helpers import open_page, plot_summary, wait_for_plots
+from browser_helpers import inside_polygon as _inside, open_page, plot_summary, wait_for_plots
 
 # regl-scatterplot (inside jupyter-scatter) reports a frame it skipped because the previous one was still
 # drawing through console.error; nothing failed (the next frame draws). Seen once in three full CI runs
@@ -127,19 +127,6 @@ def lab(tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
-
-
-def _inside(x, y, px, py) -> np.ndarray:
-    """Even-odd point in polygon (the rule regl-scatterplot's lasso uses), vectorised over the points."""
-    inside = np.zeros(len(x), bool)
-    j = len(px) - 1
-    for i in range(len(px)):
-        cross = (py[i] > y) != (py[j] > y)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            xint = (px[j] - px[i]) * (y - py[i]) / (py[j] - py[i]) + px[i]
-        inside ^= cross & (x < xint)
-        j = i
-    return inside
 
 
 def _run_cell(page, code: str, timeout_ms: int = 60_000) -> str:
