@@ -1,15 +1,18 @@
 """The report's explorer layer: compressed embedded data and the script that opens it.
 
-The figure and every text travel gzip-compressed and base64-encoded inside ``<script>`` data
-blocks; the page opens them with the browser's own ``DecompressionStream`` (no extra runtime,
-no network). The texts are stored once: the hover labels are rebuilt from them in the page
-(wrapped by display width, escaped), the search box, the filters, the lasso table and the CSV
-download read the same array. User text only ever reaches the page as data: table cells and
-filter options are filled with ``textContent``, hover strings are entity-escaped.
+plotly.js, the figure, the texts and the per-point arrays travel gzip-compressed and base85-encoded
+(:data:`B85_ALPHABET`: no ``<``, ``&``, quotes or backslash) inside ``<script type="application/octet-stream">``
+blocks; the page opens them with the browser's own ``DecompressionStream`` (no extra runtime, no network)
+and runs plotly.js with an indirect ``eval``. The texts are stored once, as a character-dictionary stream
+(each distinct character ranked by count, one byte for the most frequent 239, see :func:`encode_texts`),
+decoded in the page into one UTF-16 buffer. The hover labels are rebuilt from them in the page (wrapped by
+display width, escaped); the search box, the filters, the lasso table and the CSV download read the same
+array. User text only ever reaches the page as data: table cells and filter options are filled with
+``textContent``, hover strings are entity-escaped.
 """
 from __future__ import annotations
 
-import base64
+import functools
 import gzip
 import json
 
@@ -18,13 +21,68 @@ import numpy as np
 from ._validation import normalize_text
 from .plot import figure_json, hover_text
 
-__all__ = ["report_payload", "read_report", "UI_CSS", "UI_HTML", "UI_JS", "MAX_CATEGORIES"]
+__all__ = ["report_payload", "read_report", "encode_texts", "decode_texts", "b85encode", "b85decode",
+           "plotly_block", "LOADER_JS", "UI_CSS", "UI_HTML", "UI_JS", "MAX_CATEGORIES", "B85_ALPHABET"]
 
 MAX_CATEGORIES = 60  # metadata columns with at most this many values become filters (and CSV columns)
 
+# printable ASCII less " & ' / < = > \ ` : nothing in a block can end the <script> or look like markup
+B85_ALPHABET = "".join(c for c in map(chr, range(33, 127)) if c not in "\"&'/<=>\\`")
+assert len(B85_ALPHABET) == 85
+_B85 = np.frombuffer(B85_ALPHABET.encode("ascii"), np.uint8)
+_B85_INV = np.full(128, 255, np.uint8)
+_B85_INV[_B85] = np.arange(85, dtype=np.uint8)
 
-def _b64gz(raw: bytes) -> str:
-    return base64.b64encode(gzip.compress(raw, compresslevel=6, mtime=0)).decode("ascii")
+# text stream codes: rank 0 ends a text; ranks < ONE_BYTE are one byte, then a prefix byte + 1 byte, then 255 + 3 bytes
+ONE_BYTE = 240
+_TWO_BYTE_END = ONE_BYTE + (255 - ONE_BYTE) * 256
+
+
+def b85encode(raw: bytes) -> str:
+    """Bytes as base85 text, 5 characters per 4 bytes (the last group zero-padded; keep ``len(raw)``).
+
+    >>> b85decode(b85encode(b"kosbert"), 7)
+    b'kosbert'
+    """
+    words = np.frombuffer(raw + b"\0" * (-len(raw) % 4), ">u4").astype(np.int64)
+    digits = np.empty((len(words), 5), np.uint8)
+    for k in range(4, -1, -1):
+        words, digits[:, k] = np.divmod(words, 85)
+    return _B85[digits].tobytes().decode("ascii")
+
+
+def b85decode(text: str, length: int) -> bytes:
+    """The inverse of :func:`b85encode`: the first ``length`` bytes."""
+    d = _B85_INV[np.frombuffer(text.encode("ascii"), np.uint8)].reshape(-1, 5).astype(np.int64)
+    if (d == 255).any():
+        raise ValueError("got a character outside the base85 alphabet, expected report data")
+    words = (((d[:, 0] * 85 + d[:, 1]) * 85 + d[:, 2]) * 85 + d[:, 3]) * 85 + d[:, 4]
+    return words.astype(">u4").tobytes()[:length]
+
+
+def _pack(raw: bytes, level: int = 6) -> tuple[str, int]:
+    packed = gzip.compress(raw, compresslevel=level, mtime=0)
+    return b85encode(packed), len(packed)
+
+
+def _block(key: str, raw: bytes, level: int = 6) -> str:
+    text, length = _pack(raw, level)
+    return (f'<script type="application/octet-stream" id="kv-{key}" data-encoding="gzip+base85" '
+            f'data-length="{length}">{text}</script>')
+
+
+@functools.lru_cache(maxsize=2)
+def _plotly_block(version: str) -> str:
+    from plotly.offline import get_plotlyjs
+
+    return _block("plotly", get_plotlyjs().encode("utf-8"), level=9)
+
+
+def plotly_block() -> str:
+    """plotly.js as a compressed data block (built once per plotly version); :data:`LOADER_JS` runs it."""
+    from plotly.offline import get_plotlyjs_version
+
+    return _plotly_block(get_plotlyjs_version())
 
 
 def _category_columns(data, n):
@@ -45,11 +103,24 @@ def _category_columns(data, n):
     return cols
 
 
+def _planes(a: np.ndarray) -> bytes:
+    """A 4-byte array as its four byte planes (all lowest bytes, then the next ...): gzip packs those tighter."""
+    return np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<")).view(np.uint8).reshape(-1, 4).T.tobytes()
+
+
+def _unplanes(raw: bytes, dtype: str, count: int, offset: int) -> np.ndarray:
+    planes = np.frombuffer(raw, np.uint8, count=4 * count, offset=offset).reshape(4, count)
+    return np.ascontiguousarray(planes.T).view(dtype).reshape(-1)
+
+
 def report_payload(figure, *, texts=None, coords=None, labels=None, names=None, data=None) -> dict:
-    """The three base64 blocks of a report: the figure, the texts/metadata JSON, the binary arrays.
+    """The four data blocks of a report (``<script>`` elements): ``figure``, ``meta`` (theme names, category
+    columns, the text dictionary), ``texts`` (the text stream) and ``binary`` (the per-point arrays).
 
     Traces drawn by :func:`kosbert_viz.cluster_map` know which text each point is (``_kv_index``);
-    their hover strings are left out of the file and rebuilt from ``texts`` in the page.
+    their hover strings and coordinates are left out of the file and rebuilt in the page. The binary
+    block holds x, y (float32), labels, category codes and the traces' point indices (int32; differences
+    when ascending), each array as four byte planes.
     """
     fig = figure.to_plotly_json() if hasattr(figure, "to_plotly_json") else dict(figure)
     traces = []
@@ -66,33 +137,129 @@ def report_payload(figure, *, texts=None, coords=None, labels=None, names=None, 
                 continue
             for key in ("text", "x", "y"):  # rebuilt in the page from the texts and coordinates
                 tr_json.pop(key, None)
-            traces.append({"trace": i, "offset": offset, "length": int(len(idx))})
-            index_parts.append(idx)
+            delta = bool(len(idx) < 2 or (np.diff(idx) >= 0).all())
+            traces.append({"trace": i, "offset": offset, "length": int(len(idx)), "delta": delta})
+            index_parts.append(np.diff(idx, prepend=0).astype(np.int32) if delta else idx)
             offset += len(idx)
-    meta = {"n": 0, "texts": [], "names": {}, "columns": {}, "traces": traces}
-    binary = b""
+    meta = {"format": 2, "n": 0, "chars": "", "names": {}, "columns": {}, "traces": traces}
+    binary = stream = b""
     if have_points:
         n = len(texts)
         xy = np.asarray(coords, dtype=np.float32)[:, :2]
         lab = np.zeros(n, np.int32) if labels is None else np.asarray(labels).astype(np.int32)
         cols = _category_columns(data, n)
-        meta.update(n=n, texts=[normalize_text(str(t)) for t in texts], names={str(int(k)): str(v) for k, v in (names or {}).items()},
+        meta["chars"], stream = encode_texts(normalize_text(str(t)) for t in texts)
+        meta.update(n=n, names={str(int(k)): str(v) for k, v in (names or {}).items()},
                     columns={c: v for c, (v, _) in cols.items()})
-        parts = [np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1]), lab]
+        parts = [xy[:, 0], xy[:, 1], lab]
         parts += [codes for _, codes in cols.values()]
         parts += index_parts
-        binary = b"".join(np.ascontiguousarray(p, dtype=p.dtype).astype(p.dtype.newbyteorder("<")).tobytes()
-                          for p in parts)
+        binary = b"".join(_planes(p) for p in parts)
     lay = fig.get("layout") or {}
     kvmeta = (lay.get("meta") or {}).get("kosbert_viz") or {}
     meta["wrap"] = int(kvmeta.get("wrap", 60))
     meta["max_chars"] = int(kvmeta.get("max_chars", 300))
     fig_text = normalize_text(figure_json(fig))  # lone surrogates as U+FFFD, like every text of the report
     meta_text = json.dumps(meta, ensure_ascii=False, separators=(",", ":"))
-    return {"figure": _b64gz(fig_text.encode("utf-8")),
-            "meta": _b64gz(meta_text.encode("utf-8")),
-            "binary": _b64gz(binary)}
+    return {"figure": _block("figure", fig_text.encode("utf-8")),
+            "meta": _block("meta", meta_text.encode("utf-8")),
+            "texts": _block("texts", stream),
+            "binary": _block("binary", binary)}
 
+
+def encode_texts(texts) -> tuple[str, bytes]:
+    """``(chars, stream)``: the distinct characters by rank and every text as rank codes, 0 after each text.
+
+    Ranks 1.. go to characters by count (most frequent first, ties by code point); a rank below 240 is one
+    byte, below 240 + 15 * 256 a prefix byte (240..254) and a low byte, beyond that 255 and three bytes
+    (little-endian). Vectorised: the texts as one UTF-32 array, ``np.unique`` with counts.
+
+    >>> chars, stream = encode_texts(["배송", "배달"])
+    >>> chars, stream
+    ('배달송', b'\\x01\\x03\\x00\\x01\\x02\\x00')
+    """
+    texts = list(texts)
+    lengths = np.fromiter((len(t) for t in texts), np.int64, len(texts))
+    cps = np.frombuffer("".join(texts).encode("utf-32-le"), np.uint32)
+    counts = np.bincount(cps, minlength=1)
+    present = np.flatnonzero(counts)  # code points, ascending
+    order = present[np.argsort(-counts[present], kind="stable")]  # by count, ties by code point
+    rank = np.zeros(len(counts), np.int64)
+    rank[order] = np.arange(1, len(order) + 1)
+    codes = np.insert(rank[cps], np.cumsum(lengths), 0)
+    one, two = codes < ONE_BYTE, (codes >= ONE_BYTE) & (codes < _TWO_BYTE_END)
+    size = np.where(one, 1, np.where(two, 2, 4))
+    pos = np.cumsum(size) - size
+    out = np.zeros(int(size.sum()), np.uint8)
+    out[pos[one]] = codes[one]
+    r = codes[two] - ONE_BYTE
+    out[pos[two]], out[pos[two] + 1] = ONE_BYTE + (r >> 8), r & 255
+    three = ~(one | two)
+    r = codes[three] - _TWO_BYTE_END
+    out[pos[three]] = 255
+    for k in range(3):
+        out[pos[three] + 1 + k] = (r >> (8 * k)) & 255
+    chars = order.astype("<u4").tobytes().decode("utf-32-le")
+    return chars, out.tobytes()
+
+
+def decode_texts(chars: str, stream: bytes) -> list[str]:
+    """The inverse of :func:`encode_texts`, what the page's script does (here in numpy).
+
+    >>> decode_texts(*encode_texts(["배송", "", "🙂 ok"]))
+    ['배송', '', '🙂 ok']
+    """
+    b = np.frombuffer(stream, np.uint8).astype(np.int64)
+    is_start = np.ones(len(b), bool)
+    covered = -1  # the bytes after a prefix byte belong to its code: walk only the (rarer) prefix bytes
+    for p in np.flatnonzero(b >= ONE_BYTE).tolist():
+        if p > covered:
+            covered = p + (1 if b[p] < 255 else 3)
+            is_start[p + 1:covered + 1] = False
+    pos = np.flatnonzero(is_start)
+    first = b[pos]
+    value = first.copy()
+    two = (first >= ONE_BYTE) & (first < 255)
+    value[two] = ONE_BYTE + ((first[two] - ONE_BYTE) << 8) + b[pos[two] + 1]
+    four = first == 255
+    value[four] = _TWO_BYTE_END + b[pos[four] + 1] + (b[pos[four] + 2] << 8) + (b[pos[four] + 3] << 16)
+    table = np.concatenate([[0], np.frombuffer(chars.encode("utf-32-le"), "<u4")]).astype("<u4")
+    joined = table[value[value != 0]].tobytes().decode("utf-32-le")
+    ends = np.flatnonzero(value == 0)
+    bounds = np.concatenate([[0], ends - np.arange(len(ends))])  # code points before each end marker
+    return [joined[bounds[k]:bounds[k + 1]] for k in range(len(ends))]
+
+
+# Runs right after the plotly.js block, early in the page: the decoder every data block goes through,
+# and the one promise every script that draws waits on (plotly.js decompressed and run).
+LOADER_JS = r"""
+(function() {
+  "use strict";
+  var A = "__ALPHABET__", T = new Uint8Array(128);
+  for (var a = 0; a < A.length; a++) T[A.charCodeAt(a)] = a;
+  function bytesOf(el) {  // base85 -> bytes (5 characters per 4 bytes, data-length the real size)
+    var s = el.textContent, n = Number(el.getAttribute("data-length")), out = new Uint8Array(Math.floor(s.length / 5) * 4);
+    for (var i = 0, j = 0; i + 4 < s.length; i += 5, j += 4) {
+      var v = (((T[s.charCodeAt(i)] * 85 + T[s.charCodeAt(i + 1)]) * 85 + T[s.charCodeAt(i + 2)]) * 85
+               + T[s.charCodeAt(i + 3)]) * 85 + T[s.charCodeAt(i + 4)];
+      out[j] = v >>> 24; out[j + 1] = (v >>> 16) & 255; out[j + 2] = (v >>> 8) & 255; out[j + 3] = v & 255;
+    }
+    return out.subarray(0, n);
+  }
+  window.kvOpen = function(id) {  // a data block's bytes, gunzipped by the browser
+    var el = document.getElementById(id);
+    if (!el) return Promise.reject(new Error("no data block " + id));
+    var stream = new Blob([bytesOf(el)]).stream().pipeThrough(new DecompressionStream("gzip"));
+    return new Response(stream).arrayBuffer();
+  };
+  window.kvPlotlyReady = window.kvOpen("kv-plotly").then(function(buf) {
+    (0, eval)(new TextDecoder("utf-8").decode(buf));  // plotly's UMD wrapper sets window.Plotly
+    if (!window.Plotly) throw new Error("plotly.js did not define window.Plotly");
+    return window.Plotly;
+  });
+  window.kvPlotlyReady.catch(function(err) { console.error("kosbert_viz report: plotly.js did not load: " + err); });
+})();
+""".replace("__ALPHABET__", B85_ALPHABET)
 
 UI_CSS = """
 #kv-tools { display: flex; flex-wrap: wrap; gap: 8px 14px; align-items: flex-start; margin: 8px 0; font-size: 14px; }
@@ -128,27 +295,27 @@ UI_JS = r"""
   "use strict";
   var MARK = function(m) { if (window.performance && performance.mark) performance.mark(m); };
   MARK("kosbert-viz:start");
-  function bytesOf(id) {
-    var s = atob(document.getElementById(id).textContent.trim());
-    var u = new Uint8Array(s.length);
-    for (var i = 0; i < s.length; i++) u[i] = s.charCodeAt(i);
-    return u;
+  function esc(s) { return /[&<>]/.test(s) ? s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;") : s; }
+  function wide(c) {
+    return (c >= 0x1100 && c <= 0x115F) || (c >= 0x2E80 && c <= 0x303E) || (c >= 0x3041 && c <= 0x33FF) ||
+           (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0xA000 && c <= 0xA4CF) ||
+           (c >= 0xA960 && c <= 0xA97F) || (c >= 0xAC00 && c <= 0xD7A3) || (c >= 0xF900 && c <= 0xFAFF) ||
+           (c >= 0xFE30 && c <= 0xFE4F) || (c >= 0xFF00 && c <= 0xFF60) || (c >= 0xFFE0 && c <= 0xFFE6) ||
+           (c >= 0x1F300 && c <= 0x1F64F) || (c >= 0x1F900 && c <= 0x1F9FF) || (c >= 0x20000 && c <= 0x3FFFD);
   }
-  function gunzip(id) {
-    var stream = new Blob([bytesOf(id)]).stream().pipeThrough(new DecompressionStream("gzip"));
-    return new Response(stream).arrayBuffer();
-  }
-  function esc(s) { return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;"); }
-  function width(ch) {
-    var c = ch.codePointAt(0);
-    return ((c >= 0x1100 && c <= 0x115F) || (c >= 0x2E80 && c <= 0x303E) || (c >= 0x3041 && c <= 0x33FF) ||
-            (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0xA000 && c <= 0xA4CF) ||
-            (c >= 0xA960 && c <= 0xA97F) || (c >= 0xAC00 && c <= 0xD7A3) || (c >= 0xF900 && c <= 0xFAFF) ||
-            (c >= 0xFE30 && c <= 0xFE4F) || (c >= 0xFF00 && c <= 0xFF60) || (c >= 0xFFE0 && c <= 0xFFE6) ||
-            (c >= 0x1F300 && c <= 0x1F64F) || (c >= 0x1F900 && c <= 0x1F9FF) || (c >= 0x20000 && c <= 0x3FFFD)) ? 2 : 1;
-  }
+  function width(ch) { return wide(ch.codePointAt(0)) ? 2 : 1; }
+  var ONE_LINE = /^\S+(?: \S+)*$/;  // words separated by single spaces: nothing to collapse
   // the same wrapping as kosbert_viz.plot.hover_text: display columns, words kept whole where they fit
   function hover(text, wrapAt, maxChars) {
+    if (text.length <= maxChars && ONE_LINE.test(text)) {  // fast path: a text that fits on one line as it is
+      var w = 0;
+      for (var q = 0; q < text.length && w <= wrapAt; q++) {
+        var cc = text.charCodeAt(q);
+        if (cc >= 0xD800 && cc <= 0xDBFF) { cc = text.codePointAt(q); q++; }
+        w += wide(cc) ? 2 : 1;
+      }
+      if (w <= wrapAt) return esc(text);
+    }
     var t = text.split(/\s+/).filter(Boolean).join(" ");
     var cps = Array.from(t);
     if (cps.length > maxChars) t = cps.slice(0, maxChars).join("") + "\u2026";
@@ -171,19 +338,50 @@ UI_JS = r"""
     if (!lines.length) lines.push("");
     return lines.map(esc).join("<br>");
   }
+  // the texts: rank codes (0 ends a text; < 240 one byte, 240..254 + 1 byte, 255 + 3 bytes) -> one UTF-16 buffer
+  function decodeTexts(bytes, chars, n) {
+    var table = [0].concat(Array.from(chars, function(c) { return c.codePointAt(0); }));
+    var units = new Uint16Array(bytes.length * 2), starts = new Uint32Array(n + 1), u = 0, k = 0;
+    for (var i = 0; i < bytes.length;) {
+      var b = bytes[i++], r;
+      if (b < 240) r = b;
+      else if (b < 255) r = 240 + ((b - 240) << 8) + bytes[i++];
+      else { r = 4080 + bytes[i] + (bytes[i + 1] << 8) + (bytes[i + 2] << 16); i += 3; }
+      if (r === 0) { starts[++k] = u; continue; }
+      var c = table[r];
+      if (c < 0x10000) units[u++] = c;
+      else { c -= 0x10000; units[u++] = 0xD800 + (c >> 10); units[u++] = 0xDC00 + (c & 1023); }
+    }
+    var all = new TextDecoder("utf-16le", {ignoreBOM: true}).decode(units.subarray(0, u)), out = new Array(n);
+    for (var t = 0; t < n; t++) out[t] = all.substring(starts[t], starts[t + 1]);
+    return out;
+  }
+  function unplane(buf, off, m) {  // four byte planes -> little-endian 4-byte values
+    var src = new Uint8Array(buf, off, 4 * m), out = new Uint8Array(4 * m);
+    for (var p = 0; p < 4; p++) for (var i = 0, base = p * m; i < m; i++) out[4 * i + p] = src[base + i];
+    return out.buffer;
+  }
   function csvCell(v) { v = String(v); return /[",\r\n]/.test(v) ? '"' + v.replace(/"/g, '""') + '"' : v; }
 
-  Promise.all([gunzip("kv-figure"), gunzip("kv-meta"), gunzip("kv-binary")]).then(function(parts) {
+  Promise.all([window.kvOpen("kv-figure"), window.kvOpen("kv-meta"), window.kvOpen("kv-texts"),
+               window.kvOpen("kv-binary"), window.kvPlotlyReady]).then(function(parts) {
     var dec = new TextDecoder("utf-8");
     var fig = JSON.parse(dec.decode(parts[0]));
     var meta = JSON.parse(dec.decode(parts[1]));
-    var buf = parts[2], n = meta.n, off = 0;
-    function take(Ctor, len) { var a = new Ctor(buf, off, len); off += len * 4; return a; }
+    var buf = parts[3], n = meta.n, off = 0;
+    MARK("kosbert-viz:opened");
+    meta.texts = decodeTexts(new Uint8Array(parts[2]), meta.chars, n);
+    MARK("kosbert-viz:texts");
+    function take(Ctor, len) { var a = new Ctor(unplane(buf, off, len)); off += len * 4; return a; }
     var X = take(Float32Array, n), Y = take(Float32Array, n), L = take(Int32Array, n);
     var colNames = Object.keys(meta.columns), colCodes = {};
     colNames.forEach(function(c) { colCodes[c] = take(Int32Array, n); });
     var traceIdx = {};
-    meta.traces.forEach(function(t) { traceIdx[t.trace] = new Int32Array(buf, off + t.offset * 4, t.length); });
+    meta.traces.forEach(function(t) {
+      var idx = new Int32Array(unplane(buf, off + t.offset * 4, t.length));
+      if (t.delta) for (var i = 1; i < idx.length; i++) idx[i] += idx[i - 1];
+      traceIdx[t.trace] = idx;
+    });
     meta.traces.forEach(function(t) {
       var idx = traceIdx[t.trace], text = new Array(t.length);
       var xs = new Float32Array(t.length), ys = new Float32Array(t.length);
@@ -192,6 +390,7 @@ UI_JS = r"""
       }
       fig.data[t.trace].text = text; fig.data[t.trace].x = xs; fig.data[t.trace].y = ys;
     });
+    MARK("kosbert-viz:hover");
     function themeName(code) { return code < 0 ? "noise" : (meta.names[String(code)] || ("cluster " + code)); }
     var hasPoints = n > 0;
     var searchTrace = -1;
@@ -360,39 +559,46 @@ UI_JS = r"""
 """
 
 
+def _read_block(html_text: str, key: str) -> bytes:
+    import re
+
+    m = re.search(rf'<script type="application/octet-stream" id="kv-{key}" data-encoding="gzip\+base85" '
+                  rf'data-length="(\d+)">([^<]*)</script>', html_text)
+    if m is None:
+        raise ValueError(f"not a kosbert_viz report: no kv-{key} data block")
+    return gzip.decompress(b85decode(m.group(2), int(m.group(1))))
+
+
 def read_report(html_text: str) -> dict:
     """The data a report embeds, decoded as the page decodes it: ``figure`` (hover texts and coordinates
-    filled back in), ``meta`` (texts, theme names, category columns) and the per-point arrays.
+    filled back in), ``meta`` (texts, theme names, category columns), the per-point arrays and
+    ``plotly_js`` (the embedded plotly.js source).
 
-    >>> from pathlib import Path
     >>> data = read_report(kv.write_report(tm, "report.html").read_text(encoding="utf-8"))
     >>> len(data["meta"]["texts"]) == len(tm.texts), len(data["labels"]) == len(tm.texts)
     (True, True)
     """
-    import re
-
-    blocks = {}
-    for key in ("figure", "meta", "binary"):
-        m = re.search(rf'<script type="application/octet-stream" id="kv-{key}"[^>]*>([^<]*)</script>', html_text)
-        if m is None:
-            raise ValueError(f"not a kosbert_viz report: no kv-{key} data block")
-        blocks[key] = gzip.decompress(base64.b64decode(m.group(1)))
+    blocks = {key: _read_block(html_text, key) for key in ("plotly", "figure", "meta", "texts", "binary")}
     fig = json.loads(blocks["figure"].decode("utf-8"))
     meta = json.loads(blocks["meta"].decode("utf-8"))
+    meta["texts"] = decode_texts(meta["chars"], blocks["texts"])
     n, buf, off = meta["n"], blocks["binary"], 0
 
     def take(dtype, count):
         nonlocal off
-        arr = np.frombuffer(buf, dtype=dtype, count=count, offset=off)
+        arr = _unplanes(buf, dtype, count, off)
         off += 4 * count
         return arr
 
     x, y, labels = take("<f4", n), take("<f4", n), take("<i4", n)
     columns = {c: take("<i4", n) for c in meta["columns"]}
     for t in meta["traces"]:
-        idx = np.frombuffer(buf, dtype="<i4", count=t["length"], offset=off + 4 * t["offset"])
+        idx = _unplanes(buf, "<i4", t["length"], off + 4 * t["offset"])
+        if t["delta"]:
+            idx = np.cumsum(idx, dtype=np.int64).astype(np.int32)
         trace = fig["data"][t["trace"]]
         trace["x"], trace["y"] = x[idx].tolist(), y[idx].tolist()
         trace["text"] = [hover_text(meta["texts"][i], width=meta["wrap"], max_chars=meta["max_chars"]) for i in idx]
         trace["_kv_index"] = idx.tolist()
-    return {"figure": fig, "meta": meta, "x": x, "y": y, "labels": labels, "columns": columns}
+    return {"figure": fig, "meta": meta, "x": x, "y": y, "labels": labels, "columns": columns,
+            "plotly_js": blocks["plotly"].decode("utf-8")}

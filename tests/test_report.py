@@ -47,11 +47,14 @@ def test_report_is_standalone_offline_and_escaped(tmp_path):
                         notice="offline model <used>")
     doc = path.read_text(encoding="utf-8")
     assert doc.startswith("<!DOCTYPE html>") and '<meta charset="utf-8">' in doc
-    assert "plotly.js v" in doc and len(doc) > 3_000_000  # plotly.js embedded
     from plotly.offline import get_plotlyjs
 
-    own = doc.replace(get_plotlyjs(), "")  # plotly.js itself has URLs in strings it never fetches here
-    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", own), "the report references the network"
+    data = read_report(doc)  # plotly.js, the figure and the texts travel gzip + base85, opened by the page
+    assert "plotly.js v" in data["plotly_js"] and data["plotly_js"] == get_plotlyjs()  # plotly's own, embedded
+    assert doc.count('id="kv-plotly"') == 1 and 1_000_000 < len(doc) < 3_000_000  # ... once, compressed
+    # plotly.js itself has URLs in strings it never fetches; the rest of the page has none but the CSP's own words
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", doc), "the report references the network"
+    assert not re.search(r"https?://", doc), re.findall(r".{40}https?://.{40}", doc)[:3]
     assert "default-src 'none'" in doc and "connect-src 'none'" in doc
     # user text: escaped in the table, in the manifest, the title and the notice
     assert INJECTION not in doc
@@ -60,10 +63,9 @@ def test_report_is_standalone_offline_and_escaped(tmp_path):
     assert "&lt;/pre&gt;&lt;script&gt;alert(3)" in doc
     assert "<title>리뷰 &lt;지도&gt;</title>" in doc and "offline model &lt;used&gt;" in doc
     # the figure: UTF-8 text, nothing that closes the script early
-    data = read_report(doc)  # the figure and the texts travel gzip + base64, opened by the page
     assert data["meta"]["texts"][17] == "배송이 늦어서 환불을 요청했어요 17번"
     assert not HANGUL_ESCAPE.search(json.dumps(data["meta"], ensure_ascii=False))
-    assert doc[doc.rindex('id="kv-figure"'):].count("</script>") == 4  # three data blocks and the page script
+    assert doc[doc.rindex('id="kv-figure"'):].count("</script>") == 5  # four data blocks and the page script
     # the cluster table and the manifest
     assert doc.count("<tr data-cluster=") == 3
     manifest = json.loads(__import__("html").unescape(re.search(r'<pre class="manifest" id="manifest">(.*?)</pre>',
@@ -92,7 +94,7 @@ def test_cli_map_writes_report(tmp_path, tiny_model_path):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = out.read_text(encoding="utf-8")
-    assert "plotly.js v" in doc and doc.count("<tr data-cluster=") == 4
+    assert "plotly.js v" in read_report(doc)["plotly_js"] and doc.count("<tr data-cluster=") == 4
     assert "agreement with <i>topic</i>: ARI" in doc
     assert INJECTION not in doc                                   # never as markup in the file ...
     texts = read_report(doc)["meta"]["texts"]
