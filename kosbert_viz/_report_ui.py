@@ -304,10 +304,12 @@ UI_JS = r"""
            (c >= 0x1F300 && c <= 0x1F64F) || (c >= 0x1F900 && c <= 0x1F9FF) || (c >= 0x20000 && c <= 0x3FFFD);
   }
   function width(ch) { return wide(ch.codePointAt(0)) ? 2 : 1; }
-  var ONE_LINE = /^\S+(?: \S+)*$/;  // words separated by single spaces: nothing to collapse
+  // whitespace as Python's str.split() sees it (JS's \s also takes U+FEFF, misses U+001C..U+001F and U+0085)
+  var WS = "\\t\\n\\v\\f\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
+  var SPACES = new RegExp("[" + WS + "]+"), ONE_LINE = new RegExp("^[^" + WS + "]+(?: [^" + WS + "]+)*$");
   // the same wrapping as kosbert_viz.plot.hover_text: display columns, words kept whole where they fit
   function hover(text, wrapAt, maxChars) {
-    if (text.length <= maxChars && ONE_LINE.test(text)) {  // fast path: a text that fits on one line as it is
+    if (text.length <= maxChars && ONE_LINE.test(text)) {  // fast path: one line as it is, nothing to collapse
       var w = 0;
       for (var q = 0; q < text.length && w <= wrapAt; q++) {
         var cc = text.charCodeAt(q);
@@ -316,7 +318,7 @@ UI_JS = r"""
       }
       if (w <= wrapAt) return esc(text);
     }
-    var t = text.split(/\s+/).filter(Boolean).join(" ");
+    var t = text.split(SPACES).filter(Boolean).join(" ");
     var cps = Array.from(t);
     if (cps.length > maxChars) t = cps.slice(0, maxChars).join("") + "\u2026";
     var lines = [], cur = "", curW = 0;

@@ -166,3 +166,90 @@ def test_lone_surrogates_write_a_valid_utf8_report(tmp_path):
     meta = json.dumps(embedded["meta"], ensure_ascii=False)
     assert "이모지가 깨졌어요 \ufffd" in meta and "배송 \ufffd" in meta and "\ufffd닉네임" in meta
     assert not re.search("[\ud800-\udfff]", meta + json.dumps(embedded["figure"], ensure_ascii=False))
+
+
+# -- smaller reports (issue 15): plotly.js and the texts travel compressed, decoded exactly --------------------
+def _tricky_texts():
+    """Texts that stress the character-dictionary stream and the hover wrapping."""
+    rng = np.random.default_rng(3)
+    cjk = "".join(map(chr, 0x4E00 + rng.permutation(6000)))  # > 4,080 distinct characters: 4-byte codes
+    return ["이모지 🙂👍🏻 최고", "\ufeff바이트 순서 표시로 시작", "", "a & b < c > d", "띄어쓰기   여러\t칸\n줄바꿈",
+            "가" * 200, "단어" * 40 + " 끝", "\x85다음 줄\u3000전각 공백\x1c구분", "𠀀𠀁 확장 한자", cjk,
+            "lone 🙂 " + "x" * 70, "짧음"]
+
+
+def test_text_stream_round_trips_every_character():
+    from kosbert_viz._report_ui import decode_texts, encode_texts
+
+    texts = _tricky_texts() + [f"리뷰 {i}: 배송 {i % 7}" for i in range(500)]
+    chars, stream = encode_texts(texts)
+    assert decode_texts(chars, stream) == texts
+    assert chars[0] == " " and len(set(chars)) == len(chars)  # ranked by count, each character once
+    assert len(encode_texts(["가나" * 100, "나"])[1]) == 203  # frequent characters: one byte each, 0 ends a text
+    assert decode_texts(*encode_texts([])) == [] and decode_texts(*encode_texts([""])) == [""]
+
+
+def test_base85_blocks_hold_nothing_that_ends_a_script():
+    from kosbert_viz._report_ui import B85_ALPHABET, b85decode, b85encode
+
+    assert len(set(B85_ALPHABET)) == 85 and not set(B85_ALPHABET) & set("<>&\"'\\`/= \t\r\n")
+    raw = np.random.default_rng(0).integers(0, 256, 4099, dtype=np.uint8).tobytes()
+    for size in (0, 1, 2, 3, 4, 5, 4099):
+        assert b85decode(b85encode(raw[:size]), size) == raw[:size]
+    a = B85_ALPHABET
+    assert b85encode(bytes([0, 0, 0, 85])) == a[0] * 3 + a[1] + a[0] and b85encode(b"\0\0\1") == a[0] * 3 + a[3] + a[1]  # padded: 256
+
+
+def test_report_data_is_compressed_and_reads_back(tmp_path):
+    tm = _textmap(n=400)
+    tm.texts[:12] = _tricky_texts()
+    tm.figure = kv.cluster_map(tm.coords, labels=tm.clusters.labels, texts=tm.texts)
+    doc = write_report(tm, tmp_path / "r.html").read_text(encoding="utf-8")
+    data = read_report(doc)
+    assert data["meta"]["texts"] == tm.texts and "texts" not in doc[doc.index('id="kv-meta"'):][:200]
+    assert np.array_equal(data["x"], tm.coords[:, 0].astype(np.float32))
+    assert np.array_equal(data["labels"], tm.clusters.labels)
+    traces = data["meta"]["traces"]
+    assert traces and all(t["delta"] for t in traces)  # cluster_map's indices ascend: stored as differences
+    for t in traces:
+        idx = data["figure"]["data"][t["trace"]]["_kv_index"]
+        assert np.array_equal(np.sort(idx), np.flatnonzero(tm.clusters.labels == int(t["trace"])))
+    for block in re.findall(r'id="kv-[a-z]+" data-encoding="gzip\+base85" data-length="\d+">([^<]*)</script>', doc):
+        assert not re.search(r"[<&\"'\\\s]", block)
+
+
+@pytest.mark.slow
+def test_report_page_decodes_like_python_and_draws_trends(tmp_path, browser):
+    """In Chromium: plotly.js opened from its compressed block, every text and hover string equal to what
+    Python decodes (emoji, BOM, 4-byte codes), the map and both trend charts drawn, no error, no request."""
+    from browser_helpers import open_page, wait_for_plots
+
+    tm = _textmap(n=600)
+    texts = [f"{t} ·" for t in _tricky_texts()] + [f"배송이 늦어서 환불 {i} ·" for i in range(588)]
+    tm.texts[:] = texts
+    tm.figure = kv.cluster_map(tm.coords, labels=tm.clusters.labels, texts=texts, names={0: "a", 1: "b", 2: "c"})
+    dates = pd.Series(pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(600) // 5, unit="D"))
+    trends = [kv.topics_over_time(tm, dates, freq="W"), kv.topics_per_class(tm, np.arange(600) % 2)]
+    path = write_report(tm, tmp_path / "r.html", trends=trends)
+    expected = read_report(path.read_text(encoding="utf-8"))
+    page, log = open_page(browser, path.as_uri())
+    try:
+        wait_for_plots(page, 3)
+        page.wait_for_function("() => window.__kvReady === true", timeout=30_000)
+        got = page.evaluate("""() => ({
+            version: Plotly.version, marks: performance.getEntriesByType('mark').map(m => m.name),
+            hover: document.getElementById('map').data.map(t => t.text ? Array.from(t.text) : null)})""")
+        assert got["version"] == expected["plotly_js"].split("plotly.js v", 1)[1].split()[0]
+        assert "kosbert-viz:drawn" in got["marks"]
+        for t in expected["meta"]["traces"]:
+            assert got["hover"][t["trace"]] == expected["figure"]["data"][t["trace"]]["text"], t
+        page.fill("#kv-search", "·")  # every text: the table shows them exactly as stored
+        page.wait_for_function("() => Array.isArray(window.__kvRows) && window.__kvRows.length === 600", timeout=10_000)
+        cells = page.eval_on_selector_all("#kv-table tbody td:last-child", "tds => tds.map(t => t.textContent)")
+        rows = page.evaluate("() => window.__kvRows")
+        assert rows == list(range(600)) and cells == texts  # the table: by index, each text as stored
+        assert page.locator("#trend-chart-0 .main-svg").count() and page.locator("#trend-chart-1 .main-svg").count()
+        assert not log.console_errors and not log.page_errors, (log.console_errors, log.page_errors)
+        assert log.external_requests == []
+    finally:
+        page.close()
