@@ -135,6 +135,7 @@ class Explorer:
         self.hits = None
         self._keywords: list[str] = []
         self._height = height
+        self._theme_cats: dict = {}  # level -> Categorical of every point's theme (cleared when themes change)
         frame = pd.DataFrame({"x": self._xy[:, 0], "y": self._xy[:, 1]})
         frame["theme"] = self._theme_column(self._level)
         frame["text"] = texts
@@ -205,12 +206,19 @@ class Explorer:
         out = pd.DataFrame({"index": idx, "text": [self._texts[i] for i in idx]})
         for i in range(len(self._levels)):
             col = "theme" if i == self._primary else f"theme_level{i}"
-            out[col] = np.asarray(self._theme_column(i).astype(object))[idx]
+            out[col] = self._theme_values(i, idx)
         meta = self._data.iloc[idx].reset_index(drop=True)
         for c in meta.columns:
             name = str(c) if str(c) not in out else f"data_{c}"
             out[name] = meta[c].to_numpy()
         return out
+
+    def _theme_values(self, level: int, idx: np.ndarray) -> np.ndarray:
+        """Theme names (object array) of the points ``idx`` at ``level``: only those points are touched."""
+        cat = self._theme_cats.get(level)
+        if cat is None:
+            cat = self._theme_cats[level] = self._theme_column(level)
+        return np.asarray(cat.categories, dtype=object)[cat.codes[idx]]
 
     def _check_indices(self, indices) -> np.ndarray:
         if hasattr(indices, "columns"):
@@ -387,7 +395,9 @@ class Explorer:
         idx = self._selection_indices() if indices is None else self._check_indices(indices)
         if len(idx) == 0:
             return []
-        rest = np.setdiff1d(np.arange(self._n), idx, assume_unique=True)
+        outside = np.ones(self._n, bool)
+        outside[idx] = False
+        rest = np.flatnonzero(outside)
         rng = np.random.default_rng(self._random_state)
         if len(idx) > KEYWORD_SAMPLE:
             idx = np.sort(rng.choice(idx, KEYWORD_SAMPLE, replace=False))
@@ -436,6 +446,7 @@ class Explorer:
         return self
 
     def _after_theme_change(self, new_theme: int | None = None):
+        self._theme_cats.clear()
         if self._level == self._primary:
             self._frame["theme"] = self._theme_column(self._level)
             if self._scatter is not None and self._color == "theme":
@@ -633,22 +644,38 @@ class Explorer:
         if not len(idx):
             return ("<p style='color:#777'>Lasso some points (the lasso button left of the map, then drag; "
                     "or press and hold, then drag) or search, to list their texts here.</p>")
-        df = self.frame(idx)
         key, asc = self._widgets["sort"].value, self._widgets["ascending"].value
-        if key == "length":
-            lens = df["text"].str.len().to_numpy()
-            df = df.iloc[np.argsort(lens if asc else -lens, kind="stable")]
-        elif key in df.columns:
-            df = df.sort_values(key, ascending=asc, kind="stable")
-        shown = df.head(TABLE_ROWS)
+        n_sel = len(idx)
+        order = self._table_order(idx, key, asc)
+        shown = self.frame(idx[order[:TABLE_ROWS]])  # only the rows drawn: cheap at any selection size
         cols = ["index", "theme", "text"] + [c for c in self._cat_cols if c in shown.columns]
         head = "".join(f"<th style='text-align:left'>{html.escape(c)}</th>" for c in cols)
         body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
                        for row in shown[cols].itertuples(index=False))
-        more = (f"<p>showing {TABLE_ROWS:,} of {len(df):,} (all are in <code>ex.selected</code>)</p>"
-                if len(df) > TABLE_ROWS else "")
+        more = (f"<p>showing {TABLE_ROWS:,} of {n_sel:,} (all are in <code>ex.selected</code>)</p>"
+                if n_sel > TABLE_ROWS else "")
         return (f"{TABLE_CSS}<table class='kv-selection' style='border-collapse:collapse;font-size:12px'>"
                 f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}")
+
+    def _table_order(self, idx: np.ndarray, key: str, ascending: bool) -> np.ndarray:
+        """Positions into ``idx`` in the table's order (stable; ties keep index order)."""
+        import pandas as pd
+
+        if key == "length":
+            values = np.fromiter((len(self._texts[i]) for i in idx), np.int64, len(idx))
+        elif key == "theme":  # by name, as the table shows it: rank the categories, then sort the ranks
+            cat = self._theme_cats.get(self._primary)
+            if cat is None:
+                cat = self._theme_cats[self._primary] = self._theme_column(self._primary)
+            rank = pd.Series(np.asarray(cat.categories, dtype=object)).rank(method="dense").to_numpy(np.int64)
+            values = rank[cat.codes[idx]]
+        elif any(str(c) == key for c in self._data.columns):
+            col = next(c for c in self._data.columns if str(c) == key)
+            values = self._data[col].iloc[idx].reset_index(drop=True)
+            return values.sort_values(ascending=ascending, kind="stable").index.to_numpy()
+        else:  # "index": idx is sorted already
+            return np.arange(len(idx)) if ascending else np.arange(len(idx))[::-1]
+        return np.argsort(values if ascending else -values, kind="stable")
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)

@@ -92,29 +92,51 @@ class Assignment:
 class PlacementState:
     """What placement needs besides the map's vectors; saved with the map so copies agree exactly."""
 
-    def __init__(self, n: int, ref_sim: np.ndarray, index: str, centroids=None, lists=None, seed: int = 0):
+    def __init__(self, n: int, ref_sim: np.ndarray, index: str, centroids=None, lists=None, seed: int = 0,
+                 rows=None):
         self.n, self.index, self.seed = int(n), index, int(seed)
         self.ref_sim = np.asarray(ref_sim, np.float32)
         self.centroids = None if centroids is None else np.asarray(centroids, np.float32)
-        self.lists = None if lists is None else np.asarray(lists, np.int32)
+        self.lists = None if lists is None else np.asarray(lists, np.int64)
+        # rows: the map rows new texts are placed by (a fit_sample map: the fitted texts, so a text placed
+        # at fit time and placed again gets the same themes and position); None: every row
+        self.rows = None if rows is None else np.asarray(rows, np.int64)
         self._perm = None  # map rows grouped by list, and the unit vectors in that order (derived, not saved)
+        self._base = None  # X[rows] (derived, not saved)
 
     def params(self) -> dict:
         return {"version": _STATE_VERSION, "n": self.n, "index": self.index, "seed": self.seed,
-                "nlist": None if self.centroids is None else int(len(self.centroids))}
+                "nlist": None if self.centroids is None else int(len(self.centroids)),
+                "placed_by": "all rows" if self.rows is None else f"{len(self.rows)} fitted rows"}
 
     def arrays(self) -> dict:
         out = {"ref_sim": self.ref_sim}
         if self.centroids is not None:
-            out.update(ivf_centroids=self.centroids, ivf_lists=self.lists)
+            out.update(ivf_centroids=self.centroids, ivf_lists=self.lists.astype(np.int32))
+        if self.rows is not None:
+            out["rows"] = self.rows
         return out
 
     @classmethod
     def from_arrays(cls, params: dict, arrays: dict):
         if not params or "ref_sim" not in arrays:
             return None
-        return cls(params["n"], arrays["ref_sim"], params["index"], arrays.get("ivf_centroids"),
-                   arrays.get("ivf_lists"), params.get("seed", 0))
+        state = cls(params["n"], arrays["ref_sim"], params["index"], arrays.get("ivf_centroids"),
+                    arrays.get("ivf_lists"), params.get("seed", 0), arrays.get("rows"))
+        base = state.n if state.rows is None else len(state.rows)
+        if state.rows is not None and len(state.rows) and (state.rows.min() < 0 or state.rows.max() >= state.n):
+            raise ValueError(f"placement rows point outside the map's {state.n} texts")
+        if state.lists is not None and len(state.lists) != base:
+            raise ValueError(f"the placement index lists {len(state.lists)} texts, expected {base}")
+        return state
+
+    def base(self, X):
+        """The vectors new texts are compared with: every map row, or the fitted rows only."""
+        if self.rows is None:
+            return X
+        if self._base is None:
+            self._base = np.ascontiguousarray(X[self.rows], dtype=np.float32)
+        return self._base
 
     def grouped(self, X):
         if self._perm is None:
@@ -259,6 +281,13 @@ def _neighbours(X, state: PlacementState, Q: np.ndarray, k: int):
     return v.numpy(), np.take_along_axis(buf_i, pos, 1)
 
 
+def _map_rows(state: PlacementState, sims, idx):
+    """Neighbours as map rows (the search ran over ``state.base``)."""
+    if state.rows is not None:
+        idx = np.where(idx >= 0, state.rows[np.maximum(idx, 0)], -1)
+    return sims, idx
+
+
 # --------------------------------------------------------------------------- vote
 
 def _vote(lab: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -297,13 +326,14 @@ def assign_vectors(tm, vectors, *, top_k: int = 15, new_threshold: float = 0.99,
         raise ValueError(f"vectors have dimension {V.shape[1]}, expected {X.shape[1]} (the map's model)")
     state = prepare(tm)
     X = _verified_embeddings(tm)
+    base = state.base(X)
     levels, default = map_levels_of(tm)
     levels = [np.asarray(lv) for lv in levels]
     fine = levels[-1]
     coords = np.asarray(tm.coords)
     nested = all(_parent_map(fine, lv) is not None for lv in levels[:-1])
     nq = len(V)
-    k = min(top_k, len(X) - bool(leave_one_out))
+    k = min(top_k, len(base) - bool(leave_one_out))
     out_levels = [np.empty(nq, np.int64) for _ in levels]
     out_xy = np.empty((nq, coords.shape[1]), np.float64)
     sim1 = np.empty(nq, np.float32)
@@ -313,14 +343,14 @@ def assign_vectors(tm, vectors, *, top_k: int = 15, new_threshold: float = 0.99,
     for s in range(0, nq, _QUERY_BLOCK):
         Q = _unit_rows(V[s:s + _QUERY_BLOCK], "vectors", s)
         if leave_one_out:
-            sims, idx = _neighbours(X, state, Q, k + 1)
+            sims, idx = _map_rows(state, *_neighbours(base, state, Q, k + 1))
             own = idx == np.arange(s, s + len(Q))[:, None]
             drop = np.where(own.any(1), own.argmax(1), idx.shape[1] - 1)
             keep = np.ones(idx.shape, bool)
             keep[np.arange(len(Q)), drop] = False
             sims, idx = sims[keep].reshape(len(Q), -1), idx[keep].reshape(len(Q), -1)
         else:
-            sims, idx = _neighbours(X, state, Q, k)
+            sims, idx = _map_rows(state, *_neighbours(base, state, Q, k))
         ok = idx >= 0
         safe = np.where(ok, idx, 0)
         w = np.where(ok, np.clip(sims, 0.0, None), 0.0).astype(np.float64)

@@ -71,3 +71,30 @@ def test_map_vectors_takes_precomputed_vectors(sampled, texts):
         np.testing.assert_array_equal(x, y)
     with pytest.raises(ValueError, match="one per text"):
         kv.map_vectors(sampled.embeddings[:10], texts)
+
+
+def test_a_sampled_map_places_new_texts_as_it_placed_its_own(sampled, texts, tmp_path):
+    """The saved fit_sample map keeps the fitted rows and their index: texts placed at fit time and
+    placed again (before or after save/load) get the same themes and positions."""
+    import kosbert_viz as kv
+    from kosbert_viz.placement import assign_vectors
+
+    tm = sampled
+    n = len(texts)
+    fit_idx = np.sort(np.random.default_rng(42).choice(n, 300, replace=False))
+    rest = np.setdiff1d(np.arange(n), fit_idx)
+    state = tm._placement
+    assert state is not None and state.n == n
+    np.testing.assert_array_equal(state.rows, fit_idx)
+    again = assign_vectors(tm, tm.embeddings[rest])
+    for lv, placed in zip(tm.clusters.levels, again.levels):
+        np.testing.assert_array_equal(lv[rest], placed)
+    np.testing.assert_allclose(again.coords, tm.coords[rest])
+    assert np.isin(again.neighbors[again.neighbors >= 0], fit_idx).all()  # map rows, fitted ones only
+    loaded = kv.load_map(tm.save(tmp_path / "map"))
+    np.testing.assert_array_equal(loaded._placement.rows, fit_idx)
+    after = assign_vectors(loaded, tm.embeddings[rest])
+    for x, y in zip(again.levels, after.levels):
+        np.testing.assert_array_equal(x, y)
+    np.testing.assert_array_equal(again.coords, after.coords)
+    np.testing.assert_array_equal(again.neighbors, after.neighbors)
