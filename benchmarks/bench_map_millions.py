@@ -86,6 +86,7 @@ def main():
         print("RESULT " + json.dumps(child(n, fs or None)), flush=True)
         return
     runs = {}
+    load_start = os.getloadavg()
     for name, n, fs in (("sampled", args.n, args.fit_sample), ("reference_no_sample", args.ref_n, 0)):
         p = subprocess.run([sys.executable, __file__, "--child", str(n), str(fs)], capture_output=True, text=True)
         line = [x for x in p.stdout.splitlines() if x.startswith("RESULT ")]
@@ -95,7 +96,8 @@ def main():
     s, r = runs["sampled"], runs["reference_no_sample"]
     out = {"benchmark": "map_vectors with fit_sample (issue 14, maps of millions)",
            "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                       "note": "2 cores shared with other agents' jobs; one run each"},
+                       "load_average_at_start": load_start, "load_average_at_end": os.getloadavg(),
+                       "note": "one run each, the two runs one after the other"},
            "targets": {"wall_s_1m": 300, "peak_rss_gb": 8},
            "runs": runs}
     if "wall_s" in s and "wall_s" in r:

@@ -199,6 +199,19 @@ def check_labels(labels, *, n: int | None = None, name: str = "labels") -> tuple
     return codes, names
 
 
+def identical_rows(X) -> tuple[np.ndarray, np.ndarray]:
+    """Group byte-identical rows of a 2-D array: (group of each row, size of each group).
+
+    >>> group, sizes = identical_rows(np.array([[1.0, 2.0], [3.0, 4.0], [1.0, 2.0]]))
+    >>> bool(group[0] == group[2]), sorted(sizes.tolist())
+    (True, [1, 2])
+    """
+    X = np.ascontiguousarray(X)
+    _, group, counts = np.unique(X.view(np.dtype((np.void, X.dtype.itemsize * X.shape[1]))).ravel(),
+                                 return_inverse=True, return_counts=True)
+    return group.ravel(), counts
+
+
 def check_positive_int(value, name: str, *, minimum: int = 1, maximum: int | None = None,
                        allow_none: bool = False):
     """``value`` as an int in ``[minimum, maximum]``; bools, floats with a fraction and strings refused."""

@@ -158,10 +158,9 @@ def _same_vectors_same_label(X, labels, min_cluster_size):
     as noise becomes a cluster of its own. Labels are then renumbered 0..k-1 by first appearance order of
     the old labels (noise stays -1).
     """
-    X = np.ascontiguousarray(X)
-    _, group, counts = np.unique(X.view(np.dtype((np.void, X.dtype.itemsize * X.shape[1]))).ravel(),
-                                 return_inverse=True, return_counts=True)
-    group = group.ravel()
+    from ._validation import identical_rows
+
+    group, counts = identical_rows(X)
     if counts.max(initial=1) < 2:
         return labels
     labels = labels.copy()

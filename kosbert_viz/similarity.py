@@ -462,9 +462,9 @@ def _auto_threshold(X, r, c, v, random_state):
     else:
         mu, sd = 0.0, 0.0
     floor = min(mu + _AUTO_Z * sd, 0.99)
-    Xc = np.ascontiguousarray(X)
-    _, unit = np.unique(Xc.view(np.dtype((np.void, Xc.dtype.itemsize * Xc.shape[1]))).ravel(), return_inverse=True)
-    unit = unit.ravel()
+    from ._validation import identical_rows
+
+    unit, _ = identical_rows(X)
     n_units = int(unit.max()) + 1 if n else 0
     cap = max(_AUTO_MIN_CAP, int(np.ceil(_AUTO_MAX_GROUP * n_units)))
     chosen = 0.99
