@@ -1,11 +1,17 @@
 """The report's size and first render with its data compressed, against the previous uncompressed report,
 in one run (headless Debian Chromium, SwiftShader WebGL, no GPU).
 
+The new report: plotly.js, the figure, the meta JSON, the texts (a character-dictionary stream) and the
+per-point arrays (byte planes, delta-coded indices) as gzip + base85 blocks opened by the page.
+
 For each size (real NSMC reviews from ../shared/data/nsmc, synthetic 2-D layout with 25 themes):
 
 * ``bytes``: the report file, plotly.js included; ``text_bytes``: the texts' UTF-8 size;
 * ``page_drawn_s``: navigation to the drawn figure (the page's ``kosbert-viz:drawn`` mark) and
-  ``ready_s`` to the search/lasso layer being ready (new report only);
+  ``ready_s`` to the search/lasso layer being ready (new report only); ``marks_s``: the page's own marks
+  (``opened``: blocks gunzipped and plotly.js run, ``texts``: texts decoded, ``hover``: hover strings built);
+* ``steps``: what each step of the format saves (gzip bytes per block, texts as JSON vs the dictionary stream,
+  the binary block plain vs byte planes + deltas, all blocks as base64 vs base85);
 * the reference is the previous report format (plain UTF-8 figure JSON with per-point hover texts),
   rebuilt from ``git show <REFERENCE_COMMIT>:kosbert_viz/report.py``.
 
@@ -87,10 +93,47 @@ def _render(browser, path: Path, ready: bool, timeout_s: float = 120) -> dict:
                                    .map(m => [m.name, m.startTime]))""")
         if "kosbert-viz:drawn" in marks:
             out["page_drawn_s"] = round(marks["kosbert-viz:drawn"] / 1000, 3)
+        # where the new page spends its time: data opened (plotly.js run), texts decoded, hover strings built
+        out["marks_s"] = {k.split(":", 1)[1]: round(v / 1000, 3) for k, v in marks.items() if k.startswith("kosbert-viz:")}
         out["console_errors"] = len(log.console_errors) + len(log.page_errors)
         return out
     finally:
         page.close()
+
+
+def _size_steps(doc: str, texts, xy, labels) -> dict:
+    """What each step of the format saves, in bytes (gzip sizes; the page stores them base85)."""
+    import re
+
+    from kosbert_viz._report_ui import encode_texts
+
+    def gz(raw: bytes, level: int = 6) -> int:
+        return len(gzip.compress(raw, compresslevel=level, mtime=0))
+
+    blocks = {m.group(1): {"chars": len(m.group(3)), "gzip_bytes": int(m.group(2))} for m in re.finditer(
+        r'id="kv-([a-z]+)" data-encoding="gzip\+base85" data-length="(\d+)">([^<]*)</script>', doc)}
+    packed = sum(b["gzip_bytes"] for b in blocks.values())
+    n = len(texts)
+    xy32 = np.asarray(xy, np.float32)
+    idx = [np.flatnonzero(labels == c).astype(np.int32) for c in np.unique(labels)]
+    plain = xy32[:, 0].tobytes() + xy32[:, 1].tobytes() + labels.astype(np.int32).tobytes() + b"".join(i.tobytes() for i in idx)
+    return {
+        "blocks": blocks,
+        "plotly_js": {"raw": len(get_plotlyjs_bytes()), "gzip9": blocks["plotly"]["gzip_bytes"]},
+        "texts": {"json_gzip": gz(json.dumps(list(texts), ensure_ascii=False, separators=(",", ":")).encode()),
+                  "dictionary_stream_gzip": blocks["texts"]["gzip_bytes"],
+                  "dictionary_stream_raw": len(encode_texts(texts)[1])},
+        "binary": {"plain_int32_gzip": gz(plain), "planes_and_delta_gzip": blocks["binary"]["gzip_bytes"]},
+        "all_blocks_as_base64": sum(4 * -(-b["gzip_bytes"] // 3) for b in blocks.values()),
+        "all_blocks_as_base85": sum(b["chars"] for b in blocks.values()),
+        "gzip_bytes": packed, "n": n,
+    }
+
+
+def get_plotlyjs_bytes() -> bytes:
+    from plotly.offline import get_plotlyjs
+
+    return get_plotlyjs().encode("utf-8")
 
 
 def report_main(args) -> dict:
@@ -98,7 +141,9 @@ def report_main(args) -> dict:
     from kosbert_viz.report import report_html
 
     old = _old_report_module()
-    results = {"reference": f"report.py at {REFERENCE_COMMIT} (uncompressed)", "sizes": {}}
+    results = {"reference": f"report.py at {REFERENCE_COMMIT} (uncompressed)", "target": {"bytes": 7_000_000,
+               "page_drawn": "<= old"}, "format": "plotly.js, figure, meta, texts (character dictionary), binary "
+               "(byte planes, delta indices): gzip + base85 blocks", "sizes": {}}
     from playwright.sync_api import sync_playwright
 
     from browser_helpers import launch
@@ -131,6 +176,8 @@ def report_main(args) -> dict:
                 if best is None or r.get("page_drawn_s", 1e9) < best.get("page_drawn_s", 1e9):
                     row[f"{name}_render"] = r
             row["size_ratio_new_over_old"] = round(row["new_bytes"] / row["old_bytes"], 3)
+            row["render_ratio_new_over_old"] = round(row["new_render"]["page_drawn_s"] / row["old_render"]["page_drawn_s"], 3)
+            row["steps"] = _size_steps(new_html, texts, xy, labels)
             results["sizes"][str(n)] = row
             print(json.dumps({n: row}, ensure_ascii=False), file=sys.stderr)
         browser.close()

@@ -173,7 +173,7 @@ def _tricky_texts():
     """Texts that stress the character-dictionary stream and the hover wrapping."""
     rng = np.random.default_rng(3)
     cjk = "".join(map(chr, 0x4E00 + rng.permutation(6000)))  # > 4,080 distinct characters: 4-byte codes
-    return ["이모지 🙂👍🏻 최고", "\ufeff바이트 순서 표시로 시작", "", "a & b < c > d", "띄어쓰기   여러\t칸\n줄바꿈",
+    return ["\ufeff바이트 순서 표시로 시작 (first: a decoder would drop it)", "이모지 🙂👍🏻 최고", "", "a & b < c > d", "띄어쓰기   여러\t칸\n줄바꿈",
             "가" * 200, "단어" * 40 + " 끝", "\x85다음 줄\u3000전각 공백\x1c구분", "𠀀𠀁 확장 한자", cjk,
             "lone 🙂 " + "x" * 70, "짧음"]
 
@@ -225,7 +225,10 @@ def test_report_page_decodes_like_python_and_draws_trends(tmp_path, browser):
     from browser_helpers import open_page, wait_for_plots
 
     tm = _textmap(n=600)
-    texts = [f"{t} ·" for t in _tricky_texts()] + [f"배송이 늦어서 환불 {i} ·" for i in range(588)]
+    rng = np.random.default_rng(7)  # random texts for the page's one-pass wrapping against Python's hover_text
+    pool = list("배송환불가나 ab  \t\n&<>🙂𠀀") + ["\u3000", "\x85", "\ufeff", "　"]
+    rand = ["".join(rng.choice(pool, size=rng.integers(0, 420))) for _ in range(288)]
+    texts = [f"{t} ·" for t in _tricky_texts()] + [f"배송이 늦어서 환불 {i} ·" for i in range(300)] + [f"{t}·" for t in rand]
     tm.texts[:] = texts
     tm.figure = kv.cluster_map(tm.coords, labels=tm.clusters.labels, texts=texts, names={0: "a", 1: "b", 2: "c"})
     dates = pd.Series(pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(600) // 5, unit="D"))
