@@ -252,8 +252,12 @@ LOADER_JS = r"""
     var stream = new Blob([bytesOf(el)]).stream().pipeThrough(new DecompressionStream("gzip"));
     return new Response(stream).arrayBuffer();
   };
+  var MARK = function(m) { if (window.performance && performance.mark) performance.mark(m); };
+  MARK("kosbert-viz:loader");
   window.kvPlotlyReady = window.kvOpen("kv-plotly").then(function(buf) {
+    MARK("kosbert-viz:plotly-unpacked");
     (0, eval)(new TextDecoder("utf-8").decode(buf));  // plotly's UMD wrapper sets window.Plotly
+    MARK("kosbert-viz:plotly");
     if (!window.Plotly) throw new Error("plotly.js did not define window.Plotly");
     return window.Plotly;
   });
