@@ -19,6 +19,7 @@ Needs the ``explore`` extra: ``pip install "kosbert_viz[explore]"`` (jupyter-sca
 from __future__ import annotations
 
 import html
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +34,7 @@ NOISE_HEX = "#969696"
 TABLE_ROWS = 300  # rows drawn in the side panel's table (the DataFrame holds all of them)
 TABLE_CSS = ("<style>.kv-selection td,.kv-selection th{padding:2px 6px;vertical-align:top;"
              "border-bottom:1px solid #eee}.kv-selection td:not(:nth-child(3)){white-space:nowrap}</style>")
+_KEYWORD_LOCK = threading.Lock()
 KEYWORD_SAMPLE = 1500  # texts per side (selection / rest) tokenised for the selection's keywords
 MAX_CATEGORIES = 60  # a metadata column with at most this many values gets a filter and colours
 
@@ -134,6 +136,9 @@ class Explorer:
         self._sort = ("index", True)
         self.hits = None
         self._keywords: list[str] = []
+        self._tokens: dict = {}  # point -> its content words (see _morphemes)
+        self._background = None  # the fixed sample the selection's keywords are contrasted with
+        self._warmed = False
         self._height = height
         self._theme_cats: dict = {}  # level -> Categorical of every point's theme (cleared when themes change)
         frame = pd.DataFrame({"x": self._xy[:, 0], "y": self._xy[:, 1]})
@@ -389,25 +394,45 @@ class Explorer:
 
     # ------------------------------------------------------------------ keywords of a selection
     def selection_keywords(self, indices=None, *, top_n: int = 8) -> list[str]:
-        """Top keywords of a selection against the rest (class-based TF-IDF on a sample of each side)."""
-        from .naming import keywords
+        """Top keywords of a selection against the rest (class-based TF-IDF on a sample of each side).
+
+        The selection side is a seeded sample of at most ``KEYWORD_SAMPLE`` selected texts; the rest is a
+        fixed seeded sample of the whole map (drawn once) less the selected texts. Each text's morphemes
+        are analysed once and kept, so the keywords of the next selection cost only its new texts.
+        """
+        from .naming import _ctfidf_table
 
         idx = self._selection_indices() if indices is None else self._check_indices(indices)
         if len(idx) == 0:
             return []
-        outside = np.ones(self._n, bool)
-        outside[idx] = False
-        rest = np.flatnonzero(outside)
         rng = np.random.default_rng(self._random_state)
         if len(idx) > KEYWORD_SAMPLE:
             idx = np.sort(rng.choice(idx, KEYWORD_SAMPLE, replace=False))
-        if len(rest) > KEYWORD_SAMPLE:
-            rest = np.sort(rng.choice(rest, KEYWORD_SAMPLE, replace=False))
+        if self._background is None:
+            bg = np.random.default_rng(self._random_state + 1)
+            self._background = np.sort(bg.choice(self._n, min(self._n, KEYWORD_SAMPLE), replace=False))
+        rest = self._background[~np.isin(self._background, idx, assume_unique=True)]
         both = np.concatenate([idx, rest])
         lab = np.r_[np.ones(len(idx), np.int64), np.zeros(len(rest), np.int64)]
-        table = keywords([self._texts[i] for i in both], lab, top_n=top_n, show_progress_bar=False)
-        row = table[table["cluster"] == 1]
-        return list(row["keywords"].iloc[0]) if len(row) else []
+        pairs = self._morphemes(both)
+        texts = [self._texts[i] for i in both]
+        table = _ctfidf_table(texts, lab, pairs, int(top_n), None, 1, 3)
+        row = [r for r in table if r["cluster"] == 1]
+        return list(row[0]["keywords"]) if row else []
+
+    def _morphemes(self, indices) -> list:
+        """(key, form) content words of the texts at ``indices``, analysed once per text and kept."""
+        from .naming import _naming_inputs, _tokenize
+
+        todo = [int(i) for i in indices if int(i) not in self._tokens]
+        if todo:
+            texts, _, stop, _ = _naming_inputs([self._texts[i] for i in todo], 1, (), None, None)
+            with _KEYWORD_LOCK:  # one analysis at a time (the warm-up thread loads the analyser)
+                docs = _tokenize(texts, False, stop, False)
+            if len(self._tokens) + len(todo) > 200_000:  # bounded memory on maps of millions
+                self._tokens.clear()
+            self._tokens.update(zip(todo, docs))
+        return [self._tokens[int(i)] for i in indices]
 
     # ------------------------------------------------------------------ acting on a selection
     def make_theme(self, name: str, indices=None) -> int:
@@ -608,6 +633,21 @@ class Explorer:
         self._refresh_panel()
         return box
 
+    def _warm_up(self):
+        """Load the morpheme analyser and analyse the keyword background sample in the background once
+        the widget is shown, so the first selection's keywords do not wait for them (~2-3 s)."""
+        if self._warmed:
+            return
+        self._warmed = True
+
+        def warm():
+            try:
+                self.selection_keywords([0])
+            except Exception:  # noqa: BLE001 - only a warm-up: the real call reports its own errors
+                pass
+
+        threading.Thread(target=warm, name="kosbert_viz-keywords-warm-up", daemon=True).start()
+
     def _safe(self, fn, *args, **kwargs):
         """Run a UI action; show its error in the panel instead of a traceback in the log."""
         try:
@@ -678,7 +718,9 @@ class Explorer:
         return np.argsort(values if ascending else -values, kind="stable")
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        bundle = self.widget._repr_mimebundle_(**kwargs)
+        self._warm_up()
+        return bundle
 
     def __repr__(self) -> str:
         return (f"Explorer(n={self._n:,}, themes={len(self._levels[self._level].names)}, "
