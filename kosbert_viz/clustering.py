@@ -86,8 +86,11 @@ class ClusterResult:
 
         return reassign_result(self, strategy, X=X, k=top_k)
 
-    def merge(self, ids, name: str | None = None, *, level: int | None = None) -> "ClusterResult":
+    def merge(self, ids, name: str | None = None, *, level: int | None = None, X=None) -> "ClusterResult":
         """A new result where themes ``ids`` of ``level`` (default level) are one; it keeps the smallest id.
+
+        A merge below the default level that moves texts between default-level themes recomputes the
+        centroids from ``X`` (the clustered vectors) or, without ``X``, leaves them out (None).
 
         >>> themes = kv.cluster(emb, "hierarchy")
         >>> merged = themes.merge([0, 1], name="배송")
@@ -96,7 +99,7 @@ class ClusterResult:
         """
         from .hierarchy import merge_themes
 
-        return merge_themes(self, ids, name=name, level=level)
+        return merge_themes(self, ids, name=name, level=level, X=X)
 
     def rename(self, mapping: dict, *, level: int | None = None) -> "ClusterResult":
         """A new result with names set for themes of ``level``: ``res.rename({0: "배송 지연"})``."""

@@ -511,10 +511,14 @@ def _rebuilt(res, levels, default_level, names, centroids=None, cluster_ids=None
     return new
 
 
-def merge_themes(res, ids, name=None, level=None):
-    """``res.merge``: the themes ``ids`` of one level become one (it keeps the smallest id)."""
+def merge_themes(res, ids, name=None, level=None, X=None):
+    """``res.merge``: the themes ``ids`` of one level become one (it keeps the smallest id).
+
+    Merging below the default level can move texts between default-level themes; their centroids are
+    then recomputed from ``X`` (the vectors that were clustered) or, without it, dropped (None)."""
     lv = _level_index(res, level)
     levels, default = _levels(res)
+    before = np.array(levels[default], copy=True)
     lab = levels[lv]
     ids = sorted({int(i) for i in ids})
     present = set(np.unique(lab).tolist())
@@ -549,7 +553,10 @@ def merge_themes(res, ids, name=None, level=None):
         centroids = centroids[keep_rows].copy()
         cluster_ids = cluster_ids[keep_rows]
         centroids[int(np.flatnonzero(cluster_ids == keep)[0])] = c
-    out = _rebuilt(res, levels, default, names, centroids, cluster_ids)
+    moved = lv != default and not np.array_equal(levels[default], before)
+    if moved and X is None:
+        centroids = cluster_ids = None  # texts changed default-level theme: their means are unknown without X
+    out = _rebuilt(res, levels, default, names, centroids, cluster_ids, X=X if moved else None)
     out.params["edits"][-1] = {"merge": ids, "level": lv, "into": keep}
     return out
 

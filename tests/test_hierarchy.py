@@ -142,6 +142,35 @@ def test_merge_rename_split_keep_tree_consistent():
     assert len(names) == len(res.tree)
 
 
+def test_merge_below_the_default_level_keeps_centroids_true():
+    """Merging fine themes from different default-level themes moves texts between those themes:
+    the centroids are recomputed from X, or left out without it (never stale)."""
+    from kosbert_viz.clustering import _centroids
+
+    X, g, s = nested_blobs()
+    res = kv.cluster(X, "hierarchy", embedding=X, n_clusters=12, show_progress_bar=False)
+    fine, default = len(res.levels) - 1, res.default_level
+    assert fine > default
+    lab_f, lab_d = res.levels[fine], res.levels[default]
+    parent = {int(f): int(lab_d[np.flatnonzero(lab_f == f)[0]]) for f in np.unique(lab_f)}
+    a = next(iter(parent))
+    b = next(f for f in parent if parent[f] != parent[a])  # a fine theme under another default theme
+    m = res.merge([a, b], level=fine, X=X)
+    check_consistent(m)
+    assert not np.array_equal(m.labels, res.labels)  # texts changed default-level theme
+    want, ids = _centroids(X, m.labels)
+    np.testing.assert_array_equal(m.cluster_ids, ids)
+    np.testing.assert_allclose(m.centroids, want, rtol=1e-5, atol=1e-5)
+    without = res.merge([a, b], level=fine)
+    np.testing.assert_array_equal(without.labels, m.labels)
+    assert without.centroids is None and without.cluster_ids is None
+    same_parent = [f for f in parent if parent[f] == parent[a] and f != a]
+    if same_parent:  # inside one default theme nothing moves: the centroids stay as they were
+        kept = res.merge([a, same_parent[0]], level=fine)
+        np.testing.assert_array_equal(kept.labels, res.labels)
+        np.testing.assert_array_equal(kept.centroids, res.centroids)
+
+
 def test_reassign_noise_on_hdbscan():
     rng = np.random.default_rng(0)
     X, g, s = nested_blobs(n_groups=4, n_sub=1, per=80, d=5)
