@@ -80,7 +80,10 @@ class TextMap:
                       show_progress_bar=show_progress_bar)
 
     def extend(self, texts, metadata=None, *, model=None, top_k: int = 15, cache="auto"):
-        """A new TextMap with ``texts`` placed into this one (themes and names kept; figure redrawn)."""
+        """A new TextMap with ``texts`` placed into this one (themes and names kept; figure redrawn).
+
+        ``texts`` may be what :meth:`assign` returned: ``tm.extend(tm.assign(batch))`` places once.
+        """
         from .placement import extend
 
         return extend(self, texts, metadata, model=model, top_k=top_k, cache=cache)

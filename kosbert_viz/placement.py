@@ -447,7 +447,11 @@ def assign(tm, texts, metadata=None, *, model=None, top_k: int = 15, new_thresho
 
 def extend(tm, texts, metadata=None, *, assignment: Assignment | None = None, model=None, top_k: int = 15,
            cache="auto", keywords_top_n: int = 8):
-    """A new TextMap: ``tm`` plus ``texts`` placed by :func:`assign` (themes and their names kept)."""
+    """A new TextMap: ``tm`` plus ``texts`` placed by :func:`assign` (themes and their names kept).
+
+    ``texts`` may be the :class:`Assignment` that ``tm.assign`` returned (then nothing is placed
+    again); ``assignment=`` does the same, and its texts must then be ``texts``.
+    """
     import pandas as pd
 
     from .clustering import ClusterResult
@@ -455,7 +459,27 @@ def extend(tm, texts, metadata=None, *, assignment: Assignment | None = None, mo
     from .pipeline import TextMap
     from .plot import cluster_map
 
+    if isinstance(texts, Assignment):
+        if assignment is not None and assignment is not texts:
+            raise ValueError("got an Assignment as texts and another as assignment=; pass one")
+        assignment, texts = texts, None
+    if assignment is not None:
+        if assignment.texts is None:
+            raise ValueError("the assignment has no texts (use tm.assign(texts), not assign_vectors)")
+        if texts is not None:
+            from ._validation import check_texts
+
+            if check_texts(texts) != list(assignment.texts):
+                raise ValueError(f"texts ({len(texts)}) are not the assignment's {len(assignment)} texts; "
+                                 "pass the assignment alone: tm.extend(a)")
+        if metadata is not None:
+            if assignment.metadata is not None:
+                raise ValueError("the assignment has metadata already; pass one or the other")
+            metadata = pd.DataFrame(metadata).reset_index(drop=True)
+            if len(metadata) != len(assignment):
+                raise ValueError(f"metadata has {len(metadata)} rows, expected one per text ({len(assignment)})")
     a = assignment if assignment is not None else assign(tm, texts, metadata, model=model, top_k=top_k, cache=cache)
+    new_meta = a.metadata if metadata is None else metadata
     V = getattr(a, "_vectors", None)
     if V is None:
         V = __import__("kosbert_viz.encoding", fromlist=["encode"]).encode(
@@ -483,9 +507,9 @@ def extend(tm, texts, metadata=None, *, assignment: Assignment | None = None, mo
         table["name"] = [names.get(int(c), nm) for c, nm in zip(table["cluster"], table["name"])]
     meta = None
     old_meta = getattr(tm, "metadata", None)
-    if old_meta is not None or a.metadata is not None:
+    if old_meta is not None or new_meta is not None:
         parts = [pd.DataFrame(index=range(n)) if m is None else pd.DataFrame(m).reset_index(drop=True)
-                 for m, n in ((old_meta, len(tm.texts)), (a.metadata, len(a)))]
+                 for m, n in ((old_meta, len(tm.texts)), (new_meta, len(a)))]
         meta = pd.concat(parts, ignore_index=True)
     manifest = dict(tm.manifest or {})
     manifest["n_texts"] = len(all_texts)

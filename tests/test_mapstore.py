@@ -108,6 +108,14 @@ def test_extend_adds_the_texts(text_map, tiny_model_path):
     assert set(tm2.table.name) <= set(text_map.table.name)  # names kept
     assert int(tm2.table["size"].sum()) == n + len(NEW)
     assert sum(len(t.x) for t in tm2.figure.data if t.x is not None) >= n + len(NEW)
+    # an assignment is placed once: extend(a) keeps its themes and positions
+    a = text_map.assign(NEW, model=tiny_model_path)
+    tm3 = text_map.extend(a, pd.DataFrame({"topic": ["새"] * len(NEW)}))
+    np.testing.assert_array_equal(tm3.clusters.labels[n:], tm2.clusters.labels[n:])
+    np.testing.assert_array_equal(tm3.coords[n:], a.coords.astype(tm3.coords.dtype))  # float32 like the map
+    assert tm3.metadata["topic"].iloc[-1] == "새"
+    with pytest.raises(ValueError, match="not the assignment's"):
+        kv.placement.extend(text_map, NEW[:2], assignment=a)
 
 
 def test_another_model_is_refused(text_map, tmp_path, tiny_model_path):
