@@ -219,6 +219,16 @@ labels = _rng.integers(0, 25, {n})
 coords = (_rng.normal(scale=12, size=(25, 2))[labels] + _rng.normal(size=({n}, 2))).astype(np.float32)
 texts = [f"리뷰 {{i}}: 배송이 빨라요 {{i % 97}}" for i in range({n})]
 print(json.dumps({{"text_bytes": sum(len(t.encode()) for t in texts)}}))"""
+SELECTION_PROBE_CELL = """import json, time as _time
+_sel_seen = []
+_refresh = ex._refresh_panel
+def _timed_refresh():
+    _t0 = _time.time()
+    _refresh()
+    _sel_seen.append((_t0, _time.time()))
+ex._refresh_panel = _timed_refresh
+print("probe ready")"""
+
 EXPLORE_CELL = """_t = time.perf_counter()
 ex = kv.explore(coords=coords, labels=labels, texts=texts)
 _w = ex.widget
@@ -337,6 +347,8 @@ def _widget_size(browser, lab: dict, n: int, timeout_s: float) -> dict:
         row["kernel_build_s"] = round(float(_run_cell(page, "print(_build_s)")), 3)
 
         # (2) lasso -> the kernel sees len(ex.selected) > 0
+        # the kernel notes when each selection reaches it and how long the panel update takes
+        _run_cell(page, SELECTION_PROBE_CELL, timeout_ms=int(timeout_s * 1000))
         explorer = page.locator(".kosbert-viz-explorer").last
         explorer.scroll_into_view_if_needed()
         explorer.locator("button[title='Activate lasso selection']").click()
@@ -347,22 +359,31 @@ def _widget_size(browser, lab: dict, n: int, timeout_s: float) -> dict:
         for name, frac in (("lasso", (0.35, 0.65)), ("small_lasso", (0.47, 0.53))):
             _lasso(page, box, fx=frac, fy=frac)
             t_up = time.perf_counter()
+            t_up_epoch = time.time()
             polls = 0
             while True:
                 polls += 1
-                out = _run_cell(page, "print(len(ex.selected))", timeout_ms=int(timeout_s * 1000))
-                if int(out.strip() or 0) > 0:
+                # one cell: the count, and the kernel's probe notes (a second cell would scroll the map away)
+                out = _run_cell(page, "print(len(ex.selected), json.dumps(_sel_seen))",
+                                timeout_ms=int(timeout_s * 1000))
+                count, _, notes = out.strip().partition(" ")
+                if int(count or 0) > 0:
                     break
                 if time.perf_counter() - t_up > timeout_s:
                     raise TimeoutError(f"the kernel never saw the {name}'s selection")
             raw = time.perf_counter() - t_up
-            row[f"{name}_n_selected"] = int(out.strip())
+            row[f"{name}_n_selected"] = int(count)
             row[f"{name}_polls"] = polls
             row[f"{name}_to_python_raw_s"] = round(raw, 3)
             row[f"{name}_to_python_s"] = round(max(raw - row["noop_cell_s"], 0.0), 3)
+            seen = json.loads(notes or "[]")
+            if seen:  # (epoch when the selection reached the kernel, epoch when the panel was updated)
+                row[f"{name}_kernel_received_after_s"] = round(seen[-1][0] - t_up_epoch, 3)
+                row[f"{name}_kernel_panel_update_s"] = round(seen[-1][1] - seen[-1][0], 3)
             if name == "lasso":
                 row["lasso_ws_bytes_from_browser"] = frames["sent"] - before["sent"]
-                _run_cell(page, "ex.select([]); print(len(ex.selected))", timeout_ms=int(timeout_s * 1000))
+                _run_cell(page, "ex.select([]); _sel_seen.clear(); print(len(ex.selected))",
+                          timeout_ms=int(timeout_s * 1000))
                 page.wait_for_timeout(1000)
         row["console_errors"] = len(console) + len(page_errors)
         page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
@@ -411,7 +432,11 @@ def widget_main(sizes: list[int], timeout_s: float) -> dict:
             try:
                 row["explore"] = _widget_size(browser, lab, n, timeout_s)
             except Exception as exc:  # report what failed (e.g. a timeout at 1M) instead of losing the other size
-                row["explore"] = {"n": n, "error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+                import traceback
+
+                row["explore"] = {"n": n, "error": f"{type(exc).__name__}: {str(exc)[:300]}",
+                                  "where": [f"{f.name}:{f.lineno} {f.line}" for f in traceback.extract_tb(exc.__traceback__)
+                                            if "playwright" not in f.filename]}
             try:
                 row["plotly_scattergl"] = _plotly_reference(browser, n, Path(tmp), timeout_s)
             except Exception as exc:

@@ -35,6 +35,7 @@ TABLE_ROWS = 300  # rows drawn in the side panel's table (the DataFrame holds al
 TABLE_CSS = ("<style>.kv-selection td,.kv-selection th{padding:2px 6px;vertical-align:top;"
              "border-bottom:1px solid #eee}.kv-selection td:not(:nth-child(3)){white-space:nowrap}</style>")
 _KEYWORD_LOCK = threading.Lock()
+KEYWORD_WARM_UP = 20_000  # best-ranked texts analysed in the background once the widget is shown
 KEYWORD_SAMPLE = 1500  # texts per side (selection / rest) tokenised for the selection's keywords
 MAX_CATEGORIES = 60  # a metadata column with at most this many values gets a filter and colours
 
@@ -137,7 +138,7 @@ class Explorer:
         self.hits = None
         self._keywords: list[str] = []
         self._tokens: dict = {}  # point -> its content words (see _morphemes)
-        self._background = None  # the fixed sample the selection's keywords are contrasted with
+        self._order = self._rank = None  # a fixed random rank per point: the keyword samples (see _ranks)
         self._warmed = False
         self._height = height
         self._theme_cats: dict = {}  # level -> Categorical of every point's theme (cleared when themes change)
@@ -196,7 +197,12 @@ class Explorer:
         sel = self.scatter.widget.selection
         if sel is None:
             return np.zeros(0, np.int64)
-        return np.unique(np.asarray(sel, dtype=np.int64))
+        sel = np.asarray(sel, dtype=np.int64)
+        if len(sel) > self._n // 64:  # sorted and de-duplicated through a mask: O(n), no sort
+            mask = np.zeros(self._n, bool)
+            mask[sel] = True
+            return np.flatnonzero(mask)
+        return np.unique(sel)
 
     @property
     def selected(self):
@@ -239,7 +245,9 @@ class Explorer:
             return np.zeros(0, np.int64)
         if arr.dtype.kind not in "iu":
             raise TypeError(f"indices must be integer point positions, got dtype {arr.dtype}")
-        arr = np.unique(arr.astype(np.int64).ravel())
+        arr = arr.astype(np.int64).ravel()
+        if len(arr) > 1 and not (arr[1:] > arr[:-1]).all():  # already sorted and unique: nothing to do
+            arr = np.unique(arr)
         if arr[0] < 0 or arr[-1] >= self._n:
             raise ValueError(f"indices must be in [0, {self._n}), got {arr[0]}..{arr[-1]}")
         return arr
@@ -396,22 +404,32 @@ class Explorer:
     def selection_keywords(self, indices=None, *, top_n: int = 8) -> list[str]:
         """Top keywords of a selection against the rest (class-based TF-IDF on a sample of each side).
 
-        The selection side is a seeded sample of at most ``KEYWORD_SAMPLE`` selected texts; the rest is a
-        fixed seeded sample of the whole map (drawn once) less the selected texts. Each text's morphemes
-        are analysed once and kept, so the keywords of the next selection cost only its new texts.
+        Every point has a fixed random rank (seeded by ``random_state``). The selection side is the
+        selection's ``KEYWORD_SAMPLE`` best-ranked texts, the rest side the best-ranked texts outside it:
+        both random samples, the same for the same selection, and mostly the same texts for overlapping
+        selections. Each text's morphemes are analysed once and kept (the best-ranked texts of the whole
+        map are analysed in the background when the widget is shown), so a selection's keywords mostly
+        cost no analysis at all.
         """
         from .naming import _ctfidf_table
 
         idx = self._selection_indices() if indices is None else self._check_indices(indices)
         if len(idx) == 0:
             return []
-        rng = np.random.default_rng(self._random_state)
+        order, rank = self._ranks()
+        inside = np.zeros(self._n, bool)
+        inside[idx] = True
         if len(idx) > KEYWORD_SAMPLE:
-            idx = np.sort(rng.choice(idx, KEYWORD_SAMPLE, replace=False))
-        if self._background is None:
-            bg = np.random.default_rng(self._random_state + 1)
-            self._background = np.sort(bg.choice(self._n, min(self._n, KEYWORD_SAMPLE), replace=False))
-        rest = self._background[~np.isin(self._background, idx, assume_unique=True)]
+            idx = np.sort(idx[np.argpartition(rank[idx], KEYWORD_SAMPLE)[:KEYWORD_SAMPLE]])
+        rest = np.zeros(0, np.int64)
+        scan = min(self._n, 4 * KEYWORD_SAMPLE)
+        while True:  # the best-ranked texts outside the selection
+            cand = order[:scan]
+            rest = cand[~inside[cand]][:KEYWORD_SAMPLE]
+            if len(rest) >= KEYWORD_SAMPLE or scan >= self._n:
+                break
+            scan = min(self._n, scan * 4)
+        rest = np.sort(rest)
         both = np.concatenate([idx, rest])
         lab = np.r_[np.ones(len(idx), np.int64), np.zeros(len(rest), np.int64)]
         pairs = self._morphemes(both)
@@ -419,6 +437,15 @@ class Explorer:
         table = _ctfidf_table(texts, lab, pairs, int(top_n), None, 1, 3)
         row = [r for r in table if r["cluster"] == 1]
         return list(row[0]["keywords"]) if row else []
+
+    def _ranks(self):
+        """(points in rank order, each point's rank): a fixed random order of the map's points."""
+        if self._order is None:
+            order = np.random.default_rng(self._random_state).permutation(self._n)
+            rank = np.empty(self._n, np.int64)
+            rank[order] = np.arange(self._n)
+            self._order, self._rank = order, rank
+        return self._order, self._rank
 
     def _morphemes(self, indices) -> list:
         """(key, form) content words of the texts at ``indices``, analysed once per text and kept."""
@@ -634,15 +661,25 @@ class Explorer:
         return box
 
     def _warm_up(self):
-        """Load the morpheme analyser and analyse the keyword background sample in the background once
-        the widget is shown, so the first selection's keywords do not wait for them (~2-3 s)."""
+        """Once the widget is shown: load the morpheme analyser and analyse the map's best-ranked texts
+        (``KEYWORD_WARM_UP``; see :meth:`selection_keywords`) on a low-priority background thread, so a
+        selection's keywords rarely wait for analysis."""
         if self._warmed:
             return
         self._warmed = True
 
         def warm():
             try:
-                self.selection_keywords([0])
+                import os
+
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)  # Linux: this thread only
+            except (AttributeError, OSError):
+                pass
+            try:
+                order, _ = self._ranks()
+                head = order[:min(self._n, KEYWORD_WARM_UP)]
+                for s in range(0, len(head), 500):  # in pieces: a selection's own analysis can go between
+                    self._morphemes(head[s:s + 500])
             except Exception:  # noqa: BLE001 - only a warm-up: the real call reports its own errors
                 pass
 
