@@ -238,50 +238,12 @@ ex"""
 
 @contextlib.contextmanager
 def _lab_server():
-    """``jupyter lab --no-browser`` on a free port with a token, everything in a temporary folder."""
-    import secrets
-    import urllib.request
+    """``jupyter lab --no-browser`` on a free port with a token, everything in a temporary folder
+    (``tests/browser_helpers.jupyter_lab``, the server the JupyterLab test uses)."""
+    from browser_helpers import jupyter_lab
 
-    from test_explore_lab import JUPYTER, _free_port
-
-    with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp)
-        root = base / "root"
-        root.mkdir()
-        settings = base / "settings" / "@jupyterlab" / "apputils-extension"
-        settings.mkdir(parents=True)
-        (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false",
-                                                                              "checkForUpdates": False}))
-        port, token = _free_port(), secrets.token_hex(16)
-        env = dict(os.environ, JUPYTER_CONFIG_DIR=str(base / "config"), JUPYTERLAB_SETTINGS_DIR=str(base / "settings"),
-                   JUPYTERLAB_WORKSPACES_DIR=str(base / "workspaces"), JUPYTER_RUNTIME_DIR=str(base / "runtime"),
-                   HF_HUB_OFFLINE="1", KOSBERT_VIZ_CACHE=str(base / "cache"), PYTHONUNBUFFERED="1")
-        cmd = [str(JUPYTER), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0",
-               f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--allow-root",
-               "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
-               "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-               "--LabApp.extension_manager=readonly", "--ServerApp.terminals_enabled=False"]
-        log = open(base / "server.log", "w")
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2).read()
-                    break
-                except OSError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError("jupyter lab did not start:\n" + (base / "server.log").read_text()[-3000:])
-                    time.sleep(0.2)
-            yield {"url": url, "token": token, "root": root}
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            log.close()
+    with tempfile.TemporaryDirectory() as tmp, jupyter_lab(tmp) as server:
+        yield server
 
 
 def _widget_size(browser, lab: dict, n: int, timeout_s: float) -> dict:

@@ -6,6 +6,7 @@ Chromium comes from ``.ci/install_browser.sh`` (apt-get install chromium fonts-n
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -211,3 +212,65 @@ def inside_polygon(x, y, px, py):
         inside ^= cross & (x < xint)
         j = i
     return inside
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def jupyter_lab(base, *, env: dict | None = None, start_timeout_s: float = 120):
+    """``jupyter lab --no-browser`` on a free port with a token; root, config, settings, workspaces,
+    runtime and the embedding cache all under ``base`` (no user settings). The extension manager is
+    read-only and news/update checks are off, so the page never calls out. Yields url, token, root, log.
+    """
+    import json
+    import secrets
+    import subprocess
+    import sys
+    import urllib.request
+    from pathlib import Path
+
+    base = Path(base)
+    root = base / "root"
+    root.mkdir(parents=True, exist_ok=True)
+    settings = base / "settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True, exist_ok=True)
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false",
+                                                                          "checkForUpdates": False}))
+    port, token = free_port(), secrets.token_hex(16)
+    full_env = dict(os.environ, JUPYTER_CONFIG_DIR=str(base / "config"), JUPYTERLAB_SETTINGS_DIR=str(base / "settings"),
+                    JUPYTERLAB_WORKSPACES_DIR=str(base / "workspaces"), JUPYTER_RUNTIME_DIR=str(base / "runtime"),
+                    HF_HUB_OFFLINE="1", KOSBERT_VIZ_CACHE=str(base / "cache"), PYTHONUNBUFFERED="1", **(env or {}))
+    jupyter = Path(sys.executable).parent / "jupyter"
+    cmd = [str(jupyter), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0",
+           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--allow-root",
+           "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
+           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+           "--LabApp.extension_manager=readonly", "--ServerApp.terminals_enabled=False"]
+    log_path = base / "server.log"
+    log = open(log_path, "w")
+    proc = subprocess.Popen(cmd, env=full_env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + start_timeout_s
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2).read()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("jupyter lab did not start:\n" + log_path.read_text()[-3000:])
+                time.sleep(0.2)
+        yield {"url": url, "token": token, "root": root, "log": log_path}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
