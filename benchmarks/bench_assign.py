@@ -40,6 +40,7 @@ import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 RESULTS = ROOT / "benchmarks" / "results" / "bench_assign.json"
 YNAT = ROOT.parent / "shared" / "data" / "dacon_news_topic_ynat" / "train_data.csv"
 BENCH_CACHE = os.environ.get("KV_BENCH_CACHE", "auto")  # "auto": $KOSBERT_VIZ_CACHE or the user cache dir
@@ -50,17 +51,14 @@ def _synthetic_map(n_map: int, n_new: int, dim: int, n_themes: int, seed: int = 
     from kosbert_viz.clustering import ClusterResult
     from kosbert_viz.pipeline import TextMap
 
+    from synthetic_vectors import clustered_sampler
+
     rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(n_themes, dim)).astype(np.float32)
-    subs = (np.repeat(centres, 8, 0) + 0.5 * rng.normal(size=(n_themes * 8, dim))).astype(np.float32)
+    sampler = clustered_sampler(dim, n_themes, rng)
 
     def draw(n):
-        sub = rng.integers(0, len(subs), n)
-        X = np.empty((n, dim), np.float32)
-        for s in range(0, n, 20_000):
-            j = sub[s:s + 20_000]
-            X[s:s + len(j)] = subs[j] + 0.9 * rng.standard_normal((len(j), dim), dtype=np.float32)
-        return X, sub // 8
+        X, theme, _ = sampler(n)
+        return X, theme
 
     X, lab = draw(n_map)
     V, truth = draw(n_new)

@@ -33,19 +33,15 @@ import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 RESULTS = ROOT / "benchmarks" / "results" / "bench_map_millions.json"
 
 
 def synthetic(n: int, dim: int = 768, n_themes: int = 40, seed: int = 0):
+    from synthetic_vectors import clustered_sampler
+
     rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(n_themes, dim)).astype(np.float32)
-    subs = (np.repeat(centres, 8, 0) + 0.5 * rng.normal(size=(n_themes * 8, dim))).astype(np.float32)
-    sub = rng.integers(0, len(subs), n)
-    X = np.empty((n, dim), np.float32)
-    for s in range(0, n, 20_000):
-        j = sub[s:s + 20_000]
-        X[s:s + len(j)] = subs[j] + 0.9 * rng.standard_normal((len(j), dim), dtype=np.float32)
-    theme = sub // 8
+    X, theme, sub = clustered_sampler(dim, n_themes, rng)(n)
     words = rng.integers(0, 12, (n, 4))
     texts = [f"주제{t}말{a} 주제{t}말{b} 소{s}어{c} 공통{d}" for t, s, (a, b, c, d) in zip(theme, sub, words)]
     return X, texts, theme
