@@ -658,7 +658,7 @@ class _AssignActor:
     """A Ray Data actor: loads the saved map and its model once, then places batches (``placement.assign``)."""
 
     def __init__(self, map_path: str, model, cache_path: str, cache_dtype: str, text_column: str, top_k: int,
-                 new_threshold: float, threads):
+                 new_threshold: float, threads, id_column: str | None = None):
         if threads:
             import torch
 
@@ -671,6 +671,7 @@ class _AssignActor:
         prepare(self.tm)  # the saved placement index (or the exact search) once, not per batch
         self.cache = EmbeddingCache(cache_path, dtype=cache_dtype)
         self.text_column, self.top_k, self.new_threshold = text_column, top_k, new_threshold
+        self.id_column = id_column
 
     def __call__(self, batch) -> dict:
         from .placement import assign
@@ -684,6 +685,8 @@ class _AssignActor:
                    similarity=a.similarity.astype(np.float64))
         if _ID in batch.column_names:
             out[_ID] = batch.column(_ID).to_numpy()
+        if self.id_column is not None and self.id_column in batch.column_names:  # to join the rows back
+            out[self.id_column] = batch.column(self.id_column).to_numpy(zero_copy_only=False)
         return out
 
 
@@ -691,7 +694,7 @@ def assign_dataset(source, map_path, *, text_column: str = "text", model=None, c
                    new_threshold: float = 0.99, concurrency: int | None = None, num_cpus: float | None = None,
                    batch_size: int | None = None, out=None, format: str | None = None,  # noqa: A002
                    read_kwargs: dict | None = None, address: str | None = None, init_kwargs: dict | None = None,
-                   show_progress_bar: bool = False):
+                   show_progress_bar: bool = False, collect: bool = True, id_column: str | None = None):
     """Place a corpus into a saved map on Ray Data: ``tm.assign`` on every batch, in parallel actors.
 
     ``source``, ``text_column``, ``cache``, ``concurrency``, ``num_cpus``, ``batch_size``, ``format``,
@@ -703,6 +706,12 @@ def assign_dataset(source, map_path, *, text_column: str = "text", model=None, c
     Returns a pandas DataFrame in the input's order: ``level_0`` ... (coarsest first), ``label`` and
     ``name`` (the map's shown level), ``x``, ``y``, ``novelty``, ``is_new``, ``similarity``;
     ``out=`` also writes it to a Parquet file.
+
+    For inputs larger than the driver's memory: ``collect=False`` with ``out=`` (a folder, local or a
+    URL) has the Ray workers write the placements as Parquet files and collects nothing on the driver;
+    it returns ``out``. ``id_column=`` (a column of a file source) is carried into every output row, so
+    they join back to the input (the written files' order is Ray's, not the input's); in-memory sources
+    get their row positions as ``row``.
 
     It starts Ray and reads files a test machine does not have, so the suite skips this example
     (tests/test_distributed.py runs it on a local Ray):
@@ -717,6 +726,8 @@ def assign_dataset(source, map_path, *, text_column: str = "text", model=None, c
     from ._validation import check_positive_int
 
     top_k = check_positive_int(top_k, "top_k")
+    if not collect and out is None:
+        raise ValueError("collect=False needs out= (the folder the Ray workers write the placements to)")
     map_path = str(Path(os.fspath(map_path)).expanduser().resolve())
     if not Path(map_path).is_dir():
         raise FileNotFoundError(f"no saved map at {map_path} (expected a folder written by TextMap.save)")
@@ -734,7 +745,10 @@ def assign_dataset(source, map_path, *, text_column: str = "text", model=None, c
     ctx.execution_options.preserve_order = True  # rows come back in the input's order
     try:
         free = cluster_cpus - concurrency * num_cpus
-        ds, _, n_known, desc = _dataset(source, text_column=text_column, id_column=None, block_rows=batch_size,
+        if id_column is not None and not _is_pathlike(source):
+            raise ValueError("id_column= is for file sources; in-memory sources keep their row positions "
+                             "(column 'row' with collect=False)")
+        ds, _, n_known, desc = _dataset(source, text_column=text_column, id_column=id_column, block_rows=batch_size,
                                         fmt=format, read_kwargs=dict(read_kwargs or {}),
                                         read_cpus=None if free >= 1 else max(0.0, free))
         log.info("kosbert_viz.assign_dataset: %s into %s on %s, %d actor(s)", desc, map_path, where, concurrency)
@@ -745,9 +759,16 @@ def assign_dataset(source, map_path, *, text_column: str = "text", model=None, c
             _AssignActor,
             fn_constructor_kwargs=dict(map_path=map_path, model=model, cache_path=str(store.path),
                                        cache_dtype=store.dtype, text_column=text_column, top_k=top_k,
-                                       new_threshold=float(new_threshold), threads=max(1, int(round(num_cpus)))),
+                                       new_threshold=float(new_threshold), threads=max(1, int(round(num_cpus))),
+                                       id_column=id_column),
             batch_size=batch_size, batch_format="pyarrow", compute=ActorPoolStrategy(size=concurrency),
             num_cpus=num_cpus, **remote)
+        if not collect:  # the workers write; nothing comes back to the driver
+            if not _is_pathlike(source):
+                placed = placed.rename_columns({_ID: "row"})
+            fs, inner = _filesystem(os.fspath(out))
+            placed.write_parquet(inner, filesystem=fs)
+            return os.fspath(out)
         df = placed.to_pandas()
     finally:
         ctx.enable_progress_bars, ctx.execution_options.preserve_order = saved

@@ -276,3 +276,30 @@ def test_assign_dataset_matches_single_process_assign(ray_local, headlines, tiny
     import pandas as pd
 
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "placed.parquet"), df, check_dtype=False)
+
+
+def test_assign_dataset_workers_write_without_collecting(ray_local, sample, tiny_model_path, tmp_path):
+    """collect=False: the Ray workers write the placements of a file source (id column carried); equal
+    to single-process assign after joining on the id."""
+    import pandas as pd
+
+    from kosbert_viz.distributed import assign_dataset
+
+    texts = list(sample.text)
+    cache = tmp_path / "cache"
+    tm = kv.map_texts(texts[:150], tiny_model_path, cache=cache, show_progress_bar=False)
+    path = tm.save(tmp_path / "map")
+    new = texts[150:] + texts[:2]
+    src = tmp_path / "new.csv"
+    pd.DataFrame({"review_id": [f"r{i:04d}" for i in range(len(new))], "review": new}).to_csv(src, index=False)
+    with pytest.raises(ValueError, match="collect=False needs out="):
+        assign_dataset(str(src), path, text_column="review", collect=False)
+    out = assign_dataset(str(src), path, text_column="review", id_column="review_id", cache=cache, concurrency=2,
+                         batch_size=40, out=tmp_path / "placed", collect=False)
+    assert out == str(tmp_path / "placed")
+    df = pd.read_parquet(out).sort_values("review_id").reset_index(drop=True)
+    assert df.review_id.tolist() == [f"r{i:04d}" for i in range(len(new))]
+    a = kv.load_map(path).assign(new, cache=cache, show_progress_bar=False)
+    np.testing.assert_array_equal(df.label.to_numpy(), a.labels)
+    np.testing.assert_array_equal(df[["x", "y"]].to_numpy(), a.coords)
+    np.testing.assert_array_equal(df.novelty.to_numpy(), a.novelty)
