@@ -218,10 +218,20 @@ def test_report_data_is_compressed_and_reads_back(tmp_path):
         assert not re.search(r"[<&\"'\\\s]", block)
 
 
+# the page's data work runs in a Worker; without one (no Worker at all, or one that fails once started) on the page
+_NO_WORKER = "delete window.Worker;"
+_FAILING_WORKER = """window.Worker = function() { var w = this; setTimeout(function() { w.onerror({message: "blocked"}); }, 20); };
+window.Worker.prototype.postMessage = function() {}; window.Worker.prototype.terminate = function() {};"""
+_SILENT_WORKER = """window.Worker = function() {};  // never answers: the page gives up on it (0.5 s for the data, 2 s for plotly.js)
+window.Worker.prototype.postMessage = function() {}; window.Worker.prototype.terminate = function() {};"""
+
+
 @pytest.mark.slow
-def test_report_page_decodes_like_python_and_draws_trends(tmp_path, browser):
+@pytest.mark.parametrize("worker", ["worker", "no Worker", "failing Worker", "silent Worker"])
+def test_report_page_decodes_like_python_and_draws_trends(tmp_path, browser, worker):
     """In Chromium: plotly.js opened from its compressed block, every text and hover string equal to what
-    Python decodes (emoji, BOM, 4-byte codes), the map and both trend charts drawn, no error, no request."""
+    Python decodes (emoji, BOM, 4-byte codes), the map and both trend charts drawn, no error, no request;
+    the same with the data work in a Worker and on the page (no Worker, a Worker that fails or never answers)."""
     from browser_helpers import open_page, wait_for_plots
 
     tm = _textmap(n=600)
@@ -235,15 +245,24 @@ def test_report_page_decodes_like_python_and_draws_trends(tmp_path, browser):
     trends = [kv.topics_over_time(tm, dates, freq="W"), kv.topics_per_class(tm, np.arange(600) % 2)]
     path = write_report(tm, tmp_path / "r.html", trends=trends)
     expected = read_report(path.read_text(encoding="utf-8"))
-    page, log = open_page(browser, path.as_uri())
+    page, log = open_page(browser, "about:blank")
     try:
+        if worker != "worker":
+            page.add_init_script({"no Worker": _NO_WORKER, "failing Worker": _FAILING_WORKER,
+                                  "silent Worker": _SILENT_WORKER}[worker])
+        page.goto(path.as_uri(), wait_until="load")
         wait_for_plots(page, 3)
         page.wait_for_function("() => window.__kvReady === true", timeout=30_000)
         got = page.evaluate("""() => ({
             version: Plotly.version, marks: performance.getEntriesByType('mark').map(m => m.name),
+            prepared: window.__kvPrepared, workerError: window.__kvWorkerError || null,
             hover: document.getElementById('map').data.map(t => t.text ? Array.from(t.text) : null)})""")
         assert got["version"] == expected["plotly_js"].split("plotly.js v", 1)[1].split()[0]
         assert "kosbert-viz:drawn" in got["marks"]
+        if worker == "worker":  # the data was prepared in the Worker, while plotly.js ran
+            assert got["prepared"] == "worker" and got["workerError"] is None and "kosbert-viz:worker" in got["marks"]
+        else:
+            assert got["prepared"] == "page" and got["workerError"], got
         for t in expected["meta"]["traces"]:
             assert got["hover"][t["trace"]] == expected["figure"]["data"][t["trace"]]["text"], t
         page.fill("#kv-search", "·")  # every text: the table shows them exactly as stored
