@@ -234,6 +234,8 @@ def decode_texts(chars: str, stream: bytes) -> list[str]:
 # Runs right after the plotly.js block, early in the page: the decoder every data block goes through, the Worker
 # that prepares the page's data (window.kvData(), called once the data blocks are parsed), and the one promise
 # every script that draws waits on (plotly.js decompressed and run).
+WORKER_MIN_POINTS = 20_000  # reports with fewer points prepare their data without a Worker
+
 LOADER_JS = r"""
 (function() {
   "use strict";
@@ -373,7 +375,8 @@ LOADER_JS = r"""
   window.kvCore = C;
   // The worker starts now, while the page is still being parsed, and first unpacks plotly.js. A Worker only gets
   // going, and only gets the messages posted to it, once its page's main thread is free for a moment, which it is
-  // not while plotly.js runs: so it says when it has the data blocks ("got"), and plotly.js runs after that.
+  // not while plotly.js runs: so plotly.js runs once the worker has answered (plotly.js's source) before the blocks
+  // were posted, which then reach it directly, or else once it says it has them ("got").
   var WORKER_MAIN = "self.onmessage = function(e) {\n"
     + "  if (e.data.plotly) { C.unpack(e.data.plotly).then(function(src) { self.postMessage({plotly: src}); })"
     + ".catch(function(err) { self.postMessage({plotlyError: String(err)}); }); return; }\n"
@@ -390,7 +393,7 @@ LOADER_JS = r"""
   function deferred() { var d = {}; d.promise = new Promise(function(res, rej) { d.resolve = res; d.reject = rej; }); return d; }
   var started = deferred(), go = started.resolve, fromWorker = deferred(), plotlyFromWorker = deferred(), worker = null;
   fromWorker.promise.catch(function() {});  // handled in kvData (a page without data blocks never asks for it)
-  var url = null, finished = {plotly: false, data: false}, gotBlocks = false;
+  var url = null, finished = {plotly: false, data: false}, gotBlocks = false, noData = false;
   function stopWorker() { if (worker) { worker.terminate(); worker = null; URL.revokeObjectURL(url); } }
   function startWorker() {
     url = URL.createObjectURL(new Blob(['"use strict";\nvar C = (' + core.toString() + ")();\n" + WORKER_MAIN],
@@ -400,13 +403,13 @@ LOADER_JS = r"""
       var d = e.data;
       if (d.got) { MARK("kosbert-viz:worker"); gotBlocks = true; go(); return; }
       if ("plotly" in d || d.plotlyError) {
-        finished.plotly = true;
+        finished.plotly = true; MARK("kosbert-viz:plotly-from-worker");
         if (d.plotlyError) plotlyFromWorker.reject(new Error(d.plotlyError)); else plotlyFromWorker.resolve(d.plotly);
       } else {
         finished.data = true;
         if (d.error) fromWorker.reject(new Error(d.error)); else fromWorker.resolve(d.ok);
       }
-      if (finished.plotly && (finished.data || !window.kvPrepared)) stopWorker();
+      if (finished.plotly && (finished.data || noData)) stopWorker();
     };
     worker.onerror = function(e) {
       if (e.preventDefault) e.preventDefault();
@@ -416,7 +419,17 @@ LOADER_JS = r"""
     };
     worker.postMessage({plotly: block("kv-plotly")});
   }
-  try { startWorker(); } catch (err) { fromWorker.reject(err); plotlyFromWorker.reject(err); }
+  // a Worker pays from ~20k points (0.43 s of data work at 100k; starting one costs ~0.05-0.1 s): the page says
+  // how many it holds (data-kv-points on this script); window.kvWorkerMinPoints overrides the threshold
+  var me = document.currentScript, points = Number(me && me.getAttribute("data-kv-points")) || 0;
+  var minPoints = typeof window.kvWorkerMinPoints === "number" ? window.kvWorkerMinPoints : WORKER_MIN_POINTS;
+  if (points >= minPoints) {
+    try { startWorker(); } catch (err) { fromWorker.reject(err); plotlyFromWorker.reject(err); }
+  } else {
+    var none = new Error("no worker");
+    none.quiet = true;
+    fromWorker.reject(none); plotlyFromWorker.reject(none);
+  }
   // Called by the page script once the data blocks are parsed: window.kvPrepared, the page's data, from the Worker
   // (prepared while plotly.js runs here) or on this thread when no Worker started or it failed. plotly.js runs once
   // the worker has the blocks (or after 0.5 s, the data then prepared here); at DOMContentLoaded when the page has no data.
@@ -424,29 +437,37 @@ LOADER_JS = r"""
     if (window.kvPrepared) return window.kvPrepared;
     if (worker) {
       try { worker.postMessage({blocks: blocks()}); window.__kvPrepared = "worker"; } catch (err) { fromWorker.reject(err); }
-    } else {
-      fromWorker.reject(new Error("no worker"));
     }
-    window.kvPrepared = fromWorker.promise.catch(function(err) { window.__kvWorkerError = String(err); go(); return onPage(); });
-    setTimeout(function() {  // a worker that has not taken the blocks by now (this thread was free): on the page
-      if (!gotBlocks) { fromWorker.reject(new Error("the worker did not take the data in 0.5 s")); stopWorker(); }
+    unpackHere();
+    window.kvPrepared = fromWorker.promise.catch(function(err) {
+      if (!err.quiet) window.__kvWorkerError = String(err);
+      go(); return onPage();
+    });
+    if (worker && finished.plotly) {  // the worker runs (it sent plotly.js): it gets the blocks without this thread
       go();
-    }, 500);
+    } else {
+      setTimeout(function() {  // a worker that has not taken the blocks by now (this thread was free): on the page
+        if (!gotBlocks) { fromWorker.reject(new Error("the worker did not take the data in 0.5 s")); stopWorker(); }
+        go();
+      }, 500);
+    }
     return window.kvPrepared;
   };
   document.addEventListener("DOMContentLoaded", function() {
-    if (!window.kvPrepared) { go(); if (finished.plotly) stopWorker(); }
+    if (!window.kvPrepared) { noData = true; go(); unpackHere(); if (finished.plotly) stopWorker(); }
   });
   function unpack(id) {  // a data block as text, gunzipped here
     try { var b = block(id); } catch (err) { return Promise.reject(err); }
     return C.unpack(b);
   }
-  // plotly.js's source from the worker; here when the worker fails or has not answered in 2 s
-  var plotlySource = new Promise(function(resolve, reject) {
-    var onHere = function() { unpack("kv-plotly").then(resolve, reject); }, timer = setTimeout(onHere, 2000);
-    plotlyFromWorker.promise.then(function(src) { clearTimeout(timer); resolve(src); },
-                                  function() { clearTimeout(timer); onHere(); });
+  // plotly.js's source from the worker, or unpacked here when the worker fails, has not answered in 2 s or has not
+  // answered when the page is parsed (this thread is free then, a slow worker would hold plotly.js up): first wins
+  var here = null, plotlySource = new Promise(function(resolve, reject) {
+    here = function() { if (here) { here = null; unpack("kv-plotly").then(resolve, reject); } };
+    plotlyFromWorker.promise.then(resolve, function() { if (here) here(); });
+    setTimeout(function() { if (here) here(); }, 2000);
   });
+  function unpackHere() { if (here && !finished.plotly) here(); }
   window.kvPlotlyReady = Promise.all([plotlySource, started.promise]).then(function(parts) {
     MARK("kosbert-viz:plotly-unpacked");
     (0, eval)(parts[0]);  // plotly's UMD wrapper sets window.Plotly
@@ -456,7 +477,7 @@ LOADER_JS = r"""
   });
   window.kvPlotlyReady.catch(function(err) { console.error("kosbert_viz report: plotly.js did not load: " + err); });
 })();
-""".replace("__ALPHABET__", B85_ALPHABET)
+""".replace("__ALPHABET__", B85_ALPHABET).replace("WORKER_MIN_POINTS", str(WORKER_MIN_POINTS))
 
 UI_CSS = """
 #kv-tools { display: flex; flex-wrap: wrap; gap: 8px 14px; align-items: flex-start; margin: 8px 0; font-size: 14px; }

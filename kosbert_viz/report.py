@@ -141,7 +141,7 @@ pre.manifest {{ background: #f6f6f6; padding: 12px; font-size: 12px; overflow-x:
 </style>
 <script type="text/javascript">window.PlotlyConfig = {{MathJaxConfig: 'local'}};</script>
 {plotly_block()}
-<script type="text/javascript">{LOADER_JS}</script>
+<script type="text/javascript" data-kv-points="{len(texts) if texts is not None and coords is not None else 0}">{LOADER_JS}</script>
 </head><body>
 <h1>{_e(title)}</h1>
 {''.join(notes)}

@@ -207,6 +207,7 @@ def test_report_data_is_compressed_and_reads_back(tmp_path):
     doc = write_report(tm, tmp_path / "r.html").read_text(encoding="utf-8")
     data = read_report(doc)
     assert data["meta"]["texts"] == tm.texts and "texts" not in doc[doc.index('id="kv-meta"'):][:200]
+    assert f'data-kv-points="{len(tm.texts)}"' in doc  # the loader starts a Worker from WORKER_MIN_POINTS
     assert np.array_equal(data["x"], tm.coords[:, 0].astype(np.float32))
     assert np.array_equal(data["labels"], tm.clusters.labels)
     traces = data["meta"]["traces"]
@@ -218,7 +219,9 @@ def test_report_data_is_compressed_and_reads_back(tmp_path):
         assert not re.search(r"[<&\"'\\\s]", block)
 
 
-# the page's data work runs in a Worker; without one (no Worker at all, or one that fails once started) on the page
+# the page's data work runs in a Worker from 20k points (kvWorkerMinPoints = 0: this small page too); on the page
+# below that, and without a Worker (none at all, one that fails once started, one that never answers)
+_USE_WORKER = "window.kvWorkerMinPoints = 0;"
 _NO_WORKER = "delete window.Worker;"
 _FAILING_WORKER = """window.Worker = function() { var w = this; setTimeout(function() { w.onerror({message: "blocked"}); }, 20); };
 window.Worker.prototype.postMessage = function() {}; window.Worker.prototype.terminate = function() {};"""
@@ -227,7 +230,7 @@ window.Worker.prototype.postMessage = function() {}; window.Worker.prototype.ter
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("worker", ["worker", "no Worker", "failing Worker", "silent Worker"])
+@pytest.mark.parametrize("worker", ["worker", "small page", "no Worker", "failing Worker", "silent Worker"])
 def test_report_page_decodes_like_python_and_draws_trends(tmp_path, browser, worker):
     """In Chromium: plotly.js opened from its compressed block, every text and hover string equal to what
     Python decodes (emoji, BOM, 4-byte codes), the map and both trend charts drawn, no error, no request;
@@ -247,9 +250,9 @@ def test_report_page_decodes_like_python_and_draws_trends(tmp_path, browser, wor
     expected = read_report(path.read_text(encoding="utf-8"))
     page, log = open_page(browser, "about:blank")
     try:
-        if worker != "worker":
-            page.add_init_script({"no Worker": _NO_WORKER, "failing Worker": _FAILING_WORKER,
-                                  "silent Worker": _SILENT_WORKER}[worker])
+        if worker != "small page":
+            page.add_init_script(_USE_WORKER + {"worker": "", "no Worker": _NO_WORKER, "failing Worker": _FAILING_WORKER,
+                                                "silent Worker": _SILENT_WORKER}[worker])
         page.goto(path.as_uri(), wait_until="load")
         wait_for_plots(page, 3)
         page.wait_for_function("() => window.__kvReady === true", timeout=30_000)
@@ -261,6 +264,8 @@ def test_report_page_decodes_like_python_and_draws_trends(tmp_path, browser, wor
         assert "kosbert-viz:drawn" in got["marks"]
         if worker == "worker":  # the data was prepared in the Worker, while plotly.js ran
             assert got["prepared"] == "worker" and got["workerError"] is None and "kosbert-viz:worker" in got["marks"]
+        elif worker == "small page":  # 600 points: no Worker needed
+            assert got["prepared"] == "page" and got["workerError"] is None and "kosbert-viz:worker" not in got["marks"]
         else:
             assert got["prepared"] == "page" and got["workerError"], got
         for t in expected["meta"]["traces"]:
