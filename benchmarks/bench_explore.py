@@ -9,7 +9,10 @@ For each size (real NSMC reviews from ../shared/data/nsmc, synthetic 2-D layout 
 * ``bytes``: the report file, plotly.js included; ``text_bytes``: the texts' UTF-8 size;
 * ``page_drawn_s``: navigation to the drawn figure (the page's ``kosbert-viz:drawn`` mark) and
   ``ready_s`` to the search/lasso layer being ready (new report only); ``marks_s``: the page's own marks
-  (``loader``/``plotly``: plotly.js unpacked and run, ``opened``: data blocks gunzipped, ``texts``: texts decoded, ``hover``: hover strings built);
+  (``loader``, ``plotly-unpacked``/``plotly``: plotly.js's run began/ended, ``start``: page script (data blocks parsed),
+  ``worker``: the Worker has the blocks, ``opened``/``texts``/``hover``: blocks gunzipped, texts decoded, hover strings
+  built, in the Worker from 20k points (``plotly-from-worker``: it unpacked plotly.js), ``prepared``/``unpacked``:
+  the results back on the page);
 * ``steps``: what each step of the format saves (gzip bytes per block, texts as JSON vs the dictionary stream,
   the binary block plain vs byte planes + deltas, all blocks as base64 vs base85);
 * the reference is the previous report format (plain UTF-8 figure JSON with per-point hover texts),
@@ -169,9 +172,9 @@ def report_main(args) -> dict:
                 p = Path(tmp) / f"{name}-{n}.html"
                 p.write_text(doc, encoding="utf-8")
                 row[f"{name}_bytes"] = p.stat().st_size
-            # render alternately, three times each, keep the fastest and the median (the machine is shared)
+            # render alternately, five times each, keep the fastest and the median (the machine is shared)
             drawn = {"old": [], "new": []}
-            for name in ("old", "new") * 3:
+            for name in ("old", "new") * 5:
                 r = _render(browser, Path(tmp) / f"{name}-{n}.html", ready=name == "new")
                 drawn[name].append(r.get("page_drawn_s", float("nan")))
                 best = row.get(f"{name}_render")
