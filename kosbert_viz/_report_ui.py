@@ -8,7 +8,8 @@ and runs plotly.js with an indirect ``eval``. The texts are stored once, as a ch
 decoded in the page into one UTF-16 buffer. The hover labels are rebuilt from them in the page (wrapped by
 display width, escaped); the search box, the filters, the lasso table and the CSV download read the same
 array. That data work runs in a Worker (started from a ``blob:`` of the loader's own code, the CSP allows
-``worker-src blob:``) while the main thread runs plotly.js, and on the main thread when no Worker starts. User text only ever reaches the page as data: table cells and filter options are filled with
+``worker-src blob:``) while the main thread runs plotly.js, for pages of at least ``WORKER_MIN_POINTS``
+points; smaller pages, and pages whose Worker does not start, fails or stays silent, do it on the main thread. User text only ever reaches the page as data: table cells and filter options are filled with
 ``textContent``, hover strings are entity-escaped.
 """
 from __future__ import annotations
@@ -446,10 +447,13 @@ LOADER_JS = r"""
     if (worker && finished.plotly) {  // the worker runs (it sent plotly.js): it gets the blocks without this thread
       go();
     } else {
-      setTimeout(function() {  // a worker that has not taken the blocks by now (this thread was free): on the page
-        if (!gotBlocks) { fromWorker.reject(new Error("the worker did not take the data in 0.5 s")); stopWorker(); }
+      // a worker that has not taken the blocks by now (this thread was free): on the page.
+      // window.kvWorkerGiveUpMs overrides the 0.5 s (tests on a loaded machine pin the Worker path with it)
+      var giveUp = typeof window.kvWorkerGiveUpMs === "number" ? window.kvWorkerGiveUpMs : 500;
+      setTimeout(function() {
+        if (!gotBlocks) { fromWorker.reject(new Error("the worker did not take the data in " + giveUp + " ms")); stopWorker(); }
         go();
-      }, 500);
+      }, giveUp);
     }
     return window.kvPrepared;
   };

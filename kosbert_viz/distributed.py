@@ -726,8 +726,20 @@ def assign_dataset(source, map_path, *, text_column: str = "text", model=None, c
     from ._validation import check_positive_int
 
     top_k = check_positive_int(top_k, "top_k")
-    if not collect and out is None:
-        raise ValueError("collect=False needs out= (the folder the Ray workers write the placements to)")
+    if not collect:
+        if out is None:
+            raise ValueError("collect=False needs out= (the folder the Ray workers write the placements to)")
+        import pyarrow.fs as pafs
+
+        fs, inner = _filesystem(os.fspath(out))
+        info = fs.get_file_info(inner)
+        if info.type == pafs.FileType.File or (
+                info.type == pafs.FileType.Directory and fs.get_file_info(pafs.FileSelector(inner))):
+            raise ValueError(f"out={os.fspath(out)!r} exists and is not an empty folder; the workers add files to "
+                             "it, so a second run would mix with the first: choose a new folder or empty it")
+    reserved = {"label", "name", "x", "y", "novelty", "is_new", "similarity", "row"}
+    if id_column is not None and (id_column in reserved or id_column.startswith("level_")):
+        raise ValueError(f"id_column={id_column!r} would overwrite a result column; rename it in the source")
     map_path = str(Path(os.fspath(map_path)).expanduser().resolve())
     if not Path(map_path).is_dir():
         raise FileNotFoundError(f"no saved map at {map_path} (expected a folder written by TextMap.save)")
@@ -742,7 +754,7 @@ def assign_dataset(source, map_path, *, text_column: str = "text", model=None, c
     ctx = DataContext.get_current()
     saved = (ctx.enable_progress_bars, ctx.execution_options.preserve_order)
     ctx.enable_progress_bars = bool(show_progress_bar)
-    ctx.execution_options.preserve_order = True  # rows come back in the input's order
+    ctx.execution_options.preserve_order = bool(collect)  # collected rows come back in the input's order
     try:
         free = cluster_cpus - concurrency * num_cpus
         if id_column is not None and not _is_pathlike(source):
@@ -763,11 +775,16 @@ def assign_dataset(source, map_path, *, text_column: str = "text", model=None, c
                                        id_column=id_column),
             batch_size=batch_size, batch_format="pyarrow", compute=ActorPoolStrategy(size=concurrency),
             num_cpus=num_cpus, **remote)
-        if not collect:  # the workers write; nothing comes back to the driver
+        if not collect:  # the workers write; nothing comes back to the driver but the row count
+            import pyarrow.dataset as pads
+
             if not _is_pathlike(source):
                 placed = placed.rename_columns({_ID: "row"})
-            fs, inner = _filesystem(os.fspath(out))
             placed.write_parquet(inner, filesystem=fs)
+            written = pads.dataset(inner, filesystem=fs, format="parquet").count_rows()
+            if n_known is not None and written != n_known:
+                raise RuntimeError(f"Ray wrote placements for {written} of {n_known} rows to {os.fspath(out)}")
+            log.info("kosbert_viz.assign_dataset: %d placements written to %s", written, os.fspath(out))
             return os.fspath(out)
         df = placed.to_pandas()
     finally:

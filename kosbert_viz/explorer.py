@@ -34,9 +34,9 @@ NOISE_HEX = "#969696"
 TABLE_ROWS = 300  # rows drawn in the side panel's table (the DataFrame holds all of them)
 TABLE_CSS = ("<style>.kv-selection td,.kv-selection th{padding:2px 6px;vertical-align:top;"
              "border-bottom:1px solid #eee}.kv-selection td:not(:nth-child(3)){white-space:nowrap}</style>")
-_KEYWORD_LOCK = threading.Lock()
 KEYWORD_WARM_UP = 20_000  # best-ranked texts analysed in the background once the widget is shown
 KEYWORD_SAMPLE = 1500  # texts per side (selection / rest) tokenised for the selection's keywords
+TOKEN_CACHE_MAX = 200_000  # texts whose content words the explorer keeps
 MAX_CATEGORIES = 60  # a metadata column with at most this many values gets a filter and colours
 
 
@@ -138,7 +138,8 @@ class Explorer:
         self.hits = None
         self._keywords: list[str] = []
         self._tokens: dict = {}  # point -> its content words (see _morphemes)
-        self._order = self._rank = None  # a fixed random rank per point: the keyword samples (see _ranks)
+        self._ranked = None  # a fixed random rank per point: the keyword samples (see _ranks)
+        self._tokens_lock = threading.Lock()
         self._warmed = False
         self._height = height
         self._theme_cats: dict = {}  # level -> Categorical of every point's theme (cleared when themes change)
@@ -226,10 +227,15 @@ class Explorer:
 
     def _theme_values(self, level: int, idx: np.ndarray) -> np.ndarray:
         """Theme names (object array) of the points ``idx`` at ``level``: only those points are touched."""
+        cat = self._theme_cat(level)
+        return np.asarray(cat.categories, dtype=object)[cat.codes[idx]]
+
+    def _theme_cat(self, level: int):
+        """Every point's theme at ``level`` as a Categorical (kept until the themes change)."""
         cat = self._theme_cats.get(level)
         if cat is None:
             cat = self._theme_cats[level] = self._theme_column(level)
-        return np.asarray(cat.categories, dtype=object)[cat.codes[idx]]
+        return cat
 
     def _check_indices(self, indices) -> np.ndarray:
         if hasattr(indices, "columns"):
@@ -411,8 +417,10 @@ class Explorer:
         map are analysed in the background when the widget is shown), so a selection's keywords mostly
         cost no analysis at all.
         """
+        from ._validation import check_positive_int
         from .naming import _ctfidf_table
 
+        top_n = check_positive_int(top_n, "top_n")
         idx = self._selection_indices() if indices is None else self._check_indices(indices)
         if len(idx) == 0:
             return []
@@ -434,32 +442,38 @@ class Explorer:
         lab = np.r_[np.ones(len(idx), np.int64), np.zeros(len(rest), np.int64)]
         pairs = self._morphemes(both)
         texts = [self._texts[i] for i in both]
-        table = _ctfidf_table(texts, lab, pairs, int(top_n), None, 1, 3)
+        table = _ctfidf_table(texts, lab, pairs, top_n, None, 1, 3)
         row = [r for r in table if r["cluster"] == 1]
         return list(row[0]["keywords"]) if row else []
 
     def _ranks(self):
         """(points in rank order, each point's rank): a fixed random order of the map's points."""
-        if self._order is None:
+        ranked = self._ranked
+        if ranked is None:
             order = np.random.default_rng(self._random_state).permutation(self._n)
             rank = np.empty(self._n, np.int64)
             rank[order] = np.arange(self._n)
-            self._order, self._rank = order, rank
-        return self._order, self._rank
+            ranked = self._ranked = (order, rank)  # one assignment: another thread sees both or neither
+        return ranked
 
-    def _morphemes(self, indices) -> list:
-        """(key, form) content words of the texts at ``indices``, analysed once per text and kept."""
+    def _morphemes(self, indices, *, on_this_thread: bool = False) -> list:
+        """(key, form) content words of the texts at ``indices``, analysed once per text and kept
+        (at most ``TOKEN_CACHE_MAX`` texts; past that the kept ones are dropped and analysed again when needed)."""
         from .naming import _naming_inputs, _tokenize
 
-        todo = [int(i) for i in indices if int(i) not in self._tokens]
-        if todo:
+        wanted = [int(i) for i in indices]
+        with self._tokens_lock:  # the warm-up thread and the kernel's thread share the store
+            have = {i: self._tokens[i] for i in wanted if i in self._tokens}
+        todo = list(dict.fromkeys(i for i in wanted if i not in have))
+        if todo:  # analysed outside the store's lock (the analyser has its own)
             texts, _, stop, _ = _naming_inputs([self._texts[i] for i in todo], 1, (), None, None)
-            with _KEYWORD_LOCK:  # one analysis at a time (the warm-up thread loads the analyser)
-                docs = _tokenize(texts, False, stop, False)
-            if len(self._tokens) + len(todo) > 200_000:  # bounded memory on maps of millions
-                self._tokens.clear()
-            self._tokens.update(zip(todo, docs))
-        return [self._tokens[int(i)] for i in indices]
+            new = dict(zip(todo, _tokenize(texts, False, stop, False, on_this_thread=on_this_thread)))
+            with self._tokens_lock:
+                if len(self._tokens) + len(new) > TOKEN_CACHE_MAX:
+                    self._tokens.clear()
+                self._tokens.update(new)
+            have.update(new)
+        return [have[i] for i in wanted]
 
     # ------------------------------------------------------------------ acting on a selection
     def make_theme(self, name: str, indices=None) -> int:
@@ -658,28 +672,32 @@ class Explorer:
         box.add_class("kosbert-viz-explorer")
         self._box = box
         self._refresh_panel()
+        self._warm_up()
         return box
 
     def _warm_up(self):
-        """Once the widget is shown: load the morpheme analyser and analyse the map's best-ranked texts
-        (``KEYWORD_WARM_UP``; see :meth:`selection_keywords`) on a low-priority background thread, so a
-        selection's keywords rarely wait for analysis."""
+        """Once the widget is built: analyse the map's best-ranked texts (``KEYWORD_WARM_UP``; see
+        :meth:`selection_keywords`) on a background thread at the lowest CPU priority (Linux: nice 19 for
+        that thread; the texts are analysed on it, one by one), so a selection's keywords rarely wait."""
         if self._warmed:
             return
         self._warmed = True
 
         def warm():
             try:
-                import os
+                from .naming import _kiwi
 
-                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)  # Linux: this thread only
-            except (AttributeError, OSError):
-                pass
-            try:
+                _kiwi()  # built at normal priority: Kiwi's own worker threads must not inherit nice 19
+                try:
+                    import os
+
+                    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)  # this thread only
+                except (AttributeError, OSError):
+                    pass
                 order, _ = self._ranks()
                 head = order[:min(self._n, KEYWORD_WARM_UP)]
-                for s in range(0, len(head), 500):  # in pieces: a selection's own analysis can go between
-                    self._morphemes(head[s:s + 500])
+                for s in range(0, len(head), 50):  # small pieces: a selection's own analysis goes between them
+                    self._morphemes(head[s:s + 50], on_this_thread=True)
             except Exception:  # noqa: BLE001 - only a warm-up: the real call reports its own errors
                 pass
 
@@ -741,9 +759,7 @@ class Explorer:
         if key == "length":
             values = np.fromiter((len(self._texts[i]) for i in idx), np.int64, len(idx))
         elif key == "theme":  # by name, as the table shows it: rank the categories, then sort the ranks
-            cat = self._theme_cats.get(self._primary)
-            if cat is None:
-                cat = self._theme_cats[self._primary] = self._theme_column(self._primary)
+            cat = self._theme_cat(self._primary)
             rank = pd.Series(np.asarray(cat.categories, dtype=object)).rank(method="dense").to_numpy(np.int64)
             values = rank[cat.codes[idx]]
         elif any(str(c) == key for c in self._data.columns):
@@ -755,9 +771,7 @@ class Explorer:
         return np.argsort(values if ascending else -values, kind="stable")
 
     def _repr_mimebundle_(self, **kwargs):
-        bundle = self.widget._repr_mimebundle_(**kwargs)
-        self._warm_up()
-        return bundle
+        return self.widget._repr_mimebundle_(**kwargs)
 
     def __repr__(self) -> str:
         return (f"Explorer(n={self._n:,}, themes={len(self._levels[self._level].names)}, "

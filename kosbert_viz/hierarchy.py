@@ -554,6 +554,10 @@ def merge_themes(res, ids, name=None, level=None, X=None):
         cluster_ids = cluster_ids[keep_rows]
         centroids[int(np.flatnonzero(cluster_ids == keep)[0])] = c
     moved = lv != default and not np.array_equal(levels[default], before)
+    if moved and X is not None:
+        from ._validation import check_embeddings
+
+        X = check_embeddings(X, n=len(before), name="X")
     if moved and X is None:
         centroids = cluster_ids = None  # texts changed default-level theme: their means are unknown without X
     out = _rebuilt(res, levels, default, names, centroids, cluster_ids, X=X if moved else None)

@@ -14,8 +14,8 @@ in mixed lines are kept; Hanja abbreviations common in news (美, 北) count as 
 from __future__ import annotations
 
 import re
+import threading
 from collections import Counter
-from functools import lru_cache
 
 import numpy as np
 
@@ -44,14 +44,21 @@ _STEM_TAGS = ("VV", "VA", "XR")
 _JUNK = re.compile(r"^[\d\W_]+$")
 
 
-@lru_cache(maxsize=1)
+_ANALYSER_LOCK = threading.Lock()  # one Kiwi per process, built once; one analysis at a time
+_KIWI = []
+
+
 def _kiwi():
-    try:
-        from kiwipiepy import Kiwi
-    except ImportError as exc:  # pragma: no cover - core dependency
-        raise ImportError("keywords() needs kiwipiepy: pip install kosbert_viz (or pip install kiwipiepy; "
-                          "conda: pip install kiwipiepy inside the environment)") from exc
-    return Kiwi()
+    if not _KIWI:
+        with _ANALYSER_LOCK:
+            if not _KIWI:
+                try:
+                    from kiwipiepy import Kiwi
+                except ImportError as exc:  # pragma: no cover - core dependency
+                    raise ImportError("keywords() needs kiwipiepy: pip install kosbert_viz (or pip install kiwipiepy; "
+                                      "conda: pip install kiwipiepy inside the environment)") from exc
+                _KIWI.append(Kiwi())
+    return _KIWI[0]
 
 
 def _content_words(tokens, tags, stop):
@@ -87,18 +94,27 @@ def tokenize_ko(texts, *, stems: bool = False, stopwords=None,
     return [[k for k, _ in doc] for doc in _tokenize(check_texts(texts), stems, stopwords, show_progress_bar)]
 
 
-def _tokenize(texts, stems, stopwords, show_progress):
-    """Content words per text; ``texts`` are already checked (NFC str, see ``check_texts``)."""
+def _tokenize(texts, stems, stopwords, show_progress, *, on_this_thread: bool = False):
+    """Content words per text; ``texts`` are already checked (NFC str, see ``check_texts``).
+
+    ``on_this_thread``: analyse text by text on the calling thread (a list goes to Kiwi's own worker
+    threads), so a background caller's priority applies to the work.
+    """
     tags = _NOUN_TAGS + (_STEM_TAGS if stems else ())
     stop = KOREAN_STOPWORDS if stopwords is None else frozenset(stopwords) | PARTICLES_AND_ENDINGS
     out = []
-    stream = _kiwi().tokenize(texts) if texts else []
-    if want_progress(show_progress, len(texts)):
-        from tqdm.auto import tqdm
+    kiwi = _kiwi()
+    with _ANALYSER_LOCK:
+        if on_this_thread:
+            stream = (kiwi.tokenize(t) for t in texts)
+        else:
+            stream = kiwi.tokenize(texts) if texts else []
+        if want_progress(show_progress, len(texts)):
+            from tqdm.auto import tqdm
 
-        stream = tqdm(stream, total=len(texts), desc="keywords: morphemes", unit="text", leave=False)
-    for tokens in stream:
-        out.append(_content_words(tokens, tags, stop))
+            stream = tqdm(stream, total=len(texts), desc="keywords: morphemes", unit="text", leave=False)
+        for tokens in stream:
+            out.append(_content_words(tokens, tags, stop))
     return out
 
 

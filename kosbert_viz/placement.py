@@ -466,6 +466,13 @@ def extend(tm, texts, metadata=None, *, assignment: Assignment | None = None, mo
     if assignment is not None:
         if assignment.texts is None:
             raise ValueError("the assignment has no texts (use tm.assign(texts), not assign_vectors)")
+        from .mapstore import map_levels as _map_levels
+
+        n_levels = len(_map_levels(tm.clusters)[0])
+        if assignment.info.get("n_map") != len(tm.texts) or len(assignment.levels) != n_levels:
+            raise ValueError(f"the assignment was made on a map of {assignment.info.get('n_map')} texts and "
+                             f"{len(assignment.levels)} levels, expected this map's {len(tm.texts)} and {n_levels}: "
+                             "place the texts with this map's assign()")
         if texts is not None:
             from ._validation import check_texts
 
@@ -519,6 +526,12 @@ def extend(tm, texts, metadata=None, *, assignment: Assignment | None = None, mo
     for attr in ("themes", "level"):  # the theme tree (sizes as fitted) and the level shown
         if hasattr(tm, attr):
             setattr(out, attr, getattr(tm, attr))
+    old_state = getattr(tm, "_placement", None)
+    if old_state is not None and old_state.rows is not None:  # a fit_sample map keeps placing by its fitted rows
+        state = PlacementState(len(all_texts), old_state.ref_sim, old_state.index, old_state.centroids,
+                               old_state.lists, old_state.seed, rows=old_state.rows)
+        state._base, state._perm = old_state._base, old_state._perm
+        out._placement = state
     return out
 
 

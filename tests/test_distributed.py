@@ -297,6 +297,10 @@ def test_assign_dataset_workers_write_without_collecting(ray_local, sample, tiny
     out = assign_dataset(str(src), path, text_column="review", id_column="review_id", cache=cache, concurrency=2,
                          batch_size=40, out=tmp_path / "placed", collect=False)
     assert out == str(tmp_path / "placed")
+    with pytest.raises(ValueError, match="not an empty folder"):  # a second run would mix with the first
+        assign_dataset(str(src), path, text_column="review", id_column="review_id", out=out, collect=False)
+    with pytest.raises(ValueError, match="would overwrite a result column"):
+        assign_dataset(str(src), path, text_column="review", id_column="label", out=tmp_path / "p2", collect=False)
     df = pd.read_parquet(out).sort_values("review_id").reset_index(drop=True)
     assert df.review_id.tolist() == [f"r{i:04d}" for i in range(len(new))]
     a = kv.load_map(path).assign(new, cache=cache, show_progress_bar=False)

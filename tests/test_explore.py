@@ -208,3 +208,43 @@ def test_semantic_search_through_the_maps_model(tiny_model_path):
     hits = ex.search(texts[57], semantic=True, top_k=5)
     assert hits["index"].iloc[0] == 57 and hits["score"].iloc[0] > 0.999
     assert len(hits) == 5 and ex.selected["index"].tolist() == sorted(hits["index"].tolist())
+
+
+def test_keyword_samples_and_the_token_store(monkeypatch):
+    """Keywords come from the same texts for the same selection; a full token store is emptied and
+    refilled without losing a text (a small cap here); many selections in a row keep working."""
+    import kosbert_viz.explorer as explorer
+
+    xy, lab, texts, data = _corpus(n=600)
+    monkeypatch.setattr(explorer, "KEYWORD_SAMPLE", 50)
+    monkeypatch.setattr(explorer, "TOKEN_CACHE_MAX", 120)
+    ex = kv.explore(coords=xy, labels=lab, texts=texts, data=data)
+    refund = np.flatnonzero(lab == 1)
+    first = ex.selection_keywords(refund)
+    assert "환불" in first and ex.selection_keywords(refund) == first  # deterministic
+    for t in range(3):  # every selection adds texts past the cap: the store empties itself, nothing fails
+        for part in np.array_split(np.flatnonzero(lab == t), 4):
+            assert ex.selection_keywords(part) != [] or len(part) == 0
+            assert len(ex._tokens) <= 120
+    assert ex.selection_keywords(refund) == first
+    with pytest.raises(ValueError, match="top_n"):
+        ex.selection_keywords(refund, top_n=0)
+
+
+def test_table_sorted_by_theme_and_column_over_a_large_selection(monkeypatch):
+    import kosbert_viz.explorer as explorer
+
+    monkeypatch.setattr(explorer, "TABLE_ROWS", 20)
+    xy, lab, texts, data = _corpus(n=300)
+    ex = kv.explore(coords=xy, labels=lab, texts=texts, data=data)
+    panel = ex.widget and ex._widgets
+    ex.select(np.arange(0, 300, 2))
+    full = ex.selected
+    for key, col in (("theme", "theme"), ("product", "product")):
+        for asc in (True, False):
+            panel["ascending"].value = asc
+            panel["sort"].value = key
+            want = full.sort_values(col, ascending=asc, kind="stable")["index"].head(20).tolist()
+            shown = [int(r.split("</td>")[0].removeprefix("<td>")) for r in panel["table"].value.split("<tr>")[2:]]
+            assert shown == want, (key, asc)
+    assert "showing 20 of 150" in panel["table"].value

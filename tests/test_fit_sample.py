@@ -98,3 +98,20 @@ def test_a_sampled_map_places_new_texts_as_it_placed_its_own(sampled, texts, tmp
         np.testing.assert_array_equal(x, y)
     np.testing.assert_array_equal(again.coords, after.coords)
     np.testing.assert_array_equal(again.neighbors, after.neighbors)
+
+
+def test_an_extended_sampled_map_still_places_by_its_fitted_rows(sampled, texts):
+    from kosbert_viz.placement import assign_vectors
+
+    tm = sampled
+    n = len(texts)
+    fit_idx = np.sort(np.random.default_rng(42).choice(n, 300, replace=False))
+    rest = np.setdiff1d(np.arange(n), fit_idx)
+    a = assign_vectors(tm, tm.embeddings[rest[:20]])
+    a.texts = [texts[i] for i in rest[:20]]
+    grown = tm.extend(a)
+    assert len(grown.texts) == n + 20
+    np.testing.assert_array_equal(grown._placement.rows, fit_idx)
+    again = assign_vectors(grown, tm.embeddings[rest[:20]])
+    np.testing.assert_array_equal(again.labels, a.labels)
+    np.testing.assert_array_equal(again.coords, a.coords)

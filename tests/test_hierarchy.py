@@ -164,11 +164,13 @@ def test_merge_below_the_default_level_keeps_centroids_true():
     without = res.merge([a, b], level=fine)
     np.testing.assert_array_equal(without.labels, m.labels)
     assert without.centroids is None and without.cluster_ids is None
-    same_parent = [f for f in parent if parent[f] == parent[a] and f != a]
-    if same_parent:  # inside one default theme nothing moves: the centroids stay as they were
-        kept = res.merge([a, same_parent[0]], level=fine)
-        np.testing.assert_array_equal(kept.labels, res.labels)
-        np.testing.assert_array_equal(kept.centroids, res.centroids)
+    siblings = [(f, h) for f in parent for h in parent if f < h and parent[f] == parent[h]]
+    assert siblings  # nested blobs: several fine themes under one default theme
+    kept = res.merge(list(siblings[0]), level=fine)  # inside one default theme nothing moves
+    np.testing.assert_array_equal(kept.labels, res.labels)
+    np.testing.assert_array_equal(kept.centroids, res.centroids)
+    with pytest.raises(ValueError, match="rows"):
+        res.merge([a, b], level=fine, X=X[:-1])
 
 
 def test_reassign_noise_on_hdbscan():

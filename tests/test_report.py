@@ -223,6 +223,7 @@ def test_report_data_is_compressed_and_reads_back(tmp_path):
 # below that, and without a Worker (none at all, one that fails once started, one that never answers)
 _USE_WORKER = "window.kvWorkerMinPoints = 0;"
 _NO_WORKER = "delete window.Worker;"
+_PATIENT = "window.kvWorkerGiveUpMs = 30000;"  # a loaded CI machine may start the Worker late: still the Worker path
 _FAILING_WORKER = """window.Worker = function() { var w = this; setTimeout(function() { w.onerror({message: "blocked"}); }, 20); };
 window.Worker.prototype.postMessage = function() {}; window.Worker.prototype.terminate = function() {};"""
 _SILENT_WORKER = """window.Worker = function() {};  // never answers: the page gives up on it (0.5 s for the data, 2 s for plotly.js)
@@ -251,7 +252,7 @@ def test_report_page_decodes_like_python_and_draws_trends(tmp_path, browser, wor
     page, log = open_page(browser, "about:blank")
     try:
         if worker != "small page":
-            page.add_init_script(_USE_WORKER + {"worker": "", "no Worker": _NO_WORKER, "failing Worker": _FAILING_WORKER,
+            page.add_init_script(_USE_WORKER + {"worker": _PATIENT, "no Worker": _NO_WORKER, "failing Worker": _FAILING_WORKER,
                                                 "silent Worker": _SILENT_WORKER}[worker])
         page.goto(path.as_uri(), wait_until="load")
         wait_for_plots(page, 3)
