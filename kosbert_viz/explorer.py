@@ -414,7 +414,7 @@ class Explorer:
         selection's ``KEYWORD_SAMPLE`` best-ranked texts, the rest side the best-ranked texts outside it:
         both random samples, the same for the same selection, and mostly the same texts for overlapping
         selections. Each text's morphemes are analysed once and kept (the best-ranked texts of the whole
-        map are analysed in the background when the widget is shown), so a selection's keywords mostly
+        map are analysed in the background once the widget is built), so a selection's keywords mostly
         cost no analysis at all.
         """
         from ._validation import check_positive_int
