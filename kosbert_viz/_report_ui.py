@@ -62,15 +62,10 @@ def b85decode(text: str, length: int) -> bytes:
     return words.astype(">u4").tobytes()[:length]
 
 
-def _pack(raw: bytes, level: int = 6) -> tuple[str, int]:
-    packed = gzip.compress(raw, compresslevel=level, mtime=0)
-    return b85encode(packed), len(packed)
-
-
 def _block(key: str, raw: bytes, level: int = 6) -> str:
-    text, length = _pack(raw, level)
+    packed = gzip.compress(raw, compresslevel=level, mtime=0)
     return (f'<script type="application/octet-stream" id="kv-{key}" data-encoding="gzip+base85" '
-            f'data-length="{length}">{text}</script>')
+            f'data-length="{len(packed)}">{b85encode(packed)}</script>')
 
 
 @functools.lru_cache(maxsize=2)
@@ -266,7 +261,7 @@ LOADER_JS = r"""
       if (c >= 0xAC00 && c <= 0xD7A3) return true;
       return (c >= 0x1100 && c <= 0x115F) || (c >= 0x2E80 && c <= 0x303E) || (c >= 0x3041 && c <= 0x33FF) ||
              (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0xA000 && c <= 0xA4CF) ||
-             (c >= 0xA960 && c <= 0xA97F) || (c >= 0xAC00 && c <= 0xD7A3) || (c >= 0xF900 && c <= 0xFAFF) ||
+             (c >= 0xA960 && c <= 0xA97F) || (c >= 0xF900 && c <= 0xFAFF) ||
              (c >= 0xFE30 && c <= 0xFE4F) || (c >= 0xFF00 && c <= 0xFF60) || (c >= 0xFFE0 && c <= 0xFFE6) ||
              (c >= 0x1F300 && c <= 0x1F64F) || (c >= 0x1F900 && c <= 0x1F9FF) || (c >= 0x20000 && c <= 0x3FFFD);
     }

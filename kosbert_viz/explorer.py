@@ -34,9 +34,10 @@ NOISE_HEX = "#969696"
 TABLE_ROWS = 300  # rows drawn in the side panel's table (the DataFrame holds all of them)
 TABLE_CSS = ("<style>.kv-selection td,.kv-selection th{padding:2px 6px;vertical-align:top;"
              "border-bottom:1px solid #eee}.kv-selection td:not(:nth-child(3)){white-space:nowrap}</style>")
-KEYWORD_WARM_UP = 20_000  # best-ranked texts analysed in the background once the widget is shown
+KEYWORD_WARM_UP = 20_000  # best-ranked texts analysed in the background once the widget is built
 KEYWORD_SAMPLE = 1500  # texts per side (selection / rest) tokenised for the selection's keywords
 TOKEN_CACHE_MAX = 200_000  # texts whose content words the explorer keeps
+_NONE = object()  # "no such column" (a column may be named None)
 MAX_CATEGORIES = 60  # a metadata column with at most this many values gets a filter and colours
 
 
@@ -144,7 +145,7 @@ class Explorer:
         self._height = height
         self._theme_cats: dict = {}  # level -> Categorical of every point's theme (cleared when themes change)
         frame = pd.DataFrame({"x": self._xy[:, 0], "y": self._xy[:, 1]})
-        frame["theme"] = self._theme_column(self._level)
+        frame["theme"] = self._theme_cat(self._level)
         frame["text"] = texts
         for c in self._cat_cols:
             if c not in frame:
@@ -390,7 +391,7 @@ class Explorer:
             if not 0 <= level < len(self._levels):
                 raise ValueError(f"level must be in [0, {len(self._levels)}), got {level}")
             self._level = level
-            self._frame["theme"] = self._theme_column(level)
+            self._frame["theme"] = self._theme_cat(level)
             self.scatter.color(by="theme", map=self._theme_colors(level))
             if self._widgets is not None:
                 self._widgets["themes"].options = self._theme_options()
@@ -514,7 +515,7 @@ class Explorer:
     def _after_theme_change(self, new_theme: int | None = None):
         self._theme_cats.clear()
         if self._level == self._primary:
-            self._frame["theme"] = self._theme_column(self._level)
+            self._frame["theme"] = self._theme_cat(self._level)
             if self._scatter is not None and self._color == "theme":
                 self._scatter.color(by="theme", map=self._theme_colors(self._level))
         if self._widgets is not None:
@@ -762,8 +763,7 @@ class Explorer:
             cat = self._theme_cat(self._primary)
             rank = pd.Series(np.asarray(cat.categories, dtype=object)).rank(method="dense").to_numpy(np.int64)
             values = rank[cat.codes[idx]]
-        elif any(str(c) == key for c in self._data.columns):
-            col = next(c for c in self._data.columns if str(c) == key)
+        elif (col := next((c for c in self._data.columns if str(c) == key), _NONE)) is not _NONE:
             values = self._data[col].iloc[idx].reset_index(drop=True)
             return values.sort_values(ascending=ascending, kind="stable").index.to_numpy()
         else:  # "index": idx is sorted already
@@ -859,5 +859,5 @@ def explore(textmap=None, *, coords=None, labels=None, texts=None, data=None, na
                   primary=primary, time_column=time_column, height=height, random_state=random_state)
     if level is not None and int(level) != primary:
         ex._level = int(level)
-        ex._frame["theme"] = ex._theme_column(ex._level)
+        ex._frame["theme"] = ex._theme_cat(ex._level)
     return ex

@@ -249,12 +249,7 @@ def _map(texts, emb, encoder, timings, *, fit_sample=None, random_state=42, hove
     tm.themes = themes
     tm.level = sample.level
     # later texts are placed exactly as the rest were: by the fitted rows, with the sample's index
-    from .placement import PlacementState
-
-    sp = sample._placement
-    state = PlacementState(n, sp.ref_sim, sp.index, sp.centroids, sp.lists, sp.seed, rows=fit_idx)
-    state._base, state._perm = sample.embeddings, sp._perm
-    tm._placement = state
+    tm._placement = sample._placement.placing_by(n, fit_idx, sample.embeddings)
     return tm
 
 

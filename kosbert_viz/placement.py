@@ -130,6 +130,13 @@ class PlacementState:
             raise ValueError(f"the placement index lists {len(state.lists)} texts, expected {base}")
         return state
 
+    def placing_by(self, n: int, rows, base=None) -> "PlacementState":
+        """This state's index for a map of ``n`` texts that places by ``rows`` (``base``: those rows'
+        vectors, when the caller holds them already); the derived arrays are shared, not rebuilt."""
+        state = PlacementState(n, self.ref_sim, self.index, self.centroids, self.lists, self.seed, rows=rows)
+        state._base, state._perm = base, self._perm
+        return state
+
     def base(self, X):
         """The vectors new texts are compared with: every map row, or the fitted rows only."""
         if self.rows is None:
@@ -528,10 +535,7 @@ def extend(tm, texts, metadata=None, *, assignment: Assignment | None = None, mo
             setattr(out, attr, getattr(tm, attr))
     old_state = getattr(tm, "_placement", None)
     if old_state is not None and old_state.rows is not None:  # a fit_sample map keeps placing by its fitted rows
-        state = PlacementState(len(all_texts), old_state.ref_sim, old_state.index, old_state.centroids,
-                               old_state.lists, old_state.seed, rows=old_state.rows)
-        state._base, state._perm = old_state._base, old_state._perm
-        out._placement = state
+        out._placement = old_state.placing_by(len(all_texts), old_state.rows, old_state._base)
     return out
 
 
