@@ -26,7 +26,12 @@ synthetic points, one run per size:
 * ``first_paint_s``: from executing the cell to the map's canvas holding coloured points (polled every 50 ms);
 * ``lasso_to_python_s``: from the mouse-up of a real lasso drag (toolbar lasso button) to a polling cell seeing
   ``len(ex.selected) > 0``, less a no-op cell's round trip (``noop_cell_s``); a wide lasso over the middle
-  (``lasso_n_selected`` points) and, after ``ex.select([])``, a small one (``small_lasso_*``);
+  (``lasso_n_selected`` points) and, after ``ex.select([])``, a small one (``small_lasso_*``). The polling cell is
+  sent by the same page, so it also waits for the page's next frame to end;
+* ``lasso_pointerup_to_kernel_s``: from the release as the page saw it (the pointerup event's time stamp) to the
+  kernel's selection observer starting, i.e. ``ex.selected`` filled (``lasso_kernel_received_after_s``: the same end,
+  from playwright's ``mouse.up()`` returning, which is after the lasso's own handler ran in the page;
+  ``lasso_kernel_panel_update_s``: the panel's update after it);
 * ``bytes_per_point``: websocket frames received by the page while the cell ran, over n (the texts are not
   sent up front; the widget's JS bundle travels in the same frames, a fixed cost that dominates at small n);
   ``marginal``: bytes per extra point between the two sizes, the fixed cost cancelled;
@@ -225,12 +230,15 @@ print(json.dumps({{"text_bytes": sum(len(t.encode()) for t in texts)}}))"""
 SELECTION_PROBE_CELL = """import json, time as _time
 _sel_seen = []
 _refresh = ex._refresh_panel
-def _timed_refresh():
+def _timed_refresh():  # runs from the selection trait's observer: ex.selected is filled when it starts
     _t0 = _time.time()
     _refresh()
     _sel_seen.append((_t0, _time.time()))
 ex._refresh_panel = _timed_refresh
 print("probe ready")"""
+# the page notes when each real mouse button release happened (epoch ms, the event's own time stamp)
+POINTERUP_PROBE_JS = """() => { window.__kvUps = [];
+  window.addEventListener('pointerup', (e) => window.__kvUps.push(performance.timeOrigin + e.timeStamp), true); }"""
 
 EXPLORE_CELL = """_t = time.perf_counter()
 ex = kv.explore(coords=coords, labels=labels, texts=texts)
@@ -319,6 +327,7 @@ def _widget_size(browser, lab: dict, n: int, timeout_s: float) -> dict:
         explorer.locator("button[title='Activate lasso selection']").click()
         page.mouse.move(1, 1)
         box = page.evaluate(LAST_CANVAS_JS)
+        page.evaluate(POINTERUP_PROBE_JS)
         before = dict(frames)
         # a wide lasso over the middle of the map, then (selection cleared) a small one
         for name, frac in (("lasso", (0.35, 0.65)), ("small_lasso", (0.47, 0.53))):
@@ -351,6 +360,10 @@ def _widget_size(browser, lab: dict, n: int, timeout_s: float) -> dict:
             if seen:  # (epoch when the selection reached the kernel, epoch when the panel was updated)
                 row[f"{name}_kernel_received_after_s"] = round(seen[-1][0] - t_up_epoch, 3)
                 row[f"{name}_kernel_panel_update_s"] = round(seen[-1][1] - seen[-1][0], 3)
+                ups = page.evaluate("() => window.__kvUps")
+                if ups:  # the release in the page: mouse.up() returns only after the lasso's own handler ran
+                    row[f"{name}_pointerup_before_mouse_up_return_s"] = round(t_up_epoch - ups[-1] / 1000, 3)
+                    row[f"{name}_pointerup_to_kernel_s"] = round(seen[-1][0] - ups[-1] / 1000, 3)
             if name == "lasso":
                 row["lasso_ws_bytes_from_browser"] = frames["sent"] - before["sent"]
                 _run_cell(page, "ex.select([]); _sel_seen.clear(); print(len(ex.selected))",

@@ -183,7 +183,12 @@ class Explorer:
                               color_map=self._theme_colors(self._level), tooltip=True,
                               tooltip_properties=["theme", "text"], tooltip_preview="text",
                               tooltip_preview_text_lines=6, height=self._height, legend=True,
-                              legend_position="top-right", axes=False, opacity=0.8)
+                              legend_position="top-right", axes=False, opacity=0.8,
+                              # regl-scatterplot publishes its events from a setTimeout by default, which
+                              # runs after the next frame: a lasso's selection then waits for a full redraw
+                              # (about 1 s at 1M points in software WebGL) before it is sent to Python.
+                              # Published synchronously, it is sent from the mouse-up handler itself.
+                              options={"syncEvents": True})
         sc.widget.observe(self._on_selection, names="selection")
         return sc
 
