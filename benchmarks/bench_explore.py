@@ -432,6 +432,80 @@ def widget_main(sizes: list[int], timeout_s: float) -> dict:
     return out
 
 
+FRAME_CONFIGS = {  # regl-scatterplot options compared by --part frames (kosbert_viz.explorer._renderer_options)
+    "jupyter-scatter defaults": {},
+    "thin selection outline": {"pointSizeSelected": 0, "pointOutlineWidth": 1},
+    "performanceMode": {"performanceMode": True},
+    "both (what the explorer uses from 500k points)": {"pointSizeSelected": 0, "pointOutlineWidth": 1,
+                                                       "performanceMode": True},
+}
+FRAME_LOOP_JS = """() => { window.__kvFrames = []; const now = () => performance.timeOrigin + performance.now();
+  const loop = () => { window.__kvFrames.push(now()); requestAnimationFrame(loop); }; requestAnimationFrame(loop); }"""
+
+
+def frames_main(n: int, reps: int, timeout_s: float) -> dict:
+    """The page's longest frame after a selection made from Python (``ex.select``: the points of a central
+    square, about a quarter of the map) and after clearing it, for each option set in ``FRAME_CONFIGS``,
+    alternating, in one JupyterLab page. The frame after a lasso is the same draw: the selected points get
+    three extra passes (outline, inner border, body)."""
+    from playwright.sync_api import sync_playwright
+
+    from browser_helpers import launch
+    from test_explore_lab import KERNEL_READY_JS, _run_cell
+
+    out = {"setup": f"kv.explore(coords=, labels=, texts=) of {n:,} synthetic points in jupyter lab, headless Chromium "
+                    "(SwiftShader WebGL); each option set alternately, the longest gap between animation frames "
+                    "within 3.5 s of ex.select(points) / ex.select([])", "n": n, "configs": {}}
+    ms = int(timeout_s * 1000)
+    with sync_playwright() as pw, _lab_server() as lab:
+        browser = launch(pw)
+        (lab["root"] / "frames.ipynb").write_text(json.dumps({
+            "cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": ""}],
+            "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+            "nbformat": 4, "nbformat_minor": 5}))
+        page = browser.new_page(viewport={"width": 1700, "height": 1000})
+        page.goto(f"{lab['url']}/lab/tree/frames.ipynb?token={lab['token']}", wait_until="load")
+        page.wait_for_function(KERNEL_READY_JS, timeout=120_000, polling=200)
+        page.evaluate("() => window.jupyterapp.commands.execute('application:toggle-left-area')")
+        _run_cell(page, SETUP_CELL.format(n=n), timeout_ms=ms)
+        out["n_selected"] = int(_run_cell(page, "import kosbert_viz.explorer as _E\n"
+                                                "sel = np.flatnonzero((np.abs(coords - coords.mean(0)) < 9).all(1)); "
+                                                "print(len(sel))", timeout_ms=ms))
+        page.evaluate(FRAME_LOOP_JS)
+        for name, cfg in FRAME_CONFIGS.items():
+            out["configs"][name] = {"options": cfg, "selected_frame_s": [], "cleared_frame_s": []}
+        for _ in range(reps):
+            for name, cfg in FRAME_CONFIGS.items():
+                row = out["configs"][name]
+                _run_cell(page, f"_E._renderer_options = lambda n, _o={json.dumps(cfg)!r}: json.loads(_o); print(1)")
+                page.evaluate("""(code) => { const app = window.jupyterapp, nb = app.shell.currentWidget.content;
+                    nb.activeCellIndex = nb.widgets.length - 1;
+                    return app.commands.execute('notebook:insert-cell-below').then(() => {
+                      const cell = nb.activeCell; cell.model.sharedModel.setSource(code);
+                      return app.commands.execute('notebook:run-cell'); }); }""", EXPLORE_CELL)
+                page.wait_for_function(f"() => {{ const p = ({PAINT_JS})(); return p && (p.colored > 50 || p.colored < 0); }}",
+                                       timeout=ms, polling=50)
+                page.wait_for_timeout(4000)
+                page.locator(".kosbert-viz-explorer").last.scroll_into_view_if_needed()
+                for key, code in (("selected_frame_s", "ex.select(sel); print(1)"), ("cleared_frame_s", "ex.select([]); print(1)")):
+                    t = time.time() * 1000
+                    _run_cell(page, code, timeout_ms=ms)
+                    page.wait_for_timeout(3500)
+                    fr = page.evaluate(f"() => window.__kvFrames.filter(f => f > {t})")
+                    gaps = [b - a for a, b in zip(fr, fr[1:])]
+                    row[key].append(round(max(gaps) / 1000, 3) if gaps else None)
+                print(name, row, file=sys.stderr)
+                page.evaluate("() => window.jupyterapp.commands.execute('notebook:clear-all-cell-outputs')")
+                _run_cell(page, "del ex, _w; import gc; gc.collect(); print(1)", timeout_ms=ms)
+                page.wait_for_timeout(2000)
+        browser.close()
+    for row in out["configs"].values():
+        for key in ("selected_frame_s", "cleared_frame_s"):
+            vals = [v for v in row[key] if v is not None]
+            row["median_" + key] = round(float(np.median(vals)), 3) if vals else None
+    return out
+
+
 def marginal_bytes(sizes: dict) -> dict | None:
     """Bytes per extra point between the smallest and largest size: the fixed cost (the widget's JS bundle,
     the panel, the kernel messages) cancels out. Texts travel only partly (tooltips ask for them), so this
@@ -447,9 +521,11 @@ def marginal_bytes(sizes: dict) -> dict | None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--part", choices=["report", "widget", "all"], default="all")
+    ap.add_argument("--part", choices=["report", "widget", "frames", "all"], default="all")
     ap.add_argument("--sizes", default="100000", help="report sizes")
     ap.add_argument("--widget-sizes", default="100000,1000000")
+    ap.add_argument("--frames-n", type=int, default=1_000_000, help="points for --part frames")
+    ap.add_argument("--frames-reps", type=int, default=3)
     ap.add_argument("--timeout", type=float, default=600, help="seconds per step of the widget half")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "bench_explore.json"))
     args = ap.parse_args(argv)
@@ -462,6 +538,8 @@ def main(argv=None) -> int:
             results["widget"] = widget
     if args.part in ("widget", "all"):
         results["widget"] = widget_main([int(s) for s in args.widget_sizes.split(",")], args.timeout)
+    if args.part == "frames":  # not in "all": a diagnosis of the renderer options, not a target
+        results["frames"] = frames_main(args.frames_n, args.frames_reps, args.timeout)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(json.dumps(results, ensure_ascii=False, indent=2))

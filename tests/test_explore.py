@@ -248,3 +248,19 @@ def test_table_sorted_by_theme_and_column_over_a_large_selection(monkeypatch):
             shown = [int(r.split("</td>")[0].removeprefix("<td>")) for r in panel["table"].value.split("<tr>")[2:]]
             assert shown == want, (key, asc)
     assert "showing 20 of 150" in panel["table"].value
+
+
+def test_renderer_options_follow_the_map_size(monkeypatch):
+    import kosbert_viz.explorer as E
+
+    xy, lab, texts, _ = _corpus()
+    widget = kv.explore(coords=xy, labels=lab, texts=texts).scatter.widget
+    # events published synchronously: a lasso's selection is sent from the mouse-up handler, not after a frame
+    assert widget.regl_scatterplot_options == {"syncEvents": True}
+    assert widget.lasso_min_dist == E.LASSO_MIN_DIST
+    monkeypatch.setattr(E, "DENSE_MAP", len(texts))
+    assert kv.explore(coords=xy, labels=lab, texts=texts).scatter.widget.regl_scatterplot_options == {
+        "syncEvents": True, "pointSizeSelected": 0, "pointOutlineWidth": 1}
+    monkeypatch.setattr(E, "LARGE_MAP", len(texts))
+    assert kv.explore(coords=xy, labels=lab, texts=texts).scatter.widget.regl_scatterplot_options == {
+        "syncEvents": True, "pointSizeSelected": 0, "pointOutlineWidth": 1, "performanceMode": True}
