@@ -39,7 +39,11 @@ synthetic points, one run per size:
 
 Targets (issue 15): 1M painted <= 10 s, lasso to Python <= 2 s, <= 24 bytes per point beyond the texts.
 
-Run: ``python benchmarks/bench_explore.py [--part report|widget|all] [--sizes 100000] [--widget-sizes 100000,1000000]``;
+``--part frames`` (not in ``all``): the page's longest frame after ``ex.select`` of a quarter of a 1M map, and
+after clearing it, for regl-scatterplot's option sets (``FRAME_CONFIGS``: jupyter-scatter's defaults, a thin
+selection outline, ``performanceMode``, both), alternating in one page; the explorer's choice rests on it.
+
+Run: ``python benchmarks/bench_explore.py [--part report|widget|frames|all] [--sizes 100000] [--widget-sizes 100000,1000000]``;
 JSON to benchmarks/results/bench_explore.json (a part not run keeps its previous numbers there).
 """
 from __future__ import annotations

@@ -57,9 +57,9 @@ def _renderer_options(n: int) -> dict:
     * From ``LARGE_MAP`` points: ``performanceMode`` (square points, no alpha blending), which the
       library offers for maps of this size; overlapping points hide blending there anyway.
 
-    Measured at 1M points with 264k selected (headless Chromium, software WebGL; benchmarks/bench_explore.py):
-    the frame after a selection took 2.5 s with the defaults, 2.1 s with the thin outline and 1.75 s with
-    both.
+    Measured at 1M points with 348k selected (headless Chromium, software WebGL; ``bench_explore.py --part
+    frames``, medians of 3): the frame after a selection took 2.29 s with the defaults, 1.97 s with the thin
+    outline, 1.90 s with performanceMode and 1.67 s with both (a frame without a selection: 0.80-0.85 s).
 
     >>> _renderer_options(1_000)
     {'syncEvents': True}
