@@ -82,6 +82,43 @@ def iter_texts(texts, *, name: str = "texts", offset: int = 0, warn_surrogates: 
         yield normalize_text(t)
 
 
+_CHUNK = 4096  # texts checked together by _nfc_rows
+
+
+def _nfc_rows(items: list, name: str) -> list[str]:
+    """What ``list(iter_texts(items))`` gives, checked a chunk of texts at a time instead of text by text.
+
+    Each chunk is joined with "\\n", a starter that composes with nothing, so the joined text is NFC
+    exactly when every row is, and normalising it normalises each row on its own. A chunk with a row
+    that is not a ``str`` or holds a lone surrogate hands the rest to :func:`iter_texts` (its error names
+    the row; its warning is given once). 1M short reviews, against text by text: 0.48x the time when
+    they are NFC, 0.60x when all are NFD (a macOS export), 0.86x when all are NFD and hold a newline
+    (``benchmarks/bench_check_texts.py``).
+
+    >>> _nfc_rows(["배송", unicodedata.normalize("NFD", "환불"), "a\\nb"], "texts") == ["배송", "환불", "a\\nb"]
+    True
+    """
+    out: list[str] = []
+    for start in range(0, len(items), _CHUNK):
+        chunk = items[start:start + _CHUNK]
+        if not all(type(t) is str for t in chunk):
+            break
+        joined = "\n".join(chunk)
+        if _SURROGATE.search(joined):
+            break
+        normalised = unicodedata.normalize("NFC", joined)  # the same object when it is NFC already
+        if normalised is joined or normalised == joined:
+            out.extend(chunk)
+        elif joined.count("\n") == len(chunk) - 1:  # no row holds a newline: split the normalised text back
+            out.extend(normalised.split("\n"))
+        else:
+            out.extend(unicodedata.normalize("NFC", t) for t in chunk)
+    else:
+        return out
+    out.extend(iter_texts(items[start:], name=name, offset=start))
+    return out
+
+
 def check_texts(texts, *, name: str = "texts", n: int | None = None, allow_empty: bool = True) -> list[str]:
     """A list of NFC strings from any collection of texts, with a clear error for anything else.
 
@@ -98,7 +135,7 @@ def check_texts(texts, *, name: str = "texts", n: int | None = None, allow_empty
     if hasattr(texts, "ndim") and getattr(texts, "ndim", 1) != 1:  # a DataFrame
         raise ValueError(f"{name} must be one column of texts, got a {type(texts).__name__} with "
                          f"shape {getattr(texts, 'shape', '?')}: pick the column, e.g. df['review']")
-    out = list(iter_texts(texts, name=name))
+    out = _nfc_rows(texts if isinstance(texts, list) else list(texts), name)
     if n is not None and len(out) != n:
         raise ValueError(f"{name} has {len(out)} entries, expected {n} (one per row)")
     if not allow_empty and not out:

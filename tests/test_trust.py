@@ -181,3 +181,25 @@ def test_hierarchy_names_treat_nfd_text_as_the_same_words():
     mixed = kv.hierarchy_names(nfd(REVIEWS), res, top_n=4)
     assert plain.keywords.tolist() == mixed.keywords.tolist()
     assert all(unicodedata.is_normalized("NFC", w) for kws in mixed.keywords for w in kws)
+
+
+def test_check_texts_in_chunks_equals_the_per_text_check(monkeypatch):
+    """check_texts checks chunks of joined texts (bench_check_texts.py); every row must come out as the
+    per-text path gives it, and errors and warnings must still name the right row."""
+    from kosbert_viz import _validation as V
+
+    monkeypatch.setattr(V, "_CHUNK", 4)  # many chunks from a few rows
+    rows = ["배송", nfd(["환불이 늦어요"])[0], "", "\u0301로 시작", "두 줄\n리뷰", nfd(["여러\n줄"])[0],
+            "e\u0301", "ok", "끝"] * 3
+    want = [unicodedata.normalize("NFC", t) for t in rows]
+    assert V.check_texts(rows) == want
+    assert V.check_texts(pd.Series(rows)) == want and V.check_texts(t for t in rows) == want
+    assert V.check_texts(tuple(rows[:8])) == want[:8]  # clean, NFD, newline chunks
+    bad = rows[:9] + [None] + rows[9:]
+    with pytest.raises(V.NotATextError, match=r"texts\[9\] is missing"):
+        V.check_texts(bad)
+    broken = rows[:10] + ["깨짐 \ud83d", "또 \ude00"] + rows[10:]
+    with pytest.warns(UserWarning, match=r"texts\[10\].*surrogate") as caught:
+        out = V.check_texts(broken)
+    assert len([w for w in caught if "surrogate" in str(w.message)]) == 1
+    assert out == want[:10] + ["깨짐 \ufffd", "또 \ufffd"] + want[10:]
