@@ -39,7 +39,7 @@ synthetic points, one run per size:
 
 Targets (issue 15): 1M painted <= 10 s, lasso to Python <= 2 s, <= 24 bytes per point beyond the texts.
 
-``--part frames`` (not in ``all``): the page's longest frame after ``ex.select`` of a quarter of a 1M map, and
+``--part frames`` (not in ``all``): the page's longest frame after ``ex.select`` of a third of a 1M map, and
 after clearing it, for regl-scatterplot's option sets (``FRAME_CONFIGS``: jupyter-scatter's defaults, a thin
 selection outline, ``performanceMode``, both), alternating in one page; the explorer's choice rests on it.
 
@@ -449,7 +449,7 @@ FRAME_LOOP_JS = """() => { window.__kvFrames = []; const now = () => performance
 
 def frames_main(n: int, reps: int, timeout_s: float) -> dict:
     """The page's longest frame after a selection made from Python (``ex.select``: the points of a central
-    square, about a quarter of the map) and after clearing it, for each option set in ``FRAME_CONFIGS``,
+    square, about a third of the map) and after clearing it, for each option set in ``FRAME_CONFIGS``,
     alternating, in one JupyterLab page. The frame after a lasso is the same draw: the selected points get
     three extra passes (outline, inner border, body)."""
     from playwright.sync_api import sync_playwright
