@@ -251,6 +251,29 @@ _build_s = time.perf_counter() - _t
 ex"""
 
 
+PAINTED_JS = f"() => {{ const p = ({PAINT_JS})(); return p && (p.colored > 50 || p.colored < 0); }}"
+# a new cell below the last one, holding ``code``, run (the cell is kept as window.__kvCell)
+RUN_IN_NEW_CELL_JS = """(code) => { const app = window.jupyterapp, nb = app.shell.currentWidget.content;
+  nb.activeCellIndex = nb.widgets.length - 1;
+  return app.commands.execute('notebook:insert-cell-below').then(() => {
+    const cell = nb.activeCell; cell.model.sharedModel.setSource(code); window.__kvCell = cell;
+    return app.commands.execute('notebook:run-cell'); }); }"""
+
+
+def _open_notebook(page, lab: dict, name: str) -> None:
+    """Write an empty notebook ``name`` into the server's root, open it in ``page``, wait for its kernel,
+    and hide the left area (room for the map)."""
+    from test_explore_lab import KERNEL_READY_JS
+
+    (lab["root"] / name).write_text(json.dumps({
+        "cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": ""}],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "nbformat": 4, "nbformat_minor": 5}))
+    page.goto(f"{lab['url']}/lab/tree/{name}?token={lab['token']}", wait_until="load")
+    page.wait_for_function(KERNEL_READY_JS, timeout=120_000, polling=200)
+    page.evaluate("() => window.jupyterapp.commands.execute('application:toggle-left-area')")
+
+
 @contextlib.contextmanager
 def _lab_server():
     """``jupyter lab --no-browser`` on a free port with a token, everything in a temporary folder
@@ -262,13 +285,8 @@ def _lab_server():
 
 
 def _widget_size(browser, lab: dict, n: int, timeout_s: float) -> dict:
-    from test_explore_lab import CELL_TEXT_JS, KERNEL_READY_JS, _lasso, _run_cell
+    from test_explore_lab import CELL_TEXT_JS, _lasso, _run_cell
 
-    nb_name = f"bench_{n}.ipynb"
-    (lab["root"] / nb_name).write_text(json.dumps({
-        "cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": ""}],
-        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-        "nbformat": 4, "nbformat_minor": 5}))
     frames = {"received": 0, "sent": 0}
 
     def _size(payload) -> int:
@@ -285,9 +303,7 @@ def _widget_size(browser, lab: dict, n: int, timeout_s: float) -> dict:
     page.on("websocket", _ws)
     row: dict = {"n": n}
     try:
-        page.goto(f"{lab['url']}/lab/tree/{nb_name}?token={lab['token']}", wait_until="load")
-        page.wait_for_function(KERNEL_READY_JS, timeout=120_000, polling=200)
-        page.evaluate("() => window.jupyterapp.commands.execute('application:toggle-left-area')")
+        _open_notebook(page, lab, f"bench_{n}.ipynb")
         setup = json.loads(_run_cell(page, SETUP_CELL.format(n=n), timeout_ms=int(timeout_s * 1000)))
         row["text_bytes"] = setup["text_bytes"]
         # polling overhead: a no-op cell's round trip (median of 5)
@@ -301,13 +317,8 @@ def _widget_size(browser, lab: dict, n: int, timeout_s: float) -> dict:
         # (1) execute the cell -> the map's canvas has coloured points
         before = dict(frames)
         t0 = time.perf_counter()
-        page.evaluate("""(code) => { const app = window.jupyterapp, nb = app.shell.currentWidget.content;
-            nb.activeCellIndex = nb.widgets.length - 1;
-            return app.commands.execute('notebook:insert-cell-below').then(() => {
-              const cell = nb.activeCell; cell.model.sharedModel.setSource(code); window.__kvCell = cell;
-              return app.commands.execute('notebook:run-cell'); }); }""", EXPLORE_CELL)
-        page.wait_for_function(f"() => {{ const p = ({PAINT_JS})(); return p && (p.colored > 50 || p.colored < 0); }}",
-                               timeout=timeout_s * 1000, polling=50)
+        page.evaluate(RUN_IN_NEW_CELL_JS, EXPLORE_CELL)
+        page.wait_for_function(PAINTED_JS, timeout=timeout_s * 1000, polling=50)
         row["first_paint_s"] = round(time.perf_counter() - t0, 3)
         row["paint_probe"] = page.evaluate(PAINT_JS)
         page.wait_for_function("""() => { const c = window.__kvCell;
@@ -455,7 +466,7 @@ def frames_main(n: int, reps: int, timeout_s: float) -> dict:
     from playwright.sync_api import sync_playwright
 
     from browser_helpers import launch
-    from test_explore_lab import KERNEL_READY_JS, _run_cell
+    from test_explore_lab import _run_cell
 
     out = {"setup": f"kv.explore(coords=, labels=, texts=) of {n:,} synthetic points in jupyter lab, headless Chromium "
                     "(SwiftShader WebGL); each option set alternately, the longest gap between animation frames "
@@ -463,14 +474,8 @@ def frames_main(n: int, reps: int, timeout_s: float) -> dict:
     ms = int(timeout_s * 1000)
     with sync_playwright() as pw, _lab_server() as lab:
         browser = launch(pw)
-        (lab["root"] / "frames.ipynb").write_text(json.dumps({
-            "cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": ""}],
-            "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-            "nbformat": 4, "nbformat_minor": 5}))
         page = browser.new_page(viewport={"width": 1700, "height": 1000})
-        page.goto(f"{lab['url']}/lab/tree/frames.ipynb?token={lab['token']}", wait_until="load")
-        page.wait_for_function(KERNEL_READY_JS, timeout=120_000, polling=200)
-        page.evaluate("() => window.jupyterapp.commands.execute('application:toggle-left-area')")
+        _open_notebook(page, lab, "frames.ipynb")
         _run_cell(page, SETUP_CELL.format(n=n), timeout_ms=ms)
         out["n_selected"] = int(_run_cell(page, "import kosbert_viz.explorer as _E\n"
                                                 "sel = np.flatnonzero((np.abs(coords - coords.mean(0)) < 9).all(1)); "
@@ -482,13 +487,8 @@ def frames_main(n: int, reps: int, timeout_s: float) -> dict:
             for name, cfg in FRAME_CONFIGS.items():
                 row = out["configs"][name]
                 _run_cell(page, f"_E._renderer_options = lambda n, _o={json.dumps(cfg)!r}: json.loads(_o); print(1)")
-                page.evaluate("""(code) => { const app = window.jupyterapp, nb = app.shell.currentWidget.content;
-                    nb.activeCellIndex = nb.widgets.length - 1;
-                    return app.commands.execute('notebook:insert-cell-below').then(() => {
-                      const cell = nb.activeCell; cell.model.sharedModel.setSource(code);
-                      return app.commands.execute('notebook:run-cell'); }); }""", EXPLORE_CELL)
-                page.wait_for_function(f"() => {{ const p = ({PAINT_JS})(); return p && (p.colored > 50 || p.colored < 0); }}",
-                                       timeout=ms, polling=50)
+                page.evaluate(RUN_IN_NEW_CELL_JS, EXPLORE_CELL)
+                page.wait_for_function(PAINTED_JS, timeout=ms, polling=50)
                 page.wait_for_timeout(4000)
                 page.locator(".kosbert-viz-explorer").last.scroll_into_view_if_needed()
                 for key, code in (("selected_frame_s", "ex.select(sel); print(1)"), ("cleared_frame_s", "ex.select([]); print(1)")):
