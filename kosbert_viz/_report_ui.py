@@ -715,6 +715,19 @@ def _read_block(html_text: str, key: str) -> bytes:
     return gzip.decompress(b85decode(m.group(2), int(m.group(1))))
 
 
+def _check_report_format(html_text: str) -> None:
+    """Say which kind of page it is when it is not a report of this format (older reports, other pages)."""
+    if 'data-encoding="gzip+base85"' in html_text:
+        return
+    if 'data-encoding="gzip+base64"' in html_text:
+        raise ValueError("this report was written by an older kosbert_viz (gzip+base64 data blocks); read_report "
+                         "reads the current format (gzip+base85): write the report again with kv.write_report")
+    if "kosbert_viz" in html_text:
+        raise ValueError("this report was written by an older kosbert_viz, before reports embedded their data "
+                         "(texts, themes, positions); write it again with kv.write_report to read it back")
+    raise ValueError("not a kosbert_viz report: no kv-figure data block (expected a page from kv.write_report)")
+
+
 def read_report(html_text: str) -> dict:
     """The data a report embeds, decoded as the page decodes it: ``figure`` (hover texts and coordinates
     filled back in), ``meta`` (texts, theme names, category columns), the per-point arrays and
@@ -724,6 +737,7 @@ def read_report(html_text: str) -> dict:
     >>> len(data["meta"]["texts"]) == len(tm.texts), len(data["labels"]) == len(tm.texts)
     (True, True)
     """
+    _check_report_format(html_text)
     blocks = {key: _read_block(html_text, key) for key in ("plotly", "figure", "meta", "texts", "binary")}
     fig = json.loads(blocks["figure"].decode("utf-8"))
     meta = json.loads(blocks["meta"].decode("utf-8"))

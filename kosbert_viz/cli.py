@@ -3,7 +3,7 @@
     kosbert-viz demo [-o report.html]
     kosbert-viz map reviews.csv --text-col review [--label-col topic] -o report.html
     kosbert-viz map reviews.csv --text-col review --time-col date [--freq M] --class-col product
-    kosbert-viz assign MAP_DIR new.csv --text-col review [-o batch.html] [--csv out.csv]
+    kosbert-viz assign MAP_DIR new.csv --text-col review [-o batch.html] [--csv out.csv] [--time-col date]
     kosbert-viz cache info | clear [--model NAME] | prune --max-bytes 2GB
     kosbert-viz evaluate korsts path/to/KorSTS [--model NAME]
     kosbert-viz finetune pairs.csv -o ./my-model [--model NAME] [--eval dev.csv] [--epochs N]
@@ -281,22 +281,17 @@ def _auto_freq(dates) -> str:
 
 
 
-def _cmd_map(args) -> int:
-    _check_count(args.limit, "--limit", 1, "a positive number of rows (or leave --limit out for all rows)")
-    _check_clustering(args)
-    output = _check_output(args.output)
-    df, _ = _read_input(args)
-    if args.text_col not in df.columns:
-        raise _column_error(args.text_col, "--text-col", df, args)
-    if args.label_col and args.label_col not in df.columns:
-        raise _column_error(args.label_col, "--label-col", df, args)
+def _check_trend_columns(args, df) -> None:
+    """--time-col and --class-col name columns of the table; --freq and --date-format need --time-col."""
     for col, flag in ((args.time_col, "--time-col"), (args.class_col, "--class-col")):
         if col and col not in df.columns:
             raise _column_error(col, flag, df, args)
     if (args.freq or args.date_format) and not args.time_col:
         raise CLIError(f"{'--freq' if args.freq else '--date-format'} needs --time-col (the column of dates)")
-    df, texts = _nonempty_texts(df, args)
-    _check_against_texts(args, len(texts), f"{args.file} (column {args.text_col!r})")
+
+
+def _trend_columns(args, df) -> dict:
+    """{column: values} for --time-col (parsed dates) and --class-col (str, missing kept), one per row."""
     meta = {}
     if args.time_col:
         dates = _parse_dates(df[args.time_col], args.time_col, args.date_format)
@@ -307,6 +302,43 @@ def _cmd_map(args) -> int:
     if args.class_col:
         classes = df[args.class_col].reset_index(drop=True)
         meta[args.class_col] = classes.where(classes.isna(), classes.astype(str))
+    return meta
+
+
+def _trends(tm, meta: dict, args) -> list:
+    """The report's trend sections of ``tm`` ('Themes over time', 'Themes by class'), each announced."""
+    from .trends import topics_over_time, topics_per_class
+
+    trends = []
+    if args.time_col:
+        dated = meta[args.time_col].dropna()
+        freq = args.freq or _auto_freq(dated)
+        tot = topics_over_time(tm, meta[args.time_col], freq=freq)
+        trends.append(tot)
+        print(f"themes over time: {tot.info['n_periods']} periods of {freq}"
+              f"{'' if args.freq else ' (from the time span; --freq sets it)'}; "
+              f"{int((tot.ranking.trend != 'stable').sum())} themes emerging or fading")
+    if args.class_col:
+        pc = topics_per_class(tm, meta[args.class_col])
+        trends.append(pc)
+        print(f"themes by class: {pc.table['class'].nunique()} classes of {args.class_col!r}; "
+              f"{len(pc.distinctive)} distinctive (class, theme) pairs")
+    return trends
+
+
+def _cmd_map(args) -> int:
+    _check_count(args.limit, "--limit", 1, "a positive number of rows (or leave --limit out for all rows)")
+    _check_clustering(args)
+    output = _check_output(args.output)
+    df, _ = _read_input(args)
+    if args.text_col not in df.columns:
+        raise _column_error(args.text_col, "--text-col", df, args)
+    if args.label_col and args.label_col not in df.columns:
+        raise _column_error(args.label_col, "--label-col", df, args)
+    _check_trend_columns(args, df)
+    df, texts = _nonempty_texts(df, args)
+    _check_against_texts(args, len(texts), f"{args.file} (column {args.text_col!r})")
+    meta = _trend_columns(args, df)
     from .pipeline import map_texts
     from .report import write_report
 
@@ -318,22 +350,8 @@ def _cmd_map(args) -> int:
     if meta:
         import pandas as pd
 
-        from .trends import topics_over_time, topics_per_class
-
         tm.metadata = pd.DataFrame(meta)
-        if args.time_col:
-            dated = meta[args.time_col].dropna()
-            freq = args.freq or _auto_freq(dated)
-            tot = topics_over_time(tm, meta[args.time_col], freq=freq)
-            trends.append(tot)
-            print(f"themes over time: {tot.info['n_periods']} periods of {freq}"
-                  f"{'' if args.freq else ' (from the time span; --freq sets it)'}; "
-                  f"{int((tot.ranking.trend != 'stable').sum())} themes emerging or fading")
-        if args.class_col:
-            pc = topics_per_class(tm, meta[args.class_col])
-            trends.append(pc)
-            print(f"themes by class: {pc.table['class'].nunique()} classes of {args.class_col!r}; "
-                  f"{len(pc.distinctive)} distinctive (class, theme) pairs")
+        trends = _trends(tm, meta, args)
     if args.label_col:
         from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
@@ -474,17 +492,21 @@ def _cmd_assign(args) -> int:
     df, _ = _read_input(args)
     if args.text_col not in df.columns:
         raise _column_error(args.text_col, "--text-col", df, args)
+    _check_trend_columns(args, df)
     df, texts = _nonempty_texts(df, args)
     if not len(texts):
         raise CLIError(f"{args.file} has no non-empty text in column {args.text_col!r}")
-    from .placement import write_assignment_report
+    meta = _trend_columns(args, df)
+    from .placement import batch_map, write_assignment_report
 
     try:
         tm = load_map(map_dir, model=args.model)
         a = tm.assign(list(texts), df.reset_index(drop=True), cache=args.cache_dir or "auto")
     except (MapFileError, ModelMismatchError) as exc:
         raise CLIError(str(exc)) from None
-    path = write_assignment_report(tm, a, output, title=args.title or f"kosbert_viz: {Path(args.file).name}")
+    trends = _trends(batch_map(tm, a, cache=args.cache_dir or "auto"), meta, args) if meta else []
+    path = write_assignment_report(tm, a, output, title=args.title or f"kosbert_viz: {Path(args.file).name}",
+                                   trends=trends)
     if args.csv:
         a.table().to_csv(args.csv, index=False, encoding="utf-8-sig")
         print(f"assignments written to {Path(args.csv).resolve()}")
@@ -545,6 +567,13 @@ def build_parser() -> argparse.ArgumentParser:
     asg.add_argument("--text-col", required=True)
     asg.add_argument("-o", "--output", default="kosbert_viz_assign.html")
     asg.add_argument("--csv", default=None, help="also write one row per text (theme, name, novelty, is_new, x, y)")
+    asg.add_argument("--time-col", default=None,
+                     help="a column of dates: adds 'Themes over time' of the batch (read as for map --time-col)")
+    asg.add_argument("--date-format", default=None, help="strptime format of --time-col (default: detected)")
+    asg.add_argument("--freq", default=None, type=str.upper, choices=FREQS,
+                     help="period of 'Themes over time' (default: from the batch's time span, as for map)")
+    asg.add_argument("--class-col", default=None,
+                     help="a column of categories: adds 'Themes by class' of the batch")
     asg.add_argument("--model", default=None, help="the map's model (default: the one recorded in the map)")
     asg.add_argument("--sep", default=None, help="field separator (default: detected)")
     asg.add_argument("--encoding", default=None, help="text encoding (default: detected)")

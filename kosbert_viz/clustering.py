@@ -71,6 +71,18 @@ class ClusterResult:
         return {int(b): self.names[int(nd)] for nd, l, b in zip(tree.node, tree.level, tree.label)
                 if l == lv and int(nd) in self.names}
 
+    def _over(self, levels: list, default_level: int) -> "ClusterResult":
+        """The same themes (centroids, tree, names) over more texts: ``levels`` holds every level's labels
+        for all of them (one list even without a hierarchy), ``labels`` becomes ``levels[default_level]``.
+        Scores of the old texts do not carry over. Used where a map grows (sampled fits, ``extend``)."""
+        res = ClusterResult(labels=levels[default_level], method=self.method, params=dict(self.params), scores={},
+                            centroids=self.centroids, cluster_ids=self.cluster_ids,
+                            silhouette_by_k=dict(self.silhouette_by_k), embedding=None, seconds=self.seconds,
+                            tree=self.tree, names=self.names)
+        if len(levels) > 1 or self.levels:
+            res.levels, res.default_level = list(levels), default_level
+        return res
+
     @renamed_kwargs(k="top_k")
     def reassign_noise(self, strategy: str = "centroid", *, X=None, top_k: int = 15) -> "ClusterResult":
         """A new result with every -1 placed; ``is_outlier`` keeps which texts were noise.

@@ -654,6 +654,10 @@ def encode_dataset(
     return result
 
 
+# What assign_dataset returns besides level_0, level_1, ... (and "row" for in-memory sources).
+_PLACEMENT_COLUMNS = ("label", "name", "x", "y", "novelty", "is_new", "similarity")
+
+
 class _AssignActor:
     """A Ray Data actor: loads the saved map and its model once, then places batches (``placement.assign``)."""
 
@@ -680,9 +684,9 @@ class _AssignActor:
         a = assign(self.tm, texts, model=self.encoder, top_k=self.top_k, new_threshold=self.new_threshold,
                    cache=self.cache, show_progress_bar=False)
         out = {f"level_{i}": np.asarray(lv, np.int64) for i, lv in enumerate(a.levels)}
-        out.update(label=np.asarray(a.labels, np.int64), name=np.array(a.names, dtype=object),
-                   x=a.coords[:, 0], y=a.coords[:, 1], novelty=a.novelty, is_new=a.is_new,
-                   similarity=a.similarity.astype(np.float64))
+        out.update(zip(_PLACEMENT_COLUMNS, (
+            np.asarray(a.labels, np.int64), np.array(a.names, dtype=object), a.coords[:, 0], a.coords[:, 1],
+            a.novelty, a.is_new, a.similarity.astype(np.float64))))
         if _ID in batch.column_names:
             out[_ID] = batch.column(_ID).to_numpy()
         if self.id_column is not None and self.id_column in batch.column_names:  # to join the rows back
@@ -737,8 +741,7 @@ def assign_dataset(source, map_path, *, text_column: str = "text", model=None, c
                 info.type == pafs.FileType.Directory and fs.get_file_info(pafs.FileSelector(inner))):
             raise ValueError(f"out={os.fspath(out)!r} exists and is not an empty folder; the workers add files to "
                              "it, so a second run would mix with the first: choose a new folder or empty it")
-    reserved = {"label", "name", "x", "y", "novelty", "is_new", "similarity", "row"}
-    if id_column is not None and (id_column in reserved or id_column.startswith("level_")):
+    if id_column is not None and (id_column in (*_PLACEMENT_COLUMNS, "row") or id_column.startswith("level_")):
         raise ValueError(f"id_column={id_column!r} would overwrite a result column; rename it in the source")
     map_path = str(Path(os.fspath(map_path)).expanduser().resolve())
     if not Path(map_path).is_dir():

@@ -40,7 +40,7 @@ TOKEN_CACHE_MAX = 200_000  # texts whose content words the explorer keeps
 _NONE = object()  # "no such column" (a column may be named None)
 MAX_CATEGORIES = 60  # a metadata column with at most this many values gets a filter and colours
 DENSE_MAP = 100_000  # from this many points: a thin selection outline (selected points are dense)
-LARGE_MAP = 500_000  # from this many points: regl-scatterplot's performanceMode
+LARGE_MAP = 500_000  # from this many points: regl-scatterplot's performanceMode, no tooltip histogram
 LASSO_MIN_DIST = 8  # screen pixels between the lasso's vertices (jupyter-scatter's default is 3): fewer
 # vertices to test each point against; the page's lasso handling at 1M points went from 0.59 s to 0.42-0.48 s
 
@@ -180,7 +180,9 @@ class Explorer:
         self._theme_cats: dict = {}  # level -> Categorical of every point's theme (cleared when themes change)
         frame = pd.DataFrame({"x": self._xy[:, 0], "y": self._xy[:, 1]})
         frame["theme"] = self._theme_cat(self._level)
-        frame["text"] = texts
+        text_col = np.empty(self._n, dtype=object)  # object, not pandas' str: its Arrow copy cost 0.6 s at 1M
+        text_col[:] = texts
+        frame["text"] = pd.Series(text_col, dtype=object, copy=False)
         for c in self._cat_cols:
             if c not in frame:
                 frame[c] = self._data[c].astype(str).astype("category")
@@ -216,7 +218,8 @@ class Explorer:
         sc = jscatter.Scatter(data=self._frame, x="x", y="y", color_by="theme",
                               color_map=self._theme_colors(self._level), tooltip=True,
                               tooltip_properties=["theme", "text"], tooltip_preview="text",
-                              tooltip_preview_text_lines=6, height=self._height, legend=True,
+                              tooltip_preview_text_lines=6, tooltip_histograms=self._n < LARGE_MAP,
+                              height=self._height, legend=True,
                               legend_position="top-right", axes=False, opacity=0.8,
                               lasso_min_dist=LASSO_MIN_DIST, options=_renderer_options(self._n))
         sc.widget.observe(self._on_selection, names="selection")

@@ -213,15 +213,7 @@ def _map(texts, emb, encoder, timings, *, fit_sample=None, random_state=42, hove
     coords = np.empty((n, sample.coords.shape[1]), sample.coords.dtype)
     coords[fit_idx] = sample.coords
     coords[rest_idx] = np.concatenate([xy for _, xy in placed])
-    old = sample.clusters
-    res = ClusterResult(labels=full_levels[res_default], method=old.method, params=dict(old.params), scores={},
-                        centroids=old.centroids, cluster_ids=old.cluster_ids,
-                        silhouette_by_k=dict(old.silhouette_by_k), embedding=None, seconds=old.seconds)
-    if len(full_levels) > 1 or old.levels:
-        res.levels, res.default_level = full_levels, res_default
-    for attr in ("tree", "names"):
-        if getattr(old, attr, None) is not None:
-            setattr(res, attr, getattr(old, attr))
+    res = sample.clusters._over(full_levels, res_default)
     labels = full_levels[shown]
     table = _recount(sample.table, labels)
     themes = sample.themes

@@ -28,8 +28,8 @@ from ._validation import renamed_kwargs
 
 from .similarity import _exact_topk, _unit_rows
 
-__all__ = ["Assignment", "assign", "assign_vectors", "extend", "prepare", "PlacementState", "map_encoder",
-           "write_assignment_report"]
+__all__ = ["Assignment", "assign", "assign_vectors", "batch_map", "extend", "prepare", "PlacementState",
+           "map_encoder", "write_assignment_report"]
 
 _IVF_FROM = 30_000       # maps with at least this many texts use the inverted-file index
 _REF_SAMPLE = 2_000      # map texts whose nearest-neighbour similarity makes the novelty reference
@@ -452,6 +452,50 @@ def assign(tm, texts, metadata=None, *, model=None, top_k: int = 15, new_thresho
     return a
 
 
+def _check_assignment(tm, a: Assignment) -> None:
+    """Refuse an assignment without texts or made on another map."""
+    from .mapstore import map_levels
+
+    if a.texts is None:
+        raise ValueError("the assignment has no texts (use tm.assign(texts), not assign_vectors)")
+    n_levels = len(map_levels(tm.clusters)[0])
+    if a.info.get("n_map") != len(tm.texts) or len(a.levels) != n_levels:
+        raise ValueError(f"the assignment was made on a map of {a.info.get('n_map')} texts and "
+                         f"{len(a.levels)} levels, expected this map's {len(tm.texts)} and {n_levels}: "
+                         "place the texts with this map's assign()")
+
+
+def _vectors_of(tm, a: Assignment, *, model=None, cache="auto") -> np.ndarray:
+    """The assignment's text vectors: kept by ``tm.assign``, else encoded again with the map's model."""
+    V = getattr(a, "_vectors", None)
+    if V is None:
+        from .encoding import encode
+
+        V = encode(a.texts, map_encoder(tm, model), cache=cache, show_progress_bar=False)
+    return V
+
+
+def batch_map(tm, a: Assignment, *, model=None, cache="auto"):
+    """The placed batch ``a`` as a TextMap of its own: its texts, vectors, places and metadata, with
+    ``tm``'s themes and their names at every level. Trends of a batch take it like any map
+    (``kosbert-viz assign --time-col/--class-col`` does this).
+
+    >>> a = tm.assign(df["review"][:40])
+    >>> batch = kv.placement.batch_map(tm, a)
+    >>> (len(batch.texts), batch.clusters.n_clusters <= tm.clusters.n_clusters)
+    (40, True)
+    """
+    from .mapstore import map_levels
+    from .pipeline import TextMap
+
+    _check_assignment(tm, a)
+    V = _vectors_of(tm, a, model=model, cache=cache)
+    clusters = tm.clusters._over(list(a.levels), map_levels(tm.clusters)[1])  # the map's own default level
+    return TextMap(texts=list(a.texts), embeddings=np.asarray(V), coords=np.asarray(a.coords),
+                   clusters=clusters, table=tm.table, figure=None,
+                   manifest=dict(tm.manifest or {}), metadata=a.metadata, level=getattr(tm, "level", 0))
+
+
 def extend(tm, texts, metadata=None, *, assignment: Assignment | None = None, model=None, top_k: int = 15,
            cache="auto", keywords_top_n: int = 8):
     """A new TextMap: ``tm`` plus ``texts`` placed by :func:`assign` (themes and their names kept).
@@ -461,7 +505,6 @@ def extend(tm, texts, metadata=None, *, assignment: Assignment | None = None, mo
     """
     import pandas as pd
 
-    from .clustering import ClusterResult
     from .naming import keywords
     from .pipeline import TextMap
     from .plot import cluster_map
@@ -471,15 +514,7 @@ def extend(tm, texts, metadata=None, *, assignment: Assignment | None = None, mo
             raise ValueError("got an Assignment as texts and another as assignment=; pass one")
         assignment, texts = texts, None
     if assignment is not None:
-        if assignment.texts is None:
-            raise ValueError("the assignment has no texts (use tm.assign(texts), not assign_vectors)")
-        from .mapstore import map_levels as _map_levels
-
-        n_levels = len(_map_levels(tm.clusters)[0])
-        if assignment.info.get("n_map") != len(tm.texts) or len(assignment.levels) != n_levels:
-            raise ValueError(f"the assignment was made on a map of {assignment.info.get('n_map')} texts and "
-                             f"{len(assignment.levels)} levels, expected this map's {len(tm.texts)} and {n_levels}: "
-                             "place the texts with this map's assign()")
+        _check_assignment(tm, assignment)
         if texts is not None:
             from ._validation import check_texts
 
@@ -494,10 +529,7 @@ def extend(tm, texts, metadata=None, *, assignment: Assignment | None = None, mo
                 raise ValueError(f"metadata has {len(metadata)} rows, expected one per text ({len(assignment)})")
     a = assignment if assignment is not None else assign(tm, texts, metadata, model=model, top_k=top_k, cache=cache)
     new_meta = a.metadata if metadata is None else metadata
-    V = getattr(a, "_vectors", None)
-    if V is None:
-        V = __import__("kosbert_viz.encoding", fromlist=["encode"]).encode(
-            a.texts, map_encoder(tm, model), cache=cache, show_progress_bar=False)
+    V = _vectors_of(tm, a, model=model, cache=cache)
     all_texts = list(tm.texts) + list(a.texts)
     emb = np.concatenate([np.asarray(tm.embeddings, np.float32), np.asarray(V, np.float32)])
     coords = np.concatenate([np.asarray(tm.coords), a.coords.astype(np.asarray(tm.coords).dtype)])
@@ -506,15 +538,7 @@ def extend(tm, texts, metadata=None, *, assignment: Assignment | None = None, mo
     levels, res_default = map_levels(tm.clusters)
     shown = map_levels_of(tm)[1]
     new_levels = [np.concatenate([np.asarray(lv), a.levels[i]]) for i, lv in enumerate(levels)]
-    old = tm.clusters
-    res = ClusterResult(labels=new_levels[res_default], method=old.method, params=dict(old.params),
-                        scores={}, centroids=old.centroids, cluster_ids=old.cluster_ids,
-                        silhouette_by_k=dict(old.silhouette_by_k), embedding=None, seconds=old.seconds)
-    if len(levels) > 1:
-        res.levels, res.default_level = new_levels, res_default
-    for attr in ("tree", "names"):
-        if getattr(old, attr, None) is not None:
-            setattr(res, attr, getattr(old, attr))
+    res = tm.clusters._over(new_levels, res_default)
     table = keywords(all_texts, new_levels[shown], top_n=keywords_top_n, embeddings=emb, show_progress_bar=False)
     names = theme_names(tm)
     if names:  # keep the map's theme names so reports stay comparable
@@ -541,10 +565,12 @@ def extend(tm, texts, metadata=None, *, assignment: Assignment | None = None, mo
 
 # --------------------------------------------------------------------------- report
 
-def write_assignment_report(tm, a: Assignment, path, *, title: str | None = None, top_new: int = 30):
+def write_assignment_report(tm, a: Assignment, path, *, title: str | None = None, top_new: int = 30,
+                            trends=None):
     """An offline HTML report of a batch placed into a map: new-theme candidates first, then the map
     with the batch highlighted, then the batch's themes (counts, share in the map, the batch's most
-    typical texts). Every text is HTML-escaped.
+    typical texts). Every text is HTML-escaped. ``trends``: results of ``kv.topics_over_time`` /
+    ``kv.topics_per_class`` (of :func:`batch_map`), one section each.
 
     >>> a = tm.assign(df["review"][:30])
     >>> path = write_assignment_report(tm, a, "batch.html")
@@ -597,4 +623,4 @@ def write_assignment_report(tm, a: Assignment, path, *, title: str | None = None
     from .report import write_html
 
     return write_html(path, report_html(fig, title=title or "kosbert_viz: new batch", table=table,
-                                        manifest=manifest, summary=summary))
+                                        manifest=manifest, summary=summary, trends=trends))

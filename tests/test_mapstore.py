@@ -231,21 +231,47 @@ def test_cli_assign_writes_a_report_with_candidates_first(text_map, tmp_path):
 
     path = text_map.save(tmp_path / "map")
     batch = tmp_path / "june.csv"
-    pd.DataFrame({"review": NEW + text_map.texts[:20], "product": ["가"] * (len(NEW) + 20)}).to_csv(batch, index=False)
+    n = len(NEW) + 20
+    dates = pd.date_range("2024-06-01", periods=n, freq="D").strftime("%Y-%m-%d")  # 3-4 weeks: weekly periods
+    pd.DataFrame({"review": NEW + text_map.texts[:20], "product": ["가", "나<i>"] * (n // 2) + ["가"] * (n % 2),
+                  "date": dates}).to_csv(batch, index=False)
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     out = tmp_path / "batch.html"
     run = subprocess.run([sys.executable, "-m", "kosbert_viz", "assign", str(path), str(batch), "--text-col", "review",
-                          "-o", str(out), "--csv", str(tmp_path / "batch.csv")], capture_output=True, text=True,
-                         env=env, timeout=300)
+                          "-o", str(out), "--csv", str(tmp_path / "batch.csv"), "--time-col", "date",
+                          "--class-col", "product"], capture_output=True, text=True, env=env, timeout=300)
     assert run.returncode == 0, run.stderr
+    assert "periods of W (from the time span" in run.stdout and "themes by class: 2 classes" in run.stdout
     page = out.read_text("utf-8")
     assert page.index("new-candidates") < page.index("id=\"map\"") and "connect-src 'none'" in page
+    assert "<h2 id='themes-over-time'>Themes over time</h2>" in page
+    assert "<h2 id='themes-by-class'>Themes by class</h2>" in page and "나<i>" not in page  # user text escaped
     rows = pd.read_csv(tmp_path / "batch.csv", encoding="utf-8-sig")
     assert len(rows) == len(NEW) + 20 and {"theme", "novelty", "is_new", "product"} <= set(rows.columns)
     bad = subprocess.run([sys.executable, "-m", "kosbert_viz", "assign", str(tmp_path), str(batch), "--text-col",
                           "review"], capture_output=True, text=True, env=env, timeout=300)
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "not a saved map" in bad.stderr
     assert "Traceback" not in bad.stderr
+    bad = subprocess.run([sys.executable, "-m", "kosbert_viz", "assign", str(path), str(batch), "--text-col",
+                          "review", "--time-col", "날짜"], capture_output=True, text=True, env=env, timeout=300)
+    assert bad.returncode == 2 and "column '날짜' not in" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_batch_map_is_the_batch_with_the_maps_themes(text_map):
+    from kosbert_viz import topics_per_class
+    from kosbert_viz.placement import batch_map, theme_names
+
+    a = text_map.assign(NEW + text_map.texts[:20])
+    batch = batch_map(text_map, a)
+    assert batch.texts == list(a.texts) and batch.embeddings.shape == (len(a), text_map.embeddings.shape[1])
+    np.testing.assert_array_equal(batch.clusters.labels, a.labels)
+    assert theme_names(batch) == theme_names(text_map)
+    pc = topics_per_class(batch, ["가"] * 10 + ["나"] * (len(a) - 10))
+    assert pc.table.groupby("class")["count"].sum().to_dict() == {"가": 10, "나": len(a) - 10}
+    other = text_map.assign(NEW[:2])
+    other.info["n_map"] = len(text_map.texts) + 1  # as if made on another map
+    with pytest.raises(ValueError, match="made on a map of"):
+        batch_map(text_map, other)
 
 
 def test_a_map_json_pointing_outside_its_folder_is_refused(tmp_path):

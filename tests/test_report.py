@@ -219,6 +219,16 @@ def test_report_data_is_compressed_and_reads_back(tmp_path):
         assert not re.search(r"[<&\"'\\\s]", block)
 
 
+def test_read_report_says_why_it_cannot_read_a_page():
+    old_blocks = '<script type="application/octet-stream" id="kv-figure" data-encoding="gzip+base64">H4sI</script>'
+    with pytest.raises(ValueError, match="older kosbert_viz .gzip.base64 data blocks.*write the report again"):
+        read_report(f"<html>{old_blocks}</html>")
+    with pytest.raises(ValueError, match="older kosbert_viz, before reports embedded their data"):
+        read_report("<html><title>kosbert_viz report</title><div id='map'></div></html>")
+    with pytest.raises(ValueError, match="not a kosbert_viz report"):
+        read_report("<html><body>hello</body></html>")
+
+
 # the page's data work runs in a Worker from 20k points (kvWorkerMinPoints = 0: this small page too); on the page
 # below that, and without a Worker (none at all, one that fails once started, one that never answers)
 _USE_WORKER = "window.kvWorkerMinPoints = 0;"
