@@ -20,13 +20,15 @@ import json
 
 import numpy as np
 
+from ._columns import MAX_CATEGORIES, category_columns, category_values
 from ._validation import normalize_text
 from .plot import figure_json, hover_text
 
 __all__ = ["report_payload", "read_report", "encode_texts", "decode_texts", "b85encode", "b85decode",
-           "plotly_block", "LOADER_JS", "UI_CSS", "UI_HTML", "UI_JS", "MAX_CATEGORIES", "B85_ALPHABET"]
+           "plotly_block", "LOADER_JS", "UI_CSS", "UI_HTML", "UI_JS", "MAX_CATEGORIES", "MAX_REPORT_FILTERS",
+           "B85_ALPHABET"]
 
-MAX_CATEGORIES = 60  # metadata columns with at most this many values become filters (and CSV columns)
+MAX_REPORT_FILTERS = 8  # category columns (kosbert_viz._columns) that become filters and CSV columns, in order
 
 # printable ASCII less " & ' / < = > \ ` : nothing in a block can end the <script> or look like markup
 B85_ALPHABET = "".join(c for c in map(chr, range(33, 127)) if c not in "\"&'/<=>\\`")
@@ -83,20 +85,14 @@ def plotly_block() -> str:
 
 
 def _category_columns(data, n):
+    """{name: (values, codes)} of the first ``MAX_REPORT_FILTERS`` category columns of ``data`` (the explorer's
+    rule, :mod:`kosbert_viz._columns`), values sorted, ``''`` for missing."""
     cols = {}
     if data is None:
         return cols
-    for name in list(data.columns)[:8]:
-        s = data[name]
-        if len(s) != n:
-            continue
-        try:
-            values = s.astype(str).where(s.notna(), "")
-        except (TypeError, ValueError):
-            continue
-        uniq, codes = np.unique(values.to_numpy(dtype=object).astype(str), return_inverse=True)
-        if len(uniq) <= MAX_CATEGORIES:
-            cols[str(name)] = (uniq.tolist(), codes.astype(np.int32))
+    for name in [c for c in category_columns(data) if len(data[c]) == n][:MAX_REPORT_FILTERS]:
+        uniq, codes = np.unique(category_values(data[name]).to_numpy(dtype=object).astype(str), return_inverse=True)
+        cols[str(name)] = (uniq.tolist(), codes.astype(np.int32))
     return cols
 
 

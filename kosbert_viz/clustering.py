@@ -72,9 +72,9 @@ class ClusterResult:
                 if l == lv and int(nd) in self.names}
 
     def _over(self, levels: list, default_level: int) -> "ClusterResult":
-        """The same themes (centroids, tree, names) over more texts: ``levels`` holds every level's labels
-        for all of them (one list even without a hierarchy), ``labels`` becomes ``levels[default_level]``.
-        Scores of the old texts do not carry over. Used where a map grows (sampled fits, ``extend``)."""
+        """The same themes (centroids, tree, names) over other texts: ``levels`` holds every level's labels
+        for them (one list even without a hierarchy), ``labels`` becomes ``levels[default_level]``. Scores do
+        not carry over. Used where a map grows (sampled fits, ``extend``) and for a placed batch (``batch_map``)."""
         res = ClusterResult(labels=levels[default_level], method=self.method, params=dict(self.params), scores={},
                             centroids=self.centroids, cluster_ids=self.cluster_ids,
                             silhouette_by_k=dict(self.silhouette_by_k), embedding=None, seconds=self.seconds,

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._columns import category_columns, category_values
 from ._validation import check_labels, check_texts, normalize_text
 from .plot import cluster_colors
 
@@ -38,7 +39,6 @@ KEYWORD_WARM_UP = 20_000  # best-ranked texts analysed in the background once th
 KEYWORD_SAMPLE = 1500  # texts per side (selection / rest) tokenised for the selection's keywords
 TOKEN_CACHE_MAX = 200_000  # texts whose content words the explorer keeps
 _NONE = object()  # "no such column" (a column may be named None)
-MAX_CATEGORIES = 60  # a metadata column with at most this many values gets a filter and colours
 DENSE_MAP = 100_000  # from this many points: a thin selection outline (selected points are dense)
 LARGE_MAP = 500_000  # from this many points: regl-scatterplot's performanceMode, no tooltip histogram
 LASSO_MIN_DIST = 8  # screen pixels between the lasso's vertices (jupyter-scatter's default is 3): fewer
@@ -115,30 +115,10 @@ def _levels_of(labels, names_by_level) -> list[_Level]:
     return levels
 
 
-def _is_category_like(s) -> bool:
-    from pandas.api import types
-
-    return (isinstance(s.dtype, types.CategoricalDtype) or types.is_object_dtype(s.dtype)
-            or types.is_string_dtype(s.dtype) or types.is_bool_dtype(s.dtype))
-
-
 def _is_number(s) -> bool:
     from pandas.api import types
 
     return types.is_numeric_dtype(s.dtype) and not types.is_bool_dtype(s.dtype)
-
-
-def _category_columns(data) -> list[str]:
-    cols = []
-    for c in data.columns:
-        s = data[c]
-        if _is_category_like(s):
-            try:
-                if s.nunique(dropna=True) <= MAX_CATEGORIES:
-                    cols.append(str(c))
-            except TypeError:  # unhashable cells
-                continue
-    return cols
 
 
 class Explorer:
@@ -166,7 +146,7 @@ class Explorer:
         self._rng = np.random.default_rng(random_state)
         self._random_state = random_state
         self._data = pd.DataFrame(index=pd.RangeIndex(self._n)) if data is None else data
-        self._cat_cols = _category_columns(self._data)
+        self._cat_cols = [str(c) for c in category_columns(self._data)]  # the report's filters too
         self._time_col = time_column
         self._filter: np.ndarray | None = None
         self._sort = ("index", True)
@@ -185,7 +165,7 @@ class Explorer:
         frame["text"] = pd.Series(text_col, dtype=object, copy=False)
         for c in self._cat_cols:
             if c not in frame:
-                frame[c] = self._data[c].astype(str).astype("category")
+                frame[c] = category_values(self._data[c]).astype("category")
         self._frame = frame
         self._color = "theme"
         self._scatter = None
@@ -392,7 +372,8 @@ class Explorer:
             if col not in self._data.columns:
                 raise KeyError(f"no metadata column {col!r}; got {list(self._data.columns)}")
             if values:
-                keep &= self._data[col].astype(str).isin([str(v) for v in values]).to_numpy()
+                wanted = category_values(pd.Series(list(values))).tolist()  # 5, 5.0 and "5" are one rating
+                keep &= category_values(self._data[col]).isin(wanted).to_numpy()
                 active = True
         if date_range is not None and any(v is not None for v in date_range):
             if self._time_col is None:
@@ -652,7 +633,7 @@ class Explorer:
                       for i in range(len(self._levels))]
         color_opts += [(c, (c, None)) for c in self._cat_cols]
         color_opts += [(str(c), (str(c), None)) for c in self._data.columns
-                       if _is_number(self._data[c])]
+                       if _is_number(self._data[c]) and str(c) not in self._cat_cols]
         W["color"] = w.Dropdown(options=color_opts, value=("theme", self._level), description="colour",
                                 layout=w.Layout(width="260px"))
         W["theme_filter"] = w.SelectMultiple(options=self._theme_names(), rows=6, description="themes",

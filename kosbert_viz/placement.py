@@ -477,8 +477,8 @@ def _vectors_of(tm, a: Assignment, *, model=None, cache="auto") -> np.ndarray:
 
 def batch_map(tm, a: Assignment, *, model=None, cache="auto"):
     """The placed batch ``a`` as a TextMap of its own: its texts, vectors, places and metadata, with
-    ``tm``'s themes and their names at every level. Trends of a batch take it like any map
-    (``kosbert-viz assign --time-col/--class-col`` does this).
+    ``tm``'s themes and their names at every level (its ``table``, names and keywords, is the map's).
+    Trends of a batch take it like any map (``kosbert-viz assign --time-col/--class-col`` does this).
 
     >>> a = tm.assign(df["review"][:40])
     >>> batch = kv.placement.batch_map(tm, a)

@@ -221,7 +221,7 @@ def topics_over_time(tm, timestamps, freq: str = "M", level: int | None = None, 
     counts = pd.crosstab(pd.Categorical(per, categories=periods), pd.Categorical(lab, categories=themes),
                          dropna=False)
     counts = counts.reindex(index=periods, columns=themes, fill_value=0)
-    totals = counts.sum(1)
+    totals = counts.sum(axis=1)
     share = counts.div(totals.replace(0, np.nan), axis=0).fillna(0.0)
     examples = _examples(tm, labels, np.where(ok, period.astype(str).to_numpy(), ""))
     long = pd.DataFrame({
@@ -237,10 +237,10 @@ def topics_over_time(tm, timestamps, freq: str = "M", level: int | None = None, 
     # growth: late half vs early half, smoothed towards the overall share
     m = len(periods)
     half = m // 2
-    early = counts.iloc[:half].sum(0).to_numpy().astype(np.float64)
-    late = counts.iloc[m - half:].sum(0).to_numpy().astype(np.float64)
+    early = counts.iloc[:half].sum(axis=0).to_numpy().astype(np.float64)
+    late = counts.iloc[m - half:].sum(axis=0).to_numpy().astype(np.float64)
     n_e, n_l = early.sum(), late.sum()
-    overall = counts.sum(0).to_numpy() / max(counts.to_numpy().sum(), 1)
+    overall = counts.sum(axis=0).to_numpy() / max(counts.to_numpy().sum(), 1)
     se = (early + prior * overall) / (n_e + prior)
     sl = (late + prior * overall) / (n_l + prior)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -249,7 +249,7 @@ def topics_over_time(tm, timestamps, freq: str = "M", level: int | None = None, 
                       if half else 1.0 for j in range(len(themes))])
     q = _bh(pvals)
     ranking = pd.DataFrame({"theme": np.asarray(themes, np.int64), "name": [names[t] for t in themes],
-                            "count": counts.sum(0).to_numpy().astype(np.int64),
+                            "count": counts.sum(axis=0).to_numpy().astype(np.int64),
                             "early_share": early / max(n_e, 1), "late_share": late / max(n_l, 1),
                             "growth": growth, "p_value": pvals, "q_value": q})
     ranking["trend"] = np.where(q < alpha, np.where(growth > 0, "emerging", "fading"), "stable")

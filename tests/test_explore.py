@@ -264,3 +264,21 @@ def test_renderer_options_follow_the_map_size(monkeypatch):
     monkeypatch.setattr(E, "LARGE_MAP", len(texts))
     assert kv.explore(coords=xy, labels=lab, texts=texts).scatter.widget.regl_scatterplot_options == {
         "syncEvents": True, "pointSizeSelected": 0, "pointOutlineWidth": 1, "performanceMode": True}
+
+
+def test_explorer_and_report_share_the_category_rule(tmp_path):
+    from kosbert_viz._report_ui import read_report
+
+    xy, lab, texts, data = _corpus()
+    # whole numbers with gaps (pandas makes them float) are categories too; real numbers and dates are not
+    data = data.assign(score=np.linspace(0, 1, len(data)), rating=data["stars"].where(data.index % 7 != 0))
+    ex = kv.explore(coords=xy, labels=lab, texts=texts, data=data)
+    assert ex._cat_cols == ["product", "stars", "rating"]
+    for wanted in ([5], ["5"], [5.0]):  # one rating, however it is written
+        assert ex.filter(categories={"rating": wanted}).tolist() == np.flatnonzero(data["rating"] == 5).tolist()
+    assert list(ex._frame["rating"].cat.categories) == ["", "1", "2", "3", "4", "5"]
+    tm, _ = _textmap()
+    tm.metadata = data
+    meta = read_report(kv.write_report(tm, tmp_path / "r.html").read_text(encoding="utf-8"))["meta"]
+    assert meta["columns"] == {"product": ["앱", "웹"], "stars": ["1", "2", "3", "4", "5"],
+                               "rating": ["", "1", "2", "3", "4", "5"]}
