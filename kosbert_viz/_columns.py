@@ -25,8 +25,8 @@ def _whole_numbers(s) -> bool:
         return False
     if types.is_integer_dtype(s.dtype):
         return True
-    vals = s.dropna().to_numpy(dtype=np.float64)
-    return bool(np.isfinite(vals).all() and (vals == np.round(vals)).all())
+    vals = s.dropna().to_numpy(dtype=np.float64)  # floats: exact whole numbers only below 2**53
+    return bool(vals.size and (np.abs(vals) < 2.0 ** 53).all() and (vals == np.round(vals)).all())
 
 
 def is_category_like(s) -> bool:
@@ -35,6 +35,45 @@ def is_category_like(s) -> bool:
 
     return (isinstance(s.dtype, types.CategoricalDtype) or types.is_object_dtype(s.dtype)
             or types.is_string_dtype(s.dtype) or types.is_bool_dtype(s.dtype) or _whole_numbers(s))
+
+
+def category_label(v) -> str:
+    """One value as :func:`category_values` writes it in a whole-number column (5, 5.0, "5" -> "5")."""
+    if v is None or (isinstance(v, float) and v != v):
+        return ""
+    if isinstance(v, (bool, np.bool_)):
+        return str(v)
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)) and float(v).is_integer() and abs(v) < 2.0 ** 53:
+        return str(int(v))
+    return str(v)
+
+
+def category_order(labels) -> list[str]:
+    """Distinct labels in list and legend order: ``''`` (missing) first, whole numbers by value, then text.
+
+    >>> category_order(["10", "2", "", "앱", "2"])
+    ['', '2', '10', '앱']
+    """
+    def key(u: str):
+        if u == "":
+            return (0, 0, "")
+        try:
+            return (1, int(u), "")
+        except ValueError:
+            return (2, 0, u)
+
+    return sorted(set(labels), key=key)
+
+
+def category_codes(s) -> tuple[list[str], np.ndarray]:
+    """(labels in :func:`category_order`, int32 code per row) of the column ``s``."""
+    sorted_labels, inv = np.unique(category_values(s).to_numpy(dtype=object).astype(str), return_inverse=True)
+    order = category_order(sorted_labels.tolist())
+    position = {u: i for i, u in enumerate(order)}
+    remap = np.array([position[u] for u in sorted_labels.tolist()], dtype=np.int32)
+    return order, remap[inv.ravel()]
 
 
 def category_columns(data, max_categories: int = MAX_CATEGORIES) -> list:
@@ -57,9 +96,10 @@ def category_columns(data, max_categories: int = MAX_CATEGORIES) -> list:
 def category_values(s):
     """The column as str labels, ``''`` where missing; whole-number floats without ``.0`` (5.0 -> '5')."""
     import pandas as pd
+    from pandas.api import types
 
     missing = s.isna().to_numpy()
-    if _whole_numbers(s):
+    if _whole_numbers(s) and not types.is_integer_dtype(s.dtype):  # floats below 2**53: exact as int64
         vals = s.to_numpy(dtype=np.float64, na_value=np.nan)
         out = np.where(missing, 0, vals).astype(np.int64).astype(str).astype(object)
     else:

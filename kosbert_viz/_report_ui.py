@@ -20,7 +20,7 @@ import json
 
 import numpy as np
 
-from ._columns import MAX_CATEGORIES, category_columns, category_values
+from ._columns import MAX_CATEGORIES, category_codes, category_columns
 from ._validation import normalize_text
 from .plot import figure_json, hover_text
 
@@ -86,13 +86,12 @@ def plotly_block() -> str:
 
 def _category_columns(data, n):
     """{name: (values, codes)} of the first ``MAX_REPORT_FILTERS`` category columns of ``data`` (the explorer's
-    rule, :mod:`kosbert_viz._columns`), values sorted, ``''`` for missing."""
+    rule, :mod:`kosbert_viz._columns`), values in list order, ``''`` for missing."""
     cols = {}
     if data is None:
         return cols
     for name in [c for c in category_columns(data) if len(data[c]) == n][:MAX_REPORT_FILTERS]:
-        uniq, codes = np.unique(category_values(data[name]).to_numpy(dtype=object).astype(str), return_inverse=True)
-        cols[str(name)] = (uniq.tolist(), codes.astype(np.int32))
+        cols[str(name)] = category_codes(data[name])
     return cols
 
 

@@ -3,7 +3,8 @@
     kosbert-viz demo [-o report.html]
     kosbert-viz map reviews.csv --text-col review [--label-col topic] -o report.html
     kosbert-viz map reviews.csv --text-col review --time-col date [--freq M] --class-col product
-    kosbert-viz assign MAP_DIR new.csv --text-col review [-o batch.html] [--csv out.csv] [--time-col date]
+    kosbert-viz assign MAP_DIR new.csv --text-col review [-o batch.html] [--csv out.csv]
+                       [--time-col date] [--class-col product]
     kosbert-viz cache info | clear [--model NAME] | prune --max-bytes 2GB
     kosbert-viz evaluate korsts path/to/KorSTS [--model NAME]
     kosbert-viz finetune pairs.csv -o ./my-model [--model NAME] [--eval dev.csv] [--epochs N]

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._columns import category_columns, category_values
+from ._columns import category_codes, category_columns, category_label, category_values
 from ._validation import check_labels, check_texts, normalize_text
 from .plot import cluster_colors
 
@@ -145,9 +145,11 @@ class Explorer:
         self._tm = textmap
         self._rng = np.random.default_rng(random_state)
         self._random_state = random_state
+        if data is not None and not all(isinstance(c, str) for c in data.columns):
+            data = data.rename(columns=str)  # one name everywhere: widgets, filters, ex.selected
         self._data = pd.DataFrame(index=pd.RangeIndex(self._n)) if data is None else data
         self._cat_cols = [str(c) for c in category_columns(self._data)]  # the report's filters too
-        self._time_col = time_column
+        self._time_col = None if time_column is None else str(time_column)
         self._filter: np.ndarray | None = None
         self._sort = ("index", True)
         self.hits = None
@@ -165,7 +167,8 @@ class Explorer:
         frame["text"] = pd.Series(text_col, dtype=object, copy=False)
         for c in self._cat_cols:
             if c not in frame:
-                frame[c] = category_values(self._data[c]).astype("category")
+                labels, codes = category_codes(self._data[c])
+                frame[c] = pd.Categorical.from_codes(codes, categories=labels)
         self._frame = frame
         self._color = "theme"
         self._scatter = None
@@ -369,10 +372,12 @@ class Explorer:
             keep &= np.isin(self._levels[self._level].codes, codes)
             active = True
         for col, values in (categories or {}).items():
+            col = str(col)
             if col not in self._data.columns:
                 raise KeyError(f"no metadata column {col!r}; got {list(self._data.columns)}")
             if values:
-                wanted = category_values(pd.Series(list(values))).tolist()  # 5, 5.0 and "5" are one rating
+                # each value as the column writes it (5, 5.0 and "5" are one rating) and as plain str
+                wanted = {category_label(v) for v in values} | {str(v) for v in values}
                 keep &= category_values(self._data[col]).isin(wanted).to_numpy()
                 active = True
         if date_range is not None and any(v is not None for v in date_range):
@@ -638,7 +643,8 @@ class Explorer:
                                 layout=w.Layout(width="260px"))
         W["theme_filter"] = w.SelectMultiple(options=self._theme_names(), rows=6, description="themes",
                                              layout=w.Layout(width="260px"))
-        W["cat_filters"] = {c: w.SelectMultiple(options=[str(v) for v in self._frame[c].cat.categories], rows=4,
+        W["cat_filters"] = {c: w.SelectMultiple(options=[(str(v) or "(missing)", str(v))
+                                                         for v in self._frame[c].cat.categories], rows=4,
                                                 description=c[:12], layout=w.Layout(width="260px"))
                             for c in self._cat_cols}
         date_box = []

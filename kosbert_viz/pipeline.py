@@ -185,7 +185,7 @@ def _map(texts, emb, encoder, timings, *, fit_sample=None, random_state=42, hove
     if fit_sample is None or n <= int(fit_sample):
         return _fit(texts, emb, encoder, timings, random_state=random_state, hover_data=hover_data, title=title,
                     show_progress_bar=show_progress_bar, **kw)
-    from .placement import assign_vectors, map_levels_of
+    from .placement import _themes_over, assign_vectors, map_levels_of
 
     m = int(fit_sample)
     # a uniform random sample without replacement, seeded by random_state, kept in input order
@@ -216,14 +216,7 @@ def _map(texts, emb, encoder, timings, *, fit_sample=None, random_state=42, hove
     res = sample.clusters._over(full_levels, res_default)
     labels = full_levels[shown]
     table = _recount(sample.table, labels)
-    themes = sample.themes
-    if themes is not None:
-        themes = themes.copy()
-        for lv_i, lv in enumerate(full_levels):
-            vals, cnt = np.unique(lv, return_counts=True)
-            sizes = dict(zip(vals.tolist(), cnt.tolist()))
-            rows = themes.level == lv_i
-            themes.loc[rows, "size"] = [sizes.get(int(c), 0) for c in themes.loc[rows, "label"]]
+    themes = _themes_over(sample.themes, full_levels)
     sub = {}
     if shown + 1 < len(full_levels) and len(np.unique(full_levels[shown + 1])) <= 200:
         sub = dict(sublabels=full_levels[shown + 1], subnames=res.names_at(shown + 1))

@@ -475,9 +475,23 @@ def _vectors_of(tm, a: Assignment, *, model=None, cache="auto") -> np.ndarray:
     return V
 
 
+def _themes_over(themes, levels):
+    """The theme tree's table (``tm.themes``) with each node's size counted over ``levels`` (other texts)."""
+    if themes is None:
+        return None
+    themes = themes.copy()
+    for lv_i, lv in enumerate(levels):
+        vals, cnt = np.unique(lv, return_counts=True)
+        sizes = dict(zip(vals.tolist(), cnt.tolist()))
+        rows = themes.level == lv_i
+        themes.loc[rows, "size"] = [sizes.get(int(c), 0) for c in themes.loc[rows, "label"]]
+    return themes
+
+
 def batch_map(tm, a: Assignment, *, model=None, cache="auto"):
     """The placed batch ``a`` as a TextMap of its own: its texts, vectors, places and metadata, with
-    ``tm``'s themes and their names at every level (its ``table``, names and keywords, is the map's).
+    ``tm``'s themes and their names at every level (its ``table``, names and keywords, is the map's; the
+    theme tree's sizes are the batch's).
     Trends of a batch take it like any map (``kosbert-viz assign --time-col/--class-col`` does this).
 
     >>> a = tm.assign(df["review"][:40])
@@ -491,9 +505,13 @@ def batch_map(tm, a: Assignment, *, model=None, cache="auto"):
     _check_assignment(tm, a)
     V = _vectors_of(tm, a, model=model, cache=cache)
     clusters = tm.clusters._over(list(a.levels), map_levels(tm.clusters)[1])  # the map's own default level
+    manifest = dict(tm.manifest or {})
+    manifest.pop("agreement_with_labels", None)  # scored on the map's texts, not these
+    manifest.update(n_texts=len(a), batch_of={"n_texts": len(tm.texts)})
     return TextMap(texts=list(a.texts), embeddings=np.asarray(V), coords=np.asarray(a.coords),
-                   clusters=clusters, table=tm.table, figure=None,
-                   manifest=dict(tm.manifest or {}), metadata=a.metadata, level=getattr(tm, "level", 0))
+                   clusters=clusters, table=tm.table, figure=None, manifest=manifest, metadata=a.metadata,
+                   themes=_themes_over(getattr(tm, "themes", None), clusters.levels or []),
+                   level=getattr(tm, "level", 0))
 
 
 def extend(tm, texts, metadata=None, *, assignment: Assignment | None = None, model=None, top_k: int = 15,

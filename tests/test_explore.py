@@ -274,9 +274,16 @@ def test_explorer_and_report_share_the_category_rule(tmp_path):
     data = data.assign(score=np.linspace(0, 1, len(data)), rating=data["stars"].where(data.index % 7 != 0))
     ex = kv.explore(coords=xy, labels=lab, texts=texts, data=data)
     assert ex._cat_cols == ["product", "stars", "rating"]
-    for wanted in ([5], ["5"], [5.0]):  # one rating, however it is written
+    for wanted in ([5], ["5"], [5.0], [5, 4.5]):  # one rating, however it is written
         assert ex.filter(categories={"rating": wanted}).tolist() == np.flatnonzero(data["rating"] == 5).tolist()
     assert list(ex._frame["rating"].cat.categories) == ["", "1", "2", "3", "4", "5"]
+    assert ex.filter(categories={"rating": [""]}).tolist() == np.flatnonzero(data["rating"].isna()).tolist()
+    # numbers in value order, not text order; a column named by an int; IDs past 2**53 stay exact
+    more = pd.DataFrame({7: np.arange(len(data)) % 11, "id": pd.Series(2**60 + np.arange(len(data)) % 3, dtype="Int64")})
+    ex2 = kv.explore(coords=xy, labels=lab, texts=texts, data=more)
+    assert ex2._cat_cols == ["7", "id"] and list(ex2._frame["7"].cat.categories) == [str(i) for i in range(11)]
+    assert list(ex2._frame["id"].cat.categories) == [str(2**60 + i) for i in range(3)]
+    assert ex2.filter(categories={7: [10]}).tolist() == np.flatnonzero(more[7] == 10).tolist()
     tm, _ = _textmap()
     tm.metadata = data
     meta = read_report(kv.write_report(tm, tmp_path / "r.html").read_text(encoding="utf-8"))["meta"]

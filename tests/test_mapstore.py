@@ -266,12 +266,28 @@ def test_batch_map_is_the_batch_with_the_maps_themes(text_map):
     assert batch.texts == list(a.texts) and batch.embeddings.shape == (len(a), text_map.embeddings.shape[1])
     np.testing.assert_array_equal(batch.clusters.labels, a.labels)
     assert theme_names(batch) == theme_names(text_map)
+    assert batch.manifest["n_texts"] == len(a) and batch.manifest["batch_of"] == {"n_texts": len(text_map.texts)}
+    assert text_map.themes is not None  # a theme tree: its sizes are the batch's at every level
+    for lv, labels in enumerate(a.levels):
+        sizes = batch.themes[batch.themes.level == lv].set_index("label")["size"]
+        counts = pd.Series(labels[labels >= 0]).value_counts()
+        assert sizes[sizes > 0].sort_index().to_dict() == counts.sort_index().to_dict()
     pc = topics_per_class(batch, ["가"] * 10 + ["나"] * (len(a) - 10))
     assert pc.table.groupby("class")["count"].sum().to_dict() == {"가": 10, "나": len(a) - 10}
     other = text_map.assign(NEW[:2])
     other.info["n_map"] = len(text_map.texts) + 1  # as if made on another map
     with pytest.raises(ValueError, match="made on a map of"):
         batch_map(text_map, other)
+
+
+def test_theme_tree_sizes_are_counted_over_the_texts_at_hand():
+    from kosbert_viz.placement import _themes_over
+
+    themes = pd.DataFrame({"node": [0, 1, 2, 3], "parent": [-1, -1, 0, 0], "level": [0, 0, 1, 1],
+                           "label": [0, 1, 0, 1], "size": [9, 9, 9, 9], "name": list("abcd")})
+    out = _themes_over(themes, [np.array([0, 0, 1]), np.array([0, 1, 1])])
+    assert out["size"].tolist() == [2, 1, 1, 2] and themes["size"].tolist() == [9] * 4  # a copy
+    assert _themes_over(None, [np.array([0])]) is None
 
 
 def test_a_map_json_pointing_outside_its_folder_is_refused(tmp_path):
