@@ -3,6 +3,7 @@
     kosbert-viz demo [-o report.html]
     kosbert-viz map reviews.csv --text-col review [--label-col topic] -o report.html
     kosbert-viz map reviews.csv --text-col review --time-col date [--freq M] --class-col product
+    kosbert-viz map may.csv --text-col review --save-map maps/may      (then: kosbert-viz assign maps/may june.csv)
     kosbert-viz assign MAP_DIR new.csv --text-col review [-o batch.html] [--csv out.csv]
                        [--time-col date] [--class-col product]
     kosbert-viz cache info | clear [--model NAME] | prune --max-bytes 2GB
@@ -97,6 +98,22 @@ def _check_output(output) -> Path:
         reason = exc.strerror or type(exc).__name__
         raise CLIError(f"-o {text} cannot be written: the folder {parent} is not writable ({reason}); "
                        "choose another -o path") from None
+    return path
+
+
+def _check_save_map(folder) -> Path | None:
+    """--save-map: a folder that does not exist yet, under a writable one (checked before any work)."""
+    if folder is None:
+        return None
+    path = Path(str(folder)).expanduser()
+    if path.exists():
+        raise CLIError(f"--save-map {folder} exists; choose a new folder (a saved map is not overwritten from "
+                       "the command line: tm.save(path, overwrite=True) replaces one)")
+    parent = path.parent
+    while not parent.exists():  # the save creates missing folders: the nearest existing one decides
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise CLIError(f"--save-map {folder} cannot be written: {parent} is not a writable folder")
     return path
 
 
@@ -331,6 +348,7 @@ def _cmd_map(args) -> int:
     _check_count(args.limit, "--limit", 1, "a positive number of rows (or leave --limit out for all rows)")
     _check_clustering(args)
     output = _check_output(args.output)
+    save_to = _check_save_map(args.save_map)
     df, _ = _read_input(args)
     if args.text_col not in df.columns:
         raise _column_error(args.text_col, "--text-col", df, args)
@@ -365,6 +383,9 @@ def _cmd_map(args) -> int:
     path = write_report(tm, output, title=args.title or f"kosbert_viz: {Path(args.file).name}", notice=notice,
                         trends=trends)
     print(f"report written to {Path(path).resolve()}")
+    if save_to is not None:
+        print(f"map saved to {Path(tm.save(save_to)).resolve()} (next: kosbert-viz assign {save_to} new.csv "
+              f"--text-col {args.text_col})")
     return 0
 
 
@@ -489,7 +510,8 @@ def _cmd_assign(args) -> int:
 
     map_dir = Path(args.map_dir)
     if not (map_dir / "map.json").is_file():
-        raise CLIError(f"{map_dir} is not a saved map (no map.json); save one with tm.save(path)")
+        raise CLIError(f"{map_dir} is not a saved map (no map.json); save one with kosbert-viz map ... --save-map "
+                       f"{map_dir} or tm.save(path)")
     df, _ = _read_input(args)
     if args.text_col not in df.columns:
         raise _column_error(args.text_col, "--text-col", df, args)
@@ -547,6 +569,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a column of categories (product, channel, rating ...): adds 'Themes by class' "
                          "(the themes most over-represented in each class, lift and q-value) to the report")
     mp.add_argument("-o", "--output", default="kosbert_viz_report.html")
+    mp.add_argument("--save-map", default=None, metavar="FOLDER",
+                    help="also save the map (texts, vectors, themes, layout, --time-col/--class-col columns; "
+                         "checksummed) to this new folder, for kosbert-viz assign and kv.load_map")
     mp.add_argument("--model", default=None,
                     help="model name or folder, or 'offline' (default: $KOSBERT_VIZ_MODEL or ko-sbert)")
     _add_clustering_options(mp, hdbscan_size=True)

@@ -79,6 +79,28 @@ def test_map_command_on_a_csv_with_labels(tmp_path, tiny_model_path, sample):
     assert "agreement_with_labels" in html and "NMI" in html
 
 
+def test_map_saves_the_map_that_assign_places_into(tmp_path, tiny_model_path, sample):
+    df = sample.rename(columns={"text": "review"})
+    df.head(150).to_csv(tmp_path / "may.csv", index=False)
+    df.iloc[150:190].to_csv(tmp_path / "june.csv", index=False)
+    p = _run(["map", "may.csv", "--text-col", "review", "--k", "5", "-o", "may.html", "--model", tiny_model_path,
+              "--save-map", "maps/may"], tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "map saved to" in p.stdout and (tmp_path / "maps" / "may" / "map.json").is_file()
+    import kosbert_viz as kv
+
+    tm = kv.load_map(tmp_path / "maps" / "may")
+    assert len(tm.texts) == 150 and tm.manifest["model"]["name"]
+    p = _run(["assign", "maps/may", "june.csv", "--text-col", "review", "-o", "june.html", "--csv", "june.csv.out"],
+             tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "40 texts placed" in p.stdout and (tmp_path / "june.html").is_file()
+    again = _run(["map", "may.csv", "--text-col", "review", "--model", tiny_model_path, "--save-map", "maps/may"],
+                 tmp_path)  # refused before any work: a saved map is not overwritten from the command line
+    assert again.returncode == 2 and "--save-map maps/may exists" in again.stderr and "Traceback" not in again.stderr
+    assert not (tmp_path / "kosbert_viz_report.html").exists()
+
+
 def test_map_command_reports_a_missing_column(tmp_path):
     csv = tmp_path / "a.csv"
     pd.DataFrame({"text": ["가", "나"]}).to_csv(csv, index=False)
