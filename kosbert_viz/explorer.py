@@ -148,7 +148,11 @@ class Explorer:
         if data is not None and not all(isinstance(c, str) for c in data.columns):
             data = data.rename(columns=str)  # one name everywhere: widgets, filters, ex.selected
         self._data = pd.DataFrame(index=pd.RangeIndex(self._n)) if data is None else data
-        self._cat_cols = [str(c) for c in category_columns(self._data)]  # the report's filters too
+        self._categories = {}  # category column (the report's rule) -> its labels as a Categorical, made once
+        for c in category_columns(self._data):
+            labels, codes = category_codes(self._data[c])
+            self._categories[str(c)] = pd.Categorical.from_codes(codes, categories=labels)
+        self._cat_cols = list(self._categories)
         self._time_col = None if time_column is None else str(time_column)
         self._filter: np.ndarray | None = None
         self._sort = ("index", True)
@@ -165,10 +169,9 @@ class Explorer:
         text_col = np.empty(self._n, dtype=object)  # object, not pandas' str: its Arrow copy cost 0.6 s at 1M
         text_col[:] = texts
         frame["text"] = pd.Series(text_col, dtype=object, copy=False)
-        for c in self._cat_cols:
+        for c, cat in self._categories.items():
             if c not in frame:
-                labels, codes = category_codes(self._data[c])
-                frame[c] = pd.Categorical.from_codes(codes, categories=labels)
+                frame[c] = cat
         self._frame = frame
         self._color = "theme"
         self._scatter = None
@@ -378,7 +381,10 @@ class Explorer:
             if values:
                 # each value as the column writes it (5, 5.0 and "5" are one rating) and as plain str
                 wanted = {category_label(v) for v in values} | {str(v) for v in values}
-                keep &= category_values(self._data[col]).isin(wanted).to_numpy()
+                labels = self._categories.get(col)
+                if labels is None:  # any other column: labelled now
+                    labels = category_values(self._data[col])
+                keep &= np.asarray(labels.isin(wanted))
                 active = True
         if date_range is not None and any(v is not None for v in date_range):
             if self._time_col is None:
@@ -420,7 +426,7 @@ class Explorer:
             if self._widgets is not None:
                 self._widgets["themes"].options = self._theme_options()
         elif what in self._cat_cols:
-            cats = list(self._frame[what].cat.categories)
+            cats = list(self._categories[what].categories)
             self.scatter.color(by=what, map=dict(zip(cats, cluster_colors(len(cats)))))
         elif what in self._data.columns and _is_number(self._data[what]):
             if what not in self._frame:
@@ -644,7 +650,7 @@ class Explorer:
         W["theme_filter"] = w.SelectMultiple(options=self._theme_names(), rows=6, description="themes",
                                              layout=w.Layout(width="260px"))
         W["cat_filters"] = {c: w.SelectMultiple(options=[(str(v) or "(missing)", str(v))
-                                                         for v in self._frame[c].cat.categories], rows=4,
+                                                         for v in self._categories[c].categories], rows=4,
                                                 description=c[:12], layout=w.Layout(width="260px"))
                             for c in self._cat_cols}
         date_box = []
