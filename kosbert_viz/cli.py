@@ -83,11 +83,17 @@ def _check_output(output) -> Path:
         print(f"note: -o {text} does not end in .html; browsers may not open it as a report", file=sys.stderr)
     if path.exists() and not os.access(path, os.W_OK):
         raise CLIError(f"-o {text} exists and is read-only; choose another -o path or make it writable")
+    _check_writable_under(path, f"-o {text}", "-o path")
+    return path
+
+
+def _check_writable_under(path: Path, what: str, other: str) -> None:
+    """The nearest existing folder above ``path`` (the writers create missing ones) must take a new file."""
     parent = path.parent
-    while not parent.exists():  # write_report creates missing folders: the nearest existing one decides
+    while not parent.exists():
         parent = parent.parent
     if not parent.is_dir():
-        raise CLIError(f"-o {text} cannot be written: {parent} is a file, not a folder; choose another -o path")
+        raise CLIError(f"{what} cannot be written: {parent} is a file, not a folder; choose another {other}")
     import tempfile
 
     try:
@@ -96,9 +102,8 @@ def _check_output(output) -> Path:
         os.unlink(probe)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise CLIError(f"-o {text} cannot be written: the folder {parent} is not writable ({reason}); "
-                       "choose another -o path") from None
-    return path
+        raise CLIError(f"{what} cannot be written: the folder {parent} is not writable ({reason}); "
+                       f"choose another {other}") from None
 
 
 def _check_save_map(folder) -> Path | None:
@@ -109,11 +114,7 @@ def _check_save_map(folder) -> Path | None:
     if path.exists():
         raise CLIError(f"--save-map {folder} exists; choose a new folder (a saved map is not overwritten from "
                        "the command line: tm.save(path, overwrite=True) replaces one)")
-    parent = path.parent
-    while not parent.exists():  # the save creates missing folders: the nearest existing one decides
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise CLIError(f"--save-map {folder} cannot be written: {parent} is not a writable folder")
+    _check_writable_under(path, f"--save-map {folder}", "folder")
     return path
 
 
