@@ -233,12 +233,14 @@ LAST_CANVAS_JS = """() => { const boxes = document.querySelectorAll('.kosbert-vi
              .filter(r => r.width > 100 && r.height > 100).sort((a, b) => b.width * b.height - a.width * a.height);
   return cs.length ? {x: cs[0].x, y: cs[0].y, width: cs[0].width, height: cs[0].height} : null; }"""
 
-SETUP_CELL = """import time, json, numpy as np, kosbert_viz as kv
-_rng = np.random.default_rng(0)
+# the synthetic map of every widget measurement (``.format(n=...)``; numpy imported as np)
+DATA_CODE = """_rng = np.random.default_rng(0)
 labels = _rng.integers(0, 25, {n})
 coords = (_rng.normal(scale=12, size=(25, 2))[labels] + _rng.normal(size=({n}, 2))).astype(np.float32)
 texts = [f"리뷰 {{i}}: 배송이 빨라요 {{i % 97}}" for i in range({n})]
-print(json.dumps({{"text_bytes": sum(len(t.encode()) for t in texts)}}))"""
+"""
+SETUP_CELL = ("import time, json, numpy as np, kosbert_viz as kv\n" + DATA_CODE
+              + """print(json.dumps({{"text_bytes": sum(len(t.encode()) for t in texts)}}))""")
 SELECTION_PROBE_CELL = """import json, time as _time
 _sel_seen = []
 _refresh = ex._refresh_panel
@@ -547,12 +549,8 @@ def frames_main(n: int, reps: int, timeout_s: float) -> dict:
 
 BUILD_SCRIPT = """import json, sys, time
 import numpy as np
-n, mode = int(sys.argv[1]), sys.argv[2]
-_rng = np.random.default_rng(0)
-labels = _rng.integers(0, 25, n)
-coords = (_rng.normal(scale=12, size=(25, 2))[labels] + _rng.normal(size=(n, 2))).astype(np.float32)
-texts = [f"리뷰 {i}: 배송이 빨라요 {i % 97}" for i in range(n)]
-t0 = time.perf_counter()
+mode = sys.argv[1]
+{data}t0 = time.perf_counter()
 if mode == "explore":
     import kosbert_viz as kv
 
@@ -578,7 +576,8 @@ def build_main(n: int, reps: int) -> dict:
                     "the clock starts; the two alternate", "n": n, "explore_s": [], "hand_written_jscatter_s": []}
     for _ in range(reps):
         for mode, key in (("explore", "explore_s"), ("jscatter", "hand_written_jscatter_s")):
-            run = subprocess.run([sys.executable, "-c", BUILD_SCRIPT, str(n), mode], capture_output=True, text=True,
+            script = BUILD_SCRIPT.replace("{data}", DATA_CODE.format(n=n))
+            run = subprocess.run([sys.executable, "-c", script, mode], capture_output=True, text=True,
                                  env=env, timeout=900)
             if run.returncode != 0:
                 raise RuntimeError(f"{mode} build failed: {run.stderr[-2000:]}")
