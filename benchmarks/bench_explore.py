@@ -43,8 +43,8 @@ Targets (issue 15): 1M painted <= 10 s, lasso to Python <= 2 s, <= 24 bytes per 
 after clearing it, for regl-scatterplot's option sets (``FRAME_CONFIGS``: jupyter-scatter's defaults, a thin
 selection outline, ``performanceMode``, both), alternating in one page; the explorer's choice rests on it.
 
-``medium_lasso_*``: a lasso over the middle third of the wide one's width (about 100k of 1M points: a selection
-message under Chromium's send buffer, see the README). ``lasso_repeats_*`` (1M only, ``--lasso-repeats``, default 5): the same wide lasso again, each after clearing the
+``medium_lasso_*``: a lasso over about half the wide one's width (75k of 1M points; its 300 KB selection message
+also waits for the frame that draws the selection, see the README). ``lasso_repeats_*`` (1M only, ``--lasso-repeats``, default 5): the same wide lasso again, each after clearing the
 selection, read from the kernel's time stamp 5 s later with no cell polling in between: its spread (the 1 MB
 selection message either leaves the page before the frame that draws the selection or waits for it).
 
@@ -294,6 +294,14 @@ def _lab_server():
         yield server
 
 
+def _map_box(page, explorer) -> dict:
+    """The map canvas's box, after scrolling the explorer back into view (new cells scroll the notebook)."""
+    explorer.scroll_into_view_if_needed()
+    page.mouse.move(1, 1)
+    page.wait_for_timeout(500)
+    return page.evaluate(LAST_CANVAS_JS)
+
+
 def _widget_size(browser, lab: dict, n: int, timeout_s: float, lasso_repeats: int = 0) -> dict:
     from test_explore_lab import CELL_TEXT_JS, _lasso, _run_cell
 
@@ -356,11 +364,8 @@ def _widget_size(browser, lab: dict, n: int, timeout_s: float, lasso_repeats: in
         before = dict(frames)
         # a wide lasso over the middle of the map, then (selection cleared) a medium and a small one
         for name, frac in (("lasso", (0.35, 0.65)), ("medium_lasso", (0.42, 0.58)), ("small_lasso", (0.47, 0.53))):
-            if name != "lasso":  # the cells since the last lasso may have scrolled the notebook
-                explorer.scroll_into_view_if_needed()
-                page.mouse.move(1, 1)
-                page.wait_for_timeout(500)
-                box = page.evaluate(LAST_CANVAS_JS)
+            if name != "lasso":
+                box = _map_box(page, explorer)
             _lasso(page, box, fx=frac, fy=frac)
             t_up = time.perf_counter()
             t_up_epoch = time.time()
@@ -408,10 +413,7 @@ def _widget_size(browser, lab: dict, n: int, timeout_s: float, lasso_repeats: in
             _run_cell(page, "ex.select([]); print(len(ex.selected))", timeout_ms=int(timeout_s * 1000))
             page.wait_for_timeout(2000)  # the page echoes the cleared selection back
             _run_cell(page, "_sel_seen.clear(); print(0)", timeout_ms=int(timeout_s * 1000))
-            explorer.scroll_into_view_if_needed()  # the new cells scrolled the notebook
-            page.mouse.move(1, 1)
-            page.wait_for_timeout(500)
-            _lasso(page, page.evaluate(LAST_CANVAS_JS), fx=(0.35, 0.65), fy=(0.35, 0.65))
+            _lasso(page, _map_box(page, explorer), fx=(0.35, 0.65), fy=(0.35, 0.65))
             page.wait_for_timeout(5000)
             seen = json.loads(_run_cell(page, "print(json.dumps(_sel_seen))", timeout_ms=int(timeout_s * 1000)))
             up = page.evaluate("() => window.__kvUps")[-1] / 1000
@@ -574,9 +576,9 @@ def build_main(n: int, reps: int) -> dict:
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     out = {"setup": f"{n:,} synthetic points, 25 themes; a fresh python per build, imports timed, data made before "
                     "the clock starts; the two alternate", "n": n, "explore_s": [], "hand_written_jscatter_s": []}
+    script = BUILD_SCRIPT.replace("{data}", DATA_CODE.format(n=n))
     for _ in range(reps):
         for mode, key in (("explore", "explore_s"), ("jscatter", "hand_written_jscatter_s")):
-            script = BUILD_SCRIPT.replace("{data}", DATA_CODE.format(n=n))
             run = subprocess.run([sys.executable, "-c", script, mode], capture_output=True, text=True,
                                  env=env, timeout=900)
             if run.returncode != 0:
