@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 MAX_CATEGORIES = 60  # a column with at most this many distinct values is a category (a filter, colours)
+_EXACT_FLOATS = 2.0 ** 53  # below this a float64 holds every whole number exactly
 
 
 def _whole_numbers(s) -> bool:
@@ -25,8 +26,8 @@ def _whole_numbers(s) -> bool:
         return False
     if types.is_integer_dtype(s.dtype):
         return True
-    vals = s.dropna().to_numpy(dtype=np.float64)  # floats: exact whole numbers only below 2**53
-    return bool(vals.size and (np.abs(vals) < 2.0 ** 53).all() and (vals == np.round(vals)).all())
+    vals = s.dropna().to_numpy(dtype=np.float64)
+    return bool(vals.size and (np.abs(vals) < _EXACT_FLOATS).all() and (vals == np.round(vals)).all())
 
 
 def is_category_like(s) -> bool:
@@ -45,7 +46,7 @@ def category_label(v) -> str:
         return str(v)
     if isinstance(v, (int, np.integer)):
         return str(int(v))
-    if isinstance(v, (float, np.floating)) and float(v).is_integer() and abs(v) < 2.0 ** 53:
+    if isinstance(v, (float, np.floating)) and float(v).is_integer() and abs(v) < _EXACT_FLOATS:
         return str(int(v))
     return str(v)
 
@@ -99,7 +100,7 @@ def category_values(s):
     from pandas.api import types
 
     missing = s.isna().to_numpy()
-    if _whole_numbers(s) and not types.is_integer_dtype(s.dtype):  # floats below 2**53: exact as int64
+    if _whole_numbers(s) and not types.is_integer_dtype(s.dtype):  # floats below _EXACT_FLOATS: exact as int64
         vals = s.to_numpy(dtype=np.float64, na_value=np.nan)
         out = np.where(missing, 0, vals).astype(np.int64).astype(str).astype(object)
     else:
