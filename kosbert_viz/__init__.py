@@ -73,7 +73,8 @@ _EXPORTS = {
 }
 _SUBMODULES = {"datasets", "hierarchy", "cache", "clustering", "encoding", "naming", "models", "plot", "pipeline",
                "reduction", "layouts", "report", "cli", "charts", "renderers", "export", "similarity",
-               "evaluate", "distributed", "mapstore", "placement", "trends", "explorer", "finetuning", "io"}
+               "evaluate", "distributed", "mapstore", "placement", "trends", "explorer", "finetuning", "io",
+               "stability"}
 
 __all__ = sorted(_EXPORTS) + ["datasets"]
 

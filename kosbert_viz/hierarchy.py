@@ -1,21 +1,31 @@
-"""Theme hierarchy: nested levels of themes, a default level chosen for reading, names at every level.
+"""Theme hierarchy: nested levels of themes, a default level that re-fits reproduce, names at every level.
 
-``kv.cluster(X, method="hierarchy")`` runs :func:`build_hierarchy` on the 5-D clustering embedding of
-``kv.layout(X)`` (the one HDBSCAN uses; it shares the map's neighbour graph):
+``kv.cluster(X, method="hierarchy")`` runs :func:`build_hierarchy` on the clustering coordinates of
+``kv.layout(X, cluster_runs=4)``: four short UMAP runs (5-D each) from one accurate neighbour graph,
+side by side, so that no theme rests on the last bits of one stochastic layout.
 
-1. **over-cluster**: k-means into ``m = clip(2 * sqrt(n), 16, 1000)`` fine clusters (fitted on at most
-   ``max(10000, 20 m)`` points, then every point goes to its nearest centre: nobody is left out);
-2. **merge upward**: Ward's linkage over the fine centres, each weighted by its size (so the merge
-   cost is the exact increase of the within-theme sum of squares, as if Ward ran on the points);
-3. **levels**: cuts of that one dendrogram, so they nest; a geometric ladder of theme counts
+1. **default level**: for each theme count in a readable range (8-40 for 1,000+ texts, fewer for
+   small corpora), k-means is re-fitted 8 times (other seeds, a subsample) and the re-fits'
+   agreement measured (:func:`kosbert_viz.stability.refit_agreement`: mean best-match Jaccard).
+   Among the counts that re-fits reproduce (agreement >= 0.85), the fewest within one standard
+   error of the best; when none is reproducible, the fewest of the range
+   (:func:`kosbert_viz.stability.choose_theme_count`). The themes are then k-means with that count
+   and 10 starts on all the coordinates;
+2. **fine clusters**: k-means into ``m = clip(2 * sqrt(n), 16, 1000)`` fine clusters (fitted on at
+   most ``max(10000, 20 m)`` points, then every point to its nearest centre), split where they
+   straddle two themes, so they nest in the themes;
+3. **merge upward**: Ward's linkage over the fine centres, each weighted by its size, first only
+   within each theme (down to the themes), then across themes (above them);
+4. **levels**: cuts of that one dendrogram, so they nest; a geometric ladder of theme counts
    (ratio ~2.5) around the default level, coarsest first, the fine clusters last;
-4. **default level** (see :func:`choose_default_level`): the theme count ``k`` in a readable range
-   (8-40 for 1,000+ texts, fewer for small corpora) whose cut *persists the longest relative to
-   what a structureless dendrogram would give*: the log of the merge-cost jump ``h(k->k-1) / h(k+1->k)``
-   divided by its expected value under the power law ``h(k) ~ k^-b`` fitted to the whole dendrogram;
-   among the k whose score is within one robust standard deviation of the best, the fewest themes.
-   Scale-free (no distance threshold), no constant k, and not biased toward the smallest k the
-   way a raw largest-gap rule is.
+5. **stability**: every theme at every level carries how reliably it re-appears when its level is
+   re-fitted (:func:`kosbert_viz.stability.theme_stability`), in ``result.tree.stability``.
+
+Why this rule: the old one chose the count from one dendrogram's merge costs, where near-ties
+tipped 2-3x either way with a seed or float noise. Re-fit agreement measures robustness itself
+and needs no distance scale; a corpus without reproducible structure in the range gets the same
+(fewest) count every time instead of a coin flip. Copies of one text (identical vectors) always
+share a fine cluster, so they share a theme at every level.
 
 Every text is placed at every level. ``outlier_score`` is a text's distance to its fine cluster's
 centre divided by the median such distance in its theme; ``is_outlier`` flags scores above
@@ -28,10 +38,11 @@ Edits return a new result and keep ids stable: ``merge(ids)`` keeps the smallest
 moves under the biggest part's parent at coarser levels), ``split(theme, n)`` keeps the id for the
 biggest part and numbers the others after the level's largest id (the parts are groups of the theme's
 fine clusters, so finer levels stay nested), ``rename({id: name})``. Ids are the labels of one level
-(``level=None``: the default level); tree node ids of untouched themes do not change.
+(``level=None``: the default level); tree node ids of untouched themes do not change. A theme whose
+texts an edit changed has no stability score (NaN): it was not re-fitted.
 
 >>> res = kv.cluster(emb, method="hierarchy")       # res.labels = the default level
->>> res.levels, res.default_level, res.tree         # coarsest level first; node, parent, level, label, size
+>>> res.levels, res.default_level, res.tree         # coarsest level first; node, parent, level, label, size, ...
 >>> names = kv.hierarchy_names(texts, res, embeddings=emb)   # node, level, parent, size, name, keywords, ...
 >>> res2 = res.merge([3, 7], name="배송 문의").split(0, n=2).rename({1: "환불"})
 """
@@ -43,13 +54,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["build_hierarchy", "Hierarchy", "choose_default_level", "default_theme_range", "hierarchy_names",
+from .stability import HOW as _STABILITY_HOW
+from .stability import (N_REFITS, REFIT_SAMPLE, REPRODUCIBLE, UNSTABLE_BELOW, choose_theme_count, refit_agreement,
+                        theme_stability)
+
+__all__ = ["build_hierarchy", "Hierarchy", "default_theme_range", "candidate_counts", "hierarchy_names",
            "tree_from_levels", "outlier_scores", "reassign_noise", "OUTLIER_RATIO"]
 
 OUTLIER_RATIO = 3.0  # a text more than 3x its theme's typical distance from its fine centre is an outlier
 _FIT_SAMPLE = 10_000  # k-means for the fine clusters is fitted on at most max(this, 20 m) points
+_THEME_FIT_SAMPLE = 50_000  # the default level's k-means is fitted on at most this many points
 _MAX_FINE = 1000
 _LADDER_RATIO = 2.5
+_THEME_STARTS = 10  # k-means starts for the default level
 
 
 @dataclass
@@ -58,11 +75,12 @@ class Hierarchy:
 
     levels: list
     default_level: int
-    tree: object  # pandas DataFrame
+    tree: object  # pandas DataFrame: node, parent, level, label, size, name, stability
     fine_labels: np.ndarray
     fine_centers: np.ndarray
     linkage: np.ndarray  # (m-1, 4): fine-cluster ids merged, merge cost, size (scipy layout)
-    criterion: object  # pandas DataFrame: k, merge_cost, log_jump, expected, score, in_range
+    criterion: object  # pandas DataFrame: k, agreement, se, reproducible (re-fit agreement per theme count)
+    stability: list = field(default_factory=list)  # per level: {label: stability}
     params: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
 
@@ -78,6 +96,21 @@ def default_theme_range(n: int) -> tuple[int, int]:
     return lo, hi
 
 
+def candidate_counts(lo: int, hi: int) -> list:
+    """Theme counts tried for the default level: every count up to 14, then steps of ~10%.
+
+    >>> candidate_counts(8, 40)
+    [8, 9, 10, 11, 12, 13, 14, 16, 18, 20, 22, 24, 27, 30, 33, 36, 40]
+    """
+    ks, k = [], int(lo)
+    while k <= hi:
+        ks.append(k)
+        k = max(k + 1, int(round(k * 1.1)))
+    if ks[-1] != hi:
+        ks.append(int(hi))
+    return ks
+
+
 def _n_fine(n: int) -> int:
     return int(min(_MAX_FINE, max(16, round(2 * math.sqrt(n))), n))
 
@@ -85,27 +118,29 @@ def _n_fine(n: int) -> int:
 def _fine_clusters(Z, m, random_state):
     """k-means with ``m`` centres on (a sample of) Z, then every point to its nearest centre."""
     from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
 
     n = len(Z)
     fit_n = min(n, max(_FIT_SAMPLE, 20 * m))
     idx = np.arange(n) if fit_n >= n else np.sort(np.random.default_rng(random_state).choice(n, fit_n, replace=False))
     km = KMeans(n_clusters=m, n_init=1, max_iter=30, tol=1e-4, random_state=random_state)
-    from threadpoolctl import threadpool_limits
-
     with threadpool_limits(1):  # a small low-dimensional fit: threads cost more than they bring (0.3 s vs 2.5 s CPU)
         km.fit(Z[idx])
-    centers = km.cluster_centers_.astype(np.float64)
-    labels = _nearest_center(Z, centers)
-    # centres that lost every point (possible after the sample fit) are dropped
-    used = np.unique(labels)
-    if len(used) < m:
-        remap = np.full(m, -1, np.int64)
-        remap[used] = np.arange(len(used))
-        labels, centers = remap[labels], centers[used]
-    sums = np.zeros_like(centers)
-    np.add.at(sums, labels, Z)
-    counts = np.bincount(labels, minlength=len(centers)).astype(np.float64)
-    return labels, sums / counts[:, None], counts
+    return _nearest_center(Z, km.cluster_centers_.astype(np.float64))
+
+
+def _themes(Z, k, random_state):
+    """The default level: k-means with ``k`` themes and 10 starts (fitted on at most 50,000 points)."""
+    from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
+
+    n = len(Z)
+    idx = np.arange(n) if n <= _THEME_FIT_SAMPLE else np.sort(
+        np.random.default_rng(random_state).choice(n, _THEME_FIT_SAMPLE, replace=False))
+    km = KMeans(n_clusters=int(k), n_init=_THEME_STARTS, random_state=random_state)
+    with threadpool_limits(1):  # the same result on any thread count
+        km.fit(Z[idx])
+    return _nearest_center(Z, km.cluster_centers_.astype(np.float64))
 
 
 def _nearest_center(Z, centers, chunk=65536):
@@ -121,26 +156,55 @@ def _nearest_center(Z, centers, chunk=65536):
     return out
 
 
-def _ward_linkage(C, w):
+def _copies_together(labels, copies):
+    """Every group of identical texts (``copies``: a group id per text) gets its most common label."""
+    if copies is None:
+        return labels
+    copies = np.asarray(copies)
+    g, counts = np.unique(copies, return_inverse=True, return_counts=True)[1:]
+    if counts.max(initial=1) < 2:
+        return labels
+    g = g.ravel()
+    multi = counts[g] >= 2
+    rows = np.flatnonzero(multi)
+    pairs, c = np.unique(np.stack([g[rows], labels[rows]], 1), axis=0, return_counts=True)
+    order = np.lexsort((pairs[:, 1], -c, pairs[:, 0]))  # per group: most common label first (ties: lowest)
+    first = np.r_[True, pairs[order[1:], 0] != pairs[order[:-1], 0]]
+    best = dict(zip(pairs[order[first], 0].tolist(), pairs[order[first], 1].tolist()))
+    out = labels.copy()
+    out[rows] = [best[x] for x in g[rows].tolist()]
+    return out
+
+
+def _ward_linkage(C, w, groups=None):
     """Ward's linkage of weighted points ``C`` (weights ``w``): an (m-1, 4) scipy-style matrix.
 
     Merge cost = increase of the total within-cluster sum of squares (Lance-Williams update).
+    With ``groups`` (one id per point), points merge within their group first; the groups then
+    merge with each other (so a cut into the groups' number of clusters gives the groups exactly).
     """
     m = len(C)
     C = np.asarray(C, np.float64)
     w = np.asarray(w, np.float64)
     sq = np.maximum((C ** 2).sum(1)[:, None] + (C ** 2).sum(1)[None, :] - 2 * C @ C.T, 0.0)
     D = (w[:, None] * w[None, :] / (w[:, None] + w[None, :])) * sq
+    if groups is not None:
+        groups = np.asarray(groups)
+        D[groups[:, None] != groups[None, :]] = np.inf
     np.fill_diagonal(D, np.inf)
     size = w.copy()
+    wsum = C * w[:, None]
     count = np.ones(m)
     ident = np.arange(m)
     alive = np.ones(m, bool)
     rarg = np.argmin(D, axis=1)
     rmin = D[np.arange(m), rarg]
     out = np.zeros((max(m - 1, 0), 4))
-    for step in range(m - 1):
+    step = 0
+    while step < m - 1:
         i = int(np.argmin(rmin))
+        if not np.isfinite(rmin[i]):
+            break  # only merges across groups are left
         j = int(rarg[i])
         if j < i:
             i, j = j, i
@@ -156,6 +220,7 @@ def _ward_linkage(C, w):
         D[j] = np.inf
         D[:, j] = np.inf
         size[i] = wi + wj
+        wsum[i] += wsum[j]
         count[i] += count[j]
         ident[i] = m + step
         rmin[j] = np.inf
@@ -169,6 +234,16 @@ def _ward_linkage(C, w):
         rmin[better] = new[better]
         rarg[i] = int(np.argmin(D[i]))
         rmin[i] = D[i, rarg[i]]
+        step += 1
+    if step < m - 1:  # the groups, as points of their own (their centroids and sizes), merged by Ward
+        live = np.flatnonzero(alive)
+        upper = _ward_linkage(wsum[live] / size[live][:, None], size[live])
+        name = np.r_[ident[live], m + step + np.arange(len(live) - 1)]
+        leaves = np.r_[count[live], np.zeros(len(live) - 1)]
+        for r, (a, b, d, _) in enumerate(upper):
+            a, b = int(a), int(b)
+            leaves[len(live) + r] = leaves[a] + leaves[b]
+            out[step + r] = (min(name[a], name[b]), max(name[a], name[b]), d, leaves[len(live) + r])
     return out
 
 
@@ -194,52 +269,6 @@ def _cuts(linkage, m, ks):
     return out
 
 
-def choose_default_level(linkage, m, k_range):
-    """The theme count in ``k_range`` whose cut persists longest relative to a structureless dendrogram.
-
-    ``h(k)`` is the merge cost that takes k themes to k-1. For data without structure at any scale,
-    ``log h(k)`` falls linearly in ``log k`` (a power law, slope ``-b``, fitted here by least squares
-    on the dendrogram's own merges with k from 2 to m/2). The cut at k lives from ``h(k+1)`` to
-    ``h(k)``; its log-lifetime ``log h(k) - log h(k+1)`` is expected to be ``b * log((k+1)/k)``.
-    Score = observed / expected. The winner is the *smallest* k in range whose score is within one
-    robust standard deviation (1.4826 x MAD of the scores over the whole fitted dendrogram) of the
-    best: scores closer than that are not told apart by the data, and fewer themes are easier to read.
-    Returns (k, table).
-    """
-    import pandas as pd
-
-    h = np.asarray(linkage[:, 2], np.float64)
-    ks = m - 1 - np.arange(m - 1)  # merge s takes m - s groups to m - s - 1: h_of_k[k] = cost k -> k-1
-    h_of_k = np.full(m + 2, np.nan)
-    h_of_k[ks + 1] = h
-    h_of_k = np.maximum(h_of_k, 1e-9 * max(float(np.nanmax(h_of_k)), 1e-300))  # identical centres merge at 0
-    fit_k = np.arange(2, max(3, m // 2) + 1)
-    fit_k = fit_k[fit_k <= m]
-    x, y = np.log(fit_k), np.log(h_of_k[fit_k])
-    ok = np.isfinite(y)
-    b = -np.polyfit(x[ok], y[ok], 1)[0] if ok.sum() >= 2 else 1.0
-    b = max(float(b), 1e-3)
-    lo, hi = int(k_range[0]), int(min(k_range[1], m - 1))
-    lo = min(lo, hi)
-    rows = []
-    for k in range(2, m):
-        jump = math.log(h_of_k[k]) - math.log(h_of_k[k + 1])
-        expected = b * math.log((k + 1) / k)
-        rows.append({"k": k, "merge_cost": float(h_of_k[k]), "log_jump": jump, "expected": expected,
-                     "score": jump / expected, "in_range": lo <= k <= hi})
-    table = pd.DataFrame(rows, columns=["k", "merge_cost", "log_jump", "expected", "score", "in_range"])
-    cand = table[table.in_range]
-    if cand.empty:
-        return max(2, min(hi, m)), table
-    # the spread of the score over the fitted part of the dendrogram (robust: 1.4826 x MAD, so the few
-    # strong cuts do not inflate it): differences below it are noise, and then fewer themes (easier to read) win
-    fitted = table.score[(table.k >= 2) & (table.k <= max(3, m // 2))].to_numpy()
-    tol = float(1.4826 * np.median(np.abs(fitted - np.median(fitted)))) if len(fitted) > 2 else 0.0
-    table["tolerance"] = tol
-    best = float(cand.score.max())
-    return int(cand.k[cand.score >= best - tol].min()), table
-
-
 def _ladder(default_k, m, ratio=_LADDER_RATIO):
     """Theme counts of the levels: default_k, then / and * ``ratio`` (coarser down to 2, finer up to m)."""
     ks = {int(default_k), int(m)}
@@ -263,74 +292,120 @@ def _by_size(labels):
     return rank[inv.ravel()]
 
 
+def _theme_range(n_themes, n):
+    if n_themes is None:
+        return default_theme_range(n)
+    if isinstance(n_themes, (int, np.integer)) and not isinstance(n_themes, bool):
+        if not 1 <= int(n_themes) <= n:
+            raise ValueError(f"n_themes must be between 1 and the number of points ({n}), got {n_themes}")
+        return int(n_themes), int(n_themes)
+    try:
+        lo, hi = (int(v) for v in n_themes)
+    except (TypeError, ValueError):
+        raise ValueError(f"n_themes must be an int or a (lo, hi) range, got {n_themes!r}") from None
+    if not 1 <= lo <= hi:
+        raise ValueError(f"n_themes must be an int or a (lo, hi) range with 1 <= lo <= hi, got {n_themes!r}")
+    return lo, min(hi, n)
+
+
 def build_hierarchy(Z, *, n_fine: int | None = None, n_themes=None, ladder_ratio: float = _LADDER_RATIO,
-                    random_state: int = 42) -> Hierarchy:
-    """Nested theme levels for the rows of ``Z`` (a low-dimensional clustering embedding).
+                    copies=None, random_state: int = 42) -> Hierarchy:
+    """Nested theme levels for the rows of ``Z`` (the clustering coordinates).
 
     n_fine : number of fine clusters (the finest level); default ``clip(2 sqrt(n), 16, 1000)``
     n_themes : the default level's theme count: an int to fix it, or a (lo, hi) range to choose in
         (default :func:`default_theme_range`)
     ladder_ratio : theme counts of neighbouring levels differ by about this factor
+    copies : optional group id per row; rows with the same id (copies of one text) share a theme
+        at every level
+
+    >>> rng = np.random.default_rng(0)
+    >>> Z = np.vstack([rng.normal(c, 0.2, size=(40, 2)) for c in ((0, 0), (5, 0), (0, 5), (5, 5))])
+    >>> h = build_hierarchy(Z, n_themes=(2, 6))
+    >>> len(np.unique(h.levels[h.default_level])), h.tree.columns.tolist()
+    (4, ['node', 'parent', 'level', 'label', 'size', 'name', 'stability'])
     """
     Z = np.ascontiguousarray(Z, dtype=np.float64)
     n = len(Z)
     if n < 2:
         raise ValueError(f"need at least 2 points for a hierarchy, got {n}")
+    if copies is not None and len(copies) != n:
+        raise ValueError(f"copies has {len(copies)} entries, expected one per point ({n})")
     timings = {}
-    t = time.perf_counter()
     m = _n_fine(n) if n_fine is None else int(n_fine)
     if not 2 <= m <= n:
         raise ValueError(f"n_fine must be between 2 and the number of points ({n}), got {n_fine}")
-    fine, centers, weights = _fine_clusters(Z, m, random_state)
-    m = len(centers)
+    k_range = _theme_range(n_themes, n)
+    t = time.perf_counter()
+    lo, hi = k_range
+    crit = refit_agreement(Z, candidate_counts(lo, hi), random_state=random_state)
+    default_k = lo if lo == hi else choose_theme_count(crit, k_range)
+    timings["choose_count"] = time.perf_counter() - t
+    t = time.perf_counter()
+    themes = _copies_together(_themes(Z, default_k, random_state) if default_k > 1 else np.zeros(n, np.int64),
+                              copies)
+    timings["themes"] = time.perf_counter() - t
+    t = time.perf_counter()
+    fine = _fine_clusters(Z, m, random_state) if m < n else np.arange(n)
+    # fine clusters nest in the themes (a fine cluster across two themes is split in two) and hold copies together
+    fine = _copies_together(np.unique(np.stack([themes, fine], 1), axis=0, return_inverse=True)[1].ravel(), copies)
+    fine = np.unique(fine, return_inverse=True)[1].ravel()
+    m = int(fine.max()) + 1
+    weights = np.bincount(fine, minlength=m).astype(np.float64)
+    sums = np.zeros((m, Z.shape[1]))
+    np.add.at(sums, fine, Z)
+    centers = sums / weights[:, None]
+    group = np.zeros(m, np.int64)
+    group[fine] = themes
     timings["fine_kmeans"] = time.perf_counter() - t
     t = time.perf_counter()
-    link = _ward_linkage(centers, weights) if m > 1 else np.zeros((0, 4))
+    link = _ward_linkage(centers, weights, groups=group) if m > 1 else np.zeros((0, 4))
     timings["ward"] = time.perf_counter() - t
     t = time.perf_counter()
-    if n_themes is None:
-        k_range = default_theme_range(n)
-    elif isinstance(n_themes, (int, np.integer)):
-        if not 1 <= int(n_themes) <= m:
-            raise ValueError(f"n_themes must be between 1 and the number of fine clusters ({m}), got {n_themes}")
-        k_range = (int(n_themes), int(n_themes))
-    else:
-        lo, hi = (int(v) for v in n_themes)
-        if not 1 <= lo <= hi:
-            raise ValueError(f"n_themes must be an int or a (lo, hi) range with 1 <= lo <= hi, got {n_themes!r}")
-        k_range = (lo, hi)
-    if m <= 2:
-        default_k, crit = m, None
-    elif k_range[0] == k_range[1]:
-        default_k = min(k_range[0], m)
-        crit = choose_default_level(link, m, k_range)[1]
-    else:
-        default_k, crit = choose_default_level(link, m, k_range)
-    ks = _ladder(default_k, m, ladder_ratio)
+    n_default = len(np.unique(themes))
+    ks = _ladder(n_default, m, ladder_ratio)
     cuts = _cuts(link, m, ks)
     levels = [_by_size(cuts[k][fine]) for k in ks]
-    default_level = ks.index(default_k)
-    tree = tree_from_levels(levels)
+    default_level = ks.index(n_default)
     timings["levels"] = time.perf_counter() - t
-    params = {"n_fine": m, "theme_range": list(k_range), "default_k": int(default_k), "level_sizes": ks,
-              "ladder_ratio": ladder_ratio, "criterion": "log merge-cost jump / power-law expectation",
-              "random_state": random_state}
-    return Hierarchy(levels, default_level, tree, fine, centers, link, crit, params, timings)
+    t = time.perf_counter()
+    stability = [theme_stability(Z, lab, random_state=random_state) for lab in levels]
+    timings["stability"] = time.perf_counter() - t
+    tree = tree_from_levels(levels, stability=_node_values(levels, stability))
+    params = {"n_fine": m, "theme_range": list(k_range), "default_k": int(n_default), "level_sizes": ks,
+              "ladder_ratio": ladder_ratio, "random_state": random_state,
+              "criterion": (f"re-fit agreement: k-means re-fitted {N_REFITS}x per theme count on "
+                            f"<= {REFIT_SAMPLE:,} points; among counts with agreement >= {REPRODUCIBLE}, the fewest "
+                            f"within one standard error of the best; none reproducible: the fewest of the range"),
+              "stability": {"how": _STABILITY_HOW, "n_refits": N_REFITS, "sample": REFIT_SAMPLE,
+                            "unstable_below": UNSTABLE_BELOW}}
+    return Hierarchy(levels, default_level, tree, fine, centers, link, crit, stability, params, timings)
 
 
-def tree_from_levels(levels, old_tree=None, names=None):
-    """The tree table of nested ``levels``: node, parent, level, label, size, name.
+def _node_values(levels, per_level):
+    """{(level, label): value} from one {label: value} dict per level."""
+    return {(lv, int(b)): float(v) for lv, d in enumerate(per_level) for b, v in d.items()}
+
+
+def tree_from_levels(levels, old_tree=None, names=None, stability=None):
+    """The tree table of nested ``levels``: node, parent, level, label, size, name, stability.
 
     ``node`` ids of (level, label) pairs found in ``old_tree`` are kept; new pairs get new ids.
-    ``parent`` is -1 at the coarsest level. Raises ValueError if the levels do not nest.
+    ``parent`` is -1 at the coarsest level. ``stability`` maps (level, label) to a score; without
+    it, a node keeps ``old_tree``'s score when its size did not change, else NaN (an edit changed it).
+    Raises ValueError if the levels do not nest.
     """
     import pandas as pd
 
     known = {}
     next_id = 0
+    old_score = {}
     if old_tree is not None and len(old_tree):
         known = {(int(l), int(b)): int(nd) for nd, l, b in zip(old_tree.node, old_tree.level, old_tree.label)}
         next_id = int(old_tree.node.max()) + 1
+        if stability is None and "stability" in old_tree:
+            old_score = {int(nd): (int(s), float(v)) for nd, s, v in
+                         zip(old_tree.node, old_tree["size"], old_tree.stability)}
     rows = []
     node_of = {}
     for lv, lab in enumerate(levels):
@@ -351,9 +426,14 @@ def tree_from_levels(levels, old_tree=None, names=None):
         for b, c in zip(ids.tolist(), counts.tolist()):
             nd = node_of[(lv, b)]
             par = node_of[(lv - 1, parent_label[b])] if lv else -1
+            if stability is not None:
+                score = stability.get((lv, b), float("nan"))
+            else:
+                size, value = old_score.get(nd, (-1, float("nan")))
+                score = value if size == c else float("nan")
             rows.append({"node": nd, "parent": par, "level": lv, "label": b, "size": c,
-                         "name": (names or {}).get(nd)})
-    return pd.DataFrame(rows, columns=["node", "parent", "level", "label", "size", "name"])
+                         "name": (names or {}).get(nd), "stability": score})
+    return pd.DataFrame(rows, columns=["node", "parent", "level", "label", "size", "name", "stability"])
 
 
 def outlier_scores(Z, levels, default_level, fine_level=None):
@@ -437,10 +517,10 @@ def _cluster_hierarchy(X, embedding, n_themes, *, mode, random_state, cache, n_n
             raise ValueError(f"embedding has {len(Z)} rows, X has {n}")
         how = "given"
     elif n > 7 and X.shape[1] > 5:
-        from .layouts import layout
+        from .layouts import HIERARCHY_RUNS, layout
 
-        lay = layout(X, n_neighbors=n_neighbors, mode=mode, random_state=random_state, cache=cache,
-                     show_progress_bar=show_progress_bar)
+        lay = layout(X, n_neighbors=n_neighbors, cluster_runs=HIERARCHY_RUNS, mode=mode, random_state=random_state,
+                     cache=cache, show_progress_bar=show_progress_bar)
         Z, how = lay.cluster_coords, "layout"
     else:
         from .reduction import _unit_rows
@@ -448,7 +528,10 @@ def _cluster_hierarchy(X, embedding, n_themes, *, mode, random_state, cache, n_n
         Z, how = _unit_rows(X), "none"
     if isinstance(n_themes, (tuple, list)) and len(n_themes) != 2:
         raise ValueError(f"n_clusters for method='hierarchy' must be an int or a (lo, hi) range, got {n_themes!r}")
-    h = build_hierarchy(Z, n_themes=n_themes, random_state=random_state)
+    from ._validation import identical_rows
+
+    copies = identical_rows(np.asarray(X))[0]  # copies of one text share a theme at every level
+    h = build_hierarchy(Z, n_themes=n_themes, copies=copies, random_state=random_state)
     return h, np.asarray(Z, np.float32), how
 
 
@@ -463,8 +546,7 @@ def _attach(res, h, Z):
     crit = h.criterion
     res.params["hierarchy"] = {
         **h.params, "timings": {k: round(v, 4) for k, v in h.timings.items()},
-        "criterion_scores": ({} if crit is None else
-                             {int(k): round(float(s), 3) for k, s in zip(crit.k, crit.score) if k <= 60}),
+        "agreement_by_count": {int(k): round(float(a), 3) for k, a in zip(crit.k, crit.agreement)},
     }
     return res
 
