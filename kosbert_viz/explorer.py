@@ -4,8 +4,9 @@
 >>> ex                                        # the map (WebGL), search box, filters, the texts beside it
 >>> ex.selected                               # a live DataFrame: index, text, theme, metadata
 >>> ex.search("환불")                          # substring (NFC): 환불 finds 환불이; semantic=True uses kv.search
->>> ex.select([3, 14, 15])
 >>> ex.filter(themes=[tm.table.name[0]])      # by theme name (or label); categories={"column": [...]}
+>>> ex.filter()                               # no arguments: every point again
+>>> ex.select([3, 14, 15])                    # by position (or a mask, or a DataFrame with ``index``)
 >>> ex.make_theme("환불 문의")                  # the selection becomes a theme in tm (and the next report)
 
 The map is jupyter-scatter (an anywidget over regl-scatterplot: plain WebGL, no WebGPU),
@@ -20,13 +21,14 @@ from __future__ import annotations
 
 import html
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ._columns import category_codes, category_columns, category_label, category_values
 from ._validation import check_labels, check_texts, normalize_text
 from .plot import cluster_colors
+from .stability import UNSTABLE_BELOW
 
 __all__ = ["explore", "Explorer"]
 
@@ -88,6 +90,16 @@ def _imports():
 class _Level:
     codes: np.ndarray  # int64 per point, -1 = noise
     names: dict  # code -> display name
+    stability: dict = field(default_factory=dict)  # code -> how reliably the theme re-appears in re-fits (0-1)
+
+    def stability_after(self, codes: np.ndarray) -> dict:
+        """The scores that still hold for ``codes``: those of themes whose texts did not change."""
+        kept = {}
+        for c, v in self.stability.items():
+            old, new = self.codes == c, codes == c
+            if old.any() and np.array_equal(old, new):
+                kept[c] = v
+        return kept
 
 
 def _unique_names(codes: np.ndarray, names: dict) -> dict:
@@ -524,7 +536,7 @@ class Explorer:
         codes[idx] = new
         names = {c: n for c, n in lv.names.items() if (codes == c).any()}
         names[new] = name.strip()
-        self._levels[self._primary] = _Level(codes, _unique_names(codes, names))
+        self._levels[self._primary] = _Level(codes, _unique_names(codes, names), lv.stability_after(codes))
         self._after_theme_change(new_theme=new)
         return new
 
@@ -538,7 +550,7 @@ class Explorer:
             raise ValueError("noise cannot be renamed; make it a theme first")
         names = dict(lv.names)
         names[code] = name.strip()
-        self._levels[self._primary] = _Level(lv.codes, _unique_names(lv.codes, names))
+        self._levels[self._primary] = _Level(lv.codes, _unique_names(lv.codes, names), dict(lv.stability))
         self._after_theme_change()
         return self
 
@@ -582,17 +594,20 @@ class Explorer:
             c = int(r["cluster"])
             if c in sizes and c != new_theme:
                 rows.append({**r, "size": int(sizes[c]), "name": lv.names[c]})
+                if "stability" in r:  # a theme whose texts changed was not re-fitted: no score
+                    rows[-1]["stability"] = lv.stability.get(c, float("nan"))
         if new_theme is not None:
             members = np.flatnonzero(lv.codes == new_theme)
             kws = self.selection_keywords(members)
             rep = self._representative(members)
             rows.append({"cluster": new_theme, "size": int(len(members)), "name": lv.names[new_theme],
-                         "keywords": kws, "scores": [], "representative": rep})
+                         "stability": float("nan"), "keywords": kws, "scores": [], "representative": rep})
         known = {r["cluster"] for r in rows}
         for c in sizes:  # themes the table never had (e.g. explore() given labels without a table)
             if c not in known:
-                rows.append({"cluster": int(c), "size": int(sizes[c]), "name": lv.names[c], "keywords": [],
-                             "scores": [], "representative": self._representative(np.flatnonzero(lv.codes == c))})
+                rows.append({"cluster": int(c), "size": int(sizes[c]), "name": lv.names[c],
+                             "stability": lv.stability.get(c, float("nan")), "keywords": [], "scores": [],
+                             "representative": self._representative(np.flatnonzero(lv.codes == c))})
         tm.table = pd.DataFrame(sorted(rows, key=lambda r: r["cluster"]), columns=list(old.columns))
         title = None
         fig = tm.figure
@@ -623,9 +638,17 @@ class Explorer:
         return [lv.names[c] for c in sorted(lv.names)]
 
     def _theme_options(self):
+        """The theme list: name (texts · stability; unstable themes marked, never hidden)."""
         lv = self._levels[self._level]
         sizes = dict(zip(*np.unique(lv.codes, return_counts=True)))
-        opts = [(f"{lv.names[c]} ({int(sizes.get(c, 0)):,})", c) for c in sorted(lv.names)]
+
+        def label(c):
+            v = lv.stability.get(c)
+            stab = "" if v is None or not np.isfinite(v) else (
+                f" · {v:.2f}" + (" unstable" if v < UNSTABLE_BELOW else ""))
+            return f"{lv.names[c]} ({int(sizes.get(c, 0)):,}{stab})"
+
+        opts = [(label(c), c) for c in sorted(lv.names)]
         if -1 in sizes:
             opts.append((f"noise ({int(sizes[-1]):,})", -1))
         return opts
@@ -865,6 +888,10 @@ def explore(textmap=None, *, coords=None, labels=None, texts=None, data=None, na
     if not np.isfinite(xy[:, :2]).all():
         raise ValueError("coords contain NaN or inf")
     levels = _levels_of(lv_arrays, names_by_level)
+    tree = getattr(textmap.clusters, "tree", None) if textmap is not None else None
+    if tree is not None and "stability" in tree and len(lv_arrays) == int(tree.level.max()) + 1:
+        for lv, part in zip(levels, (tree[tree.level == i] for i in range(len(levels)))):
+            lv.stability = {int(b): float(v) for b, v in zip(part.label, part.stability) if np.isfinite(v)}
     for i, lv in enumerate(levels):
         if len(lv.codes) != n:
             raise ValueError(f"labels{'[%d]' % i if len(levels) > 1 else ''} has {len(lv.codes)} entries, "

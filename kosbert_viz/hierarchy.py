@@ -1,8 +1,8 @@
 """Theme hierarchy: nested levels of themes, a default level that re-fits reproduce, names at every level.
 
 ``kv.cluster(X, method="hierarchy")`` runs :func:`build_hierarchy` on the clustering coordinates of
-``kv.layout(X, cluster_runs=4)``: four short UMAP runs (5-D each) from one accurate neighbour graph,
-side by side, so that no theme rests on the last bits of one stochastic layout.
+``kv.layout(X, cluster_dims=10, cluster_runs=4)``: four short UMAP runs (10-D, 25 epochs each) from one
+accurate neighbour graph, side by side, so that no theme rests on the last bits of one stochastic layout.
 
 1. **default level**: for each theme count in a readable range (8-40 for 1,000+ texts, fewer for
    small corpora), k-means is re-fitted 8 times (other seeds, a subsample) and the re-fits'
@@ -517,10 +517,10 @@ def _cluster_hierarchy(X, embedding, n_themes, *, mode, random_state, cache, n_n
             raise ValueError(f"embedding has {len(Z)} rows, X has {n}")
         how = "given"
     elif n > 7 and X.shape[1] > 5:
-        from .layouts import HIERARCHY_RUNS, layout
+        from .layouts import HIERARCHY_DIMS, HIERARCHY_RUNS, layout
 
-        lay = layout(X, n_neighbors=n_neighbors, cluster_runs=HIERARCHY_RUNS, mode=mode, random_state=random_state,
-                     cache=cache, show_progress_bar=show_progress_bar)
+        lay = layout(X, n_neighbors=n_neighbors, cluster_dims=HIERARCHY_DIMS, cluster_runs=HIERARCHY_RUNS, mode=mode,
+                     random_state=random_state, cache=cache, show_progress_bar=show_progress_bar)
         Z, how = lay.cluster_coords, "layout"
     else:
         from .reduction import _unit_rows
@@ -794,7 +794,9 @@ def hierarchy_names(texts, result, embeddings=None, *, namer=None, top_n: int = 
     namer : ``callable(keywords, representative_texts) -> str`` (e.g. an LLM call); default: the first
         ``name_words`` distinct keywords joined by " · "
     Stores the names in ``result.names`` (node id -> name) and the tree's ``name`` column.
-    Returns a pandas DataFrame: node, level, label, parent, size, name, keywords, representative.
+    Returns a pandas DataFrame: node, level, label, parent, size, name, stability (the tree's: how reliably
+    the theme re-appears when its level is re-fitted, 0-1; NaN after an edit changed it), keywords,
+    scores, representative.
 
     >>> table = kv.hierarchy_names(texts, res, embeddings=emb)
     >>> table[table.level == res.default_level][["name", "size"]]
@@ -887,7 +889,8 @@ def hierarchy_names(texts, result, embeddings=None, *, namer=None, top_n: int = 
                 if keys:
                     firsts.add(keys[0])
                 info[int(nd)] = (keys[:top_n], scs[:top_n])
-        for nd, b, par, size in zip(t_lv.node, t_lv.label, t_lv.parent, t_lv["size"]):
+        scores = t_lv.stability if "stability" in t_lv else [float("nan")] * len(t_lv)
+        for nd, b, par, size, stab in zip(t_lv.node, t_lv.label, t_lv.parent, t_lv["size"], scores):
             keys, scs = info[int(nd)]
             kws = [_display(k, spelling) for k in keys]
             members = order[starts[pos[int(b)]]:ends[pos[int(b)]]]
@@ -897,10 +900,10 @@ def hierarchy_names(texts, result, embeddings=None, *, namer=None, top_n: int = 
             else:
                 name = _short_name(kws, name_words) if kws else f"theme {int(b)}"
             out_rows.append({"node": int(nd), "level": lv, "label": int(b), "parent": int(par), "size": int(size),
-                             "name": name, "keywords": kws, "scores": [round(s, 5) for s in scs],
-                             "representative": rep})
-    table = pd.DataFrame(out_rows, columns=["node", "level", "label", "parent", "size", "name", "keywords", "scores",
-                                            "representative"])
+                             "name": name, "stability": round(float(stab), 3), "keywords": kws,
+                             "scores": [round(s, 5) for s in scs], "representative": rep})
+    table = pd.DataFrame(out_rows, columns=["node", "level", "label", "parent", "size", "name", "stability", "keywords",
+                                            "scores", "representative"])
     result.names = {int(nd): nm for nd, nm in zip(table.node, table.name)}
     result.tree = tree_from_levels(levels, tree, result.names)
     return table

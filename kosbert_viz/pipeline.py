@@ -299,6 +299,6 @@ def _check_level(level, n_levels: int) -> int:
 def _level_table(themes, level: int):
     """The rows of ``hierarchy_names``'s table for one level, in ``keywords()``'s columns (+ node, parent)."""
     rows = themes[themes.level == level]
-    table = rows.rename(columns={"label": "cluster"})[["cluster", "size", "name", "keywords", "representative",
-                                                       "node", "parent"]]
+    table = rows.rename(columns={"label": "cluster"})[["cluster", "size", "name", "stability", "keywords",
+                                                       "representative", "node", "parent"]]
     return table.sort_values("cluster", ignore_index=True)

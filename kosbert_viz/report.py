@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import os
 import platform
 import stat
@@ -24,6 +25,7 @@ from pathlib import Path
 from ._validation import _SURROGATE, normalize_text
 from ._report_ui import LOADER_JS, UI_CSS, UI_HTML, UI_JS, plotly_block, report_payload
 from .plot import HANGUL_FONT, cluster_colors, figure_json
+from .stability import UNSTABLE_BELOW
 
 __all__ = ["write_report", "build_manifest", "figure_json", "report_html"]
 
@@ -74,12 +76,33 @@ def _e(value) -> str:
     return html.escape(normalize_text(str(value)), quote=True)
 
 
+_STABILITY_NOTE = (f"<p class='stability-note'><small>stability: how reliably a theme re-appears when its level is "
+                   f"re-fitted (k-means from other seeds on subsamples; its best-match Jaccard, averaged; 1 = "
+                   f"every time). Below {UNSTABLE_BELOW} a theme is marked unstable: read it with care. &ndash; = "
+                   f"changed by an edit, not re-fitted.</small></p>")
+
+
+def _stability_cell(value) -> str:
+    """A table cell with a theme's stability (0-1); below UNSTABLE_BELOW it is marked unstable, never hidden."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = float("nan")
+    if not math.isfinite(v):
+        return "<td class='num stability' data-stability=''>&ndash;</td>"
+    if v < UNSTABLE_BELOW:
+        return (f"<td class='num stability unstable' data-stability='{v:.3f}' title='re-appears in few re-fits: "
+                f"read with care'>{v:.2f}<br><small>unstable</small></td>")
+    return f"<td class='num stability' data-stability='{v:.3f}'>{v:.2f}</td>"
+
+
 def _table_html(table) -> str:
     if table is None or len(table) == 0:
         return "<p>No clusters.</p>"
     clusters = sorted(int(c) for c in table["cluster"])
     palette = dict(zip(clusters, cluster_colors(len(clusters))))
     total = int(sum(int(s) for s in table["size"])) or 1
+    has_stability = "stability" in table
     rows = []
     for r in table.itertuples(index=False):
         reps = "".join(f"<li>{_e(t)}</li>" for t in r.representative)
@@ -88,10 +111,12 @@ def _table_html(table) -> str:
             f"<tr data-cluster='{int(r.cluster)}'><td><span class='sw' style='background:{palette[int(r.cluster)]}'>"
             f"</span>{int(r.cluster)}</td><td class='name'>{_e(r.name)}</td>"
             f"<td class='num'>{int(r.size):,}<br><small>{100 * int(r.size) / total:.1f}%</small></td>"
-            f"<td class='kw'>{_e(kws)}</td><td><ul>{reps}</ul></td></tr>")
+            + (_stability_cell(r.stability) if has_stability else "")
+            + f"<td class='kw'>{_e(kws)}</td><td><ul>{reps}</ul></td></tr>")
     return ("<table class='clusters' id='cluster-table'><thead><tr><th>#</th><th>name</th><th>size</th>"
-            "<th>keywords</th><th>representative texts</th></tr></thead><tbody>" + "".join(rows)
-            + "</tbody></table>")
+            + ("<th>stability</th>" if has_stability else "")
+            + "<th>keywords</th><th>representative texts</th></tr></thead><tbody>" + "".join(rows)
+            + "</tbody></table>" + (_STABILITY_NOTE if has_stability else ""))
 
 
 def report_html(figure, *, title: str, table=None, manifest: dict | None = None, summary: str = "",
@@ -134,6 +159,7 @@ body {{ font-family: {HANGUL_FONT}; margin: 24px; color: #222; max-width: 1400px
 table.clusters {{ border-collapse: collapse; width: 100%; font-size: 14px; }}
 table.clusters td, table.clusters th {{ border: 1px solid #ddd; padding: 6px; vertical-align: top; text-align: left; }}
 table.clusters td.num {{ text-align: right; white-space: nowrap; }}
+table.clusters td.unstable {{ color: #b71c1c; background: #fff3f3; }}
 table.clusters ul {{ margin: 0; padding-left: 18px; }}
 .sw {{ display: inline-block; width: 11px; height: 11px; border-radius: 50%; margin-right: 6px; }}
 pre.manifest {{ background: #f6f6f6; padding: 12px; font-size: 12px; overflow-x: auto; }}
@@ -181,7 +207,8 @@ def _tree_html(themes, tree_figure, level) -> str:
         rows.append(f"<tr class='lv{int(r.level)}' data-node='{int(r.node)}' data-level='{int(r.level)}'>"
                     f"<td style='padding-left:{6 + 18 * depth}px' class='name'>{_e(r.name)}</td>"
                     f"<td class='num'>{int(r.level)}</td><td class='num'>{int(r.size):,}</td>"
-                    f"<td class='kw'>{_e(kws)}</td></tr>")
+                    + _stability_cell(getattr(r, "stability", None))
+                    + f"<td class='kw'>{_e(kws)}</td></tr>")
         for c in sorted(children.get(int(r.node), []), key=lambda c: -int(c.size)):
             add(c, depth + 1)
 
@@ -191,7 +218,8 @@ def _tree_html(themes, tree_figure, level) -> str:
     return ("<h2>Theme tree</h2><p>Themes at every level of the hierarchy, coarsest first; the map shows "
             f"level {level}. Click a theme in the chart to open its sub-themes.</p>{chart}"
             "<table class='clusters' id='tree-table'><thead><tr><th>theme</th><th>level</th><th>size</th>"
-            "<th>keywords</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+            "<th>stability</th><th>keywords</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+            + _STABILITY_NOTE)
 
 
 def _tree_script(tree_figure) -> str:

@@ -34,7 +34,8 @@ __all__ = ["best_match_jaccard", "refit_agreement", "choose_theme_count", "theme
            "UNSTABLE_BELOW", "N_REFITS", "REFIT_SAMPLE", "HOW"]
 
 N_REFITS = 8  # re-fits per theme count
-REFIT_SAMPLE = 4000  # points per re-fit (at least 20 per theme: more for finer levels)
+REFIT_SAMPLE = 4000  # points per re-fit (at least 8 per theme: more for fine levels)
+_PER_THEME = 8  # a re-fit's subsample holds at least this many points per theme
 REPRODUCIBLE = 0.85  # agreement from which a theme count counts as reproducible (Hennig: highly stable)
 UNSTABLE_BELOW = 0.6  # a theme re-appearing less than this is marked unstable (Hennig: doubtful below 0.6-0.75)
 HOW = ("k-means re-fits (one start each, other seeds) at the level's theme count on random subsamples of the "
@@ -59,14 +60,14 @@ def best_match_jaccard(a, b) -> np.ndarray:
 
 
 def _sample(n: int, k: int, sample_size: int, rng) -> np.ndarray:
-    size = int(min(n, max(sample_size, 20 * k)))
+    size = int(min(n, max(sample_size, _PER_THEME * k)))
     return np.arange(n) if size >= n else np.sort(rng.choice(n, size, replace=False))
 
 
 def _stratified(labels, k: int, sample_size: int, rng) -> np.ndarray:
     """A random subsample with every theme in it: each theme gives its share, and at least 5 texts (or all)."""
     n = len(labels)
-    size = int(min(n, max(sample_size, 20 * k)))
+    size = int(min(n, max(sample_size, _PER_THEME * k)))
     if size >= n:
         return np.arange(n)
     keys = rng.random(n)
@@ -82,7 +83,7 @@ def _kmeans(Z, k: int, rng):
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1):  # the same result on any thread count
-        km = KMeans(n_clusters=k, n_init=1, max_iter=100, random_state=int(rng.integers(2 ** 31 - 1)))
+        km = KMeans(n_clusters=k, n_init=1, max_iter=50, random_state=int(rng.integers(2 ** 31 - 1)))
         return km.fit_predict(Z)
 
 
@@ -117,19 +118,27 @@ def refit_agreement(Z, ks, *, random_state: int = 42, n_refits: int = N_REFITS, 
 def choose_theme_count(table, k_range) -> int:
     """The default level's theme count from a :func:`refit_agreement` table.
 
-    Among the counts in ``k_range`` that re-fits reproduce (agreement >= :data:`REPRODUCIBLE`): the
-    fewest whose agreement is within one standard error of the best (differences smaller than
-    that are not told apart by the re-fits; fewer themes are easier to read). When no count is
-    reproducible, the data hold no structure that survives a re-fit in the range, and the fewest
-    themes of the range are the answer that does not flip.
+    Each count's agreement is first averaged with its neighbours' in the table (a plateau of
+    reproducible counts is evidence; one count that happens to cross the bar among unreproducible
+    ones is not). Among the counts in ``k_range`` whose averaged agreement reaches
+    :data:`REPRODUCIBLE`: the fewest within one standard error of the best (differences smaller than
+    that are not told apart by the re-fits; fewer themes are easier to read). When none does, the
+    data hold no structure that survives a re-fit in the range, and the fewest themes of the range
+    are the answer that does not flip.
     """
     lo, hi = int(k_range[0]), int(k_range[1])
-    t = table[(table.k >= lo) & (table.k <= hi)]
-    good = t[t.reproducible]
-    if good.empty:
-        return int(t.k.min()) if len(t) else lo
-    best = good.loc[good.agreement.idxmax()]
-    return int(good.k[good.agreement >= best.agreement - best.se].min())
+    table = table.sort_values("k").reset_index(drop=True)
+    a, se = table.agreement.to_numpy(), table.se.to_numpy()
+    smooth = np.array([a[max(0, i - 1):i + 2].mean() for i in range(len(a))])
+    smooth_se = np.array([se[max(0, i - 1):i + 2].mean() / np.sqrt(len(se[max(0, i - 1):i + 2]))
+                          for i in range(len(se))])
+    ks = table.k.to_numpy()
+    inside = (ks >= lo) & (ks <= hi)
+    good = inside & (smooth >= REPRODUCIBLE)
+    if not good.any():
+        return int(ks[inside].min()) if inside.any() else lo
+    best = int(np.flatnonzero(good)[np.argmax(smooth[good])])
+    return int(ks[good & (smooth >= smooth[best] - smooth_se[best])].min())
 
 
 def theme_stability(Z, labels, *, random_state: int = 42, n_refits: int = N_REFITS,

@@ -253,6 +253,19 @@ def test_shutdown_keeps_numba_working():
     assert nearest_neighbors(X, n_neighbors=5, cache=None, mode="fast").indices.shape == (9000, 5)
 
 
+def assert_close_placement(df, a, tm):
+    """Ray's coordinates and novelty equal single-process assign's up to float32 rounding.
+
+    The workers encode in other batches than ``assign`` does, and a float32 vector can differ in its last
+    bits with its batch (seen: 5e-8 in a coordinate on one machine, 0 on another). Coordinates and novelty
+    are float32 sums over neighbours, so they are compared to 1e-5 of the map's extent and of novelty's
+    0-1 scale: far above such rounding, far below any real misplacement.
+    """
+    extent = float(np.ptp(tm.coords, axis=0).max())
+    np.testing.assert_allclose(df[["x", "y"]].to_numpy(), a.coords, rtol=0, atol=1e-5 * extent)
+    np.testing.assert_allclose(df.novelty.to_numpy(), a.novelty, rtol=0, atol=1e-5)
+
+
 @pytest.mark.slow
 def test_assign_dataset_matches_single_process_assign(ray_local, headlines, tiny_model_path, tmp_path):
     from kosbert_viz.distributed import assign_dataset
@@ -269,8 +282,7 @@ def test_assign_dataset_matches_single_process_assign(ray_local, headlines, tiny
         np.testing.assert_array_equal(df[f"level_{i}"].to_numpy(), lv)
     np.testing.assert_array_equal(df.label.to_numpy(), a.labels)
     assert df.name.tolist() == a.names
-    np.testing.assert_array_equal(df[["x", "y"]].to_numpy(), a.coords)
-    np.testing.assert_array_equal(df.novelty.to_numpy(), a.novelty)
+    assert_close_placement(df, a, tm)
     np.testing.assert_array_equal(df.is_new.to_numpy(), a.is_new)
     assert (df.novelty.to_numpy()[-3:] == 0).all()
     import pandas as pd
@@ -305,5 +317,4 @@ def test_assign_dataset_workers_write_without_collecting(ray_local, sample, tiny
     assert df.review_id.tolist() == [f"r{i:04d}" for i in range(len(new))]
     a = kv.load_map(path).assign(new, cache=cache, show_progress_bar=False)
     np.testing.assert_array_equal(df.label.to_numpy(), a.labels)
-    np.testing.assert_array_equal(df[["x", "y"]].to_numpy(), a.coords)
-    np.testing.assert_array_equal(df.novelty.to_numpy(), a.novelty)
+    assert_close_placement(df, a, tm)
