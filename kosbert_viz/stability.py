@@ -118,9 +118,10 @@ def refit_agreement(Z, ks, *, random_state: int = 42, n_refits: int = N_REFITS, 
 def choose_theme_count(table, k_range) -> int:
     """The default level's theme count from a :func:`refit_agreement` table.
 
-    Each count's agreement is first averaged with its neighbours' in the table (a plateau of
-    reproducible counts is evidence; one count that happens to cross the bar among unreproducible
-    ones is not). Among the counts in ``k_range`` whose averaged agreement reaches
+    A count's evidence is the larger of two lower views of its agreement: its agreement less one
+    standard error (a sharp, certain peak counts), and its agreement averaged with its neighbours'
+    in the table (a plateau counts). A count whose re-fits merely happen to reach the bar once,
+    among counts that do not, has neither. Among the counts in ``k_range`` whose evidence reaches
     :data:`REPRODUCIBLE`: the fewest within one standard error of the best (differences smaller than
     that are not told apart by the re-fits; fewer themes are easier to read). When none does, the
     data hold no structure that survives a re-fit in the range, and the fewest themes of the range
@@ -128,17 +129,15 @@ def choose_theme_count(table, k_range) -> int:
     """
     lo, hi = int(k_range[0]), int(k_range[1])
     table = table.sort_values("k").reset_index(drop=True)
-    a, se = table.agreement.to_numpy(), table.se.to_numpy()
-    smooth = np.array([a[max(0, i - 1):i + 2].mean() for i in range(len(a))])
-    smooth_se = np.array([se[max(0, i - 1):i + 2].mean() / np.sqrt(len(se[max(0, i - 1):i + 2]))
-                          for i in range(len(se))])
-    ks = table.k.to_numpy()
+    ks, a, se = table.k.to_numpy(), table.agreement.to_numpy(), table.se.to_numpy()
+    plateau = np.array([a[max(0, i - 1):i + 2].mean() for i in range(len(a))])
+    evidence = np.maximum(a - se, plateau)
     inside = (ks >= lo) & (ks <= hi)
-    good = inside & (smooth >= REPRODUCIBLE)
+    good = inside & (evidence >= REPRODUCIBLE)
     if not good.any():
         return int(ks[inside].min()) if inside.any() else lo
-    best = int(np.flatnonzero(good)[np.argmax(smooth[good])])
-    return int(ks[good & (smooth >= smooth[best] - smooth_se[best])].min())
+    best = int(np.flatnonzero(good)[np.argmax(evidence[good])])
+    return int(ks[good & (evidence >= evidence[best] - se[best])].min())
 
 
 def theme_stability(Z, labels, *, random_state: int = 42, n_refits: int = N_REFITS,
