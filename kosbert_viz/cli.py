@@ -224,72 +224,18 @@ def _column_error(col: str, flag: str, df, args) -> CLIError:
         hint = f"; the header {cols[0]!r} was not split: pass the separator, e.g. --sep {seps[0]!r}"
     return CLIError(f"column {col!r} not in {args.file}; columns are {cols}{hint}")
 
-# Date formats read by --time-col when --date-format is not given, tried in this order; the first one
-# that reads every non-empty cell of the column is used (the same format for the whole column).
-DATE_FORMATS = (
-    ("YYYY-MM-DD", r"\d{4}-\d{1,2}-\d{1,2}", "%Y-%m-%d"),
-    ("YYYY-MM-DD HH:MM[:SS] (ISO 8601; a zone suffix is ignored: the clock time as written counts)",
-     r"\d{4}-\d{1,2}-\d{1,2}[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?", "ISO8601"),
-    ("YYYY/MM/DD", r"\d{4}/\d{1,2}/\d{1,2}", "%Y/%m/%d"),
-    ("YYYY.MM.DD", r"\d{4}\.\d{1,2}\.\d{1,2}", "%Y.%m.%d"),
-    ("YY.MM.DD (NSMC style)", r"\d{2}\.\d{1,2}\.\d{1,2}", "%y.%m.%d"),
-    ("YYYYMMDD", r"\d{8}", "%Y%m%d"),
-    ("YYYY-MM", r"\d{4}-\d{1,2}", "%Y-%m"),
-)
 FREQS = ("D", "W", "M", "Q", "Y")
 
 
-def _expected_dates() -> str:
-    return ", ".join(label for label, _, _ in DATE_FORMATS)
-
-
 def _parse_dates(values, col: str, date_format: str | None = None):
-    """A column of dates as datetime64 (NaT for empty cells), or a CLIError naming the first bad row.
+    """--time-col's dates as datetime64 (NaT for empty cells) by :func:`kosbert_viz.dates.parse_dates`,
+    or a CLIError naming the first bad row (rows counted from 1 = the first row under the header)."""
+    from .dates import DateError, parse_dates
 
-    Rule: with ``date_format`` (strptime codes) that format; otherwise the first of DATE_FORMATS whose
-    pattern matches and reads every non-empty cell. Two-digit years (NSMC's ``YY.MM.DD``) follow
-    Python's ``%y``: 00-68 are 20xx, 69-99 are 19xx. Rows are counted from 1 = the first row under the header.
-    """
-    import warnings
-
-    import pandas as pd
-
-    raw = pd.Series(values).reset_index(drop=True)
-    text = raw.astype(str).str.strip()
-    empty = raw.isna().to_numpy() | (text == "").to_numpy() | text.str.lower().isin(["nan", "nat", "none"]).to_numpy()
-    if empty.all():
-        raise CLIError(f"--time-col {col!r} has no dates (every cell is empty); expected dates such as "
-                       f"2024-05-31 ({_expected_dates()})")
-    if date_format:
-        candidates = [(f"--date-format {date_format}", None, date_format)]
-    else:
-        candidates = list(DATE_FORMATS)
-    best = None
-    for label, pattern, fmt in candidates:
-        ok = ~empty
-        if pattern is not None:
-            ok = ok & text.str.fullmatch(pattern).fillna(False).to_numpy()
-        parsed = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")
-        if ok.any():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                values = text[ok]
-                if fmt == "ISO8601":  # the clock time as written: a +09:00 review stays on its Korean date
-                    values = values.str.replace(r"(?:Z|[+-]\d{2}:?\d{2})$", "", regex=True)
-                got = pd.to_datetime(values, format=fmt, errors="coerce")
-            if getattr(got.dt, "tz", None) is not None:
-                got = got.dt.tz_localize(None)
-            parsed[ok] = got
-        bad = ~empty & parsed.isna().to_numpy()
-        if not bad.any():
-            return parsed
-        if best is None or bad.sum() < best[0].sum():
-            best = (bad, label)
-    bad, label = best
-    first = int(bad.argmax())
-    expected = f"format {date_format!r}" if date_format else f"one format for the whole column: {_expected_dates()}"
-    raise CLIError(f"--time-col {col!r}: row {first + 1} has {str(raw.iloc[first])!r}, which is not a date "
-                   f"({int(bad.sum())} of {int((~empty).sum())} dated rows fail); expected {expected}; or pass --date-format (e.g. '%d/%m/%Y')")
+    try:
+        return parse_dates(values, date_format=date_format, name=f"--time-col {col!r}")
+    except DateError as exc:
+        raise CLIError(str(exc).replace("or give the format", "or pass --date-format")) from None
 
 
 def _auto_freq(dates) -> str:

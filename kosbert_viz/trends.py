@@ -27,11 +27,14 @@ tested at once.
 from __future__ import annotations
 
 import html
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ._validation import renamed_kwargs
+from ._columns import category_label, category_order
+from .dates import parse_dates
 
 __all__ = ["topics_over_time", "TopicsOverTime", "topics_per_class", "TopicsPerClass"]
 
@@ -175,12 +178,15 @@ def topics_over_time(tm, timestamps, freq: str = "M", level: int | None = None, 
     Parameters
     ----------
     tm : TextMap
-    timestamps : one date per text (datetimes, or strings pandas can parse); missing dates are left out
+    timestamps : one date per text: datetimes, or strings in one format for all of them (read by
+        :func:`kosbert_viz.dates.parse_dates`: ``2024-05-31``, ``2024/05/31``, NSMC's ``24.05.31``, ISO
+        8601 with a time, ...; a cell no format reads raises :class:`~kosbert_viz.exceptions.DateError`
+        naming its row). Empty cells are left out, counted in ``info["n_missing"]``, with a warning
     freq : "D", "W", "M", "Q" or "Y"
     level : theme level (0 = coarsest); default the level the map shows (``tm.level``)
     prior : strength, in texts, of the smoothing of shares towards the overall share (growth measure)
     alpha : q-value below which a theme is called emerging or fading
-    date_format : strftime format of string dates (e.g. ``"%y.%m.%d"`` for NSMC's ``YY.MM.DD``)
+    date_format : strptime format of string dates for formats not detected (e.g. ``"%d/%m/%Y"``)
 
     Returns a :class:`TopicsOverTime`; the growth measure is documented in :mod:`kosbert_viz.trends`.
 
@@ -198,21 +204,12 @@ def topics_over_time(tm, timestamps, freq: str = "M", level: int | None = None, 
     if isinstance(timestamps, str) or np.ndim(timestamps) != 1 or len(timestamps) != n:
         raise ValueError(f"timestamps must hold one date per text ({n}), got "
                          f"{'a str' if isinstance(timestamps, str) else f'{len(timestamps)} values'}")
-    raw = pd.Series(np.asarray(timestamps, dtype=object) if not hasattr(timestamps, "dt") else timestamps.to_numpy())
-    if not pd.api.types.is_datetime64_any_dtype(raw.dtype):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "could not infer format": parsed one by one
-            ts = pd.to_datetime(raw, errors="coerce", format=date_format)
-    else:
-        ts = pd.to_datetime(raw)
-    if getattr(ts.dt, "tz", None) is not None:
-        ts = ts.dt.tz_localize(None)
+    ts = parse_dates(timestamps.reset_index(drop=True) if isinstance(timestamps, pd.Series) else timestamps,
+                     date_format=date_format, name="timestamps")
     ok = ts.notna().to_numpy()
-    if not ok.any():
-        raise ValueError("no timestamp could be read as a date (got e.g. "
-                         f"{raw.iloc[0]!r}); pass datetimes or ISO dates like '2024-05-31'")
+    if not ok.all():
+        warnings.warn(f"{int((~ok).sum()):,} of {n:,} texts have no date (empty cells) and are left out of the "
+                      "themes over time", UserWarning, stacklevel=2)
     period = ts.dt.to_period(f)
     names = _names(tm, labels, level, default)
     lab, per = labels[ok], period[ok].to_numpy()
@@ -254,7 +251,7 @@ def topics_over_time(tm, timestamps, freq: str = "M", level: int | None = None, 
                             "growth": growth, "p_value": pvals, "q_value": q})
     ranking["trend"] = np.where(q < alpha, np.where(growth > 0, "emerging", "fading"), "stable")
     ranking = ranking.sort_values(["growth", "theme"], ascending=[False, True], ignore_index=True)
-    info = {"n_texts": n, "n_dated": int(ok.sum()), "n_periods": m, "early_periods": [str(p) for p in periods[:half]],
+    info = {"n_texts": n, "n_dated": int(ok.sum()), "n_missing": int((~ok).sum()), "n_periods": m, "early_periods": [str(p) for p in periods[:half]],
             "late_periods": [str(p) for p in periods[m - half:]], "prior": prior, "alpha": alpha}
     return TopicsOverTime(long, ranking, f, level, info)
 
@@ -302,7 +299,9 @@ def topics_per_class(tm, classes, level: int | None = None, *, alpha: float = 0.
                      top_themes: int = 5) -> TopicsPerClass:
     """Share of each theme per class and the themes most distinctive of each class.
 
-    ``classes``: one value per text (product, channel, rating ...); missing values are left out.
+    ``classes``: one value per text (product, channel, rating ...), each read as the report shows it
+    (1, 1.0 and "1" are one class, as in an Excel column mixing numbers and text); missing and empty
+    cells are left out and counted in ``info["n_missing"]``.
     ``distinctive`` keeps, per class, the ``top_themes`` themes with lift > 1 and q-value < ``alpha``
     (one-sided Fisher exact test, Benjamini-Hochberg over all cells; see :mod:`kosbert_viz.trends`).
 
@@ -316,11 +315,15 @@ def topics_per_class(tm, classes, level: int | None = None, *, alpha: float = 0.
     n = len(labels)
     if isinstance(classes, str) or np.ndim(classes) != 1 or len(classes) != n:
         raise ValueError(f"classes must hold one value per text ({n})")
-    cls = pd.Series(np.asarray(classes, dtype=object))
-    ok = cls.notna().to_numpy()
+    # each class as the report writes it (1, 1.0 and "1" are one class, as in an Excel column mixing them);
+    # missing and empty cells are left out (counted in info["n_missing"])
+    cls = pd.Series([category_label(v).strip() for v in np.asarray(classes, dtype=object)], dtype=object)
+    ok = (cls != "").to_numpy()
     names = _names(tm, labels, level, default)
     themes = sorted(names)
-    counts = pd.crosstab(cls[ok].to_numpy(), pd.Categorical(labels[ok], categories=themes), dropna=False)
+    order = [c for c in category_order(cls[ok].tolist()) if c != ""]
+    counts = pd.crosstab(pd.Categorical(cls[ok].to_numpy(), categories=order),
+                         pd.Categorical(labels[ok], categories=themes), dropna=False)
     counts = counts.reindex(columns=themes, fill_value=0)
     C = counts.to_numpy().astype(np.int64)
     N = int(C.sum())
@@ -342,5 +345,6 @@ def topics_per_class(tm, classes, level: int | None = None, *, alpha: float = 0.
     dist = long[(long.lift > 1) & (long.q_value < alpha)]
     dist = (dist.sort_values(["class", "lift"], ascending=[True, False], kind="stable")
             .groupby("class", sort=False).head(top_themes).reset_index(drop=True))
-    return TopicsPerClass(long, dist, level, {"n_texts": n, "n_classified": int(ok.sum()), "alpha": alpha,
-                                              "tests": int(p.size)})
+    info = {"n_texts": n, "n_classified": int(ok.sum()), "n_missing": int((~ok).sum()), "alpha": alpha,
+            "tests": int(p.size)}
+    return TopicsPerClass(long, dist, level, info)

@@ -1,0 +1,131 @@
+"""One date reader for the library and the CLI (kosbert_viz.dates): every cell read by one format or named
+in an error; NaT only for empty cells, counted and reported. And classes that mix numbers and text."""
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import kosbert_viz as kv
+from kosbert_viz.dates import DATE_FORMATS, parse_dates
+from kosbert_viz.exceptions import DateError
+
+
+@pytest.fixture(scope="module")
+def tm300(tiny_model_path, sample):
+    return kv.map_texts(list(sample.text[:300]), tiny_model_path, cache=None, show_progress_bar=False)
+
+
+def test_a_different_first_row_is_an_error_naming_it_not_299_lost_rows(tm300):
+    d = [f"2024-{1 + i // 28:02d}-{1 + i % 28:02d}" for i in range(300)]
+    d[0] = "2024/01/01"
+    with pytest.raises(DateError, match=r"row 1 has '2024/01/01'.*1 of 300 dated rows fail"):
+        kv.topics_over_time(tm300, d)
+    d[0] = "2024-01-01"
+    assert kv.topics_over_time(tm300, d).info["n_dated"] == 300
+
+
+def test_alternating_formats_are_refused_not_halved(tm300):
+    d = [f"2024{'-' if i % 2 else '/'}01-{1 + i % 28:02d}".replace("/01-", "/01/") for i in range(300)]
+    with pytest.raises(DateError, match="row"):
+        kv.topics_over_time(tm300, d)
+
+
+def test_nsmc_two_digit_years_and_a_given_format(tm300):
+    d = [f"24.{1 + i // 28:02d}.{1 + i % 28:02d}" for i in range(300)]
+    tot = kv.topics_over_time(tm300, d, freq="M")
+    assert tot.info["n_periods"] == 11  # Jan-Nov 2024, not 368 periods from 2001 to 2031
+    assert str(tot.table.period.min()) == "2024-01"
+    dmy = [f"{1 + i % 28:02d}/{1 + i // 28:02d}/2024" for i in range(300)]  # DD/MM/YYYY is not guessed
+    with pytest.raises(DateError, match="row"):
+        kv.topics_over_time(tm300, dmy)
+    tot = kv.topics_over_time(tm300, dmy, date_format="%d/%m/%Y", freq="M")
+    assert tot.info["n_dated"] == 300 and str(tot.table.period.max()) == "2024-11"
+
+
+def test_junk_is_named_and_empty_cells_are_counted_and_reported(tm300):
+    d = ["2024-03-01"] * 300
+    d[7] = "not a date"
+    with pytest.raises(DateError, match=r"row 8 has 'not a date'"):
+        kv.topics_over_time(tm300, d)
+    d[7] = ""
+    d[8] = None
+    with pytest.warns(UserWarning, match="2 of 300 texts have no date"):
+        tot = kv.topics_over_time(tm300, d)
+    assert tot.info["n_missing"] == 2 and tot.info["n_dated"] == 298
+
+
+def test_zones_years_epochs_and_objects():
+    got = parse_dates(["2024-01-01T23:30:00+09:00", "2024-01-02T01:00:00Z", "2024-01-03 08:00"])
+    assert got.dt.strftime("%Y-%m-%d %H:%M").tolist() == ["2024-01-01 23:30", "2024-01-02 01:00", "2024-01-03 08:00"]
+    assert parse_dates([2019, 2020, None]).dt.year.tolist()[:2] == [2019, 2020]
+    assert parse_dates(np.array([2019.0, np.nan])).dt.year.tolist()[0] == 2019
+    with pytest.raises(DateError, match="epoch needs its unit"):
+        parse_dates([1_700_000_000, 1_700_000_100])
+    mixed = [pd.Timestamp("2024-01-01 09:00", tz="Asia/Seoul"), pd.Timestamp("2024-01-01 10:00", tz="UTC"),
+             dt.datetime(2024, 1, 2), None]
+    out = parse_dates(mixed)
+    assert out.notna().sum() == 3 and out.iloc[0] == pd.Timestamp("2024-01-01 09:00")
+    with pytest.raises(DateError, match="no dates"):
+        parse_dates(["", None, "nan"])
+    long = "x" * 5_000_000
+    with pytest.raises(DateError) as e:
+        parse_dates([long, "2024-01-01"])
+    assert len(str(e.value)) < 1000  # a bad cell is quoted, not copied
+
+
+def test_the_cli_reads_dates_with_the_same_reader(tmp_path):
+    from kosbert_viz.cli import CLIError, _parse_dates
+
+    with pytest.raises(CLIError, match=r"--time-col 'd': row 2 has '01/02/2024'.*--date-format"):
+        _parse_dates(["2024-01-01", "01/02/2024"], "d")
+    assert _parse_dates(["24.01.05"], "d").dt.year.tolist() == [2024]
+
+
+# ---------------------------------------------------------------- property: nothing silently misread
+
+_FORMATS = [fmt for _, _, fmt in DATE_FORMATS if fmt not in ("ISO8601", "%Y-%m", "%Y")]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fmt=st.sampled_from(_FORMATS),
+       days=st.lists(st.integers(0, 365 * 30), min_size=1, max_size=40),
+       holes=st.lists(st.sampled_from(["", None, "nan", "  "]), max_size=5),
+       junk=st.lists(st.sampled_from(["not a date", "2024-13-45", "31/31/31", "어제", "0"]), max_size=2),
+       seed=st.integers(0, 2 ** 16))
+def test_every_row_dated_correctly_or_named(fmt, days, holes, junk, seed):
+    base = dt.date(2000, 1, 1) if fmt != "%y.%m.%d" else dt.date(2001, 1, 1)
+    dates = [base + dt.timedelta(days=d) for d in days]
+    cells = [d.strftime(fmt) for d in dates] + list(holes) + list(junk)
+    order = np.random.default_rng(seed).permutation(len(cells))
+    cells = [cells[i] for i in order]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            got = parse_dates(cells)
+    except DateError as e:
+        bad = [i for i, src in enumerate(order) if src >= len(dates) + len(holes)]
+        assert bad, f"refused a column of well-formed dates: {e}"
+        assert f"row {bad[0] + 1} has" in str(e)  # the first junk row is named
+        return
+    assert not junk, "junk was read as a date"
+    for i, src in enumerate(order):
+        if src < len(dates):
+            assert got.iloc[i] == pd.Timestamp(dates[src]), (cells[i], got.iloc[i])  # a date is read as itself
+        else:
+            assert pd.isna(got.iloc[i]), (cells[i], got.iloc[i])  # an empty cell is NaT, never a made-up date
+
+
+def test_mixed_int_and_str_classes_are_one_class(tm300):
+    classes = [1 if i % 2 else "1" for i in range(300)]
+    classes[3] = 2.0
+    classes[5] = ""
+    classes[6] = None
+    pc = kv.topics_per_class(tm300, classes)
+    assert sorted(pc.table["class"].unique()) == ["1", "2"]
+    assert pc.info["n_missing"] == 2 and pc.info["n_classified"] == 298
