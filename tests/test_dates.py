@@ -129,3 +129,30 @@ def test_mixed_int_and_str_classes_are_one_class(tm300):
     pc = kv.topics_per_class(tm300, classes)
     assert sorted(pc.table["class"].unique()) == ["1", "2"]
     assert pc.info["n_missing"] == 2 and pc.info["n_classified"] == 298
+
+
+# ---------------------------------------------------------------- a giant cell: bounded memory, one warning
+
+GIANT = """
+import resource, sys, warnings
+import kosbert_viz as kv
+with warnings.catch_warnings(record=True) as w:
+    warnings.simplefilter("always")
+    kv.encode(["나" * 200_000, "짧은 글"], model="offline", cache=None, show_progress_bar=False)
+    kv.keywords(["배송 " * 400_000, "환불 문의", "배송 지연"], [0, 1, 1], show_progress_bar=False)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, sum("characters" in str(x.message) for x in w))
+"""
+
+
+@pytest.mark.slow
+def test_a_giant_cell_is_cut_with_a_warning_and_memory_stays_bounded(offline_encoder):
+    import subprocess
+    import sys
+    import time
+
+    t = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", GIANT], capture_output=True, text=True, timeout=300, check=True)
+    peak_mb, warned = (int(v) for v in out.stdout.split())
+    assert warned == 2  # one for the encoder, one for the keywords
+    assert peak_mb < 1500, peak_mb  # uncut: 3.5 GB for the encode alone
+    assert time.perf_counter() - t < 120  # uncut: keywords of a 2M-character text took 104 s
