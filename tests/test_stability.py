@@ -169,3 +169,21 @@ def test_cold_and_warm_cache_give_the_same_themes(tmp_path, headlines_offline, o
     assert a.clusters.n_clusters == b.clusters.n_clusters
     assert adjusted_rand_score(a.clusters.labels, b.clusters.labels) > 0.8
     assert "stability" in a.table and a.table.stability.between(0, 1).all()
+
+
+@pytest.mark.slow
+def test_copies_of_a_review_share_a_theme_and_siblings_never_share_a_name(sample, tiny_model_path):
+    texts = list(sample.text[:300]) + ["배송 빨라요"] * 80
+    tm = kv.map_texts(texts, tiny_model_path, cache=None, show_progress_bar=False)
+    res = tm.clusters
+    for lab in res.levels:
+        assert len(np.unique(lab[300:])) == 1
+    th = tm.themes
+    for _, sibs in th.groupby(["level", "parent"]):
+        assert sibs.name.is_unique, sibs.name.tolist()
+    one = kv.map_texts(["배송이 너무 늦어요"] * 50, tiny_model_path, cache=None, show_progress_bar=False)
+    assert one.clusters.n_clusters == 1 and len(one.table) == 1
+    # a namer that names every theme alike still gives siblings distinct names
+    same = kv.map_texts(texts, tiny_model_path, cache=None, namer=lambda k, r: "배송", show_progress_bar=False)
+    for _, sibs in same.themes.groupby(["level", "parent"]):
+        assert sibs.name.is_unique, sibs.name.tolist()
