@@ -354,7 +354,8 @@ def duplicates(embeddings, texts=None, *, threshold: float | str | None = "auto"
         (20,000 random pairs). Each model has its own cosine scale (ko-sbert's duplicates sit near
         0.9, the offline USE's near 0.85 and below), and so does each corpus (a corpus of one product's
         reviews is more alike than news): the rule reads both off the vectors. The value used is in
-        ``attrs["threshold"]`` and how it was chosen in ``attrs["threshold_rule"]``.
+        ``attrs["threshold"]`` and how it was chosen in ``attrs["threshold_rule"]``. Below 100 distinct
+        texts there is no scale to read (the cap cannot bind): only pairs of cosine 0.95 and above link.
     top_k : neighbours examined per text
     min_size : smallest group reported
     index : an :class:`AnnIndex` built on ``embeddings`` to find neighbours approximately
@@ -443,6 +444,8 @@ def duplicates(embeddings, texts=None, *, threshold: float | str | None = "auto"
 _AUTO_MAX_GROUP = 0.01   # "auto": no group may chain more than this share of the distinct texts ...
 _AUTO_MIN_CAP = 20       # ... or this many, whichever is larger
 _AUTO_Z = 3.0            # and a link must be this many random-pair standard deviations above their mean
+_AUTO_MIN_TEXTS = 100    # with fewer distinct texts, "auto" links only pairs of at least _AUTO_SMALL
+_AUTO_SMALL = 0.95
 
 
 def _auto_threshold(X, r, c, v, random_state):
@@ -454,7 +457,7 @@ def _auto_threshold(X, r, c, v, random_state):
     n = len(X)
     rng = np.random.default_rng(random_state)
     m = min(20_000, max(n * (n - 1) // 2, 1))
-    a, b = rng.integers(0, n, m), rng.integers(0, n, m)
+    a, b = (rng.integers(0, n, m), rng.integers(0, n, m)) if n else (np.zeros(0, np.int64),) * 2
     a, b = a[a != b], b[a != b]
     if len(a):
         sims = np.einsum("ij,ij->i", _unit_rows(X[a], "embeddings"), _unit_rows(X[b], "embeddings"))
@@ -467,6 +470,10 @@ def _auto_threshold(X, r, c, v, random_state):
     unit, _ = identical_rows(X)
     n_units = int(unit.max()) + 1 if n else 0
     cap = max(_AUTO_MIN_CAP, int(np.ceil(_AUTO_MAX_GROUP * n_units)))
+    if n_units < _AUTO_MIN_TEXTS:
+        # too few distinct texts to read a scale: the group cap cannot bind and one random pair is no
+        # spread, so two unrelated texts would pass; only near-identical ones are linked
+        floor = max(floor, _AUTO_SMALL)
     chosen = 0.99
     grid = np.round(np.arange(0.99, floor - 1e-9, -0.01), 2)
     for t in grid:

@@ -156,3 +156,14 @@ def test_a_giant_cell_is_cut_with_a_warning_and_memory_stays_bounded(offline_enc
     assert warned == 2  # one for the encoder, one for the keywords
     assert peak_mb < 1500, peak_mb  # uncut: 3.5 GB for the encode alone
     assert time.perf_counter() - t < 120  # uncut: keywords of a 2M-character text took 104 s
+
+
+def test_duplicates_on_two_unrelated_texts_and_on_none():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2, 16)).astype(np.float32)  # cosine ~0: unrelated
+    g = kv.duplicates(X, ["하나", "둘"])
+    assert len(g) == 0 and g.attrs["threshold"] >= 0.95
+    same = np.vstack([X[0], X[0] * 1.0001])
+    assert len(kv.duplicates(same)) == 1  # near-identical texts still link in a tiny corpus
+    empty = kv.duplicates(np.zeros((0, 16), np.float32), [])
+    assert len(empty) == 0 and list(empty.columns)[:2] == ["group", "size"]
