@@ -236,6 +236,19 @@ def check_labels(labels, *, n: int | None = None, name: str = "labels") -> tuple
     return codes, names
 
 
+QUOTE_LIMIT = 200  # characters of user data an error message quotes
+
+
+def quoted(value, limit: int = QUOTE_LIMIT) -> str:
+    """``repr(value)`` for a message, cut to ``limit`` characters (a 5M-character header is not repeated).
+
+    >>> quoted("x" * 1000, 12)
+    "'xxxxxxxxx... (1,002 characters)"
+    """
+    r = repr(value)
+    return r if len(r) <= limit else f"{r[:limit - 2]}... ({len(r):,} characters)"
+
+
 def identical_rows(X) -> tuple[np.ndarray, np.ndarray]:
     """Group byte-identical rows of a 2-D array: (group of each row, size of each group).
 

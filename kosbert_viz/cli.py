@@ -216,13 +216,15 @@ def _nonempty_texts(df, args):
 def _column_error(col: str, flag: str, df, args) -> CLIError:
     import difflib
 
-    cols = list(df.columns)
-    near = difflib.get_close_matches(col, cols, n=1)
+    from ._validation import quoted
+
+    cols = [str(c) for c in df.columns]
+    near = difflib.get_close_matches(col, [c for c in cols if len(c) <= 1000], n=1)
     hint = f"; did you mean {flag} {near[0]!r}?" if near else ""
     seps = [c for c in ",;\t|" if len(cols) == 1 and c in cols[0]]
     if seps:
-        hint = f"; the header {cols[0]!r} was not split: pass the separator, e.g. --sep {seps[0]!r}"
-    return CLIError(f"column {col!r} not in {args.file}; columns are {cols}{hint}")
+        hint = f"; the header {quoted(cols[0])} was not split: pass the separator, e.g. --sep {seps[0]!r}"
+    return CLIError(f"column {quoted(col)} not in {args.file}; columns are {quoted(cols)}{hint}")
 
 FREQS = ("D", "W", "M", "Q", "Y")
 

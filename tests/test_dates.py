@@ -167,3 +167,16 @@ def test_duplicates_on_two_unrelated_texts_and_on_none():
     assert len(kv.duplicates(same)) == 1  # near-identical texts still link in a tiny corpus
     empty = kv.duplicates(np.zeros((0, 16), np.float32), [])
     assert len(empty) == 0 and list(empty.columns)[:2] == ["group", "size"]
+
+
+def test_an_error_quotes_at_most_a_few_hundred_characters_of_a_giant_header(tmp_path):
+    import subprocess
+    import sys
+
+    f = tmp_path / "wide.csv"
+    f.write_text("h" * 5_000_000 + "\n" + "배송이 늦어요\n", encoding="utf-8")
+    out = subprocess.run([sys.executable, "-m", "kosbert_viz", "map", str(f), "--text-col", "review"],
+                         capture_output=True, text=True, timeout=300, env={**__import__("os").environ,
+                                                                          "HF_HUB_OFFLINE": "1"})
+    assert out.returncode != 0 and "not in" in out.stderr
+    assert len(out.stderr) < 2000, len(out.stderr)
