@@ -375,13 +375,15 @@ class Explorer:
     def filter(self, *, themes=None, categories: dict | None = None, date_range=None):
         """Show only the points matching every filter (no arguments: show all). Returns their positions.
 
-        ``themes``: names or codes at the level shown; ``categories``: {column: [values]};
+        ``themes``: names or codes at the level shown (one name or a list); ``categories``: {column: [values]};
         ``date_range``: (start, end), inclusive, on the time column.
         """
         import pandas as pd
 
         keep = np.ones(self._n, bool)
         active = False
+        if isinstance(themes, (str, int, np.integer)):  # one theme, not its characters
+            themes = [themes]
         if themes:
             codes = [self._code_of(t, self._level) for t in themes]
             keep &= np.isin(self._levels[self._level].codes, codes)
