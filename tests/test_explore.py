@@ -96,8 +96,8 @@ def test_filters_themes_categories_dates():
     assert ex._time_col == "date"
     kept = ex.filter(themes=["환불", 2])
     assert kept.tolist() == np.flatnonzero(np.isin(lab, [1, 2])).tolist()
-    assert ex.filter(themes="환불").tolist() == np.flatnonzero(lab == 1).tolist()  # one name, not its characters
     assert ex.scatter.widget.filter.tolist() == kept.tolist()
+    assert ex.filter(themes="환불").tolist() == np.flatnonzero(lab == 1).tolist()  # one name, not its characters
     kept = ex.filter(categories={"product": ["앱"]}, date_range=("2024-01-11", "2024-01-21"))
     days = data["date"].dt.strftime("%Y-%m-%d")
     expected = np.flatnonzero((data["product"] == "앱") & (days >= "2024-01-11") & (days <= "2024-01-21"))
