@@ -277,7 +277,8 @@ def map_levels(res) -> tuple[list[np.ndarray], int]:
 def save_map(tm, path, *, overwrite: bool = False) -> Path:
     """Write ``tm`` to the folder ``path`` (created; see the module docstring for its files).
 
-    ``overwrite=True`` replaces an existing saved map; any other existing folder is refused.
+    ``overwrite=True`` replaces an existing saved map; an existing empty folder is used as is; any
+    other existing folder is refused.
     The folder is written next to ``path`` first and moved into place, so an interrupted save
     never leaves a half-written map under ``path``.
     """
@@ -286,7 +287,8 @@ def save_map(tm, path, *, overwrite: bool = False) -> Path:
     from .placement import prepare
 
     path = Path(path).expanduser()
-    if path.exists():
+    empty_dir = path.is_dir() and not any(path.iterdir())  # an empty folder made for the map is fine
+    if path.exists() and not empty_dir:
         if not overwrite:
             raise FileExistsError(f"{path} already exists; pass overwrite=True to replace a saved map")
         if not (path / "map.json").is_file():
@@ -294,7 +296,7 @@ def save_map(tm, path, *, overwrite: bool = False) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     state = prepare(tm)  # the placement state, computed once and kept by tm, so both copies assign alike
     n = len(tm.texts)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=".kv-map.", dir=path.parent))  # short: fits beside a 255-byte name
     try:
         w = _Writer(tmp)
         w.json("texts.json", [str(t) for t in tm.texts])
@@ -347,7 +349,7 @@ def save_map(tm, path, *, overwrite: bool = False) -> Path:
         (tmp / "map.json").write_text(json.dumps(doc, ensure_ascii=False, indent=1, allow_nan=False),
                                       encoding="utf-8")
         if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+            old = Path(tempfile.mkdtemp(prefix=".kv-old.", dir=path.parent))
             os.replace(path, old / "map")
             os.replace(tmp, path)
             shutil.rmtree(old, ignore_errors=True)

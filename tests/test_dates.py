@@ -180,3 +180,15 @@ def test_an_error_quotes_at_most_a_few_hundred_characters_of_a_giant_header(tmp_
                                                                           "HF_HUB_OFFLINE": "1"})
     assert out.returncode != 0 and "not in" in out.stderr
     assert len(out.stderr) < 2000, len(out.stderr)
+
+
+def test_saving_into_an_empty_folder_and_a_report_with_a_255_byte_name(tmp_path, tm300):
+    import os
+
+    folder = tmp_path / "map"
+    os.makedirs(folder)
+    assert kv.load_map(tm300.save(folder)).texts == tm300.texts
+    name = "가" * 81 + ".html"  # 81 x 3 bytes + 5 = 248 bytes: a valid name the old temp name overflowed
+    assert len(name.encode()) <= 255
+    out = kv.write_report(tm300, tmp_path / name)
+    assert os.path.getsize(out) > 0 and not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
