@@ -14,7 +14,8 @@ bits, or another batch, would change) with random_state 42 and 0. Reported per c
   as ``bench_topics.py`` runs it), and the ratio;
 - the mean stability score of the default level's themes, and how many are marked unstable.
 
-``--cost`` times ``kv.map_vectors`` (cache off, fresh process, warmed numba) at 10,000 YNAT titles
+``--cost`` times ``kv.map_vectors`` (cache off, fresh process, after an untimed 9,000-text map that
+compiles numba's code and loads kiwi) at 10,000 YNAT titles
 and 100,000 raw NSMC reviews, for this checkout and for ``--baseline`` (a git ref, checked out in
 a temporary worktree), alternating, ``--repeats`` times; reports medians and the ratio.
 
@@ -126,7 +127,9 @@ import json, sys, time
 import numpy as np
 import kosbert_viz as kv
 X = np.load(sys.argv[1]); texts = open(sys.argv[2], encoding="utf-8").read().split("\n")
-kv.map_vectors(X[:2000], texts[:2000], cache=None, show_progress_bar=False)  # numba / kiwi warm-up, untimed
+# warm-up, untimed: numba compiles (NN-descent only runs from 8,192 points) and kiwi loads; a fresh worktree
+# has no numba cache yet, so without this its first run paid the compilation
+kv.map_vectors(X[:9000], texts[:9000], cache=None, show_progress_bar=False)
 t = time.perf_counter()
 tm = kv.map_vectors(X, texts, cache=None, show_progress_bar=False)
 print(json.dumps({"seconds": time.perf_counter() - t, "themes": int(tm.clusters.n_clusters)}))

@@ -23,6 +23,8 @@ import re
 import sys
 from pathlib import Path
 
+from .stability import UNSTABLE_BELOW
+
 _BANNER = "!" * 78
 # The clustering methods of `map` and `demo` and the option each one reads (--k or --min-cluster-size).
 METHODS = ("hierarchy", "kmeans", "hdbscan")
@@ -169,7 +171,10 @@ def _cmd_demo(args) -> int:
     path = write_report(tm, output, title="kosbert_viz demo", notice=notice)
     print(f"model: {tm.manifest['model']['name']}  texts: {len(tm.texts)}  {_themes_line(tm)}")
     for row in tm.table.itertuples(index=False):
-        print(f"  [{row.cluster:>2}] {row.size:>4}  {row.name}")
+        stab = getattr(row, "stability", None)
+        mark = "" if stab is None or stab != stab else f"  stability {stab:.2f}" + (
+            " (unstable)" if stab < UNSTABLE_BELOW else "")
+        print(f"  [{row.cluster:>2}] {row.size:>4}  {row.name}{mark}")
     print(f"report written to {Path(path).resolve()}")
     return 0
 

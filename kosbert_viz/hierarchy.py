@@ -804,7 +804,8 @@ def hierarchy_names(texts, result, embeddings=None, *, namer=None, top_n: int = 
     order of size, each node whose first keyword is taken puts its next distinct keyword first; at
     the default level and above, first keywords are distinct across the whole level. Siblings never
     share a name either: when no distinct keyword is left (or ``namer`` repeats itself), the smaller
-    ones get their number, ``"배송 (3)"``. A node with a single child passes its keywords down (same texts). Representative texts are the node's own members nearest its centroid
+    ones get their number, ``"배송 (3)"``. A node with a single child passes its keywords down (same
+    texts). Representative texts are the node's own members nearest its centroid
     (``embeddings``, cosine; else the result's clustering coordinates).
 
     namer : ``callable(keywords, representative_texts) -> str`` (e.g. an LLM call); default: the first

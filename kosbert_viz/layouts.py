@@ -116,7 +116,8 @@ def layout(X, *, cluster_dims: int | None = 5, map_dims: int = 2, n_neighbors: i
     timings["map"] = time.perf_counter() - t
     params = {"cluster_dims": cluster_dims, "map_dims": map_dims, "n_neighbors": n_neighbors, "metric": metric,
               "pca_components": pca_components, "map_min_dist": map_min_dist, "cluster_epochs": cluster_epochs,
-              "cluster_runs": int(cluster_runs), "map_epochs": map_epochs, "mode": mode, "random_state": random_state, "knn_exact": knn.exact}
+              "cluster_runs": int(cluster_runs), "map_epochs": map_epochs, "mode": mode, "random_state": random_state,
+              "knn_exact": knn.exact}
     return Layout(Zc, Ym, knn, params, timings)
 
 
@@ -136,7 +137,8 @@ def cluster_layout(X, method="hdbscan", *, n_clusters: int | None = None, min_cl
 
     HDBSCAN runs on a ``cluster_dims``-D embedding (default 5), the theme hierarchy on
     :data:`HIERARCHY_RUNS` short runs of ``cluster_dims`` (default :data:`HIERARCHY_DIMS`) dimensions side
-    by side (on ``X`` itself for fewer than ``cluster_dims + 3`` points or dimensions); k-means / agglomerative / an estimator run on ``X`` itself (then
+    by side (on ``X`` itself for fewer than ``cluster_dims + 3`` points or dimensions); k-means /
+    agglomerative / an estimator run on ``X`` itself (then
     only the map is fitted). ``n_neighbors`` and ``map_min_dist`` go to :func:`layout`; any other
     keyword goes to :func:`kosbert_viz.cluster` (an unknown one raises ``TypeError``).
     Returns ``(ClusterResult, coords)``.

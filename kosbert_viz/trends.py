@@ -251,7 +251,8 @@ def topics_over_time(tm, timestamps, freq: str = "M", level: int | None = None, 
                             "growth": growth, "p_value": pvals, "q_value": q})
     ranking["trend"] = np.where(q < alpha, np.where(growth > 0, "emerging", "fading"), "stable")
     ranking = ranking.sort_values(["growth", "theme"], ascending=[False, True], ignore_index=True)
-    info = {"n_texts": n, "n_dated": int(ok.sum()), "n_missing": int((~ok).sum()), "n_periods": m, "early_periods": [str(p) for p in periods[:half]],
+    info = {"n_texts": n, "n_dated": int(ok.sum()), "n_missing": int((~ok).sum()), "n_periods": m,
+            "early_periods": [str(p) for p in periods[:half]],
             "late_periods": [str(p) for p in periods[m - half:]], "prior": prior, "alpha": alpha}
     return TopicsOverTime(long, ranking, f, level, info)
 
