@@ -31,9 +31,10 @@ import itertools
 import numpy as np
 
 __all__ = ["best_match_jaccard", "refit_agreement", "choose_theme_count", "theme_stability", "REPRODUCIBLE",
-           "UNSTABLE_BELOW", "N_REFITS", "REFIT_SAMPLE", "HOW"]
+           "UNSTABLE_BELOW", "N_REFITS", "FINE_REFITS", "REFIT_SAMPLE", "HOW"]
 
 N_REFITS = 8  # re-fits per theme count
+FINE_REFITS = 4  # re-fits per level below the default one (many small themes; each re-fit costs k x sample)
 REFIT_SAMPLE = 4000  # points per re-fit (at least 8 per theme: more for fine levels)
 _PER_THEME = 8  # a re-fit's subsample holds at least this many points per theme
 REPRODUCIBLE = 0.85  # agreement from which a theme count counts as reproducible (Hennig: highly stable)
