@@ -14,8 +14,8 @@ cells (None, NaN, "", "nan") are the only NaT; the caller counts and reports the
   ``pd.to_datetime(x, unit="s")`` first).
 - datetime64 columns, ``datetime``/``Timestamp`` objects pass through.
 
->>> parse_dates(["2024-01-05", "", "2024-02-01"]).dt.strftime("%Y-%m-%d").tolist()
-['2024-01-05', 'NaT', '2024-02-01']
+>>> parse_dates(["2024-01-05", "", "2024-02-01"]).isna().tolist()         # an empty cell is the only NaT
+[False, True, False]
 >>> parse_dates(["24.01.05", "24.12.31"]).dt.year.tolist()     # NSMC's YY.MM.DD
 [2024, 2024]
 >>> parse_dates(["05/01/2024", "31/12/2024"], date_format="%d/%m/%Y").dt.month.tolist()

@@ -100,10 +100,10 @@ def default_theme_range(n: int) -> tuple[int, int]:
 
 
 def candidate_counts(lo: int, hi: int) -> list:
-    """Theme counts tried for the default level: every count up to 14, then steps of ~10%.
+    """Theme counts tried for the default level: every count up to 15, then steps of ~10%.
 
     >>> candidate_counts(8, 40)
-    [8, 9, 10, 11, 12, 13, 14, 16, 18, 20, 22, 24, 27, 30, 33, 36, 40]
+    [8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 20, 22, 24, 26, 29, 32, 35, 38, 40]
     """
     ks, k = [], int(lo)
     while k <= hi:

@@ -262,8 +262,10 @@ def assert_close_placement(df, a, tm):
     0-1 scale: far above such rounding, far below any real misplacement.
     """
     extent = float(np.ptp(tm.coords, axis=0).max())
-    np.testing.assert_allclose(df[["x", "y"]].to_numpy(), a.coords, rtol=0, atol=1e-5 * extent)
-    np.testing.assert_allclose(df.novelty.to_numpy(), a.novelty, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(df[["x", "y"]].to_numpy(dtype=np.float64), np.asarray(a.coords, np.float64), rtol=0,
+                               atol=1e-5 * extent)
+    np.testing.assert_allclose(df.novelty.to_numpy(dtype=np.float64), np.asarray(a.novelty, np.float64), rtol=0,
+                               atol=1e-5)
 
 
 @pytest.mark.slow

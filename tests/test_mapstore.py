@@ -138,6 +138,7 @@ def test_missing_and_corrupt_files_give_clear_errors(text_map, tmp_path):
         text_map.save(path)
     text_map.save(path, overwrite=True)
     (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "notes.txt").write_text("mine")  # a folder with files that are not a map
     with pytest.raises(FileExistsError, match="not a saved map"):
         text_map.save(tmp_path / "plain", overwrite=True)
     with pytest.raises(FileNotFoundError, match="no saved map"):

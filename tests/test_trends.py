@@ -71,7 +71,7 @@ def test_missing_and_bad_dates(dated_map):
         kv.topics_over_time(tm, dates[:5])
     with pytest.raises(ValueError, match="freq must be"):
         kv.topics_over_time(tm, dates, freq="fortnight")
-    with pytest.raises(ValueError, match="could be read as a date"):
+    with pytest.raises(ValueError, match="row 1 has '어제', which is not a date"):  # a DateError
         kv.topics_over_time(tm, ["어제"] * len(lab))
 
 
