@@ -382,8 +382,9 @@ def build_hierarchy(Z, *, n_fine: int | None = None, n_themes=None, ladder_ratio
     params = {"n_fine": m, "theme_range": list(k_range), "default_k": int(n_default), "level_sizes": ks,
               "ladder_ratio": ladder_ratio, "random_state": random_state,
               "criterion": (f"re-fit agreement: k-means re-fitted {N_REFITS}x per theme count on "
-                            f"<= {REFIT_SAMPLE:,} points; among counts with agreement >= {REPRODUCIBLE}, the fewest "
-                            f"within one standard error of the best; none reproducible: the fewest of the range"),
+                            f"<= {REFIT_SAMPLE:,} points; evidence = max(agreement - SE, agreement averaged with the "
+                            f"neighbouring counts); among counts with evidence >= {REPRODUCIBLE}, the fewest within "
+                            f"one standard error of the best; none reproducible: the fewest of the range"),
               "stability": {"how": _STABILITY_HOW, "n_refits": N_REFITS, "n_refits_finer_levels": FINE_REFITS,
                             "sample": REFIT_SAMPLE, "unstable_below": UNSTABLE_BELOW}}
     return Hierarchy(levels, default_level, tree, fine, centers, link, crit, stability, params, timings)
