@@ -67,6 +67,10 @@ def main(argv: list[str]) -> int:
         return 0
     if cmd == "lab":
         setup("lab")
+        if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in rest:
+            # JupyterLab refuses root without it (containers and these machines run as root)
+            print("running as root: passing --allow-root to jupyter lab", flush=True)
+            rest = ["--allow-root", *rest]
         return subprocess.call([str(BIN / "jupyter"), "lab", str(ROOT / "notebooks"), *rest], cwd=ROOT)
     if cmd == "demo":
         setup("offline")
