@@ -1,14 +1,14 @@
 """Theme hierarchy: nested levels of themes, a default level that re-fits reproduce, names at every level.
 
 ``kv.cluster(X, method="hierarchy")`` runs :func:`build_hierarchy` on the clustering coordinates of
-``kv.layout(X, cluster_dims=10, cluster_runs=4)``: four short UMAP runs (10-D, 25 epochs each) from one
+``kv.layout(X, cluster_runs=4)``: four short UMAP runs (5-D, 25 epochs each) from one
 accurate neighbour graph, side by side, so that no theme rests on the last bits of one stochastic layout.
 
 1. **default level**: for each theme count in a readable range (8-40 for 1,000+ texts, fewer for
    small corpora), k-means is re-fitted 8 times (other seeds, a subsample) and the re-fits'
    agreement measured (:func:`kosbert_viz.stability.refit_agreement`: mean best-match Jaccard).
-   Among the counts that re-fits reproduce (agreement >= 0.85), the fewest within one standard
-   error of the best; when none is reproducible, the fewest of the range
+   Among the counts that re-fits reproduce (agreement >= 0.85, as a sharp peak or as a plateau with
+   the neighbouring counts), the fewest within one standard error of the best; when none is reproducible, the fewest of the range
    (:func:`kosbert_viz.stability.choose_theme_count`). The themes are then k-means with that count
    and 30 starts (fitted on at most 20,000 points, every point to its nearest centre);
 2. **fine clusters**: k-means into ``m = clip(2 * sqrt(n), 16, 1000)`` fine clusters (fitted on at
@@ -525,10 +525,10 @@ def _cluster_hierarchy(X, embedding, n_themes, *, mode, random_state, cache, n_n
             raise ValueError(f"embedding has {len(Z)} rows, X has {n}")
         how = "given"
     elif n > 7 and X.shape[1] > 5:
-        from .layouts import HIERARCHY_DIMS, HIERARCHY_RUNS, layout
+        from .layouts import HIERARCHY_RUNS, layout
 
-        lay = layout(X, n_neighbors=n_neighbors, cluster_dims=HIERARCHY_DIMS, cluster_runs=HIERARCHY_RUNS, mode=mode,
-                     random_state=random_state, cache=cache, show_progress_bar=show_progress_bar)
+        lay = layout(X, n_neighbors=n_neighbors, cluster_runs=HIERARCHY_RUNS, mode=mode, random_state=random_state,
+                     cache=cache, show_progress_bar=show_progress_bar)
         Z, how = lay.cluster_coords, "layout"
     else:
         from .reduction import _unit_rows
@@ -791,7 +791,7 @@ def _distinct_sibling_names(rows):
     groups: dict = {}
     for r in rows:
         groups.setdefault((r["level"], r["parent"], r["name"]), []).append(r)
-    for (_, _, _), same in groups.items():
+    for same in groups.values():
         if len(same) > 1:
             for r in sorted(same, key=lambda r: (-r["size"], r["label"]))[1:]:
                 r["name"] = f"{r['name']} ({r['label']})"

@@ -29,12 +29,11 @@ from .clustering import ClusterResult, cluster
 from .reduction import (KNNGraph, _array_hash, _check_matrix, _check_mode, _scaled_init, default_cluster_epochs,
                      nearest_neighbors, reduce)
 
-__all__ = ["layout", "Layout", "cluster_layout", "HIERARCHY_RUNS", "HIERARCHY_DIMS", "ENSEMBLE_EPOCHS"]
+__all__ = ["layout", "Layout", "cluster_layout", "HIERARCHY_RUNS", "ENSEMBLE_EPOCHS"]
 
 
 ENSEMBLE_EPOCHS = 25  # epochs of each run when the clustering embedding is several runs side by side
 HIERARCHY_RUNS = 4  # runs side by side in the theme hierarchy's clustering embedding
-HIERARCHY_DIMS = 5  # dimensions of each of those runs
 
 
 @dataclass
@@ -67,8 +66,7 @@ def layout(X, *, cluster_dims: int | None = 5, map_dims: int = 2, n_neighbors: i
         by side, each centred and scaled to unit mean square norm: ``(n, cluster_dims * cluster_runs)``.
         One stochastic layout moves with the seed and with float noise (ARI 0.6-0.7 between k-means
         themes of two runs on 10,000 YNAT titles); four short runs together agree at 0.93-0.94
-        (``benchmarks/bench_stability.py``). The theme hierarchy uses :data:`HIERARCHY_RUNS` runs of
-        :data:`HIERARCHY_DIMS` dimensions.
+        (``benchmarks/bench_stability.py``). The theme hierarchy uses :data:`HIERARCHY_RUNS` runs.
     map_epochs : epochs of the map UMAP; None: when it starts from the clustering embedding
         (already laid out) 100 up to 10,000 points, 50 above; else UMAP's default (the map then
         starts from ``init="pca"``)
@@ -130,16 +128,14 @@ def _standardized(Z):
 
 @renamed_kwargs(show_progress="show_progress_bar")
 def cluster_layout(X, method="hdbscan", *, n_clusters: int | None = None, min_cluster_size: int | None = None,
-                   truth=None, map_dims: int = 2, cluster_dims: int | None = None, n_neighbors: int = 15,
+                   truth=None, map_dims: int = 2, cluster_dims: int = 5, n_neighbors: int = 15,
                    map_min_dist: float = 0.1, mode: str = "deterministic", random_state: int = 42, cache="auto",
                    show_progress_bar: bool | None = None, **cluster_kwargs) -> tuple[ClusterResult, np.ndarray]:
     """Cluster labels and map coordinates in one go, from one shared neighbour graph.
 
-    HDBSCAN runs on a ``cluster_dims``-D embedding (default 5), the theme hierarchy on
-    :data:`HIERARCHY_RUNS` short runs of ``cluster_dims`` (default :data:`HIERARCHY_DIMS`) dimensions side
-    by side (on ``X`` itself for fewer than ``cluster_dims + 3`` points or dimensions); k-means /
-    agglomerative / an estimator run on ``X`` itself (then
-    only the map is fitted). ``n_neighbors`` and ``map_min_dist`` go to :func:`layout`; any other
+    HDBSCAN runs on the ``cluster_dims``-D embedding, the theme hierarchy on :data:`HIERARCHY_RUNS`
+    short runs of it side by side (on ``X`` itself for fewer than ``cluster_dims + 3`` points);
+    k-means / agglomerative / an estimator run on ``X`` itself (then only the map is fitted). ``n_neighbors`` and ``map_min_dist`` go to :func:`layout`; any other
     keyword goes to :func:`kosbert_viz.cluster` (an unknown one raises ``TypeError``).
     Returns ``(ClusterResult, coords)``.
 
@@ -159,8 +155,6 @@ def cluster_layout(X, method="hdbscan", *, n_clusters: int | None = None, min_cl
     X = _check_matrix(X)
     # HDBSCAN on a low-D embedding when there is room for one (as cluster() does), else on X itself
     # HDBSCAN and the theme hierarchy run on the low-D embedding of the same graph as the map
-    if cluster_dims is None:
-        cluster_dims = HIERARCHY_DIMS if method == "hierarchy" else 5
     density = method in ("hdbscan", "hierarchy") and len(X) > cluster_dims + 2 and X.shape[1] > cluster_dims
     if method == "hdbscan" and not density:
         cluster_kwargs.setdefault("reduce_to", None)
