@@ -83,7 +83,6 @@ class Hierarchy:
     fine_centers: np.ndarray
     linkage: np.ndarray  # (m-1, 4): fine-cluster ids merged, merge cost, size (scipy layout)
     criterion: object  # pandas DataFrame: k, agreement, se, reproducible (re-fit agreement per theme count)
-    stability: list = field(default_factory=list)  # per level: {label: stability}
     params: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
 
@@ -387,7 +386,7 @@ def build_hierarchy(Z, *, n_fine: int | None = None, n_themes=None, ladder_ratio
                             f"one standard error of the best; none reproducible: the fewest of the range"),
               "stability": {"how": _STABILITY_HOW, "n_refits": N_REFITS, "n_refits_finer_levels": FINE_REFITS,
                             "sample": REFIT_SAMPLE, "unstable_below": UNSTABLE_BELOW}}
-    return Hierarchy(levels, default_level, tree, fine, centers, link, crit, stability, params, timings)
+    return Hierarchy(levels, default_level, tree, fine, centers, link, crit, params, timings)
 
 
 def _node_values(levels, per_level):
