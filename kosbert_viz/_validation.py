@@ -249,6 +249,29 @@ def quoted(value, limit: int = QUOTE_LIMIT) -> str:
     return r if len(r) <= limit else f"{r[:limit - 2]}... ({len(r):,} characters)"
 
 
+def cut_long_texts(texts: list, limit: int, reader: str, *, rows: bool = True, stacklevel: int = 3) -> list:
+    """``texts`` with each cut to ``limit`` characters, and one warning (how many, the first one) when any is.
+
+    For readers whose memory or time grows with a text's length (an encoder, keyword analysis).
+    ``rows``: the texts are the caller's rows, so the warning names the first long one's row
+    (an encoder's de-duplicated texts are not: the warning quotes the text's start instead).
+
+    >>> with warnings.catch_warnings(record=True) as w:
+    ...     warnings.simplefilter("always")
+    ...     cut = cut_long_texts(["짧다", "가" * 10], 4, "the reader")
+    >>> cut, len(w)
+    (['짧다', '가가가가'], 1)
+    """
+    long = [i for i, t in enumerate(texts) if len(t) > limit]
+    if not long:
+        return texts
+    first = texts[long[0]]
+    where = f"row {long[0]}, " if rows else ""
+    warnings.warn(f"{len(long):,} text(s) longer than the {limit:,} characters {reader} reads were cut (first: "
+                  f"{where}{len(first):,} characters, {first[:40]!r}...)", UserWarning, stacklevel=stacklevel)
+    return [t[:limit] if len(t) > limit else t for t in texts]
+
+
 def identical_rows(X) -> tuple[np.ndarray, np.ndarray]:
     """Group byte-identical rows of a 2-D array: (group of each row, size of each group).
 

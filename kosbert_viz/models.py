@@ -343,14 +343,10 @@ class OfflineEncoder:
 
     def encode_unique(self, texts: list[str], *, batch_size=None, token_budget=None, progress=None) -> np.ndarray:
         step = batch_size or 64
-        long = [i for i, t in enumerate(texts) if len(t) > self.max_chars]
-        if long:  # USE reads every token: memory grew ~17 MB per 1,000 characters of one text, untruncated
-            import warnings
+        from ._validation import cut_long_texts
 
-            t = texts[long[0]]
-            warnings.warn(f"{len(long):,} text(s) longer than the {self.max_chars} characters the offline encoder "
-                          f"reads were cut (first: {t[:40]!r}..., {len(t):,} characters)", UserWarning, stacklevel=3)
-            texts = [t[:self.max_chars] if len(t) > self.max_chars else t for t in texts]
+        # USE reads every token: memory grew ~17 MB per 1,000 characters of one text, untruncated
+        texts = cut_long_texts(texts, self.max_chars, "the offline encoder", rows=False, stacklevel=4)
         out = np.empty((len(texts), self.dim), np.float32)
         for start in range(0, len(texts), step):
             batch = texts[start:start + step]

@@ -20,7 +20,8 @@ from collections import Counter
 import numpy as np
 
 from ._progress import Stages, want_progress
-from ._validation import check_embeddings, check_labels, check_positive_int, check_texts, renamed_kwargs
+from ._validation import (check_embeddings, check_labels, check_positive_int, check_texts, cut_long_texts,
+                          renamed_kwargs)
 
 __all__ = ["keywords", "tokenize_ko", "KOREAN_STOPWORDS", "PARTICLES_AND_ENDINGS"]
 
@@ -97,19 +98,6 @@ def tokenize_ko(texts, *, stems: bool = False, stopwords=None,
 KEYWORD_CHARS = 5000  # characters of one text that keyword analysis reads (a 2M-character cell took 104 s)
 
 
-def _capped(texts):
-    """``texts`` with each cut to :data:`KEYWORD_CHARS` characters; one warning names the first long row."""
-    long = [i for i, t in enumerate(texts) if len(t) > KEYWORD_CHARS]
-    if not long:
-        return texts
-    import warnings
-
-    warnings.warn(f"{len(long):,} text(s) longer than {KEYWORD_CHARS:,} characters (first: row {long[0]}, "
-                  f"{len(texts[long[0]]):,} characters): keywords read their first {KEYWORD_CHARS:,}",
-                  UserWarning, stacklevel=3)
-    return [t[:KEYWORD_CHARS] if len(t) > KEYWORD_CHARS else t for t in texts]
-
-
 def _tokenize(texts, stems, stopwords, show_progress, *, on_this_thread: bool = False):
     """Content words per text; ``texts`` are already checked (NFC str, see ``check_texts``).
 
@@ -118,7 +106,7 @@ def _tokenize(texts, stems, stopwords, show_progress, *, on_this_thread: bool = 
     """
     tags = _NOUN_TAGS + (_STEM_TAGS if stems else ())
     stop = KOREAN_STOPWORDS if stopwords is None else frozenset(stopwords) | PARTICLES_AND_ENDINGS
-    texts = _capped(texts)
+    texts = cut_long_texts(texts, KEYWORD_CHARS, "keyword analysis", stacklevel=4)
     out = []
     kiwi = _kiwi()
     with _ANALYSER_LOCK:
