@@ -28,6 +28,7 @@ import warnings
 
 import numpy as np
 
+from ._validation import quoted
 from .exceptions import DateError
 
 __all__ = ["parse_dates", "DATE_FORMATS", "expected_formats", "DateError"]
@@ -44,17 +45,9 @@ DATE_FORMATS = (
     ("YYYY-MM", r"\d{4}-\d{1,2}", "%Y-%m"),
     ("YYYY", r"\d{4}", "%Y"),
 )
-_QUOTE = 80  # characters of a bad cell quoted in an error
-
-
 def expected_formats() -> str:
     """The formats read without ``date_format``, for messages."""
     return ", ".join(label for label, _, _ in DATE_FORMATS)
-
-
-def _quote(value) -> str:
-    s = str(value)
-    return repr(s if len(s) <= _QUOTE else s[:_QUOTE] + "...")
 
 
 def _empty(raw, text) -> np.ndarray:
@@ -74,7 +67,7 @@ def _from_objects(raw, name):
         elif isinstance(v, (_dt.date, np.datetime64)):
             out.append(pd.Timestamp(v))
         else:
-            raise DateError(f"{name}: row {i + 1} has {_quote(v)} ({type(v).__name__}), which is not a date; "
+            raise DateError(f"{name}: row {i + 1} has {quoted(str(v))} ({type(v).__name__}), which is not a date; "
                             "expected one kind of value for the whole column")
     return pd.Series(pd.to_datetime(pd.Series(out, dtype=object)), dtype="datetime64[ns]")
 
@@ -87,7 +80,7 @@ def _from_numbers(raw, name):
     years = ok & (v == np.round(v)) & (v >= 1000) & (v <= 9999)
     if (ok & ~years).any():
         i = int(np.flatnonzero(ok & ~years)[0])
-        raise DateError(f"{name}: row {i + 1} has the number {_quote(raw.iloc[i])}, which is not a date; whole "
+        raise DateError(f"{name}: row {i + 1} has the number {quoted(str(raw.iloc[i]))}, which is not a date; whole "
                         "numbers 1000-9999 are read as years, and an epoch needs its unit: convert it first, "
                         "e.g. pd.to_datetime(values, unit='s')")
     out = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")
@@ -151,6 +144,6 @@ def parse_dates(values, *, date_format: str | None = None, name: str = "dates"):
     first = int(bad.argmax())
     expected = (f"the format {date_format!r}" if date_format
                 else f"one format for the whole column: {expected_formats()}")
-    raise DateError(f"{name}: row {first + 1} has {_quote(raw.iloc[first])}, which is not a date "
+    raise DateError(f"{name}: row {first + 1} has {quoted(str(raw.iloc[first]))}, which is not a date "
                     f"({int(bad.sum())} of {int((~empty).sum())} dated rows fail); expected {expected}; or give "
                     "the format (strptime codes, e.g. '%d/%m/%Y')")

@@ -204,8 +204,7 @@ def topics_over_time(tm, timestamps, freq: str = "M", level: int | None = None, 
     if isinstance(timestamps, str) or np.ndim(timestamps) != 1 or len(timestamps) != n:
         raise ValueError(f"timestamps must hold one date per text ({n}), got "
                          f"{'a str' if isinstance(timestamps, str) else f'{len(timestamps)} values'}")
-    ts = parse_dates(timestamps.reset_index(drop=True) if isinstance(timestamps, pd.Series) else timestamps,
-                     date_format=date_format, name="timestamps")
+    ts = parse_dates(timestamps, date_format=date_format, name="timestamps")
     ok = ts.notna().to_numpy()
     if not ok.all():
         warnings.warn(f"{int((~ok).sum()):,} of {n:,} texts have no date (empty cells) and are left out of the "
