@@ -92,15 +92,6 @@ class _Level:
     names: dict  # code -> display name
     stability: dict = field(default_factory=dict)  # code -> how reliably the theme re-appears in re-fits (0-1)
 
-    def stability_after(self, codes: np.ndarray) -> dict:
-        """The scores that still hold for ``codes``: those of themes whose texts did not change."""
-        kept = {}
-        for c, v in self.stability.items():
-            old, new = self.codes == c, codes == c
-            if old.any() and np.array_equal(old, new):
-                kept[c] = v
-        return kept
-
 
 def _unique_names(codes: np.ndarray, names: dict) -> dict:
     """One distinct display name per code (noise is "noise"); repeated names get their code."""
@@ -538,7 +529,9 @@ class Explorer:
         codes[idx] = new
         names = {c: n for c, n in lv.names.items() if (codes == c).any()}
         names[new] = name.strip()
-        self._levels[self._primary] = _Level(codes, _unique_names(codes, names), lv.stability_after(codes))
+        touched = set(np.unique(lv.codes[idx]).tolist())  # themes that lost texts: their scores no longer hold
+        stability = {c: v for c, v in lv.stability.items() if c not in touched}
+        self._levels[self._primary] = _Level(codes, _unique_names(codes, names), stability)
         self._after_theme_change(new_theme=new)
         return new
 
