@@ -240,9 +240,9 @@ def _parse_dates(values, col: str, date_format: str | None = None):
     from .dates import DateError, parse_dates
 
     try:
-        return parse_dates(values, date_format=date_format, name=f"--time-col {col!r}")
+        return parse_dates(values, date_format=date_format, name=f"--time-col {col!r}", hint="pass --date-format")
     except DateError as exc:
-        raise CLIError(str(exc).replace("or give the format", "or pass --date-format")) from None
+        raise CLIError(str(exc)) from None
 
 
 def _auto_freq(dates) -> str:

@@ -88,11 +88,11 @@ def _from_numbers(raw, name):
     return out
 
 
-def parse_dates(values, *, date_format: str | None = None, name: str = "dates"):
+def parse_dates(values, *, date_format: str | None = None, name: str = "dates", hint: str = "give the format"):
     """``values`` as a datetime64 Series (NaT only for empty cells), read by one format (see the module).
 
     Raises :class:`DateError` naming the first row no format reads (or a column with no date at all).
-    ``name`` is how messages call the column.
+    ``name`` is how messages call the column, ``hint`` how the caller passes a format (the CLI: its flag).
     """
     import pandas as pd
 
@@ -145,5 +145,5 @@ def parse_dates(values, *, date_format: str | None = None, name: str = "dates"):
     expected = (f"the format {date_format!r}" if date_format
                 else f"one format for the whole column: {expected_formats()}")
     raise DateError(f"{name}: row {first + 1} has {quoted(str(raw.iloc[first]))}, which is not a date "
-                    f"({int(bad.sum())} of {int((~empty).sum())} dated rows fail); expected {expected}; or give "
-                    "the format (strptime codes, e.g. '%d/%m/%Y')")
+                    f"({int(bad.sum())} of {int((~empty).sum())} dated rows fail); expected {expected}; or {hint} "
+                    "(strptime codes, e.g. '%d/%m/%Y')")

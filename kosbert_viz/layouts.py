@@ -135,8 +135,9 @@ def cluster_layout(X, method="hdbscan", *, n_clusters: int | None = None, min_cl
 
     HDBSCAN runs on the ``cluster_dims``-D embedding, the theme hierarchy on :data:`HIERARCHY_RUNS`
     short runs of it side by side (on ``X`` itself for fewer than ``cluster_dims + 3`` points);
-    k-means / agglomerative / an estimator run on ``X`` itself (then only the map is fitted). ``n_neighbors`` and ``map_min_dist`` go to :func:`layout`; any other
-    keyword goes to :func:`kosbert_viz.cluster` (an unknown one raises ``TypeError``).
+    k-means / agglomerative / an estimator run on ``X`` itself (then only the map is fitted).
+    ``n_neighbors`` and ``map_min_dist`` go to :func:`layout`; any other keyword goes to
+    :func:`kosbert_viz.cluster` (an unknown one raises ``TypeError``).
     Returns ``(ClusterResult, coords)``.
 
     >>> res, xy = kv.cluster_layout(emb, "kmeans", n_clusters=5, n_neighbors=10)

@@ -228,17 +228,18 @@ def nearest_neighbors(X, *, n_neighbors: int = 15, metric: str = "cosine", pca_c
     ``n_neighbors`` (recall@15 0.990 instead of 0.922 on 10,000 YNAT titles: a graph that misses 8%
     of its edges differs from seed to seed, and so would every layout and theme built on it). With
     ``pca_components=p`` (and ``d > p``) NN-descent runs on a rank-``p`` PCA pre-step instead and
-    finds ``2 * n_neighbors`` candidates that are re-ranked by their distance on the full vectors. The default is no pre-step: on 512-d sentence vectors (YNAT,
-    45,654 headlines) NN-descent on the full vectors was both faster and more accurate than PCA-100 +
-    2x candidates + re-ranking: 100 axes hold only ~76% of such vectors' squared norm, so the
-    projection needs many candidates to recover them.
+    finds ``2 * n_neighbors`` candidates that are re-ranked by their distance on the full vectors.
+    The default is no pre-step: on 512-d sentence vectors (YNAT, 45,654 headlines) NN-descent on the
+    full vectors was both faster and more accurate than PCA-100 + 2x candidates + re-ranking: 100
+    axes hold only ~76% of such vectors' squared norm, so the projection needs many candidates to
+    recover them.
 
     The NN-descent is this package's own, compiled once per install: pynndescent's cannot keep its
     compiled code, and spent ~25 s compiling in every new process before its first graph. On YNAT
     (one run each, 2 cores, searching 15) ours took 5.1 s at recall@15 0.896; pynndescent 4.4 s at
     0.907 once compiled, 39.6 s in a fresh process. Searching 30 on 100,000 NSMC reviews: recall@15
-    0.962 in 19.3 s (searching 15: 0.861 in 8.4 s). Its pair distances are measured on all cores and applied
-    in a fixed order, so the graph depends only on ``random_state``, not on the thread count.
+    0.962 in 19.3 s (searching 15: 0.861 in 8.4 s). Its pair distances are measured on all cores and
+    applied in a fixed order, so the graph depends only on ``random_state``, not on the thread count.
     ``mode="deterministic"`` seeds it with ``random_state``; ``"fast"`` draws a seed.
 
     >>> knn = kv.nearest_neighbors(emb, n_neighbors=15)
