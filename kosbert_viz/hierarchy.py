@@ -10,7 +10,8 @@ accurate neighbour graph, side by side, so that no theme rests on the last bits 
    Among the counts that re-fits reproduce (agreement >= 0.85, as a sharp peak or as a plateau with
    the neighbouring counts), the fewest within one standard error of the best; when none is
    reproducible, the fewest of the range (:func:`kosbert_viz.stability.choose_theme_count`). The
-   themes are then k-means with that count and 30 starts (fitted on at most 20,000 points, every point to its nearest centre);
+   themes are then k-means with that count and 30 starts (fitted on at most 20,000 points, every
+   point to its nearest centre);
 2. **fine clusters**: k-means into ``m = clip(2 * sqrt(n), 16, 1000)`` fine clusters (fitted on at
    most ``max(10000, 20 m)`` points, then every point to its nearest centre), split where they
    straddle two themes, so they nest in the themes;
