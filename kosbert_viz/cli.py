@@ -23,6 +23,8 @@ import re
 import sys
 from pathlib import Path
 
+from ._validation import quoted
+from .dates import DateError, parse_dates
 from .stability import UNSTABLE_BELOW
 
 _BANNER = "!" * 78
@@ -221,8 +223,6 @@ def _nonempty_texts(df, args):
 def _column_error(col: str, flag: str, df, args) -> CLIError:
     import difflib
 
-    from ._validation import quoted
-
     cols = [str(c) for c in df.columns]
     near = difflib.get_close_matches(col, [c for c in cols if len(c) <= 1000], n=1)
     hint = f"; did you mean {flag} {near[0]!r}?" if near else ""
@@ -237,8 +237,6 @@ FREQS = ("D", "W", "M", "Q", "Y")
 def _parse_dates(values, col: str, date_format: str | None = None):
     """--time-col's dates as datetime64 (NaT for empty cells) by :func:`kosbert_viz.dates.parse_dates`,
     or a CLIError naming the first bad row (rows counted from 1 = the first row under the header)."""
-    from .dates import DateError, parse_dates
-
     try:
         return parse_dates(values, date_format=date_format, name=f"--time-col {col!r}", hint="pass --date-format")
     except DateError as exc:

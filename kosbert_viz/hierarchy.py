@@ -55,6 +55,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._validation import identical_rows
 from .stability import HOW as _STABILITY_HOW
 from .stability import (FINE_REFITS, N_REFITS, REFIT_SAMPLE, REPRODUCIBLE, UNSTABLE_BELOW, choose_theme_count,
                         refit_agreement, theme_stability)
@@ -536,8 +537,6 @@ def _cluster_hierarchy(X, embedding, n_themes, *, mode, random_state, cache, n_n
         Z, how = _unit_rows(X), "none"
     if isinstance(n_themes, (tuple, list)) and len(n_themes) != 2:
         raise ValueError(f"n_clusters for method='hierarchy' must be an int or a (lo, hi) range, got {n_themes!r}")
-    from ._validation import identical_rows
-
     copies = identical_rows(np.asarray(X))[0]  # copies of one text share a theme at every level
     h = build_hierarchy(Z, n_themes=n_themes, copies=copies, random_state=random_state)
     return h, np.asarray(Z, np.float32), how

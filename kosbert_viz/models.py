@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import cut_long_texts
+
 DEFAULT_MODEL = "jhgan/ko-sbert-multitask"
 OFFLINE_ALIAS = "offline"  # model="offline" (or KOSBERT_VIZ_MODEL=offline) asks for OfflineEncoder
 PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
@@ -343,8 +345,6 @@ class OfflineEncoder:
 
     def encode_unique(self, texts: list[str], *, batch_size=None, token_budget=None, progress=None) -> np.ndarray:
         step = batch_size or 64
-        from ._validation import cut_long_texts
-
         # USE reads every token: memory grew ~17 MB per 1,000 characters of one text, untruncated
         texts = cut_long_texts(texts, self.max_chars, "the offline encoder", rows=False, stacklevel=4)
         out = np.empty((len(texts), self.dim), np.float32)
