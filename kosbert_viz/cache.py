@@ -593,6 +593,10 @@ class EmbeddingCache:
     def info(self) -> dict:
         """Entries, bytes and models in the cache.
 
+        ``bytes`` counts the segments; ``tmp_files``/``tmp_bytes`` the files in ``tmp/``, whatever their
+        age: left by interrupted writes (a ``kill -9``), or of a write in progress. ``compact()`` removes
+        those older than an hour (a younger one may be a live writer's), ``clear()`` all of them.
+
         >>> import tempfile
         >>> cache = EmbeddingCache(tempfile.mkdtemp())
         >>> cache.put("fp1", text_keys("fp1", ["가"]), np.ones((1, 4), np.float32), model="demo")
@@ -600,22 +604,26 @@ class EmbeddingCache:
         >>> info["entries"], [m["model"] for m in info["models"]]
         (1, ['demo'])
         """
-        models, total_bytes, total_entries = [], 0, 0
+        models, total_bytes, total_entries, total_tmp, total_tmp_bytes = [], 0, 0, 0, 0
         with self._lock:
             for ns_dir in self._namespaces():
                 meta = self._meta(ns_dir)
                 index = self._index(ns_dir)
                 nbytes = sum(_size(p) for p in ns_dir.glob("*.kvs"))
                 corrupt = len(list(ns_dir.glob("*.corrupt")))
+                tmp_sizes = [_size(p) for p in (ns_dir / "tmp").glob("*.tmp")] if (ns_dir / "tmp").is_dir() else []
                 models.append({
                     "model": meta.get("model"), "fingerprint": meta.get("fingerprint"),
                     "namespace": ns_dir.name, "dim": meta.get("dim"), "dtype": meta.get("dtype"),
                     "entries": len(index), "bytes": nbytes, "segments": len(index.segments),
-                    "corrupt_segments": corrupt,
+                    "corrupt_segments": corrupt, "tmp_files": len(tmp_sizes), "tmp_bytes": sum(tmp_sizes),
                 })
                 total_bytes += nbytes
                 total_entries += len(index)
-        return {"path": str(self.path), "entries": total_entries, "bytes": total_bytes, "models": models}
+                total_tmp += len(tmp_sizes)
+                total_tmp_bytes += sum(tmp_sizes)
+        return {"path": str(self.path), "entries": total_entries, "bytes": total_bytes, "models": models,
+                "tmp_files": total_tmp, "tmp_bytes": total_tmp_bytes}
 
     def clear(self, model: str | None = None) -> int:
         """Delete every entry, or only those of ``model`` (a model name or fingerprint).

@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 from ._validation import quoted
-from .dates import DateError, parse_dates
+from .dates import DateError, check_tz, parse_dates
 from .stability import UNSTABLE_BELOW
 
 _BANNER = "!" * 78
@@ -234,11 +234,12 @@ def _column_error(col: str, flag: str, df, args) -> CLIError:
 FREQS = ("D", "W", "M", "Q", "Y")
 
 
-def _parse_dates(values, col: str, date_format: str | None = None):
+def _parse_dates(values, col: str, date_format: str | None = None, tz: str | None = None):
     """--time-col's dates as datetime64 (NaT for empty cells) by :func:`kosbert_viz.dates.parse_dates`,
     or a CLIError naming the first bad row (rows counted from 1 = the first row under the header)."""
     try:
-        return parse_dates(values, date_format=date_format, name=f"--time-col {col!r}", hint="pass --date-format")
+        return parse_dates(values, date_format=date_format, tz=tz, name=f"--time-col {col!r}",
+                           hint="pass --date-format", tz_hint="pass --tz ZONE")
     except DateError as exc:
         raise CLIError(str(exc)) from None
 
@@ -252,19 +253,25 @@ def _auto_freq(dates) -> str:
 
 
 def _check_trend_columns(args, df) -> None:
-    """--time-col and --class-col name columns of the table; --freq and --date-format need --time-col."""
+    """--time-col and --class-col name columns of the table; --freq, --date-format and --tz need --time-col;
+    --tz is a zone name."""
     for col, flag in ((args.time_col, "--time-col"), (args.class_col, "--class-col")):
         if col and col not in df.columns:
             raise _column_error(col, flag, df, args)
-    if (args.freq or args.date_format) and not args.time_col:
-        raise CLIError(f"{'--freq' if args.freq else '--date-format'} needs --time-col (the column of dates)")
+    for flag, value in (("--freq", args.freq), ("--date-format", args.date_format), ("--tz", args.tz)):
+        if value and not args.time_col:
+            raise CLIError(f"{flag} needs --time-col (the column of dates)")
+    try:
+        check_tz(args.tz, "--tz")
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
 
 
 def _trend_columns(args, df) -> dict:
     """{column: values} for --time-col (parsed dates) and --class-col (str, missing kept), one per row."""
     meta = {}
     if args.time_col:
-        dates = _parse_dates(df[args.time_col], args.time_col, args.date_format)
+        dates = _parse_dates(df[args.time_col], args.time_col, args.date_format, args.tz)
         if dates.isna().any():
             print(f"{int(dates.isna().sum())} rows without a date in {args.time_col!r} are left out of "
                   "'Themes over time'", file=sys.stderr)
@@ -355,6 +362,9 @@ def _cmd_cache(args) -> int:
             print(f"  {m['model']}  [{m['fingerprint']}]  dim={m['dim']} {m['dtype']}  "
                   f"entries={m['entries']:,}  {m['bytes'] / 2**20:.1f} MiB  segments={m['segments']}"
                   + (f"  corrupt={m['corrupt_segments']}" if m["corrupt_segments"] else ""))
+        if info.get("tmp_files"):
+            print(f"temp files left by interrupted writes (or a write in progress): {info['tmp_files']:,}, "
+                  f"{info['tmp_bytes'] / 2**20:.1f} MiB; `cache compact` removes those over an hour old")
     elif args.action == "clear":
         n = cache.clear(model=args.model)
         print(f"removed {n:,} entries" + (f" of {args.model}" if args.model else ""))
@@ -449,7 +459,8 @@ def _cmd_finetune(args) -> int:
         print(f"STS on {res.n_eval:,} pairs ({res.eval_source}), x100:")
         print(res.table.to_string())
     else:
-        print("no scored pairs to evaluate on (pass --eval dev.csv with sentence1, sentence2, score)")
+        print("no evaluation: too few scored pairs to hold out (a correlation needs at least 30); "
+              "pass --eval dev.csv with sentence1, sentence2, score")
     print(f"use it: kv.encode(texts, model={str(res.output_dir)!r})")
     return 0
 
@@ -514,6 +525,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "YY.MM.DD (NSMC), YYYYMMDD or YYYY-MM (the first that reads every cell)")
     mp.add_argument("--date-format", default=None, help="strptime format of --time-col, e.g. '%%d/%%m/%%Y' "
                     "(default: detected, see --time-col)")
+    mp.add_argument("--tz", default=None, metavar="ZONE",
+                    help="time zone of --time-col, an IANA name such as Asia/Seoul: dates with a zone (+09:00, Z) "
+                         "are converted to it, dates without one are taken to be in it, periods follow its clock "
+                         "(default: as written; dates in several zones are converted to UTC)")
     mp.add_argument("--freq", default=None, type=str.upper, choices=FREQS,
                     help="period of 'Themes over time': D, W, M, Q or Y (default: from the time span: D under "
                          "3 weeks, W under 6 months, M under 4 years, else Q)")
@@ -548,6 +563,7 @@ def build_parser() -> argparse.ArgumentParser:
     asg.add_argument("--time-col", default=None,
                      help="a column of dates: adds 'Themes over time' of the batch (read as for map --time-col)")
     asg.add_argument("--date-format", default=None, help="strptime format of --time-col (default: detected)")
+    asg.add_argument("--tz", default=None, metavar="ZONE", help="time zone of --time-col (as for map --tz)")
     asg.add_argument("--freq", default=None, type=str.upper, choices=FREQS,
                      help="period of 'Themes over time' (default: from the batch's time span, as for map)")
     asg.add_argument("--class-col", default=None,

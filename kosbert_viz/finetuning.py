@@ -55,6 +55,12 @@ PAIR_VISITS = 30_000
 CHECKPOINT_DIR = "checkpoints"
 RECORD_FILE = "kosbert_viz_finetune.json"
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+#: Fewest scored pairs the before/after STS numbers are computed on: the standard error of Spearman's rho
+#: is about 1/sqrt(n - 1), +-0.19 (19 points x100) on 30 pairs but +-0.71 on 3, and 2 pairs give +-100.
+MIN_EVAL_PAIRS = 30
+#: Largest share of the scored training pairs held out to reach MIN_EVAL_PAIRS (scikit-learn's default
+#: test share); with fewer than MIN_EVAL_PAIRS / MAX_HOLD_OUT = 120 scored pairs nothing is held out.
+MAX_HOLD_OUT = 0.25
 LOSSES = ("auto", "cosine", "mnrl")
 
 _SCORE_COLUMNS = ("score", "label", "similarity")
@@ -519,7 +525,36 @@ def _eval_frame(eval):
     if task.kind != "scored":
         raise ValueError("eval must be scored pairs (sentence1, sentence2, score), got "
                          f"{task.kind} ({', '.join(task.columns)})")
+    if len(task) < MIN_EVAL_PAIRS:
+        raise ValueError(f"eval has {len(task)} scored pairs, expected at least {MIN_EVAL_PAIRS}: the standard error "
+                         f"of a Spearman correlation is about 1/sqrt(n-1), +-{1 / math.sqrt(len(task) - 1):.2f} on "
+                         f"{len(task)} pairs, too wide to tell a gain from noise; pass more pairs or eval=False")
     return task
+
+
+def _hold_out(tasks: list, random_state) -> tuple:
+    """(held-out scored pairs or None, where they came from); takes them out of the first scored task.
+
+    10% of its pairs, at least :data:`MIN_EVAL_PAIRS`, at most :data:`MAX_HOLD_OUT` of them; a task
+    too small for that is not evaluated (one warning) and trains on all its pairs.
+    """
+    i = next((i for i, t in enumerate(tasks) if t.kind == "scored"), None)
+    if i is None:
+        return None, "none"
+    t = tasks[i]
+    n_hold = max(MIN_EVAL_PAIRS, int(round(0.1 * len(t))))
+    if n_hold > MAX_HOLD_OUT * len(t):
+        need = math.ceil(MIN_EVAL_PAIRS / MAX_HOLD_OUT)
+        log.warning("kosbert_viz: %r has %d scored pairs, too few for a held-out evaluation: a Spearman correlation "
+                    "needs at least %d pairs (its standard error is about 1/sqrt(n-1)) and at most a quarter of the "
+                    "data is held out, so %d scored pairs or more; training on all of them with no before/after "
+                    "numbers (pass eval= with %d+ scored pairs to evaluate)",
+                    t.name, len(t), MIN_EVAL_PAIRS, need, MIN_EVAL_PAIRS)
+        return None, f"none (fewer than {need} scored pairs: too few to hold out {MIN_EVAL_PAIRS})"
+    perm = np.random.default_rng(random_state).permutation(len(t))
+    tasks[i] = t.subset(sorted(perm[n_hold:]))
+    share = "10%" if n_hold == int(round(0.1 * len(t))) else str(n_hold)
+    return t.subset(sorted(perm[:n_hold])), f"{share} of {t.name!r} held out"
 
 
 def _sts(task: _Task, model, cache):
@@ -573,8 +608,9 @@ def finetune(train, model=None, *, output_dir, loss: str = "auto", epochs: int |
     output_dir : folder for the new model (a normal sentence-transformers folder) and its checkpoints.
     loss : "auto" (by data kind), "cosine" (scored data only) or "mnrl" (pairs/triplets only).
     epochs, batch_size, warmup_steps : default to the card's recipe scaled to the data (see README).
-    eval : scored pairs to compute the card's 8 STS numbers on before and after; default: 10% of the
-        scored training pairs held out (none when training on pairs only); ``False``: no evaluation.
+    eval : scored pairs (at least 30) to compute the card's 8 STS numbers on before and after; default:
+        10% of the scored training pairs held out, at least 30 and at most a quarter (none, with a
+        warning, below 120 scored pairs; none when training on pairs only); ``False``: no evaluation.
     random_state : seeds the model's dropout, batch order and the held-out split.
     resume : True: continue from the latest checkpoint in ``output_dir``; a path: from that checkpoint.
     checkpoint_steps : save a checkpoint every N steps (default min(500, a tenth of the run)), in
@@ -627,20 +663,12 @@ def finetune(train, model=None, *, output_dir, loss: str = "auto", epochs: int |
                              "use loss='cosine' or drop the score column")
     data_hash = _data_hash(tasks)
 
-    # evaluation pairs: given, or 10% of the scored training pairs held out
+    # evaluation pairs: given, or 10% (at least MIN_EVAL_PAIRS) of the scored training pairs held out
     eval_task, eval_source = None, "none"
     if eval is not None and eval is not False:
         eval_task, eval_source = _eval_frame(eval), "eval"
     elif eval is None:
-        scored = next((i for i, t in enumerate(tasks) if t.kind == "scored"), None)
-        if scored is not None and len(tasks[scored]) >= 20:
-            t = tasks[scored]
-            rng = np.random.default_rng(random_state)
-            perm = rng.permutation(len(t))
-            n_hold = max(2, int(round(0.1 * len(t))))
-            eval_task = t.subset(sorted(perm[:n_hold]))
-            tasks[scored] = t.subset(sorted(perm[n_hold:]))
-            eval_source = f"10% of {t.name!r} held out"
+        eval_task, eval_source = _hold_out(tasks, random_state)
     if eval_task is not None and np.ptp(eval_task.columns["score"]) == 0:
         if eval_source == "eval":
             raise ValueError("all eval scores are equal: correlations are undefined; give eval pairs with varied scores")

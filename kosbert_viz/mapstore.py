@@ -14,7 +14,9 @@ Arrays are read with ``allow_pickle=False``; nothing in the folder is ever execu
 
 Every file is checked against its sha256 on load, except ``embeddings.npy``, which is memory-mapped
 (a 100k-text map opens in well under a second) and checked the first time :meth:`TextMap.assign`
-reads it (``load_map(path, verify="all")`` checks it at once). A missing, truncated or altered file
+reads it (``load_map(path, verify="all")`` checks it at once). ``map.json`` carries the sha256 of its
+own content (key ``sha256``: of the document without that key, as canonical JSON, so reformatting
+it is no change); maps saved before it had one load unchecked. A missing, truncated or altered file
 raises :class:`MapFileError` naming the file.
 """
 from __future__ import annotations
@@ -185,6 +187,13 @@ def _restore(obj):
     return obj
 
 
+def _doc_sha256(doc: dict) -> str:
+    """sha256 of a map.json document without its ``sha256`` key, as canonical JSON (sorted keys, no spaces)."""
+    body = {k: v for k, v in doc.items() if k != "sha256"}
+    canonical = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
 def check_file(path: Path, sha256: str) -> None:
     got = _sha256(path)
     if got != sha256:
@@ -346,6 +355,7 @@ def save_map(tm, path, *, overwrite: bool = False) -> Path:
             "metadata": meta_cols,
             "files": w.files,
         }
+        doc["sha256"] = _doc_sha256(doc)
         (tmp / "map.json").write_text(json.dumps(doc, ensure_ascii=False, indent=1, allow_nan=False),
                                       encoding="utf-8")
         if path.exists():
@@ -365,9 +375,9 @@ def load_map(path, *, model=None, verify: str = "auto"):
     """Load a map saved with :meth:`TextMap.save`.
 
     ``model``: the encoder you mean to use with it (name, folder or encoder); a map made with
-    another model is refused (:class:`ModelMismatchError`). ``verify``: ``"auto"`` checks every
-    file's sha256 now except the embeddings, which are memory-mapped and checked on first use;
-    ``"all"`` checks them now too; ``"none"`` checks sizes only.
+    another model is refused (:class:`ModelMismatchError`). ``verify``: ``"auto"`` checks map.json's
+    own sha256 and every file's now except the embeddings, which are memory-mapped and checked on first
+    use; ``"all"`` checks them now too; ``"none"`` checks sizes only.
 
     >>> path = tm.save("maps/reviews", overwrite=True)
     >>> tm = kv.load_map("maps/reviews")
@@ -395,6 +405,11 @@ def load_map(path, *, model=None, verify: str = "auto"):
     if not isinstance(doc.get("version"), int) or doc["version"] > FORMAT_VERSION:
         raise MapFileError(f"{path} has map format version {doc.get('version')!r}; this kosbert_viz reads "
                            f"versions up to {FORMAT_VERSION} (upgrade kosbert_viz)")
+    if "sha256" in doc and verify != "none":  # absent in maps saved before map.json had a checksum
+        got = _doc_sha256(doc)
+        if got != doc["sha256"]:
+            raise MapFileError(f"{head} was changed after the map was saved: its content's sha256 is {got[:16]}..., "
+                               f"expected {str(doc['sha256'])[:16]}... (save the map again rather than edit map.json)")
     try:
         saved_model, files, n = doc["model"], doc["files"], int(doc["n_texts"])
         cl = doc["clusters"]

@@ -172,7 +172,7 @@ class TopicsOverTime:
 
 
 def topics_over_time(tm, timestamps, freq: str = "M", level: int | None = None, *, prior: float = 20.0,
-                     alpha: float = 0.05, date_format: str | None = None) -> TopicsOverTime:
+                     alpha: float = 0.05, date_format: str | None = None, tz=None) -> TopicsOverTime:
     """Counts and shares of each theme per period, and which themes emerge or fade.
 
     Parameters
@@ -187,6 +187,9 @@ def topics_over_time(tm, timestamps, freq: str = "M", level: int | None = None, 
     prior : strength, in texts, of the smoothing of shares towards the overall share (growth measure)
     alpha : q-value below which a theme is called emerging or fading
     date_format : strptime format of string dates for formats not detected (e.g. ``"%d/%m/%Y"``)
+    tz : IANA zone name (e.g. ``"Asia/Seoul"``): dates with a zone are converted to it, dates without one are
+        taken to be in it, and periods follow its clock. Default: dates as written, in one zone (several
+        zones: UTC; some dates with a zone and some without: a ``DateError``), see :mod:`kosbert_viz.dates`
 
     Returns a :class:`TopicsOverTime`; the growth measure is documented in :mod:`kosbert_viz.trends`.
 
@@ -204,7 +207,9 @@ def topics_over_time(tm, timestamps, freq: str = "M", level: int | None = None, 
     if isinstance(timestamps, str) or np.ndim(timestamps) != 1 or len(timestamps) != n:
         raise ValueError(f"timestamps must hold one date per text ({n}), got "
                          f"{'a str' if isinstance(timestamps, str) else f'{len(timestamps)} values'}")
-    ts = parse_dates(timestamps, date_format=date_format, name="timestamps")
+    ts = parse_dates(timestamps, date_format=date_format, tz=tz, name="timestamps")
+    if ts.dt.tz is not None:
+        ts = ts.dt.tz_localize(None)  # periods by the clock of the one zone the dates are in
     ok = ts.notna().to_numpy()
     if not ok.all():
         warnings.warn(f"{int((~ok).sum()):,} of {n:,} texts have no date (empty cells) and are left out of the "

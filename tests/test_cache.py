@@ -331,6 +331,62 @@ def test_cli_cache_info_clear_prune(tmp_path, capsys):
     assert "removed 10 entries" in capsys.readouterr().out
 
 
+KILLED_WRITER = r"""
+import os, sys, time
+import numpy as np
+sys.path.insert(0, sys.argv[2])
+from cache_worker import FP, synthetic_texts, synthetic_vectors
+from kosbert_viz.cache import EmbeddingCache, text_keys
+
+cache = EmbeddingCache(sys.argv[1])
+first = np.arange(100)
+cache.put(FP, text_keys(FP, synthetic_texts(first)), synthetic_vectors(first), model="synthetic")
+real_fsync = os.fsync
+
+def stall(fd):  # the batch is in tmp/, not yet renamed into place: where a kill -9 leaves it
+    real_fsync(fd)
+    print("written", flush=True)
+    time.sleep(600)
+
+os.fsync = stall
+big = np.arange(100, 20_100)  # 20,000 x 64 float32: a 5 MB segment
+cache.put(FP, text_keys(FP, synthetic_texts(big)), synthetic_vectors(big), model="synthetic")
+"""
+
+
+def test_info_counts_temp_files_of_a_killed_writer_at_once(tmp_path, capsys):
+    """A writer killed with SIGKILL mid-write leaves a tmp file: `cache info` counts it at once (not only
+    once it is an hour old); compaction still leaves a young one alone (it may be a live writer's)."""
+    from kosbert_viz.cache import _TMP_MAX_AGE
+    from kosbert_viz.cli import main
+
+    cache_dir = tmp_path / "c"
+    p = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(cache_dir), str(Path(__file__).parent)],
+                         env=_env(), stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "written"
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=30)
+    (left,) = cache_dir.rglob("tmp/*.tmp")
+    size = left.stat().st_size
+    assert size > 5_000_000
+    info = EmbeddingCache(cache_dir).info()
+    assert info["entries"] == 100 and info["tmp_files"] == 1 and info["tmp_bytes"] == size
+    assert info["models"][0]["tmp_files"] == 1 and info["models"][0]["tmp_bytes"] == size
+    assert info["bytes"] == sum(q.stat().st_size for q in _segments(cache_dir))  # segments only, as before
+    assert main(["cache", "info", "--cache-dir", str(cache_dir), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["tmp_bytes"] == size
+    EmbeddingCache(cache_dir).compact()  # young: it may belong to a writer still at work, so it stays
+    assert left.exists() and EmbeddingCache(cache_dir).info()["tmp_files"] == 1
+    old = time.time() - _TMP_MAX_AGE - 60
+    os.utime(left, (old, old))
+    EmbeddingCache(cache_dir).compact()
+    assert not left.exists()
+    info = EmbeddingCache(cache_dir).info()
+    assert info["tmp_files"] == 0 and info["tmp_bytes"] == 0 and info["entries"] == 100
+
+
 # -- a cache we may not write, or that is a file ------------------------------------------
 READ_ONLY_WORKER = r"""
 import json, os, sys, warnings

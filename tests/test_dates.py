@@ -60,23 +60,83 @@ def test_junk_is_named_and_empty_cells_are_counted_and_reported(tm300):
     assert tot.info["n_missing"] == 2 and tot.info["n_dated"] == 298
 
 
-def test_zones_years_epochs_and_objects():
-    got = parse_dates(["2024-01-01T23:30:00+09:00", "2024-01-02T01:00:00Z", "2024-01-03 08:00"])
-    assert got.dt.strftime("%Y-%m-%d %H:%M").tolist() == ["2024-01-01 23:30", "2024-01-02 01:00", "2024-01-03 08:00"]
+def test_years_epochs_and_objects():
     assert parse_dates([2019, 2020, None]).dt.year.tolist()[:2] == [2019, 2020]
     assert parse_dates(np.array([2019.0, np.nan])).dt.year.tolist()[0] == 2019
     with pytest.raises(DateError, match="epoch needs its unit"):
         parse_dates([1_700_000_000, 1_700_000_100])
-    mixed = [pd.Timestamp("2024-01-01 09:00", tz="Asia/Seoul"), pd.Timestamp("2024-01-01 10:00", tz="UTC"),
-             dt.datetime(2024, 1, 2), None]
-    out = parse_dates(mixed)
-    assert out.notna().sum() == 3 and out.iloc[0] == pd.Timestamp("2024-01-01 09:00")
+    naive = parse_dates([dt.datetime(2024, 1, 2, 9), dt.date(2024, 1, 3), None])
+    assert naive.dt.tz is None and naive.notna().sum() == 2 and naive.iloc[0] == pd.Timestamp("2024-01-02 09:00")
     with pytest.raises(DateError, match="no dates"):
         parse_dates(["", None, "nan"])
     long = "x" * 5_000_000
     with pytest.raises(DateError) as e:
         parse_dates([long, "2024-01-01"])
     assert len(str(e.value)) < 1000  # a bad cell is quoted, not copied
+
+
+# ---------------------------------------------------------------- time zones: one zone for the whole column
+
+def test_plus_nine_and_z_are_the_same_instant_not_an_error_or_a_drop():
+    got = parse_dates(["2024-01-01T09:00:00+09:00", "2024-01-01T00:00:00Z", None])
+    assert got.notna().sum() == 2 and str(got.dt.tz) == "UTC"  # several zones: converted to UTC
+    assert got.iloc[0] == got.iloc[1] == pd.Timestamp("2024-01-01 00:00", tz="UTC")
+
+
+def test_one_zone_is_kept_so_a_late_seoul_review_stays_on_its_korean_date():
+    got = parse_dates(["2024-01-01T23:30:00+09:00", "2024-01-02T08:00:00+0900"])
+    assert got.dt.strftime("%Y-%m-%d %H:%M").tolist() == ["2024-01-01 23:30", "2024-01-02 08:00"]
+    assert got.iloc[0] == pd.Timestamp("2024-01-01 14:30", tz="UTC")
+
+
+def test_timestamps_in_mixed_zones_are_all_kept_and_converted():
+    seoul, utc = pd.Timestamp("2024-01-01 09:00", tz="Asia/Seoul"), pd.Timestamp("2024-01-01 10:00", tz="UTC")
+    for values in ([seoul, utc, None], pd.Series([seoul, utc, None], dtype=object)):
+        got = parse_dates(values)
+        assert got.notna().sum() == 2 and str(got.dt.tz) == "UTC"
+        assert got.iloc[0] == pd.Timestamp("2024-01-01 00:00", tz="UTC") and got.iloc[1] == utc
+    column = parse_dates(pd.Series(pd.date_range("2024-01-01 23:00", periods=2, freq="h", tz="Asia/Seoul")))
+    assert str(column.dt.tz) == "Asia/Seoul" and column.dt.day.tolist() == [1, 2]  # already one zone: kept
+
+
+def test_tz_converts_zoned_values_and_localizes_naive_ones():
+    got = parse_dates(["2024-01-01T00:00:00Z", "2024-01-01 09:00", "2024-01-01T10:00:00+10:00", ""],
+                      tz="Asia/Seoul")
+    assert str(got.dt.tz) == "Asia/Seoul" and got.isna().tolist() == [False, False, False, True]
+    assert (got.iloc[:3] == pd.Timestamp("2024-01-01 09:00", tz="Asia/Seoul")).all()
+    objects = parse_dates([pd.Timestamp("2024-01-01", tz="UTC"), dt.datetime(2024, 1, 1, 9), dt.date(2024, 1, 2)],
+                          tz="Asia/Seoul")
+    assert objects.dt.strftime("%m-%d %H:%M").tolist() == ["01-01 09:00", "01-01 09:00", "01-02 00:00"]
+    years = parse_dates(pd.Series(pd.date_range("2024-01-01", periods=2)), tz="UTC")
+    assert str(years.dt.tz) == "UTC" and years.iloc[0] == pd.Timestamp("2024-01-01", tz="UTC")
+    with pytest.raises(DateError, match=r"row 2 has '2024-03-31 02:30'.*Europe/Berlin"):  # the hour that is skipped
+        parse_dates(["2024-03-30 02:30", "2024-03-31 02:30"], tz="Europe/Berlin")
+
+
+def test_naive_and_zoned_cells_without_tz_are_an_error_naming_the_row():
+    with pytest.raises(DateError, match=r"row 3 has '2024-01-03 08:00', which has no time zone.*row 1.*tz="):
+        parse_dates(["2024-01-01T23:30:00+09:00", "", "2024-01-03 08:00"])
+    with pytest.raises(DateError, match=r"row 2 has .*2024-01-01 09:00:00\+09:00.*, which has a time zone"):
+        parse_dates([dt.datetime(2024, 1, 1), pd.Timestamp("2024-01-01 09:00", tz="Asia/Seoul")])
+    from kosbert_viz.cli import CLIError, _parse_dates
+
+    with pytest.raises(CLIError, match="pass --tz"):
+        _parse_dates(["2024-01-01 00:00", "2024-01-01T00:00Z"], "d")
+
+
+@pytest.mark.parametrize("bad", ["Asia/Seul", "KST", "", 9])
+def test_a_bad_zone_name_is_refused(bad):
+    with pytest.raises(ValueError, match=r"tz: got .*, expected an IANA zone name such as 'Asia/Seoul' or 'UTC'"):
+        parse_dates(["2024-01-01"], tz=bad)
+
+
+def test_topics_over_time_counts_periods_in_the_zone_given(tm300):
+    d = ["2024-01-31T23:30:00+09:00"] * 150 + ["2024-01-31T16:00:00Z"] * 150
+    assert kv.topics_over_time(tm300, d, freq="M").info["n_periods"] == 1  # UTC: Jan 31 14:30 and 16:00
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tot = kv.topics_over_time(tm300, d, freq="M", tz="Asia/Seoul")  # Korean: Jan 31 23:30 and Feb 1 01:00
+    assert tot.info["n_dated"] == 300 and tot.info["early_periods"] == ["2024-01"] and tot.info["n_periods"] == 2
 
 
 def test_the_cli_reads_dates_with_the_same_reader(tmp_path):
@@ -119,6 +179,45 @@ def test_every_row_dated_correctly_or_named(fmt, days, holes, junk, seed):
             assert got.iloc[i] == pd.Timestamp(dates[src]), (cells[i], got.iloc[i])  # a date is read as itself
         else:
             assert pd.isna(got.iloc[i]), (cells[i], got.iloc[i])  # an empty cell is NaT, never a made-up date
+
+
+_ZONES = [None, "UTC", "Asia/Seoul", "America/New_York"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instants=st.lists(st.tuples(st.integers(0, 10 ** 9), st.sampled_from([0, 540, -300, 330, 600, -600]),
+                                   st.booleans()), min_size=1, max_size=30),
+       holes=st.lists(st.sampled_from(["", None, "nan"]), max_size=3),
+       naive_at=st.none() | st.integers(0, 40), tz=st.sampled_from(_ZONES))
+def test_every_zoned_row_is_its_instant_in_one_zone_or_named(instants, holes, naive_at, tz):
+    base = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+    cells, want = [], []
+    for seconds, minutes, colon in instants:  # one instant written in a zone: Z, +09:00 or +0900
+        at = (base + dt.timedelta(seconds=seconds)).astimezone(dt.timezone(dt.timedelta(minutes=minutes)))
+        text = at.strftime("%Y-%m-%dT%H:%M:%S%z")
+        text = "Z".join(text.rsplit("+0000", 1)) if not colon and minutes == 0 else \
+            text[:-2] + ":" + text[-2:] if colon else text
+        cells.append(text)
+        want.append(pd.Timestamp(at))
+    cells += holes
+    want += [pd.NaT] * len(holes)
+    if naive_at is not None:  # a cell without a zone: read in tz, or an error naming it
+        i = naive_at % (len(cells) + 1)
+        cells.insert(i, "2024-01-15T12:00:00")
+        want.insert(i, pd.Timestamp("2024-01-15 12:00", tz=tz) if tz else None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        if naive_at is not None and tz is None:
+            first = next(j for j, w in enumerate(want) if w is not pd.NaT)
+            row = i if first < i else next(j for j, w in enumerate(want) if w is not pd.NaT and j > i)
+            with pytest.raises(DateError, match=f"row {row + 1} has"):
+                parse_dates(cells)
+            return
+        got = parse_dates(cells, tz=tz)
+    offsets = {m for _, m, _ in instants}
+    assert str(got.dt.tz) == (tz or ("UTC" if len(offsets) > 1 else str(want[0].tz)))
+    for i, w in enumerate(want):
+        assert (pd.isna(got.iloc[i]) if w is pd.NaT else got.iloc[i] == w), (cells[i], got.iloc[i], w)
 
 
 def test_mixed_int_and_str_classes_are_one_class(tm300):

@@ -199,7 +199,8 @@ def test_multitask_round_robin(tiny_model_path, tmp_path):
     # the shorter task sets the length: one batch of each in turn
     shortest = min(-(-r["n_train"][k] // r["batch_sizes"][k]) for k in r["n_train"])
     assert r["steps_per_epoch"] == 2 * shortest
-    assert res.eval_source.startswith("10% of 'sts'") and res.n_eval == 12 and res.after is not None
+    # 10% of 120 would be 12 pairs, too few for a Spearman correlation: 30 held out (a quarter)
+    assert res.eval_source == "30 of 'sts' held out" and res.n_eval == 30 and res.after is not None
 
 
 # --------------------------------------------------------------------------- input checks (fast)
@@ -262,6 +263,54 @@ def test_default_recipe_scales_with_data():
     assert small["warmup_steps"] == 5  # 10% of 5 x 9 steps
     mid = finetuning.default_recipe({"train": 20_000}, {"train": "pairs"})
     assert mid["epochs"] == 2
+
+
+def test_hold_out_is_at_least_30_pairs_and_at_most_a_quarter(caplog):
+    """A Spearman correlation on a few pairs means nothing (2 held-out pairs give +-100): the held-out
+    share grows from 10% to 30 pairs, up to a quarter of the data; below that no evaluation, one warning."""
+    def scored(n):
+        return finetuning._as_task([(f"문장 {i}", f"다른 문장 {i}", float(i % 6)) for i in range(n)])
+
+    for n, want in ((1000, 100), (300, 30), (200, 30), (120, 30)):
+        tasks = [scored(n)]
+        held, source = finetuning._hold_out(tasks, 42)
+        assert len(held) == want and len(tasks[0]) == n - want, n
+        assert source == (f"10% of 'train' held out" if want == n // 10 else f"{want} of 'train' held out")
+        assert not set(held.columns["sentence1"]) & set(tasks[0].columns["sentence1"])
+    for n in (20, 119):
+        tasks = [scored(n)]
+        with caplog.at_level("WARNING", logger="kosbert_viz"):
+            caplog.clear()
+            held, source = finetuning._hold_out(tasks, 42)
+        assert held is None and len(tasks[0]) == n  # every pair trains
+        assert source.startswith("none (") and "30" in source
+        (record,) = caplog.records
+        assert f"{n} scored pairs" in record.message and "at least 30" in record.message and "120" in record.message
+    pairs = [finetuning._as_task([("가", "나"), ("다", "라")])]
+    assert finetuning._hold_out(pairs, 42) == (None, "none")
+
+
+def test_finetune_on_20_scored_pairs_reports_no_meaningless_spearman(tiny_model_path, tmp_path, caplog):
+    """20 scored pairs used to hold out 2 and report 'cosine Spearman 100.00 -> 100.00'."""
+    train = _topic_pairs(20)
+    with caplog.at_level("WARNING", logger="kosbert_viz"):
+        res = kv.finetune(train, tiny_model_path, output_dir=tmp_path / "small", epochs=1, learning_rate=TINY_LR,
+                          show_progress_bar=False, cache=None, threads=1, random_state=0)  # 2 held out: 1.0, 0.0
+    assert res.before is None and res.after is None and res.n_eval == 0
+    assert res.n_train == {"train": 20}  # nothing held out: every pair trains
+    assert "Spearman" not in repr(res) and "100.00" not in repr(res)
+    assert res.table.isna().all().all()  # NaN, never 100
+    warned = [r.message for r in caplog.records if "held-out evaluation" in r.message]
+    assert len(warned) == 1 and "20 scored pairs" in warned[0] and "eval=" in warned[0]
+    record = json.loads((Path(res.output_dir) / finetuning.RECORD_FILE).read_text(encoding="utf-8"))
+    assert record["before"] is None and record["after"] is None and record["recipe"]["n_eval"] == 0
+    assert "## Evaluation" not in (Path(res.output_dir) / "README.md").read_text(encoding="utf-8")
+
+
+def test_an_eval_set_too_small_for_a_correlation_is_refused(tmp_path):
+    scored = [(f"문장 {i}", f"다른 문장 {i}", float(i % 5)) for i in range(50)]
+    with pytest.raises(ValueError, match=r"eval has 12 scored pairs, expected at least 30"):
+        kv.finetune(scored, "unused-model", output_dir=tmp_path / "m", eval=scored[:12])
 
 
 # --------------------------------------------------------------------------- pairs from an analysis

@@ -303,3 +303,27 @@ def test_a_map_json_pointing_outside_its_folder_is_refused(tmp_path):
     reader = _Reader(tmp_path / "map", {str(tmp_path / "secret.npy"): {"bytes": 1, "sha256": "0"}}, "none")
     with pytest.raises(MapFileError, match="outside the map folder"):
         reader._path(str(tmp_path / "secret.npy"))
+
+
+def test_an_edited_map_json_is_refused_and_an_older_one_still_loads(text_map, tmp_path):
+    """map.json carries the sha256 of its own content: a hand-edited but valid map.json is refused like any
+    other altered file; reformatting it is not a change; a map saved before the checksum loads as before."""
+    path = text_map.save(tmp_path / "m")
+    head = json.loads((path / "map.json").read_text("utf-8"))
+    assert len(head["sha256"]) == 64
+    edited = json.loads(json.dumps(head))
+    edited["model"]["name"] = "someone/else"  # still valid JSON, still a plausible map
+    (path / "map.json").write_text(json.dumps(edited, ensure_ascii=False, indent=1), "utf-8")
+    with pytest.raises(MapFileError, match=r"map\.json was changed after the map was saved: its content's sha256 is"):
+        kv.load_map(path)
+    edited = json.loads(json.dumps(head))
+    edited["clusters"]["seconds"] += 1.0
+    (path / "map.json").write_text(json.dumps(edited, ensure_ascii=False), "utf-8")
+    with pytest.raises(MapFileError, match=r"map\.json was changed"):
+        kv.load_map(path)
+    kv.load_map(path, verify="none")  # sizes only, as for the other files
+    (path / "map.json").write_text(json.dumps(head, indent=4, sort_keys=True), "utf-8")  # same content
+    assert kv.load_map(path).texts == text_map.texts
+    older = {k: v for k, v in head.items() if k != "sha256"}  # saved before map.json had a checksum
+    (path / "map.json").write_text(json.dumps(older, ensure_ascii=False, indent=1), "utf-8")
+    assert kv.load_map(path).texts == text_map.texts
