@@ -48,8 +48,8 @@ BENCH_CACHE = os.environ.get("KV_BENCH_CACHE", "auto")  # "auto": $KOSBERT_VIZ_C
 
 def _synthetic_map(n_map: int, n_new: int, dim: int, n_themes: int, seed: int = 0):
     """Clustered unit-ish vectors: n_themes centres, each with sub-centres, Gaussian spread."""
-    from kosbert_viz.clustering import ClusterResult
-    from kosbert_viz.pipeline import TextMap
+    from kosbert_viz.themes.cluster import ClusterResult
+    from kosbert_viz.maps.fit import TextMap
 
     from synthetic_vectors import clustered_sampler
 
@@ -79,7 +79,7 @@ def bench_speed(n_map=100_000, n_new=100_000, dim=768, n_themes=40, ref_queries=
     import torch
     from sklearn.neighbors import NearestNeighbors
 
-    from kosbert_viz.placement import _vote, assign_vectors, prepare
+    from kosbert_viz.maps.placement import _vote, assign_vectors, prepare
 
     torch.set_num_threads(2)
     t = time.perf_counter()
@@ -128,9 +128,9 @@ def bench_cached(tm, V):
     sys.path.insert(0, str(ROOT / "tests"))
     from tiny_model import build_tiny_model
 
-    from kosbert_viz.cache import EmbeddingCache, text_keys
-    from kosbert_viz.mapstore import encoder_info
-    from kosbert_viz.models import load_encoder
+    from kosbert_viz.embed.cache import EmbeddingCache, text_keys
+    from kosbert_viz.maps.store import encoder_info
+    from kosbert_viz.embed.models import load_encoder
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-assign-cached-"))
     try:
@@ -145,7 +145,7 @@ def bench_cached(tm, V):
         t, c = time.perf_counter(), time.process_time()
         a = tm.assign(texts, model=model, cache=cache, show_progress_bar=False)
         wall, cpu = time.perf_counter() - t, time.process_time() - c
-        from kosbert_viz.encoding import encode
+        from kosbert_viz.embed.encode import encode
 
         t = time.perf_counter()
         encode(texts, enc, cache=cache, show_progress_bar=False)
@@ -162,7 +162,7 @@ def bench_cached(tm, V):
 
 def bench_store(tm):
     import kosbert_viz as kv
-    from kosbert_viz.placement import assign_vectors
+    from kosbert_viz.maps.placement import assign_vectors
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-assign-"))
     try:
@@ -196,7 +196,7 @@ def bench_quality(seed=0, n_clusters=7):
     from sklearn.metrics import adjusted_rand_score
 
     import kosbert_viz as kv
-    from kosbert_viz.placement import assign_vectors
+    from kosbert_viz.maps.placement import assign_vectors
 
     if not YNAT.exists():
         return {"skipped": f"{YNAT} is absent"}
@@ -212,7 +212,7 @@ def bench_quality(seed=0, n_clusters=7):
     tm = kv.map_texts([texts[i] for i in fit], model="offline", n_clusters=n_clusters, cache=BENCH_CACHE,
                       random_state=seed, show_progress_bar=False)
     map_s = time.perf_counter() - t
-    from kosbert_viz.placement import map_levels_of
+    from kosbert_viz.maps.placement import map_levels_of
 
     levels, shown = map_levels_of(tm)
     fitted = np.asarray(levels[shown])  # the level the map shows and assign() returns as labels

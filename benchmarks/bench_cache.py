@@ -28,7 +28,7 @@ FP = "bench-fingerprint"
 
 
 def keys_for(n):
-    from kosbert_viz.cache import text_keys
+    from kosbert_viz.embed.cache import text_keys
 
     return text_keys(FP, (f"리뷰 {i} 배송이 빨라요" for i in range(n)))
 
@@ -44,7 +44,7 @@ def batch_vectors(start, stop, dim):
 
 def put_all(cache_dir, keys, vecs, batch, dim=None):
     """Put in batches; ``vecs`` is an array, or None to generate each batch with batch_vectors."""
-    from kosbert_viz.cache import EmbeddingCache
+    from kosbert_viz.embed.cache import EmbeddingCache
 
     cache = EmbeddingCache(cache_dir)
     t = time.perf_counter()
@@ -58,7 +58,7 @@ GET_CODE = """
 import sys, time, numpy as np
 sys.path.insert(0, {root!r})
 t0 = time.perf_counter()
-from kosbert_viz.cache import EmbeddingCache, text_keys
+from kosbert_viz.embed.cache import EmbeddingCache, text_keys
 keys = np.fromfile({keys!r}, dtype="S16")
 t = time.perf_counter()
 vecs, found = EmbeddingCache({cache!r}).get({fp!r}, keys)
@@ -90,7 +90,7 @@ def bench_ours(args, work):
         size = dir_bytes(cache_dir)
         gets_first.append(get_fresh_process(cache_dir, keys_file))  # first read after the writes
         gets_again.append(get_fresh_process(cache_dir, keys_file))  # a notebook re-run: files in page cache
-        from kosbert_viz.cache import EmbeddingCache
+        from kosbert_viz.embed.cache import EmbeddingCache
 
         # a notebook re-run in the same kernel: one cache object reads everything twice (the second
         # read re-verifies the checksums of the bytes it reads again, so a segment corrupted meanwhile is caught)
@@ -130,7 +130,7 @@ def bench_reference(args, work):
     keys = [k.hex() for k in keys_for(n).tolist()]
     vecs = vectors(n, args.dim, seed=1)
     res = {"entries": n}
-    from kosbert_viz.cache import EmbeddingCache
+    from kosbert_viz.embed.cache import EmbeddingCache
 
     ours_put, ours_get, ref_put, ref_get = [], [], [], []
     for r in range(args.repeats):

@@ -42,7 +42,7 @@ def _nsmc(limit: int) -> list[str] | None:
 
 
 def _time(fn, texts, repeats: int) -> dict:
-    from kosbert_viz._validation import iter_texts
+    from kosbert_viz._util.validation import iter_texts
 
     new, old = [], []
     for _ in range(repeats):
@@ -59,7 +59,7 @@ def _time(fn, texts, repeats: int) -> dict:
 
 
 def main(argv=None) -> int:
-    from kosbert_viz._validation import check_texts
+    from kosbert_viz._util.validation import check_texts
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=1_000_000)

@@ -58,7 +58,7 @@ def synthetic(n, d=768, n_topics=40, seed=0):
 def load_ynat(n, cache, seed=0):
     import pandas as pd
 
-    from kosbert_viz.encoding import encode
+    from kosbert_viz.embed.encode import encode
 
     df = pd.read_csv(YNAT)
     if n and n < len(df):
@@ -88,8 +88,8 @@ def recipe(X, mcs, seed=None):
 
 
 def ours(X, mcs, mode, cache=None):
-    from kosbert_viz.reduction import _MEMO
-    from kosbert_viz.layouts import cluster_layout
+    from kosbert_viz.geometry.reduce import _MEMO
+    from kosbert_viz.geometry.layout import cluster_layout
 
     _MEMO.clear()  # nothing from an earlier call in this process: disk cache or fresh work only
     s = time.perf_counter()
@@ -186,7 +186,7 @@ def _cold_child(side, path, mcs, mode):
     import hdbscan  # noqa: F401  (imports are not timed, the first call is)
     import umap  # noqa: F401
 
-    import kosbert_viz.layouts  # noqa: F401
+    import kosbert_viz.geometry.layout  # noqa: F401
 
     X = np.load(path)
     s = time.perf_counter()
@@ -249,7 +249,7 @@ def main(argv=None):
             if args.cold_repeats > 0:
                 res["cold_start"] = cold_start(X, args, args.cold_repeats)
             res["encode_seconds_cached"] = round(enc_s, 2)
-            from kosbert_viz.clustering import cluster
+            from kosbert_viz.themes.cluster import cluster
 
             s = time.perf_counter()
             km = cluster(X, "kmeans", n_clusters=7, truth=truth, scores=False, show_progress_bar=False)

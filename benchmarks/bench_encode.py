@@ -161,7 +161,7 @@ def main_cuda(args):
     from sentence_transformers import SentenceTransformer
 
     import kosbert_viz as kv
-    from kosbert_viz import _fastpath
+    from kosbert_viz.embed import engine as _fastpath
     from tiny_model import build_tiny_model
 
     dev = args.device

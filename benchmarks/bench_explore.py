@@ -92,7 +92,7 @@ def _texts(n: int) -> list[str]:
 def _old_report_module():
     src = subprocess.run(["git", "show", f"{REFERENCE_COMMIT}:kosbert_viz/report.py"], cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout
-    src = src.replace("from .plot import", "from kosbert_viz.plot import")
+    src = src.replace("from .plot import", "from kosbert_viz.viz.scatter import")
     mod = types.ModuleType("kosbert_viz_old_report")
     exec(compile(src, "old_report.py", "exec"), mod.__dict__)
     return mod
@@ -125,7 +125,7 @@ def _size_steps(doc: str, texts, xy, labels) -> dict:
     """What each step of the format saves, in bytes (gzip sizes; the page stores them base85)."""
     import re
 
-    from kosbert_viz._report_ui import encode_texts
+    from kosbert_viz.report.ui import encode_texts
 
     def gz(raw: bytes, level: int = 6) -> int:
         return len(gzip.compress(raw, compresslevel=level, mtime=0))
@@ -158,7 +158,7 @@ def get_plotlyjs_bytes() -> bytes:
 
 def report_main(args) -> dict:
     import kosbert_viz as kv
-    from kosbert_viz.report import report_html
+    from kosbert_viz.report.html import report_html
 
     old = _old_report_module()
     results = {"reference": f"report.py at {REFERENCE_COMMIT} (uncompressed)", "target": {"bytes": 7_000_000,
@@ -486,7 +486,7 @@ def widget_main(sizes: list[int], timeout_s: float, lasso_repeats: int = 0) -> d
     return out
 
 
-FRAME_CONFIGS = {  # regl-scatterplot options compared by --part frames (kosbert_viz.explorer._renderer_options)
+FRAME_CONFIGS = {  # regl-scatterplot options compared by --part frames (kosbert_viz.explorer.widget._renderer_options)
     "jupyter-scatter defaults": {},
     "thin selection outline": {"pointSizeSelected": 0, "pointOutlineWidth": 1},
     "performanceMode": {"performanceMode": True},
@@ -516,7 +516,7 @@ def frames_main(n: int, reps: int, timeout_s: float) -> dict:
         page = browser.new_page(viewport={"width": 1700, "height": 1000})
         _open_notebook(page, lab, "frames.ipynb")
         _run_cell(page, SETUP_CELL.format(n=n), timeout_ms=ms)
-        out["n_selected"] = int(_run_cell(page, "import kosbert_viz.explorer as _E\n"
+        out["n_selected"] = int(_run_cell(page, "import kosbert_viz.explorer.widget as _E\n"
                                                 "sel = np.flatnonzero((np.abs(coords - coords.mean(0)) < 9).all(1)); "
                                                 "print(len(sel))", timeout_ms=ms))
         page.evaluate(FRAME_LOOP_JS)

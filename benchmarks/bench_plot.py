@@ -47,7 +47,7 @@ exec(DATA_CODE)  # defines make_data
 
 def _ours_html(xy, labels, texts, path):
     import kosbert_viz as kv
-    from kosbert_viz.report import report_html
+    from kosbert_viz.report.html import report_html
 
     fig = kv.cluster_map(xy, labels=labels, texts=texts, names={c: f"군집 {c}" for c in range(25)})
     path.write_text(report_html(fig, title="bench"), encoding="utf-8")

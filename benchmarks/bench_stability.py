@@ -96,7 +96,7 @@ def stability_run(name, cache):
         runs.append({"random_state": seed, "perturbed": pert, "themes": res.n_clusters, "labels": res.labels,
                      "seconds": round(time.perf_counter() - t, 2),
                      "mean_stability": round(float(tree.stability.mean()), 3),
-                     "unstable": int((tree.stability < kv.stability.UNSTABLE_BELOW).sum())})
+                     "unstable": int((tree.stability < kv.themes.stability.UNSTABLE_BELOW).sum())})
     counts = [r["themes"] for r in runs]
     labels = [r["labels"] for r in runs]
     seed_pairs = list(itertools.combinations(range(len(SEEDS)), 2))

@@ -108,7 +108,7 @@ def recipe_labels(X, mcs=10, seed=None):
 
 def quality(name, args):
     import kosbert_viz as kv
-    from kosbert_viz.hierarchy import hierarchy_names
+    from kosbert_viz.themes.hierarchy import hierarchy_names
 
     texts, truth, extra = load(name, args.n_nsmc_raw)
     t = time.perf_counter()
@@ -168,7 +168,7 @@ def speed(args):
     from bench_cluster import recipe, synthetic
 
     import kosbert_viz as kv
-    from kosbert_viz.reduction import _MEMO
+    from kosbert_viz.geometry.reduce import _MEMO
 
     def ours(X):
         _MEMO.clear()

@@ -56,7 +56,7 @@ def main(argv=None):
     t = time.perf_counter()
     a = tm.assign(new.review.tolist(), new[["date", "rating", "movie_id"]], cache=BENCH_CACHE, show_progress_bar=False)
     assign_s = time.perf_counter() - t
-    grown = kv.placement.extend(tm, a.texts, assignment=a, cache=BENCH_CACHE)  # the texts already placed
+    grown = kv.maps.placement.extend(tm, a.texts, assignment=a, cache=BENCH_CACHE)  # the texts already placed
     dates = pd.to_datetime(grown.metadata["date"], format="%y.%m.%d")
     tot = kv.topics_over_time(grown, dates, freq="Q")
     band = np.where(grown.metadata["rating"].astype(int) >= 9, "9-10", np.where(grown.metadata["rating"].astype(int) <= 4,

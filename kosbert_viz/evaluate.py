@@ -46,7 +46,7 @@ MODEL_CARD_KORSTS = {
 
 
 def _pair_matrices(e1, e2):
-    from .similarity import _as_matrix
+    from kosbert_viz.geometry.search import _as_matrix
 
     a = _as_matrix(e1, "embeddings[0]")
     b = _as_matrix(e2, "embeddings[1]")
@@ -85,7 +85,7 @@ def pair_similarity(e1, e2, kind: str = "cosine") -> np.ndarray:
 
 
 def _encode_pairs(sentences1, sentences2, model, cache, batch_size):
-    from .encoding import encode
+    from kosbert_viz.embed.encode import encode
 
     s1, s2 = list(sentences1), list(sentences2)
     if len(s1) != len(s2):

@@ -24,7 +24,7 @@ def synthetic_texts(ids) -> list[str]:
 
 
 def main(argv):
-    from kosbert_viz.cache import CacheFullError, EmbeddingCache, text_keys
+    from kosbert_viz.embed.cache import CacheFullError, EmbeddingCache, text_keys
 
     mode, cache_dir = argv[0], argv[1]
     if mode == "encode":

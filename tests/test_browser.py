@@ -94,7 +94,7 @@ def test_large_map_point_budget_renders(tmp_path, browser):
     import numpy as np
 
     import kosbert_viz as kv
-    from kosbert_viz.report import report_html
+    from kosbert_viz.report.html import report_html
 
     rng = np.random.default_rng(0)
     n = 1_000_000

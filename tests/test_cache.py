@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import kosbert_viz as kv
-from kosbert_viz.cache import EmbeddingCache, text_keys
+from kosbert_viz.embed.cache import EmbeddingCache, text_keys
 from cache_worker import DIM, FP, synthetic_texts, synthetic_vectors
 
 WORKER = str(Path(__file__).with_name("cache_worker.py"))
@@ -244,7 +244,7 @@ def test_compaction_merges_and_drops_duplicates(tmp_path):
     assert cache_a.info()["entries"] == 600
     assert cache_a.compact() == 4
     assert len(_segments(tmp_path)) == 1
-    _, keys_only = __import__("kosbert_viz.cache", fromlist=["x"])._read_segment_keys(_segments(tmp_path)[0])
+    _, keys_only = __import__("kosbert_viz.embed.cache", fromlist=["x"])._read_segment_keys(_segments(tmp_path)[0])
     assert len(keys_only) == 600
     assert _check_all_found_are_exact(EmbeddingCache(tmp_path), list(range(500)) + list(range(600, 700))).all()
 
@@ -315,7 +315,7 @@ def test_full_disk_gives_clear_error_and_keeps_earlier_entries(tmp_path):
 
 
 def test_cli_cache_info_clear_prune(tmp_path, capsys):
-    from kosbert_viz.cli import main
+    from kosbert_viz.cli.main import main
 
     cache = EmbeddingCache(tmp_path)
     _put(cache, range(100))
@@ -336,7 +336,7 @@ import os, sys, time
 import numpy as np
 sys.path.insert(0, sys.argv[2])
 from cache_worker import FP, synthetic_texts, synthetic_vectors
-from kosbert_viz.cache import EmbeddingCache, text_keys
+from kosbert_viz.embed.cache import EmbeddingCache, text_keys
 
 cache = EmbeddingCache(sys.argv[1])
 first = np.arange(100)
@@ -357,8 +357,8 @@ cache.put(FP, text_keys(FP, synthetic_texts(big)), synthetic_vectors(big), model
 def test_info_counts_temp_files_of_a_killed_writer_at_once(tmp_path, capsys):
     """A writer killed with SIGKILL mid-write leaves a tmp file: `cache info` counts it at once (not only
     once it is an hour old); compaction still leaves a young one alone (it may be a live writer's)."""
-    from kosbert_viz.cache import _TMP_MAX_AGE
-    from kosbert_viz.cli import main
+    from kosbert_viz.embed.cache import _TMP_MAX_AGE
+    from kosbert_viz.cli.main import main
 
     cache_dir = tmp_path / "c"
     p = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(cache_dir), str(Path(__file__).parent)],
@@ -470,7 +470,7 @@ def test_unwritable_cache_folder_keeps_the_vectors(tiny_model_path, sample, tmp_
     msgs = [str(w.message) for w in caught if "not writable" in str(w.message)]
     assert len(msgs) == 1 and "returned but not cached" in msgs[0]
     # put() itself raises a CacheWriteError (an OSError), like a full disk
-    from kosbert_viz.cache import CacheNotWritableError, CacheWriteError
+    from kosbert_viz.embed.cache import CacheNotWritableError, CacheWriteError
 
     ids = np.arange(5)
     with pytest.raises(CacheNotWritableError, match="not writable") as info:
@@ -484,7 +484,7 @@ def test_cache_tmp_folder_replaced_by_a_file_keeps_the_vectors(tmp_path):
     (ns_dir,) = [p for p in (tmp_path / "v1").iterdir() if p.is_dir()]
     shutil.rmtree(ns_dir / "tmp")
     (ns_dir / "tmp").write_text("in the way")
-    from kosbert_viz.cache import CacheNotWritableError
+    from kosbert_viz.embed.cache import CacheNotWritableError
 
     with pytest.raises(CacheNotWritableError, match="not writable"):
         _put(cache, range(50, 60))
@@ -566,8 +566,8 @@ def test_reused_cache_object_rechecks_every_reread(tmp_path, read):
 @pytest.mark.slow
 def test_map_texts_cache_holds_vectors_and_layouts(tiny_model_path, sample, tmp_path):
     """Issue 12: map_texts(cache="my/dir") wrote layouts to the default folder, and cache=False meant "auto"."""
-    from kosbert_viz._arraystore import default_reduce_dir
-    from kosbert_viz.reduction import _MEMO
+    from kosbert_viz.embed.arraystore import default_reduce_dir
+    from kosbert_viz.geometry.reduce import _MEMO
 
     texts = list(sample.text[:60])
     default_root = Path(os.environ["KOSBERT_VIZ_CACHE"])

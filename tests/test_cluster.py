@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from conftest import make_blobs, shared_file
 
-C = importlib.import_module("kosbert_viz.clustering")
-R = importlib.import_module("kosbert_viz.reduction")
-L = importlib.import_module("kosbert_viz.layouts")
+C = importlib.import_module("kosbert_viz.themes.cluster")
+R = importlib.import_module("kosbert_viz.geometry.reduce")
+L = importlib.import_module("kosbert_viz.geometry.layout")
 
 
 def blobs(n=400, d=32, k=4, seed=0, spread=0.4):
@@ -136,7 +136,7 @@ def test_cluster_layout_deterministic(sample_offline_embeddings):
 def test_ynat_2100_headlines_kmeans_k7_nmi(offline_encoder):
     import pandas as pd
 
-    from kosbert_viz.encoding import encode
+    from kosbert_viz.embed.encode import encode
 
     df = pd.read_csv(shared_file("dacon_news_topic_ynat", "train_data.csv"))
     df = df.groupby("topic_idx").sample(300, random_state=0)

@@ -9,7 +9,7 @@ import pytest
 
 import kosbert_viz as kv
 from conftest import shared_file
-from kosbert_viz.distributed import (EncodeResult, MissingEmbeddingsError, _EncodeActor, _expand,
+from kosbert_viz.distributed.jobs import (EncodeResult, MissingEmbeddingsError, _EncodeActor, _expand,
                                      encode_dataset, load_embeddings)
 
 N_HEADLINES = 20_000
@@ -23,7 +23,7 @@ def _ray():
 def ray_local():
     ray = _ray()
     pytest.importorskip("ray.data", reason="Ray Data is not installed")
-    from kosbert_viz.distributed import shutdown_ray
+    from kosbert_viz.distributed.jobs import shutdown_ray
 
     if ray.is_initialized():
         shutdown_ray()
@@ -229,7 +229,7 @@ def test_parquet_out_of_files_needs_an_id_column(tmp_path):
 def test_exported_from_the_package():
     assert kv.load_embeddings is load_embeddings
     assert kv.encode_dataset is encode_dataset
-    assert "distributed" in dir(kv) or kv.distributed.encode_dataset is encode_dataset
+    assert kv.distributed.encode_dataset is encode_dataset
 
 
 @pytest.mark.slow
@@ -238,7 +238,7 @@ def test_shutdown_keeps_numba_working():
     import builtins
 
     ray = _ray()
-    from kosbert_viz.distributed import shutdown_ray
+    from kosbert_viz.distributed.jobs import shutdown_ray
 
     if not ray.is_initialized():
         ray.init(num_cpus=1, include_dashboard=False, logging_level="WARNING")
@@ -248,7 +248,7 @@ def test_shutdown_keeps_numba_working():
     shutdown_ray()
     assert type(builtins.print) is type(len), builtins.print
     X = np.random.default_rng(0).normal(size=(9000, 16)).astype(np.float32)
-    from kosbert_viz.reduction import nearest_neighbors
+    from kosbert_viz.geometry.reduce import nearest_neighbors
 
     assert nearest_neighbors(X, n_neighbors=5, cache=None, mode="fast").indices.shape == (9000, 5)
 
@@ -270,7 +270,7 @@ def assert_close_placement(df, a, tm):
 
 @pytest.mark.slow
 def test_assign_dataset_matches_single_process_assign(ray_local, headlines, tiny_model_path, tmp_path):
-    from kosbert_viz.distributed import assign_dataset
+    from kosbert_viz.distributed.jobs import assign_dataset
 
     titles = list(headlines.title)
     cache = tmp_path / "cache"
@@ -297,7 +297,7 @@ def test_assign_dataset_workers_write_without_collecting(ray_local, sample, tiny
     to single-process assign after joining on the id."""
     import pandas as pd
 
-    from kosbert_viz.distributed import assign_dataset
+    from kosbert_viz.distributed.jobs import assign_dataset
 
     texts = list(sample.text)
     cache = tmp_path / "cache"

@@ -49,8 +49,8 @@ def namespace(tiny_model_path, tmp_path_factory):
 
 
 def _modules():
-    names = [m.name for m in pkgutil.iter_modules(kv.__path__) if not m.name.startswith("__")]
-    return ["kosbert_viz"] + sorted(f"kosbert_viz.{n}" for n in names)  # the package's own docstring too
+    names = [m.name for m in pkgutil.walk_packages(kv.__path__, "kosbert_viz.") if not m.name.endswith("__main__")]
+    return ["kosbert_viz"] + sorted(names)  # the package's own docstring too
 
 
 @pytest.mark.slow

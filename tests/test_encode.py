@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import kosbert_viz as kv
-from kosbert_viz import _fastpath
+from kosbert_viz.embed import engine as _fastpath
 from conftest import cosine_rows
 
 EDGE = ["", "   ", "  앞뒤 공백이 있는 문장  ", "ㅋㅋㅋㅋ", "배송 개빠름👍", "앱 update 후 login 안 됨", "가" * 400]
@@ -163,7 +163,7 @@ def test_unloadable_model_raises_one_clear_error(tmp_path):
 
 
 def test_default_model_is_ko_sbert_and_never_swapped(monkeypatch):
-    from kosbert_viz.models import resolve_model_name
+    from kosbert_viz.embed.models import resolve_model_name
 
     assert resolve_model_name(None) == ("jhgan/ko-sbert-multitask", "the default")
     monkeypatch.setenv("KOSBERT_VIZ_MODEL", "/models/x")
@@ -182,7 +182,7 @@ def test_env_model_is_used(tiny_model_path, monkeypatch):
 
 def test_device_auto_selects_cpu_here():
     import torch
-    from kosbert_viz.models import select_device
+    from kosbert_viz.embed.models import select_device
 
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     if expected == "cpu" and getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():

@@ -10,7 +10,7 @@ from conftest import shared_file
 
 import kosbert_viz as kv
 from kosbert_viz import evaluate
-from kosbert_viz.cli import main
+from kosbert_viz.cli.main import main
 
 KEYS = [f"{m}_{s}" for s in ("cosine", "euclidean", "manhattan", "dot") for m in ("pearson", "spearman")]
 

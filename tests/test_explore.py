@@ -12,8 +12,8 @@ import pytest
 pytest.importorskip("jscatter", reason='the explorer needs the explore extra: pip install "kosbert_viz[explore]"')
 
 import kosbert_viz as kv  # noqa: E402
-from kosbert_viz.clustering import ClusterResult  # noqa: E402
-from kosbert_viz.pipeline import TextMap  # noqa: E402
+from kosbert_viz.themes.cluster import ClusterResult  # noqa: E402
+from kosbert_viz.maps.fit import TextMap  # noqa: E402
 
 BASE = ["배송이 너무 늦어요", "환불이 안 돼요", "맛있어요 최고"]
 INJECTION = "<img src=x onerror=alert(1)>"
@@ -214,7 +214,7 @@ def test_semantic_search_through_the_maps_model(tiny_model_path):
 def test_keyword_samples_and_the_token_store(monkeypatch):
     """Keywords come from the same texts for the same selection; a full token store is emptied and
     refilled without losing a text (a small cap here); many selections in a row keep working."""
-    import kosbert_viz.explorer as explorer
+    import kosbert_viz.explorer.widget as explorer
 
     xy, lab, texts, data = _corpus(n=600)
     monkeypatch.setattr(explorer, "KEYWORD_SAMPLE", 50)
@@ -233,7 +233,7 @@ def test_keyword_samples_and_the_token_store(monkeypatch):
 
 
 def test_table_sorted_by_theme_and_column_over_a_large_selection(monkeypatch):
-    import kosbert_viz.explorer as explorer
+    import kosbert_viz.explorer.widget as explorer
 
     monkeypatch.setattr(explorer, "TABLE_ROWS", 20)
     xy, lab, texts, data = _corpus(n=300)
@@ -252,7 +252,7 @@ def test_table_sorted_by_theme_and_column_over_a_large_selection(monkeypatch):
 
 
 def test_renderer_options_follow_the_map_size(monkeypatch):
-    import kosbert_viz.explorer as E
+    import kosbert_viz.explorer.widget as E
 
     xy, lab, texts, _ = _corpus()
     widget = kv.explore(coords=xy, labels=lab, texts=texts).scatter.widget
@@ -268,7 +268,7 @@ def test_renderer_options_follow_the_map_size(monkeypatch):
 
 
 def test_explorer_and_report_share_the_category_rule(tmp_path):
-    from kosbert_viz._report_ui import read_report
+    from kosbert_viz.report.ui import read_report
 
     xy, lab, texts, data = _corpus()
     # whole numbers with gaps (pandas makes them float) are categories too; real numbers and dates are not

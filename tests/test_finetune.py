@@ -17,7 +17,7 @@ import pytest
 from conftest import ROOT, SHARED_DATA, shared_file
 
 import kosbert_viz as kv
-from kosbert_viz import finetuning
+from kosbert_viz.finetuning import train as finetuning
 
 TINY_LR = 5e-4
 
@@ -378,7 +378,7 @@ def test_cli_finetune(tiny_model_path, tmp_path):
 
 
 def test_cli_finetune_errors(tmp_path, capsys):
-    from kosbert_viz.cli import main
+    from kosbert_viz.cli.main import main
 
     bad = tmp_path / "bad.csv"
     pd.DataFrame({"a": ["x"], "b": ["y"], "c": ["z"], "d": ["w"]}).to_csv(bad, index=False)

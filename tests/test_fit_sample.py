@@ -21,7 +21,7 @@ def sampled(texts, tiny_model_path, tmp_path_factory):
 
 def test_every_text_is_placed_at_every_level_and_fitted_texts_keep_theirs(sampled, texts, tiny_model_path, tmp_path):
     import kosbert_viz as kv
-    from kosbert_viz.placement import assign_vectors
+    from kosbert_viz.maps.placement import assign_vectors
 
     tm = sampled
     n = len(texts)
@@ -77,7 +77,7 @@ def test_a_sampled_map_places_new_texts_as_it_placed_its_own(sampled, texts, tmp
     """The saved fit_sample map keeps the fitted rows and their index: texts placed at fit time and
     placed again (before or after save/load) get the same themes and positions."""
     import kosbert_viz as kv
-    from kosbert_viz.placement import assign_vectors
+    from kosbert_viz.maps.placement import assign_vectors
 
     tm = sampled
     n = len(texts)
@@ -101,7 +101,7 @@ def test_a_sampled_map_places_new_texts_as_it_placed_its_own(sampled, texts, tmp
 
 
 def test_an_extended_sampled_map_still_places_by_its_fitted_rows(sampled, texts):
-    from kosbert_viz.placement import assign_vectors
+    from kosbert_viz.maps.placement import assign_vectors
 
     tm = sampled
     n = len(texts)

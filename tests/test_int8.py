@@ -35,7 +35,7 @@ def test_int8_vectors_are_close_to_fp32_and_cached_apart(tiny_model_path, texts,
 
 
 def test_export_is_kept_on_disk_and_reused(tiny_model_path, tmp_path):
-    from kosbert_viz.onnx_backend import OnnxInt8Transformer
+    from kosbert_viz.embed.onnx import OnnxInt8Transformer
 
     enc = kv.load_encoder(tiny_model_path, precision="int8")
     first = OnnxInt8Transformer(enc.model, enc.fingerprint, root=tmp_path)
@@ -55,7 +55,7 @@ def test_export_of_another_model_is_not_reused(tiny_model_path, tmp_path):
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from kosbert_viz.onnx_backend import OnnxInt8Transformer
+    from kosbert_viz.embed.onnx import OnnxInt8Transformer
 
     st = SentenceTransformer(tiny_model_path, device="cpu")
     OnnxInt8Transformer(st, "same-name", root=tmp_path)
@@ -70,7 +70,7 @@ def test_export_of_another_model_is_not_reused(tiny_model_path, tmp_path):
 def test_int8_of_a_loaded_model_and_clear_errors(tiny_model_path, monkeypatch):
     from sentence_transformers import SentenceTransformer
 
-    from kosbert_viz.models import resolve_precision
+    from kosbert_viz.embed.models import resolve_precision
 
     st = SentenceTransformer(tiny_model_path, device="cpu")
     enc = kv.load_encoder(st, precision="int8")
@@ -78,7 +78,7 @@ def test_int8_of_a_loaded_model_and_clear_errors(tiny_model_path, monkeypatch):
     with pytest.raises(ValueError, match="int8' runs on the CPU through ONNX Runtime, got device 'cuda'"):
         resolve_precision("int8", "cuda")
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
-    from kosbert_viz.onnx_backend import _require
+    from kosbert_viz.embed.onnx import _require
 
     with pytest.raises(ImportError, match=r"kosbert_viz\[onnx\]"):
         _require()

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 import kosbert_viz as kv
-import kosbert_viz.io as kio
-from kosbert_viz.io import TableError, read_table
+import kosbert_viz.io.tables as kio
+from kosbert_viz.io.tables import TableError, read_table
 
 ROWS = [("배송이 너무 늦어요, 환불해 주세요", "배송"), ("앱이 업데이트 후에 자꾸 꺼져요", "앱"),
         ("국물이 맛있어요; 또 올게요", "식당"), ('그는 "최고"라고 했어요', "후기")]

@@ -10,8 +10,8 @@ import pytest
 from conftest import shared_file
 from expected_keywords import EXPECTED_KEYWORDS
 
-K = importlib.import_module("kosbert_viz.naming")
-C = importlib.import_module("kosbert_viz.clustering")
+K = importlib.import_module("kosbert_viz.naming.keywords")
+C = importlib.import_module("kosbert_viz.themes.cluster")
 
 BARE = {"은", "는", "이", "가", "을", "를", "의", "에", "에서", "로", "으로", "와", "과", "도", "만"}
 NUMBER_OR_PUNCT = re.compile(r"^[\d\W_]+$")
@@ -88,7 +88,7 @@ def test_sample_topics_find_expected_keywords(sample, sample_offline_embeddings)
 
 @pytest.mark.slow
 def test_ynat_cluster_keywords_are_never_particles_numbers_or_punctuation(offline_encoder):
-    from kosbert_viz.encoding import encode
+    from kosbert_viz.embed.encode import encode
 
     df = pd.read_csv(shared_file("dacon_news_topic_ynat", "train_data.csv")).sample(3000, random_state=1)
     X = encode(df.title.tolist(), offline_encoder, cache=None, show_progress_bar=False)

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 import kosbert_viz as kv
-from kosbert_viz.mapstore import MapFileError, ModelMismatchError
-from kosbert_viz.placement import assign_vectors
+from kosbert_viz.maps.store import MapFileError, ModelMismatchError
+from kosbert_viz.maps.placement import assign_vectors
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def test_round_trip_is_identical_and_assigns_identically(text_map, tiny_model_pa
     tm = text_map
     before = tm.assign(NEW + tm.texts[:40], model=tiny_model_path)
     path = tm.save(tmp_path / "map")
-    assert json.loads((path / "map.json").read_text("utf-8"))["version"] == kv.mapstore.FORMAT_VERSION
+    assert json.loads((path / "map.json").read_text("utf-8"))["version"] == kv.maps.store.FORMAT_VERSION
     assert not list(path.rglob("*.pkl"))
     loaded = kv.load_map(path)
     assert loaded.texts == tm.texts
@@ -69,8 +69,8 @@ def test_round_trip_is_identical_and_assigns_identically(text_map, tiny_model_pa
 def _blob_map(n=3000, d=32, k=8, seed=1):
     from conftest import make_blobs
 
-    from kosbert_viz.clustering import ClusterResult
-    from kosbert_viz.pipeline import TextMap
+    from kosbert_viz.themes.cluster import ClusterResult
+    from kosbert_viz.maps.fit import TextMap
 
     X, lab = make_blobs(n, d, k, seed=seed, spread=0.6)
     coords = np.random.default_rng(seed).normal(size=(k, 2))[lab] * 10 + np.random.default_rng(2).normal(size=(n, 2))
@@ -115,7 +115,7 @@ def test_extend_adds_the_texts(text_map, tiny_model_path):
     np.testing.assert_array_equal(tm3.coords[n:], a.coords.astype(tm3.coords.dtype))  # float32 like the map
     assert tm3.metadata["topic"].iloc[-1] == "새"
     with pytest.raises(ValueError, match="not the assignment's"):
-        kv.placement.extend(text_map, NEW[:2], assignment=a)
+        kv.maps.placement.extend(text_map, NEW[:2], assignment=a)
 
 
 def test_another_model_is_refused(text_map, tmp_path, tiny_model_path):
@@ -210,7 +210,7 @@ def test_inverted_file_index_matches_exact_neighbours(monkeypatch):
     """Above the size threshold placement searches an inverted-file index: nearly the exact neighbours."""
     from conftest import make_blobs
 
-    import kosbert_viz.placement as pl
+    import kosbert_viz.maps.placement as pl
 
     tm = _blob_map()
     V = make_blobs(400, 32, 8, seed=1, spread=0.7)[0]
@@ -260,7 +260,7 @@ def test_cli_assign_writes_a_report_with_candidates_first(text_map, tmp_path):
 
 def test_batch_map_is_the_batch_with_the_maps_themes(text_map):
     from kosbert_viz import topics_per_class
-    from kosbert_viz.placement import batch_map, theme_names
+    from kosbert_viz.maps.placement import batch_map, theme_names
 
     a = text_map.assign(NEW + text_map.texts[:20])
     batch = batch_map(text_map, a)
@@ -282,7 +282,7 @@ def test_batch_map_is_the_batch_with_the_maps_themes(text_map):
 
 
 def test_theme_tree_sizes_are_counted_over_the_texts_at_hand():
-    from kosbert_viz.placement import _themes_over
+    from kosbert_viz.maps.placement import _themes_over
 
     themes = pd.DataFrame({"node": [0, 1, 2, 3], "parent": [-1, -1, 0, 0], "level": [0, 0, 1, 1],
                            "label": [0, 1, 0, 1], "size": [9, 9, 9, 9], "name": list("abcd")})
@@ -294,7 +294,7 @@ def test_theme_tree_sizes_are_counted_over_the_texts_at_hand():
 def test_a_map_json_pointing_outside_its_folder_is_refused(tmp_path):
     import json
 
-    from kosbert_viz.mapstore import MapFileError, _Reader
+    from kosbert_viz.maps.store import MapFileError, _Reader
 
     (tmp_path / "secret.npy").write_bytes(b"x")
     reader = _Reader(tmp_path / "map", {"../secret.npy": {"bytes": 1, "sha256": "0"}}, "none")

@@ -10,7 +10,7 @@ import kosbert_viz as kv
 
 
 def test_map_texts_hdbscan_clusters_on_the_shared_layout(tiny_model_path, sample):
-    from kosbert_viz.reduction import _MEMO
+    from kosbert_viz.geometry.reduce import _MEMO
 
     _MEMO.clear()  # an earlier test may hold these layouts in memory; this one checks the disk copy
     texts = list(sample.text)

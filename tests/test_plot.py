@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 
 import kosbert_viz as kv
-from kosbert_viz import charts, plot, renderers
+from kosbert_viz.viz import charts
+from kosbert_viz.viz import scatter as plot
+from kosbert_viz.viz import renderers
 
 HANGUL_ESCAPE = re.compile(r"\\u(?:a[c-f]|b[0-9a-f]|c[0-9a-f]|d[0-7])[0-9a-f]{2}", re.I)
 INJECTION = "<img src=x onerror=alert(1)>"
@@ -236,7 +238,7 @@ def test_use_notebook_renderer_is_explicit_not_at_import():
         before = pio.renderers.default
         import kosbert_viz as kv
         kv.cluster_map  # loads plot.py
-        import kosbert_viz.renderers
+        import kosbert_viz.viz.renderers
         assert pio.renderers.default == before, "importing changed the renderer"
         assert kv.use_notebook_renderer(display=False) is None
         assert pio.renderers.default == "kosbert_viz"
@@ -286,7 +288,7 @@ def test_k_sweep_and_silhouette_charts():
     assert list(d["data"][1]["x"]) == [res.params["n_clusters"]] == [3]
     import importlib
 
-    cluster_module = importlib.import_module("kosbert_viz.clustering")
+    cluster_module = importlib.import_module("kosbert_viz.themes.cluster")
     if hasattr(cluster_module, "sweep"):
         sw = cluster_module.sweep(X, "kmeans", values=[2, 3, 4])
         d3 = charts.k_sweep_chart(sw, metric=["silhouette"]).to_dict()
@@ -360,7 +362,7 @@ def _boxness(glyph, edge=3):
 def test_png_export_hangul_is_not_boxes(tmp_path):
     pytest.importorskip("kaleido", reason='pip install "kosbert_viz[export]"')
     pytest.importorskip("PIL", reason="pip install pillow")
-    from kosbert_viz import export
+    from kosbert_viz.viz import export
 
     if not export.hangul_fonts():
         pytest.skip("no Korean font installed: run .ci/install_browser.sh (fonts-noto-cjk)")

@@ -9,8 +9,8 @@ import pytest
 
 from conftest import make_blobs
 
-R = importlib.import_module("kosbert_viz.reduction")
-L = importlib.import_module("kosbert_viz.layouts")
+R = importlib.import_module("kosbert_viz.geometry.reduce")
+L = importlib.import_module("kosbert_viz.geometry.layout")
 
 
 def blobs(n=600, d=64, k=6, seed=0, spread=0.6):
@@ -218,7 +218,7 @@ def test_bad_options():
 def test_in_memory_results_are_bounded_in_bytes(monkeypatch):
     import importlib
 
-    reduce_module = importlib.import_module("kosbert_viz.reduction")  # kv.reduce is the function
+    reduce_module = importlib.import_module("kosbert_viz.geometry.reduce")  # kv.reduce is the function
 
     monkeypatch.setattr(reduce_module, "_MEMO", type(reduce_module._MEMO)())
     monkeypatch.setattr(reduce_module, "_MEMO_BYTES", 1000)
@@ -233,7 +233,7 @@ def test_in_memory_results_are_bounded_in_bytes(monkeypatch):
 
 @pytest.mark.parametrize("metric", ["cosine", "euclidean"])
 def test_own_nn_descent_recall_self_first_and_repeatable(metric):
-    from kosbert_viz._nndescent import nn_descent
+    from kosbert_viz.geometry.nndescent import nn_descent
 
     rng = np.random.default_rng(5)
     Z, _ = blobs(2500, d=24, k=15, spread=1.0)
@@ -262,7 +262,7 @@ def test_own_nn_descent_recall_self_first_and_repeatable(metric):
 
 
 def test_own_nn_descent_rejects_bad_arguments():
-    from kosbert_viz._nndescent import nn_descent
+    from kosbert_viz.geometry.nndescent import nn_descent
 
     Y = np.eye(5, dtype=np.float32)
     with pytest.raises(ValueError, match="metric must be"):
@@ -272,7 +272,7 @@ def test_own_nn_descent_rejects_bad_arguments():
 
 
 def test_own_nn_descent_with_many_duplicates():
-    from kosbert_viz._nndescent import nn_descent
+    from kosbert_viz.geometry.nndescent import nn_descent
 
     rng = np.random.default_rng(0)
     base = R._unit_rows(rng.normal(size=(50, 16)).astype(np.float32))
@@ -286,7 +286,7 @@ def test_own_nn_descent_with_many_duplicates():
 def test_own_fuzzy_graph_equals_umap_learns():
     from umap.umap_ import fuzzy_simplicial_set
 
-    from kosbert_viz._fuzzy import fuzzy_graph
+    from kosbert_viz.geometry.fuzzy import fuzzy_graph
 
     X, _ = blobs(700, d=16, k=5)
     X[5] = X[6]  # an exact copy: distance 0 to another point
@@ -305,8 +305,8 @@ def test_own_fuzzy_graph_equals_umap_learns():
 def test_cache_argument_means_the_same_as_for_vectors(tmp_path):
     from pathlib import Path
 
-    from kosbert_viz._arraystore import default_reduce_dir, resolve_store
-    from kosbert_viz.cache import EmbeddingCache
+    from kosbert_viz.embed.arraystore import default_reduce_dir, resolve_store
+    from kosbert_viz.embed.cache import EmbeddingCache
 
     assert resolve_store(None) is None and resolve_store(False) is None
     assert resolve_store("auto").root == resolve_store(True).root == default_reduce_dir()
@@ -375,7 +375,7 @@ def test_unwritable_layout_cache_warns_once_and_computes(tmp_path, how):
 
 
 def test_layout_cache_that_is_a_file_is_a_clear_error(tmp_path, monkeypatch):
-    from kosbert_viz._arraystore import ArrayStore
+    from kosbert_viz.embed.arraystore import ArrayStore
 
     X, _ = blobs(100)
     afile = tmp_path / "cache.txt"

@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 
 import kosbert_viz as kv
-from kosbert_viz.clustering import ClusterResult
-from kosbert_viz.pipeline import TextMap
-from kosbert_viz._report_ui import read_report
-from kosbert_viz.report import build_manifest, write_report
+from kosbert_viz.themes.cluster import ClusterResult
+from kosbert_viz.maps.fit import TextMap
+from kosbert_viz.report.ui import read_report
+from kosbert_viz.report.html import build_manifest, write_report
 
 INJECTION = "<img src=x onerror=alert(1)>"
 HANGUL_ESCAPE = re.compile(r"\\u(?:a[c-f]|b[0-9a-f]|c[0-9a-f]|d[0-7])[0-9a-f]{2}", re.I)
@@ -160,7 +160,7 @@ def test_lone_surrogates_write_a_valid_utf8_report(tmp_path):
     doc = path.read_bytes().decode("utf-8")  # strict: raises on anything that is not valid UTF-8
     assert not re.search("[\ud800-\udfff]", doc)
     assert "이모지가 깨졌어요 \ufffd" in doc and "배송 \ufffd" in doc and "채팅 \ufffd 분석" in doc  # table, title
-    from kosbert_viz._report_ui import read_report
+    from kosbert_viz.report.ui import read_report
 
     embedded = read_report(doc)  # the compressed data blocks: texts, names, metadata, the figure's hover
     meta = json.dumps(embedded["meta"], ensure_ascii=False)
@@ -179,7 +179,7 @@ def _tricky_texts():
 
 
 def test_text_stream_round_trips_every_character():
-    from kosbert_viz._report_ui import decode_texts, encode_texts
+    from kosbert_viz.report.ui import decode_texts, encode_texts
 
     texts = _tricky_texts() + [f"리뷰 {i}: 배송 {i % 7}" for i in range(500)]
     chars, stream = encode_texts(texts)
@@ -190,7 +190,7 @@ def test_text_stream_round_trips_every_character():
 
 
 def test_base85_blocks_hold_nothing_that_ends_a_script():
-    from kosbert_viz._report_ui import B85_ALPHABET, b85decode, b85encode
+    from kosbert_viz.report.ui import B85_ALPHABET, b85decode, b85encode
 
     assert len(set(B85_ALPHABET)) == 85 and not set(B85_ALPHABET) & set("<>&\"'\\`/= \t\r\n")
     raw = np.random.default_rng(0).integers(0, 256, 4099, dtype=np.uint8).tobytes()

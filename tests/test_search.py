@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import kosbert_viz as kv
-from kosbert_viz.similarity import duplicates, keep_one_per_group
+from kosbert_viz.geometry.search import duplicates, keep_one_per_group
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -85,8 +85,8 @@ def test_search_finds_same_topic_with_a_real_model(sample, offline_encoder, samp
 
 def test_kv_search_is_the_function_even_after_importing_the_module():
     code = ("import numpy as np\n"
-            "from kosbert_viz.similarity import duplicates\n"
-            "import kosbert_viz.similarity\n"
+            "from kosbert_viz.geometry.search import duplicates\n"
+            "import kosbert_viz.geometry.search\n"
             "import kosbert_viz as kv\n"
             "X = np.eye(4, dtype=np.float32)\n"
             "assert kv.search(X[:1], X, top_k=1)['index'].tolist() == [0]\n"

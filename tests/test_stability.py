@@ -1,5 +1,5 @@
 """Themes you can trust twice: the default level does not move with threads, float noise, seeds or the
-cache, and every theme says how reliably it re-appears (kosbert_viz.stability)."""
+cache, and every theme says how reliably it re-appears (kosbert_viz.themes.stability)."""
 from __future__ import annotations
 
 import json
@@ -14,7 +14,7 @@ from sklearn.metrics import adjusted_rand_score
 
 import kosbert_viz as kv
 from conftest import shared_file
-from kosbert_viz.stability import (REPRODUCIBLE, UNSTABLE_BELOW, best_match_jaccard, choose_theme_count,
+from kosbert_viz.themes.stability import (REPRODUCIBLE, UNSTABLE_BELOW, best_match_jaccard, choose_theme_count,
                                    refit_agreement, theme_stability)
 
 

@@ -85,7 +85,7 @@ def test_report_has_the_theme_tree_chart_and_table(tm, tmp_path, browser):
 
 @pytest.mark.slow
 def test_report_of_another_level_joins_that_levels_labels_and_names(sample, offline_encoder, tmp_path):
-    from kosbert_viz._report_ui import read_report
+    from kosbert_viz.report.ui import read_report
 
     tm0 = kv.map_texts(sample.text, offline_encoder, level=0, cache=str(tmp_path), show_progress_bar=False)
     doc = kv.write_report(tm0, tmp_path / "r0.html").read_text(encoding="utf-8")

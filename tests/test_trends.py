@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 import kosbert_viz as kv
-from kosbert_viz.clustering import ClusterResult
-from kosbert_viz.pipeline import TextMap
+from kosbert_viz.themes.cluster import ClusterResult
+from kosbert_viz.maps.fit import TextMap
 
 
 @pytest.fixture(scope="module")

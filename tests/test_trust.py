@@ -186,7 +186,7 @@ def test_hierarchy_names_treat_nfd_text_as_the_same_words():
 def test_check_texts_in_chunks_equals_the_per_text_check(monkeypatch):
     """check_texts checks chunks of joined texts (bench_check_texts.py); every row must come out as the
     per-text path gives it, and errors and warnings must still name the right row."""
-    from kosbert_viz import _validation as V
+    from kosbert_viz._util import validation as V
 
     monkeypatch.setattr(V, "_CHUNK", 4)  # many chunks from a few rows
     rows = ["배송", nfd(["환불이 늦어요"])[0], "", "\u0301로 시작", "두 줄\n리뷰", nfd(["여러\n줄"])[0],

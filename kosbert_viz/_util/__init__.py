@@ -1,0 +1,1 @@
+"""Shared infrastructure: input checks, column helpers, progress bars (no kosbert_viz imports above it)."""

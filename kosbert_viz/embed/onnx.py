@@ -1,0 +1,230 @@
+"""``precision="int8"`` on CPU: the model's transformer run by ONNX Runtime with int8 weights.
+
+On a 2-core CPU this ran a ko-sbert-shaped BERT-base 2.9x faster than PyTorch at its
+best thread count, with per-vector cosine >= 0.9997 against fp32
+(benchmarks/bench_encode_cpu_backends.py). Vectors change slightly, so it is opt-in
+and cached apart from fp32 vectors:
+
+>>> emb = kv.encode(texts, precision="int8")      # pip install "kosbert_viz[onnx]"
+
+The first use exports the transformer (eager attention, which ONNX Runtime's BERT
+optimiser fuses), fuses it and quantises its weights to int8 (dynamic quantisation:
+no calibration data); the files are kept under ``$KOSBERT_VIZ_CACHE/onnx/<fingerprint>``
+and reused. The model's own pooling / normalise / dense modules still run in PyTorch.
+Each export is checked against PyTorch fp32 on probe texts; below cosine 0.99 it warns.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import secrets
+import shutil
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger("kosbert_viz")
+
+MIN_COSINE = 0.99  # below this on the probe texts an export is reported as lossy
+_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def _require():
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError as exc:
+        raise ImportError('precision="int8" needs ONNX Runtime: pip install "kosbert_viz[onnx]" '
+                          "(onnx and onnxruntime)") from exc
+
+
+def onnx_root() -> Path:
+    """``$KOSBERT_VIZ_CACHE/onnx`` when set, else ``onnx`` next to the user's embedding cache."""
+    from kosbert_viz.embed.cache import default_cache_dir
+
+    env = os.environ.get("KOSBERT_VIZ_CACHE")
+    return Path(env).expanduser() / "onnx" if env else default_cache_dir().parent / "onnx"
+
+
+def _export(st, folder: Path, probes: list[str]) -> dict:
+    """Write model_int8.onnx (and its report) into ``folder``; return the report."""
+    import onnx
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    auto = st[0].auto_model
+    model = copy.deepcopy(auto).float().cpu().eval()
+    try:
+        model.set_attn_implementation("eager")  # the graph ONNX Runtime's BERT optimiser fuses
+    except Exception:  # noqa: BLE001 - older transformers or a model without it: export as is
+        pass
+    tokenizer = st[0].tokenizer
+    names = _input_names(tokenizer)
+    sample = tokenizer(probes[:2], padding=True, return_tensors="pt")
+    sample["token_type_ids"] = torch.zeros_like(sample["input_ids"])
+
+    class Wrapped(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask, token_type_ids=None):
+            extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
+
+    raw, fused, int8 = folder / "model.onnx", folder / "model_fused.onnx", folder / "model_int8.onnx"
+    axes = {k: {0: "batch", 1: "tokens"} for k in names}
+    axes["token_embeddings"] = {0: "batch", 1: "tokens"}
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(Wrapped(model), tuple(sample[k] for k in names), str(raw), input_names=names,
+                              output_names=["token_embeddings"], dynamic_axes=axes, opset_version=17, dynamo=False)
+    except Exception as exc:
+        raise ValueError(f"precision='int8': this model's transformer ({type(model).__name__}) could not be "
+                         f"exported to ONNX ({type(exc).__name__}: {str(exc)[:200]}); use precision='fp32'") from exc
+    source, fusion = raw, None
+    config = model.config
+    if getattr(config, "model_type", "") in ("bert", "roberta", "xlm-roberta", "electra"):
+        try:
+            from onnxruntime.transformers.optimizer import optimize_model
+
+            opt = optimize_model(str(raw), model_type="bert", num_heads=config.num_attention_heads,
+                                 hidden_size=config.hidden_size, opt_level=1)
+            opt.save_model_to_file(str(fused))
+            source, fusion = fused, opt.get_fused_operator_statistics()
+        except Exception as exc:  # noqa: BLE001 - the unfused graph is still correct
+            logger.info("kosbert_viz: ONNX Runtime could not fuse the graph (%s); using it unfused", exc)
+    root, level = logging.getLogger(), logging.getLogger().level
+    root.setLevel(logging.ERROR)  # the quantiser logs its advice on pre-processing as a root warning
+    try:
+        quantize_dynamic(str(source), str(int8), weight_type=QuantType.QInt8,
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    finally:
+        root.setLevel(level)
+    for f in (raw, fused):
+        f.unlink(missing_ok=True)
+    for extra in folder.glob("*.data"):
+        extra.unlink()
+    return {"fused_operators": {k: v for k, v in (fusion or {}).items() if v}, "quantization": "dynamic QInt8 weights",
+            "opset": 17}
+
+
+def _input_names(tokenizer) -> list[str]:
+    wanted = getattr(tokenizer, "model_input_names", _INPUTS)
+    return [k for k in _INPUTS if k != "token_type_ids" or k in wanted]
+
+
+def _complete(folder: Path) -> bool:
+    return (folder / "model_int8.onnx").is_file() and (folder / "report.json").is_file()
+
+
+def _session(path: Path, threads: int):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads = int(threads)
+    opts.inter_op_num_threads = 1
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # no busy-waiting between runs
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+class OnnxInt8Transformer:
+    """ONNX Runtime sessions for an encoder's transformer, built once and kept on disk.
+
+    Use through ``kv.encode(..., precision="int8")``; :func:`load_encoder` builds it.
+    """
+
+    def __init__(self, st, fingerprint: str, *, root: Path | None = None):
+        _require()
+        from kosbert_viz.embed.engine import _PROBES
+
+        self.st = st
+        self.folder = Path(root or onnx_root()) / fingerprint
+        self.path = self.folder / "model_int8.onnx"
+        self.probes = [p for p in _PROBES if p.strip()] + ["오늘 주식 시장은 반도체 업종이 올랐다",
+                                                           "Delivery was quick, 배송 빨라요"]
+        self._sessions: dict[int, object] = {}
+        self.built = False
+        if _complete(self.folder):
+            # the folder is named by the model's fingerprint; an in-memory model changed since
+            # (fine-tuned, no name) must not reuse another transformer's export
+            cos = self._probe_cosine(self.path)
+            built_with = json.loads((self.folder / "report.json").read_text())["min_cosine_vs_fp32_on_probes"]
+            if abs(cos - built_with) > 1e-3:
+                logger.warning("kosbert_viz: the int8 export in %s no longer matches this model (cosine %.4f on "
+                               "probe texts, %.4f when exported); exporting it again", self.folder, cos, built_with)
+                shutil.rmtree(self.folder, ignore_errors=True)
+                self._sessions.clear()  # the probe's session read the stale file
+        if not _complete(self.folder):
+            self._build()
+            self.built = True
+        self.report = json.loads((self.folder / "report.json").read_text())
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        self.threads = max(1, cpus or 1)
+
+    def __repr__(self) -> str:
+        return f"OnnxInt8Transformer({str(self.folder)!r})"
+
+    def _build(self) -> None:
+        self.folder.parent.mkdir(parents=True, exist_ok=True)
+        for stale in self.folder.parent.glob(".*.tmp-*"):  # left by a killed export more than an hour ago
+            try:
+                if time.time() - stale.stat().st_mtime > 3600:
+                    shutil.rmtree(stale, ignore_errors=True)
+            except OSError:
+                pass
+        tmp = self.folder.parent / f".{self.folder.name}.tmp-{secrets.token_hex(4)}"
+        tmp.mkdir()
+        try:
+            report = _export(self.st, tmp, self.probes)
+            report["min_cosine_vs_fp32_on_probes"] = cos = self._probe_cosine(tmp / "model_int8.onnx")
+            (tmp / "report.json").write_text(json.dumps(report, indent=1))
+            try:
+                os.replace(tmp, self.folder)  # atomic; another process may have won the race
+            except OSError:
+                if not _complete(self.folder):  # an incomplete folder (a crash, a deleted file): replace it
+                    shutil.rmtree(self.folder, ignore_errors=True)
+                    os.replace(tmp, self.folder)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        logger.info("kosbert_viz: exported an int8 ONNX model to %s (min cosine vs fp32 on probes %.5f)",
+                    self.folder, cos)
+        if cos < MIN_COSINE:
+            warnings.warn(f"int8 vectors of this model differ from fp32 (min cosine {cos:.4f} on probe texts, "
+                          f"expected >= {MIN_COSINE}); use precision='fp32' where that matters.",
+                          RuntimeWarning, stacklevel=4)
+
+    def _probe_cosine(self, path: Path) -> float:
+        import torch
+
+        tokenizer = self.st[0].tokenizer
+        names = _input_names(tokenizer)
+        tok = tokenizer(self.probes, padding=True, truncation=True, max_length=self.st.max_seq_length or 128,
+                        return_tensors="pt")
+        tok["token_type_ids"] = torch.zeros_like(tok["input_ids"])
+        with torch.inference_mode():
+            ref = self.st[0].auto_model(**{k: tok[k] for k in names}).last_hidden_state.float().numpy()
+        session = self.session(1) if path == self.path else _session(path, 1)  # kept for encoding too
+        got = session.run(None, {k: tok[k].numpy() for k in names})[0]
+        mask = tok["attention_mask"].numpy()[..., None]
+        a, b = (ref * mask).sum(1), (got * mask).sum(1)  # mean-pooled directions
+        return float(((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)).min())
+
+    def session(self, threads: int):
+        """An ONNX Runtime session using ``threads`` intra-op threads (made once)."""
+        if threads not in self._sessions:
+            self._sessions[threads] = _session(self.path, threads)
+        return self._sessions[threads]
+
+    def __call__(self, input_ids, attention_mask, threads: int):
+        """Token embeddings (numpy float32) for one padded batch (numpy int64 arrays)."""
+        session = self.session(threads)
+        given = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": np.zeros_like(input_ids)}
+        return session.run(None, {i.name: given[i.name] for i in session.get_inputs()})[0]

