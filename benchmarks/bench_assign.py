@@ -48,7 +48,7 @@ BENCH_CACHE = os.environ.get("KV_BENCH_CACHE", "auto")  # "auto": $KOSBERT_VIZ_C
 
 def _synthetic_map(n_map: int, n_new: int, dim: int, n_themes: int, seed: int = 0):
     """Clustered unit-ish vectors: n_themes centres, each with sub-centres, Gaussian spread."""
-    from kosbert_viz.themes.cluster import ClusterResult
+    from kosbert_viz.themes.result import ClusterResult
     from kosbert_viz.maps.fit import TextMap
 
     from synthetic_vectors import clustered_sampler

@@ -89,7 +89,7 @@ def recipe(X, mcs, seed=None):
 
 def ours(X, mcs, mode, cache=None):
     from kosbert_viz.geometry.reduce import _MEMO
-    from kosbert_viz.geometry.layout import cluster_layout
+    from kosbert_viz.themes.cluster_layout import cluster_layout
 
     _MEMO.clear()  # nothing from an earlier call in this process: disk cache or fresh work only
     s = time.perf_counter()

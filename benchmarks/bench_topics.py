@@ -108,7 +108,7 @@ def recipe_labels(X, mcs=10, seed=None):
 
 def quality(name, args):
     import kosbert_viz as kv
-    from kosbert_viz.themes.hierarchy import hierarchy_names
+    from kosbert_viz.themes.names import hierarchy_names
 
     texts, truth, extra = load(name, args.n_nsmc_raw)
     t = time.perf_counter()

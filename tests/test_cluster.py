@@ -10,7 +10,7 @@ from conftest import make_blobs, shared_file
 
 C = importlib.import_module("kosbert_viz.themes.cluster")
 R = importlib.import_module("kosbert_viz.geometry.reduce")
-L = importlib.import_module("kosbert_viz.geometry.layout")
+CL = importlib.import_module("kosbert_viz.themes.cluster_layout")
 
 
 def blobs(n=400, d=32, k=4, seed=0, spread=0.4):
@@ -126,7 +126,7 @@ def test_cluster_layout_deterministic(sample_offline_embeddings):
     runs = []
     for _ in range(2):
         R._MEMO.clear()
-        res, xy = L.cluster_layout(sample_offline_embeddings, "hdbscan", min_cluster_size=8, cache=None)
+        res, xy = CL.cluster_layout(sample_offline_embeddings, "hdbscan", min_cluster_size=8, cache=None)
         runs.append((res.labels, xy))
     np.testing.assert_array_equal(runs[0][0], runs[1][0])
     np.testing.assert_array_equal(runs[0][1], runs[1][1])

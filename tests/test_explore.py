@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("jscatter", reason='the explorer needs the explore extra: pip install "kosbert_viz[explore]"')
 
 import kosbert_viz as kv  # noqa: E402
-from kosbert_viz.themes.cluster import ClusterResult  # noqa: E402
+from kosbert_viz.themes.result import ClusterResult  # noqa: E402
 from kosbert_viz.maps.fit import TextMap  # noqa: E402
 
 BASE = ["배송이 너무 늦어요", "환불이 안 돼요", "맛있어요 최고"]

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import kosbert_viz as kv
-from kosbert_viz.themes.hierarchy import build_hierarchy, default_theme_range, hierarchy_names
+from kosbert_viz.themes.hierarchy import build_hierarchy, default_theme_range
+from kosbert_viz.themes.names import hierarchy_names
 
 
 def nested_blobs(n_groups=4, n_sub=3, per=60, d=5, seed=0, sub_spread=3.0, group_spread=20.0):
@@ -145,7 +146,7 @@ def test_merge_rename_split_keep_tree_consistent():
 def test_merge_below_the_default_level_keeps_centroids_true():
     """Merging fine themes from different default-level themes moves texts between those themes:
     the centroids are recomputed from X, or left out without it (never stale)."""
-    from kosbert_viz.themes.cluster import _centroids
+    from kosbert_viz.themes.tree import cluster_centroids as _centroids
 
     X, g, s = nested_blobs()
     res = kv.cluster(X, "hierarchy", embedding=X, n_clusters=12, show_progress_bar=False)

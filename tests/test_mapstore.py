@@ -69,7 +69,7 @@ def test_round_trip_is_identical_and_assigns_identically(text_map, tiny_model_pa
 def _blob_map(n=3000, d=32, k=8, seed=1):
     from conftest import make_blobs
 
-    from kosbert_viz.themes.cluster import ClusterResult
+    from kosbert_viz.themes.result import ClusterResult
     from kosbert_viz.maps.fit import TextMap
 
     X, lab = make_blobs(n, d, k, seed=seed, spread=0.6)

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import kosbert_viz as kv
-from kosbert_viz.themes.cluster import ClusterResult
+from kosbert_viz.themes.result import ClusterResult
 from kosbert_viz.maps.fit import TextMap
 from kosbert_viz.report.ui import read_report
 from kosbert_viz.report.html import build_manifest, write_report

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import kosbert_viz as kv
-from kosbert_viz.themes.cluster import ClusterResult
+from kosbert_viz.themes.result import ClusterResult
 from kosbert_viz.maps.fit import TextMap
 
 

@@ -724,7 +724,6 @@ def assign_dataset(source, map_path, *, text_column: str = "text", model=None, c
     >>> df.groupby("name").size().sort_values().tail()  # doctest: +SKIP
     """
     ray = _import_ray()
-    import pandas as pd
     from ray.data import ActorPoolStrategy, DataContext
 
     from kosbert_viz._util.validation import check_positive_int

@@ -578,9 +578,9 @@ class Explorer:
         if hasattr(res, "names") and isinstance(getattr(res, "names"), dict):
             res.names = dict(lv.names)
         if self._emb is not None and getattr(res, "centroids", None) is not None:
-            from kosbert_viz.themes.cluster import _centroids
+            from kosbert_viz.themes.tree import cluster_centroids
 
-            res.centroids, res.cluster_ids = _centroids(np.asarray(self._emb, np.float32), lv.codes)
+            res.centroids, res.cluster_ids = cluster_centroids(np.asarray(self._emb, np.float32), lv.codes)
         sizes = dict(zip(*np.unique(lv.codes[lv.codes >= 0], return_counts=True)))
         rows = []
         old = tm.table if tm.table is not None else pd.DataFrame(

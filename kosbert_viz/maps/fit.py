@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kosbert_viz._util.validation import check_texts
-from kosbert_viz.themes.cluster import ClusterResult
+from kosbert_viz.themes.result import ClusterResult
 from kosbert_viz.embed.encode import encode
 from kosbert_viz.naming.keywords import keywords
-from kosbert_viz.geometry.layout import cluster_layout
+from kosbert_viz.themes.cluster_layout import cluster_layout
 from kosbert_viz.embed.models import load_encoder
 from kosbert_viz.viz.scatter import cluster_map
 from kosbert_viz.report.html import build_manifest
@@ -257,7 +257,7 @@ def _fit(texts, emb, encoder, timings, *, method, n_clusters, min_cluster_size, 
     themes = None
     sub = {}
     if res.levels:
-        from kosbert_viz.themes.hierarchy import hierarchy_names
+        from kosbert_viz.themes.names import hierarchy_names
 
         themes = hierarchy_names(texts, res, embeddings=emb, namer=namer, top_n=top_n,
                                  show_progress_bar=show_progress_bar)

@@ -383,7 +383,7 @@ def load_map(path, *, model=None, verify: str = "auto"):
     >>> tm = kv.load_map("maps/reviews")
     >>> names = tm.assign(["배송이 또 늦었어요"]).names
     """
-    from kosbert_viz.themes.cluster import ClusterResult
+    from kosbert_viz.themes.result import ClusterResult
     from kosbert_viz.maps.fit import TextMap
     from kosbert_viz.maps.placement import PlacementState
 

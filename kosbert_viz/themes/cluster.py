@@ -25,6 +25,9 @@ import numpy as np
 from kosbert_viz._util.progress import Stages, want_progress
 from kosbert_viz._util.validation import renamed_kwargs
 from kosbert_viz.geometry.reduce import _check_matrix, _check_mode, _unit_rows, default_cluster_epochs, reduce
+from kosbert_viz.themes.hierarchy import _attach, _cluster_hierarchy
+from kosbert_viz.themes.result import ClusterResult
+from kosbert_viz.themes.tree import cluster_centroids
 
 __all__ = ["cluster", "ClusterResult", "sweep", "Sweep", "cluster_scores"]
 
@@ -33,122 +36,6 @@ _AGGLOMERATIVE_MAX = 20_000  # agglomerative clustering needs O(n^2) memory
 _SCORE_SAMPLE = 5_000  # silhouette on at most this many points
 _FAST_SCORE_SAMPLE = 50_000  # Davies-Bouldin / Calinski-Harabasz on at most this many
 _METHODS = ("kmeans", "hdbscan", "agglomerative", "hierarchy")
-
-
-@dataclass
-class ClusterResult:
-    """Cluster labels (``-1`` = noise) and what describes them.
-
-    ``scores`` holds the internal scores (silhouette with cosine distance, Davies-Bouldin,
-    Calinski-Harabasz; on samples for big inputs) and, when ``truth`` was given, ARI, NMI,
-    V-measure, homogeneity and completeness. ``centroids`` are the mean input vectors of each
-    cluster, in the order of ``cluster_ids``.
-    """
-
-    labels: np.ndarray
-    method: str
-    params: dict = field(default_factory=dict)
-    scores: dict = field(default_factory=dict)
-    centroids: np.ndarray | None = None
-    cluster_ids: np.ndarray | None = None
-    silhouette_by_k: dict = field(default_factory=dict)
-    embedding: np.ndarray | None = None  # the low-dimensional coordinates HDBSCAN ran on, if any
-    seconds: float = 0.0
-    # method="hierarchy" (see kosbert_viz.themes.hierarchy): nested levels, coarsest first; labels = levels[default_level]
-    levels: list = field(default_factory=list)
-    default_level: int | None = None
-    tree: object = None  # pandas DataFrame: node, parent, level, label, size, name
-    names: dict = field(default_factory=dict)  # tree node id -> name (names_at(level) maps labels to names)
-    outlier_score: np.ndarray | None = None  # per text, higher = further from its theme
-    is_outlier: np.ndarray | None = None
-
-    def names_at(self, level: int | None = None) -> dict:
-        """{theme label: name} at ``level`` (default: the default level) for the named themes."""
-        from kosbert_viz.themes.hierarchy import _level_index, _levels, tree_from_levels
-
-        lv = _level_index(self, level)
-        tree = self.tree if self.tree is not None else tree_from_levels(_levels(self)[0])
-        return {int(b): self.names[int(nd)] for nd, l, b in zip(tree.node, tree.level, tree.label)
-                if l == lv and int(nd) in self.names}
-
-    def _over(self, levels: list, default_level: int) -> "ClusterResult":
-        """The same themes (centroids, tree, names) over other texts: ``levels`` holds every level's labels
-        for them (one list even without a hierarchy), ``labels`` becomes ``levels[default_level]``. Scores do
-        not carry over. Used where a map grows (sampled fits, ``extend``) and for a placed batch (``batch_map``)."""
-        res = ClusterResult(labels=levels[default_level], method=self.method, params=dict(self.params), scores={},
-                            centroids=self.centroids, cluster_ids=self.cluster_ids,
-                            silhouette_by_k=dict(self.silhouette_by_k), embedding=None, seconds=self.seconds,
-                            tree=self.tree, names=self.names)
-        if len(levels) > 1 or self.levels:
-            res.levels, res.default_level = list(levels), default_level
-        return res
-
-    @renamed_kwargs(k="top_k")
-    def reassign_noise(self, strategy: str = "centroid", *, X=None, top_k: int = 15) -> "ClusterResult":
-        """A new result with every -1 placed; ``is_outlier`` keeps which texts were noise.
-
-        strategy "centroid": nearest cluster centre; "knn": weighted vote of the ``top_k`` nearest clustered
-        points; both in ``self.embedding`` (the coordinates HDBSCAN ran on), else in ``X``.
-
-        >>> placed = kv.cluster(emb, "hdbscan").reassign_noise("knn")
-        >>> placed.noise_fraction
-        0.0
-        """
-        from kosbert_viz.themes.hierarchy import reassign_result
-
-        return reassign_result(self, strategy, X=X, k=top_k)
-
-    def merge(self, ids, name: str | None = None, *, level: int | None = None, X=None) -> "ClusterResult":
-        """A new result where themes ``ids`` of ``level`` (default level) are one; it keeps the smallest id.
-
-        A merge below the default level that moves texts between default-level themes recomputes the
-        centroids from ``X`` (the clustered vectors) or, without ``X``, leaves them out (None).
-
-        >>> themes = kv.cluster(emb, "hierarchy")
-        >>> merged = themes.merge([0, 1], name="배송")
-        >>> merged.n_clusters == themes.n_clusters - 1, merged.names_at()[0]
-        (True, '배송')
-        """
-        from kosbert_viz.themes.hierarchy import merge_themes
-
-        return merge_themes(self, ids, name=name, level=level, X=X)
-
-    def rename(self, mapping: dict, *, level: int | None = None) -> "ClusterResult":
-        """A new result with names set for themes of ``level``: ``res.rename({0: "배송 지연"})``."""
-        from kosbert_viz.themes.hierarchy import rename_themes
-
-        return rename_themes(self, mapping, level=level)
-
-    def split(self, node: int, n: int = 2, *, level: int | None = None, X=None) -> "ClusterResult":
-        """A new result where theme ``node`` of ``level`` is ``n`` themes (it keeps its id, the rest are new).
-
-        >>> themes = kv.cluster(emb, "hierarchy")
-        >>> themes.split(0, n=2).n_clusters == themes.n_clusters + 1
-        True
-        """
-        from kosbert_viz.themes.hierarchy import split_theme
-
-        return split_theme(self, node, n=n, level=level, X=X, random_state=self.params.get("random_state", 42))
-
-    @property
-    def n_clusters(self) -> int:
-        return int(len(np.unique(self.labels[self.labels >= 0])))
-
-    @property
-    def sizes(self):
-        """Points per cluster label (noise included as -1), largest first (pandas Series)."""
-        import pandas as pd
-
-        return pd.Series(self.labels).value_counts().rename("size").rename_axis("cluster")
-
-    @property
-    def noise_fraction(self) -> float:
-        return float(np.mean(self.labels < 0)) if len(self.labels) else 0.0
-
-    def __repr__(self) -> str:
-        s = ", ".join(f"{k}={v:.3f}" for k, v in self.scores.items() if isinstance(v, float))
-        return (f"ClusterResult(method={self.method!r}, n_clusters={self.n_clusters}, "
-                f"noise_fraction={self.noise_fraction:.3f}, n={len(self.labels)}{', ' + s if s else ''})")
 
 
 def _sample_idx(n, size, random_state):
@@ -234,21 +121,6 @@ def cluster_scores(X, labels, *, truth=None, sample_size: int = _SCORE_SAMPLE, r
         h, c, v = skm.homogeneity_completeness_v_measure(truth, labels)
         out.update(v_measure=float(v), homogeneity=float(h), completeness=float(c))
     return out
-
-
-def _centroids(X, labels):
-    ids = np.unique(labels[labels >= 0])
-    if not len(ids):
-        return np.zeros((0, X.shape[1]), np.float32), ids
-    # one pass: sum rows per cluster with a sparse indicator
-    from scipy.sparse import csr_matrix
-
-    keep = labels >= 0
-    pos = np.searchsorted(ids, labels[keep])
-    ind = csr_matrix((np.ones(len(pos)), (pos, np.flatnonzero(keep))), shape=(len(ids), len(X)))
-    sums = np.asarray(ind @ X, dtype=np.float64)
-    counts = np.bincount(pos, minlength=len(ids))[:, None]
-    return (sums / counts).astype(np.float32), ids
 
 
 def _kmeans(Z, k, random_state, n_init=None):
@@ -403,7 +275,6 @@ def cluster(X, method="kmeans", *, n_clusters: int | None = None, min_cluster_si
                   "implementation": impl}
     elif method == "hierarchy":
         # kosbert_viz.themes.hierarchy: fine k-means on the layout's 5-D clustering embedding, Ward upward, nested levels
-        from kosbert_viz.themes.hierarchy import _cluster_hierarchy
 
         hier, Z_low, how = _cluster_hierarchy(X, embedding, n_clusters, mode=mode, random_state=random_state,
                                               cache=cache, n_neighbors=n_neighbors, show_progress_bar=show_progress_bar)
@@ -416,11 +287,10 @@ def cluster(X, method="kmeans", *, n_clusters: int | None = None, min_cluster_si
     params["mode"] = mode
     extra = cluster_scores(X, labels, truth=truth, sample_size=sample_size, random_state=random_state,
                            internal=scores)
-    centroids, ids = _centroids(X, labels)
+    centroids, ids = cluster_centroids(X, labels)
     res = ClusterResult(labels, name, params, extra, centroids, ids, table,
                         Z_low if Z_low is not None and Z_low is not X else None, time.perf_counter() - t0)
     if name == "hierarchy":
-        from kosbert_viz.themes.hierarchy import _attach
 
         _attach(res, hier, Z_low)
     return res
