@@ -129,7 +129,7 @@ def bench_cached(tm, V):
     from tiny_model import build_tiny_model
 
     from kosbert_viz.embed.cache import EmbeddingCache, text_keys
-    from kosbert_viz.maps.store import encoder_info
+    from kosbert_viz.maps.checks import encoder_info
     from kosbert_viz.embed.models import load_encoder
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-assign-cached-"))

@@ -13,7 +13,7 @@ pytest.importorskip("jscatter", reason='the explorer needs the explore extra: pi
 
 import kosbert_viz as kv  # noqa: E402
 from kosbert_viz.themes.result import ClusterResult  # noqa: E402
-from kosbert_viz.maps.fit import TextMap  # noqa: E402
+from kosbert_viz.maps.textmap import TextMap  # noqa: E402
 
 BASE = ["배송이 너무 늦어요", "환불이 안 돼요", "맛있어요 최고"]
 INJECTION = "<img src=x onerror=alert(1)>"

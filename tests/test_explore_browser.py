@@ -22,7 +22,7 @@ SCRIPT = "<script>window.__pwned = 2</script> 환불해 주세요"
 def _report(tmp_path, n=3000, k=4, point_budget=200_000):
     import kosbert_viz as kv
     from kosbert_viz.themes.result import ClusterResult
-    from kosbert_viz.maps.fit import TextMap
+    from kosbert_viz.maps.textmap import TextMap
 
     rng = np.random.default_rng(0)
     lab = rng.integers(0, k, n)

@@ -83,7 +83,7 @@ def test_a_sampled_map_places_new_texts_as_it_placed_its_own(sampled, texts, tmp
     n = len(texts)
     fit_idx = np.sort(np.random.default_rng(42).choice(n, 300, replace=False))
     rest = np.setdiff1d(np.arange(n), fit_idx)
-    state = tm._placement
+    state = tm.placement
     assert state is not None and state.n == n
     np.testing.assert_array_equal(state.rows, fit_idx)
     again = assign_vectors(tm, tm.embeddings[rest])
@@ -92,7 +92,7 @@ def test_a_sampled_map_places_new_texts_as_it_placed_its_own(sampled, texts, tmp
     np.testing.assert_allclose(again.coords, tm.coords[rest])
     assert np.isin(again.neighbors[again.neighbors >= 0], fit_idx).all()  # map rows, fitted ones only
     loaded = kv.load_map(tm.save(tmp_path / "map"))
-    np.testing.assert_array_equal(loaded._placement.rows, fit_idx)
+    np.testing.assert_array_equal(loaded.placement.rows, fit_idx)
     after = assign_vectors(loaded, tm.embeddings[rest])
     for x, y in zip(again.levels, after.levels):
         np.testing.assert_array_equal(x, y)
@@ -111,7 +111,7 @@ def test_an_extended_sampled_map_still_places_by_its_fitted_rows(sampled, texts)
     a.texts = [texts[i] for i in rest[:20]]
     grown = tm.extend(a)
     assert len(grown.texts) == n + 20
-    np.testing.assert_array_equal(grown._placement.rows, fit_idx)
+    np.testing.assert_array_equal(grown.placement.rows, fit_idx)
     again = assign_vectors(grown, tm.embeddings[rest[:20]])
     np.testing.assert_array_equal(again.labels, a.labels)
     np.testing.assert_array_equal(again.coords, a.coords)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import kosbert_viz as kv
-from kosbert_viz.maps.store import MapFileError, ModelMismatchError
+from kosbert_viz.exceptions import MapFileError, ModelMismatchError
 from kosbert_viz.maps.placement import assign_vectors
 
 
@@ -70,7 +70,7 @@ def _blob_map(n=3000, d=32, k=8, seed=1):
     from conftest import make_blobs
 
     from kosbert_viz.themes.result import ClusterResult
-    from kosbert_viz.maps.fit import TextMap
+    from kosbert_viz.maps.textmap import TextMap
 
     X, lab = make_blobs(n, d, k, seed=seed, spread=0.6)
     coords = np.random.default_rng(seed).normal(size=(k, 2))[lab] * 10 + np.random.default_rng(2).normal(size=(n, 2))
@@ -194,7 +194,7 @@ def test_hierarchy_levels_round_trip_and_nest(text_map, tmp_path):
     res.levels, res.default_level = [coarse, fine], 1
     res.tree = pd.DataFrame({"node": [0, 1], "parent": [-1, -1], "level": [0, 0], "label": [0, 1], "size": [1, 2],
                              "name": ["가", "나"]})
-    tm.clusters, tm._placement = res, None
+    tm.clusters, tm.placement = res, None
     a = assign_vectors(tm, np.asarray(tm.embeddings[:50]) * 1.01 + 0.01)
     assert len(a.levels) == 2 and np.array_equal(a.levels[0], a.levels[1] // 2)
     loaded = kv.load_map(tm.save(tmp_path / "h"))
@@ -216,7 +216,7 @@ def test_inverted_file_index_matches_exact_neighbours(monkeypatch):
     V = make_blobs(400, 32, 8, seed=1, spread=0.7)[0]
     exact = assign_vectors(tm, V)
     monkeypatch.setattr(pl, "_IVF_FROM", 1000)
-    tm._placement = None
+    tm.placement = None
     ivf = assign_vectors(tm, V)
     assert ivf.info["index"] == "ivf" and exact.info["index"] == "exact"
     recall = np.mean([len(set(a) & set(b)) / len(a) for a, b in zip(exact.neighbors, ivf.neighbors)])
@@ -260,7 +260,8 @@ def test_cli_assign_writes_a_report_with_candidates_first(text_map, tmp_path):
 
 def test_batch_map_is_the_batch_with_the_maps_themes(text_map):
     from kosbert_viz import topics_per_class
-    from kosbert_viz.maps.placement import batch_map, theme_names
+    from kosbert_viz.maps.placement import batch_map
+    from kosbert_viz.maps.levels import theme_names
 
     a = text_map.assign(NEW + text_map.texts[:20])
     batch = batch_map(text_map, a)

@@ -15,9 +15,10 @@ import pytest
 
 import kosbert_viz as kv
 from kosbert_viz.themes.result import ClusterResult
-from kosbert_viz.maps.fit import TextMap
+from kosbert_viz.maps.textmap import TextMap
 from kosbert_viz.report.ui import read_report
-from kosbert_viz.report.html import build_manifest, write_report
+from kosbert_viz.maps.manifest import build_manifest
+from kosbert_viz.report.html import write_report
 
 INJECTION = "<img src=x onerror=alert(1)>"
 HANGUL_ESCAPE = re.compile(r"\\u(?:a[c-f]|b[0-9a-f]|c[0-9a-f]|d[0-7])[0-9a-f]{2}", re.I)

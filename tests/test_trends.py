@@ -7,7 +7,7 @@ import pytest
 
 import kosbert_viz as kv
 from kosbert_viz.themes.result import ClusterResult
-from kosbert_viz.maps.fit import TextMap
+from kosbert_viz.maps.textmap import TextMap
 
 
 @pytest.fixture(scope="module")

@@ -20,15 +20,12 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from kosbert_viz.exceptions import NotATextError
 
 __all__ = ["check_texts", "normalize_text", "check_embeddings", "check_labels", "check_cache_root",
            "check_positive_int", "renamed_kwargs", "NotATextError"]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-class NotATextError(TypeError):
-    """A row of ``texts`` is not a string (None, NaN, pd.NA, a number)."""
 
 
 def normalize_text(text: str) -> str:

@@ -469,7 +469,8 @@ def _cmd_assign(args) -> int:
     """Place the texts of a table into a saved map and write a report of the batch (candidates first)."""
     _check_count(args.limit, "--limit", 1, "a positive number of rows (or leave --limit out for all rows)")
     output = _check_output(args.output)
-    from kosbert_viz.maps.store import MapFileError, ModelMismatchError, load_map
+    from kosbert_viz.exceptions import MapFileError, ModelMismatchError
+    from kosbert_viz.maps.textmap import load_map
 
     map_dir = Path(args.map_dir)
     if not (map_dir / "map.json").is_file():
@@ -483,7 +484,8 @@ def _cmd_assign(args) -> int:
     if not len(texts):
         raise CLIError(f"{args.file} has no non-empty text in column {args.text_col!r}")
     meta = _trend_columns(args, df)
-    from kosbert_viz.maps.placement import batch_map, write_assignment_report
+    from kosbert_viz.maps.placement import batch_map
+    from kosbert_viz.report.assignment import write_assignment_report
 
     try:
         tm = load_map(map_dir, model=args.model)

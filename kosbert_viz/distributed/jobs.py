@@ -41,6 +41,7 @@ import numpy as np
 
 from kosbert_viz.embed.cache import EmbeddingCache, text_keys
 from kosbert_viz._util.validation import renamed_kwargs
+from kosbert_viz.exceptions import MissingEmbeddingsError
 
 __all__ = ["encode_dataset", "assign_dataset", "load_embeddings", "EncodeResult", "MissingEmbeddingsError", "shutdown_ray"]
 
@@ -53,10 +54,6 @@ _PARQUET_EXT = (".parquet", ".pq", ".parq")
 _CSV_EXT = (".csv", ".tsv", ".txt")
 _COMPRESSED = (".gz", ".bz2", ".zst", ".lz4", ".br")
 _DEFAULT_BATCH = {"cpu": 4096, "gpu": 16384}
-
-
-class MissingEmbeddingsError(LookupError):
-    """Some texts have no vector in the cache for this model."""
 
 
 def _restore_builtin_print() -> None:
@@ -667,10 +664,10 @@ class _AssignActor:
             import torch
 
             torch.set_num_threads(int(threads))
-        from kosbert_viz.maps.store import load_map
+        from kosbert_viz.maps.textmap import load_map
         from kosbert_viz.maps.placement import map_encoder, prepare
 
-        self.tm = load_map(map_path)
+        self.tm = load_map(map_path, draw=False)
         self.encoder = map_encoder(self.tm, model)
         prepare(self.tm)  # the saved placement index (or the exact search) once, not per batch
         self.cache = EmbeddingCache(cache_path, dtype=cache_dtype)

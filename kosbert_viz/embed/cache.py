@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Iterable
 
 import numpy as np
+from kosbert_viz.exceptions import CacheWriteError, CacheFullError, CacheNotWritableError
 
 __all__ = ["EmbeddingCache", "CacheWriteError", "CacheFullError", "CacheNotWritableError", "text_keys",
            "default_cache_dir"]
@@ -64,22 +65,6 @@ _AUTO_COMPACT_AT = 64  # small segments in one namespace before put() compacts
 _TMP_MAX_AGE = 3600.0  # seconds before an orphaned tmp file is removed
 _CRC_CHUNK = 1 << 13  # a verified segment keeps its running CRC every 8 KiB, to re-check partial reads
 _FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
-
-
-class CacheWriteError(OSError):
-    """The cache could not store new entries (entries stored before are intact and still read).
-
-    ``encode()`` catches it: it warns once and returns the vectors it computed, uncached.
-    """
-
-
-class CacheFullError(CacheWriteError):
-    """Raised when the cache cannot write because the disk (or quota) is full."""
-
-
-class CacheNotWritableError(CacheWriteError):
-    """Raised when the cache folder cannot be written: no permission, a read-only file system, or a
-    file where a folder should be."""
 
 
 def default_cache_dir() -> Path:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from kosbert_viz._util.validation import cut_long_texts
+from kosbert_viz.exceptions import ModelLoadError
 
 DEFAULT_MODEL = "jhgan/ko-sbert-multitask"
 OFFLINE_ALIAS = "offline"  # model="offline" (or KOSBERT_VIZ_MODEL=offline) asks for OfflineEncoder
@@ -34,10 +35,6 @@ _LOADED: dict[tuple, Any] = {}
 # gone with it; a weak-key table would keep it alive through the encoder's reference)
 _OBJECT_ATTR = "_kosbert_viz_encoders"
 _WEIGHT_HASHES: dict[tuple, str] = {}
-
-
-class ModelLoadError(OSError):
-    """The sentence-transformers model could not be loaded (no network, not cached, bad path)."""
 
 
 def resolve_model_name(model: str | os.PathLike | None = None) -> tuple[str, str]:

@@ -21,6 +21,7 @@ import gzip
 import lzma
 import os
 from pathlib import Path
+from kosbert_viz.exceptions import TableError
 
 __all__ = ["read_table", "TableError"]
 
@@ -33,10 +34,6 @@ _COMPRESSED = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 _PANDAS_COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz"}
 _ONE_COLUMN = "\x1f"  # a header without any separator: the file is one column (its texts may hold commas)
 _BLOCK = 1 << 20
-
-
-class TableError(ValueError):
-    """The file exists but cannot be read as a table (empty, header only, undecodable, malformed)."""
 
 
 def sep_name(sep: str | None) -> str:

