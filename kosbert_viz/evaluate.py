@@ -46,10 +46,10 @@ MODEL_CARD_KORSTS = {
 
 
 def _pair_matrices(e1, e2):
-    from kosbert_viz.geometry.search import _as_matrix
+    from kosbert_viz.geometry.search import as_matrix
 
-    a = _as_matrix(e1, "embeddings[0]")
-    b = _as_matrix(e2, "embeddings[1]")
+    a = as_matrix(e1, "embeddings[0]")
+    b = as_matrix(e2, "embeddings[1]")
     if a.shape != b.shape:
         raise ValueError(f"the two embedding arrays must have the same shape, got {a.shape} and {b.shape}")
     if not (np.isfinite(a).all() and np.isfinite(b).all()):

@@ -9,7 +9,7 @@ import pytest
 
 import kosbert_viz as kv
 from conftest import shared_file
-from kosbert_viz.distributed.jobs import (EncodeResult, MissingEmbeddingsError, _EncodeActor, _expand,
+from kosbert_viz.distributed.jobs import (MissingEmbeddingsError, _EncodeActor, _expand,
                                      encode_dataset, load_embeddings)
 
 N_HEADLINES = 20_000

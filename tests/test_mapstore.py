@@ -293,7 +293,6 @@ def test_theme_tree_sizes_are_counted_over_the_texts_at_hand():
 
 
 def test_a_map_json_pointing_outside_its_folder_is_refused(tmp_path):
-    import json
 
     from kosbert_viz.maps.store import MapFileError, _Reader
 

@@ -25,7 +25,7 @@ from kosbert_viz.exceptions import NotATextError
 __all__ = ["check_texts", "normalize_text", "check_embeddings", "check_labels", "check_cache_root",
            "check_positive_int", "renamed_kwargs", "NotATextError"]
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def normalize_text(text: str) -> str:
@@ -38,8 +38,8 @@ def normalize_text(text: str) -> str:
     >>> normalize_text("ok\\ud83d")
     'ok\ufffd'
     """
-    if _SURROGATE.search(text):
-        text = _SURROGATE.sub("\ufffd", text)
+    if SURROGATE.search(text):
+        text = SURROGATE.sub("\ufffd", text)
     return unicodedata.normalize("NFC", text)
 
 
@@ -72,7 +72,7 @@ def iter_texts(texts, *, name: str = "texts", offset: int = 0, warn_surrogates: 
     for i, t in enumerate(texts, offset):
         if not isinstance(t, str):
             raise _row_error(i, t, name)
-        if warn_surrogates and not warned and _SURROGATE.search(t):
+        if warn_surrogates and not warned and SURROGATE.search(t):
             warnings.warn(f"{name}[{i}] holds a lone surrogate (a broken emoji, common in scraped chat logs); "
                           f"it is replaced with U+FFFD (further rows are not reported)", UserWarning, stacklevel=3)
             warned = True
@@ -101,7 +101,7 @@ def _nfc_rows(items: list, name: str) -> list[str]:
         if not all(type(t) is str for t in chunk):
             break
         joined = "\n".join(chunk)
-        if _SURROGATE.search(joined):
+        if SURROGATE.search(joined):
             break
         normalised = unicodedata.normalize("NFC", joined)  # the same object when it is NFC already
         if normalised is joined or normalised == joined:

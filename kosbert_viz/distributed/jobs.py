@@ -463,8 +463,8 @@ def _resolve_model(model) -> str:
     return str(local.resolve()) if local.exists() else name
 
 
-def _resolve_cache(cache) -> EmbeddingCache:
-    from kosbert_viz.embed.encode import _resolve_cache as resolve
+def resolve_cache(cache) -> EmbeddingCache:
+    from kosbert_viz.embed.encode import resolve_cache as resolve
 
     if cache is None or cache is False:
         raise ValueError("encode_dataset writes into the embedding cache: pass cache='auto' or a folder "
@@ -554,7 +554,7 @@ def encode_dataset(
 
     read_kwargs = dict(read_kwargs or {})
     model_name = _resolve_model(model)
-    store = _resolve_cache(cache)
+    store = resolve_cache(cache)
     if parquet_out is not None and id_column is None and _is_pathlike(source):
         raise ValueError("parquet_out= with a file source needs id_column= (the column that identifies a row)")
     t_start = time.perf_counter()
@@ -744,7 +744,7 @@ def assign_dataset(source, map_path, *, text_column: str = "text", model=None, c
         raise FileNotFoundError(f"no saved map at {map_path} (expected a folder written by TextMap.save)")
     if model is not None:
         model = _resolve_model(model)
-    store = _resolve_cache(cache)
+    store = resolve_cache(cache)
     where = _connect(ray, address, init_kwargs)
     cluster_cpus = float(ray.cluster_resources().get("CPU", 1))
     num_cpus = 1.0 if num_cpus is None else float(num_cpus)
@@ -862,14 +862,14 @@ def load_embeddings(
     """
     if isinstance(model, EncodeResult):
         fingerprint, name = model.fingerprint, model.model
-        store = model.cache if cache == "auto" else _resolve_cache(cache)
+        store = model.cache if cache == "auto" else resolve_cache(cache)
         text_column = text_column or model.text_column
     else:
         from kosbert_viz.embed.models import load_encoder
 
         encoder = load_encoder(model, device=device, precision=precision, normalize=normalize)
         fingerprint, name = encoder.fingerprint, encoder.name
-        store = _resolve_cache(cache)
+        store = resolve_cache(cache)
     text_column = text_column or "text"
     pieces: list[np.ndarray] = []
     done = missing = 0

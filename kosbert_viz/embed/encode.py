@@ -25,7 +25,7 @@ __all__ = ["encode"]
 _CHUNK = 65536  # texts handled at once: bounds memory for generators and huge inputs
 
 
-def _resolve_cache(cache) -> EmbeddingCache | None:
+def resolve_cache(cache) -> EmbeddingCache | None:
     if cache is None or cache is False:
         return None
     if isinstance(cache, EmbeddingCache):
@@ -108,7 +108,7 @@ def encode(
     batch_size = check_positive_int(batch_size, "batch_size", allow_none=True)
     token_budget = check_positive_int(token_budget, "token_budget", allow_none=True)
     encoder = load_encoder(model, device=device, precision=precision, normalize=normalize)
-    store = _resolve_cache(cache)
+    store = resolve_cache(cache)
     total = len(texts) if isinstance(texts, (Sequence, np.ndarray)) or hasattr(texts, "__len__") else None
     if out is not None:
         if out.dtype != np.float32 or out.ndim != 2 or out.shape[1] != encoder.dim:

@@ -33,7 +33,7 @@ PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
 _LOADED: dict[tuple, Any] = {}
 # encoders of a SentenceTransformer object passed in are kept on the object itself (set up once,
 # gone with it; a weak-key table would keep it alive through the encoder's reference)
-_OBJECT_ATTR = "_kosbert_viz_encoders"
+OBJECT_ATTR = "_kosbert_viz_encoders"
 _WEIGHT_HASHES: dict[tuple, str] = {}
 
 
@@ -220,7 +220,7 @@ def _weights_hash(folder: Path) -> str:
     return _WEIGHT_HASHES[stamp]
 
 
-def _load_error(name: str, source: str, exc: BaseException) -> ModelLoadError:
+def load_error(name: str, source: str, exc: BaseException) -> ModelLoadError:
     local = Path(name).expanduser()
     offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False")
     tried = [f"the name {name!r} from {source}"]
@@ -486,7 +486,7 @@ def _load_sentence_transformer(cls, name: str, source: str, device: str, extra: 
         with _quiet_hub_retries():
             return cls(name, device=device, **extra)
     except Exception as exc:
-        raise _load_error(name, source, exc) from exc
+        raise load_error(name, source, exc) from exc
 
 
 def load_encoder(model=None, *, device: str | None = None, precision: str = "auto",
@@ -528,7 +528,7 @@ def load_encoder(model=None, *, device: str | None = None, precision: str = "aut
                 raise ValueError(f"the SentenceTransformer's weights are {prec}, got precision={precision!r}; "
                                  f"convert the model first ({hint}) or pass precision='auto' or a model name")
             key = (dev, prec, bool(normalize))
-            known = model.__dict__.setdefault(_OBJECT_ATTR, {})
+            known = model.__dict__.setdefault(OBJECT_ATTR, {})
             if key not in known:
                 name = (getattr(model, "name_or_path", None) or getattr(model, "_model_name", None)
                         or type(model).__name__)
@@ -545,7 +545,7 @@ def load_encoder(model=None, *, device: str | None = None, precision: str = "aut
             _LOADED[(OFFLINE_ALIAS,)] = OfflineEncoder()
         return _LOADED[(OFFLINE_ALIAS,)]
     if _looks_like_path(name) and not Path(name).expanduser().exists():  # a typo, not a hub name: say so now
-        raise _load_error(name, source, FileNotFoundError(f"no such folder: {name}"))
+        raise load_error(name, source, FileNotFoundError(f"no such folder: {name}"))
     extra = {} if any(k[0] == name for k in _LOADED) else _hub_preflight(name, source)
     dev = select_device(device)
     prec = resolve_precision(precision, dev)
@@ -565,3 +565,14 @@ def load_encoder(model=None, *, device: str | None = None, precision: str = "aut
     encoder = _with_backend(SentenceTransformerEncoder(st, name, device=dev, precision=prec, normalize=normalize))
     _LOADED[key] = encoder
     return encoder
+
+
+def forget_loaded(folder) -> None:
+    """Drop encoders loaded from ``folder`` earlier in this process (their weights are now stale)."""
+    target = Path(folder).expanduser().resolve()
+    for key in list(_LOADED):
+        try:
+            if Path(str(key[0])).expanduser().resolve() == target:
+                del _LOADED[key]
+        except (OSError, ValueError):
+            continue

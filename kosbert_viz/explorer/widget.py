@@ -454,7 +454,7 @@ class Explorer:
         cost no analysis at all.
         """
         from kosbert_viz._util.validation import check_positive_int
-        from kosbert_viz.naming.keywords import _ctfidf_table
+        from kosbert_viz.naming.keywords import ctfidf_table
 
         top_n = check_positive_int(top_n, "top_n")
         idx = self._selection_indices() if indices is None else self._check_indices(indices)
@@ -478,7 +478,7 @@ class Explorer:
         lab = np.r_[np.ones(len(idx), np.int64), np.zeros(len(rest), np.int64)]
         pairs = self._morphemes(both)
         texts = [self._texts[i] for i in both]
-        table = _ctfidf_table(texts, lab, pairs, top_n, None, 1, 3)
+        table = ctfidf_table(texts, lab, pairs, top_n, None, 1, 3)
         row = [r for r in table if r["cluster"] == 1]
         return list(row[0]["keywords"]) if row else []
 
@@ -495,15 +495,15 @@ class Explorer:
     def _morphemes(self, indices, *, on_this_thread: bool = False) -> list:
         """(key, form) content words of the texts at ``indices``, analysed once per text and kept
         (at most ``TOKEN_CACHE_MAX`` texts; past that the kept ones are dropped and analysed again when needed)."""
-        from kosbert_viz.naming.keywords import _naming_inputs, _tokenize
+        from kosbert_viz.naming.keywords import naming_inputs, tokenize
 
         wanted = [int(i) for i in indices]
         with self._tokens_lock:  # the warm-up thread and the kernel's thread share the store
             have = {i: self._tokens[i] for i in wanted if i in self._tokens}
         todo = list(dict.fromkeys(i for i in wanted if i not in have))
         if todo:  # analysed outside the store's lock (the analyser has its own)
-            texts, _, stop, _ = _naming_inputs([self._texts[i] for i in todo], 1, (), None, None)
-            new = dict(zip(todo, _tokenize(texts, False, stop, False, on_this_thread=on_this_thread)))
+            texts, _, stop, _ = naming_inputs([self._texts[i] for i in todo], 1, (), None, None)
+            new = dict(zip(todo, tokenize(texts, False, stop, False, on_this_thread=on_this_thread)))
             with self._tokens_lock:
                 if len(self._tokens) + len(new) > TOKEN_CACHE_MAX:
                     self._tokens.clear()
@@ -735,9 +735,9 @@ class Explorer:
 
         def warm():
             try:
-                from kosbert_viz.naming.keywords import _kiwi
+                from kosbert_viz.naming.keywords import kiwi
 
-                _kiwi()  # built at normal priority: Kiwi's own worker threads must not inherit nice 19
+                kiwi()  # built at normal priority: Kiwi's own worker threads must not inherit nice 19
                 try:
                     import os
 

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from kosbert_viz._util.validation import check_labels, check_positive_int, check_texts
+from kosbert_viz.embed.models import forget_loaded
 
 __all__ = ["finetune", "FinetuneResult", "pairs_from_duplicates", "pairs_from_labels", "default_recipe"]
 
@@ -468,8 +469,8 @@ def _load_base(model):
     """(a fresh SentenceTransformer to train, the base model's name, what to evaluate 'before' with)."""
     import copy
 
-    from kosbert_viz.embed.models import OFFLINE_ALIAS, OfflineEncoder, SentenceTransformerEncoder, _OBJECT_ATTR, \
-        _load_error, resolve_model_name
+    from kosbert_viz.embed.models import OFFLINE_ALIAS, OfflineEncoder, SentenceTransformerEncoder, OBJECT_ATTR, \
+        load_error, resolve_model_name
 
     if isinstance(model, OfflineEncoder) or model == OFFLINE_ALIAS:
         raise TypeError("the offline encoder (USE) cannot be fine-tuned, expected a sentence-transformers model: "
@@ -480,7 +481,7 @@ def _load_base(model):
         if not (hasattr(model, "encode") and hasattr(model, "tokenize")):
             raise TypeError(f"model must be a model name, a folder or a SentenceTransformer, got {type(model).__name__}")
         trained = copy.deepcopy(model)  # never change the caller's object (nor its cached fingerprint)
-        trained.__dict__.pop(_OBJECT_ATTR, None)
+        trained.__dict__.pop(OBJECT_ATTR, None)
         name = str(getattr(model, "name_or_path", None) or getattr(model.model_card_data, "base_model", None)
                    or type(model).__name__)
         return trained, name, model
@@ -492,7 +493,7 @@ def _load_base(model):
     try:
         trained = SentenceTransformer(name, device="cpu")
     except Exception as exc:
-        raise _load_error(name, source, exc) from exc
+        raise load_error(name, source, exc) from exc
     return trained, name, name
 
 
@@ -561,19 +562,6 @@ def _sts(task: _Task, model, cache):
     from kosbert_viz.evaluate import sts
 
     return sts(task.columns["sentence1"], task.columns["sentence2"], task.columns["score"], model=model, cache=cache)
-
-
-def _forget_loaded(folder: Path) -> None:
-    """Drop encoders loaded from ``folder`` earlier in this process (their weights are now stale)."""
-    from kosbert_viz.embed import models
-
-    target = folder.resolve()
-    for key in list(models._LOADED):
-        try:
-            if Path(str(key[0])).expanduser().resolve() == target:
-                del models._LOADED[key]
-        except (OSError, ValueError):
-            continue
 
 
 def _our_checkpoints(folder: Path) -> bool:
@@ -791,7 +779,7 @@ def finetune(train, model=None, *, output_dir, loss: str = "auto", epochs: int |
     pairs_done = plan["pairs_per_epoch"] * plan["epochs"] * steps_done / max(plan["total_steps"], 1)
 
     trained.save(str(out), create_model_card=False)
-    _forget_loaded(out)
+    forget_loaded(out)
     if not keep_checkpoints and _our_checkpoints(ckpt_dir):
         shutil.rmtree(ckpt_dir)
 

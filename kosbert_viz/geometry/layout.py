@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kosbert_viz._util.validation import renamed_kwargs
-from kosbert_viz.geometry.reduce import (KNNGraph, _array_hash, _check_matrix, _check_mode, _scaled_init, default_cluster_epochs,
+from kosbert_viz.geometry.reduce import (KNNGraph, _array_hash, check_matrix, check_mode, _scaled_init, default_cluster_epochs,
                      nearest_neighbors, reduce)
 
 __all__ = ["layout", "Layout", "HIERARCHY_RUNS", "ENSEMBLE_EPOCHS"]
@@ -74,8 +74,8 @@ def layout(X, *, cluster_dims: int | None = 5, map_dims: int = 2, n_neighbors: i
     >>> lay.cluster_coords is None, lay.map_coords.shape
     (True, (480, 3))
     """
-    _check_mode(mode)
-    X = _check_matrix(X)
+    check_mode(mode)
+    X = check_matrix(X)
     if cluster_dims is not None and not 2 <= int(cluster_dims) <= 50:
         raise ValueError(f"cluster_dims must be between 2 and 50 (5-10 suits HDBSCAN), got {cluster_dims}")
     if map_dims not in (2, 3):

@@ -57,14 +57,14 @@ def _params_key(xhash: str, kind: str, params: dict) -> str:
     return kind + hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
 
 
-def _check_matrix(X, name: str = "X") -> np.ndarray:
+def check_matrix(X, name: str = "X") -> np.ndarray:
     """float32 (n, d), finite (the shared check of ``_validation``)."""
     from kosbert_viz._util.validation import check_embeddings
 
     return check_embeddings(X, name=name)
 
 
-def _check_mode(mode):
+def check_mode(mode):
     if mode not in _MODES:
         raise ValueError(f"mode must be 'deterministic' or 'fast', got {mode!r}")
 
@@ -115,7 +115,7 @@ def _one_blas_thread():
     return threadpool_limits(1, user_api="blas")
 
 
-def _unit_rows(X: np.ndarray) -> np.ndarray:
+def unit_rows(X: np.ndarray) -> np.ndarray:
     return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
 
 
@@ -129,7 +129,7 @@ def _project(X, *, pca_components, metric, random_state):
     n, d = X.shape
     p = pca_components
     if metric == "cosine":
-        X = _unit_rows(X)
+        X = unit_rows(X)
     if not p or d <= p or n <= p:
         return np.ascontiguousarray(X, dtype=np.float32)
     mean = np.zeros(d, np.float32) if metric == "cosine" else X.mean(0, dtype=np.float64).astype(np.float32)
@@ -168,7 +168,7 @@ def _exact_knn(Y, k, metric):
     n = len(Y)
     idx = np.empty((n, k), np.int32)
     dist = np.empty((n, k), np.float32)
-    Z = _unit_rows(Y) if metric == "cosine" else Y
+    Z = unit_rows(Y) if metric == "cosine" else Y
     sq = (Z * Z).sum(1)
     step = max(1, 2_000_000 // max(n, 1))
     for s in range(0, n, step):
@@ -247,8 +247,8 @@ def nearest_neighbors(X, *, n_neighbors: int = 15, metric: str = "cosine", pca_c
     ((480, 15), (480, 15))
     >>> xy = kv.reduce(emb, knn=knn)                         # reuses the graph
     """
-    X = _check_matrix(X)
-    _check_mode(mode)
+    X = check_matrix(X)
+    check_mode(mode)
     if metric not in ("cosine", "euclidean"):
         raise ValueError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
     n = len(X)
@@ -276,7 +276,7 @@ def nearest_neighbors(X, *, n_neighbors: int = 15, metric: str = "cosine", pca_c
             st.skip("knn", "from disk cache")
         else:
             with st("knn", f"{n:,} points, k={k}, {'exact' if exact else 'NN-descent'}"):
-                Z = Y if not projected else _unit_rows(X) if metric == "cosine" else X
+                Z = Y if not projected else unit_rows(X) if metric == "cosine" else X
                 seed = random_state if mode == "deterministic" else None
                 if exact:
                     idx, dist = _exact_knn(Z, k, metric)
@@ -341,15 +341,15 @@ def reduce(X, method="umap", *, n_components: int = 2, metric: str = "cosine", n
     >>> kv.reduce(emb, n_components=3).shape                 # a 3-D map
     (480, 3)
     """
-    _check_mode(mode)
+    check_mode(mode)
     if not isinstance(n_components, (int, np.integer)) or n_components < 1:
         raise ValueError(f"n_components must be a positive integer, got {n_components!r}")
     if hasattr(method, "fit_transform"):
-        X = _check_matrix(X)
+        X = check_matrix(X)
         return np.ascontiguousarray(method.fit_transform(X), dtype=np.float32)
     if method not in ("umap", "pca"):
         raise ValueError(f"method must be 'umap', 'pca' or an object with fit_transform, got {method!r}")
-    X = _check_matrix(X)
+    X = check_matrix(X)
     n = len(X)
     if n <= n_components + 1:
         raise ValueError(f"need more than n_components + 1 = {n_components + 1} points to reduce, got {n}")

@@ -37,9 +37,9 @@ _ANN_HINT = ('the approximate index needs faiss: pip install "kosbert_viz[ann]" 
 
 # --------------------------------------------------------------------------- inputs
 
-def _as_matrix(X, name: str) -> np.ndarray:
+def as_matrix(X, name: str) -> np.ndarray:
     """A 2-D float array view (no copy for float32/float64 arrays and memmaps)."""
-    # NaN rows are reported with their block offset by _unit_rows (a memmap is not read whole here)
+    # NaN rows are reported with their block offset by checked_unit_rows (a memmap is not read whole here)
     X = check_embeddings(X, name=name, dtype=None, finite=False)
     if X.dtype not in (np.float32, np.float64):
         X = X.astype(np.float32)
@@ -51,7 +51,7 @@ def _as_texts(texts, n: int, name: str = "texts") -> list | None:
     return None if texts is None else check_texts(texts, name=name, n=n)
 
 
-def _unit_rows(X: np.ndarray, what: str, offset: int = 0) -> np.ndarray:
+def checked_unit_rows(X: np.ndarray, what: str, offset: int = 0) -> np.ndarray:
     """float32 rows scaled to unit length (zero rows stay zero); NaN/inf rows raise."""
     X = np.asarray(X, dtype=np.float32)
     norms = np.linalg.norm(X, axis=1)
@@ -66,7 +66,7 @@ def _queries(queries, model, cache, dim: int):
     if isinstance(queries, str):
         queries = [queries]
     if isinstance(queries, np.ndarray) and queries.dtype.kind in "fiu" or hasattr(queries, "detach"):
-        Q = _as_matrix(queries[None, :] if np.ndim(queries) == 1 else queries, "queries")
+        Q = as_matrix(queries[None, :] if np.ndim(queries) == 1 else queries, "queries")
         labels = list(range(len(Q)))
     else:
         if not isinstance(queries, Iterable):
@@ -75,9 +75,9 @@ def _queries(queries, model, cache, dim: int):
         labels = list(queries)
         if labels and not all(isinstance(q, str) for q in labels):
             if all(np.ndim(q) == 1 and not isinstance(q, str) for q in labels):
-                Q = _as_matrix(np.asarray(labels), "queries")
+                Q = as_matrix(np.asarray(labels), "queries")
                 labels = list(range(len(Q)))
-                return _unit_rows(Q, "queries"), labels
+                return checked_unit_rows(Q, "queries"), labels
             bad = next(i for i, q in enumerate(labels) if not isinstance(q, str))
             raise TypeError(f"queries[{bad}] is {type(labels[bad]).__name__}; "
                             f"give all queries as str or all as vectors")
@@ -91,12 +91,12 @@ def _queries(queries, model, cache, dim: int):
     if Q.shape[1] != dim:
         raise ValueError(f"queries have dimension {Q.shape[1]} but the corpus has {dim} "
                          f"(were they encoded with the same model?)")
-    return _unit_rows(Q, "queries"), labels
+    return checked_unit_rows(Q, "queries"), labels
 
 
 # --------------------------------------------------------------------------- exact top-k
 
-def _exact_topk(Q: np.ndarray, corpus: np.ndarray, k: int, *, corpus_block: int = _CORPUS_BLOCK,
+def exact_topk(Q: np.ndarray, corpus: np.ndarray, k: int, *, corpus_block: int = _CORPUS_BLOCK,
                 query_block: int = _QUERY_BLOCK, exclude_self_from: int | None = None):
     """Exact cosine top-k of unit rows ``Q`` against ``corpus`` (any norms), block by block.
 
@@ -164,7 +164,7 @@ class AnnIndex:
             import faiss
         except ImportError as exc:
             raise ImportError(_ANN_HINT) from exc
-        X = _as_matrix(corpus_embeddings, "corpus_embeddings")
+        X = as_matrix(corpus_embeddings, "corpus_embeddings")
         n, dim = X.shape
         if n < 2:
             raise ValueError(f"an approximate index needs at least 2 vectors, got {n}")
@@ -179,9 +179,9 @@ class AnnIndex:
         quantizer = faiss.IndexFlatIP(dim)
         index = faiss.IndexIVFFlat(quantizer, dim, self.nlist, faiss.METRIC_INNER_PRODUCT)
         index.cp.seed = int(random_state)
-        index.train(_unit_rows(X[sample], "corpus_embeddings"))
+        index.train(checked_unit_rows(X[sample], "corpus_embeddings"))
         for s in range(0, n, add_block):
-            index.add(_unit_rows(X[s:s + add_block], "corpus_embeddings", s))
+            index.add(checked_unit_rows(X[s:s + add_block], "corpus_embeddings", s))
         index.nprobe = self.nprobe
         self._index, self._quantizer = index, quantizer
         self.n, self.dim = n, dim
@@ -267,7 +267,7 @@ def search(queries, corpus_embeddings, texts=None, *, top_k: int = 10, model=Non
     """
     import pandas as pd
 
-    C = corpus_embeddings if isinstance(corpus_embeddings, AnnIndex) else _as_matrix(corpus_embeddings,
+    C = corpus_embeddings if isinstance(corpus_embeddings, AnnIndex) else as_matrix(corpus_embeddings,
                                                                                      "corpus_embeddings")
     if isinstance(index, AnnIndex):
         ann = index
@@ -302,10 +302,10 @@ def search(queries, corpus_embeddings, texts=None, *, top_k: int = 10, model=Non
         if recall_sample and not isinstance(C, AnnIndex):
             rng = np.random.default_rng(random_state)
             pick = np.sort(rng.choice(len(Q), min(recall_sample, len(Q)), replace=False))
-            _, exact_idx = _exact_topk(Q[pick], C, k, corpus_block=chunk_size)
+            _, exact_idx = exact_topk(Q[pick], C, k, corpus_block=chunk_size)
             info.update(recall_at_k=round(_recall(idx[pick], exact_idx), 4), recall_queries=len(pick))
     else:
-        scores, idx = _exact_topk(Q, C, k, corpus_block=chunk_size)
+        scores, idx = exact_topk(Q, C, k, corpus_block=chunk_size)
 
     keep = idx >= 0
     q_row, rank = np.nonzero(keep)
@@ -326,7 +326,7 @@ def search(queries, corpus_embeddings, texts=None, *, top_k: int = 10, model=Non
 def _group_stats(X: np.ndarray, members: np.ndarray, rng) -> tuple[float, float, int]:
     """(mean, min) pairwise cosine within a group and its most central member."""
     sample = members if len(members) <= _GROUP_SAMPLE else np.sort(rng.choice(members, _GROUP_SAMPLE, False))
-    E = _unit_rows(X[sample], "embeddings").astype(np.float64)
+    E = checked_unit_rows(X[sample], "embeddings").astype(np.float64)
     S = E @ E.T
     m = len(sample)
     off = ~np.eye(m, dtype=bool)
@@ -378,7 +378,7 @@ def duplicates(embeddings, texts=None, *, threshold: float | str | None = "auto"
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    X = _as_matrix(embeddings, "embeddings")
+    X = as_matrix(embeddings, "embeddings")
     n = len(X)
     texts = _as_texts(texts, n)
     auto = threshold is None or (isinstance(threshold, str) and threshold == "auto")
@@ -394,9 +394,9 @@ def duplicates(embeddings, texts=None, *, threshold: float | str | None = "auto"
 
     rows, cols, vals = [], [], []
     for s in range(0, n, _QUERY_BLOCK):
-        Q = _unit_rows(X[s:s + _QUERY_BLOCK], "embeddings", s)
+        Q = checked_unit_rows(X[s:s + _QUERY_BLOCK], "embeddings", s)
         if index is None:
-            v, i = _exact_topk(Q, X, top_k, corpus_block=chunk_size, exclude_self_from=s)
+            v, i = exact_topk(Q, X, top_k, corpus_block=chunk_size, exclude_self_from=s)
         else:
             v, i = index.search_vectors(Q, top_k + 1)
             i = np.where(i == np.arange(s, s + len(Q))[:, None], -1, i)
@@ -460,7 +460,7 @@ def _auto_threshold(X, r, c, v, random_state):
     a, b = (rng.integers(0, n, m), rng.integers(0, n, m)) if n else (np.zeros(0, np.int64),) * 2
     a, b = a[a != b], b[a != b]
     if len(a):
-        sims = np.einsum("ij,ij->i", _unit_rows(X[a], "embeddings"), _unit_rows(X[b], "embeddings"))
+        sims = np.einsum("ij,ij->i", checked_unit_rows(X[a], "embeddings"), checked_unit_rows(X[b], "embeddings"))
         mu, sd = float(sims.mean()), float(sims.std())
     else:
         mu, sd = 0.0, 0.0

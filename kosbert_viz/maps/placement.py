@@ -26,7 +26,7 @@ import numpy as np
 
 from kosbert_viz._util.validation import renamed_kwargs
 
-from kosbert_viz.geometry.search import _exact_topk, _unit_rows
+from kosbert_viz.geometry.search import exact_topk, checked_unit_rows
 from kosbert_viz.maps.checks import check_model
 from kosbert_viz.maps.levels import map_levels, map_levels_of, theme_names, verified_embeddings
 from kosbert_viz.exceptions import ModelMismatchError
@@ -154,7 +154,7 @@ class PlacementState:
             bounds = np.searchsorted(self.lists[order], np.arange(len(self.centroids) + 1))
             U = np.empty((len(order), X.shape[1]), np.float32)
             for s in range(0, len(order), 65_536):
-                U[s:s + 65_536] = _unit_rows(X[order[s:s + 65_536]], "map embeddings")
+                U[s:s + 65_536] = checked_unit_rows(X[order[s:s + 65_536]], "map embeddings")
             self._perm = (order, bounds, U)
         return self._perm
 
@@ -165,21 +165,21 @@ def _build_ivf(X, seed: int):
     nlist = max(1, int(round(2 * np.sqrt(n))))
     rng = np.random.default_rng(seed)
     m = min(n, 30 * nlist)
-    train = _unit_rows(X[np.sort(rng.choice(n, m, replace=False))], "map embeddings")
+    train = checked_unit_rows(X[np.sort(rng.choice(n, m, replace=False))], "map embeddings")
     C = train[np.sort(rng.choice(m, nlist, replace=False))].copy()
     import torch
 
     T = torch.from_numpy(train)
     for _ in range(4):
-        _, a = _exact_topk(train, C, 1)
+        _, a = exact_topk(train, C, 1)
         a = a[:, 0]
         sums = torch.zeros((nlist, train.shape[1]), dtype=torch.float32)
         sums.index_add_(0, torch.from_numpy(a), T)
         filled = np.bincount(a, minlength=nlist) > 0
-        C[filled] = _unit_rows(sums.numpy()[filled].astype(np.float32), "centroids")
+        C[filled] = checked_unit_rows(sums.numpy()[filled].astype(np.float32), "centroids")
     lists = np.empty(n, np.int32)
     for s in range(0, n, 65_536):
-        _, a = _exact_topk(_unit_rows(X[s:s + 65_536], "map embeddings", s), C, 1)
+        _, a = exact_topk(checked_unit_rows(X[s:s + 65_536], "map embeddings", s), C, 1)
         lists[s:s + len(a)] = a[:, 0]
     return C, lists
 
@@ -202,7 +202,7 @@ def prepare(tm, *, random_state: int = 0) -> PlacementState:
         state = PlacementState(n, np.zeros(0, np.float32), "exact", seed=random_state)
     rng = np.random.default_rng(random_state)
     sample = np.sort(rng.choice(n, min(n, _REF_SAMPLE), replace=False))
-    sims, idx = _neighbours(X, state, _unit_rows(X[sample], "map embeddings"), 2)
+    sims, idx = _neighbours(X, state, checked_unit_rows(X[sample], "map embeddings"), 2)
     not_self = idx[:, 0] != sample
     state.ref_sim = np.sort(np.where(not_self, sims[:, 0], sims[:, 1])).astype(np.float32)
     tm.placement = state
@@ -215,7 +215,7 @@ def _neighbours(X, state: PlacementState, Q: np.ndarray, k: int):
     """(cosine, map row) of the ``k`` nearest map texts of each unit row of ``Q``, best first."""
     k = min(k, len(X))
     if state.index == "exact":
-        return _exact_topk(Q, X, k)
+        return exact_topk(Q, X, k)
     import torch
 
     order, bounds, U = state.grouped(X)
@@ -223,7 +223,7 @@ def _neighbours(X, state: PlacementState, Q: np.ndarray, k: int):
     Q = np.ascontiguousarray(Q, dtype=np.float32)
     nlist = len(state.centroids)
     nprobe = min(nlist, 10)
-    _, probes = _exact_topk(Q, state.centroids, nprobe)
+    _, probes = exact_topk(Q, state.centroids, nprobe)
     nq = len(Q)
     width = nprobe * k
     buf_v = np.full((nq, width), -np.inf, np.float32)
@@ -330,7 +330,7 @@ def assign_vectors(tm, vectors, *, top_k: int = 15, new_threshold: float = 0.99,
     if leave_one_out and nq != len(X):
         raise ValueError(f"leave_one_out needs the map's own {len(X)} vectors, got {nq}")
     for s in range(0, nq, _QUERY_BLOCK):
-        Q = _unit_rows(V[s:s + _QUERY_BLOCK], "vectors", s)
+        Q = checked_unit_rows(V[s:s + _QUERY_BLOCK], "vectors", s)
         if leave_one_out:
             sims, idx = _map_rows(state, *_neighbours(base, state, Q, k + 1))
             own = idx == np.arange(s, s + len(Q))[:, None]

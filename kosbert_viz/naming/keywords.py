@@ -49,7 +49,7 @@ _ANALYSER_LOCK = threading.Lock()  # one Kiwi per process, built once; one analy
 _KIWI = []
 
 
-def _kiwi():
+def kiwi():
     if not _KIWI:
         with _ANALYSER_LOCK:
             if not _KIWI:
@@ -92,13 +92,13 @@ def tokenize_ko(texts, *, stems: bool = False, stopwords=None,
     >>> tokenize_ko(["배송이 너무 늦어요", "앱 update 후 login 오류"])
     [['배송'], ['앱', 'update', 'login', '오류']]
     """
-    return [[k for k, _ in doc] for doc in _tokenize(check_texts(texts), stems, stopwords, show_progress_bar)]
+    return [[k for k, _ in doc] for doc in tokenize(check_texts(texts), stems, stopwords, show_progress_bar)]
 
 
 KEYWORD_CHARS = 5000  # characters of one text that keyword analysis reads (a 2M-character cell took 104 s)
 
 
-def _tokenize(texts, stems, stopwords, show_progress, *, on_this_thread: bool = False):
+def tokenize(texts, stems, stopwords, show_progress, *, on_this_thread: bool = False):
     """Content words per text; ``texts`` are already checked (NFC str, see ``check_texts``).
 
     ``on_this_thread``: analyse text by text on the calling thread (a list goes to Kiwi's own worker
@@ -108,7 +108,7 @@ def _tokenize(texts, stems, stopwords, show_progress, *, on_this_thread: bool = 
     stop = KOREAN_STOPWORDS if stopwords is None else frozenset(stopwords) | PARTICLES_AND_ENDINGS
     texts = cut_long_texts(texts, KEYWORD_CHARS, "keyword analysis", stacklevel=4)
     out = []
-    kiwi = _kiwi()
+    kiwi = kiwi()
     with _ANALYSER_LOCK:
         if on_this_thread:
             stream = (kiwi.tokenize(t) for t in texts)
@@ -123,7 +123,7 @@ def _tokenize(texts, stems, stopwords, show_progress, *, on_this_thread: bool = 
     return out
 
 
-def _naming_inputs(texts, top_n, extra_stopwords, stopwords, embeddings, n=None):
+def naming_inputs(texts, top_n, extra_stopwords, stopwords, embeddings, n=None):
     """The checked inputs of :func:`keywords` and :func:`kosbert_viz.hierarchy_names`: NFC texts, top_n,
     the stop-word set and unit-length embeddings (or None)."""
     texts = check_texts(texts, n=n)
@@ -169,13 +169,13 @@ def keywords(texts, labels, *, top_n: int = 10, stems: bool = False, extra_stopw
     """
     import pandas as pd
 
-    texts, top_n, stop, X = _naming_inputs(texts, top_n, extra_stopwords, stopwords, embeddings)
+    texts, top_n, stop, X = naming_inputs(texts, top_n, extra_stopwords, stopwords, embeddings)
     labels, label_values = check_labels(labels, n=len(texts))
     with Stages(["morphemes", "c-TF-IDF"], show=False, desc="keywords") as st:
         with st("morphemes", f"{len(texts):,} texts"):
-            pairs = _tokenize(texts, stems, stop, show_progress_bar)
+            pairs = tokenize(texts, stems, stop, show_progress_bar)
         with st("c-TF-IDF"):
-            table = _ctfidf_table(texts, labels, pairs, top_n, X, n_representative, name_words)
+            table = ctfidf_table(texts, labels, pairs, top_n, X, n_representative, name_words)
     for row in table:  # back to the caller's labels (strings stay strings)
         value = label_values[row["cluster"]]
         row["cluster"] = int(value) if isinstance(value, (int, np.integer)) else value
@@ -184,7 +184,7 @@ def keywords(texts, labels, *, top_n: int = 10, stems: bool = False, extra_stopw
     return pd.DataFrame(table, columns=["cluster", "size", "name", "keywords", "scores", "representative"])
 
 
-def _ctfidf_table(texts, labels, pairs, top_n, X, n_representative, name_words):
+def ctfidf_table(texts, labels, pairs, top_n, X, n_representative, name_words):
     from scipy.sparse import csr_matrix
 
     docs = [[k for k, _ in doc] for doc in pairs]
@@ -218,7 +218,7 @@ def _ctfidf_table(texts, labels, pairs, top_n, X, n_representative, name_words):
         order = np.argsort(-ctfidf[r], kind="stable")
         order = [i for i in order[: top_n * 4] if counts[r, i] > 0][:top_n]
         keys = [str(words_by_id[i]) for i in order]
-        kws = [_display(k, spelling) for k in keys]
+        kws = [display_form(k, spelling) for k in keys]
         members = np.flatnonzero(labels == c)
         if X is not None:
             centroid = X[members].mean(axis=0)
@@ -236,7 +236,7 @@ def _ctfidf_table(texts, labels, pairs, top_n, X, n_representative, name_words):
         out.append({
             "cluster": c,
             "size": int(len(members)),
-            "name": _short_name(kws, name_words) if kws else f"cluster {c}",
+            "name": short_name(kws, name_words) if kws else f"cluster {c}",
             "keywords": kws,
             "scores": [round(float(ctfidf[r, i]), 5) for i in order],
             "representative": rep,
@@ -244,13 +244,13 @@ def _ctfidf_table(texts, labels, pairs, top_n, X, n_representative, name_words):
     return out
 
 
-def _display(key: str, spelling: dict) -> str:
+def display_form(key: str, spelling: dict) -> str:
     """The most common original spelling of an English key (AI, iPhone), else the key itself."""
     c = spelling.get(key)
     return c.most_common(1)[0][0] if c else key
 
 
-def _short_name(kws, n):
+def short_name(kws, n):
     """The first ``n`` keywords, skipping any that repeat part of a word already taken."""
     picked = []
     for w in kws:

@@ -19,7 +19,7 @@ import stat
 import warnings
 from pathlib import Path
 
-from kosbert_viz._util.validation import _SURROGATE, normalize_text
+from kosbert_viz._util.validation import SURROGATE, normalize_text
 from kosbert_viz.report.ui import LOADER_JS, UI_CSS, UI_HTML, UI_JS, plotly_block, report_payload
 from kosbert_viz.viz.scatter import HANGUL_FONT, cluster_colors, figure_json
 from kosbert_viz.themes.stability import UNSTABLE_BELOW
@@ -351,10 +351,10 @@ def write_html(path, body: str) -> Path:
     try:
         data = body.encode("utf-8")
     except UnicodeEncodeError:
-        count = len(_SURROGATE.findall(body))
+        count = len(SURROGATE.findall(body))
         warnings.warn(f"the report's text holds {count} lone surrogate(s) (broken emoji, common in scraped chat "
                       "logs); they are written as U+FFFD", UserWarning, stacklevel=3)
-        data = _SURROGATE.sub("\ufffd", body).encode("utf-8")
+        data = SURROGATE.sub("\ufffd", body).encode("utf-8")
     _replace_file(path, data)
     return path
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from kosbert_viz._util.progress import Stages, want_progress
 from kosbert_viz._util.validation import renamed_kwargs
-from kosbert_viz.geometry.reduce import _check_matrix, _check_mode, _unit_rows, default_cluster_epochs, reduce
+from kosbert_viz.geometry.reduce import check_matrix, check_mode, unit_rows, default_cluster_epochs, reduce
 from kosbert_viz.themes.hierarchy import _attach, _cluster_hierarchy
 from kosbert_viz.themes.result import ClusterResult
 from kosbert_viz.themes.tree import cluster_centroids
@@ -214,8 +214,8 @@ def cluster(X, method="kmeans", *, n_clusters: int | None = None, min_cluster_si
     >>> int(res.sizes.sum()), res.centroids.shape == (5, emb.shape[1])
     (480, True)
     """
-    _check_mode(mode)
-    X = _check_matrix(X)
+    check_mode(mode)
+    X = check_matrix(X)
     n = len(X)
     if n < 2:
         raise ValueError(f"need at least 2 points to cluster, got {n}")
@@ -231,7 +231,7 @@ def cluster(X, method="kmeans", *, n_clusters: int | None = None, min_cluster_si
             raise ValueError(f"{type(method).__name__}.fit_predict returned {len(labels)} labels for {n} points")
         name, params = type(method).__name__, {"estimator": repr(method)}
     elif method in ("kmeans", "agglomerative"):
-        Z = _unit_rows(X) if normalize else X
+        Z = unit_rows(X) if normalize else X
         with Stages(["choose k", method], show=show, desc="cluster") as st:
             k = n_clusters
             if k is None:
@@ -255,7 +255,7 @@ def cluster(X, method="kmeans", *, n_clusters: int | None = None, min_cluster_si
         if min_samples is not None and int(min_samples) < 1:
             raise ValueError(f"min_samples must be >= 1, got {min_samples}")
         if embedding is not None:
-            Z_low = _check_matrix(embedding, "embedding")
+            Z_low = check_matrix(embedding, "embedding")
             if len(Z_low) != n:
                 raise ValueError(f"embedding has {len(Z_low)} rows, X has {n}")
         elif reduce_to and X.shape[1] > reduce_to and n > reduce_to + 2:
@@ -340,7 +340,7 @@ def sweep(X, method="kmeans", *, values=None, truth=None, embedding=None, reduce
     """
     import pandas as pd
 
-    X = _check_matrix(X)
+    X = check_matrix(X)
     n = len(X)
     if method in ("kmeans", "agglomerative"):
         param = "n_clusters"

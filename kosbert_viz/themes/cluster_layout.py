@@ -11,7 +11,7 @@ import numpy as np
 from kosbert_viz._util.progress import want_progress
 from kosbert_viz._util.validation import renamed_kwargs
 from kosbert_viz.geometry.layout import HIERARCHY_RUNS, layout
-from kosbert_viz.geometry.reduce import _check_matrix
+from kosbert_viz.geometry.reduce import check_matrix
 from kosbert_viz.themes.cluster import cluster
 from kosbert_viz.themes.result import ClusterResult
 
@@ -43,7 +43,7 @@ def cluster_layout(X, method="hdbscan", *, n_clusters: int | None = None, min_cl
         raise TypeError(f"cluster_layout() got unexpected keyword argument(s) {sorted(unknown)}; layout options are "
                         f"n_neighbors, map_dims, cluster_dims, map_min_dist, and clustering options are those of "
                         f"kv.cluster")
-    X = _check_matrix(X)
+    X = check_matrix(X)
     # HDBSCAN on a low-D embedding when there is room for one (as cluster() does), else on X itself
     # HDBSCAN and the theme hierarchy run on the low-D embedding of the same graph as the map
     density = method in ("hdbscan", "hierarchy") and len(X) > cluster_dims + 2 and X.shape[1] > cluster_dims

@@ -57,7 +57,7 @@ import numpy as np
 
 from kosbert_viz._util.validation import identical_rows
 from kosbert_viz.geometry.layout import HIERARCHY_RUNS, layout
-from kosbert_viz.geometry.reduce import _check_matrix, _unit_rows
+from kosbert_viz.geometry.reduce import check_matrix, unit_rows
 from kosbert_viz.themes.stability import HOW as _STABILITY_HOW
 from kosbert_viz.themes.stability import (FINE_REFITS, N_REFITS, REFIT_SAMPLE, REPRODUCIBLE, UNSTABLE_BELOW, choose_theme_count,
                         refit_agreement, theme_stability)
@@ -387,7 +387,7 @@ def _cluster_hierarchy(X, embedding, n_themes, *, mode, random_state, cache, n_n
     """Run the hierarchy for ``cluster(X, "hierarchy")``: (Hierarchy, the coordinates it ran on, how)."""
     n = len(X)
     if embedding is not None:
-        Z = _check_matrix(embedding, "embedding")
+        Z = check_matrix(embedding, "embedding")
         if len(Z) != n:
             raise ValueError(f"embedding has {len(Z)} rows, X has {n}")
         how = "given"
@@ -396,7 +396,7 @@ def _cluster_hierarchy(X, embedding, n_themes, *, mode, random_state, cache, n_n
                      cache=cache, show_progress_bar=show_progress_bar)
         Z, how = lay.cluster_coords, "layout"
     else:
-        Z, how = _unit_rows(X), "none"
+        Z, how = unit_rows(X), "none"
     if isinstance(n_themes, (tuple, list)) and len(n_themes) != 2:
         raise ValueError(f"n_clusters for method='hierarchy' must be an int or a (lo, hi) range, got {n_themes!r}")
     copies = identical_rows(np.asarray(X))[0]  # copies of one text share a theme at every level

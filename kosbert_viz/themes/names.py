@@ -77,16 +77,16 @@ def hierarchy_names(texts, result, embeddings=None, *, namer=None, top_n: int = 
     import pandas as pd
     from scipy.sparse import csr_matrix
 
-    from kosbert_viz.naming.keywords import _display, _naming_inputs, _short_name, _tokenize
+    from kosbert_viz.naming.keywords import display_form, naming_inputs, short_name, tokenize
 
     levels, default_level = levels_of(result)
     n = len(levels[0])
     if namer is not None and not callable(namer):
         raise TypeError(f"namer must be callable(keywords, representative_texts) -> str, got {type(namer).__name__}")
-    texts, top_n, stop, X = _naming_inputs(texts, top_n, extra_stopwords, stopwords, embeddings, n=n)
+    texts, top_n, stop, X = naming_inputs(texts, top_n, extra_stopwords, stopwords, embeddings, n=n)
     Z = None if result.embedding is None else np.asarray(result.embedding, np.float32)
 
-    pairs = _tokenize(texts, stems, stop, show_progress_bar)
+    pairs = tokenize(texts, stems, stop, show_progress_bar)
     docs = [[k for k, _ in d] for d in pairs]
     spelling: dict = {}
     vocab: dict = {}
@@ -165,13 +165,13 @@ def hierarchy_names(texts, result, embeddings=None, *, namer=None, top_n: int = 
         scores = t_lv.stability if "stability" in t_lv else [float("nan")] * len(t_lv)
         for nd, b, par, size, stab in zip(t_lv.node, t_lv.label, t_lv.parent, t_lv["size"], scores):
             keys, scs = info[int(nd)]
-            kws = [_display(k, spelling) for k in keys]
+            kws = [display_form(k, spelling) for k in keys]
             members = order[starts[pos[int(b)]]:ends[pos[int(b)]]]
             rep = _representatives(members, texts, X, Z, docs, keys, n_representative)
             if namer is not None:
                 name = str(namer(list(kws), list(rep)))
             else:
-                name = _short_name(kws, name_words) if kws else f"theme {int(b)}"
+                name = short_name(kws, name_words) if kws else f"theme {int(b)}"
             out_rows.append({"node": int(nd), "level": lv, "label": int(b), "parent": int(par), "size": int(size),
                              "name": name, "stability": round(float(stab), 3), "keywords": kws,
                              "scores": [round(s, 5) for s in scs], "representative": rep})
