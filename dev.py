@@ -4,6 +4,7 @@
     python3 dev.py demo      # create .venv, install, run `kosbert-viz demo`
     python3 dev.py test      # create .venv, install with test extras, run the whole test suite
     python3 dev.py lab       # create .venv with JupyterLab, open the tutorials in notebooks/
+    python3 dev.py docs      # create .venv with the docs tools, build the documentation site into site/
     python3 dev.py setup     # only create/update .venv
 
 Needs nothing but Python 3.10+. Extra arguments go to the command (e.g. `dev.py test -k cache`).
@@ -58,7 +59,7 @@ def browser() -> None:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("demo", "test", "setup", "lab"):
+    if not argv or argv[0] not in ("demo", "test", "setup", "lab", "docs"):
         print(__doc__)
         return 2
     cmd, rest = argv[0], argv[1:]
@@ -72,6 +73,10 @@ def main(argv: list[str]) -> int:
             print("running as root: passing --allow-root to jupyter lab", flush=True)
             rest = ["--allow-root", *rest]
         return subprocess.call([str(BIN / "jupyter"), "lab", str(ROOT / "notebooks"), *rest], cwd=ROOT)
+    if cmd == "docs":
+        setup("docs")  # mkdocs-material, mkdocstrings, mkdocs-jupyter; the notebooks are rendered, never run
+        return subprocess.call([str(PY), "-m", "mkdocs", "build", "--strict", "-d", str(ROOT / "site"), *rest],
+                               cwd=ROOT)
     if cmd == "demo":
         setup("offline")
         return subprocess.call([str(BIN / "kosbert-viz"), "demo", *rest], cwd=ROOT)

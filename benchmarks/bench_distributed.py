@@ -1,4 +1,4 @@
-"""Ray Data encoding (kosbert_viz.distributed.jobs) against single-process encode().
+"""Ray Data encoding (kosbert_viz.distributed) against single-process encode().
 
 Reads movie reviews from ../shared/data/nsmc/raw_reviews.tsv.gz, encodes them with the
 tiny test model (or --model), and prints JSON:
@@ -95,7 +95,7 @@ def main(argv=None) -> dict:
     import ray
 
     import kosbert_viz as kv
-    from kosbert_viz.distributed.jobs import encode_dataset, load_embeddings, shutdown_ray
+    from kosbert_viz.distributed import encode_dataset, load_embeddings, shutdown_ray
 
     work = Path(tempfile.mkdtemp(prefix="kv-bench-dist-"))
     model = args.model

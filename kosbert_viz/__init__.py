@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _EXPORTS = {
     "CacheFullError": "exceptions",
@@ -63,10 +63,10 @@ _EXPORTS = {
     "AnnIndex": "geometry.search",
     "sts": "evaluate",
     "cluster_metrics": "evaluate",
-    "encode_dataset": "distributed.jobs",
-    "assign_dataset": "distributed.jobs",
-    "load_embeddings": "distributed.jobs",
-    "EncodeResult": "distributed.jobs",
+    "encode_dataset": "distributed.encode",
+    "assign_dataset": "distributed.assign",
+    "load_embeddings": "distributed.encode",
+    "EncodeResult": "distributed.encode",
     "load_map": "maps.textmap",
     "Assignment": "maps.placement",
     "topics_over_time": "maps.trends", "TopicsOverTime": "maps.trends", "topics_per_class": "maps.trends",

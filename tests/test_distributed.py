@@ -9,8 +9,10 @@ import pytest
 
 import kosbert_viz as kv
 from conftest import shared_file
-from kosbert_viz.distributed.jobs import (MissingEmbeddingsError, _EncodeActor, _expand,
-                                     encode_dataset, load_embeddings)
+from kosbert_viz.distributed import encode_dataset, load_embeddings
+from kosbert_viz.distributed.encode import _EncodeActor
+from kosbert_viz.distributed.sources import _expand
+from kosbert_viz.exceptions import MissingEmbeddingsError
 
 N_HEADLINES = 20_000
 
@@ -23,7 +25,7 @@ def _ray():
 def ray_local():
     ray = _ray()
     pytest.importorskip("ray.data", reason="Ray Data is not installed")
-    from kosbert_viz.distributed.jobs import shutdown_ray
+    from kosbert_viz.distributed import shutdown_ray
 
     if ray.is_initialized():
         shutdown_ray()
@@ -238,7 +240,7 @@ def test_shutdown_keeps_numba_working():
     import builtins
 
     ray = _ray()
-    from kosbert_viz.distributed.jobs import shutdown_ray
+    from kosbert_viz.distributed import shutdown_ray
 
     if not ray.is_initialized():
         ray.init(num_cpus=1, include_dashboard=False, logging_level="WARNING")
@@ -270,7 +272,7 @@ def assert_close_placement(df, a, tm):
 
 @pytest.mark.slow
 def test_assign_dataset_matches_single_process_assign(ray_local, headlines, tiny_model_path, tmp_path):
-    from kosbert_viz.distributed.jobs import assign_dataset
+    from kosbert_viz.distributed import assign_dataset
 
     titles = list(headlines.title)
     cache = tmp_path / "cache"
@@ -297,7 +299,7 @@ def test_assign_dataset_workers_write_without_collecting(ray_local, sample, tiny
     to single-process assign after joining on the id."""
     import pandas as pd
 
-    from kosbert_viz.distributed.jobs import assign_dataset
+    from kosbert_viz.distributed import assign_dataset
 
     texts = list(sample.text)
     cache = tmp_path / "cache"

@@ -1,10 +1,14 @@
-"""The README's and the docstrings' examples run (on the tiny test model, offline).
+"""The README's, the documentation's (docs/*.md) and the docstrings' examples run (on the tiny test
+model, offline).
 
 Examples use a few names that a reader has from the surrounding text: ``kv``, ``np``, ``pd``, ``df``
 (the bundled corpus with ``review`` and ``topic`` columns), ``texts``, ``emb``, ``res``, ``labels``,
-``table`` and ``tm``. They are provided here. An example with an expected output must print exactly
-that; one without must run without an error. An example that needs what a test machine lacks (a Ray
-cluster, a GPU) says so with ``# doctest: +SKIP``.
+``table`` and ``tm``. They are provided here, and the README's and docs' examples run in a folder
+that holds ``reviews.csv`` (that corpus, as Excel writes UTF-8 CSV: with a BOM), the file their
+examples start from. An example with an expected output must print exactly that; one without must
+run without an error. A docstring example that needs what a test machine lacks (a Ray cluster, a
+GPU) says so with ``# doctest: +SKIP``; a ```` ```python ```` block in a Markdown file says so with
+a first line ``# not run in tests: <why>``.
 """
 from __future__ import annotations
 
@@ -70,22 +74,56 @@ def test_docstring_examples_run(module, namespace):
     assert not failures, "\n".join(failures)
 
 
+def _python_blocks(path: Path) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", path.read_text(encoding="utf-8"), flags=re.DOTALL)
+
+
 def _readme_blocks():
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    return [b for b in re.findall(r"```python\n(.*?)```", text, flags=re.S)]
+    return _python_blocks(ROOT / "README.md")
+
+
+def _docs_blocks():
+    """(page, index of the block on that page) for every ```python block under docs/."""
+    return [(str(md.relative_to(ROOT)), i) for md in sorted((ROOT / "docs").rglob("*.md"))
+            for i in range(len(_python_blocks(md)))]
+
+
+def _run_block(block, where, namespace, tmp_path, monkeypatch):
+    if "# not run in tests" in block:
+        pytest.skip(f"{where}: needs what a test machine lacks (marked in the example)")
+    import plotly.io as pio
+
+    monkeypatch.chdir(tmp_path)  # its own folder: the docstrings' examples wrote files in the shared one
+    namespace["df"].to_csv(tmp_path / "reviews.csv", index=False, encoding="utf-8-sig")  # "your own file"
+    renderer = pio.renderers.default
+    try:
+        exec(compile(block, where, "exec"), dict(namespace))
+    finally:
+        pio.renderers.default = renderer  # kv.use_notebook_renderer() must not leak into other tests
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("i", range(len(_readme_blocks())))
 def test_readme_python_examples_run(i, namespace, tmp_path, monkeypatch):
-    block = _readme_blocks()[i]
-    if "# not run in tests" in block:
-        pytest.skip("needs what a test machine lacks (marked in the README)")
-    import plotly.io as pio
+    _run_block(_readme_blocks()[i], f"README.md python block {i}", namespace, tmp_path, monkeypatch)
 
-    monkeypatch.chdir(tmp_path)  # its own folder: the docstrings' examples wrote files in the shared one
-    renderer = pio.renderers.default
-    try:
-        exec(compile(block, f"README.md python block {i}", "exec"), dict(namespace))
-    finally:
-        pio.renderers.default = renderer  # kv.use_notebook_renderer() must not leak into other tests
+
+def test_docs_have_python_examples():
+    """The docs' examples are collected at all (a changed fence or folder would skip them silently)."""
+    assert len(_docs_blocks()) >= 3, _docs_blocks()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page,i", _docs_blocks(), ids=[f"{p}-{i}" for p, i in _docs_blocks()])
+def test_docs_python_examples_run(page, i, namespace, tmp_path, monkeypatch):
+    block = _python_blocks(ROOT / page)[i]
+    _run_block(block, f"{page} python block {i}", namespace, tmp_path, monkeypatch)
+
+
+def test_readme_is_short_and_has_the_two_commands():
+    """The README is a newcomer's page (details live in docs/); CI runs `python3 dev.py test`."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(text.splitlines()) < 200
+    assert "python3 dev.py demo" in text and "python3 dev.py test" in text
+    for link in re.findall(r"\]\((docs/[^)#]+)", text):  # its links into docs/ point at real files
+        assert (ROOT / link).exists(), link

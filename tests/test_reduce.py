@@ -52,7 +52,7 @@ def test_projection_keeps_dot_products_and_is_stable():
     Y2 = R._project(X.copy(), pca_components=20, metric="cosine", random_state=0)
     assert Y1.shape == (500, 20)
     np.testing.assert_array_equal(Y1, Y2)
-    U = R._unit_rows(X)
+    U = R.unit_rows(X)
     np.testing.assert_allclose(Y1[:50] @ Y1[:50].T, U[:50] @ U[:50].T, atol=2e-3)
 
 
@@ -61,7 +61,7 @@ def test_exact_knn_is_exact_with_self_first():
     g = R.nearest_neighbors(X, n_neighbors=10, cache=None)
     assert g.exact and g.indices.shape == (400, 10)
     np.testing.assert_array_equal(g.indices[:, 0], np.arange(400))
-    U = R._unit_rows(X)
+    U = R.unit_rows(X)
     D = 1 - U @ U.T
     np.fill_diagonal(D, -1)
     ref = np.argsort(D, axis=1, kind="stable")[:, :10]
@@ -77,7 +77,7 @@ def test_approximate_knn_recall_after_rerank(monkeypatch):
     X = (Z @ rng.normal(size=(24, 128)) + 0.3 * rng.normal(size=(3000, 128))).astype(np.float32)
     g = R.nearest_neighbors(X, n_neighbors=10, pca_components=32, cache=None, mode="fast")
     assert not g.exact and g.indices.shape == (3000, 10)
-    exact = R._exact_knn(R._unit_rows(X), 10, "cosine")[0]
+    exact = R._exact_knn(R.unit_rows(X), 10, "cosine")[0]
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(g.indices, exact)])
     assert recall > 0.9, recall
     np.testing.assert_array_equal(g.indices[:, 0], np.arange(3000))
@@ -97,7 +97,7 @@ def test_approximate_knn_on_full_vectors_by_default(monkeypatch):
     assert not g.exact and g.indices.shape == (3000, 10) and g.data.shape == (3000, 128)
     np.testing.assert_array_equal(g.indices[:, 0], np.arange(3000))
     assert (g.distances[:, 0] == 0).all() and (np.diff(g.distances, axis=1) >= -1e-6).all()
-    U = R._unit_rows(X)
+    U = R.unit_rows(X)
     exact_idx, exact_dist = R._exact_knn(U, 10, "cosine")
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(g.indices, exact_idx)])
     assert recall > 0.9, recall
@@ -238,7 +238,7 @@ def test_own_nn_descent_recall_self_first_and_repeatable(metric):
     rng = np.random.default_rng(5)
     Z, _ = blobs(2500, d=24, k=15, spread=1.0)
     X = (Z @ rng.normal(size=(24, 96)) + 0.3 * rng.normal(size=(2500, 96))).astype(np.float32)
-    Y = R._unit_rows(X) if metric == "cosine" else X
+    Y = R.unit_rows(X) if metric == "cosine" else X
     idx, dist = nn_descent(Y, 10, metric=metric, seed=7)
     exact_idx, exact_dist = R._exact_knn(Y, 10, metric)
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(idx, exact_idx)])
@@ -275,7 +275,7 @@ def test_own_nn_descent_with_many_duplicates():
     from kosbert_viz.geometry.nndescent import nn_descent
 
     rng = np.random.default_rng(0)
-    base = R._unit_rows(rng.normal(size=(50, 16)).astype(np.float32))
+    base = R.unit_rows(rng.normal(size=(50, 16)).astype(np.float32))
     Y = np.repeat(base, 40, axis=0)  # 2,000 rows, each vector 40 times
     idx, dist = nn_descent(Y, 8, seed=0)
     np.testing.assert_array_equal(idx[:, 0], np.arange(len(Y)))
@@ -290,7 +290,7 @@ def test_own_fuzzy_graph_equals_umap_learns():
 
     X, _ = blobs(700, d=16, k=5)
     X[5] = X[6]  # an exact copy: distance 0 to another point
-    U = R._unit_rows(X)
+    U = R.unit_rows(X)
     idx, dist = R._exact_knn(U, 12, "cosine")
     ours = fuzzy_graph(idx, dist)
     ref, _, _ = fuzzy_simplicial_set(U, 12, np.random.RandomState(0), "cosine", knn_indices=idx, knn_dists=dist)

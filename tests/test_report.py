@@ -292,3 +292,84 @@ def test_report_page_decodes_like_python_and_draws_trends(tmp_path, browser, wor
         assert log.external_requests == []
     finally:
         page.close()
+
+
+# -- the page's code is static files (kosbert_viz/report/static, kosbert_viz/explorer/static), inlined as they are --
+def _static_files(suffix):
+    from importlib import resources
+
+    return sorted((f for pkg in ("kosbert_viz.report", "kosbert_viz.explorer")
+                   for f in (resources.files(pkg) / "static").iterdir() if f.name.endswith(suffix)),
+                  key=lambda f: str(f))
+
+
+def test_static_files_are_inlinable_and_css_is_balanced():
+    import string
+    import shutil
+
+    from kosbert_viz.report.ui import page_template, static_text
+    from kosbert_viz.viz.scatter import HANGUL_FONT
+
+    js, css = _static_files(".js"), _static_files(".css")
+    assert {f.name for f in js} >= {"loader.js", "report.js", "figures.js"} and {f.name for f in css} >= {"report.css"}
+    for f in js + css:  # inlined into <script> / <style>: nothing in them may end the element early
+        text = f.read_text(encoding="utf-8")
+        assert text.strip() and not re.search(r"</(script|style)|<!--", text, re.I), f.name
+    for f in css:  # braces balanced outside comments and strings, never closing more than opened
+        depth = 0
+        for ch in re.sub(r"/\*.*?\*/|\"[^\"]*\"|'[^']*'", "", f.read_text(encoding="utf-8"), flags=re.S):
+            depth += {"{": 1, "}": -1}.get(ch, 0)
+            assert depth >= 0, f.name
+        assert depth == 0 and "{" in f.read_text(encoding="utf-8"), f.name
+    assert HANGUL_FONT in static_text("report.css")  # the page's font list is the figures' one
+    if shutil.which("node"):  # a second parser where there is one (the Chromium test below is the one CI needs)
+        for f in js:
+            proc = subprocess.run(["node", "--check", str(f)], capture_output=True, text=True, timeout=60)
+            assert proc.returncode == 0, (f.name, proc.stderr)
+    # the page template: $name slots only, every one filled by report_html; a missing one fails
+    template = page_template()
+    assert isinstance(template, string.Template) and template.is_valid()
+    assert set(template.get_identifiers()) == {
+        "version", "title", "css", "plotly", "config", "points", "loader_js", "figures_js", "notes", "summary",
+        "height", "clusters", "tree", "trends", "manifest", "data", "report_js", "plots"}
+    with pytest.raises(KeyError):
+        template.substitute(title="x")
+    # no browser code left in Python strings
+    from pathlib import Path
+
+    for pkg in ("report", "explorer"):
+        for py in (Path(kv.__file__).parent / pkg).glob("*.py"):
+            src = py.read_text(encoding="utf-8")
+            assert "function(" not in src and "text/javascript" not in src, py
+
+
+def test_static_files_parse_and_run_in_chromium(tmp_path, browser):
+    """Every static script parses in Chromium (a syntax error names its file), and a small report that
+    inlines all of them (tree and trend charts included) runs with no console error."""
+    from browser_helpers import open_page, wait_for_plots
+
+    from kosbert_viz.report.ui import static_text
+
+    page, log = open_page(browser, "about:blank")
+    try:
+        for f in _static_files(".js"):
+            err = page.evaluate("src => { try { new Function(src); return null; } catch (e) { return String(e); } }",
+                                f.read_text(encoding="utf-8"))
+            assert err is None, (f.name, err)
+    finally:
+        page.close()
+    tm = _textmap(n=120)
+    dates = pd.Series(pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(120) // 4, unit="D"))
+    path = write_report(tm, tmp_path / "r.html", trends=[kv.topics_over_time(tm, dates, freq="W")])
+    doc = path.read_text(encoding="utf-8")
+    for name in ("loader.js", "report.js", "figures.js", "report.css"):
+        assert doc.count(static_text(name)) == 1, name  # inlined once, unchanged
+    page, log = open_page(browser, path.as_uri())
+    try:
+        wait_for_plots(page, 2)
+        page.wait_for_function("() => window.__kvReady === true", timeout=30_000)
+        assert page.locator("#trend-chart-0 .main-svg").count()  # the trend chart, drawn by figures.js
+        assert not log.console_errors and not log.page_errors, (log.console_errors, log.page_errors)
+        assert log.external_requests == []
+    finally:
+        page.close()

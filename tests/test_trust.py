@@ -140,14 +140,13 @@ def test_show_progress_bar_is_the_one_name(name):
     assert "show_progress_bar" in params and "show_progress" not in params
 
 
-def test_old_names_still_work_with_a_deprecation_warning():
+def test_old_keyword_names_are_gone_with_a_clear_error():
+    """0.2.0 dropped the one-release aliases (show_progress, seed, k, top_n): an old name is a TypeError."""
     X = np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32)
-    with pytest.warns(DeprecationWarning, match="show_progress_bar"):
+    with pytest.raises(TypeError, match="show_progress"):
         kv.cluster(X, "kmeans", n_clusters=2, show_progress=False)
-    with pytest.warns(DeprecationWarning, match="random_state"):
+    with pytest.raises(TypeError, match="seed"):
         kv.duplicates(X, seed=1)
-    with pytest.raises(TypeError, match="both"):
-        kv.cluster(X, "kmeans", n_clusters=2, show_progress=False, show_progress_bar=False)
 
 
 def test_no_public_function_takes_seed():

@@ -12,7 +12,6 @@ TypeError: texts must be a collection of str (a list, a pandas Series ...), got 
 """
 from __future__ import annotations
 
-import functools
 import os
 import re
 import unicodedata
@@ -23,7 +22,7 @@ import numpy as np
 from kosbert_viz.exceptions import NotATextError
 
 __all__ = ["check_texts", "normalize_text", "check_embeddings", "check_labels", "check_cache_root",
-           "check_positive_int", "renamed_kwargs", "NotATextError"]
+           "check_positive_int", "NotATextError"]
 
 SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -312,29 +311,3 @@ def check_cache_root(path, *, what: str = "cache folder") -> Path:
     return p
 
 
-def renamed_kwargs(**renames):
-    """Accept old keyword names for one release, with a DeprecationWarning (``old="new"``).
-
-    >>> @renamed_kwargs(show_progress="show_progress_bar")
-    ... def f(*, show_progress_bar=None):
-    ...     return show_progress_bar
-    >>> import warnings
-    >>> with warnings.catch_warnings():
-    ...     warnings.simplefilter("ignore")
-    ...     f(show_progress=True)
-    True
-    """
-    def wrap(func):
-        @functools.wraps(func)
-        def inner(*args, **kwargs):
-            for old, new in renames.items():
-                if old in kwargs:
-                    if new in kwargs:
-                        raise TypeError(f"{func.__name__}() got both {old!r} and its new name {new!r}; "
-                                        f"pass only {new!r}")
-                    warnings.warn(f"{func.__name__}({old}=...) is deprecated and will be removed in the next "
-                                  f"release; use {new}=...", DeprecationWarning, stacklevel=2)
-                    kwargs[new] = kwargs.pop(old)
-            return func(*args, **kwargs)
-        return inner
-    return wrap

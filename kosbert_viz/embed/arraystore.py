@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import warnings
 import zlib
 from pathlib import Path
 
 import numpy as np
+
+from kosbert_viz._util.atomic import write_atomic
 
 _ALLOWED = {"<f4", "<f8", "<i4", "<i8", "|u1"}
 _VERSION = 1
@@ -116,22 +117,10 @@ class ArrayStore:
         raw = b"".join(chunks)
         meta = {"version": _VERSION, "nbytes": len(raw), "crc32": zlib.crc32(raw), "arrays": items,
                 "params": params or {}}
-        tag = f".tmp-{os.getpid()}-{secrets.token_hex(4)}"
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
             for path, data in ((bin_path, raw), (meta_path, json.dumps(meta, sort_keys=True).encode())):
-                tmp = path.with_name(path.name + tag)
-                with open(tmp, "wb") as fh:
-                    fh.write(data)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, path)
+                write_atomic(path, data)
         except OSError as exc:
-            for path in (bin_path, meta_path):
-                try:
-                    path.with_name(path.name + tag).unlink()
-                except OSError:
-                    pass
             if str(self.root) not in _WARNED:
                 _WARNED.add(str(self.root))
                 warnings.warn(f"kosbert_viz layout cache at {self.root} is not writable ({exc.strerror or exc}: "

@@ -47,7 +47,13 @@ from pathlib import Path
 from typing import Iterable
 
 import numpy as np
-from kosbert_viz.exceptions import CacheWriteError, CacheFullError, CacheNotWritableError
+
+from kosbert_viz._util.atomic import write_atomic
+from kosbert_viz.exceptions import (
+    CacheFullError,
+    CacheNotWritableError,
+    CacheWriteError,
+)
 
 __all__ = ["EmbeddingCache", "CacheWriteError", "CacheFullError", "CacheNotWritableError", "text_keys",
            "default_cache_dir"]
@@ -733,18 +739,9 @@ def _atomic_write(ns_dir: Path, final: Path, *chunks) -> None:
     be written (permissions, a read-only file system, a file in the way) CacheNotWritableError, and
     both leave nothing behind.
     """
-    tmp_dir = ns_dir / "tmp"
-    tmp = tmp_dir / f"{final.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     try:
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as fh:
-            for chunk in chunks:
-                fh.write(chunk)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
+        write_atomic(final, chunks, tmp_dir=ns_dir / "tmp", tag="seg")
     except OSError as exc:
-        _unlink(tmp)
         if exc.errno in _FULL_ERRNOS:
             raise CacheFullError(
                 exc.errno,

@@ -16,8 +16,13 @@ from itertools import islice
 
 import numpy as np
 
-from kosbert_viz.embed.cache import CacheWriteError, EmbeddingCache, normalize_text, text_keys
 from kosbert_viz._util.validation import check_positive_int, iter_texts
+from kosbert_viz.embed.cache import (
+    CacheWriteError,
+    EmbeddingCache,
+    normalize_text,
+    text_keys,
+)
 from kosbert_viz.embed.models import load_encoder
 
 __all__ = ["encode"]

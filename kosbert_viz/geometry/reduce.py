@@ -27,7 +27,6 @@ import numpy as np
 
 from kosbert_viz.embed.arraystore import resolve_store
 from kosbert_viz._util.progress import Stages, want_progress
-from kosbert_viz._util.validation import renamed_kwargs
 
 __all__ = ["reduce", "nearest_neighbors", "KNNGraph"]
 
@@ -217,10 +216,9 @@ def _rerank(Z, cand, k, metric):
     return idx, dist
 
 
-@renamed_kwargs(show_progress="show_progress_bar")
 def nearest_neighbors(X, *, n_neighbors: int = 15, metric: str = "cosine", pca_components: int | None = None,
                       mode: str = "deterministic", random_state: int = 42, cache="auto",
-                      show_progress_bar: bool | None = None, _xhash: str | None = None) -> KNNGraph:
+                      show_progress_bar: bool | None = None) -> KNNGraph:
     """The neighbour graph that every UMAP of ``X`` shares (computed once, stored on disk).
 
     Exact below 8,192 points; above, NN-descent (:mod:`kosbert_viz.geometry.nndescent`) on the unit vectors
@@ -248,6 +246,14 @@ def nearest_neighbors(X, *, n_neighbors: int = 15, metric: str = "cosine", pca_c
     >>> xy = kv.reduce(emb, knn=knn)                         # reuses the graph
     """
     X = check_matrix(X)
+    return _knn_graph(X, n_neighbors=n_neighbors, metric=metric, pca_components=pca_components, mode=mode,
+                      random_state=random_state, cache=cache, show_progress_bar=show_progress_bar,
+                      xhash=_array_hash(X))
+
+
+def _knn_graph(X, *, n_neighbors, metric, pca_components, mode, random_state, cache, show_progress_bar,
+               xhash: str) -> KNNGraph:
+    """:func:`nearest_neighbors` of checked ``X`` whose content hash ``xhash`` the caller has."""
     check_mode(mode)
     if metric not in ("cosine", "euclidean"):
         raise ValueError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
@@ -256,7 +262,6 @@ def nearest_neighbors(X, *, n_neighbors: int = 15, metric: str = "cosine", pca_c
         raise ValueError(f"need at least 3 points for a neighbour graph, got {n}")
     k = int(max(2, min(n_neighbors, n - 1)))
     exact = n < _EXACT_KNN_BELOW
-    xhash = _xhash or _array_hash(X)
     params = {"k": k, "metric": metric, "pca": pca_components, "exact": exact, "seed": random_state,
               "candidates": _CANDIDATES, "search": _SEARCH, "v": 5,
               "mode": "exact" if exact else mode}
@@ -307,12 +312,10 @@ def _scaled_init(Z: np.ndarray, n_components: int, random_state: int) -> np.ndar
     return (Y + rng.normal(scale=1e-4, size=Y.shape)).astype(np.float32)
 
 
-@renamed_kwargs(show_progress="show_progress_bar")
 def reduce(X, method="umap", *, n_components: int = 2, metric: str = "cosine", n_neighbors: int = 15,
            min_dist: float = 0.1, pca_components: int | None = None, mode: str = "deterministic",
            random_state: int = 42, init="spectral", n_epochs: int | None = None, knn: KNNGraph | None = None,
-           cache="auto", memo: bool = True, show_progress_bar: bool | None = None,
-           _xhash: str | None = None) -> np.ndarray:
+           cache="auto", memo: bool = True, show_progress_bar: bool | None = None) -> np.ndarray:
     """Lay out vectors in ``n_components`` dimensions.
 
     Parameters
@@ -341,6 +344,15 @@ def reduce(X, method="umap", *, n_components: int = 2, metric: str = "cosine", n
     >>> kv.reduce(emb, n_components=3).shape                 # a 3-D map
     (480, 3)
     """
+    return _reduce(X, method, n_components=n_components, metric=metric, n_neighbors=n_neighbors, min_dist=min_dist,
+                   pca_components=pca_components, mode=mode, random_state=random_state, init=init,
+                   n_epochs=n_epochs, knn=knn, cache=cache, memo=memo, show_progress_bar=show_progress_bar,
+                   xhash=None)
+
+
+def _reduce(X, method, *, n_components, metric, n_neighbors, min_dist, pca_components, mode, random_state, init,
+            n_epochs, knn, cache, memo, show_progress_bar, xhash: str | None) -> np.ndarray:
+    """:func:`reduce`, given the content hash ``xhash`` of ``X`` when the caller has it (else None)."""
     check_mode(mode)
     if not isinstance(n_components, (int, np.integer)) or n_components < 1:
         raise ValueError(f"n_components must be a positive integer, got {n_components!r}")
@@ -359,7 +371,7 @@ def reduce(X, method="umap", *, n_components: int = 2, metric: str = "cosine", n
         k = min(n_components, X.shape[1], n)
         return np.ascontiguousarray(PCA(n_components=k, random_state=random_state).fit_transform(X), np.float32)
 
-    xhash = _xhash or _array_hash(X)
+    xhash = xhash or _array_hash(X)
     init_tag = init if isinstance(init, str) else "array:" + _array_hash(np.asarray(init, np.float32))
     if isinstance(init, str) and init not in ("spectral", "pca", "random"):
         raise ValueError(f"init must be 'spectral', 'pca', 'random' or an array, got {init!r}")
@@ -381,9 +393,9 @@ def reduce(X, method="umap", *, n_components: int = 2, metric: str = "cosine", n
         Y = got["coords"]
     else:
         if knn is None:
-            knn = nearest_neighbors(X, n_neighbors=n_neighbors, metric=metric, pca_components=pca_components,
-                                    mode=mode, random_state=random_state, cache=cache,
-                                    show_progress_bar=show_progress_bar, _xhash=xhash)
+            knn = _knn_graph(X, n_neighbors=n_neighbors, metric=metric, pca_components=pca_components, mode=mode,
+                             random_state=random_state, cache=cache, show_progress_bar=show_progress_bar,
+                             xhash=xhash)
         elif len(knn.indices) != n:
             raise ValueError(f"knn was built on {len(knn.indices)} points, X has {n}")
         show = want_progress(show_progress_bar, n)

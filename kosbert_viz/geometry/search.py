@@ -23,7 +23,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from kosbert_viz._util.validation import check_embeddings, check_texts, renamed_kwargs
+from kosbert_viz._util.validation import check_embeddings, check_texts
+from kosbert_viz._util.extras import require
 
 __all__ = ["search", "duplicates", "keep_one_per_group", "build_index", "AnnIndex"]
 
@@ -31,8 +32,6 @@ _QUERY_BLOCK = 1024     # queries scored at once
 _CORPUS_BLOCK = 16384   # corpus rows scored at once: the score block is at most 1024 x 16384 float32 (64 MiB)
 _GROUP_SAMPLE = 1000    # members used for a group's mean similarity when a group is larger than this
 
-_ANN_HINT = ('the approximate index needs faiss: pip install "kosbert_viz[ann]"  '
-             "(conda: conda install -c conda-forge faiss-cpu)")
 
 
 # --------------------------------------------------------------------------- inputs
@@ -157,13 +156,10 @@ class AnnIndex:
     reports the recall it reached.
     """
 
-    @renamed_kwargs(seed="random_state")
     def __init__(self, corpus_embeddings, *, nlist: int | None = None, nprobe: int | None = None,
                  train_size: int | None = None, random_state: int = 0, add_block: int = 65536):
-        try:
-            import faiss
-        except ImportError as exc:
-            raise ImportError(_ANN_HINT) from exc
+        faiss = require("faiss", extra="ann", feature="the approximate index",
+                        conda="conda install -c conda-forge faiss-cpu")
         X = as_matrix(corpus_embeddings, "corpus_embeddings")
         n, dim = X.shape
         if n < 2:
@@ -200,7 +196,6 @@ class AnnIndex:
         return scores, idx.astype(np.int64)
 
 
-@renamed_kwargs(seed="random_state")
 def build_index(corpus_embeddings, *, nlist: int | None = None, nprobe: int | None = None,
                 train_size: int | None = None, random_state: int = 0) -> AnnIndex:
     """Build an approximate cosine index (faiss IVF-Flat) for :func:`search`.
@@ -224,7 +219,6 @@ def _recall(approx_idx: np.ndarray, exact_idx: np.ndarray) -> float:
 
 # --------------------------------------------------------------------------- search
 
-@renamed_kwargs(seed="random_state")
 def search(queries, corpus_embeddings, texts=None, *, top_k: int = 10, model=None, index="exact",
            ann_threshold: int = 1_000_000, nprobe: int | None = None, recall_sample: int = 100,
            cache="auto", chunk_size: int = _CORPUS_BLOCK, random_state: int = 0):
@@ -334,7 +328,6 @@ def _group_stats(X: np.ndarray, members: np.ndarray, rng) -> tuple[float, float,
     return float(S[off].mean()), float(S[off].min()), int(central)
 
 
-@renamed_kwargs(seed="random_state")
 def duplicates(embeddings, texts=None, *, threshold: float | str | None = "auto", top_k: int = 10,
                min_size: int = 2, chunk_size: int = _CORPUS_BLOCK, index=None, random_state: int = 0):
     """Groups of near-duplicate texts (paraphrase mining by chunked top-k).

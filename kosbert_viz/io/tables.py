@@ -21,6 +21,7 @@ import gzip
 import lzma
 import os
 from pathlib import Path
+from kosbert_viz._util.extras import require
 from kosbert_viz.exceptions import TableError
 
 __all__ = ["read_table", "TableError"]
@@ -166,11 +167,7 @@ def _as_str_frame(df):
 
 
 def _read_excel(path: Path, sheet):
-    try:
-        import openpyxl  # noqa: F401
-    except ImportError:
-        raise ImportError(f'reading {path.suffix} files needs openpyxl: pip install "kosbert_viz[excel]" '
-                          "(or save the sheet as CSV)") from None
+    require("openpyxl", extra="excel", feature=f"reading {path.suffix} files (or save the sheet as CSV)")
     import pandas as pd
 
     try:

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kosbert_viz._util.validation import renamed_kwargs
 
 from kosbert_viz.geometry.search import exact_topk, checked_unit_rows
 from kosbert_viz.maps.checks import check_model
@@ -184,7 +183,6 @@ def _build_ivf(X, seed: int):
     return C, lists
 
 
-@renamed_kwargs(seed="random_state")
 def prepare(tm, *, random_state: int = 0) -> PlacementState:
     """The placement state of ``tm`` (built once, kept on the map and saved with it)."""
     state = tm.placement

@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kosbert_viz._util.validation import renamed_kwargs
 from kosbert_viz._util.columns import category_label, category_order
 from kosbert_viz.io.dates import parse_dates
 from kosbert_viz.maps.levels import map_levels_of, theme_names
@@ -296,7 +295,6 @@ class TopicsPerClass:
         return fig
 
 
-@renamed_kwargs(top_n="top_themes")
 def topics_per_class(tm, classes, level: int | None = None, *, alpha: float = 0.05,
                      top_themes: int = 5) -> TopicsPerClass:
     """Share of each theme per class and the themes most distinctive of each class.

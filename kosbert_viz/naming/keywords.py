@@ -20,8 +20,7 @@ from collections import Counter
 import numpy as np
 
 from kosbert_viz._util.progress import Stages, want_progress
-from kosbert_viz._util.validation import (check_embeddings, check_labels, check_positive_int, check_texts, cut_long_texts,
-                          renamed_kwargs)
+from kosbert_viz._util.validation import (check_embeddings, check_labels, check_positive_int, check_texts, cut_long_texts)
 
 __all__ = ["keywords", "tokenize_ko", "KOREAN_STOPWORDS", "PARTICLES_AND_ENDINGS"]
 
@@ -49,7 +48,7 @@ _ANALYSER_LOCK = threading.Lock()  # one Kiwi per process, built once; one analy
 _KIWI = []
 
 
-def kiwi():
+def korean_analyser():
     if not _KIWI:
         with _ANALYSER_LOCK:
             if not _KIWI:
@@ -82,7 +81,6 @@ def _content_words(tokens, tags, stop):
     return words
 
 
-@renamed_kwargs(show_progress="show_progress_bar")
 def tokenize_ko(texts, *, stems: bool = False, stopwords=None,
                 show_progress_bar: bool | None = None) -> list[list[str]]:
     """Content words of each text: nouns, English words and Hanja; optionally verb/adjective stems.
@@ -108,7 +106,7 @@ def tokenize(texts, stems, stopwords, show_progress, *, on_this_thread: bool = F
     stop = KOREAN_STOPWORDS if stopwords is None else frozenset(stopwords) | PARTICLES_AND_ENDINGS
     texts = cut_long_texts(texts, KEYWORD_CHARS, "keyword analysis", stacklevel=4)
     out = []
-    kiwi = kiwi()
+    kiwi = korean_analyser()
     with _ANALYSER_LOCK:
         if on_this_thread:
             stream = (kiwi.tokenize(t) for t in texts)
@@ -139,7 +137,6 @@ def naming_inputs(texts, top_n, extra_stopwords, stopwords, embeddings, n=None):
     return texts, top_n, stop, X
 
 
-@renamed_kwargs(show_progress="show_progress_bar")
 def keywords(texts, labels, *, top_n: int = 10, stems: bool = False, extra_stopwords=(), stopwords=None,
              embeddings=None, n_representative: int = 3, name_words: int = 3,
              show_progress_bar: bool | None = None):

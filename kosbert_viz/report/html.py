@@ -8,6 +8,13 @@ embedded gzip-compressed (base85 text in ``<script>`` data blocks, opened by the
 ``DecompressionStream``; see :mod:`kosbert_viz.report.ui`), and a Content-Security-Policy forbids
 fetching anything. 100k reviews with plotly.js: about 6.6 MB. Every user text (map hover,
 cluster names, keywords, representative texts) is HTML-escaped.
+
+The page is ``static/report.html`` filled by ``string.Template.substitute`` with HTML-escaped fragments,
+its scripts and style sheet the files of ``static/``, inlined as they are. Its CSP: no network at all;
+inline scripts and styles only; ``'unsafe-eval'`` because plotly.js's WebGL layer (regl) compiles shader
+wrappers with ``new Function()`` and plotly.js itself arrives compressed and runs through an indirect eval
+(``static/loader.js``); ``worker-src blob:`` for the data Worker. Escaping, not the CSP, is what keeps user
+text from becoming markup; the CSP is the guarantee that the report never phones home.
 """
 from __future__ import annotations
 
@@ -20,21 +27,14 @@ import warnings
 from pathlib import Path
 
 from kosbert_viz._util.validation import SURROGATE, normalize_text
-from kosbert_viz.report.ui import LOADER_JS, UI_CSS, UI_HTML, UI_JS, plotly_block, report_payload
-from kosbert_viz.viz.scatter import HANGUL_FONT, cluster_colors, figure_json
+from kosbert_viz.report.ui import (config_island, json_island, page_template, plotly_block, report_payload,
+                                   static_text)
+from kosbert_viz.viz.scatter import cluster_colors, figure_json
 from kosbert_viz.themes.stability import UNSTABLE_BELOW
 from kosbert_viz.maps.manifest import package_version
 
 __all__ = ["write_report", "build_manifest", "figure_json", "report_html"]
 
-
-# No network at all; inline scripts/styles only. 'unsafe-eval' because plotly.js's WebGL layer
-# (regl) compiles shader wrappers with new Function() and plotly.js itself arrives compressed and runs
-# through an indirect eval (see _report_ui.LOADER_JS). Escaping, not the CSP, is what keeps
-# user text from becoming markup; the CSP is the guarantee that the report never phones home.
-_CSP = ("default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; "
-        "img-src data: blob:; font-src data:; worker-src blob:; connect-src 'none'; base-uri 'none'; "
-        "form-action 'none'")
 
 
 def _e(value) -> str:
@@ -108,51 +108,19 @@ def report_html(figure, *, title: str, table=None, manifest: dict | None = None,
     height = int(getattr(figure.layout, "height", None) or 680)
     payload = report_payload(figure, texts=texts, coords=coords, labels=labels, names=names, data=data)
     sections = [_trend_section(t, i) for i, t in enumerate(trends or [])]
-    trend_html = "\n".join(h for h, _ in sections)
-    trend_scripts = "\n".join(js for _, js in sections)
-    return f"""<!DOCTYPE html>
-<html lang="ko"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{_CSP}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="kosbert_viz {_e(package_version('kosbert_viz') or '')}">
-<title>{_e(title)}</title>
-<style>
-body {{ font-family: {HANGUL_FONT}; margin: 24px; color: #222; max-width: 1400px; }}
-.notice {{ border: 2px solid #c62828; background: #ffebee; color: #b71c1c; padding: 10px 14px;
-          font-weight: bold; margin: 12px 0; }}
-.budget {{ color: #8a4b00; }}
-table.clusters {{ border-collapse: collapse; width: 100%; font-size: 14px; }}
-table.clusters td, table.clusters th {{ border: 1px solid #ddd; padding: 6px; vertical-align: top; text-align: left; }}
-table.clusters td.num {{ text-align: right; white-space: nowrap; }}
-table.clusters td.unstable {{ color: #b71c1c; background: #fff3f3; }}
-table.clusters ul {{ margin: 0; padding-left: 18px; }}
-.sw {{ display: inline-block; width: 11px; height: 11px; border-radius: 50%; margin-right: 6px; }}
-pre.manifest {{ background: #f6f6f6; padding: 12px; font-size: 12px; overflow-x: auto; }}
-{UI_CSS}
-</style>
-<script type="text/javascript">window.PlotlyConfig = {{MathJaxConfig: 'local'}};</script>
-{plotly_block()}
-<script type="text/javascript" data-kv-points="{len(texts) if texts is not None and coords is not None else 0}">{LOADER_JS}</script>
-</head><body>
-<h1>{_e(title)}</h1>
-{''.join(notes)}
-<p id="summary">{summary}</p>
-{UI_HTML.replace('<div id="map-wrap">', f'<div id="map-wrap"><div id="map" style="width:100%;height:{height}px;"></div>')}
-<h2>Clusters</h2>
-{_table_html(table)}
-{_tree_html(themes, tree_figure, level)}
-{trend_html}
-<h2>Manifest</h2>
-<pre class="manifest" id="manifest">{_e(json.dumps(manifest, ensure_ascii=False, indent=2, default=str))}</pre>
-{payload["figure"]}
-{payload["meta"]}
-{payload["texts"]}
-{payload["binary"]}
-<script type="text/javascript">{UI_JS}</script>
-{_tree_script(tree_figure)}
-{trend_scripts}
-</body></html>
-"""
+    points = len(texts) if texts is not None and coords is not None else 0
+    manifest_text = json.dumps(manifest, ensure_ascii=False, indent=2, default=str)
+    plots = [spec for _, spec in sections]  # the JSON blocks of the tree and trend charts (static/figures.js)
+    if tree_figure is not None:
+        plots.insert(0, _figure_island(tree_figure, "kv-tree"))
+    return page_template().substitute(
+        version=_e(package_version("kosbert_viz") or ""), title=_e(title), css=static_text("report.css"),
+        plotly=plotly_block(), config=config_island(), points=points, loader_js=static_text("loader.js"),
+        figures_js=static_text("figures.js"), notes="".join(notes), summary=summary, height=height,
+        clusters=_table_html(table), tree=_tree_html(themes, tree_figure, level),
+        trends="\n".join(h for h, _ in sections), manifest=_e(manifest_text),
+        data="\n".join(payload[k] for k in ("figure", "meta", "texts", "binary")),
+        report_js=static_text("report.js"), plots="\n".join(plots))
 
 
 def _tree_html(themes, tree_figure, level) -> str:
@@ -179,7 +147,8 @@ def _tree_html(themes, tree_figure, level) -> str:
 
     for r in sorted(children.get(-1, []), key=lambda r: -int(r.size)):
         add(r, 0)
-    chart = "<div id='tree-chart' style='width:100%;height:560px;'></div>" if tree_figure is not None else ""
+    chart = ("<div id='tree-chart' data-kv-plot='kv-tree' style='width:100%;height:560px;'></div>"
+             if tree_figure is not None else "")
     return ("<h2>Theme tree</h2><p>Themes at every level of the hierarchy, coarsest first; the map shows "
             f"level {level}. Click a theme in the chart to open its sub-themes.</p>{chart}"
             "<table class='clusters' id='tree-table'><thead><tr><th>theme</th><th>level</th><th>size</th>"
@@ -187,22 +156,11 @@ def _tree_html(themes, tree_figure, level) -> str:
             + _STABILITY_NOTE)
 
 
-def _tree_script(tree_figure) -> str:
-    if tree_figure is None:
-        return ""
-    return _figure_script(tree_figure, "kv-tree", "tree-chart")
-
-
-def _figure_script(figure, json_id: str, div_id: str) -> str:
-    """A plotly figure as inline JSON (<, >, & escaped, so no user text can close the script) drawn into ``div_id``
-    once plotly.js is loaded (``window.kvPlotlyReady``)."""
-    spec = json.dumps(figure.to_plotly_json(), cls=_PlotlyJSON, ensure_ascii=False, separators=(",", ":"))
-    spec = spec.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    return (f'<script type="application/json" id="{json_id}">' + spec + "</script>"
-            f'<script type="text/javascript">window.kvPlotlyReady.then(function(){{var f=JSON.parse('
-            f'document.getElementById("{json_id}").textContent);return Plotly.newPlot("{div_id}",f.data,f.layout,'
-            f'{{responsive:true,displaylogo:false}});}}).catch(function(e){{console.error("kosbert_viz report: "+e);}});'
-            "</script>")
+def _figure_island(figure, json_id: str) -> str:
+    """A plotly figure as a JSON block; ``static/figures.js`` draws it into the element with
+    ``data-kv-plot="json_id"`` once plotly.js is loaded."""
+    return json_island(json_id, json.dumps(figure.to_plotly_json(), cls=_PlotlyJSON, ensure_ascii=False,
+                                           separators=(",", ":")))
 
 
 def _num(x, fmt: str) -> str:
@@ -214,13 +172,13 @@ def _num(x, fmt: str) -> str:
 
 
 def _trend_section(trend, i: int) -> tuple[str, str]:
-    """(HTML, script) of one trends result: 'Themes over time' or 'Themes by class'."""
+    """(HTML, JSON block of its figure) of one trends result: 'Themes over time' or 'Themes by class'."""
     from kosbert_viz.maps.trends import TopicsOverTime, TopicsPerClass
 
     if isinstance(trend, TopicsOverTime):
-        return _over_time_html(trend, i), _figure_script(trend.figure(top=12), f"kv-trend-{i}", f"trend-chart-{i}")
+        return _over_time_html(trend, i), _figure_island(trend.figure(top=12), f"kv-trend-{i}")
     if isinstance(trend, TopicsPerClass):
-        return _per_class_html(trend, i), _figure_script(trend.figure(), f"kv-trend-{i}", f"trend-chart-{i}")
+        return _per_class_html(trend, i), _figure_island(trend.figure(), f"kv-trend-{i}")
     raise TypeError(f"trends must hold TopicsOverTime or TopicsPerClass results, got {type(trend).__name__}")
 
 
@@ -242,7 +200,8 @@ def _over_time_html(tot, i: int, n: int = 10) -> str:
             f"{info.get('n_dated', 0):,} dated texts in {info.get('n_periods', 0)} periods; the 12 largest themes, "
             "the rest as 'other'). Growth is the log ratio of a theme's share in the late half of the periods over "
             f"the early half ({halves}), smoothed towards its overall share; q is Fisher's exact test, "
-            f"Benjamini-Hochberg adjusted.</p><div id='trend-chart-{i}' style='width:100%;height:520px;'></div>"
+            f"Benjamini-Hochberg adjusted.</p><div id='trend-chart-{i}' data-kv-plot='kv-trend-{i}' "
+            "style='width:100%;height:520px;'></div>"
             f"<table class='clusters trends' id='trend-table-{i}'><thead><tr><th>theme</th><th>texts</th>"
             "<th>early share</th><th>late share</th><th>growth</th><th>q-value</th><th>trend</th></tr></thead>"
             "<tbody>" + "".join(rows) + "</tbody></table>")
@@ -259,7 +218,8 @@ def _per_class_html(pc, i: int) -> str:
     return (f"<h2 id='themes-by-class'>Themes by class</h2><p>Colour: log2 lift, a theme's share in a class over its "
             "share overall. The table lists, per class, the most distinctive themes (lift &gt; 1 and q-value &lt; "
             f"{_e(pc.info.get('alpha'))}; one-sided Fisher exact test, Benjamini-Hochberg over {pc.info.get('tests', 0):,} "
-            f"cells).</p><div id='trend-chart-{i}' style='width:100%;height:{max(320, 40 * pc.table['class'].nunique() + 200)}px;'></div>"
+            f"cells).</p><div id='trend-chart-{i}' data-kv-plot='kv-trend-{i}' "
+            f"style='width:100%;height:{max(320, 40 * pc.table['class'].nunique() + 200)}px;'></div>"
             f"<table class='clusters trends' id='class-table-{i}'><thead><tr><th>class</th><th>theme</th><th>texts</th>"
             "<th>share in class</th><th>share overall</th><th>lift</th><th>q-value</th></tr></thead><tbody>"
             + body + "</tbody></table>")

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kosbert_viz._util.progress import Stages, want_progress
-from kosbert_viz._util.validation import renamed_kwargs
 from kosbert_viz.geometry.reduce import check_matrix, check_mode, unit_rows, default_cluster_epochs, reduce
 from kosbert_viz.themes.hierarchy import _attach, _cluster_hierarchy
 from kosbert_viz.themes.result import ClusterResult
@@ -177,7 +176,6 @@ def _hdbscan(Z, min_cluster_size, min_samples, deterministic):
     return np.asarray(est.fit_predict(Z), dtype=np.int64), "fast_hdbscan"
 
 
-@renamed_kwargs(show_progress="show_progress_bar")
 def cluster(X, method="kmeans", *, n_clusters: int | None = None, min_cluster_size: int | None = None,
             min_samples: int | None = None, k_range: tuple[int, int] = (2, 20), reduce_to: int | None = 5,
             embedding=None, truth=None, normalize: bool = True, mode: str = "deterministic",
@@ -324,7 +322,6 @@ class Sweep:
         return fig
 
 
-@renamed_kwargs(show_progress="show_progress_bar")
 def sweep(X, method="kmeans", *, values=None, truth=None, embedding=None, reduce_to: int | None = 5,
           mode: str = "deterministic", random_state: int = 42, cache="auto", keep_results: bool = False,
           show_progress_bar: bool | None = None, **kwargs) -> Sweep:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 
 from kosbert_viz._util.progress import want_progress
-from kosbert_viz._util.validation import renamed_kwargs
 from kosbert_viz.geometry.layout import HIERARCHY_RUNS, layout
 from kosbert_viz.geometry.reduce import check_matrix
 from kosbert_viz.themes.cluster import cluster
@@ -18,7 +17,6 @@ from kosbert_viz.themes.result import ClusterResult
 __all__ = ["cluster_layout"]
 
 
-@renamed_kwargs(show_progress="show_progress_bar")
 def cluster_layout(X, method="hdbscan", *, n_clusters: int | None = None, min_cluster_size: int | None = None,
                    truth=None, map_dims: int = 2, cluster_dims: int = 5, n_neighbors: int = 15,
                    map_min_dist: float = 0.1, mode: str = "deterministic", random_state: int = 42, cache="auto",

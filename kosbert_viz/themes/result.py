@@ -5,7 +5,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kosbert_viz._util.validation import renamed_kwargs
 from kosbert_viz.themes.edits import merge_themes, reassign_result, rename_themes, split_theme
 from kosbert_viz.themes.tree import level_index, levels_of, tree_from_levels
 
@@ -57,7 +56,6 @@ class ClusterResult:
             res.levels, res.default_level = list(levels), default_level
         return res
 
-    @renamed_kwargs(k="top_k")
     def reassign_noise(self, strategy: str = "centroid", *, X=None, top_k: int = 15) -> "ClusterResult":
         """A new result with every -1 placed; ``is_outlier`` keeps which texts were noise.
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from kosbert_viz.viz.scatter import HANGUL_FONT
 from kosbert_viz.exceptions import HangulFontMissing
+from kosbert_viz._util.extras import require
 
 __all__ = ["save_image", "hangul_fonts", "HangulFontMissing"]
 
@@ -67,11 +68,8 @@ def save_image(fig, path, *, format: str | None = None, width: int | None = None
     Kaleido finds Chrome/Chromium on the PATH (Debian: ``apt-get install chromium``) or a copy
     installed with ``plotly_get_chrome``; ``BROWSER_PATH`` overrides both.
     """
-    try:
-        import kaleido  # noqa: F401
-    except ImportError as exc:
-        raise ImportError('static image export needs kaleido: pip install "kosbert_viz[export]" '
-                          "(conda: conda install -c conda-forge python-kaleido)") from exc
+    require("kaleido", extra="export", feature="static image export",
+            conda="conda install -c conda-forge python-kaleido")
     import plotly.graph_objects as go
 
     path = Path(path)
