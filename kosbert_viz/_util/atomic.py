@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -28,14 +29,19 @@ def temp_name(tag: str = "kv") -> str:
 
 
 def write_atomic(path, data: bytes | Iterable[bytes], *, tmp_dir=None, mode: int | None = None,
-                 tag: str = "kv") -> Path:
+                 keep_mode: bool = False, tag: str = "kv") -> Path:
     """Write ``data`` (bytes, or an iterable of byte chunks) to ``path`` atomically; returns ``path``.
 
     ``tmp_dir``: where the temporary file goes (created if missing; must be on ``path``'s file
     system), default ``path``'s folder. ``mode``: permission bits for the new file (default: the
-    process's umask applied to 0o666, as ``open`` does).
+    process's umask applied to 0o666, as ``open`` does); ``keep_mode``: a replaced file keeps its own.
     """
     path = Path(path)
+    if mode is None and keep_mode:
+        try:
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+        except FileNotFoundError:
+            pass
     folder = Path(tmp_dir) if tmp_dir is not None else path.parent
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / temp_name(tag)

@@ -21,8 +21,6 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
-import stat
 import warnings
 from pathlib import Path
 
@@ -31,10 +29,10 @@ from kosbert_viz.report.ui import (config_island, json_island, page_template, pl
                                    static_text)
 from kosbert_viz.viz.scatter import cluster_colors, figure_json
 from kosbert_viz.themes.stability import UNSTABLE_BELOW
+from kosbert_viz._util.atomic import write_atomic
 from kosbert_viz.maps.manifest import package_version
 
-__all__ = ["write_report", "build_manifest", "figure_json", "report_html"]
-
+__all__ = ["write_report", "write_html", "figure_json", "report_html"]
 
 
 def _e(value) -> str:
@@ -315,34 +313,7 @@ def write_html(path, body: str) -> Path:
         warnings.warn(f"the report's text holds {count} lone surrogate(s) (broken emoji, common in scraped chat "
                       "logs); they are written as U+FFFD", UserWarning, stacklevel=3)
         data = SURROGATE.sub("\ufffd", body).encode("utf-8")
-    _replace_file(path, data)
+    write_atomic(path, data, keep_mode=True, tag="kv-report")
     return path
 
 
-def _replace_file(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
-
-    A failed write (a full disk, a killed process) leaves the previous file as it was, never a
-    truncated one; a replaced file keeps its permission bits.
-    """
-    try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
-    except FileNotFoundError:
-        mode = None
-    # a short name of its own (not the target's name plus a suffix): fits beside a 255-byte file name
-    tmp = path.with_name(f".kv-report.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
