@@ -134,7 +134,7 @@ def main(argv=None) -> dict:
         raise SystemExit("error: --device cuda, but torch sees no CUDA GPU")
     if args.device == "cpu":
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # both sides on the CPU
-    from kosbert_viz.finetuning.train import _resolve_precision, default_recipe
+    from kosbert_viz.finetuning.recipe import _resolve_precision, default_recipe
     from tiny_model import build_tiny_model
 
     precision = _resolve_precision(args.precision)

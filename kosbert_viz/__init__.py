@@ -74,8 +74,8 @@ _EXPORTS = {
     "read_table": "io.tables",
     "explore": "explorer.widget",
     "Explorer": "explorer.widget",
-    "finetune": "finetuning.train", "FinetuneResult": "finetuning.train",
-    "pairs_from_duplicates": "finetuning.train", "pairs_from_labels": "finetuning.train",
+    "finetune": "finetuning.train", "FinetuneResult": "finetuning.card",
+    "pairs_from_duplicates": "finetuning.pairs", "pairs_from_labels": "finetuning.pairs",
 }
 _SUBMODULES = {"cli", "datasets", "distributed", "embed", "evaluate", "exceptions", "explorer", "finetuning", "geometry", "io", "maps", "naming", "report", "themes", "viz"}
 

@@ -31,6 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
+from kosbert_viz.embed.encode import encode
+from kosbert_viz.geometry.search import as_matrix
+
 __all__ = ["sts", "sts_table", "load_korsts", "MODEL_CARD_KORSTS", "cluster_metrics", "pair_similarity",
            "best_threshold", "precision_recall_f1"]
 
@@ -46,8 +49,6 @@ MODEL_CARD_KORSTS = {
 
 
 def _pair_matrices(e1, e2):
-    from kosbert_viz.geometry.search import as_matrix
-
     a = as_matrix(e1, "embeddings[0]")
     b = as_matrix(e2, "embeddings[1]")
     if a.shape != b.shape:
@@ -85,8 +86,6 @@ def pair_similarity(e1, e2, kind: str = "cosine") -> np.ndarray:
 
 
 def _encode_pairs(sentences1, sentences2, model, cache, batch_size):
-    from kosbert_viz.embed.encode import encode
-
     s1, s2 = list(sentences1), list(sentences2)
     if len(s1) != len(s2):
         raise ValueError(f"sentences1 has {len(s1)} entries but sentences2 has {len(s2)}")
@@ -253,8 +252,11 @@ def cluster_metrics(labels_true, labels_pred, *, noise: str = "cluster") -> dict
     counts it as one more cluster, ``"drop"`` scores only the clustered points. Purity is
     the share of points whose cluster's most common true label is their own.
     """
-    from sklearn.metrics import (adjusted_rand_score, homogeneity_completeness_v_measure,
-                                 normalized_mutual_info_score)
+    from sklearn.metrics import (
+        adjusted_rand_score,
+        homogeneity_completeness_v_measure,
+        normalized_mutual_info_score,
+    )
 
     t = np.asarray(list(labels_true) if not hasattr(labels_true, "__array__") else labels_true)
     p = np.asarray(list(labels_pred) if not hasattr(labels_pred, "__array__") else labels_pred)

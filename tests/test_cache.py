@@ -244,7 +244,9 @@ def test_compaction_merges_and_drops_duplicates(tmp_path):
     assert cache_a.info()["entries"] == 600
     assert cache_a.compact() == 4
     assert len(_segments(tmp_path)) == 1
-    _, keys_only = __import__("kosbert_viz.embed.cache", fromlist=["x"])._read_segment_keys(_segments(tmp_path)[0])
+    from kosbert_viz.embed.cache_format import read_segment_keys
+
+    _, keys_only = read_segment_keys(_segments(tmp_path)[0])
     assert len(keys_only) == 600
     assert _check_all_found_are_exact(EmbeddingCache(tmp_path), list(range(500)) + list(range(600, 700))).all()
 
@@ -357,7 +359,7 @@ cache.put(FP, text_keys(FP, synthetic_texts(big)), synthetic_vectors(big), model
 def test_info_counts_temp_files_of_a_killed_writer_at_once(tmp_path, capsys):
     """A writer killed with SIGKILL mid-write leaves a tmp file: `cache info` counts it at once (not only
     once it is an hour old); compaction still leaves a young one alone (it may be a live writer's)."""
-    from kosbert_viz.embed.cache import _TMP_MAX_AGE
+    from kosbert_viz.embed.cache_format import TMP_MAX_AGE as _TMP_MAX_AGE
     from kosbert_viz.cli.main import main
 
     cache_dir = tmp_path / "c"

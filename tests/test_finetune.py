@@ -17,7 +17,11 @@ import pytest
 from conftest import ROOT, SHARED_DATA, shared_file
 
 import kosbert_viz as kv
-from kosbert_viz.finetuning import train as finetuning
+from kosbert_viz.finetuning import train as training
+from kosbert_viz.finetuning.card import RECORD_FILE
+from kosbert_viz.finetuning.checkpoints import CHECKPOINT_DIR
+from kosbert_viz.finetuning.data import _as_task, _hold_out
+from kosbert_viz.finetuning.recipe import default_recipe
 
 TINY_LR = 5e-4
 
@@ -97,12 +101,12 @@ def test_output_folder_is_a_model_under_a_new_fingerprint(korsts_run, tiny_model
 
     st = SentenceTransformer(str(out), device="cpu")  # a plain sentence-transformers folder
     assert np.allclose(st.encode(texts), emb_new, atol=1e-5)
-    record = json.loads((out / finetuning.RECORD_FILE).read_text(encoding="utf-8"))
+    record = json.loads((out / RECORD_FILE).read_text(encoding="utf-8"))
     assert record["base_model"] == tiny_model_path and record["data_hash"] == res.data_hash
     assert record["recipe"]["learning_rate"] == TINY_LR and record["after"] == res.after
     card = (out / "README.md").read_text(encoding="utf-8")
     assert tiny_model_path in card and res.data_hash in card and "CosineSimilarityLoss" in card
-    assert not (out / finetuning.CHECKPOINT_DIR).exists()  # removed after a finished run
+    assert not (out / CHECKPOINT_DIR).exists()  # removed after a finished run
 
 
 # --------------------------------------------------------------------------- pairs only, MNRL
@@ -151,7 +155,7 @@ def test_resume_after_interruption_gives_the_same_weights(tiny_model_path, tmp_p
     stop = per_epoch + 10  # in epoch 2, a few steps after a checkpoint: a mid-epoch resume
     last_checkpoint = f"checkpoint-{stop // 7 * 7}"
 
-    original = finetuning._thread_trial_callback
+    original = training._thread_trial_callback
 
     def interrupting(threads):
         inner = original(threads)
@@ -165,11 +169,11 @@ def test_resume_after_interruption_gives_the_same_weights(tiny_model_path, tmp_p
         inner.on_step_end = on_step_end
         return inner
 
-    monkeypatch.setattr(finetuning, "_thread_trial_callback", interrupting)
+    monkeypatch.setattr(training, "_thread_trial_callback", interrupting)
     with pytest.raises(_Interrupt):
         kv.finetune(train, tiny_model_path, output_dir=tmp_path / "cut", **kw)
     assert (tmp_path / "cut" / "checkpoints" / last_checkpoint).is_dir()
-    monkeypatch.setattr(finetuning, "_thread_trial_callback", original)
+    monkeypatch.setattr(training, "_thread_trial_callback", original)
     with pytest.raises(ValueError, match="made with another data_hash"):  # other data: refused, not mixed
         kv.finetune(train.head(100), tiny_model_path, output_dir=tmp_path / "cut", resume=True, **kw)
     resumed = kv.finetune(train, tiny_model_path, output_dir=tmp_path / "cut", resume=True, **kw)
@@ -253,15 +257,15 @@ def test_bad_arguments(tmp_path):
 
 
 def test_default_recipe_scales_with_data():
-    r = finetuning.default_recipe({"train": 5749}, {"train": "scored"})
+    r = default_recipe({"train": 5749}, {"train": "scored"})
     assert r["epochs"] == 5 and r["batch_sizes"] == {"train": 8}
     assert r["warmup_steps"] == 360  # the card: 10% of 5 x 719 steps
-    big = finetuning.default_recipe({"train": 500_000}, {"train": "pairs"})
+    big = default_recipe({"train": 500_000}, {"train": "pairs"})
     assert big["epochs"] == 1 and big["batch_sizes"] == {"train": 64} and big["warmup_steps"] == 360
-    small = finetuning.default_recipe({"train": 100}, {"train": "pairs"})
+    small = default_recipe({"train": 100}, {"train": "pairs"})
     assert small["batch_sizes"] == {"train": 12} and small["epochs"] == 5
     assert small["warmup_steps"] == 5  # 10% of 5 x 9 steps
-    mid = finetuning.default_recipe({"train": 20_000}, {"train": "pairs"})
+    mid = default_recipe({"train": 20_000}, {"train": "pairs"})
     assert mid["epochs"] == 2
 
 
@@ -269,25 +273,25 @@ def test_hold_out_is_at_least_30_pairs_and_at_most_a_quarter(caplog):
     """A Spearman correlation on a few pairs means nothing (2 held-out pairs give +-100): the held-out
     share grows from 10% to 30 pairs, up to a quarter of the data; below that no evaluation, one warning."""
     def scored(n):
-        return finetuning._as_task([(f"문장 {i}", f"다른 문장 {i}", float(i % 6)) for i in range(n)])
+        return _as_task([(f"문장 {i}", f"다른 문장 {i}", float(i % 6)) for i in range(n)])
 
     for n, want in ((1000, 100), (300, 30), (200, 30), (120, 30)):
         tasks = [scored(n)]
-        held, source = finetuning._hold_out(tasks, 42)
+        held, source = _hold_out(tasks, 42)
         assert len(held) == want and len(tasks[0]) == n - want, n
-        assert source == (f"10% of 'train' held out" if want == n // 10 else f"{want} of 'train' held out")
+        assert source == ("10% of 'train' held out" if want == n // 10 else f"{want} of 'train' held out")
         assert not set(held.columns["sentence1"]) & set(tasks[0].columns["sentence1"])
     for n in (20, 119):
         tasks = [scored(n)]
         with caplog.at_level("WARNING", logger="kosbert_viz"):
             caplog.clear()
-            held, source = finetuning._hold_out(tasks, 42)
+            held, source = _hold_out(tasks, 42)
         assert held is None and len(tasks[0]) == n  # every pair trains
         assert source.startswith("none (") and "30" in source
         (record,) = caplog.records
         assert f"{n} scored pairs" in record.message and "at least 30" in record.message and "120" in record.message
-    pairs = [finetuning._as_task([("가", "나"), ("다", "라")])]
-    assert finetuning._hold_out(pairs, 42) == (None, "none")
+    pairs = [_as_task([("가", "나"), ("다", "라")])]
+    assert _hold_out(pairs, 42) == (None, "none")
 
 
 def test_finetune_on_20_scored_pairs_reports_no_meaningless_spearman(tiny_model_path, tmp_path, caplog):
@@ -302,7 +306,7 @@ def test_finetune_on_20_scored_pairs_reports_no_meaningless_spearman(tiny_model_
     assert res.table.isna().all().all()  # NaN, never 100
     warned = [r.message for r in caplog.records if "held-out evaluation" in r.message]
     assert len(warned) == 1 and "20 scored pairs" in warned[0] and "eval=" in warned[0]
-    record = json.loads((Path(res.output_dir) / finetuning.RECORD_FILE).read_text(encoding="utf-8"))
+    record = json.loads((Path(res.output_dir) / RECORD_FILE).read_text(encoding="utf-8"))
     assert record["before"] is None and record["after"] is None and record["recipe"]["n_eval"] == 0
     assert "## Evaluation" not in (Path(res.output_dir) / "README.md").read_text(encoding="utf-8")
 
@@ -373,7 +377,7 @@ def test_cli_finetune(tiny_model_path, tmp_path):
                            "-o", str(out), "--epochs", "1", "--batch-size", "8"],
                           capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert (out / "modules.json").exists() and (out / finetuning.RECORD_FILE).exists()
+    assert (out / "modules.json").exists() and (out / RECORD_FILE).exists()
     assert "pearson" in proc.stdout and str(out) in proc.stdout
 
 

@@ -19,6 +19,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+
 from kosbert_viz.exceptions import NotATextError
 
 __all__ = ["check_texts", "normalize_text", "check_embeddings", "check_labels", "check_cache_root",

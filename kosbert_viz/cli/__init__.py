@@ -2,4 +2,4 @@
 from kosbert_viz._util.lazy import lazy_attributes
 
 __getattr__ = lazy_attributes(__name__, {},
-                              submodules={"main"})
+                              submodules={"assign", "cache", "clustering", "common", "demo", "evaluate", "finetune", "main", "map", "trends"})

@@ -8,11 +8,24 @@ from typing import Any
 
 import numpy as np
 
-from kosbert_viz.embed.cache import EmbeddingCache
-
+from kosbert_viz._util.validation import check_positive_int
 from kosbert_viz.distributed.encode import _DEFAULT_BATCH, _resolve_model, resolve_cache
-from kosbert_viz.distributed.session import _connect, _import_ray, _ray_version, _restore_builtin_print
-from kosbert_viz.distributed.sources import _ID, _dataset, _filesystem, _is_pathlike, _texts_of
+from kosbert_viz.distributed.session import (
+    _connect,
+    _import_ray,
+    _ray_version,
+    _restore_builtin_print,
+)
+from kosbert_viz.distributed.sources import (
+    _ID,
+    _dataset,
+    _filesystem,
+    _is_pathlike,
+    _texts_of,
+)
+from kosbert_viz.embed.cache import EmbeddingCache
+from kosbert_viz.maps.placement import assign, map_encoder, prepare
+from kosbert_viz.maps.textmap import load_map
 
 log = logging.getLogger("kosbert_viz")
 
@@ -30,8 +43,6 @@ class _AssignActor:
             import torch
 
             torch.set_num_threads(int(threads))
-        from kosbert_viz.maps.textmap import load_map
-        from kosbert_viz.maps.placement import map_encoder, prepare
 
         self.tm = load_map(map_path, draw=False)
         self.encoder = map_encoder(self.tm, model)
@@ -41,8 +52,6 @@ class _AssignActor:
         self.id_column = id_column
 
     def __call__(self, batch) -> dict:
-        from kosbert_viz.maps.placement import assign
-
         texts = _texts_of(batch.column(self.text_column), self.text_column)
         a = assign(self.tm, texts, model=self.encoder, top_k=self.top_k, new_threshold=self.new_threshold,
                    cache=self.cache, show_progress_bar=False)
@@ -88,8 +97,6 @@ def assign_dataset(source, map_path, *, text_column: str = "text", model=None, c
     """
     ray = _import_ray()
     from ray.data import ActorPoolStrategy, DataContext
-
-    from kosbert_viz._util.validation import check_positive_int
 
     top_k = check_positive_int(top_k, "top_k")
     if not collect:

@@ -11,12 +11,25 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from kosbert_viz.distributed.session import (
+    _connect,
+    _fsspec_http_broken,
+    _import_ray,
+    _ray_version,
+    _restore_builtin_print,
+)
+from kosbert_viz.distributed.sources import (
+    _dataset,
+    _filesystem,
+    _is_pathlike,
+    _texts_for,
+    _texts_of,
+)
 from kosbert_viz.embed.cache import EmbeddingCache, text_keys
+from kosbert_viz.embed.encode import resolve_cache as resolve
+from kosbert_viz.embed.encode import unique_texts
+from kosbert_viz.embed.models import load_encoder, resolve_model_name
 from kosbert_viz.exceptions import MissingEmbeddingsError
-
-from kosbert_viz.distributed.session import (_connect, _fsspec_http_broken, _import_ray, _ray_version,
-                                           _restore_builtin_print)
-from kosbert_viz.distributed.sources import _dataset, _filesystem, _is_pathlike, _texts_for, _texts_of
 
 log = logging.getLogger("kosbert_viz")
 
@@ -77,8 +90,6 @@ def encode_into_cache(encoder, cache: EmbeddingCache, texts: Sequence[str], *, t
     The same steps as :func:`kosbert_viz.encode` (NFC, de-duplicate, cache look-up, the
     encoder's fast path on the misses, one ``put``), without reading cached vectors back.
     """
-    from kosbert_viz.embed.encode import unique_texts
-
     nfc, unique, inverse = unique_texts(texts)
     fp = encoder.fingerprint
     keys = text_keys(fp, unique)
@@ -104,7 +115,6 @@ class _EncodeActor:
             import torch
 
             torch.set_num_threads(int(threads))
-        from kosbert_viz.embed.models import load_encoder
 
         self.encoder = load_encoder(model, precision=precision, normalize=normalize)
         self.cache = EmbeddingCache(cache_path, dtype=cache_dtype)
@@ -139,8 +149,6 @@ def _parquet_rows(batch, *, fingerprint: str, cache_path: str, cache_dtype: str,
 
 
 def _resolve_model(model) -> str:
-    from kosbert_viz.embed.models import resolve_model_name
-
     if model is not None and not isinstance(model, (str, os.PathLike)):
         raise TypeError("encode_dataset needs the model as a name or a folder path (each actor loads it), "
                         f"got {type(model).__name__}")
@@ -150,8 +158,6 @@ def _resolve_model(model) -> str:
 
 
 def resolve_cache(cache) -> EmbeddingCache:
-    from kosbert_viz.embed.encode import resolve_cache as resolve
-
     if cache is None or cache is False:
         raise ValueError("encode_dataset writes into the embedding cache: pass cache='auto' or a folder "
                          "(on a cluster, a folder every node sees)")
@@ -379,8 +385,6 @@ def load_embeddings(
         store = model.cache if cache == "auto" else resolve_cache(cache)
         text_column = text_column or model.text_column
     else:
-        from kosbert_viz.embed.models import load_encoder
-
         encoder = load_encoder(model, device=device, precision=precision, normalize=normalize)
         fingerprint, name = encoder.fingerprint, encoder.name
         store = resolve_cache(cache)

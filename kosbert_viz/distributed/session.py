@@ -5,7 +5,6 @@ import logging
 import os
 import sys
 
-
 from kosbert_viz._util.extras import require
 
 log = logging.getLogger("kosbert_viz")

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 
-
 log = logging.getLogger("kosbert_viz")
 
 

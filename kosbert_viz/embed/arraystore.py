@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from kosbert_viz._util.atomic import write_atomic
+from kosbert_viz._util.validation import check_cache_root
 
 _ALLOWED = {"<f4", "<f8", "<i4", "<i8", "|u1"}
 _VERSION = 1
@@ -50,7 +51,6 @@ def resolve_store(cache) -> "ArrayStore | None":
         return None
     if isinstance(cache, ArrayStore):
         return cache
-    from kosbert_viz._util.validation import check_cache_root
 
     if cache is True or (isinstance(cache, str) and cache == "auto"):
         if os.environ.get("KOSBERT_VIZ_CACHE"):
@@ -70,8 +70,6 @@ class ArrayStore:
     """Arrays on disk under ``root``; a folder that cannot be written only costs the entries (one warning)."""
 
     def __init__(self, root):
-        from kosbert_viz._util.validation import check_cache_root
-
         self.root = check_cache_root(root, what="layout cache folder")
 
     def _paths(self, key: str):

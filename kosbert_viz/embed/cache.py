@@ -16,6 +16,8 @@ readers see whole segments or nothing: many processes (or distributed workers) m
 append at once, and a ``kill -9`` loses at most the batch being written. Each segment
 carries CRC32 checksums of its header, keys and vectors; a segment that fails them
 is set aside with one warning and its entries count as misses. No pickle anywhere.
+The segment file format is :mod:`kosbert_viz.embed.cache_format`, the in-memory look-up
+:mod:`kosbert_viz.embed.cache_index`.
 
 Example
 -------
@@ -29,26 +31,36 @@ Example
 """
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
-import secrets
-import struct
 import threading
 import time
 import unicodedata
 import warnings
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 
-from kosbert_viz._util.atomic import write_atomic
+from kosbert_viz.embed.cache_format import (
+    DTYPE_CODES,
+    FORMAT,
+    CorruptSegment,
+    Segment,
+    atomic_write,
+    clean_tmp,
+    file_size,
+    read_block,
+    read_rows,
+    read_segment_keys,
+    touch,
+    unlink_quiet,
+    write_segment,
+)
+from kosbert_viz.embed.cache_index import NamespaceIndex
 from kosbert_viz.exceptions import (
     CacheFullError,
     CacheNotWritableError,
@@ -58,19 +70,8 @@ from kosbert_viz.exceptions import (
 __all__ = ["EmbeddingCache", "CacheWriteError", "CacheFullError", "CacheNotWritableError", "text_keys",
            "default_cache_dir"]
 
-_FORMAT = "v1"
-_MAGIC = b"KVZSEG\x00\x01"
-# magic, version, dim, dtype code, count, keys crc, vectors crc | header crc, padding
-_HEAD = struct.Struct("<8sIIIQII")
-_HEAD_CRC = struct.Struct("<I")
-_HEADER_SIZE = 64
-_DTYPES = {1: np.dtype("<f4"), 2: np.dtype("<f2")}
-_DTYPE_CODES = {"float32": 1, "float16": 2}
 _SMALL_SEGMENT = 8 << 20  # segments below this are merged by auto-compaction
 _AUTO_COMPACT_AT = 64  # small segments in one namespace before put() compacts
-_TMP_MAX_AGE = 3600.0  # seconds before an orphaned tmp file is removed
-_CRC_CHUNK = 1 << 13  # a verified segment keeps its running CRC every 8 KiB, to re-check partial reads
-_FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
 def default_cache_dir() -> Path:
@@ -111,91 +112,6 @@ def text_keys(fingerprint: str, texts: Iterable[str]) -> np.ndarray:
     return np.frombuffer(bytes(out), dtype="S16")
 
 
-@dataclass
-class _Segment:
-    path: Path
-    dim: int
-    dtype: np.dtype
-    count: int
-    vecs_crc: int
-    size: int
-
-    @property
-    def vec_offset(self) -> int:
-        return _HEADER_SIZE + 16 * self.count
-
-
-class _CorruptSegment(ValueError):
-    pass
-
-
-def _read_segment_keys(path: Path) -> tuple[_Segment, np.ndarray]:
-    """Read and verify a segment's header and keys (not its vectors)."""
-    with open(path, "rb") as fh:
-        head = fh.read(_HEADER_SIZE)
-        if len(head) < _HEADER_SIZE:
-            raise _CorruptSegment("truncated header")
-        magic, version, dim, code, count, keys_crc, vecs_crc = _HEAD.unpack_from(head)
-        (head_crc,) = _HEAD_CRC.unpack_from(head, _HEAD.size)
-        if magic != _MAGIC or zlib.crc32(head[: _HEAD.size]) != head_crc:
-            raise _CorruptSegment("bad header checksum")
-        if version != 1 or code not in _DTYPES:
-            raise _CorruptSegment(f"unknown segment version {version} / dtype {code}")
-        dtype = _DTYPES[code]
-        size = os.fstat(fh.fileno()).st_size
-        if size != _HEADER_SIZE + count * (16 + dim * dtype.itemsize):
-            raise _CorruptSegment(f"size {size} does not match its header")
-        raw = fh.read(16 * count)
-    if zlib.crc32(raw) != keys_crc:
-        raise _CorruptSegment("bad key checksum")
-    return _Segment(path, dim, dtype, count, vecs_crc, size), np.frombuffer(raw, dtype="S16")
-
-
-def _split_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    words = np.frombuffer(np.ascontiguousarray(keys).tobytes(), dtype="<u8").reshape(-1, 2)
-    return words[:, 0], words[:, 1]
-
-
-class _NamespaceIndex:
-    """Sorted keys of every segment of one namespace, for bulk look-ups."""
-
-    def __init__(self, segments: list[_Segment], keys: list[np.ndarray]):
-        self.segments = segments
-        counts = [len(k) for k in keys]
-        all_keys = np.concatenate(keys) if keys else np.empty(0, "S16")
-        seg = np.repeat(np.arange(len(keys), dtype=np.int32), counts)
-        row = np.concatenate([np.arange(c, dtype=np.int64) for c in counts]) if keys else np.empty(0, np.int64)
-        hi, lo = _split_keys(all_keys)
-        order = np.lexsort((lo, hi))  # stable: older segments first among equal keys
-        hi, lo, seg, row = hi[order], lo[order], seg[order], row[order]
-        keep = np.ones(len(hi), dtype=bool)
-        keep[1:] = (hi[1:] != hi[:-1]) | (lo[1:] != lo[:-1])
-        self.hi, self.lo, self.seg, self.row = hi[keep], lo[keep], seg[keep], row[keep]
-
-    def __len__(self) -> int:
-        return len(self.hi)
-
-    def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Positions into the index for ``keys`` and a found mask."""
-        q_hi, q_lo = _split_keys(keys)
-        n = len(self.hi)
-        if n == 0:
-            return np.zeros(len(keys), np.int64), np.zeros(len(keys), bool)
-        pos = np.searchsorted(self.hi, q_hi, side="left")
-        pos_c = np.minimum(pos, n - 1)
-        found = (self.hi[pos_c] == q_hi) & (self.lo[pos_c] == q_lo)
-        # Two different keys sharing their first 64 bits: search the run (practically never).
-        clash = np.flatnonzero(~found & (self.hi[pos_c] == q_hi))
-        for i in clash:
-            j = pos[i]
-            while j < n and self.hi[j] == q_hi[i]:
-                if self.lo[j] == q_lo[i]:
-                    pos_c[i], found[i] = j, True
-                    break
-                j += 1
-        return pos_c, found
-
-
 class EmbeddingCache:
     """Embedding vectors on disk, keyed by model fingerprint and NFC text.
 
@@ -218,16 +134,16 @@ class EmbeddingCache:
     """
 
     def __init__(self, path: str | os.PathLike | None = None, *, dtype: str = "float32"):
-        if dtype not in _DTYPE_CODES:
+        if dtype not in DTYPE_CODES:
             raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype!r}")
         from kosbert_viz._util.validation import check_cache_root
 
         self.path = check_cache_root(path if path is not None else default_cache_dir(),
                                      what="embedding cache folder")
         self.dtype = dtype
-        self._indexes: dict[str, tuple[frozenset, _NamespaceIndex]] = {}
-        self._seg_keys: dict[str, tuple[_Segment, np.ndarray]] = {}
-        # per verified segment: the running CRC32 of its vector block at the end of each _CRC_CHUNK bytes,
+        self._indexes: dict[str, tuple[frozenset, NamespaceIndex]] = {}
+        self._seg_keys: dict[str, tuple[Segment, np.ndarray]] = {}
+        # per verified segment: the running CRC32 of its vector block at the end of each CRC_CHUNK bytes,
         # so that any bytes read again from disk are checked again (a segment may be damaged after a read)
         self._crc_marks: dict[str, np.ndarray] = {}
         self._unreadable_warned = False
@@ -239,7 +155,7 @@ class EmbeddingCache:
     # -- layout -----------------------------------------------------------------
     @property
     def _root(self) -> Path:
-        return self.path / _FORMAT
+        return self.path / FORMAT
 
     def namespace(self, fingerprint: str) -> str:
         """Folder name for a model fingerprint at this cache's storage dtype."""
@@ -249,7 +165,7 @@ class EmbeddingCache:
         return self._root / self.namespace(fingerprint)
 
     # -- reading ----------------------------------------------------------------
-    def _index(self, ns_dir: Path) -> _NamespaceIndex:
+    def _index(self, ns_dir: Path) -> NamespaceIndex:
         """The namespace's index, re-read only when its segment list changed."""
         try:
             names = frozenset(p.name for p in os.scandir(ns_dir) if p.name.endswith(".kvs"))
@@ -271,16 +187,16 @@ class EmbeddingCache:
             entry = self._seg_keys.get(str(path))
             if entry is None:
                 try:
-                    entry = _read_segment_keys(path)
+                    entry = read_segment_keys(path)
                 except (FileNotFoundError, PermissionError):
                     continue  # compacted or pruned by another process meanwhile, or not ours to read
-                except _CorruptSegment as exc:
+                except CorruptSegment as exc:
                     self._quarantine(path, str(exc))
                     continue
                 self._seg_keys[str(path)] = entry
             segments.append(entry[0])
             keys.append(entry[1])
-        index = _NamespaceIndex(segments, keys)
+        index = NamespaceIndex(segments, keys)
         self._indexes[key] = (names, index)
         return index
 
@@ -298,66 +214,21 @@ class EmbeddingCache:
         except OSError:
             pass
 
-    def _read_vectors(self, seg: _Segment) -> np.ndarray:
+    def _read_vectors(self, seg: Segment) -> np.ndarray:
         """The segment's whole vector block, read from disk and checked against its checksum."""
         block = np.empty((seg.count, seg.dim), seg.dtype)
         self._read_block(seg, block)
         return block
 
-    def _read_block(self, seg: _Segment, target: np.ndarray) -> None:
+    def _read_block(self, seg: Segment, target: np.ndarray) -> None:
         """Read the whole vector block into ``target`` and verify it; remember its running CRCs."""
-        with open(seg.path, "rb") as fh:
-            if os.fstat(fh.fileno()).st_size != seg.size:
-                raise _CorruptSegment("its size changed after it was first read")
-            fh.seek(seg.vec_offset)
-            buf = memoryview(target).cast("B")
-            got = fh.readinto(buf)
-        if got != len(buf):
-            raise _CorruptSegment("truncated vectors")
-        marks = _running_crc(buf)
-        if int(marks[-1]) != seg.vecs_crc:
-            raise _CorruptSegment("bad vector checksum")
-        self._crc_marks[str(seg.path)] = marks
+        self._crc_marks[str(seg.path)] = read_block(seg, target)
 
-    def _read_rows(self, seg: _Segment, marks: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    def _read_rows(self, seg: Segment, marks: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """``rows`` of a verified segment, reading (and re-checking) only the chunks that hold them."""
-        item = seg.dtype.itemsize
-        row_bytes = seg.dim * item
-        total = seg.count * row_bytes
-        start = rows.astype(np.int64) * row_bytes
-        first, last = start // _CRC_CHUNK, (start + row_bytes - 1) // _CRC_CHUNK
-        cover = np.zeros(len(marks) + 1, np.int32)
-        np.add.at(cover, first, 1)
-        np.add.at(cover, last + 1, -1)
-        need = np.cumsum(cover[:-1]) > 0
-        edges = np.flatnonzero(np.diff(np.concatenate(([False], need, [False])).astype(np.int8)))
-        runs = edges.reshape(-1, 2)  # [first chunk, end chunk) of each contiguous run of needed chunks
-        lo = runs[:, 0] * _CRC_CHUNK
-        hi = np.minimum(runs[:, 1] * _CRC_CHUNK, total)
-        at = np.concatenate(([0], np.cumsum(hi - lo)))  # where each run starts in `pool`
-        pool = np.empty(int(at[-1]), np.uint8)
-        view = memoryview(pool)
-        crc32 = zlib.crc32
-        with open(seg.path, "rb") as fh:
-            if os.fstat(fh.fileno()).st_size != seg.size:
-                raise _CorruptSegment("its size changed after it was first read")
-            for (c0, c1), a, b, p in zip(runs.tolist(), lo.tolist(), hi.tolist(), at.tolist()):
-                fh.seek(seg.vec_offset + a)
-                if fh.readinto(view[p: p + b - a]) != b - a:
-                    raise _CorruptSegment("truncated vectors")
-                crc = int(marks[c0 - 1]) if c0 else 0
-                for c in range(c0, c1):
-                    off = p + (c - c0) * _CRC_CHUNK
-                    crc = crc32(view[off: min(off + _CRC_CHUNK, p + b - a)], crc)
-                    if crc != marks[c]:
-                        raise _CorruptSegment("bad vector checksum (changed on disk after it was first read)")
-        # each row lies inside one run; chunk boundaries are multiples of the item size
-        run_of_row = np.searchsorted(runs[:, 0], first, side="right") - 1
-        item_at = (at[run_of_row] + start - lo[run_of_row]) // item
-        values = pool.view(seg.dtype)
-        return values[item_at[:, None] + np.arange(seg.dim)]
+        return read_rows(seg, marks, rows)
 
-    def _fill_from(self, seg: _Segment, rows: np.ndarray, dest: np.ndarray, out: np.ndarray) -> None:
+    def _fill_from(self, seg: Segment, rows: np.ndarray, dest: np.ndarray, out: np.ndarray) -> None:
         """Copy stored rows into ``out[dest]``; every byte read from disk is checked against the checksum.
 
         Whole segments read in order go straight from the file into ``out``; large shares are read
@@ -408,17 +279,17 @@ class EmbeddingCache:
         order = np.argsort(seg_of_hit, kind="stable")
         bounds = np.flatnonzero(np.diff(seg_of_hit[order])) + 1
         groups = np.split(order, bounds) if len(order) else []
-        corrupt: list[_Segment] = []
+        corrupt: list[Segment] = []
 
         def fill(group: np.ndarray) -> None:
             seg = index.segments[seg_of_hit[group[0]]]
             try:
                 self._fill_from(seg, rows[group], hit[group], out)
-            except _CorruptSegment:
+            except CorruptSegment:
                 corrupt.append(seg)
                 found[hit[group]] = False
                 return
-            _touch(seg.path)
+            touch(seg.path)
 
         if len(groups) > 1:
             with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
@@ -476,22 +347,12 @@ class EmbeddingCache:
         meta_path = ns_dir / "model.json"
         if meta_path.exists():
             return
-        meta = {"format": _FORMAT, "fingerprint": fingerprint, "model": model, "dim": int(dim),
+        meta = {"format": FORMAT, "fingerprint": fingerprint, "model": model, "dim": int(dim),
                 "dtype": self.dtype, "details": details or {}, "created": time.time()}
-        _atomic_write(ns_dir, meta_path, json.dumps(meta, ensure_ascii=False, indent=1).encode("utf-8"))
+        atomic_write(ns_dir, meta_path, json.dumps(meta, ensure_ascii=False, indent=1).encode("utf-8"))
 
     def _write_segment(self, ns_dir: Path, keys: np.ndarray, vectors: np.ndarray) -> Path:
-        count, dim = vectors.shape
-        vectors = np.ascontiguousarray(vectors, dtype=np.dtype(self.dtype).newbyteorder("<"))
-        key_bytes = np.ascontiguousarray(keys).tobytes()
-        head = _HEAD.pack(_MAGIC, 1, dim, _DTYPE_CODES[self.dtype], count, zlib.crc32(key_bytes),
-                          zlib.crc32(memoryview(vectors).cast("B")))
-        head += _HEAD_CRC.pack(zlib.crc32(head))
-        head = head.ljust(_HEADER_SIZE, b"\0")
-        name = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(4)}.kvs"
-        final = ns_dir / name
-        _atomic_write(ns_dir, final, head, key_bytes, memoryview(vectors).cast("B"))
-        return final
+        return write_segment(ns_dir, keys, vectors, self.dtype)
 
     # -- housekeeping -----------------------------------------------------------
     @contextmanager
@@ -514,7 +375,7 @@ class EmbeddingCache:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
     def _maybe_compact(self, ns_dir: Path) -> None:
-        small = [p for p in ns_dir.glob("*.kvs") if _size(p) < _SMALL_SEGMENT]
+        small = [p for p in ns_dir.glob("*.kvs") if file_size(p) < _SMALL_SEGMENT]
         if len(small) >= _AUTO_COMPACT_AT:
             try:
                 self._compact_dir(ns_dir, blocking=False)
@@ -532,7 +393,7 @@ class EmbeddingCache:
         with self._ns_lock(ns_dir, blocking=blocking) as locked:
             if not locked:
                 return 0
-            _clean_tmp(ns_dir / "tmp")
+            clean_tmp(ns_dir / "tmp")
             self._indexes.pop(str(ns_dir), None)
             index = self._index(ns_dir)
             candidates = [s for s in index.segments if s.size < max_segment_bytes // 2]
@@ -553,7 +414,7 @@ class EmbeddingCache:
                 for seg in group:
                     try:
                         vecs.append(self._read_vectors(seg))
-                    except _CorruptSegment as exc:
+                    except CorruptSegment as exc:
                         self._quarantine(seg.path, str(exc))
                         continue
                     keys.append(self._seg_keys[str(seg.path)][1])
@@ -564,7 +425,7 @@ class EmbeddingCache:
                 first.sort()
                 self._write_segment(ns_dir, all_keys[first], all_vecs[first])
                 for seg in group:
-                    _unlink(seg.path)
+                    unlink_quiet(seg.path)
                     self._seg_keys.pop(str(seg.path), None)
                     removed += 1
             self._indexes.pop(str(ns_dir), None)
@@ -600,9 +461,9 @@ class EmbeddingCache:
             for ns_dir in self._namespaces():
                 meta = self._meta(ns_dir)
                 index = self._index(ns_dir)
-                nbytes = sum(_size(p) for p in ns_dir.glob("*.kvs"))
+                nbytes = sum(file_size(p) for p in ns_dir.glob("*.kvs"))
                 corrupt = len(list(ns_dir.glob("*.corrupt")))
-                tmp_sizes = [_size(p) for p in (ns_dir / "tmp").glob("*.tmp")] if (ns_dir / "tmp").is_dir() else []
+                tmp_sizes = [file_size(p) for p in (ns_dir / "tmp").glob("*.tmp")] if (ns_dir / "tmp").is_dir() else []
                 models.append({
                     "model": meta.get("model"), "fingerprint": meta.get("fingerprint"),
                     "namespace": ns_dir.name, "dim": meta.get("dim"), "dtype": meta.get("dtype"),
@@ -629,12 +490,12 @@ class EmbeddingCache:
                     continue
                 removed += len(self._index(ns_dir))
                 for p in list(ns_dir.glob("*.kvs")) + list(ns_dir.glob("*.corrupt")):
-                    _unlink(p)
+                    unlink_quiet(p)
                     self._seg_keys.pop(str(p), None)
                 self._indexes.pop(str(ns_dir), None)
-                _clean_tmp(ns_dir / "tmp", max_age=0)
-                _unlink(ns_dir / "model.json")
-                _unlink(ns_dir / "lock")
+                clean_tmp(ns_dir / "tmp", max_age=0)
+                unlink_quiet(ns_dir / "model.json")
+                unlink_quiet(ns_dir / "lock")
                 for d in (ns_dir / "tmp", ns_dir):
                     try:
                         d.rmdir()
@@ -664,96 +525,8 @@ class EmbeddingCache:
             for _, size, p in sorted(segs, key=lambda t: (t[0], t[2].name)):
                 if total - freed <= max_bytes:
                     break
-                _unlink(p)
+                unlink_quiet(p)
                 self._seg_keys.pop(str(p), None)
                 freed += size
             self._indexes.clear()
         return freed
-
-
-# -- file helpers -------------------------------------------------------------------
-def _running_crc(buf: memoryview) -> np.ndarray:
-    """CRC32 of ``buf[:end]`` for the end of each ``_CRC_CHUNK``-byte chunk (the last one is the whole CRC)."""
-    crc, marks, crc32 = 0, [], zlib.crc32
-    for s in range(0, len(buf), _CRC_CHUNK):
-        crc = crc32(buf[s: s + _CRC_CHUNK], crc)
-        marks.append(crc)
-    return np.array(marks or [0], np.uint32)
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
-
-
-def _unlink(path: Path) -> None:
-    try:
-        os.unlink(path)
-    except OSError:  # gone already, or a folder we may not write (read-only cache)
-        pass
-
-
-def _touch(path: Path) -> None:
-    """Mark a segment as used now (its atime), for least-recently-used pruning."""
-    try:
-        st = os.stat(path)
-        os.utime(path, ns=(time.time_ns(), st.st_mtime_ns))
-    except OSError:
-        pass
-
-
-def _clean_tmp(tmp_dir: Path, max_age: float = _TMP_MAX_AGE) -> None:
-    """Remove files left in ``tmp/`` by writers that crashed (older than ``max_age``)."""
-    now = time.time()
-    try:
-        entries = list(os.scandir(tmp_dir))
-    except FileNotFoundError:
-        return
-    for entry in entries:
-        try:
-            if now - entry.stat().st_mtime >= max_age:
-                os.unlink(entry.path)
-        except OSError:
-            pass
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # Windows cannot open directories
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(ns_dir: Path, final: Path, *chunks) -> None:
-    """Write ``chunks`` to ``final`` via tmp file + fsync + rename.
-
-    A crash leaves only a file in ``tmp/``; a full disk raises CacheFullError, a folder that cannot
-    be written (permissions, a read-only file system, a file in the way) CacheNotWritableError, and
-    both leave nothing behind.
-    """
-    try:
-        write_atomic(final, chunks, tmp_dir=ns_dir / "tmp", tag="seg")
-    except OSError as exc:
-        if exc.errno in _FULL_ERRNOS:
-            raise CacheFullError(
-                exc.errno,
-                f"kosbert_viz cache: the disk is full, could not write {final.name} under {ns_dir.parent.parent}. "
-                "Entries stored before are intact. Free space, run `kosbert-viz cache prune --max-bytes ...`, "
-                "or point KOSBERT_VIZ_CACHE / cache= at a larger disk.",
-            ) from exc
-        root = ns_dir.parent.parent
-        raise CacheNotWritableError(
-            exc.errno,
-            f"kosbert_viz cache at {root} is not writable ({exc.strerror or exc}: {exc.filename}). Entries "
-            "stored before are intact and still read. Make the folder writable, point KOSBERT_VIZ_CACHE / "
-            "cache= at a writable folder, or pass cache=None to keep nothing on disk.",
-        ) from exc
-    _fsync_dir(ns_dir)

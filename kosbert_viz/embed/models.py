@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from kosbert_viz._util.extras import require
 from kosbert_viz._util.validation import cut_long_texts
 from kosbert_viz.exceptions import ModelLoadError
-from kosbert_viz._util.extras import require
 
 DEFAULT_MODEL = "jhgan/ko-sbert-multitask"
 OFFLINE_ALIAS = "offline"  # model="offline" (or KOSBERT_VIZ_MODEL=offline) asks for OfflineEncoder

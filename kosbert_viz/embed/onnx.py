@@ -26,6 +26,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+
 from kosbert_viz._util.extras import require
 
 logger = logging.getLogger("kosbert_viz")

@@ -26,10 +26,15 @@ from importlib import resources
 
 import numpy as np
 
-from kosbert_viz._util.columns import category_codes, category_columns, category_label, category_values
+from kosbert_viz._util.columns import (
+    category_codes,
+    category_columns,
+    category_label,
+    category_values,
+)
 from kosbert_viz._util.validation import check_labels, check_texts, normalize_text
-from kosbert_viz.viz.scatter import cluster_colors
 from kosbert_viz.themes.stability import UNSTABLE_BELOW
+from kosbert_viz.viz.scatter import cluster_colors
 
 __all__ = ["explore", "Explorer"]
 

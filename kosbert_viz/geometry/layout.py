@@ -23,8 +23,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kosbert_viz.geometry.reduce import (KNNGraph, _array_hash, _knn_graph, _reduce, _scaled_init, check_matrix,
-                                         check_mode, default_cluster_epochs)
+from kosbert_viz.geometry.reduce import (
+    KNNGraph,
+    _array_hash,
+    _knn_graph,
+    _reduce,
+    _scaled_init,
+    check_matrix,
+    check_mode,
+    default_cluster_epochs,
+)
 
 __all__ = ["layout", "Layout", "HIERARCHY_RUNS", "ENSEMBLE_EPOCHS"]
 

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kosbert_viz.embed.arraystore import resolve_store
 from kosbert_viz._util.progress import Stages, want_progress
+from kosbert_viz._util.validation import check_embeddings
+from kosbert_viz.embed.arraystore import resolve_store
 
 __all__ = ["reduce", "nearest_neighbors", "KNNGraph"]
 
@@ -58,8 +59,6 @@ def _params_key(xhash: str, kind: str, params: dict) -> str:
 
 def check_matrix(X, name: str = "X") -> np.ndarray:
     """float32 (n, d), finite (the shared check of ``_validation``)."""
-    from kosbert_viz._util.validation import check_embeddings
-
     return check_embeddings(X, name=name)
 
 
@@ -415,7 +414,9 @@ def _fuzzy_graph(knn: KNNGraph, k: int):
     """UMAP's fuzzy neighbour graph for the first ``k`` neighbours, built once per graph and shared."""
     graphs = knn.__dict__.setdefault("_fuzzy", {})
     if k not in graphs:
-        from kosbert_viz.geometry.fuzzy import fuzzy_graph  # umap-learn's fuzzy_simplicial_set, compiled once per install
+        from kosbert_viz.geometry.fuzzy import (
+            fuzzy_graph,  # umap-learn's fuzzy_simplicial_set, compiled once per install
+        )
 
         graphs[k] = fuzzy_graph(knn.indices[:, :k], knn.distances[:, :k])
     return graphs[k]

@@ -23,8 +23,9 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from kosbert_viz._util.validation import check_embeddings, check_texts
 from kosbert_viz._util.extras import require
+from kosbert_viz._util.validation import check_embeddings, check_texts, identical_rows
+from kosbert_viz.embed.encode import encode
 
 __all__ = ["search", "duplicates", "keep_one_per_group", "build_index", "AnnIndex"]
 
@@ -82,7 +83,6 @@ def _queries(queries, model, cache, dim: int):
                             f"give all queries as str or all as vectors")
         if not labels:
             raise ValueError("queries is empty")
-        from kosbert_viz.embed.encode import encode
 
         Q = encode(labels, model, cache=cache, show_progress_bar=len(labels) > 256)
     if len(Q) == 0:
@@ -458,7 +458,6 @@ def _auto_threshold(X, r, c, v, random_state):
     else:
         mu, sd = 0.0, 0.0
     floor = min(mu + _AUTO_Z * sd, 0.99)
-    from kosbert_viz._util.validation import identical_rows
 
     unit, _ = identical_rows(X)
     n_units = int(unit.max()) + 1 if n else 0

@@ -21,6 +21,7 @@ import gzip
 import lzma
 import os
 from pathlib import Path
+
 from kosbert_viz._util.extras import require
 from kosbert_viz.exceptions import TableError
 

@@ -12,16 +12,21 @@ import time
 
 import numpy as np
 
-from kosbert_viz._util.validation import check_texts
+from kosbert_viz._util.validation import (
+    check_embeddings,
+    check_positive_int,
+    check_texts,
+)
 from kosbert_viz.embed.encode import encode
-from kosbert_viz.naming.keywords import keywords
-from kosbert_viz.themes.cluster_layout import cluster_layout
 from kosbert_viz.embed.models import load_encoder
-from kosbert_viz.viz.scatter import cluster_map
-from kosbert_viz.maps.manifest import build_manifest
 from kosbert_viz.maps.levels import map_levels_of
+from kosbert_viz.maps.manifest import build_manifest
 from kosbert_viz.maps.placement import _themes_over, assign_vectors
 from kosbert_viz.maps.textmap import TextMap
+from kosbert_viz.naming.keywords import keywords
+from kosbert_viz.themes.cluster_layout import cluster_layout
+from kosbert_viz.themes.names import hierarchy_names
+from kosbert_viz.viz.scatter import cluster_map
 
 __all__ = ["map_texts", "map_vectors"]
 
@@ -86,8 +91,6 @@ def map_vectors(vectors, texts, *, method: str = "hierarchy", n_clusters: int | 
 
     >>> tm = kv.map_vectors(emb, texts, fit_sample=100_000)
     """
-    from kosbert_viz._util.validation import check_embeddings
-
     texts = check_texts(texts)
     emb = check_embeddings(vectors, name="vectors")
     if len(emb) != len(texts):
@@ -100,8 +103,6 @@ def map_vectors(vectors, texts, *, method: str = "hierarchy", n_clusters: int | 
 
 
 def _check_args(n: int, namer, fit_sample) -> None:
-    from kosbert_viz._util.validation import check_positive_int
-
     if n < 4:
         raise ValueError(f"map_texts needs at least 4 texts (a 2-D map is laid out from each text's neighbours), "
                          f"got {n}")
@@ -194,8 +195,6 @@ def _fit(texts, emb, encoder, timings, *, method, n_clusters, min_cluster_size, 
     themes = None
     sub = {}
     if res.levels:
-        from kosbert_viz.themes.names import hierarchy_names
-
         themes = hierarchy_names(texts, res, embeddings=emb, namer=namer, top_n=top_n,
                                  show_progress_bar=show_progress_bar)
         lv = res.default_level if level is None else _check_level(level, len(res.levels))

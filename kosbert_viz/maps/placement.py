@@ -24,11 +24,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-
-from kosbert_viz.geometry.search import exact_topk, checked_unit_rows
-from kosbert_viz.maps.checks import check_model
-from kosbert_viz.maps.levels import map_levels, map_levels_of, theme_names, verified_embeddings
+from kosbert_viz._util.validation import (
+    check_embeddings,
+    check_positive_int,
+    check_texts,
+)
+from kosbert_viz.embed.encode import encode
+from kosbert_viz.embed.models import ModelLoadError, OfflineEncoder, load_encoder
 from kosbert_viz.exceptions import ModelMismatchError
+from kosbert_viz.geometry.search import checked_unit_rows, exact_topk
+from kosbert_viz.maps.checks import check_model
+from kosbert_viz.maps.levels import (
+    map_levels,
+    map_levels_of,
+    theme_names,
+    verified_embeddings,
+)
+from kosbert_viz.naming.keywords import keywords
+from kosbert_viz.viz.scatter import cluster_map
 
 __all__ = ["Assignment", "assign", "assign_vectors", "batch_map", "extend", "prepare", "PlacementState",
            "map_encoder"]
@@ -302,8 +315,6 @@ def assign_vectors(tm, vectors, *, top_k: int = 15, new_threshold: float = 0.99,
 
     >>> a = assign_vectors(tm, kv.encode(texts[:5], model=tm.manifest["model"]["name"]))
     """
-    from kosbert_viz._util.validation import check_embeddings, check_positive_int
-
     top_k = check_positive_int(top_k, "top_k")
     if not 0.0 <= float(new_threshold) <= 1.0:
         raise ValueError(f"new_threshold must be between 0 and 1, got {new_threshold!r}")
@@ -383,8 +394,6 @@ def assign_vectors(tm, vectors, *, top_k: int = 15, new_threshold: float = 0.99,
 
 def map_encoder(tm, model=None):
     """The encoder for ``tm``: ``model`` if given (refused unless it is the map's model), else the map's own."""
-    from kosbert_viz.embed.models import ModelLoadError, OfflineEncoder, load_encoder
-
     saved = (tm.manifest or {}).get("model") or {}
     if model is None:
         name = saved.get("name")
@@ -404,8 +413,6 @@ def map_encoder(tm, model=None):
 def assign(tm, texts, metadata=None, *, model=None, top_k: int = 15, new_threshold: float = 0.99,
            cache="auto", show_progress_bar: bool | None = None) -> Assignment:
     """Encode ``texts`` with the map's model (through the cache) and place them; see :meth:`TextMap.assign`."""
-    from kosbert_viz._util.validation import check_texts
-    from kosbert_viz.embed.encode import encode
 
     texts = check_texts(texts)
     if not texts:
@@ -439,8 +446,6 @@ def _vectors_of(tm, a: Assignment, *, model=None, cache="auto") -> np.ndarray:
     """The assignment's text vectors: kept by ``tm.assign``, else encoded again with the map's model."""
     V = getattr(a, "_vectors", None)
     if V is None:
-        from kosbert_viz.embed.encode import encode
-
         V = encode(a.texts, map_encoder(tm, model), cache=cache, show_progress_bar=False)
     return V
 
@@ -491,8 +496,6 @@ def extend(tm, texts, metadata=None, *, assignment: Assignment | None = None, mo
     """
     import pandas as pd
 
-    from kosbert_viz.naming.keywords import keywords
-    from kosbert_viz.viz.scatter import cluster_map
 
     if isinstance(texts, Assignment):
         if assignment is not None and assignment is not texts:
@@ -501,8 +504,6 @@ def extend(tm, texts, metadata=None, *, assignment: Assignment | None = None, mo
     if assignment is not None:
         _check_assignment(tm, assignment)
         if texts is not None:
-            from kosbert_viz._util.validation import check_texts
-
             if check_texts(texts) != list(assignment.texts):
                 raise ValueError(f"texts ({len(texts)}) are not the assignment's {len(assignment)} texts; "
                                  "pass the assignment alone: tm.extend(a)")

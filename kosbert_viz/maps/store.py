@@ -29,10 +29,13 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from kosbert_viz.embed.models import load_encoder
 from kosbert_viz.exceptions import MapFileError, ModelMismatchError
 from kosbert_viz.maps.checks import check_file, check_model, sha256_file
 from kosbert_viz.maps.levels import map_levels
 from kosbert_viz.maps.placement import PlacementState, prepare
+from kosbert_viz.themes.result import ClusterResult
 
 __all__ = ["save_map", "read_map", "MapFileError", "ModelMismatchError", "FORMAT", "FORMAT_VERSION",
            "check_model"]
@@ -312,7 +315,6 @@ def read_map(path, *, model=None, verify: str = "auto") -> dict:
     >>> sorted(read_map("maps/reviews"))[:3]
     ['clusters', 'coords', 'embeddings']
     """
-    from kosbert_viz.themes.result import ClusterResult
     if verify not in ("auto", "all", "none"):
         raise ValueError(f"verify must be 'auto', 'all' or 'none', got {verify!r}")
     path = Path(path).expanduser()
@@ -342,8 +344,6 @@ def read_map(path, *, model=None, verify: str = "auto") -> dict:
     except (KeyError, TypeError, ValueError) as exc:
         raise MapFileError(f"{head} is incomplete: {exc!r} is missing") from exc
     if model is not None:
-        from kosbert_viz.embed.models import load_encoder
-
         check_model(saved_model, load_encoder(model), what=f"the map in {path}")
     r = _Reader(path, files, verify)
     texts = r.json("texts.json")

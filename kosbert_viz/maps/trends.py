@@ -35,6 +35,7 @@ import numpy as np
 from kosbert_viz._util.columns import category_label, category_order
 from kosbert_viz.io.dates import parse_dates
 from kosbert_viz.maps.levels import map_levels_of, theme_names
+from kosbert_viz.viz.scatter import HANGUL_FONT, NOISE_COLOR, cluster_colors
 
 __all__ = ["topics_over_time", "TopicsOverTime", "topics_per_class", "TopicsPerClass"]
 
@@ -132,8 +133,6 @@ class TopicsOverTime:
         period, count, share and the period's most typical text of the theme.
         """
         import plotly.graph_objects as go
-
-        from kosbert_viz.viz.scatter import HANGUL_FONT, NOISE_COLOR, cluster_colors
 
         if kind not in ("area", "lines"):
             raise ValueError(f"kind must be 'area' or 'lines', got {kind!r}")
@@ -269,8 +268,6 @@ class TopicsPerClass:
     def figure(self, *, title: str | None = None, top: int | None = 30):
         """Heatmap: classes x themes, colour = log2 lift, hover with share, count and q-value."""
         import plotly.graph_objects as go
-
-        from kosbert_viz.viz.scatter import HANGUL_FONT
 
         t = self.table
         themes = list(t.groupby("theme")["count"].sum().sort_values(ascending=False).index)

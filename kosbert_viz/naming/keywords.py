@@ -20,7 +20,13 @@ from collections import Counter
 import numpy as np
 
 from kosbert_viz._util.progress import Stages, want_progress
-from kosbert_viz._util.validation import (check_embeddings, check_labels, check_positive_int, check_texts, cut_long_texts)
+from kosbert_viz._util.validation import (
+    check_embeddings,
+    check_labels,
+    check_positive_int,
+    check_texts,
+    cut_long_texts,
+)
 
 __all__ = ["keywords", "tokenize_ko", "KOREAN_STOPWORDS", "PARTICLES_AND_ENDINGS"]
 

@@ -24,13 +24,21 @@ import math
 import warnings
 from pathlib import Path
 
-from kosbert_viz._util.validation import SURROGATE, normalize_text
-from kosbert_viz.report.ui import (config_island, json_island, page_template, plotly_block, report_payload,
-                                   static_text)
-from kosbert_viz.viz.scatter import cluster_colors, figure_json
-from kosbert_viz.themes.stability import UNSTABLE_BELOW
 from kosbert_viz._util.atomic import write_atomic
+from kosbert_viz._util.validation import SURROGATE, normalize_text
 from kosbert_viz.maps.manifest import package_version
+from kosbert_viz.maps.trends import TopicsOverTime, TopicsPerClass
+from kosbert_viz.report.ui import (
+    config_island,
+    json_island,
+    page_template,
+    plotly_block,
+    report_payload,
+    static_text,
+)
+from kosbert_viz.themes.stability import UNSTABLE_BELOW
+from kosbert_viz.viz.charts import hierarchy_chart
+from kosbert_viz.viz.scatter import cluster_colors, figure_json
 
 __all__ = ["write_report", "write_html", "figure_json", "report_html"]
 
@@ -171,8 +179,6 @@ def _num(x, fmt: str) -> str:
 
 def _trend_section(trend, i: int) -> tuple[str, str]:
     """(HTML, JSON block of its figure) of one trends result: 'Themes over time' or 'Themes by class'."""
-    from kosbert_viz.maps.trends import TopicsOverTime, TopicsPerClass
-
     if isinstance(trend, TopicsOverTime):
         return _over_time_html(trend, i), _figure_island(trend.figure(top=12), f"kv-trend-{i}")
     if isinstance(trend, TopicsPerClass):
@@ -292,8 +298,6 @@ def write_report(result, path, *, title: str | None = None, notice: str | None =
     themes = getattr(result, "themes", None)
     tree_figure = None
     if themes is not None and len(themes):
-        from kosbert_viz.viz.charts import hierarchy_chart
-
         tree_figure = hierarchy_chart(themes, max_depth=3, title=None)
     body = report_html(result.figure, title=title, table=result.table, manifest=manifest, summary=summary,
                        notice=notice, themes=themes, tree_figure=tree_figure, level=getattr(result, "level", None),

@@ -23,7 +23,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kosbert_viz._util.progress import Stages, want_progress
-from kosbert_viz.geometry.reduce import check_matrix, check_mode, unit_rows, default_cluster_epochs, reduce
+from kosbert_viz._util.validation import identical_rows
+from kosbert_viz.geometry.reduce import (
+    check_matrix,
+    check_mode,
+    default_cluster_epochs,
+    reduce,
+    unit_rows,
+)
 from kosbert_viz.themes.hierarchy import _attach, _cluster_hierarchy
 from kosbert_viz.themes.result import ClusterResult
 from kosbert_viz.themes.tree import cluster_centroids
@@ -59,8 +66,6 @@ def _same_vectors_same_label(X, labels, min_cluster_size):
     as noise becomes a cluster of its own. Labels are then renumbered 0..k-1 by first appearance order of
     the old labels (noise stays -1).
     """
-    from kosbert_viz._util.validation import identical_rows
-
     group, counts = identical_rows(X)
     if counts.max(initial=1) < 2:
         return labels

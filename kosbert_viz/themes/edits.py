@@ -3,8 +3,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from kosbert_viz._util.validation import check_embeddings
 from kosbert_viz.themes.hierarchy import _cuts, _ward_linkage
-from kosbert_viz.themes.tree import cluster_centroids, level_index, levels_of, outlier_scores, reassign_noise, tree_from_levels
+from kosbert_viz.themes.tree import (
+    cluster_centroids,
+    level_index,
+    levels_of,
+    outlier_scores,
+    reassign_noise,
+    tree_from_levels,
+)
 
 
 def _rebuilt(res, levels, default_level, names, centroids=None, cluster_ids=None, X=None):
@@ -74,8 +82,6 @@ def merge_themes(res, ids, name=None, level=None, X=None):
         centroids[int(np.flatnonzero(cluster_ids == keep)[0])] = c
     moved = lv != default and not np.array_equal(levels[default], before)
     if moved and X is not None:
-        from kosbert_viz._util.validation import check_embeddings
-
         X = check_embeddings(X, n=len(before), name="X")
     if moved and X is None:
         centroids = cluster_ids = None  # texts changed default-level theme: their means are unknown without X

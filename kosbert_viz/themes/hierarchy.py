@@ -58,10 +58,24 @@ import numpy as np
 from kosbert_viz._util.validation import identical_rows
 from kosbert_viz.geometry.layout import HIERARCHY_RUNS, layout
 from kosbert_viz.geometry.reduce import check_matrix, unit_rows
+from kosbert_viz.themes.stability import (
+    FINE_REFITS,
+    N_REFITS,
+    REFIT_SAMPLE,
+    REPRODUCIBLE,
+    UNSTABLE_BELOW,
+    choose_theme_count,
+    refit_agreement,
+    theme_stability,
+)
 from kosbert_viz.themes.stability import HOW as _STABILITY_HOW
-from kosbert_viz.themes.stability import (FINE_REFITS, N_REFITS, REFIT_SAMPLE, REPRODUCIBLE, UNSTABLE_BELOW, choose_theme_count,
-                        refit_agreement, theme_stability)
-from kosbert_viz.themes.tree import OUTLIER_RATIO, _nearest_center, _node_values, outlier_scores, tree_from_levels
+from kosbert_viz.themes.tree import (
+    OUTLIER_RATIO,
+    _nearest_center,
+    _node_values,
+    outlier_scores,
+    tree_from_levels,
+)
 
 __all__ = ["build_hierarchy", "Hierarchy", "default_theme_range", "candidate_counts", "OUTLIER_RATIO"]
 

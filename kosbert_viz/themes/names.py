@@ -3,6 +3,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from kosbert_viz.naming.keywords import (
+    display_form,
+    naming_inputs,
+    short_name,
+    tokenize,
+)
 from kosbert_viz.themes.tree import levels_of, tree_from_levels
 
 __all__ = ["hierarchy_names"]
@@ -76,8 +82,6 @@ def hierarchy_names(texts, result, embeddings=None, *, namer=None, top_n: int = 
     """
     import pandas as pd
     from scipy.sparse import csr_matrix
-
-    from kosbert_viz.naming.keywords import display_form, naming_inputs, short_name, tokenize
 
     levels, default_level = levels_of(result)
     n = len(levels[0])

@@ -5,7 +5,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kosbert_viz.themes.edits import merge_themes, reassign_result, rename_themes, split_theme
+from kosbert_viz.themes.edits import (
+    merge_themes,
+    reassign_result,
+    rename_themes,
+    split_theme,
+)
 from kosbert_viz.themes.tree import level_index, levels_of, tree_from_levels
 
 

@@ -15,7 +15,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from kosbert_viz.viz.scatter import HANGUL_FONT, NOISE_COLOR, _names, _plain, cluster_colors, hover_text
+from kosbert_viz.viz.scatter import (
+    HANGUL_FONT,
+    NOISE_COLOR,
+    _names,
+    _plain,
+    cluster_colors,
+    hover_text,
+)
 
 __all__ = ["cluster_sizes", "keyword_chart", "k_sweep_chart", "silhouette_chart", "similarity_heatmap",
            "hierarchy_chart"]

@@ -18,9 +18,9 @@ import subprocess
 from functools import lru_cache
 from pathlib import Path
 
-from kosbert_viz.viz.scatter import HANGUL_FONT
-from kosbert_viz.exceptions import HangulFontMissing
 from kosbert_viz._util.extras import require
+from kosbert_viz.exceptions import HangulFontMissing
+from kosbert_viz.viz.scatter import HANGUL_FONT
 
 __all__ = ["save_image", "hangul_fonts", "HangulFontMissing"]
 

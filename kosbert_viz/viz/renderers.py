@@ -163,7 +163,8 @@ def use_notebook_renderer(mode: str = "offline", *, lab_json_limit: int = 1_000_
     pio.renderers.default = RENDERER_NAME
     if display:
         try:
-            from IPython.display import HTML, display as ipy_display
+            from IPython.display import HTML
+            from IPython.display import display as ipy_display
         except ImportError as exc:  # pragma: no cover - IPython comes with Jupyter
             raise ImportError("use_notebook_renderer(display=True) needs IPython (pip install ipython)") from exc
         ipy_display(HTML(loader + f"<small class=\"kosbert-viz-renderer\">kosbert_viz: plotly renderer "

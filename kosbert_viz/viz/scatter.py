@@ -21,6 +21,8 @@ import unicodedata
 
 import numpy as np
 
+from kosbert_viz._util.validation import check_labels, check_texts
+
 __all__ = ["cluster_map", "HANGUL_FONT", "cluster_colors", "hover_text", "wrap_text", "figure_json",
            "stratified_sample", "POINT_BUDGET", "NOISE_COLOR"]
 
@@ -305,7 +307,6 @@ def cluster_map(coords, *, labels=None, texts=None, names=None, hover_data=None,
         raise ValueError(f"coords must have shape (n, 2) or (n, 3), got {xy.shape}")
     three_d = xy.shape[1] == 3
     n = len(xy)
-    from kosbert_viz._util.validation import check_labels, check_texts
 
     if labels is None:
         labels, label_values = np.zeros(n, dtype=np.int64), np.zeros(1, dtype=object)

@@ -1,0 +1,44 @@
+"""``kosbert-viz evaluate korsts``: the model card's KorSTS table."""
+from __future__ import annotations
+
+import json
+
+from kosbert_viz.cli.common import MODEL_HINT, CLIError
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub) -> None:
+    """The ``evaluate`` sub-command and its options."""
+    ev = sub.add_parser("evaluate", help="reproduce the model card's KorSTS table (8 correlations)")
+    ev.add_argument("task", choices=["korsts"])
+    ev.add_argument("path", help="the KorSTS folder (with sts-test.tsv) or one of its .tsv files")
+    ev.add_argument("--split", default="test", choices=["train", "dev", "test"])
+    ev.add_argument("--model", default=None, help="model name or folder (default: $KOSBERT_VIZ_MODEL or ko-sbert)")
+    ev.add_argument("--cache-dir", default=None)
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from kosbert_viz.embed.models import ModelLoadError
+    from kosbert_viz.evaluate import load_korsts, sts, sts_table
+
+    try:
+        pairs = load_korsts(args.path, split=args.split)
+    except (FileNotFoundError, ValueError) as exc:
+        raise CLIError(str(exc)) from None
+    try:
+        result = sts(pairs["sentence1"], pairs["sentence2"], pairs["score"], model=args.model,
+                     cache=args.cache_dir or "auto")
+    except ModelLoadError as exc:
+        raise ModelLoadError(f"{exc}\n{MODEL_HINT['evaluate']}") from None
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    from kosbert_viz.embed.models import resolve_model_name
+
+    table = sts_table(result)
+    print(f"KorSTS {args.split}: {result['n_pairs']:,} pairs, model {resolve_model_name(args.model)[0]} (x100)")
+    print(table.to_string())
+    return 0
