@@ -48,10 +48,10 @@ BENCH_CACHE = os.environ.get("KV_BENCH_CACHE", "auto")  # "auto": $KOSBERT_VIZ_C
 
 def _synthetic_map(n_map: int, n_new: int, dim: int, n_themes: int, seed: int = 0):
     """Clustered unit-ish vectors: n_themes centres, each with sub-centres, Gaussian spread."""
-    from kosbert_viz.themes.result import ClusterResult
-    from kosbert_viz.maps.fit import TextMap
-
     from synthetic_vectors import clustered_sampler
+
+    from kosbert_viz.maps.fit import TextMap
+    from kosbert_viz.themes.result import ClusterResult
 
     rng = np.random.default_rng(seed)
     sampler = clustered_sampler(dim, n_themes, rng)
@@ -129,8 +129,8 @@ def bench_cached(tm, V):
     from tiny_model import build_tiny_model
 
     from kosbert_viz.embed.cache import EmbeddingCache, text_keys
-    from kosbert_viz.maps.checks import encoder_info
     from kosbert_viz.embed.models import load_encoder
+    from kosbert_viz.maps.checks import encoder_info
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-assign-cached-"))
     try:
@@ -143,7 +143,7 @@ def bench_cached(tm, V):
         cache.put(enc.fingerprint, text_keys(enc.fingerprint, texts), V, model=enc.name, details=enc.details)
         tm.assign(texts[:10], model=model, cache=cache, show_progress_bar=False)  # model loaded, index ready
         t, c = time.perf_counter(), time.process_time()
-        a = tm.assign(texts, model=model, cache=cache, show_progress_bar=False)
+        tm.assign(texts, model=model, cache=cache, show_progress_bar=False)
         wall, cpu = time.perf_counter() - t, time.process_time() - c
         from kosbert_viz.embed.encode import encode
 

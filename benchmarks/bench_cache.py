@@ -174,8 +174,9 @@ def bench_encode_rerun(args, work):
     """A notebook re-run: encode() the same texts again with a warm disk cache (tiny model)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import pandas as pd
-    import kosbert_viz as kv
     from tiny_model import build_tiny_model
+
+    import kosbert_viz as kv
 
     model = str(build_tiny_model(work / "tiny"))
     data = Path(__file__).resolve().parent.parent.parent / "shared/data/nsmc/raw_reviews.tsv.gz"

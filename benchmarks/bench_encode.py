@@ -77,9 +77,9 @@ def main():
 
     import torch
     from sentence_transformers import SentenceTransformer
+    from tiny_model import build_tiny_model
 
     import kosbert_viz as kv
-    from tiny_model import build_tiny_model
 
     work = Path(tempfile.mkdtemp(prefix="kv-bench-enc-"))
     model_dir = str(build_tiny_model(work / "bert-base-ko", hidden_size=args.hidden, num_layers=args.layers,
@@ -159,10 +159,10 @@ def main_cuda(args):
     """GPU: ST's settings against ours on synthetic Korean and YNAT, same process, same model."""
     import torch
     from sentence_transformers import SentenceTransformer
+    from tiny_model import build_tiny_model
 
     import kosbert_viz as kv
     from kosbert_viz.embed import engine as _fastpath
-    from tiny_model import build_tiny_model
 
     dev = args.device
     work = Path(tempfile.mkdtemp(prefix="kv-bench-enc-"))

@@ -341,7 +341,6 @@ def main():
     import pandas as pd
     import torch
     from sentence_transformers import SentenceTransformer
-
     from tiny_model import build_tiny_model
 
     torch.set_num_threads(THREADS)

@@ -164,9 +164,8 @@ def report_main(args) -> dict:
     results = {"reference": f"report.py at {REFERENCE_COMMIT} (uncompressed)", "target": {"bytes": 7_000_000,
                "page_drawn": "<= old"}, "format": "plotly.js, figure, meta, texts (character dictionary), binary "
                "(byte planes, delta indices): gzip + base85 blocks", "sizes": {}}
-    from playwright.sync_api import sync_playwright
-
     from browser_helpers import launch
+    from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw, tempfile.TemporaryDirectory() as tmp:
         browser = launch(pw)
@@ -303,7 +302,7 @@ def _map_box(page, explorer) -> dict:
 
 
 def _widget_size(browser, lab: dict, n: int, timeout_s: float, lasso_repeats: int = 0) -> dict:
-    from test_explore_lab import CELL_TEXT_JS, _lasso, _run_cell
+    from test_explore_lab import _lasso, _run_cell
 
     frames = {"received": 0, "sent": 0}
 
@@ -433,7 +432,6 @@ def _widget_size(browser, lab: dict, n: int, timeout_s: float, lasso_repeats: in
 def _plotly_reference(browser, n: int, tmp: Path, timeout_s: float) -> dict:
     """The same synthetic n drawn as a plain plotly Scattergl figure (plotly.js inline), first paint in Chromium."""
     import plotly.graph_objects as go
-
     from browser_helpers import open_page, wait_for_plots
 
     rng = np.random.default_rng(0)
@@ -454,9 +452,8 @@ def _plotly_reference(browser, n: int, tmp: Path, timeout_s: float) -> dict:
 
 
 def widget_main(sizes: list[int], timeout_s: float, lasso_repeats: int = 0) -> dict:
-    from playwright.sync_api import sync_playwright
-
     from browser_helpers import launch
+    from playwright.sync_api import sync_playwright
 
     out = {"setup": "kv.explore(coords=, labels=, texts=) in jupyter lab --no-browser, headless Debian Chromium "
                     "(SwiftShader WebGL), synthetic 25 themes; one run per size",
@@ -486,7 +483,7 @@ def widget_main(sizes: list[int], timeout_s: float, lasso_repeats: int = 0) -> d
     return out
 
 
-FRAME_CONFIGS = {  # regl-scatterplot options compared by --part frames (kosbert_viz.explorer.widget._renderer_options)
+FRAME_CONFIGS = {  # regl-scatterplot options compared by --part frames (kosbert_viz.explorer.scatter.renderer_options)
     "jupyter-scatter defaults": {},
     "thin selection outline": {"pointSizeSelected": 0, "pointOutlineWidth": 1},
     "performanceMode": {"performanceMode": True},
@@ -502,9 +499,8 @@ def frames_main(n: int, reps: int, timeout_s: float) -> dict:
     square, about a third of the map) and after clearing it, for each option set in ``FRAME_CONFIGS``,
     alternating, in one JupyterLab page. The frame after a lasso is the same draw: the selected points get
     three extra passes (outline, inner border, body)."""
-    from playwright.sync_api import sync_playwright
-
     from browser_helpers import launch
+    from playwright.sync_api import sync_playwright
     from test_explore_lab import _run_cell
 
     out = {"setup": f"kv.explore(coords=, labels=, texts=) of {n:,} synthetic points in jupyter lab, headless Chromium "
@@ -516,7 +512,7 @@ def frames_main(n: int, reps: int, timeout_s: float) -> dict:
         page = browser.new_page(viewport={"width": 1700, "height": 1000})
         _open_notebook(page, lab, "frames.ipynb")
         _run_cell(page, SETUP_CELL.format(n=n), timeout_ms=ms)
-        out["n_selected"] = int(_run_cell(page, "import kosbert_viz.explorer.widget as _E\n"
+        out["n_selected"] = int(_run_cell(page, "import kosbert_viz.explorer.scatter as _E\n"
                                                 "sel = np.flatnonzero((np.abs(coords - coords.mean(0)) < 9).all(1)); "
                                                 "print(len(sel))", timeout_ms=ms))
         page.evaluate(FRAME_LOOP_JS)
@@ -525,7 +521,7 @@ def frames_main(n: int, reps: int, timeout_s: float) -> dict:
         for _ in range(reps):
             for name, cfg in FRAME_CONFIGS.items():
                 row = out["configs"][name]
-                _run_cell(page, f"_E._renderer_options = lambda n, _o={json.dumps(cfg)!r}: json.loads(_o); print(1)")
+                _run_cell(page, f"_E.renderer_options = lambda n, _o={json.dumps(cfg)!r}: json.loads(_o); print(1)")
                 page.evaluate(RUN_IN_NEW_CELL_JS, EXPLORE_CELL)
                 page.wait_for_function(PAINTED_JS, timeout=ms, polling=50)
                 page.wait_for_timeout(4000)

@@ -71,8 +71,11 @@ def reference(model_path, data, kind, out, *, batch, warmup, precision, checkpoi
     """sentence-transformers' own trainer, configured by hand with the same recipe."""
     import datasets
     import torch
-    from sentence_transformers import (SentenceTransformer, SentenceTransformerTrainer,
-                                       SentenceTransformerTrainingArguments)
+    from sentence_transformers import (
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
     from sentence_transformers.base.sampler import BatchSamplers
     from sentence_transformers.sentence_transformer import losses
 
@@ -134,8 +137,9 @@ def main(argv=None) -> dict:
         raise SystemExit("error: --device cuda, but torch sees no CUDA GPU")
     if args.device == "cpu":
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # both sides on the CPU
-    from kosbert_viz.finetuning.recipe import _resolve_precision, default_recipe
     from tiny_model import build_tiny_model
+
+    from kosbert_viz.finetuning.recipe import _resolve_precision, default_recipe
 
     precision = _resolve_precision(args.precision)
     scored, pairs, source = load_data(args.n)

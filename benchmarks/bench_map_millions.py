@@ -52,8 +52,9 @@ def child(n: int, fit_sample: int | None) -> dict:
     X, texts, theme = synthetic(n)
     gen_s = time.perf_counter() - t
     rss_input = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    import kosbert_viz as kv
     from sklearn.metrics import adjusted_rand_score
+
+    import kosbert_viz as kv
 
     t = time.perf_counter()
     tm = kv.map_vectors(X, texts, fit_sample=fit_sample, cache=None, show_progress_bar=False)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import inspect
 import json
 import os
 import sys
@@ -27,13 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
+import kosbert_viz as kv
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-# the same synthetic corpus inside and outside the notebook kernel
-DATA_CODE = """
-import numpy as np, kosbert_viz as kv
+
 def make_data(n, k=25, seed=0):
+    """``n`` points in ``k`` blobs (5% noise, label -1) with the sample corpus's texts, numbered."""
     rng = np.random.default_rng(seed)
     base = kv.datasets.load_sample().text.tolist()
     labels = rng.integers(0, k, n)
@@ -41,8 +43,10 @@ def make_data(n, k=25, seed=0):
     labels[rng.random(n) < 0.05] = -1
     texts = [f"{base[i % len(base)]} #{i}" for i in range(n)]
     return xy, labels, texts
-"""
-exec(DATA_CODE)  # defines make_data
+
+
+# the same synthetic corpus inside the notebook kernel: make_data's own source, with its imports
+DATA_CODE = "import numpy as np, kosbert_viz as kv\n" + inspect.getsource(make_data)
 
 
 def _ours_html(xy, labels, texts, path):

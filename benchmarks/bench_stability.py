@@ -81,9 +81,10 @@ def pairwise(labels, pairs=None):
 
 
 def stability_run(name, cache):
-    import kosbert_viz as kv
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score
+
+    import kosbert_viz as kv
 
     texts, truth = corpus(name)
     X = kv.encode(texts, model="offline", cache=cache, show_progress_bar=False)

@@ -72,7 +72,7 @@ _EXPORTS = {
     "topics_over_time": "maps.trends", "TopicsOverTime": "maps.trends", "topics_per_class": "maps.trends",
     "TopicsPerClass": "maps.trends",
     "read_table": "io.tables",
-    "explore": "explorer.widget",
+    "explore": "explorer.build",
     "Explorer": "explorer.widget",
     "finetune": "finetuning.train", "FinetuneResult": "finetuning.card",
     "pairs_from_duplicates": "finetuning.pairs", "pairs_from_labels": "finetuning.pairs",

@@ -9,13 +9,17 @@ True
 from __future__ import annotations
 
 from importlib import resources
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["load_sample", "SAMPLE_TOPICS"]
 
 SAMPLE_TOPICS = ("배송", "환불", "앱오류", "음식", "여행", "금융", "건강", "교육", "날씨", "반려동물")
 
 
-def load_sample():
+def load_sample() -> pd.DataFrame:
     """480 Korean texts across 10 everyday topics, with a ``topic`` label for each.
 
     The corpus has near-duplicates, very short or noisy lines (ㅋㅋ, emoji, typos)

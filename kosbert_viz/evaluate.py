@@ -28,11 +28,15 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kosbert_viz.embed.encode import encode
 from kosbert_viz.geometry.search import as_matrix
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["sts", "sts_table", "load_korsts", "MODEL_CARD_KORSTS", "cluster_metrics", "pair_similarity",
            "best_threshold", "precision_recall_f1"]
@@ -158,7 +162,7 @@ def sts(sentences1=None, sentences2=None, scores=None, *, model=None, embeddings
     return out
 
 
-def sts_table(result: dict, *, reference: dict | None = MODEL_CARD_KORSTS, digits: int = 2):
+def sts_table(result: dict, *, reference: dict | None = MODEL_CARD_KORSTS, digits: int = 2) -> pd.DataFrame:
     """The result of :func:`sts` as the model card's table (a DataFrame), with the reference beside it."""
     import pandas as pd
 
@@ -175,7 +179,7 @@ def sts_table(result: dict, *, reference: dict | None = MODEL_CARD_KORSTS, digit
     return table
 
 
-def load_korsts(path, split: str = "test"):
+def load_korsts(path, split: str = "test") -> pd.DataFrame:
     """KorSTS pairs from a folder with ``sts-{split}.tsv`` (or that file itself).
 
     Read tab-separated with quoting off (the sentences contain quote marks).

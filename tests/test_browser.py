@@ -7,9 +7,7 @@ import subprocess
 import sys
 
 import pytest
-
-from browser_helpers import (decode_pseudo_html, hover_known_point, open_page,
-                             plot_summary, squash, wait_for_plots)
+from browser_helpers import decode_pseudo_html, hover_known_point, open_page, plot_summary, squash, wait_for_plots
 
 pytestmark = pytest.mark.slow
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cache_worker import DIM, FP, synthetic_texts, synthetic_vectors
 
 import kosbert_viz as kv
 from kosbert_viz.embed.cache import EmbeddingCache, text_keys
-from cache_worker import DIM, FP, synthetic_texts, synthetic_vectors
 
 WORKER = str(Path(__file__).with_name("cache_worker.py"))
 
@@ -359,8 +359,8 @@ cache.put(FP, text_keys(FP, synthetic_texts(big)), synthetic_vectors(big), model
 def test_info_counts_temp_files_of_a_killed_writer_at_once(tmp_path, capsys):
     """A writer killed with SIGKILL mid-write leaves a tmp file: `cache info` counts it at once (not only
     once it is an hour old); compaction still leaves a young one alone (it may be a live writer's)."""
-    from kosbert_viz.embed.cache_format import TMP_MAX_AGE as _TMP_MAX_AGE
     from kosbert_viz.cli.main import main
+    from kosbert_viz.embed.cache_format import TMP_MAX_AGE as _TMP_MAX_AGE
 
     cache_dir = tmp_path / "c"
     p = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(cache_dir), str(Path(__file__).parent)],

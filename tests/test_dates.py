@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import kosbert_viz as kv
-from kosbert_viz.io.dates import DATE_FORMATS, parse_dates
 from kosbert_viz.exceptions import DateError
+from kosbert_viz.io.dates import DATE_FORMATS, parse_dates
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import shared_file
 
 import kosbert_viz as kv
-from conftest import shared_file
 from kosbert_viz.distributed import encode_dataset, load_embeddings
 from kosbert_viz.distributed.encode import _EncodeActor
 from kosbert_viz.distributed.sources import _expand

@@ -6,10 +6,10 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import cosine_rows
 
 import kosbert_viz as kv
 from kosbert_viz.embed import engine as _fastpath
-from conftest import cosine_rows
 
 EDGE = ["", "   ", "  앞뒤 공백이 있는 문장  ", "ㅋㅋㅋㅋ", "배송 개빠름👍", "앱 update 후 login 안 됨", "가" * 400]
 
@@ -182,6 +182,7 @@ def test_env_model_is_used(tiny_model_path, monkeypatch):
 
 def test_device_auto_selects_cpu_here():
     import torch
+
     from kosbert_viz.embed.models import select_device
 
     expected = "cuda" if torch.cuda.is_available() else "cpu"
@@ -293,7 +294,6 @@ def test_thread_tuner_keeps_the_faster_count_and_rechecks():
 
 def test_thread_count_trial_changes_no_vector(tmp_path, texts):
     import torch
-
     from tiny_model import build_tiny_model
 
     # BERT-base widths (768 hidden, 3072 FFN), so the matrix products really run on several threads

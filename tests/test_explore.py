@@ -3,6 +3,7 @@ panel, and "make this a theme" / rename reflected in the TextMap and the next re
 lasso included, is tests/test_explore_browser.py.)"""
 from __future__ import annotations
 
+import dataclasses
 import unicodedata
 
 import numpy as np
@@ -12,8 +13,8 @@ import pytest
 pytest.importorskip("jscatter", reason='the explorer needs the explore extra: pip install "kosbert_viz[explore]"')
 
 import kosbert_viz as kv  # noqa: E402
-from kosbert_viz.themes.result import ClusterResult  # noqa: E402
 from kosbert_viz.maps.textmap import TextMap  # noqa: E402
+from kosbert_viz.themes.result import ClusterResult  # noqa: E402
 
 BASE = ["배송이 너무 늦어요", "환불이 안 돼요", "맛있어요 최고"]
 INJECTION = "<img src=x onerror=alert(1)>"
@@ -155,33 +156,60 @@ def test_colour_by_level_and_metadata():
         ex.color_by("theme", level=2)
 
 
-def test_make_theme_and_rename_reach_the_textmap_and_the_report(tmp_path):
+def test_make_theme_and_rename_give_a_new_textmap_and_reach_the_report(tmp_path):
     tm, data = _textmap()
     old_labels = tm.clusters.labels.copy()
+    old_table = tm.table.copy()
     ex = kv.explore(tm, data=data)
-    assert ex.selected.empty
+    assert ex.textmap is tm and ex.selected.empty
     ex.search("환불")
     picked = ex.selected["index"].to_numpy()
     code = ex.make_theme("환불 문의")
-    assert code == 3
-    assert (tm.clusters.labels[picked] == 3).all()
+    edited = ex.textmap
+    assert code == 3 and edited is not tm
+    # the map given to explore() is not changed: edits return new results, as ClusterResult's do
+    assert (tm.clusters.labels == old_labels).all() and tm.table.equals(old_table)
+    assert (edited.clusters.labels[picked] == 3).all()
     untouched = np.setdiff1d(np.arange(len(tm.texts)), picked)
-    assert (tm.clusters.labels[untouched] == old_labels[untouched]).all()
-    row = tm.table[tm.table.cluster == 3].iloc[0]
+    assert (edited.clusters.labels[untouched] == old_labels[untouched]).all()
+    row = edited.table[edited.table.cluster == 3].iloc[0]
     assert row["name"] == "환불 문의" and row["size"] == len(picked) and "환불" in row["keywords"]
-    assert tm.table["size"].sum() == int((tm.clusters.labels >= 0).sum())
-    assert 1 not in tm.table.cluster.tolist()  # every 환불 text moved: the old theme is gone
-    assert tm.clusters.centroids.shape == (3, 8)
-    assert any(t.name.startswith("환불 문의") for t in tm.figure.data)
+    assert edited.table["size"].sum() == int((edited.clusters.labels >= 0).sum())
+    assert 1 not in edited.table.cluster.tolist()  # every 환불 text moved: the old theme is gone
+    assert edited.clusters.centroids.shape == (3, 8)
+    assert edited.clusters.names_at()[3] == "환불 문의"
+    assert edited.clusters.params["edits"][-1]["new_theme"] == 3
+    assert any(t.name.startswith("환불 문의") for t in edited.figure.data)
     ex.rename("환불 문의", "<b>환불</b> 요청")
-    assert tm.table.set_index("cluster").loc[3, "name"] == "<b>환불</b> 요청"
+    assert ex.textmap.table.set_index("cluster").loc[3, "name"] == "<b>환불</b> 요청"
+    assert edited.table.set_index("cluster").loc[3, "name"] == "환불 문의"  # each edit a new map
     assert ex.selected["theme"].eq("<b>환불</b> 요청").all()
-    doc = kv.write_report(tm, tmp_path / "r.html").read_text(encoding="utf-8")
+    doc = kv.write_report(ex.textmap, tmp_path / "r.html").read_text(encoding="utf-8")
     assert "&lt;b&gt;환불&lt;/b&gt; 요청" in doc and "<b>환불</b> 요청" not in doc
     with pytest.raises(ValueError, match="make_theme needs a selection: got 0 points"):
         ex.select(None).make_theme("빈")
     with pytest.raises(ValueError, match="non-empty name"):
         ex.make_theme(" ", [1])
+
+
+def test_edits_on_a_theme_tree_keep_every_level_nested_and_the_shown_level(tmp_path):
+    """A hierarchy map shown at a finer level than its default: the explorer edits the level it shows
+    (found from tm.level, not by identity), and every level of the new result still nests."""
+    from kosbert_viz.themes.tree import tree_from_levels
+
+    df = kv.datasets.load_sample().head(240)
+    tm = kv.map_texts(df.text, "offline", cache=None, show_progress_bar=False)
+    assert len(tm.clusters.levels) >= 2
+    shown = len(tm.clusters.levels) - 1
+    fine = dataclasses.replace(tm, level=shown, table=None)
+    ex = kv.explore(fine)
+    assert ex._primary == shown
+    code = ex.make_theme("직접 만든 테마", indices=np.arange(10))
+    res = ex.textmap.clusters
+    assert (res.levels[shown][:10] == code).all()
+    tree_from_levels(res.levels)  # raises if the levels do not nest
+    assert ex.textmap.level == shown and (tm.clusters.levels[shown] == fine.clusters.levels[shown]).all()
+    assert kv.write_report(ex.textmap, tmp_path / "t.html").exists()
 
 
 def test_explore_input_errors():
@@ -214,7 +242,7 @@ def test_semantic_search_through_the_maps_model(tiny_model_path):
 def test_keyword_samples_and_the_token_store(monkeypatch):
     """Keywords come from the same texts for the same selection; a full token store is emptied and
     refilled without losing a text (a small cap here); many selections in a row keep working."""
-    import kosbert_viz.explorer.widget as explorer
+    import kosbert_viz.explorer.keywords as explorer
 
     xy, lab, texts, data = _corpus(n=600)
     monkeypatch.setattr(explorer, "KEYWORD_SAMPLE", 50)
@@ -226,15 +254,17 @@ def test_keyword_samples_and_the_token_store(monkeypatch):
     for t in range(3):  # every selection adds texts past the cap: the store empties itself, nothing fails
         for part in np.array_split(np.flatnonzero(lab == t), 4):
             assert ex.selection_keywords(part) != [] or len(part) == 0
-            assert len(ex._tokens) <= 120
+            assert len(ex._kw.tokens) <= 120
     assert ex.selection_keywords(refund) == first
     with pytest.raises(ValueError, match="top_n"):
         ex.selection_keywords(refund, top_n=0)
 
 
 def test_table_sorted_by_theme_and_column_over_a_large_selection(monkeypatch):
+    import kosbert_viz.explorer.table as table
     import kosbert_viz.explorer.widget as explorer
 
+    monkeypatch.setattr(table, "TABLE_ROWS", 20)
     monkeypatch.setattr(explorer, "TABLE_ROWS", 20)
     xy, lab, texts, data = _corpus(n=300)
     ex = kv.explore(coords=xy, labels=lab, texts=texts, data=data)
@@ -252,7 +282,7 @@ def test_table_sorted_by_theme_and_column_over_a_large_selection(monkeypatch):
 
 
 def test_renderer_options_follow_the_map_size(monkeypatch):
-    import kosbert_viz.explorer.widget as E
+    import kosbert_viz.explorer.scatter as E
 
     xy, lab, texts, _ = _corpus()
     widget = kv.explore(coords=xy, labels=lab, texts=texts).scatter.widget

@@ -10,8 +10,8 @@ import unicodedata
 import numpy as np
 import pandas as pd
 import pytest
-
-from browser_helpers import inside_polygon as _inside, open_page, wait_for_plots
+from browser_helpers import inside_polygon as _inside
+from browser_helpers import open_page, wait_for_plots
 
 pytestmark = pytest.mark.slow
 
@@ -21,8 +21,8 @@ SCRIPT = "<script>window.__pwned = 2</script> 환불해 주세요"
 
 def _report(tmp_path, n=3000, k=4, point_budget=200_000):
     import kosbert_viz as kv
-    from kosbert_viz.themes.result import ClusterResult
     from kosbert_viz.maps.textmap import TextMap
+    from kosbert_viz.themes.result import ClusterResult
 
     rng = np.random.default_rng(0)
     lab = rng.integers(0, k, n)

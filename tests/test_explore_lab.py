@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from browser_helpers import inside_polygon as _inside, jupyter_lab, open_page, plot_summary, wait_for_plots
+from browser_helpers import inside_polygon as _inside
+from browser_helpers import jupyter_lab, open_page, plot_summary, wait_for_plots
 
 # regl-scatterplot (inside jupyter-scatter) reports a frame it skipped because the previous one was still
 # drawing, through console.error or as the rejection of a draw() promise jupyter-scatter does not await

@@ -5,9 +5,9 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import cosine_rows
 
 import kosbert_viz as kv
-from conftest import cosine_rows
 
 pytest.importorskip("onnxruntime")
 

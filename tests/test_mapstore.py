@@ -69,8 +69,8 @@ def test_round_trip_is_identical_and_assigns_identically(text_map, tiny_model_pa
 def _blob_map(n=3000, d=32, k=8, seed=1):
     from conftest import make_blobs
 
-    from kosbert_viz.themes.result import ClusterResult
     from kosbert_viz.maps.textmap import TextMap
+    from kosbert_viz.themes.result import ClusterResult
 
     X, lab = make_blobs(n, d, k, seed=seed, spread=0.6)
     coords = np.random.default_rng(seed).normal(size=(k, 2))[lab] * 10 + np.random.default_rng(2).normal(size=(n, 2))
@@ -260,8 +260,8 @@ def test_cli_assign_writes_a_report_with_candidates_first(text_map, tmp_path):
 
 def test_batch_map_is_the_batch_with_the_maps_themes(text_map):
     from kosbert_viz import topics_per_class
-    from kosbert_viz.maps.placement import batch_map
     from kosbert_viz.maps.levels import theme_names
+    from kosbert_viz.maps.placement import batch_map
 
     a = text_map.assign(NEW + text_map.texts[:20])
     batch = batch_map(text_map, a)

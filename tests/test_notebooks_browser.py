@@ -14,9 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from browser_helpers import (decode_pseudo_html, hover_known_point, open_page,
-                             plot_summary, squash, wait_for_plots)
+from browser_helpers import decode_pseudo_html, hover_known_point, open_page, plot_summary, squash, wait_for_plots
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))

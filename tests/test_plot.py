@@ -14,9 +14,8 @@ import numpy as np
 import pytest
 
 import kosbert_viz as kv
-from kosbert_viz.viz import charts
+from kosbert_viz.viz import charts, renderers
 from kosbert_viz.viz import scatter as plot
-from kosbert_viz.viz import renderers
 
 HANGUL_ESCAPE = re.compile(r"\\u(?:a[c-f]|b[0-9a-f]|c[0-9a-f]|d[0-7])[0-9a-f]{2}", re.I)
 INJECTION = "<img src=x onerror=alert(1)>"

@@ -6,7 +6,6 @@ import re
 
 import numpy as np
 import pytest
-
 from conftest import make_blobs
 
 R = importlib.import_module("kosbert_viz.geometry.reduce")

@@ -14,11 +14,11 @@ import pandas as pd
 import pytest
 
 import kosbert_viz as kv
-from kosbert_viz.themes.result import ClusterResult
-from kosbert_viz.maps.textmap import TextMap
-from kosbert_viz.report.ui import read_report
 from kosbert_viz.maps.manifest import build_manifest
+from kosbert_viz.maps.textmap import TextMap
 from kosbert_viz.report.html import write_report
+from kosbert_viz.report.ui import read_report
+from kosbert_viz.themes.result import ClusterResult
 
 INJECTION = "<img src=x onerror=alert(1)>"
 HANGUL_ESCAPE = re.compile(r"\\u(?:a[c-f]|b[0-9a-f]|c[0-9a-f]|d[0-7])[0-9a-f]{2}", re.I)
@@ -304,8 +304,8 @@ def _static_files(suffix):
 
 
 def test_static_files_are_inlinable_and_css_is_balanced():
-    import string
     import shutil
+    import string
 
     from kosbert_viz.report.ui import page_template, static_text
     from kosbert_viz.viz.scatter import HANGUL_FONT

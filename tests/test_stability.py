@@ -10,12 +10,18 @@ import textwrap
 
 import numpy as np
 import pytest
+from conftest import shared_file
 from sklearn.metrics import adjusted_rand_score
 
 import kosbert_viz as kv
-from conftest import shared_file
-from kosbert_viz.themes.stability import (REPRODUCIBLE, UNSTABLE_BELOW, best_match_jaccard, choose_theme_count,
-                                   refit_agreement, theme_stability)
+from kosbert_viz.themes.stability import (
+    REPRODUCIBLE,
+    UNSTABLE_BELOW,
+    best_match_jaccard,
+    choose_theme_count,
+    refit_agreement,
+    theme_stability,
+)
 
 
 def blobs(centres, per=60, spread=0.3, seed=0):

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 import kosbert_viz as kv
-from kosbert_viz.themes.result import ClusterResult
 from kosbert_viz.maps.textmap import TextMap
+from kosbert_viz.themes.result import ClusterResult
 
 
 @pytest.fixture(scope="module")

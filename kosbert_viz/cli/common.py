@@ -9,6 +9,16 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from kosbert_viz.embed.models import (
+        MultiDeviceEncoder,
+        OfflineEncoder,
+        SentenceTransformerEncoder,
+    )
 
 __all__ = ["CLIError", "BANNER", "MODEL_HINT", "encoder_or_offline", "check_output", "check_writable_under",
            "check_count", "read_input", "nonempty_texts", "column_error"]
@@ -31,7 +41,8 @@ MODEL_HINT = {
 }
 
 
-def encoder_or_offline(model, allow_offline: bool, command: str = "map"):
+def encoder_or_offline(model, allow_offline: bool, command: str = "map"
+                       ) -> tuple[SentenceTransformerEncoder | OfflineEncoder | MultiDeviceEncoder, str | None]:
     """Load the ko-sbert model; with allow_offline, fall back loudly to the offline encoder."""
     from kosbert_viz.embed.models import ModelLoadError, OfflineEncoder, load_encoder
 
@@ -91,7 +102,7 @@ def check_count(value, flag: str, minimum: int, what: str) -> None:
 
 
 # -- the input table ---------------------------------------------------------------
-def read_input(args):
+def read_input(args) -> tuple[pd.DataFrame, dict]:
     """The input table (kosbert_viz.io.tables.read_table), with one stderr line on what was detected."""
     from kosbert_viz.io.tables import TableError, read_table, sep_name
 
@@ -109,7 +120,7 @@ def read_input(args):
     return df, info
 
 
-def nonempty_texts(df, args):
+def nonempty_texts(df, args) -> tuple[pd.DataFrame, pd.Series]:
     """The rows with a non-empty text (one stderr line on how many were skipped), the first --limit of them."""
     texts = df[args.text_col].astype(str)
     keep = texts.str.strip() != ""

@@ -4,16 +4,20 @@ their checks, the columns they read, and the report sections they add ('Themes o
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 from kosbert_viz.cli.common import CLIError, column_error
 from kosbert_viz.io.dates import DateError, check_tz, parse_dates
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["FREQS", "parse_date_column", "auto_freq", "check_trend_columns", "trend_columns", "trend_sections"]
 
 FREQS = ("D", "W", "M", "Q", "Y")
 
 
-def parse_date_column(values, col: str, date_format: str | None = None, tz: str | None = None):
+def parse_date_column(values, col: str, date_format: str | None = None, tz: str | None = None) -> pd.Series:
     """--time-col's dates as datetime64 (NaT for empty cells) by :func:`kosbert_viz.io.dates.parse_dates`,
     or a CLIError naming the first bad row (rows counted from 1 = the first row under the header)."""
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,9 @@ from kosbert_viz.distributed.sources import (
 from kosbert_viz.embed.cache import EmbeddingCache
 from kosbert_viz.maps.placement import assign, map_encoder, prepare
 from kosbert_viz.maps.textmap import load_map
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger("kosbert_viz")
 
@@ -70,7 +73,8 @@ def assign_dataset(source, map_path, *, text_column: str = "text", model=None, c
                    new_threshold: float = 0.99, concurrency: int | None = None, num_cpus: float | None = None,
                    batch_size: int | None = None, out=None, format: str | None = None,  # noqa: A002
                    read_kwargs: dict | None = None, address: str | None = None, init_kwargs: dict | None = None,
-                   show_progress_bar: bool = False, collect: bool = True, id_column: str | None = None):
+                   show_progress_bar: bool = False, collect: bool = True,
+                   id_column: str | None = None) -> pd.DataFrame | str:
     """Place a corpus into a saved map on Ray Data: ``tm.assign`` on every batch, in parallel actors.
 
     ``source``, ``text_column``, ``cache``, ``concurrency``, ``num_cpus``, ``batch_size``, ``format``,

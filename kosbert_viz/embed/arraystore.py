@@ -35,7 +35,7 @@ def default_reduce_dir() -> Path:
     return Path(env).expanduser() / "reduce" if env else default_cache_dir().parent / "reduce"
 
 
-def resolve_store(cache) -> "ArrayStore | None":
+def resolve_store(cache) -> ArrayStore | None:
     """Where layouts and neighbour graphs go, for the same ``cache=`` as the vectors' (``encode``).
 
     ``None``/``False`` -> nothing on disk; ``"auto"``/``True`` -> the default folder; a folder path

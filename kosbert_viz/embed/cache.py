@@ -38,10 +38,10 @@ import threading
 import time
 import unicodedata
 import warnings
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 

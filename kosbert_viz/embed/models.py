@@ -485,7 +485,7 @@ def _load_sentence_transformer(cls, name: str, source: str, device: str, extra: 
 
 
 def load_encoder(model=None, *, device: str | None = None, precision: str = "auto",
-                 normalize: bool = False):
+                 normalize: bool = False) -> SentenceTransformerEncoder | OfflineEncoder | MultiDeviceEncoder:
     """Load (once per process) the encoder that :func:`kosbert_viz.encode` uses.
 
     ``model`` may be a hub name, a local folder, a loaded ``SentenceTransformer``,

@@ -24,10 +24,14 @@ import shutil
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kosbert_viz._util.extras import require
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 
 logger = logging.getLogger("kosbert_viz")
 
@@ -214,7 +218,7 @@ class OnnxInt8Transformer:
         a, b = (ref * mask).sum(1), (got * mask).sum(1)  # mean-pooled directions
         return float(((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)).min())
 
-    def session(self, threads: int):
+    def session(self, threads: int) -> ort.InferenceSession:
         """An ONNX Runtime session using ``threads`` intra-op threads (made once)."""
         if threads not in self._sessions:
             self._sessions[threads] = _session(self.path, threads)

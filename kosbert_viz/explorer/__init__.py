@@ -2,5 +2,5 @@
 from kosbert_viz._util.lazy import lazy_attributes
 
 __all__ = ["Explorer", "explore"]
-__getattr__ = lazy_attributes(__name__, {"Explorer": "widget", "explore": "widget"},
-                              submodules={"widget"})
+__getattr__ = lazy_attributes(__name__, {"Explorer": "widget", "explore": "build"},
+                              submodules={"build", "edits", "keywords", "levels", "scatter", "table", "widget"})

@@ -8,9 +8,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kosbert_viz import __version__
 from kosbert_viz.evaluate import SIMILARITIES
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["RECORD_FILE", "FinetuneResult"]
 
@@ -41,7 +45,7 @@ class FinetuneResult:
     extra: dict = field(default_factory=dict)
 
     @property
-    def table(self):
+    def table(self) -> pd.DataFrame:
         """A DataFrame: rows cosine/euclidean/manhattan/dot; pearson and spearman before, after, and gain."""
         import pandas as pd
 

@@ -47,7 +47,7 @@ class _Task:
     def loss_name(self) -> str:
         return "CosineSimilarityLoss" if self.kind == "scored" else "MultipleNegativesRankingLoss"
 
-    def subset(self, rows) -> "_Task":
+    def subset(self, rows) -> _Task:
         return _Task(self.name, self.kind, {k: [v[i] for i in rows] for k, v in self.columns.items()},
                      self.score_scale)
 

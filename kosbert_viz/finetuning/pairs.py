@@ -8,6 +8,8 @@
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from kosbert_viz._util.validation import (
@@ -17,10 +19,13 @@ from kosbert_viz._util.validation import (
     check_texts,
 )
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 __all__ = ["pairs_from_duplicates", "pairs_from_labels"]
 
 
-def pairs_from_duplicates(groups, texts=None, *, max_pairs_per_group: int = 50):
+def pairs_from_duplicates(groups, texts=None, *, max_pairs_per_group: int = 50) -> pd.DataFrame:
     """(anchor, positive) pairs from near-duplicate groups: each member paired with its group's representative.
 
     ``groups`` is the DataFrame of :func:`kv.duplicates` (its ``indices``/``representative`` columns
@@ -67,7 +72,8 @@ def pairs_from_duplicates(groups, texts=None, *, max_pairs_per_group: int = 50):
     return pd.DataFrame({"anchor": anchors, "positive": positives})
 
 
-def pairs_from_labels(texts, labels, *, embeddings=None, max_pairs: int = 10_000, random_state: int = 42):
+def pairs_from_labels(texts, labels, *, embeddings=None, max_pairs: int = 10_000,
+                      random_state: int = 42) -> pd.DataFrame:
     """(anchor, positive, negative) triplets from themes: same-label positives, other-label negatives.
 
     Use the labels an analyst confirmed or renamed (``-1``/None rows are skipped). With ``embeddings``

@@ -18,8 +18,13 @@ so that ``sum_j exp(-(d_j - rho) / sigma) = log2(k)``; the directed weights
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numba
 import numpy as np
+
+if TYPE_CHECKING:
+    from scipy.sparse import csr_matrix
 
 __all__ = ["fuzzy_graph"]
 
@@ -82,7 +87,7 @@ def _memberships(idx, dist, sigma, rho):
     return rows, cols, vals
 
 
-def fuzzy_graph(indices, distances, n_iter: int = 64):
+def fuzzy_graph(indices, distances, n_iter: int = 64) -> csr_matrix:
     """UMAP's symmetric fuzzy graph (scipy CSR, float32) of a kNN graph whose rows start with the point itself."""
     from scipy.sparse import coo_matrix
 

@@ -262,7 +262,7 @@ def _run(Z, k, n_trees, leaf_size, max_candidates, n_iters, delta, kind, seed, c
 
 def nn_descent(Z, k: int, *, metric: str = "cosine", seed: int | None = None, n_trees: int | None = None,
                leaf_size: int | None = None, max_candidates: int | None = None, n_iters: int | None = None,
-               delta: float = 0.001):
+               delta: float = 0.001) -> tuple[np.ndarray, np.ndarray]:
     """``(indices, distances)`` of each row's ``k`` approximate nearest rows, nearest first.
 
     ``Z`` must hold unit-length rows for ``metric="cosine"`` (distance ``1 - dot``). Row ``i``'s

@@ -39,7 +39,7 @@ _CANDIDATES = 2  # with a PCA pre-step: NN-descent finds this many times n_neigh
 # layout and theme built on it does too (see kosbert_viz.themes.stability)
 _SEARCH = 2
 _INIT_SMOOTHING = 10  # init="pca": steps of neighbour averaging over the fuzzy graph
-_MEMO: "OrderedDict[str, object]" = OrderedDict()
+_MEMO: OrderedDict[str, object] = OrderedDict()
 _MEMO_SIZE = 8
 _MEMO_BYTES = 2 << 30  # a kNN graph holds its unit vectors: 1M x 768 float32 is 3 GB on its own
 

@@ -20,12 +20,16 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kosbert_viz._util.extras import require
 from kosbert_viz._util.validation import check_embeddings, check_texts, identical_rows
 from kosbert_viz.embed.encode import encode
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["search", "duplicates", "keep_one_per_group", "build_index", "AnnIndex"]
 
@@ -189,7 +193,7 @@ class AnnIndex:
     def __repr__(self) -> str:
         return f"AnnIndex(n={self.n}, dim={self.dim}, nlist={self.nlist}, nprobe={self.nprobe})"
 
-    def search_vectors(self, Q: np.ndarray, k: int, *, nprobe: int | None = None):
+    def search_vectors(self, Q: np.ndarray, k: int, *, nprobe: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-k (scores, indices) for unit query rows; index -1 where fewer than k were reached."""
         self._index.nprobe = int(nprobe or self.nprobe)
         scores, idx = self._index.search(np.ascontiguousarray(Q, dtype=np.float32), int(min(k, self.n)))
@@ -221,7 +225,7 @@ def _recall(approx_idx: np.ndarray, exact_idx: np.ndarray) -> float:
 
 def search(queries, corpus_embeddings, texts=None, *, top_k: int = 10, model=None, index="exact",
            ann_threshold: int = 1_000_000, nprobe: int | None = None, recall_sample: int = 100,
-           cache="auto", chunk_size: int = _CORPUS_BLOCK, random_state: int = 0):
+           cache="auto", chunk_size: int = _CORPUS_BLOCK, random_state: int = 0) -> pd.DataFrame:
     """The ``top_k`` corpus rows most cosine-similar to each query.
 
     Parameters
@@ -324,12 +328,12 @@ def _group_stats(X: np.ndarray, members: np.ndarray, rng) -> tuple[float, float,
     S = E @ E.T
     m = len(sample)
     off = ~np.eye(m, dtype=bool)
-    central = sample[int(np.argmax((S.sum(1) - 1.0)))]
+    central = sample[int(np.argmax(S.sum(1) - 1.0))]
     return float(S[off].mean()), float(S[off].min()), int(central)
 
 
 def duplicates(embeddings, texts=None, *, threshold: float | str | None = "auto", top_k: int = 10,
-               min_size: int = 2, chunk_size: int = _CORPUS_BLOCK, index=None, random_state: int = 0):
+               min_size: int = 2, chunk_size: int = _CORPUS_BLOCK, index=None, random_state: int = 0) -> pd.DataFrame:
     """Groups of near-duplicate texts (paraphrase mining by chunked top-k).
 
     Each text is compared with its ``top_k`` nearest neighbours (blocks of the corpus at a

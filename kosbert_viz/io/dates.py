@@ -44,11 +44,15 @@ from __future__ import annotations
 import datetime as _dt
 import warnings
 import zoneinfo
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kosbert_viz._util.validation import quoted
 from kosbert_viz.exceptions import DateError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["parse_dates", "DATE_FORMATS", "expected_formats", "check_tz", "DateError"]
 
@@ -72,7 +76,7 @@ def expected_formats() -> str:
     return ", ".join(label for label, _, _ in DATE_FORMATS)
 
 
-def check_tz(tz, what: str = "tz"):
+def check_tz(tz, what: str = "tz") -> _dt.tzinfo | None:
     """``tz`` as a tzinfo (None stays None), or a ValueError saying what was expected.
 
     >>> check_tz("Asia/Seoul")
@@ -258,7 +262,7 @@ def _in_one_zone(raw, values, aware, zones, tz, name, tz_hint):
 
 
 def parse_dates(values, *, date_format: str | None = None, tz=None, name: str = "dates",
-                hint: str = "give the format", tz_hint: str = "pass tz=ZONE"):
+                hint: str = "give the format", tz_hint: str = "pass tz=ZONE") -> pd.Series:
     """``values`` as a datetime64 Series (NaT only for empty cells), read by one format, in one zone (see the
     module: naive when no value has a zone and ``tz`` is None, else in one zone).
 

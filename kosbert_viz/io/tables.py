@@ -21,9 +21,13 @@ import gzip
 import lzma
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kosbert_viz._util.extras import require
 from kosbert_viz.exceptions import TableError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["read_table", "TableError"]
 
@@ -198,7 +202,7 @@ def _read_excel(path: Path, sheet):
     return df, {"format": "xlsx", "sheet": chosen, "sheets": names, "encoding": None, "sep": None}
 
 
-def read_table(path, *, sep: str | None = None, encoding: str | None = None, sheet=None):
+def read_table(path, *, sep: str | None = None, encoding: str | None = None, sheet=None) -> tuple[pd.DataFrame, dict]:
     """Read a CSV, TSV, TXT, Parquet or Excel (.xlsx) file as a DataFrame of str columns.
 
     Parameters

@@ -25,7 +25,7 @@ def map_levels(res) -> tuple[list[np.ndarray], int]:
     return levels + [labels], len(levels)
 
 
-def map_levels_of(tm):
+def map_levels_of(tm) -> tuple[list[np.ndarray], int]:
     """(labels at every level, coarsest first; the level ``tm`` shows: ``tm.level`` when it has levels)."""
     levels, default = map_levels(tm.clusters)
     shown = getattr(tm, "level", None)
@@ -34,7 +34,7 @@ def map_levels_of(tm):
     return levels, default
 
 
-def verified_embeddings(tm):
+def verified_embeddings(tm) -> np.ndarray:
     check = tm.embeddings_file
     if check is not None:
         check_file(*check)

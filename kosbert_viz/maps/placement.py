@@ -21,6 +21,7 @@ Everything is deterministic: a map and its saved copy assign identically.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -43,8 +44,15 @@ from kosbert_viz.maps.levels import (
 from kosbert_viz.naming.keywords import keywords
 from kosbert_viz.viz.scatter import cluster_map
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from kosbert_viz.embed.models import MultiDeviceEncoder, SentenceTransformerEncoder
+
 __all__ = ["Assignment", "assign", "assign_vectors", "batch_map", "extend", "prepare", "PlacementState",
            "map_encoder"]
+
+_MapT = TypeVar("_MapT")  # a TextMap (not imported here: maps.textmap imports this module)
 
 _IVF_FROM = 30_000       # maps with at least this many texts use the inverted-file index
 _REF_SAMPLE = 2_000      # map texts whose nearest-neighbour similarity makes the novelty reference
@@ -79,7 +87,7 @@ class Assignment:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def table(self):
+    def table(self) -> pd.DataFrame:
         """One row per text: text, theme, name, novelty, is_new, similarity, x, y, each level, metadata."""
         import pandas as pd
 
@@ -133,7 +141,7 @@ class PlacementState:
         return out
 
     @classmethod
-    def from_arrays(cls, params: dict, arrays: dict):
+    def from_arrays(cls, params: dict, arrays: dict) -> PlacementState | None:
         if not params or "ref_sim" not in arrays:
             return None
         state = cls(params["n"], arrays["ref_sim"], params["index"], arrays.get("ivf_centroids"),
@@ -145,14 +153,14 @@ class PlacementState:
             raise ValueError(f"the placement index lists {len(state.lists)} texts, expected {base}")
         return state
 
-    def placing_by(self, n: int, rows, base=None) -> "PlacementState":
+    def placing_by(self, n: int, rows, base=None) -> PlacementState:
         """This state's index for a map of ``n`` texts that places by ``rows`` (``base``: those rows'
         vectors, when the caller holds them already); the derived arrays are shared, not rebuilt."""
         state = PlacementState(n, self.ref_sim, self.index, self.centroids, self.lists, self.seed, rows=rows)
         state._base, state._perm = base, self._perm
         return state
 
-    def base(self, X):
+    def base(self, X) -> np.ndarray:
         """The vectors new texts are compared with: every map row, or the fitted rows only."""
         if self.rows is None:
             return X
@@ -160,7 +168,7 @@ class PlacementState:
             self._base = np.ascontiguousarray(X[self.rows], dtype=np.float32)
         return self._base
 
-    def grouped(self, X):
+    def grouped(self, X) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self._perm is None:
             order = np.argsort(self.lists, kind="stable")
             bounds = np.searchsorted(self.lists[order], np.arange(len(self.centroids) + 1))
@@ -392,7 +400,7 @@ def assign_vectors(tm, vectors, *, top_k: int = 15, new_threshold: float = 0.99,
 
 # --------------------------------------------------------------------------- texts
 
-def map_encoder(tm, model=None):
+def map_encoder(tm, model=None) -> SentenceTransformerEncoder | OfflineEncoder | MultiDeviceEncoder:
     """The encoder for ``tm``: ``model`` if given (refused unless it is the map's model), else the map's own."""
     saved = (tm.manifest or {}).get("model") or {}
     if model is None:
@@ -463,7 +471,7 @@ def _themes_over(themes, levels):
     return themes
 
 
-def batch_map(tm, a: Assignment, *, model=None, cache="auto"):
+def batch_map(tm: _MapT, a: Assignment, *, model=None, cache="auto") -> _MapT:
     """The placed batch ``a`` as a TextMap of its own: its texts, vectors, places and metadata, with
     ``tm``'s themes and their names at every level (its ``table``, names and keywords, is the map's; the
     theme tree's sizes are the batch's).
@@ -487,8 +495,8 @@ def batch_map(tm, a: Assignment, *, model=None, cache="auto"):
                    level=getattr(tm, "level", 0))
 
 
-def extend(tm, texts, metadata=None, *, assignment: Assignment | None = None, model=None, top_k: int = 15,
-           cache="auto", keywords_top_n: int = 8):
+def extend(tm: _MapT, texts, metadata=None, *, assignment: Assignment | None = None, model=None, top_k: int = 15,
+           cache="auto", keywords_top_n: int = 8) -> _MapT:
     """A new TextMap: ``tm`` plus ``texts`` placed by :func:`assign` (themes and their names kept).
 
     ``texts`` may be the :class:`Assignment` that ``tm.assign`` returned (then nothing is placed

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +17,9 @@ from kosbert_viz.maps import store
 from kosbert_viz.maps.levels import map_levels_of, theme_names
 from kosbert_viz.themes.result import ClusterResult
 from kosbert_viz.viz.scatter import cluster_map
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["TextMap", "load_map", "draw_figure"]
 
@@ -44,12 +48,12 @@ class TextMap:
     embeddings_file: object = field(default=None, repr=False, compare=False)  # (path, sha256) to check
     source: str | None = field(default=None, repr=False, compare=False)
 
-    def save(self, path, *, overwrite: bool = False):
+    def save(self, path, *, overwrite: bool = False) -> Path:
         """Write the map to the folder ``path`` (see :mod:`kosbert_viz.maps.store`); returns the path."""
         return store.save_map(self, path, overwrite=overwrite)
 
     def assign(self, texts, metadata=None, *, model=None, top_k: int = 15, new_threshold: float = 0.99,
-               cache="auto", show_progress_bar: bool | None = None):
+               cache="auto", show_progress_bar: bool | None = None) -> placing.Assignment:
         """Place new texts: theme at every level, map position, novelty (see :mod:`kosbert_viz.maps.placement`).
 
         ``model`` defaults to the map's own; another model is refused.
@@ -60,7 +64,7 @@ class TextMap:
         return placing.assign(self, texts, metadata, model=model, top_k=top_k, new_threshold=new_threshold, cache=cache,
                       show_progress_bar=show_progress_bar)
 
-    def extend(self, texts, metadata=None, *, model=None, top_k: int = 15, cache="auto"):
+    def extend(self, texts, metadata=None, *, model=None, top_k: int = 15, cache="auto") -> TextMap:
         """A new TextMap with ``texts`` placed into this one (themes and names kept; figure redrawn).
 
         ``texts`` may be what :meth:`assign` returned: ``tm.extend(tm.assign(batch))`` places once.

@@ -29,6 +29,7 @@ from __future__ import annotations
 import html
 import warnings
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -36,6 +37,10 @@ from kosbert_viz._util.columns import category_label, category_order
 from kosbert_viz.io.dates import parse_dates
 from kosbert_viz.maps.levels import map_levels_of, theme_names
 from kosbert_viz.viz.scatter import HANGUL_FONT, NOISE_COLOR, cluster_colors
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import plotly.graph_objects as go
 
 __all__ = ["topics_over_time", "TopicsOverTime", "topics_per_class", "TopicsPerClass"]
 
@@ -118,15 +123,15 @@ class TopicsOverTime:
     level: int
     info: dict = field(default_factory=dict)
 
-    def emerging(self, n: int = 5):
+    def emerging(self, n: int = 5) -> pd.DataFrame:
         """The ``n`` fastest-growing themes (largest ``growth``)."""
         return self.ranking.head(n)
 
-    def fading(self, n: int = 5):
+    def fading(self, n: int = 5) -> pd.DataFrame:
         """The ``n`` fastest-fading themes (smallest ``growth``), fastest first."""
         return self.ranking.tail(n).iloc[::-1]
 
-    def figure(self, *, kind: str = "area", top: int | None = None, title: str | None = None):
+    def figure(self, *, kind: str = "area", top: int | None = None, title: str | None = None) -> go.Figure:
         """Share of each theme per period: stacked area (``kind="area"``) or lines (``"lines"``).
 
         ``top`` keeps the ``top`` largest themes and stacks the rest as "other". Hover: name,
@@ -265,7 +270,7 @@ class TopicsPerClass:
     level: int
     info: dict = field(default_factory=dict)
 
-    def figure(self, *, title: str | None = None, top: int | None = 30):
+    def figure(self, *, title: str | None = None, top: int | None = 30) -> go.Figure:
         """Heatmap: classes x themes, colour = log2 lift, hover with share, count and q-value."""
         import plotly.graph_objects as go
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,6 +28,9 @@ from kosbert_viz._util.validation import (
     check_texts,
     cut_long_texts,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["keywords", "tokenize_ko", "KOREAN_STOPWORDS", "PARTICLES_AND_ENDINGS"]
 
@@ -145,7 +149,7 @@ def naming_inputs(texts, top_n, extra_stopwords, stopwords, embeddings, n=None):
 
 def keywords(texts, labels, *, top_n: int = 10, stems: bool = False, extra_stopwords=(), stopwords=None,
              embeddings=None, n_representative: int = 3, name_words: int = 3,
-             show_progress_bar: bool | None = None):
+             show_progress_bar: bool | None = None) -> pd.DataFrame:
     """Top keywords, a short name and representative texts for each cluster.
 
     Parameters

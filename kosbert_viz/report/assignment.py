@@ -1,6 +1,8 @@
 """The HTML report of a batch of new texts placed into a saved map (``kosbert-viz assign``)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from kosbert_viz.maps.levels import map_levels_of, theme_names
@@ -8,11 +10,14 @@ from kosbert_viz.maps.placement import Assignment
 from kosbert_viz.report.html import report_html, write_html
 from kosbert_viz.viz.scatter import cluster_map
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
 __all__ = ["write_assignment_report"]
 
 
 def write_assignment_report(tm, a: Assignment, path, *, title: str | None = None, top_new: int = 30,
-                            trends=None):
+                            trends=None) -> Path:
     """An offline HTML report of a batch placed into a map: new-theme candidates first, then the map
     with the batch highlighted, then the batch's themes (counts, share in the map, the batch's most
     typical texts). Every text is HTML-escaped. ``trends``: results of ``kv.topics_over_time`` /

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -34,6 +35,9 @@ from kosbert_viz.geometry.reduce import (
 from kosbert_viz.themes.hierarchy import _attach, _cluster_hierarchy
 from kosbert_viz.themes.result import ClusterResult
 from kosbert_viz.themes.tree import cluster_centroids
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 __all__ = ["cluster", "ClusterResult", "sweep", "Sweep", "cluster_scores"]
 
@@ -308,7 +312,7 @@ class Sweep:
     chart: object  # pandas DataFrame: <param>, metric, value
     results: dict = field(default_factory=dict)
 
-    def best(self, metric: str = "silhouette", *, higher: bool | None = None):
+    def best(self, metric: str = "silhouette", *, higher: bool | None = None) -> int | float:
         """The swept value with the best ``metric`` (Davies-Bouldin: lowest)."""
         higher = metric != "davies_bouldin" if higher is None else higher
         t = self.table.dropna(subset=[metric])
@@ -317,7 +321,7 @@ class Sweep:
         row = t.loc[t[metric].idxmax() if higher else t[metric].idxmin()]
         return row[self.param].item() if hasattr(row[self.param], "item") else row[self.param]
 
-    def figure(self, metrics=None):
+    def figure(self, metrics=None) -> go.Figure:
         """A plotly line chart, one panel per metric."""
         import plotly.express as px
 

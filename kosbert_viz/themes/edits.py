@@ -1,6 +1,8 @@
 """Edits of a result: merge, rename, split themes and place noise; each returns a new result."""
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
 
 from kosbert_viz._util.validation import check_embeddings
@@ -13,6 +15,8 @@ from kosbert_viz.themes.tree import (
     reassign_noise,
     tree_from_levels,
 )
+
+_ResultT = TypeVar("_ResultT")  # a ClusterResult (not imported: themes.result imports this module)
 
 
 def _rebuilt(res, levels, default_level, names, centroids=None, cluster_ids=None, X=None):
@@ -38,7 +42,7 @@ def _rebuilt(res, levels, default_level, names, centroids=None, cluster_ids=None
     return new
 
 
-def merge_themes(res, ids, name=None, level=None, X=None):
+def merge_themes(res: _ResultT, ids, name=None, level=None, X=None) -> _ResultT:
     """``res.merge``: the themes ``ids`` of one level become one (it keeps the smallest id).
 
     Merging below the default level can move texts between default-level themes; their centroids are
@@ -90,7 +94,7 @@ def merge_themes(res, ids, name=None, level=None, X=None):
     return out
 
 
-def rename_themes(res, mapping, level=None):
+def rename_themes(res: _ResultT, mapping, level=None) -> _ResultT:
     """``res.rename``: {theme id at ``level``: name}."""
     lv = level_index(res, level)
     levels, default = levels_of(res)
@@ -106,7 +110,7 @@ def rename_themes(res, mapping, level=None):
     return out
 
 
-def split_theme(res, theme, n=2, level=None, X=None, random_state=42):
+def split_theme(res: _ResultT, theme, n=2, level=None, X=None, random_state=42) -> _ResultT:
     """``res.split``: theme ``theme`` of ``level`` becomes ``n`` themes (it keeps its id; the others are new).
 
     The parts are groups of its fine clusters (Ward over their centres, as the hierarchy merged
@@ -165,7 +169,55 @@ def split_theme(res, theme, n=2, level=None, X=None, random_state=42):
     return out
 
 
-def reassign_result(res, strategy="centroid", X=None, k=15):
+def new_theme(res: _ResultT, indices, name, level=None, X=None) -> _ResultT:
+    """``res.new_theme``: the texts ``indices`` become one new theme of ``level`` named ``name``.
+
+    The new theme gets the next free id. Coarser levels place it under the themes of its biggest part's
+    ancestors, so the levels still nest; at finer levels each theme's moved texts become a theme of their
+    own (a finer theme moved whole keeps its id). Default-level centroids are recomputed from ``X`` (the
+    clustered vectors) or, without it, left out (None); the themes that lost texts lose their stability.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"a theme needs a non-empty name, got {name!r}")
+    lv = level_index(res, level)
+    levels, default = levels_of(res)
+    n = len(levels[0])
+    idx = np.unique(np.asarray(indices, dtype=np.int64).ravel())
+    if not len(idx):
+        raise ValueError("a new theme needs at least one text, got 0 indices")
+    if idx[0] < 0 or idx[-1] >= n:
+        raise ValueError(f"indices must be in [0, {n}), got {int(idx[0] if idx[0] < 0 else idx[-1])}")
+    lab = levels[lv]
+    new = int(lab.max(initial=-1)) + 1
+    parts, counts = np.unique(lab[idx], return_counts=True)
+    biggest = int(parts[np.argmax(counts)])
+    anchor = int(idx[np.flatnonzero(lab[idx] == biggest)[0]])
+    for up in range(lv):
+        levels[up][idx] = levels[up][anchor]
+    lab[idx] = new
+    for fl in range(lv + 1, len(levels)):
+        cur = levels[fl]
+        nxt = int(cur.max()) + 1
+        for old in np.unique(cur[idx]).tolist():
+            moved = idx[cur[idx] == old]
+            if len(moved) < int((cur == old).sum()):
+                cur[moved] = nxt
+                nxt += 1
+    centroids, cluster_ids = res.centroids, res.cluster_ids
+    changed = not np.array_equal(levels[default], levels_of(res)[0][default])
+    if changed and X is not None:
+        X = check_embeddings(X, n=n, name="X")
+    if changed and X is None:
+        centroids = cluster_ids = None
+    out = _rebuilt(res, levels, default, dict(res.names), centroids, cluster_ids, X=X if changed else None)
+    node = out.tree.node[(out.tree.level == lv) & (out.tree.label == new)].iloc[0]
+    out.names[int(node)] = name.strip()
+    out.tree.loc[out.tree.node == node, "name"] = name.strip()
+    out.params["edits"][-1] = {"new_theme": int(new), "level": lv, "size": int(len(idx))}
+    return out
+
+
+def reassign_result(res: _ResultT, strategy="centroid", X=None, k=15) -> _ResultT:
     """``res.reassign_noise``: a new result with every -1 placed; ``is_outlier`` marks the former noise."""
     import copy
     import dataclasses

@@ -1,6 +1,8 @@
 """Names at every level of the theme tree: keywords contrasted with each node's siblings."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from kosbert_viz.naming.keywords import (
@@ -10,6 +12,9 @@ from kosbert_viz.naming.keywords import (
     tokenize,
 )
 from kosbert_viz.themes.tree import levels_of, tree_from_levels
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["hierarchy_names"]
 
@@ -56,7 +61,7 @@ def _distinct_sibling_names(rows):
 
 def hierarchy_names(texts, result, embeddings=None, *, namer=None, top_n: int = 10, n_representative: int = 3,
                     name_words: int = 3, stems: bool = False, extra_stopwords=(), stopwords=None,
-                    show_progress_bar: bool | None = None):
+                    show_progress_bar: bool | None = None) -> pd.DataFrame:
     """Keywords, a name and representative texts for every node of a hierarchy result's tree.
 
     A node's keywords are c-TF-IDF scores where the classes are its **siblings** (the nodes with the

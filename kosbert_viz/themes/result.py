@@ -2,16 +2,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kosbert_viz.themes.edits import (
     merge_themes,
+    new_theme,
     reassign_result,
     rename_themes,
     split_theme,
 )
 from kosbert_viz.themes.tree import level_index, levels_of, tree_from_levels
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
@@ -49,7 +54,7 @@ class ClusterResult:
         return {int(b): self.names[int(nd)] for nd, l, b in zip(tree.node, tree.level, tree.label)
                 if l == lv and int(nd) in self.names}
 
-    def _over(self, levels: list, default_level: int) -> "ClusterResult":
+    def _over(self, levels: list, default_level: int) -> ClusterResult:
         """The same themes (centroids, tree, names) over other texts: ``levels`` holds every level's labels
         for them (one list even without a hierarchy), ``labels`` becomes ``levels[default_level]``. Scores do
         not carry over. Used where a map grows (sampled fits, ``extend``) and for a placed batch (``batch_map``)."""
@@ -61,7 +66,7 @@ class ClusterResult:
             res.levels, res.default_level = list(levels), default_level
         return res
 
-    def reassign_noise(self, strategy: str = "centroid", *, X=None, top_k: int = 15) -> "ClusterResult":
+    def reassign_noise(self, strategy: str = "centroid", *, X=None, top_k: int = 15) -> ClusterResult:
         """A new result with every -1 placed; ``is_outlier`` keeps which texts were noise.
 
         strategy "centroid": nearest cluster centre; "knn": weighted vote of the ``top_k`` nearest clustered
@@ -74,7 +79,7 @@ class ClusterResult:
 
         return reassign_result(self, strategy, X=X, k=top_k)
 
-    def merge(self, ids, name: str | None = None, *, level: int | None = None, X=None) -> "ClusterResult":
+    def merge(self, ids, name: str | None = None, *, level: int | None = None, X=None) -> ClusterResult:
         """A new result where themes ``ids`` of ``level`` (default level) are one; it keeps the smallest id.
 
         A merge below the default level that moves texts between default-level themes recomputes the
@@ -88,12 +93,26 @@ class ClusterResult:
 
         return merge_themes(self, ids, name=name, level=level, X=X)
 
-    def rename(self, mapping: dict, *, level: int | None = None) -> "ClusterResult":
+    def rename(self, mapping: dict, *, level: int | None = None) -> ClusterResult:
         """A new result with names set for themes of ``level``: ``res.rename({0: "배송 지연"})``."""
 
         return rename_themes(self, mapping, level=level)
 
-    def split(self, node: int, n: int = 2, *, level: int | None = None, X=None) -> "ClusterResult":
+    def new_theme(self, indices, name: str, *, level: int | None = None, X=None) -> ClusterResult:
+        """A new result where the texts ``indices`` are one new theme of ``level`` named ``name``.
+
+        The levels keep nesting (see :func:`kosbert_viz.themes.edits.new_theme`); its id is returned
+        as the largest label of that level.
+
+        >>> themes = kv.cluster(emb, "hierarchy")
+        >>> edited = themes.new_theme([0, 1, 2], "환불 문의")
+        >>> edited.names_at()[int(edited.labels[0])], edited.n_clusters == themes.n_clusters + 1
+        ('환불 문의', True)
+        """
+
+        return new_theme(self, indices, name, level=level, X=X)
+
+    def split(self, node: int, n: int = 2, *, level: int | None = None, X=None) -> ClusterResult:
         """A new result where theme ``node`` of ``level`` is ``n`` themes (it keeps its id, the rest are new).
 
         >>> themes = kv.cluster(emb, "hierarchy")
@@ -108,7 +127,7 @@ class ClusterResult:
         return int(len(np.unique(self.labels[self.labels >= 0])))
 
     @property
-    def sizes(self):
+    def sizes(self) -> pd.Series:
         """Points per cluster label (noise included as -1), largest first (pandas Series)."""
         import pandas as pd
 

@@ -27,8 +27,12 @@ dendrogram, or on one corpus's numbers.
 from __future__ import annotations
 
 import itertools
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["best_match_jaccard", "refit_agreement", "choose_theme_count", "theme_stability", "REPRODUCIBLE",
            "UNSTABLE_BELOW", "N_REFITS", "FINE_REFITS", "REFIT_SAMPLE", "HOW"]
@@ -88,7 +92,8 @@ def _kmeans(Z, k: int, rng):
         return km.fit_predict(Z)
 
 
-def refit_agreement(Z, ks, *, random_state: int = 42, n_refits: int = N_REFITS, sample_size: int = REFIT_SAMPLE):
+def refit_agreement(Z, ks, *, random_state: int = 42, n_refits: int = N_REFITS,
+                    sample_size: int = REFIT_SAMPLE) -> pd.DataFrame:
     """For each theme count in ``ks``: how much ``n_refits`` k-means re-fits agree with each other.
 
     All re-fits of one count run on one subsample. ``agreement`` is the mean best-match Jaccard of

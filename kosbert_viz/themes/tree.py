@@ -6,13 +6,18 @@
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["tree_from_levels", "cluster_centroids", "outlier_scores", "reassign_noise", "levels_of",
            "level_index", "OUTLIER_RATIO"]
 
 
-def cluster_centroids(X, labels):
+def cluster_centroids(X, labels) -> tuple[np.ndarray, np.ndarray]:
     ids = np.unique(labels[labels >= 0])
     if not len(ids):
         return np.zeros((0, X.shape[1]), np.float32), ids
@@ -32,7 +37,7 @@ def _node_values(levels, per_level):
     return {(lv, int(b)): float(v) for lv, d in enumerate(per_level) for b, v in d.items()}
 
 
-def tree_from_levels(levels, old_tree=None, names=None, stability=None):
+def tree_from_levels(levels, old_tree=None, names=None, stability=None) -> pd.DataFrame:
     """The tree table of nested ``levels``: node, parent, level, label, size, name, stability.
 
     ``node`` ids of (level, label) pairs found in ``old_tree`` are kept; new pairs get new ids.
@@ -81,7 +86,7 @@ def tree_from_levels(levels, old_tree=None, names=None, stability=None):
     return pd.DataFrame(rows, columns=["node", "parent", "level", "label", "size", "name", "stability"])
 
 
-def outlier_scores(Z, levels, default_level, fine_level=None):
+def outlier_scores(Z, levels, default_level, fine_level=None) -> tuple[np.ndarray, np.ndarray]:
     """Per text: distance to its fine cluster's centre / the median such distance in its theme.
 
     The fine clusters are the finest level; the theme is ``levels[default_level]``. Returns
@@ -104,7 +109,7 @@ def outlier_scores(Z, levels, default_level, fine_level=None):
     return score, score > OUTLIER_RATIO
 
 
-def reassign_noise(labels, Z, strategy="centroid", k: int = 15):
+def reassign_noise(labels, Z, strategy="centroid", k: int = 15) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every -1 in ``labels`` placed in a cluster, by the coordinates ``Z`` the clustering ran on.
 
     strategy "centroid": the nearest cluster centre; "knn": the label most common (weighted by
@@ -147,13 +152,13 @@ def reassign_noise(labels, Z, strategy="centroid", k: int = 15):
     return out, noise, score
 
 
-def levels_of(res):
+def levels_of(res) -> tuple[list[np.ndarray], int]:
     if res.levels:
         return [np.asarray(l).copy() for l in res.levels], int(res.default_level)
     return [np.asarray(res.labels).copy()], 0
 
 
-def level_index(res, level):
+def level_index(res, level) -> int:
     levels, default = levels_of(res)
     if level is None:
         return default

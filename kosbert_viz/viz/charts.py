@@ -13,6 +13,8 @@ the same colour here as on the map; all text is HTML-escaped and set in the Hang
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from kosbert_viz.viz.scatter import (
@@ -23,6 +25,9 @@ from kosbert_viz.viz.scatter import (
     cluster_colors,
     hover_text,
 )
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 __all__ = ["cluster_sizes", "keyword_chart", "k_sweep_chart", "silhouette_chart", "similarity_heatmap",
            "hierarchy_chart"]
@@ -48,7 +53,7 @@ def _labels_of(data):
 
 
 def cluster_sizes(data, *, names=None, title: str | None = "Cluster sizes", height: int | None = None,
-                  sort: bool = True):
+                  sort: bool = True) -> go.Figure:
     """Horizontal bars of points per cluster (noise in grey, last).
 
     ``data`` is a :class:`~kosbert_viz.ClusterResult`, an array of labels, or the table from
@@ -90,7 +95,7 @@ def cluster_sizes(data, *, names=None, title: str | None = "Cluster sizes", heig
 
 
 def keyword_chart(table, *, clusters=None, top_n: int = 8, cols: int = 3, title: str | None = "Keywords per cluster",
-                  height: int | None = None):
+                  height: int | None = None) -> go.Figure:
     """One small bar panel per cluster: its top keywords by class-based TF-IDF.
 
     ``table`` is the DataFrame from :func:`kosbert_viz.keywords` (``cluster``, ``name``,
@@ -128,7 +133,7 @@ def keyword_chart(table, *, clusters=None, top_n: int = 8, cols: int = 3, title:
 
 
 def k_sweep_chart(scores, *, best=None, metric="silhouette", title: str | None = "Choosing k",
-                  height: int = 360):
+                  height: int = 360) -> go.Figure:
     """Scores per number of clusters (or HDBSCAN min_cluster_size), with the chosen value marked.
 
     ``scores`` is one of:
@@ -188,7 +193,8 @@ def k_sweep_chart(scores, *, best=None, metric="silhouette", title: str | None =
 
 
 def silhouette_chart(X, labels, *, metric: str = "cosine", names=None, sample_size: int = 5000,
-                     random_state: int = 0, title: str | None = "Silhouette per cluster", height: int = 480):
+                     random_state: int = 0, title: str | None = "Silhouette per cluster",
+                     height: int = 480) -> go.Figure:
     """The classic silhouette plot: each point's silhouette value, sorted within its cluster.
 
     Noise (``-1``) is left out. Above ``sample_size`` points a random sample is scored.
@@ -233,7 +239,7 @@ def silhouette_chart(X, labels, *, metric: str = "cosine", names=None, sample_si
 
 
 def similarity_heatmap(embeddings, texts=None, *, labels=None, max_items: int = 80, label_chars: int = 14,
-                       title: str | None = "Cosine similarity", height: int | None = None):
+                       title: str | None = "Cosine similarity", height: int | None = None) -> go.Figure:
     """Pairwise cosine similarity of a small selection (at most ``max_items`` texts).
 
     Axis labels are the texts shortened to ``label_chars`` characters (escaped); hovering a
@@ -273,7 +279,7 @@ def similarity_heatmap(embeddings, texts=None, *, labels=None, max_items: int = 
 
 
 def hierarchy_chart(data, *, kind: str = "sunburst", max_depth: int | None = None,
-                    title: str | None = "Themes", height: int | None = 600):
+                    title: str | None = "Themes", height: int | None = 600) -> go.Figure:
     """The theme tree as a sunburst, treemap or icicle: names and sizes at every level, drill down by click.
 
     ``data`` is a hierarchy :class:`~kosbert_viz.ClusterResult` (its ``tree`` and ``names``) or the table

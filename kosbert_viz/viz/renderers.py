@@ -113,7 +113,7 @@ class NotebookHTMLRenderer(_mimetype_base()):
         self.lab_json_limit = lab_json_limit
         self.config = dict(config or {})
 
-    def to_mimebundle(self, fig_dict):
+    def to_mimebundle(self, fig_dict) -> dict:
         out = figure_html(fig_dict, config=self.config)
         bundle = {"text/html": out}
         if self.lab_json_limit and len(out) <= self.lab_json_limit:

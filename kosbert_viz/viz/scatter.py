@@ -18,10 +18,14 @@ import colorsys
 import html
 import json
 import unicodedata
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kosbert_viz._util.validation import check_labels, check_texts
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 __all__ = ["cluster_map", "HANGUL_FONT", "cluster_colors", "hover_text", "wrap_text", "figure_json",
            "stratified_sample", "POINT_BUDGET", "NOISE_COLOR"]
@@ -264,7 +268,7 @@ def cluster_map(coords, *, labels=None, texts=None, names=None, hover_data=None,
                 point_budget: int | None = POINT_BUDGET, sample_size: int = SAMPLE_SIZE, random_state: int = 0,
                 point_size: float | None = None, wrap: int = 60, max_chars: int = 300, height: int = 650,
                 width: int | None = None, show_names: bool = True, density_bins: int = 256,
-                sublabels=None, subnames=None):
+                sublabels=None, subnames=None) -> go.Figure:
     """An interactive scatter map of texts, coloured by cluster.
 
     Parameters
