@@ -139,9 +139,9 @@ def main(argv=None) -> dict:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""  # both sides on the CPU
     from tiny_model import build_tiny_model
 
-    from kosbert_viz.finetuning.recipe import _resolve_precision, default_recipe
+    from kosbert_viz.finetuning.recipe import default_recipe, resolve_precision
 
-    precision = _resolve_precision(args.precision)
+    precision = resolve_precision(args.precision)
     scored, pairs, source = load_data(args.n)
     tmp = Path(tempfile.mkdtemp(prefix="bench_finetune_"))
     model_path = str(build_tiny_model(tmp / "model", **SHAPES[args.model_shape]))

@@ -39,12 +39,7 @@ def test_an_upward_import_breaks_the_contract(tmp_path):
     assert "kosbert_viz.embed.cache -> kosbert_viz.report.html" in r.stdout, r.stdout
 
 
-def _subpackage(module: str) -> str:
-    parts = module.split(".")
-    return parts[1] if len(parts) > 1 else ""
-
-
-def _private_imports_across_subpackages():
+def _private_imports_across_modules():
     found = []
     for path in PKG.rglob("*.py"):
         module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
@@ -52,20 +47,21 @@ def _private_imports_across_subpackages():
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("kosbert_viz"):
                 for alias in node.names:
                     private = alias.name.startswith("_") and not alias.name.startswith("__")
-                    if private and _subpackage(node.module) != _subpackage(module):
+                    if private and node.module != module:
                         found.append(f"{module} imports {node.module}.{alias.name}")
     return found
 
 
-def test_no_private_name_crosses_a_subpackage():
-    assert _private_imports_across_subpackages() == []
+def test_no_private_name_crosses_a_module():
+    """Stricter than the contract (no private name crosses a subpackage): not even across one's modules."""
+    assert _private_imports_across_modules() == []
 
 
 def test_the_private_name_check_sees_one(tmp_path, monkeypatch):
     fake = tmp_path / "kosbert_viz" / "viz"
     fake.mkdir(parents=True)
-    (fake / "bad.py").write_text("from kosbert_viz.themes.tree import _node_values\n", encoding="utf-8")
+    (fake / "bad.py").write_text("from kosbert_viz.themes.tree import _private_helper\n", encoding="utf-8")
     monkeypatch.setattr(sys.modules[__name__], "PKG", tmp_path / "kosbert_viz")
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
-    assert _private_imports_across_subpackages() == [
-        "kosbert_viz.viz.bad imports kosbert_viz.themes.tree._node_values"]
+    assert _private_imports_across_modules() == [
+        "kosbert_viz.viz.bad imports kosbert_viz.themes.tree._private_helper"]

@@ -20,7 +20,7 @@ import kosbert_viz as kv
 from kosbert_viz.finetuning import train as training
 from kosbert_viz.finetuning.card import RECORD_FILE
 from kosbert_viz.finetuning.checkpoints import CHECKPOINT_DIR
-from kosbert_viz.finetuning.data import _as_task, _hold_out
+from kosbert_viz.finetuning.data import _as_task, hold_out
 from kosbert_viz.finetuning.recipe import default_recipe
 
 TINY_LR = 5e-4
@@ -155,7 +155,7 @@ def test_resume_after_interruption_gives_the_same_weights(tiny_model_path, tmp_p
     stop = per_epoch + 10  # in epoch 2, a few steps after a checkpoint: a mid-epoch resume
     last_checkpoint = f"checkpoint-{stop // 7 * 7}"
 
-    original = training._thread_trial_callback
+    original = training.thread_trial_callback
 
     def interrupting(threads):
         inner = original(threads)
@@ -169,11 +169,11 @@ def test_resume_after_interruption_gives_the_same_weights(tiny_model_path, tmp_p
         inner.on_step_end = on_step_end
         return inner
 
-    monkeypatch.setattr(training, "_thread_trial_callback", interrupting)
+    monkeypatch.setattr(training, "thread_trial_callback", interrupting)
     with pytest.raises(_Interrupt):
         kv.finetune(train, tiny_model_path, output_dir=tmp_path / "cut", **kw)
     assert (tmp_path / "cut" / "checkpoints" / last_checkpoint).is_dir()
-    monkeypatch.setattr(training, "_thread_trial_callback", original)
+    monkeypatch.setattr(training, "thread_trial_callback", original)
     with pytest.raises(ValueError, match="made with another data_hash"):  # other data: refused, not mixed
         kv.finetune(train.head(100), tiny_model_path, output_dir=tmp_path / "cut", resume=True, **kw)
     resumed = kv.finetune(train, tiny_model_path, output_dir=tmp_path / "cut", resume=True, **kw)
@@ -277,7 +277,7 @@ def test_hold_out_is_at_least_30_pairs_and_at_most_a_quarter(caplog):
 
     for n, want in ((1000, 100), (300, 30), (200, 30), (120, 30)):
         tasks = [scored(n)]
-        held, source = _hold_out(tasks, 42)
+        held, source = hold_out(tasks, 42)
         assert len(held) == want and len(tasks[0]) == n - want, n
         assert source == ("10% of 'train' held out" if want == n // 10 else f"{want} of 'train' held out")
         assert not set(held.columns["sentence1"]) & set(tasks[0].columns["sentence1"])
@@ -285,13 +285,13 @@ def test_hold_out_is_at_least_30_pairs_and_at_most_a_quarter(caplog):
         tasks = [scored(n)]
         with caplog.at_level("WARNING", logger="kosbert_viz"):
             caplog.clear()
-            held, source = _hold_out(tasks, 42)
+            held, source = hold_out(tasks, 42)
         assert held is None and len(tasks[0]) == n  # every pair trains
         assert source.startswith("none (") and "30" in source
         (record,) = caplog.records
         assert f"{n} scored pairs" in record.message and "at least 30" in record.message and "120" in record.message
     pairs = [_as_task([("가", "나"), ("다", "라")])]
-    assert _hold_out(pairs, 42) == (None, "none")
+    assert hold_out(pairs, 42) == (None, "none")
 
 
 def test_finetune_on_20_scored_pairs_reports_no_meaningless_spearman(tiny_model_path, tmp_path, caplog):

@@ -283,13 +283,13 @@ def test_batch_map_is_the_batch_with_the_maps_themes(text_map):
 
 
 def test_theme_tree_sizes_are_counted_over_the_texts_at_hand():
-    from kosbert_viz.maps.placement import _themes_over
+    from kosbert_viz.maps.placement import themes_over
 
     themes = pd.DataFrame({"node": [0, 1, 2, 3], "parent": [-1, -1, 0, 0], "level": [0, 0, 1, 1],
                            "label": [0, 1, 0, 1], "size": [9, 9, 9, 9], "name": list("abcd")})
-    out = _themes_over(themes, [np.array([0, 0, 1]), np.array([0, 1, 1])])
+    out = themes_over(themes, [np.array([0, 0, 1]), np.array([0, 1, 1])])
     assert out["size"].tolist() == [2, 1, 1, 2] and themes["size"].tolist() == [9] * 4  # a copy
-    assert _themes_over(None, [np.array([0])]) is None
+    assert themes_over(None, [np.array([0])]) is None
 
 
 def test_a_map_json_pointing_outside_its_folder_is_refused(tmp_path):

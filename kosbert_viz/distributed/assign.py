@@ -9,19 +9,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from kosbert_viz._util.validation import check_positive_int
-from kosbert_viz.distributed.encode import _DEFAULT_BATCH, _resolve_model, resolve_cache
+from kosbert_viz.distributed.encode import DEFAULT_BATCH, resolve_cache, resolve_model
 from kosbert_viz.distributed.session import (
-    _connect,
-    _import_ray,
-    _ray_version,
-    _restore_builtin_print,
+    connect_ray,
+    import_ray,
+    ray_version,
+    restore_builtin_print,
 )
 from kosbert_viz.distributed.sources import (
-    _ID,
-    _dataset,
-    _filesystem,
-    _is_pathlike,
-    _texts_of,
+    ROW_ID_COLUMN,
+    is_pathlike,
+    ray_dataset,
+    resolve_filesystem,
+    texts_of,
 )
 from kosbert_viz.embed.cache import EmbeddingCache
 from kosbert_viz.maps.placement import assign, map_encoder, prepare
@@ -55,15 +55,15 @@ class _AssignActor:
         self.id_column = id_column
 
     def __call__(self, batch) -> dict:
-        texts = _texts_of(batch.column(self.text_column), self.text_column)
+        texts = texts_of(batch.column(self.text_column), self.text_column)
         a = assign(self.tm, texts, model=self.encoder, top_k=self.top_k, new_threshold=self.new_threshold,
                    cache=self.cache, show_progress_bar=False)
         out = {f"level_{i}": np.asarray(lv, np.int64) for i, lv in enumerate(a.levels)}
         out.update(zip(_PLACEMENT_COLUMNS, (
             np.asarray(a.labels, np.int64), np.array(a.names, dtype=object), a.coords[:, 0], a.coords[:, 1],
             a.novelty, a.is_new, a.similarity.astype(np.float64))))
-        if _ID in batch.column_names:
-            out[_ID] = batch.column(_ID).to_numpy()
+        if ROW_ID_COLUMN in batch.column_names:
+            out[ROW_ID_COLUMN] = batch.column(ROW_ID_COLUMN).to_numpy()
         if self.id_column is not None and self.id_column in batch.column_names:  # to join the rows back
             out[self.id_column] = batch.column(self.id_column).to_numpy(zero_copy_only=False)
         return out
@@ -99,7 +99,7 @@ def assign_dataset(source, map_path, *, text_column: str = "text", model=None, c
     >>> df = kv.distributed.assign_dataset("reviews/*.parquet", "maps/voc", text_column="review")  # doctest: +SKIP
     >>> df.groupby("name").size().sort_values().tail()  # doctest: +SKIP
     """
-    ray = _import_ray()
+    ray = import_ray()
     from ray.data import ActorPoolStrategy, DataContext
 
     top_k = check_positive_int(top_k, "top_k")
@@ -108,7 +108,7 @@ def assign_dataset(source, map_path, *, text_column: str = "text", model=None, c
             raise ValueError("collect=False needs out= (the folder the Ray workers write the placements to)")
         import pyarrow.fs as pafs
 
-        fs, inner = _filesystem(os.fspath(out))
+        fs, inner = resolve_filesystem(os.fspath(out))
         info = fs.get_file_info(inner)
         if info.type == pafs.FileType.File or (
                 info.type == pafs.FileType.Directory and fs.get_file_info(pafs.FileSelector(inner))):
@@ -120,28 +120,28 @@ def assign_dataset(source, map_path, *, text_column: str = "text", model=None, c
     if not Path(map_path).is_dir():
         raise FileNotFoundError(f"no saved map at {map_path} (expected a folder written by TextMap.save)")
     if model is not None:
-        model = _resolve_model(model)
+        model = resolve_model(model)
     store = resolve_cache(cache)
-    where = _connect(ray, address, init_kwargs)
+    where = connect_ray(ray, address, init_kwargs)
     cluster_cpus = float(ray.cluster_resources().get("CPU", 1))
     num_cpus = 1.0 if num_cpus is None else float(num_cpus)
     concurrency = max(1, int(concurrency or cluster_cpus // max(num_cpus, 1e-9)))
-    batch_size = int(batch_size or _DEFAULT_BATCH["cpu"])
+    batch_size = int(batch_size or DEFAULT_BATCH["cpu"])
     ctx = DataContext.get_current()
     saved = (ctx.enable_progress_bars, ctx.execution_options.preserve_order)
     ctx.enable_progress_bars = bool(show_progress_bar)
     ctx.execution_options.preserve_order = bool(collect)  # collected rows come back in the input's order
     try:
         free = cluster_cpus - concurrency * num_cpus
-        if id_column is not None and not _is_pathlike(source):
+        if id_column is not None and not is_pathlike(source):
             raise ValueError("id_column= is for file sources; in-memory sources keep their row positions "
                              "(column 'row' with collect=False)")
-        ds, _, n_known, desc = _dataset(source, text_column=text_column, id_column=id_column, block_rows=batch_size,
+        ds, _, n_known, desc = ray_dataset(source, text_column=text_column, id_column=id_column, block_rows=batch_size,
                                         fmt=format, read_kwargs=dict(read_kwargs or {}),
                                         read_cpus=None if free >= 1 else max(0.0, free))
         log.info("kosbert_viz.assign_dataset: %s into %s on %s, %d actor(s)", desc, map_path, where, concurrency)
         remote: dict[str, Any] = {}
-        if _ray_version(ray) < (2, 60):
+        if ray_version(ray) < (2, 60):
             remote.update(max_restarts=-1, max_task_retries=-1)
         placed = ds.map_batches(
             _AssignActor,
@@ -154,8 +154,8 @@ def assign_dataset(source, map_path, *, text_column: str = "text", model=None, c
         if not collect:  # the workers write; nothing comes back to the driver but the row count
             import pyarrow.dataset as pads
 
-            if not _is_pathlike(source):
-                placed = placed.rename_columns({_ID: "row"})
+            if not is_pathlike(source):
+                placed = placed.rename_columns({ROW_ID_COLUMN: "row"})
             placed.write_parquet(inner, filesystem=fs)
             written = pads.dataset(inner, filesystem=fs, format="parquet").count_rows()
             if n_known is not None and written != n_known:
@@ -165,9 +165,9 @@ def assign_dataset(source, map_path, *, text_column: str = "text", model=None, c
         df = placed.to_pandas()
     finally:
         ctx.enable_progress_bars, ctx.execution_options.preserve_order = saved
-        _restore_builtin_print()
-    if _ID in df.columns:  # in-memory sources carry their row positions: order by them
-        df = df.sort_values(_ID, kind="stable").drop(columns=_ID).reset_index(drop=True)
+        restore_builtin_print()
+    if ROW_ID_COLUMN in df.columns:  # in-memory sources carry their row positions: order by them
+        df = df.sort_values(ROW_ID_COLUMN, kind="stable").drop(columns=ROW_ID_COLUMN).reset_index(drop=True)
     if n_known is not None and len(df) != n_known:
         raise RuntimeError(f"Ray returned placements for {len(df)} of {n_known} rows")
     if out is not None:

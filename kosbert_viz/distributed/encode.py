@@ -13,18 +13,18 @@ from typing import Any
 import numpy as np
 
 from kosbert_viz.distributed.session import (
-    _connect,
-    _fsspec_http_broken,
-    _import_ray,
-    _ray_version,
-    _restore_builtin_print,
+    connect_ray,
+    fsspec_http_broken,
+    import_ray,
+    ray_version,
+    restore_builtin_print,
 )
 from kosbert_viz.distributed.sources import (
-    _dataset,
-    _filesystem,
-    _is_pathlike,
-    _texts_for,
-    _texts_of,
+    is_pathlike,
+    ray_dataset,
+    resolve_filesystem,
+    texts_for,
+    texts_of,
 )
 from kosbert_viz.embed.cache import EmbeddingCache, text_keys
 from kosbert_viz.embed.encode import resolve_cache as resolve
@@ -35,7 +35,7 @@ from kosbert_viz.exceptions import MissingEmbeddingsError
 log = logging.getLogger("kosbert_viz")
 
 
-_DEFAULT_BATCH = {"cpu": 4096, "gpu": 16384}
+DEFAULT_BATCH = {"cpu": 4096, "gpu": 16384}
 
 
 @dataclass
@@ -123,7 +123,7 @@ class _EncodeActor:
         self.token_budget = token_budget
 
     def __call__(self, batch) -> dict:
-        texts = _texts_of(batch.column(self.text_column), self.text_column)
+        texts = texts_of(batch.column(self.text_column), self.text_column)
         stats = encode_into_cache(self.encoder, self.cache, texts, token_budget=self.token_budget)
         out = {k: np.array([v], dtype=np.int64) for k, v in stats.items()}
         out["fingerprint"] = np.array([self.encoder.fingerprint])
@@ -138,7 +138,7 @@ def _parquet_rows(batch, *, fingerprint: str, cache_path: str, cache_dtype: str,
     import pyarrow as pa
 
     cache = _TASK_CACHES.setdefault((cache_path, cache_dtype), EmbeddingCache(cache_path, dtype=cache_dtype))
-    keys = text_keys(fingerprint, _texts_of(batch.column(text_column), text_column))
+    keys = text_keys(fingerprint, texts_of(batch.column(text_column), text_column))
     vecs, found = cache.get(fingerprint, keys)
     if not found.all():
         raise MissingEmbeddingsError(f"{int((~found).sum())} rows of a batch are missing from the cache at "
@@ -149,7 +149,7 @@ def _parquet_rows(batch, *, fingerprint: str, cache_path: str, cache_dtype: str,
     return pa.table({"id": batch.column(id_column), "text_hash": hashes, "vector": vector})
 
 
-def _resolve_model(model) -> str:
+def resolve_model(model) -> str:
     if model is not None and not isinstance(model, (str, os.PathLike)):
         raise TypeError("encode_dataset needs the model as a name or a folder path (each actor loads it), "
                         f"got {type(model).__name__}")
@@ -241,16 +241,16 @@ def encode_dataset(
         Counts, timing and where the vectors are; ``kv.load_embeddings(source, result)``
         returns them in the input's order.
     """
-    ray = _import_ray()
+    ray = import_ray()
     from ray.data import ActorPoolStrategy, DataContext
 
     read_kwargs = dict(read_kwargs or {})
-    model_name = _resolve_model(model)
+    model_name = resolve_model(model)
     store = resolve_cache(cache)
-    if parquet_out is not None and id_column is None and _is_pathlike(source):
+    if parquet_out is not None and id_column is None and is_pathlike(source):
         raise ValueError("parquet_out= with a file source needs id_column= (the column that identifies a row)")
     t_start = time.perf_counter()
-    where = _connect(ray, address, init_kwargs)
+    where = connect_ray(ray, address, init_kwargs)
     resources = ray.cluster_resources()
     cluster_gpus, cluster_cpus = float(resources.get("GPU", 0)), float(resources.get("CPU", 1))
     if num_gpus is None:
@@ -263,13 +263,13 @@ def encode_dataset(
         concurrency = int(cluster_gpus // num_gpus) if num_gpus else int(cluster_cpus // max(num_cpus, 1e-9))
     concurrency = max(1, int(concurrency))
     kind = "gpu" if num_gpus else "cpu"
-    batch_size = int(batch_size or _DEFAULT_BATCH[kind])
+    batch_size = int(batch_size or DEFAULT_BATCH[kind])
     threads = None if num_gpus else max(1, int(round(num_cpus)))
 
     ctx = DataContext.get_current()
     saved = (ctx.enable_progress_bars, getattr(ctx, "use_datasource_v2", None))
     ctx.enable_progress_bars = bool(show_progress_bar)
-    if saved[1] and _fsspec_http_broken():
+    if saved[1] and fsspec_http_broken():
         # Ray Data's threaded V2 file listing imports fsspec's HTTP filesystem from several
         # threads; without aiohttp that import races and fails at random (Ray 2.60).
         ctx.use_datasource_v2 = False
@@ -278,12 +278,12 @@ def encode_dataset(
         # when CPU actors fill the cluster): they ask for what is left, down to 0.
         free = cluster_cpus - concurrency * num_cpus
         read_cpus = None if free >= 1 else max(0.0, free)
-        ds, id_col, n_known, desc = _dataset(source, text_column=text_column, id_column=id_column,
+        ds, id_col, n_known, desc = ray_dataset(source, text_column=text_column, id_column=id_column,
                                              block_rows=batch_size, fmt=format, read_kwargs=read_kwargs,
                                              read_cpus=read_cpus)
         log.info("kosbert_viz.encode_dataset: %s on %s, %d %s actor(s)", desc, where, concurrency, kind)
         remote: dict[str, Any] = {}
-        if _ray_version(ray) < (2, 60):  # newer Ray Data sets these defaults and deprecates passing them
+        if ray_version(ray) < (2, 60):  # newer Ray Data sets these defaults and deprecates passing them
             remote.update(max_restarts=-1, max_task_retries=-1)
         actor_cls = _actor_cls or _EncodeActor
         stats_ds = ds.map_batches(
@@ -329,7 +329,7 @@ def encode_dataset(
         ctx.enable_progress_bars = saved[0]
         if saved[1] is not None:
             ctx.use_datasource_v2 = saved[1]
-        _restore_builtin_print()
+        restore_builtin_print()
     result = EncodeResult(
         cache_path=str(store.path), fingerprint=fingerprint, model=model_name, text_column=text_column,
         cache_dtype=store.dtype,
@@ -347,7 +347,7 @@ def _write_parquet(ds, parquet_out, *, fingerprint: str, store: EmbeddingCache, 
                    id_column: str) -> str:
     """Second pass (tasks, no model): look each row up in the cache and write Parquet."""
     text = os.fspath(parquet_out)
-    fs, inner = _filesystem(text)
+    fs, inner = resolve_filesystem(text)
     rows = ds.map_batches(_parquet_rows, batch_format="pyarrow",
                           fn_kwargs=dict(fingerprint=fingerprint, cache_path=str(store.path),
                                          cache_dtype=store.dtype, text_column=text_column, id_column=id_column))
@@ -393,7 +393,7 @@ def load_embeddings(
     pieces: list[np.ndarray] = []
     done = missing = 0
     first_missing: list[int] = []
-    for texts in _texts_for(source, text_column, format, dict(read_kwargs or {})):
+    for texts in texts_for(source, text_column, format, dict(read_kwargs or {})):
         for start in range(0, len(texts), 65536):
             chunk = texts[start:start + 65536]
             if fingerprint is None:  # a run over an empty source

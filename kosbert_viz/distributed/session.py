@@ -4,13 +4,14 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from types import ModuleType
 
 from kosbert_viz._util.extras import require
 
 log = logging.getLogger("kosbert_viz")
 
 
-def _restore_builtin_print() -> None:
+def restore_builtin_print() -> None:
     """Put back the built-in ``print`` that Ray swaps out.
 
     Ray Data's progress bars (``ray.experimental.tqdm_ray``) and ``ray.shutdown()`` leave a
@@ -27,15 +28,16 @@ def _restore_builtin_print() -> None:
 
 
 def shutdown_ray() -> None:
-    """``ray.shutdown()`` that leaves numba (UMAP) working: see :func:`_restore_builtin_print`.
+    """``ray.shutdown()`` that leaves numba (UMAP) working: see :func:`restore_builtin_print`.
 
     Use it instead of ``ray.shutdown()`` in a notebook.
     """
-    _import_ray().shutdown()
-    _restore_builtin_print()
+    import_ray().shutdown()
+    restore_builtin_print()
 
 
-def _import_ray():
+def import_ray() -> ModuleType:
+    """The ``ray`` module, or an ImportError naming the ``distributed`` extra."""
     require("ray", "ray.data", extra="distributed", feature="kosbert_viz.distributed (Ray Data)",
             conda='pip install "ray[data]" inside the environment')
     import ray
@@ -43,7 +45,7 @@ def _import_ray():
 
 
 # -- Ray ------------------------------------------------------------------------------------
-def _connect(ray, address: str | None, init_kwargs: dict | None) -> str:
+def connect_ray(ray, address: str | None, init_kwargs: dict | None) -> str:
     if ray.is_initialized():
         return "the running Ray"
     kwargs = dict(init_kwargs or {})
@@ -57,7 +59,7 @@ def _connect(ray, address: str | None, init_kwargs: dict | None) -> str:
     return "a local Ray"
 
 
-def _fsspec_http_broken() -> bool:
+def fsspec_http_broken() -> bool:
     """fsspec is installed but its HTTP filesystem cannot be imported (no aiohttp)."""
     import importlib.util
 
@@ -66,7 +68,7 @@ def _fsspec_http_broken() -> bool:
     return importlib.util.find_spec("aiohttp") is None
 
 
-def _ray_version(ray) -> tuple[int, int]:
+def ray_version(ray) -> tuple[int, int]:
     try:
         major, minor = ray.__version__.split(".")[:2]
         return int(major), int(minor)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import numpy as np
 log = logging.getLogger("kosbert_viz")
 
 
-_ID = "__kv_id"  # the row-position column added to in-memory sources
+ROW_ID_COLUMN = "__kv_id"  # the row-position column added to in-memory sources
 
 
 _PARQUET_EXT = (".parquet", ".pq", ".parq")
@@ -34,7 +35,7 @@ class _Files:
     shown: str
 
 
-def _is_pathlike(source) -> bool:
+def is_pathlike(source) -> bool:
     if isinstance(source, (str, os.PathLike)):
         return True
     return (isinstance(source, (list, tuple)) and len(source) > 0
@@ -62,7 +63,7 @@ def _format_of(name: str, fmt: str | None) -> str | None:
     return None
 
 
-def _filesystem(path: str):
+def resolve_filesystem(path: str) -> tuple:
     """(pyarrow filesystem, path inside it) for a local path or a URL (pyarrow-native or fsspec)."""
     import pyarrow.fs as pafs
 
@@ -97,7 +98,7 @@ def _expand(source, fmt: str | None) -> _Files:
     filesystem = None
     for item in items:
         text = os.fspath(item)
-        fs, inner = _filesystem(text)
+        fs, inner = resolve_filesystem(text)
         if filesystem is None:
             filesystem = fs
         elif type(fs) is not type(filesystem):
@@ -185,7 +186,7 @@ def _in_memory_table(source, text_column: str, id_column: str | None):
             raise TypeError(f"texts[{i}] is {type(t).__name__}, expected str{hint}")
     if ids is None:
         ids = np.arange(len(texts), dtype=np.int64)
-    return pa.table({text_column: pa.array(texts, pa.string()), _ID: pa.array(ids)})
+    return pa.table({text_column: pa.array(texts, pa.string()), ROW_ID_COLUMN: pa.array(ids)})
 
 
 def _with_cpus(reader, kwargs: dict, cpus: float | None) -> dict:
@@ -202,12 +203,12 @@ def _with_cpus(reader, kwargs: dict, cpus: float | None) -> dict:
     return kwargs
 
 
-def _dataset(source, *, text_column: str, id_column: str | None, block_rows: int, fmt: str | None,
-             read_kwargs: dict, read_cpus: float | None = None):
+def ray_dataset(source, *, text_column: str, id_column: str | None, block_rows: int, fmt: str | None,
+                read_kwargs: dict, read_cpus: float | None = None) -> tuple:
     """(Ray dataset, id column name, number of rows or None, description)."""
     import ray.data
 
-    if _is_pathlike(source):
+    if is_pathlike(source):
         files = _expand(source, fmt)
         columns = [text_column] + ([id_column] if id_column and id_column != text_column else [])
         if files.fmt == "parquet":
@@ -221,16 +222,16 @@ def _dataset(source, *, text_column: str, id_column: str | None, block_rows: int
     n = table.num_rows
     step = max(1, int(block_rows))
     blocks = [table.slice(i, step) for i in range(0, n, step)] or [table]
-    return ray.data.from_arrow(blocks), _ID, n, f"{n:,} in-memory texts"
+    return ray.data.from_arrow(blocks), ROW_ID_COLUMN, n, f"{n:,} in-memory texts"
 
 
 # -- reading back -----------------------------------------------------------------------------
-def _texts_for(source, text_column: str, fmt: str | None, read_kwargs: dict):
+def texts_for(source, text_column: str, fmt: str | None, read_kwargs: dict) -> Iterator[list[str]]:
     """Yield lists of texts of ``source`` in input order (files one by one)."""
-    if _is_pathlike(source):
+    if is_pathlike(source):
         files = _expand(source, fmt)
         for table in _read_files_driver(files, [text_column], read_kwargs):
-            yield _texts_of(table.column(text_column), text_column)
+            yield texts_of(table.column(text_column), text_column)
         return
     try:
         import pandas as pd
@@ -249,7 +250,7 @@ def _texts_for(source, text_column: str, fmt: str | None, read_kwargs: dict):
 
 
 # -- the work done inside each actor -------------------------------------------------------------
-def _texts_of(column, name: str) -> list[str]:
+def texts_of(column, name: str) -> list[str]:
     """A pyarrow column as a list of str, with a clear error for missing values."""
     import pyarrow as pa
     import pyarrow.compute as pc

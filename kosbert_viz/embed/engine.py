@@ -65,7 +65,7 @@ def _is_oom(exc: BaseException) -> bool:
 # device encodes this one (on CUDA, each piece's vectors come back in one copy)
 _PIECE = 8192
 # texts on which the Rust tokenizer copy must give the wrapper's ids before it is used
-_PROBES = ["", "   ", "배송이 너무 늦어서 환불을 요청했어요", "앱 update 후 login 안 됨 ㅋㅋ 👍", "가나다 " * 200,
+PROBE_TEXTS = ["", "   ", "배송이 너무 늦어서 환불을 요청했어요", "앱 update 후 login 안 됨 ㅋㅋ 👍", "가나다 " * 200,
            "처음 " + "가 " * 1200 + "끝",
            "Ａ　전각 ＡＢＣ\t탭\n줄바꿈", "e\u0301 cafe\u0301 한글"]
 
@@ -101,7 +101,7 @@ class _FastTokenizer:
             backend.no_padding()
             backend.enable_truncation(self.max_length, direction=getattr(tokenizer, "truncation_side", "right"))
             self.backend = backend
-            if self._backend_ids(_PROBES)[0] != self._wrapper_ids(_PROBES)[0]:
+            if self._backend_ids(PROBE_TEXTS)[0] != self._wrapper_ids(PROBE_TEXTS)[0]:
                 self.backend = None
         except Exception:  # noqa: BLE001 - any doubt: use the wrapper
             self.backend = None

@@ -144,12 +144,12 @@ class OnnxInt8Transformer:
 
     def __init__(self, st, fingerprint: str, *, root: Path | None = None):
         _require()
-        from kosbert_viz.embed.engine import _PROBES
+        from kosbert_viz.embed.engine import PROBE_TEXTS
 
         self.st = st
         self.folder = Path(root or onnx_root()) / fingerprint
         self.path = self.folder / "model_int8.onnx"
-        self.probes = [p for p in _PROBES if p.strip()] + ["오늘 주식 시장은 반도체 업종이 올랐다",
+        self.probes = [p for p in PROBE_TEXTS if p.strip()] + ["오늘 주식 시장은 반도체 업종이 올랐다",
                                                            "Delivery was quick, 배송 빨라요"]
         self._sessions: dict[int, object] = {}
         self.built = False

@@ -7,7 +7,7 @@ sees the same batches as an uninterrupted one. sentence-transformers and torch a
 from __future__ import annotations
 
 
-class _TaskBatchSampler:
+class TaskBatchSampler:
     """The batch sampler of each task: no duplicate texts in a batch for MNRL (sentence-transformers'
     ``NoDuplicatesBatchSampler``), a shuffled batch for cosine pairs; each with its own batch size.
 
@@ -30,7 +30,7 @@ class _TaskBatchSampler:
                                         generator=generator, seed=seed)
 
     def __repr__(self) -> str:
-        return f"_TaskBatchSampler({self.batch_sizes})"
+        return f"TaskBatchSampler({self.batch_sizes})"
 
 
 def _seeded_batch_sampler_class():

@@ -71,7 +71,7 @@ class FinetuneResult:
                 f"epochs={self.recipe['epochs']}{gain})")
 
 
-def _write_record(out: Path, res: FinetuneResult) -> None:
+def write_record(out: Path, res: FinetuneResult) -> None:
     """kosbert_viz_finetune.json (deterministic: hashed into the folder's fingerprint) and README.md."""
     record = {"base_model": res.base_model, "data_hash": res.data_hash, "recipe": res.recipe,
               "before": res.before, "after": res.after, "kosbert_viz": __version__}

@@ -22,7 +22,7 @@ CHECKPOINT_DIR = "checkpoints"
 _RUN_FILE = "kosbert_viz_run.json"
 
 
-def _output_folder(output_dir) -> Path:
+def output_folder(output_dir) -> Path:
     """``output_dir`` as a Path, checked: a new or empty folder, or one a kosbert_viz run wrote."""
     if output_dir is None or not isinstance(output_dir, (str, os.PathLike)):
         raise TypeError(f"output_dir must be a folder path, got {type(output_dir).__name__}")
@@ -30,7 +30,7 @@ def _output_folder(output_dir) -> Path:
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"output_dir {str(out)!r} is a file, expected a folder for the new model")
     if out.is_dir() and any(out.iterdir()) and not ((out / RECORD_FILE).exists()
-                                                    or _our_checkpoints(out / CHECKPOINT_DIR)):
+                                                    or our_checkpoints(out / CHECKPOINT_DIR)):
         raise FileExistsError(f"output_dir {str(out)!r} already holds files that are not a kosbert_viz model; "
                               "choose a new or empty folder (nothing there was touched)")
     return out
@@ -44,7 +44,7 @@ def _latest_checkpoint(folder: Path) -> Path | None:
     return max(found, key=lambda p: int(p.name.split("-")[-1])) if found else None
 
 
-def _our_checkpoints(folder: Path) -> bool:
+def our_checkpoints(folder: Path) -> bool:
     """True when ``folder`` holds only what finetune writes there: its run file (required), the
     trainer's checkpoint-* folders and its logs. Anything else is the user's and is never removed."""
     if not folder.is_dir():
@@ -55,7 +55,7 @@ def _our_checkpoints(folder: Path) -> bool:
     return mine and (folder / _RUN_FILE).exists()
 
 
-def _resume_point(ckpt_dir: Path, resume, run_key: dict) -> str | None:
+def resume_point(ckpt_dir: Path, resume, run_key: dict) -> str | None:
     """The checkpoint a run starts from (None: the start), and the run file written for this run.
 
     ``resume``: True (the latest checkpoint in ``ckpt_dir``, if any), a checkpoint folder, or
@@ -75,7 +75,7 @@ def _resume_point(ckpt_dir: Path, resume, run_key: dict) -> str | None:
         if not (Path(resume_from) / "trainer_state.json").exists():
             raise FileNotFoundError(f"resume={resume_from!r} is not a checkpoint folder (no trainer_state.json); "
                                     f"checkpoints are in {ckpt_dir}")
-    elif _our_checkpoints(ckpt_dir):
+    elif our_checkpoints(ckpt_dir):
         shutil.rmtree(ckpt_dir)  # a fresh run: old checkpoints of an earlier run would mix in
     run_file = ckpt_dir / _RUN_FILE
     if resume_from and run_file.exists() and Path(resume_from).parent.resolve() == ckpt_dir.resolve():

@@ -34,7 +34,7 @@ _KIND_COLUMNS = {"scored": ("sentence1", "sentence2", "score"), "pairs": ("ancho
 
 
 @dataclass
-class _Task:
+class Task:
     name: str
     kind: str            # "scored", "pairs" or "triplets"
     columns: dict        # column name -> list (texts; scores as floats in 0-1)
@@ -47,8 +47,8 @@ class _Task:
     def loss_name(self) -> str:
         return "CosineSimilarityLoss" if self.kind == "scored" else "MultipleNegativesRankingLoss"
 
-    def subset(self, rows) -> _Task:
-        return _Task(self.name, self.kind, {k: [v[i] for i in rows] for k, v in self.columns.items()},
+    def subset(self, rows) -> Task:
+        return Task(self.name, self.kind, {k: [v[i] for i in rows] for k, v in self.columns.items()},
                      self.score_scale)
 
 
@@ -90,7 +90,7 @@ def _texts(values, where: str) -> list[str]:
     return out
 
 
-def _from_frame(df, name: str) -> _Task:
+def _from_frame(df, name: str) -> Task:
     where = name if name in ("train", "eval") else f"train[{name!r}]"
     if len(df.columns) == 0 or len(df) == 0:
         raise ValueError(f"{where} is empty, expected at least 2 rows of pairs")
@@ -116,7 +116,7 @@ def _from_frame(df, name: str) -> _Task:
                   text_cols, where)
 
 
-def _from_rows(rows, name: str) -> _Task:
+def _from_rows(rows, name: str) -> Task:
     where = name if name in ("train", "eval") else f"train[{name!r}]"
     rows = list(rows)
     if not rows:
@@ -138,7 +138,7 @@ def _from_rows(rows, name: str) -> _Task:
     return _build(name, kind, cols, None, list(_KIND_COLUMNS[kind]), where)
 
 
-def _build(name, kind, text_values, score_values, source_cols, where) -> _Task:
+def _build(name, kind, text_values, score_values, source_cols, where) -> Task:
     out_cols = _KIND_COLUMNS[kind]
     columns = {}
     for col, src, values in zip(out_cols, source_cols, text_values):
@@ -153,11 +153,11 @@ def _build(name, kind, text_values, score_values, source_cols, where) -> _Task:
     if kind != "scored" and len(set(columns["anchor"])) < 2:
         raise ValueError(f"{where} has only one distinct anchor text, expected at least 2: "
                          "MultipleNegativesRankingLoss learns from the other pairs of a batch")
-    return _Task(name, kind, columns, scale)
+    return Task(name, kind, columns, scale)
 
 
-def _as_task(data, name: str = "train") -> _Task:
-    if isinstance(data, _Task):
+def _as_task(data, name: str = "train") -> Task:
+    if isinstance(data, Task):
         return data
     if hasattr(data, "columns") and hasattr(data, "iloc"):  # a DataFrame
         return _from_frame(data, name)
@@ -169,7 +169,7 @@ def _as_task(data, name: str = "train") -> _Task:
     return _from_rows(data, name)
 
 
-def as_tasks(train) -> list[_Task]:
+def as_tasks(train) -> list[Task]:
     """``train`` (a DataFrame, rows of tuples, or a dict of them by task name) as checked tasks; a
     ValueError or TypeError says what is wrong with it."""
     if isinstance(train, dict):
@@ -182,14 +182,14 @@ def as_tasks(train) -> list[_Task]:
     return [_as_task(train)]
 
 
-def _data_hash(tasks) -> str:
+def tasks_hash(tasks) -> str:
     h = hashlib.blake2b(digest_size=16)
     for t in tasks:
         h.update(json.dumps([t.name, t.kind, t.columns], ensure_ascii=False).encode())
     return h.hexdigest()
 
 
-def check_eval(eval) -> _Task:
+def check_eval(eval) -> Task:
     """``eval=`` as a task of at least MIN_EVAL_PAIRS scored pairs, or a ValueError saying why not."""
     task = _as_task(eval, "eval")
     if task.kind != "scored":
@@ -202,7 +202,7 @@ def check_eval(eval) -> _Task:
     return task
 
 
-def _hold_out(tasks: list, random_state) -> tuple:
+def hold_out(tasks: list, random_state) -> tuple:
     """(held-out scored pairs or None, where they came from); takes them out of the first scored task.
 
     10% of its pairs, at least :data:`MIN_EVAL_PAIRS`, at most :data:`MAX_HOLD_OUT` of them; a task

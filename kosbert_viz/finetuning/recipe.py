@@ -55,7 +55,7 @@ def default_recipe(sizes: dict, kinds: dict, *, batch_size=None, epochs=None, wa
             "total_steps": int(total), "warmup_steps": int(warmup_steps), "pairs_per_epoch": int(visits)}
 
 
-def _resolve_precision(precision: str) -> str:
+def resolve_precision(precision: str) -> str:
     import torch
 
     if precision not in PRECISIONS:

@@ -4,6 +4,11 @@ A trainer callback for :func:`kv.finetune`; torch and transformers are imported 
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from transformers import TrainerCallback
+
 import logging
 import time
 
@@ -14,7 +19,7 @@ _THREAD_MEMO: dict[int, tuple[int, float]] = {}
 THREAD_MEMO_SECONDS = 120.0
 
 
-def _thread_trial_callback(threads):
+def thread_trial_callback(threads: int | None) -> TrainerCallback:
     """A trainer callback that sets torch's CPU thread count: ``threads`` if given, else measured.
 
     With every core busy elsewhere, torch's OpenMP threads wait on each other: on this project's

@@ -41,28 +41,28 @@ from kosbert_viz.embed.models import (
     resolve_model_name,
 )
 from kosbert_viz.evaluate import sts
-from kosbert_viz.finetuning.batching import _TaskBatchSampler
-from kosbert_viz.finetuning.card import FinetuneResult, _write_record
+from kosbert_viz.finetuning.batching import TaskBatchSampler
+from kosbert_viz.finetuning.card import FinetuneResult, write_record
 from kosbert_viz.finetuning.checkpoints import (
     CHECKPOINT_DIR,
-    _our_checkpoints,
-    _output_folder,
-    _resume_point,
+    our_checkpoints,
+    output_folder,
+    resume_point,
 )
 from kosbert_viz.finetuning.data import (
-    _data_hash,
-    _hold_out,
-    _Task,
+    Task,
     as_tasks,
     check_eval,
+    hold_out,
+    tasks_hash,
 )
 from kosbert_viz.finetuning.recipe import (
     CARD_RECIPE,
     LOSSES,
-    _resolve_precision,
     default_recipe,
+    resolve_precision,
 )
-from kosbert_viz.finetuning.threads import _thread_trial_callback
+from kosbert_viz.finetuning.threads import thread_trial_callback
 
 __all__ = ["finetune"]
 
@@ -101,7 +101,7 @@ def _load_base(model):
     return trained, name, name
 
 
-def _sts(task: _Task, model, cache):
+def _sts(task: Task, model, cache):
     return sts(task.columns["sentence1"], task.columns["sentence2"], task.columns["score"], model=model, cache=cache)
 
 
@@ -150,7 +150,7 @@ def finetune(train, model=None, *, output_dir, loss: str = "auto", epochs: int |
     >>> res.table.loc["cosine"]  # doctest: +SKIP
     """
     t_start = time.perf_counter()
-    out = _output_folder(output_dir)
+    out = output_folder(output_dir)
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
     epochs = check_positive_int(epochs, "epochs", allow_none=True)
@@ -171,14 +171,14 @@ def finetune(train, model=None, *, output_dir, loss: str = "auto", epochs: int |
         if loss == "mnrl" and t.kind == "scored":
             raise ValueError(f"loss='mnrl' needs (anchor, positive[, negative]) texts, got scored pairs in {t.name!r}; "
                              "use loss='cosine' or drop the score column")
-    data_hash = _data_hash(tasks)
+    data_hash = tasks_hash(tasks)
 
     # evaluation pairs: given, or 10% (at least MIN_EVAL_PAIRS) of the scored training pairs held out
     eval_task, eval_source = None, "none"
     if eval is not None and eval is not False:
         eval_task, eval_source = check_eval(eval), "eval"
     elif eval is None:
-        eval_task, eval_source = _hold_out(tasks, random_state)
+        eval_task, eval_source = hold_out(tasks, random_state)
     if eval_task is not None and np.ptp(eval_task.columns["score"]) == 0:
         if eval_source == "eval":
             raise ValueError("all eval scores are equal: correlations are undefined; give eval pairs with varied scores")
@@ -189,7 +189,7 @@ def finetune(train, model=None, *, output_dir, loss: str = "auto", epochs: int |
     sizes = {t.name: len(t) for t in tasks}
     kinds = {t.name: t.kind for t in tasks}
     plan = default_recipe(sizes, kinds, batch_size=batch_size, epochs=epochs, warmup_steps=warmup_steps)
-    prec = _resolve_precision(precision)
+    prec = resolve_precision(precision)
     if checkpoint_steps is None:
         checkpoint_steps = max(1, min(500, plan["total_steps"] // 10))
     show = show_progress_bar if show_progress_bar is not None else plan["total_steps"] >= 100
@@ -233,7 +233,7 @@ def finetune(train, model=None, *, output_dir, loss: str = "auto", epochs: int |
         raise ValueError(f"output_dir {str(out)!r} is the base model's own folder; write the new model elsewhere")
     run_key = {"data_hash": data_hash, "base_model": base_name, "plan": plan, "learning_rate": float(learning_rate),
                "random_state": int(random_state), "precision": prec}
-    resume_from = _resume_point(ckpt_dir, resume, run_key)
+    resume_from = resume_point(ckpt_dir, resume, run_key)
 
     cuda = torch.cuda.is_available()
     args = SentenceTransformerTrainingArguments(
@@ -246,7 +246,7 @@ def finetune(train, model=None, *, output_dir, loss: str = "auto", epochs: int |
         max_grad_norm=CARD_RECIPE["max_grad_norm"],
         lr_scheduler_type="linear",
         warmup_steps=plan["warmup_steps"],
-        batch_sampler=_TaskBatchSampler(kind_batches),
+        batch_sampler=TaskBatchSampler(kind_batches),
         multi_dataset_batch_sampler=MultiDatasetBatchSamplers.ROUND_ROBIN,
         seed=int(random_state),
         fp16=prec == "fp16",
@@ -265,7 +265,7 @@ def finetune(train, model=None, *, output_dir, loss: str = "auto", epochs: int |
         model=trained, args=args,
         train_dataset=sets[tasks[0].name] if single else datasets.DatasetDict(sets),
         loss=loss_fns[tasks[0].name] if single else loss_fns,
-        callbacks=[_thread_trial_callback(threads)],
+        callbacks=[thread_trial_callback(threads)],
     )
     from transformers.trainer_callback import PrinterCallback
 
@@ -282,7 +282,7 @@ def finetune(train, model=None, *, output_dir, loss: str = "auto", epochs: int |
 
     trained.save(str(out), create_model_card=False)
     forget_loaded(out)
-    if not keep_checkpoints and _our_checkpoints(ckpt_dir):
+    if not keep_checkpoints and our_checkpoints(ckpt_dir):
         shutil.rmtree(ckpt_dir)
 
     recipe = {
@@ -322,5 +322,5 @@ def finetune(train, model=None, *, output_dir, loss: str = "auto", epochs: int |
         training_loss=float(output.training_loss) if output is not None else None,
         resumed_from=resume_from,
     )
-    _write_record(out, result)
+    write_record(out, result)
     return result

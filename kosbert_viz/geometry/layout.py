@@ -25,13 +25,13 @@ import numpy as np
 
 from kosbert_viz.geometry.reduce import (
     KNNGraph,
-    _array_hash,
-    _knn_graph,
-    _reduce,
-    _scaled_init,
+    array_hash,
     check_matrix,
     check_mode,
     default_cluster_epochs,
+    knn_graph,
+    reduce_from_graph,
+    scaled_init,
 )
 
 __all__ = ["layout", "Layout", "HIERARCHY_RUNS", "ENSEMBLE_EPOCHS"]
@@ -88,12 +88,12 @@ def layout(X, *, cluster_dims: int | None = 5, map_dims: int = 2, n_neighbors: i
         raise ValueError(f"map_dims must be 2 or 3, got {map_dims}")
     if isinstance(cluster_runs, bool) or not isinstance(cluster_runs, (int, np.integer)) or not 1 <= cluster_runs <= 16:
         raise ValueError(f"cluster_runs must be an integer between 1 and 16, got {cluster_runs!r}")
-    xhash = _array_hash(X)
+    xhash = array_hash(X)
     common = dict(metric=metric, n_neighbors=n_neighbors, pca_components=pca_components, mode=mode,
                   random_state=random_state, cache=cache, show_progress_bar=show_progress_bar, xhash=xhash)
     timings = {}
     t = time.perf_counter()
-    knn = _knn_graph(X, **common)
+    knn = knn_graph(X, **common)
     timings["knn"] = time.perf_counter() - t
     Zc = None
     # map only: the principal axes smoothed over the graph (0.2 s) instead of a spectral embedding
@@ -105,16 +105,16 @@ def layout(X, *, cluster_dims: int | None = 5, map_dims: int = 2, n_neighbors: i
         if cluster_epochs is None:
             cluster_epochs = default_cluster_epochs(len(X)) if cluster_runs == 1 else ENSEMBLE_EPOCHS
         t = time.perf_counter()
-        runs = [_reduce(X, "umap", n_components=int(cluster_dims), min_dist=0.0, init="pca", n_epochs=cluster_epochs,
+        runs = [reduce_from_graph(X, "umap", n_components=int(cluster_dims), min_dist=0.0, init="pca", n_epochs=cluster_epochs,
                         knn=knn, memo=True, **{**common, "random_state": random_state + r})
                 for r in range(int(cluster_runs))]
         Zc = runs[0] if cluster_runs == 1 else np.hstack([_standardized(Z) for Z in runs])
         timings["cluster_embedding"] = time.perf_counter() - t
-        init = _scaled_init(runs[0], map_dims, random_state)
+        init = scaled_init(runs[0], map_dims, random_state)
         if map_epochs is None:
             map_epochs = 50 if big else 100
     t = time.perf_counter()
-    Ym = _reduce(X, "umap", n_components=map_dims, min_dist=map_min_dist, init=init, n_epochs=map_epochs, knn=knn,
+    Ym = reduce_from_graph(X, "umap", n_components=map_dims, min_dist=map_min_dist, init=init, n_epochs=map_epochs, knn=knn,
                  memo=True, **common)
     timings["map"] = time.perf_counter() - t
     params = {"cluster_dims": cluster_dims, "map_dims": map_dims, "n_neighbors": n_neighbors, "metric": metric,

@@ -44,7 +44,7 @@ _MEMO_SIZE = 8
 _MEMO_BYTES = 2 << 30  # a kNN graph holds its unit vectors: 1M x 768 float32 is 3 GB on its own
 
 
-def _array_hash(X: np.ndarray) -> str:
+def array_hash(X: np.ndarray) -> str:
     X = np.ascontiguousarray(X)
     h = hashlib.blake2b(digest_size=16)
     h.update(str((X.shape, X.dtype.str)).encode())
@@ -245,12 +245,12 @@ def nearest_neighbors(X, *, n_neighbors: int = 15, metric: str = "cosine", pca_c
     >>> xy = kv.reduce(emb, knn=knn)                         # reuses the graph
     """
     X = check_matrix(X)
-    return _knn_graph(X, n_neighbors=n_neighbors, metric=metric, pca_components=pca_components, mode=mode,
+    return knn_graph(X, n_neighbors=n_neighbors, metric=metric, pca_components=pca_components, mode=mode,
                       random_state=random_state, cache=cache, show_progress_bar=show_progress_bar,
-                      xhash=_array_hash(X))
+                      xhash=array_hash(X))
 
 
-def _knn_graph(X, *, n_neighbors, metric, pca_components, mode, random_state, cache, show_progress_bar,
+def knn_graph(X, *, n_neighbors, metric, pca_components, mode, random_state, cache, show_progress_bar,
                xhash: str) -> KNNGraph:
     """:func:`nearest_neighbors` of checked ``X`` whose content hash ``xhash`` the caller has."""
     check_mode(mode)
@@ -300,7 +300,7 @@ def _knn_graph(X, *, n_neighbors, metric, pca_components, mode, random_state, ca
     return graph
 
 
-def _scaled_init(Z: np.ndarray, n_components: int, random_state: int) -> np.ndarray:
+def scaled_init(Z: np.ndarray, n_components: int, random_state: int) -> np.ndarray:
     """A UMAP starting layout from an existing embedding: its top principal axes, scaled like UMAP's."""
     Z = Z - Z.mean(0)
     with _one_blas_thread():
@@ -343,13 +343,13 @@ def reduce(X, method="umap", *, n_components: int = 2, metric: str = "cosine", n
     >>> kv.reduce(emb, n_components=3).shape                 # a 3-D map
     (480, 3)
     """
-    return _reduce(X, method, n_components=n_components, metric=metric, n_neighbors=n_neighbors, min_dist=min_dist,
+    return reduce_from_graph(X, method, n_components=n_components, metric=metric, n_neighbors=n_neighbors, min_dist=min_dist,
                    pca_components=pca_components, mode=mode, random_state=random_state, init=init,
                    n_epochs=n_epochs, knn=knn, cache=cache, memo=memo, show_progress_bar=show_progress_bar,
                    xhash=None)
 
 
-def _reduce(X, method, *, n_components, metric, n_neighbors, min_dist, pca_components, mode, random_state, init,
+def reduce_from_graph(X, method, *, n_components, metric, n_neighbors, min_dist, pca_components, mode, random_state, init,
             n_epochs, knn, cache, memo, show_progress_bar, xhash: str | None) -> np.ndarray:
     """:func:`reduce`, given the content hash ``xhash`` of ``X`` when the caller has it (else None)."""
     check_mode(mode)
@@ -370,8 +370,8 @@ def _reduce(X, method, *, n_components, metric, n_neighbors, min_dist, pca_compo
         k = min(n_components, X.shape[1], n)
         return np.ascontiguousarray(PCA(n_components=k, random_state=random_state).fit_transform(X), np.float32)
 
-    xhash = xhash or _array_hash(X)
-    init_tag = init if isinstance(init, str) else "array:" + _array_hash(np.asarray(init, np.float32))
+    xhash = xhash or array_hash(X)
+    init_tag = init if isinstance(init, str) else "array:" + array_hash(np.asarray(init, np.float32))
     if isinstance(init, str) and init not in ("spectral", "pca", "random"):
         raise ValueError(f"init must be 'spectral', 'pca', 'random' or an array, got {init!r}")
     if not isinstance(init, str) and np.shape(init) != (n, n_components):
@@ -392,7 +392,7 @@ def _reduce(X, method, *, n_components, metric, n_neighbors, min_dist, pca_compo
         Y = got["coords"]
     else:
         if knn is None:
-            knn = _knn_graph(X, n_neighbors=n_neighbors, metric=metric, pca_components=pca_components, mode=mode,
+            knn = knn_graph(X, n_neighbors=n_neighbors, metric=metric, pca_components=pca_components, mode=mode,
                              random_state=random_state, cache=cache, show_progress_bar=show_progress_bar,
                              xhash=xhash)
         elif len(knn.indices) != n:

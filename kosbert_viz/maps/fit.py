@@ -21,7 +21,7 @@ from kosbert_viz.embed.encode import encode
 from kosbert_viz.embed.models import load_encoder
 from kosbert_viz.maps.levels import map_levels_of
 from kosbert_viz.maps.manifest import build_manifest
-from kosbert_viz.maps.placement import _themes_over, assign_vectors
+from kosbert_viz.maps.placement import assign_vectors, themes_over
 from kosbert_viz.maps.textmap import TextMap
 from kosbert_viz.naming.keywords import keywords
 from kosbert_viz.themes.cluster_layout import cluster_layout
@@ -154,7 +154,7 @@ def _map(texts, emb, encoder, timings, *, fit_sample=None, random_state=42, hove
     res = sample.clusters._over(full_levels, res_default)
     labels = full_levels[shown]
     table = _recount(sample.table, labels)
-    themes = _themes_over(sample.themes, full_levels)
+    themes = themes_over(sample.themes, full_levels)
     sub = {}
     if shown + 1 < len(full_levels) and len(np.unique(full_levels[shown + 1])) <= 200:
         sub = dict(sublabels=full_levels[shown + 1], subnames=res.names_at(shown + 1))

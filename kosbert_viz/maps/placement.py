@@ -458,7 +458,7 @@ def _vectors_of(tm, a: Assignment, *, model=None, cache="auto") -> np.ndarray:
     return V
 
 
-def _themes_over(themes, levels):
+def themes_over(themes, levels):
     """The theme tree's table (``tm.themes``) with each node's size counted over ``levels`` (other texts)."""
     if themes is None:
         return None
@@ -491,7 +491,7 @@ def batch_map(tm: _MapT, a: Assignment, *, model=None, cache="auto") -> _MapT:
     manifest.update(n_texts=len(a), batch_of={"n_texts": len(tm.texts)})
     return type(tm)(texts=list(a.texts), embeddings=np.asarray(V), coords=np.asarray(a.coords),
                    clusters=clusters, table=tm.table, figure=None, manifest=manifest, metadata=a.metadata,
-                   themes=_themes_over(getattr(tm, "themes", None), clusters.levels or []),
+                   themes=themes_over(getattr(tm, "themes", None), clusters.levels or []),
                    level=getattr(tm, "level", 0))
 
 

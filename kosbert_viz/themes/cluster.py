@@ -32,7 +32,7 @@ from kosbert_viz.geometry.reduce import (
     reduce,
     unit_rows,
 )
-from kosbert_viz.themes.hierarchy import _attach, _cluster_hierarchy
+from kosbert_viz.themes.hierarchy import attach_hierarchy, cluster_hierarchy
 from kosbert_viz.themes.result import ClusterResult
 from kosbert_viz.themes.tree import cluster_centroids
 
@@ -283,7 +283,7 @@ def cluster(X, method="kmeans", *, n_clusters: int | None = None, min_cluster_si
     elif method == "hierarchy":
         # kosbert_viz.themes.hierarchy: fine k-means on the layout's 5-D clustering embedding, Ward upward, nested levels
 
-        hier, Z_low, how = _cluster_hierarchy(X, embedding, n_clusters, mode=mode, random_state=random_state,
+        hier, Z_low, how = cluster_hierarchy(X, embedding, n_clusters, mode=mode, random_state=random_state,
                                               cache=cache, n_neighbors=n_neighbors, show_progress_bar=show_progress_bar)
         labels = hier.levels[hier.default_level]
         name = "hierarchy"
@@ -299,7 +299,7 @@ def cluster(X, method="kmeans", *, n_clusters: int | None = None, min_cluster_si
                         Z_low if Z_low is not None and Z_low is not X else None, time.perf_counter() - t0)
     if name == "hierarchy":
 
-        _attach(res, hier, Z_low)
+        attach_hierarchy(res, hier, Z_low)
     return res
 
 

@@ -6,7 +6,7 @@ from typing import TypeVar
 import numpy as np
 
 from kosbert_viz._util.validation import check_embeddings
-from kosbert_viz.themes.hierarchy import _cuts, _ward_linkage
+from kosbert_viz.themes.hierarchy import dendrogram_cuts, ward_linkage
 from kosbert_viz.themes.tree import (
     cluster_centroids,
     level_index,
@@ -137,7 +137,7 @@ def split_theme(res: _ResultT, theme, n=2, level=None, X=None, random_state=42) 
     if len(fids) >= n:
         C = np.stack([Z[members[finv == j]].mean(0) for j in range(len(fids))])
         w = np.bincount(finv).astype(np.float64)
-        groups_of_fine = _cuts(_ward_linkage(C, w), len(fids), [n])[n]
+        groups_of_fine = dendrogram_cuts(ward_linkage(C, w), len(fids), [n])[n]
         part = groups_of_fine[finv]
     else:
         from sklearn.cluster import KMeans

@@ -71,8 +71,8 @@ from kosbert_viz.themes.stability import (
 from kosbert_viz.themes.stability import HOW as _STABILITY_HOW
 from kosbert_viz.themes.tree import (
     OUTLIER_RATIO,
-    _nearest_center,
-    _node_values,
+    nearest_center,
+    node_values,
     outlier_scores,
     tree_from_levels,
 )
@@ -145,7 +145,7 @@ def _fine_clusters(Z, m, random_state):
     km = KMeans(n_clusters=m, n_init=1, max_iter=30, tol=1e-4, random_state=random_state)
     with threadpool_limits(1):  # a small low-dimensional fit: threads cost more than they bring (0.3 s vs 2.5 s CPU)
         km.fit(Z[idx])
-    return _nearest_center(Z, km.cluster_centers_.astype(np.float64))
+    return nearest_center(Z, km.cluster_centers_.astype(np.float64))
 
 
 def _themes(Z, k, random_state):
@@ -159,7 +159,7 @@ def _themes(Z, k, random_state):
     km = KMeans(n_clusters=int(k), n_init=_THEME_STARTS, random_state=random_state)
     with threadpool_limits(1):  # the same result on any thread count
         km.fit(Z[idx])
-    return _nearest_center(Z, km.cluster_centers_.astype(np.float64))
+    return nearest_center(Z, km.cluster_centers_.astype(np.float64))
 
 
 def _copies_together(labels, copies):
@@ -182,7 +182,7 @@ def _copies_together(labels, copies):
     return out
 
 
-def _ward_linkage(C, w, groups=None):
+def ward_linkage(C, w, groups=None):
     """Ward's linkage of weighted points ``C`` (weights ``w``): an (m-1, 4) scipy-style matrix.
 
     Merge cost = increase of the total within-cluster sum of squares (Lance-Williams update).
@@ -243,7 +243,7 @@ def _ward_linkage(C, w, groups=None):
         step += 1
     if step < m - 1:  # the groups, as points of their own (their centroids and sizes), merged by Ward
         live = np.flatnonzero(alive)
-        upper = _ward_linkage(wsum[live] / size[live][:, None], size[live])
+        upper = ward_linkage(wsum[live] / size[live][:, None], size[live])
         name = np.r_[ident[live], m + step + np.arange(len(live) - 1)]
         leaves = np.r_[count[live], np.zeros(len(live) - 1)]
         for r, (a, b, d, _) in enumerate(upper):
@@ -253,7 +253,7 @@ def _ward_linkage(C, w, groups=None):
     return out
 
 
-def _cuts(linkage, m, ks):
+def dendrogram_cuts(linkage, m, ks):
     """Fine-cluster -> group id for each k in ``ks`` (cuts of the dendrogram into k groups)."""
     parent = np.arange(2 * m - 1)
     want = {int(k) for k in ks}
@@ -365,12 +365,12 @@ def build_hierarchy(Z, *, n_fine: int | None = None, n_themes=None, ladder_ratio
     group[fine] = themes
     timings["fine_kmeans"] = time.perf_counter() - t
     t = time.perf_counter()
-    link = _ward_linkage(centers, weights, groups=group) if m > 1 else np.zeros((0, 4))
+    link = ward_linkage(centers, weights, groups=group) if m > 1 else np.zeros((0, 4))
     timings["ward"] = time.perf_counter() - t
     t = time.perf_counter()
     n_default = len(np.unique(themes))
     ks = _ladder(n_default, m, ladder_ratio)
-    cuts = _cuts(link, m, ks)
+    cuts = dendrogram_cuts(link, m, ks)
     levels = [_by_size(cuts[k][fine]) for k in ks]
     default_level = ks.index(n_default)
     timings["levels"] = time.perf_counter() - t
@@ -381,7 +381,7 @@ def build_hierarchy(Z, *, n_fine: int | None = None, n_themes=None, ladder_ratio
                                  n_refits=N_REFITS if i <= default_level else FINE_REFITS)
                  for i, lab in enumerate(levels)]
     timings["stability"] = time.perf_counter() - t
-    tree = tree_from_levels(levels, stability=_node_values(levels, stability))
+    tree = tree_from_levels(levels, stability=node_values(levels, stability))
     params = {"n_fine": m, "theme_range": list(k_range), "default_k": int(n_default), "level_sizes": ks,
               "ladder_ratio": ladder_ratio, "random_state": random_state,
               "criterion": (f"re-fit agreement: k-means re-fitted {N_REFITS}x per theme count on "
@@ -397,7 +397,7 @@ def build_hierarchy(Z, *, n_fine: int | None = None, n_themes=None, ladder_ratio
 # ClusterResult glue: building a result, and merge / rename / split / reassign_noise on one
 # ----------------------------------------------------------------------------------------------------
 
-def _cluster_hierarchy(X, embedding, n_themes, *, mode, random_state, cache, n_neighbors, show_progress_bar):
+def cluster_hierarchy(X, embedding, n_themes, *, mode, random_state, cache, n_neighbors, show_progress_bar):
     """Run the hierarchy for ``cluster(X, "hierarchy")``: (Hierarchy, the coordinates it ran on, how)."""
     n = len(X)
     if embedding is not None:
@@ -418,7 +418,7 @@ def _cluster_hierarchy(X, embedding, n_themes, *, mode, random_state, cache, n_n
     return h, np.asarray(Z, np.float32), how
 
 
-def _attach(res, h, Z):
+def attach_hierarchy(res, h, Z):
     """Fill a ClusterResult's hierarchy fields from a :class:`Hierarchy` built on coordinates ``Z``."""
     res.embedding = np.asarray(Z, np.float32)
     res.levels = [np.asarray(l, np.int64) for l in h.levels]

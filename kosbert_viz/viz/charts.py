@@ -20,10 +20,10 @@ import numpy as np
 from kosbert_viz.viz.scatter import (
     HANGUL_FONT,
     NOISE_COLOR,
-    _names,
-    _plain,
     cluster_colors,
+    display_names,
     hover_text,
+    plain_label,
 )
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ __all__ = ["cluster_sizes", "keyword_chart", "k_sweep_chart", "silhouette_chart"
 
 
 def _layout(fig, title, height, **kw):
-    fig.update_layout(title=dict(text=_plain(title)) if title else None, template="plotly_white", height=height,
+    fig.update_layout(title=dict(text=plain_label(title)) if title else None, template="plotly_white", height=height,
                       font=dict(family=HANGUL_FONT), hoverlabel=dict(font=dict(family=HANGUL_FONT), align="left"),
                       margin=dict(l=10, r=10, t=50 if title else 20, b=10), **kw)
     return fig
@@ -73,13 +73,13 @@ def cluster_sizes(data, *, names=None, title: str | None = "Cluster sizes", heig
         labels = _labels_of(data).astype(np.int64)
         uniq, counts = np.unique(np.where(labels < 0, -1, labels), return_counts=True)
         sizes = {int(c): int(k) for c, k in zip(uniq, counts)}
-    name_of = _names(names)
+    name_of = display_names(names)
     clusters = sorted(c for c in sizes if c >= 0)
     palette = dict(zip(clusters, cluster_colors(len(clusters))))
     order = sorted(clusters, key=lambda c: -sizes[c]) if sort else clusters
     if -1 in sizes:
         order.append(-1)
-    ticks = [_plain(_short(name_of.get(c, f"cluster {c}") if c >= 0 else "noise", 28)) for c in order]
+    ticks = [plain_label(_short(name_of.get(c, f"cluster {c}") if c >= 0 else "noise", 28)) for c in order]
     total = sum(sizes.values())
     fig = go.Figure(go.Bar(
         y=list(range(len(order))), x=[sizes[c] for c in order], orientation="h",
@@ -117,13 +117,13 @@ def keyword_chart(table, *, clusters=None, top_n: int = 8, cols: int = 3, title:
     cols = max(1, min(cols, len(items)))
     nrows = -(-len(items) // cols)
     fig = make_subplots(rows=nrows, cols=cols, horizontal_spacing=0.12, vertical_spacing=min(0.12, 0.5 / nrows),
-                        subplot_titles=[_plain(_short(f"[{r.cluster}] {r.name}", 32)) for r in items])
+                        subplot_titles=[plain_label(_short(f"[{r.cluster}] {r.name}", 32)) for r in items])
     for k, r in enumerate(items):
         words = list(r.keywords)[:top_n]
         scores = list(getattr(r, "scores", [1.0] * len(words)))[:top_n]
-        fig.add_trace(go.Bar(x=scores[::-1], y=[_plain(w) for w in words[::-1]], orientation="h",
+        fig.add_trace(go.Bar(x=scores[::-1], y=[plain_label(w) for w in words[::-1]], orientation="h",
                              marker_color=palette[int(r.cluster)], showlegend=False,
-                             hovertemplate="%{y}: %{x:.4f}<extra></extra>", name=_plain(r.name),
+                             hovertemplate="%{y}: %{x:.4f}<extra></extra>", name=plain_label(r.name),
                              meta={"cluster": int(r.cluster)}),
                       row=k // cols + 1, col=k % cols + 1)
     _layout(fig, title, height or 60 + 230 * nrows)
@@ -176,7 +176,7 @@ def k_sweep_chart(scores, *, best=None, metric="silhouette", title: str | None =
     fig = go.Figure()
     for color, (m, items) in zip(palette, series.items()):
         ks, vals = zip(*items)
-        fig.add_trace(go.Scatter(x=list(ks), y=list(vals), mode="lines+markers", name=_plain(m),
+        fig.add_trace(go.Scatter(x=list(ks), y=list(vals), mode="lines+markers", name=plain_label(m),
                                  line=dict(color=color), hovertemplate="%{x}: %{y:.4f}<extra>%{fullData.name}</extra>"))
     first_ks, first_vals = zip(*next(iter(series.values())))
     if best is None:
@@ -188,7 +188,7 @@ def k_sweep_chart(scores, *, best=None, metric="silhouette", title: str | None =
                                  hovertemplate="chosen %{x}: %{y:.4f}<extra></extra>"))
     _layout(fig, title, height, showlegend=True)
     fig.update_xaxes(title=x_title, dtick=1 if len(first_ks) <= 30 else None)
-    fig.update_yaxes(title=_plain(", ".join(series)))
+    fig.update_yaxes(title=plain_label(", ".join(series)))
     return fig
 
 
@@ -214,7 +214,7 @@ def silhouette_chart(X, labels, *, metric: str = "cosine", names=None, sample_si
     if len(np.unique(lab)) < 2:
         raise ValueError("silhouette_chart needs at least two clusters")
     s = silhouette_samples(X[keep], lab, metric=metric)
-    name_of = _names(names)
+    name_of = display_names(names)
     clusters = sorted(int(c) for c in np.unique(labels[labels >= 0]))
     palette = dict(zip(clusters, cluster_colors(len(clusters))))
     fig = go.Figure()
@@ -224,7 +224,7 @@ def silhouette_chart(X, labels, *, metric: str = "cosine", names=None, sample_si
         if not len(vals):
             continue
         y = np.arange(y0, y0 + len(vals))
-        label = _plain(name_of.get(c, f"cluster {c}"))
+        label = plain_label(name_of.get(c, f"cluster {c}"))
         fig.add_trace(go.Bar(x=vals.astype(np.float32), y=y, orientation="h", marker=dict(color=palette[c],
                              line=dict(width=0)), width=1.0, name=f"{label} ({vals.mean():.2f})",
                              hovertemplate="%{x:.3f}<extra>%{fullData.name}</extra>", meta={"cluster": c}))
@@ -233,7 +233,7 @@ def silhouette_chart(X, labels, *, metric: str = "cosine", names=None, sample_si
     fig.add_vline(x=mean, line=dict(dash="dash", color="#444"), annotation_text=f"mean {mean:.3f}")
     _layout(fig, title, height, bargap=0, showlegend=True)
     fig.update_yaxes(visible=False)
-    fig.update_xaxes(title=f"silhouette ({_plain(metric)})", range=[min(-0.1, float(s.min())), 1])
+    fig.update_xaxes(title=f"silhouette ({plain_label(metric)})", range=[min(-0.1, float(s.min())), 1])
     fig.update_layout(meta={"mean_silhouette": mean})
     return fig
 
@@ -263,7 +263,7 @@ def similarity_heatmap(embeddings, texts=None, *, labels=None, max_items: int = 
     X = X[order] / np.maximum(np.linalg.norm(X[order], axis=1, keepdims=True), 1e-12)
     sim = (X @ X.T).astype(np.float32)
     t = [texts[i] for i in order]
-    ticks = [_plain(f"{k}. {_short(x, label_chars)}") for k, x in enumerate(t)]
+    ticks = [plain_label(f"{k}. {_short(x, label_chars)}") for k, x in enumerate(t)]
     wrapped = [hover_text(x, width=40, max_chars=160) for x in t]
     hover = [[f"{wrapped[i]}<br>↔<br>{wrapped[j]}" for j in range(n)] for i in range(n)]
     fig = go.Figure(go.Heatmap(z=sim, x=list(range(n)), y=list(range(n)), zmin=-1 if sim.min() < 0 else 0, zmax=1,
@@ -318,12 +318,12 @@ def hierarchy_chart(data, *, kind: str = "sunburst", max_depth: int | None = Non
         colour[nd] = palette.get(b, "#888") if par < 0 else colour.get(par, "#888")
         ids.append(str(nd))
         parents.append("" if par < 0 else str(par))
-        labels.append(_plain(_short(nm, 24)))
+        labels.append(plain_label(_short(nm, 24)))
         values.append(int(row.size))
         colours.append(colour[nd])
         kw = ", ".join(getattr(row, "keywords", None) or []) if "keywords" in table.columns else ""
         lv = f"level {int(level.iloc[i])} · " if level is not None else ""
-        hovers.append("<br>".join(_plain(x) for x in (nm, f"{lv}{int(row.size):,} texts", kw) if x))
+        hovers.append("<br>".join(plain_label(x) for x in (nm, f"{lv}{int(row.size):,} texts", kw) if x))
     trace = {"sunburst": go.Sunburst, "treemap": go.Treemap, "icicle": go.Icicle}[kind](
         ids=ids, parents=parents, labels=labels, values=values, branchvalues="total",
         marker=dict(colors=colours), hovertext=hovers, hoverinfo="text", maxdepth=max_depth or -1)

@@ -150,7 +150,7 @@ def hover_text(text: str, *, width: int = 60, max_chars: int = 300) -> str:
     return "<br>".join(html.escape(line, quote=False) for line in wrap_text(text, width))
 
 
-def _plain(text) -> str:
+def plain_label(text) -> str:
     """Escape a label for plotly's pseudo-HTML and hovertemplate syntax."""
     return html.escape(str(text), quote=False).replace("%{", "%&#123;")
 
@@ -210,7 +210,7 @@ def stratified_sample(labels, size: int, *, min_per_cluster: int = 50, always=No
     return np.unique(keep)
 
 
-def _names(names, label_values=None) -> dict[int, str]:
+def display_names(names, label_values=None) -> dict[int, str]:
     """Label code -> shown name: from ``names`` (keyed by the original labels), else the labels themselves
     when they were not integers (strings, categories)."""
     values = [] if label_values is None else list(label_values)
@@ -318,7 +318,7 @@ def cluster_map(coords, *, labels=None, texts=None, names=None, hover_data=None,
         labels, label_values = check_labels(labels, n=n)
     if texts is not None:
         texts = check_texts(texts, n=n)
-    name_of = _names(names, label_values)
+    name_of = display_names(names, label_values)
     extra = _hover_columns(hover_data, n)
     hl = _highlight_indices(highlight, n)
     if dim_others is None:
@@ -337,7 +337,7 @@ def cluster_map(coords, *, labels=None, texts=None, names=None, hover_data=None,
 
     template = "%{text}" if texts is not None else ""
     for j, (col_name, _) in enumerate(extra):
-        template += f"<br><b>{_plain(col_name)}</b>: %{{customdata[{j}]}}"
+        template += f"<br><b>{plain_label(col_name)}</b>: %{{customdata[{j}]}}"
     template += "<extra>%{fullData.name}</extra>"
 
     def _trace(idx, name, marker, group, **kw):
@@ -347,7 +347,7 @@ def cluster_map(coords, *, labels=None, texts=None, names=None, hover_data=None,
         if texts is not None:
             cols["text"] = [hover_text(texts[i], width=wrap, max_chars=max_chars) for i in idx]
         if extra:
-            cols["customdata"] = [[_plain(col[i]) for _, col in extra] for i in idx]
+            cols["customdata"] = [[plain_label(col[i]) for _, col in extra] for i in idx]
         cls = go.Scatter3d if three_d else go.Scattergl
         return cls(mode="markers", name=name, marker=marker, legendgroup=group, hovertemplate=template,
                    **cols, **kw)
@@ -365,13 +365,13 @@ def cluster_map(coords, *, labels=None, texts=None, names=None, hover_data=None,
                       opacity=(0.5 if c < 0 else 0.85) * fade)
         if not three_d:
             marker["line"] = dict(width=0)
-        fig.add_trace(_trace(idx, f"{_plain(label)} ({full_size.get(c, 0):,})", marker, str(c),
+        fig.add_trace(_trace(idx, f"{plain_label(label)} ({full_size.get(c, 0):,})", marker, str(c),
                              meta={"cluster": c, "size": full_size.get(c, 0), "drawn": int(len(idx))}))
         fig.data[-1]._kv_index = idx  # Python-side only (never serialised): which text each point is, for reports
     if len(hl):
         marker = dict(size=size + 5, color=HIGHLIGHT_COLOR, opacity=1.0)
         marker["line"] = dict(width=1.5, color="#111")
-        fig.add_trace(_trace(hl, f"{_plain(highlight_name)} ({len(hl):,})", marker, "highlight",
+        fig.add_trace(_trace(hl, f"{plain_label(highlight_name)} ({len(hl):,})", marker, "highlight",
                              meta={"highlight": True, "size": int(len(hl))}))
         fig.data[-1]._kv_index = hl
     if query_point is not None:
@@ -387,7 +387,7 @@ def cluster_map(coords, *, labels=None, texts=None, names=None, hover_data=None,
     sub_annotations = []
     if show_names and sublabels is not None:
         sub, sub_values = check_labels(sublabels, n=n, name="sublabels")
-        sub_names = _names(subnames, sub_values)
+        sub_names = display_names(subnames, sub_values)
         sub_ids = sorted(int(c) for c in np.unique(sub) if c >= 0)
         sub_annotations = _name_annotations(xy, sub, sub_ids, sub_names, size=10, three_d=three_d)
     notes = []
@@ -396,7 +396,7 @@ def cluster_map(coords, *, labels=None, texts=None, names=None, hover_data=None,
                      f"(each cluster in proportion, small ones kept)"
                      + ("" if three_d else "; the grey layer is the density of all points") + ".")
     fig.update_layout(
-        title=dict(text=_plain(title)) if title else None, height=height, width=width, template="plotly_white",
+        title=dict(text=plain_label(title)) if title else None, height=height, width=width, template="plotly_white",
         hovermode="closest", font=dict(family=HANGUL_FONT),
         hoverlabel=dict(font=dict(family=HANGUL_FONT), align="left"),
         legend=dict(itemsizing="constant", title=dict(text="clusters"), font=dict(family=HANGUL_FONT)),
@@ -406,7 +406,7 @@ def cluster_map(coords, *, labels=None, texts=None, names=None, hover_data=None,
                               "highlighted": int(len(hl)), "wrap": wrap, "max_chars": max_chars}},
     )
     for note in notes:
-        fig.add_annotation(text=_plain(note), xref="paper", yref="paper", x=0, y=1.0, xanchor="left",
+        fig.add_annotation(text=plain_label(note), xref="paper", yref="paper", x=0, y=1.0, xanchor="left",
                            yanchor="bottom", showarrow=False, font=dict(size=12, color="#8a4b00", family=HANGUL_FONT),
                            name="point-budget-note")
     if three_d:
@@ -435,7 +435,7 @@ def _name_annotations(xy, labels, ids, name_of, *, size: int, three_d: bool) -> 
     out = []
     for c in ids:
         med = np.median(xy[labels == c], axis=0)
-        ann = dict(x=float(med[0]), y=float(med[1]), text=_plain(name_of.get(c, f"cluster {c}")),
+        ann = dict(x=float(med[0]), y=float(med[1]), text=plain_label(name_of.get(c, f"cluster {c}")),
                    showarrow=False, font=dict(size=size, color="#222" if size >= 12 else "#555", family=HANGUL_FONT),
                    bgcolor="rgba(255,255,255,0.75)" if size >= 12 else "rgba(255,255,255,0.5)", borderpad=2,
                    name="theme-name" if size >= 12 else "subtheme-name")
