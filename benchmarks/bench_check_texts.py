@@ -9,6 +9,7 @@ normalised joined and split back); all rows NFD and holding a newline (the worst
 fails, then each row is normalised on its own). Outputs are compared for equality. Prints one JSON object with medians and
 ratios, and writes it to benchmarks/results/bench_check_texts.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,8 +55,12 @@ def _time(fn, texts, repeats: int) -> dict:
         old.append(time.perf_counter() - t)
         assert a == b, "check_texts and the per-text loop disagree"
     m_new, m_old = statistics.median(new), statistics.median(old)
-    return {"n": len(texts), "check_texts_s": round(m_new, 4), "per_text_loop_s": round(m_old, 4),
-            "ratio": round(m_new / m_old, 3)}
+    return {
+        "n": len(texts),
+        "check_texts_s": round(m_new, 4),
+        "per_text_loop_s": round(m_old, 4),
+        "ratio": round(m_new / m_old, 3),
+    }
 
 
 def main(argv=None) -> int:
@@ -67,14 +72,18 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "bench_check_texts.json"))
     args = ap.parse_args(argv)
     synthetic = [f"리뷰 {i}: 배송이 빨라요, 포장도 꼼꼼했어요 {i % 97}" for i in range(args.n)]
-    out = {"setup": f"one process, alternating, median of {args.repeats}; load average {os.getloadavg()[0]:.2f}",
-           "reference": "list(iter_texts(texts)): check_texts before this change",
-           "synthetic_clean": _time(check_texts, synthetic, args.repeats),
-           "synthetic_one_nfd_row_last": _time(
-               check_texts, synthetic[:-1] + [unicodedata.normalize("NFD", "환불 문의")], args.repeats),
-           "synthetic_all_nfd": _time(check_texts, [unicodedata.normalize("NFD", t) for t in synthetic], args.repeats),
-           "synthetic_multiline_all_nfd": _time(
-               check_texts, [unicodedata.normalize("NFD", t.replace(":", "\n")) for t in synthetic], args.repeats)}
+    out = {
+        "setup": f"one process, alternating, median of {args.repeats}; load average {os.getloadavg()[0]:.2f}",
+        "reference": "list(iter_texts(texts)): check_texts before this change",
+        "synthetic_clean": _time(check_texts, synthetic, args.repeats),
+        "synthetic_one_nfd_row_last": _time(
+            check_texts, synthetic[:-1] + [unicodedata.normalize("NFD", "환불 문의")], args.repeats
+        ),
+        "synthetic_all_nfd": _time(check_texts, [unicodedata.normalize("NFD", t) for t in synthetic], args.repeats),
+        "synthetic_multiline_all_nfd": _time(
+            check_texts, [unicodedata.normalize("NFD", t.replace(":", "\n")) for t in synthetic], args.repeats
+        ),
+    }
     real = _nsmc(200_000)
     if real is not None:
         out["nsmc_clean"] = _time(check_texts, real, args.repeats)

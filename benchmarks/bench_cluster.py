@@ -20,6 +20,7 @@ offline encoder (USE-multilingual v3, 512-d) into the embedding cache, and a syn
 Needs umap-learn, hdbscan (the recipe's clusterer), and optionally fast_hdbscan:
     pip install "kosbert_viz[bench]"
 """
+
 from __future__ import annotations
 
 import argparse
@@ -77,8 +78,9 @@ def recipe(X, mcs, seed=None):
     Z = umap.UMAP(n_neighbors=15, n_components=5, min_dist=0.0, metric="cosine", random_state=seed).fit_transform(X)
     t["umap_5d"] = time.perf_counter() - s
     s = time.perf_counter()
-    labels = hdbscan.HDBSCAN(min_cluster_size=mcs, metric="euclidean", cluster_selection_method="eom",
-                             prediction_data=False).fit_predict(Z)
+    labels = hdbscan.HDBSCAN(
+        min_cluster_size=mcs, metric="euclidean", cluster_selection_method="eom", prediction_data=False
+    ).fit_predict(Z)
     t["hdbscan"] = time.perf_counter() - s
     s = time.perf_counter()
     xy = umap.UMAP(n_neighbors=15, n_components=2, min_dist=0.1, metric="cosine", random_state=seed).fit_transform(X)
@@ -93,8 +95,9 @@ def ours(X, mcs, mode, cache=None):
 
     _MEMO.clear()  # nothing from an earlier call in this process: disk cache or fresh work only
     s = time.perf_counter()
-    res, xy = cluster_layout(X, "hdbscan", min_cluster_size=mcs, mode=mode, cache=cache, scores=False,
-                             show_progress_bar=False)
+    res, xy = cluster_layout(
+        X, "hdbscan", min_cluster_size=mcs, mode=mode, cache=cache, scores=False, show_progress_bar=False
+    )
     total = time.perf_counter() - s
     t = dict(res.params["layout"]["timings"])
     t["hdbscan"] = res.seconds
@@ -106,10 +109,12 @@ def agreement(truth, labels):
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
     keep = truth >= 0
-    return {"ari": round(float(adjusted_rand_score(truth[keep], labels[keep])), 4),
-            "nmi": round(float(normalized_mutual_info_score(truth[keep], labels[keep])), 4),
-            "n_clusters": int(len(np.unique(labels[labels >= 0]))),
-            "noise_fraction": round(float(np.mean(labels < 0)), 4)}
+    return {
+        "ari": round(float(adjusted_rand_score(truth[keep], labels[keep])), 4),
+        "nmi": round(float(normalized_mutual_info_score(truth[keep], labels[keep])), 4),
+        "n_clusters": int(len(np.unique(labels[labels >= 0]))),
+        "noise_fraction": round(float(np.mean(labels < 0)), 4),
+    }
 
 
 def trustworthiness_sample(X, Y, n=2000, seed=0):
@@ -127,8 +132,7 @@ def timed(fn, *a, **k):
 
 def run_one(name, X, truth, args, repeats):
     """Recipe and ours alternate ``--repeats`` times (the machine is shared: medians, wall and CPU time)."""
-    out = {"n": int(len(X)), "dim": int(X.shape[1]), "min_cluster_size": args.min_cluster_size,
-           "repeats": repeats}
+    out = {"n": int(len(X)), "dim": int(X.shape[1]), "min_cluster_size": args.min_cluster_size, "repeats": repeats}
     sides = ([] if args.skip_recipe else ["recipe"]) + [f"ours_{m}" for m in args.modes]
     runs = {s: [] for s in sides}
     for rep in range(repeats):
@@ -169,16 +173,28 @@ def cold_start(X, args, repeats):
         runs = {s: [] for s in sides}
         for _ in range(repeats):
             for side in sides:
-                proc = subprocess.run([sys.executable, __file__, "--_cold-child", side, str(path),
-                                       str(args.min_cluster_size), args.modes[0]],
-                                      capture_output=True, text=True, check=True)
+                proc = subprocess.run(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--_cold-child",
+                        side,
+                        str(path),
+                        str(args.min_cluster_size),
+                        args.modes[0],
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
                 runs[side].append(float(proc.stdout.strip().splitlines()[-1]))
                 print(f"[cold] {side}: {runs[side][-1]:.1f} s", file=sys.stderr)
     for side, rs in runs.items():
         out[side] = {"wall_seconds_median": round(float(np.median(rs)), 2), "runs": [round(r, 2) for r in rs]}
     if "recipe" in out:
-        out["ours"]["wall_ratio_vs_recipe"] = round(out["ours"]["wall_seconds_median"]
-                                                    / out["recipe"]["wall_seconds_median"], 3)
+        out["ours"]["wall_ratio_vs_recipe"] = round(
+            out["ours"]["wall_seconds_median"] / out["recipe"]["wall_seconds_median"], 3
+        )
     return out
 
 
@@ -210,8 +226,12 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=2, help="alternating runs of recipe and ours on YNAT (medians)")
     ap.add_argument("--repeats-synthetic", type=int, default=1, help="the same on the synthetic set")
     ap.add_argument("--cache", default="auto", help="embedding cache folder for the YNAT vectors")
-    ap.add_argument("--cold-repeats", type=int, default=1,
-                    help="YNAT: each side's first call in a fresh process (JIT included), this many times")
+    ap.add_argument(
+        "--cold-repeats",
+        type=int,
+        default=1,
+        help="YNAT: each side's first call in a fresh process (JIT included), this many times",
+    )
     ap.add_argument("--out", help="also write the JSON here")
     args = ap.parse_args(argv)
 
@@ -219,9 +239,10 @@ def main(argv=None):
 
     import kosbert_viz
 
-    report = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                          "platform": platform.platform()},
-              "versions": {"kosbert_viz": kosbert_viz.__version__, "umap": umap.__version__}}
+    report = {
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "versions": {"kosbert_viz": kosbert_viz.__version__, "umap": umap.__version__},
+    }
     try:
         import fast_hdbscan  # noqa: F401
 
@@ -253,15 +274,20 @@ def main(argv=None):
 
             s = time.perf_counter()
             km = cluster(X, "kmeans", n_clusters=7, truth=truth, scores=False, show_progress_bar=False)
-            res["kmeans_k7"] = {"seconds": round(time.perf_counter() - s, 2),
-                                **{k: round(km.scores[k], 4) for k in ("ari", "nmi", "v_measure")},
-                                "estimator": km.params["estimator"]}
+            res["kmeans_k7"] = {
+                "seconds": round(time.perf_counter() - s, 2),
+                **{k: round(km.scores[k], 4) for k in ("ari", "nmi", "v_measure")},
+                "estimator": km.params["estimator"],
+            }
             s = time.perf_counter()
             hd = cluster(X, "hdbscan", truth=truth, scores=False, cache=None, mode="fast", show_progress_bar=False)
-            res["hdbscan_default"] = {"seconds_reusing_the_5d_embedding": round(time.perf_counter() - s, 2),
-                                      **{k: round(hd.scores[k], 4) for k in ("ari", "nmi", "v_measure")},
-                                      "min_cluster_size": hd.params["min_cluster_size"],
-                                      "n_clusters": hd.n_clusters, "noise_fraction": round(hd.noise_fraction, 4)}
+            res["hdbscan_default"] = {
+                "seconds_reusing_the_5d_embedding": round(time.perf_counter() - s, 2),
+                **{k: round(hd.scores[k], 4) for k in ("ari", "nmi", "v_measure")},
+                "min_cluster_size": hd.params["min_cluster_size"],
+                "n_clusters": hd.n_clusters,
+                "noise_fraction": round(hd.noise_fraction, 4),
+            }
             report["ynat"] = res
     if args.n_synthetic > 0:
         X, truth = synthetic(args.n_synthetic)

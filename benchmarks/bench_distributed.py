@@ -14,6 +14,7 @@ tiny test model (or --model), and prints JSON:
     python benchmarks/bench_distributed.py --rows 20000 --actors 1 2 --cpus 2
     python benchmarks/bench_distributed.py --model ./ko-sbert-multitask --gpu   # GPU actors
 """
+
 from __future__ import annotations
 
 import argparse
@@ -72,8 +73,15 @@ def load_reviews(n: int) -> list[str]:
 
     if not DATA.exists():
         sys.exit(f"{DATA} is absent (the shared data folder is only on the project's machines)")
-    df = pd.read_csv(DATA, sep="\t", quoting=csv.QUOTE_NONE, usecols=["review"], nrows=int(n * 1.05) + 100,
-                     dtype={"review": str}, keep_default_na=False)
+    df = pd.read_csv(
+        DATA,
+        sep="\t",
+        quoting=csv.QUOTE_NONE,
+        usecols=["review"],
+        nrows=int(n * 1.05) + 100,
+        dtype={"review": str},
+        keep_default_na=False,
+    )
     texts = [t for t in df.review if t.strip()][:n]
     if len(texts) < n:
         print(f"note: only {len(texts)} non-empty reviews in the first rows", file=sys.stderr)
@@ -107,9 +115,15 @@ def main(argv=None) -> dict:
     texts = load_reviews(args.rows)
     n = len(texts)
     unique = len({unicodedata.normalize("NFC", t) for t in texts})
-    report: dict = {"benchmark": "distributed", "rows": n, "distinct_texts": unique, "model": "tiny-ko-sbert (random weights)"
-                    if args.model is None else args.model, "ray": ray.__version__, "local_ray_cpus": args.cpus,
-                    "machine": {"cpus": os.cpu_count(), "python": platform.python_version()}}
+    report: dict = {
+        "benchmark": "distributed",
+        "rows": n,
+        "distinct_texts": unique,
+        "model": "tiny-ko-sbert (random weights)" if args.model is None else args.model,
+        "ray": ray.__version__,
+        "local_ray_cpus": args.cpus,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+    }
 
     with PeakRSS() as mem_init:
         t = time.perf_counter()
@@ -128,17 +142,22 @@ def main(argv=None) -> dict:
     with PeakRSS() as mem_ray:
         for k in args.actors:
             cache = work / f"cache-{k}"
-            res = encode_dataset(texts, cache=cache, concurrency=k,
-                                 num_cpus=None if args.gpu else max(1, args.cpus // k), **common)
+            res = encode_dataset(
+                texts, cache=cache, concurrency=k, num_cpus=None if args.gpu else max(1, args.cpus // k), **common
+            )
             assert res.rows == n == res.cached + res.encoded + res.repeated, res
             assert res.entries == unique, (res, unique)
-            again = encode_dataset(texts, cache=cache, concurrency=k,
-                                   num_cpus=None if args.gpu else max(1, args.cpus // k), **common)
+            again = encode_dataset(
+                texts, cache=cache, concurrency=k, num_cpus=None if args.gpu else max(1, args.cpus // k), **common
+            )
             assert again.encoded == 0, again
             runs[f"ray_{k}_actor{'s' if k > 1 else ''}"] = {
-                "seconds": round(res.seconds, 2), "rows_per_s": round(res.rows_per_s, 1),
+                "seconds": round(res.seconds, 2),
+                "rows_per_s": round(res.rows_per_s, 1),
                 "rows_per_s_without_startup": round(n / max(res.seconds - small.seconds, 1e-9), 1),
-                "batches": res.batches, "device": res.device, "encoded": res.encoded,
+                "batches": res.batches,
+                "device": res.device,
+                "encoded": res.encoded,
                 "cached_rerun_seconds": round(again.seconds, 2),
                 "cached_rerun_rows_per_s": round(again.rows_per_s, 1),
             }
@@ -153,8 +172,9 @@ def main(argv=None) -> dict:
     runs["single_process_encode"] = {"seconds": round(dt, 2), "rows_per_s": round(n / dt, 1)}
     report["runs"] = runs
     base = runs["single_process_encode"]["rows_per_s"]
-    report["speedup_vs_single_process"] = {k: round(v["rows_per_s"] / base, 3) for k, v in runs.items()
-                                           if k.startswith("ray_")}
+    report["speedup_vs_single_process"] = {
+        k: round(v["rows_per_s"] / base, 3) for k, v in runs.items() if k.startswith("ray_")
+    }
     report["max_abs_diff_vs_encode"] = float(np.abs(ray_vectors - single).max())
     report["driver_peak_rss_mb"] = {
         "ray_init": round(mem_init.peak / 2**20, 1),

@@ -18,6 +18,7 @@ fp16 (the CUDA default), bf16 and fp32, a token-budget sweep, the tokenizer alon
 and two checks on the CUDA path (pieces are bit-identical in fp32; a real
 out-of-memory under a capped memory fraction backs off and completes).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -82,9 +83,17 @@ def main():
     import kosbert_viz as kv
 
     work = Path(tempfile.mkdtemp(prefix="kv-bench-enc-"))
-    model_dir = str(build_tiny_model(work / "bert-base-ko", hidden_size=args.hidden, num_layers=args.layers,
-                                     vocab_size=32000, max_seq_length=128,
-                                     num_heads=max(1, args.hidden // 64), intermediate_size=4 * args.hidden))
+    model_dir = str(
+        build_tiny_model(
+            work / "bert-base-ko",
+            hidden_size=args.hidden,
+            num_layers=args.layers,
+            vocab_size=32000,
+            max_seq_length=128,
+            num_heads=max(1, args.hidden // 64),
+            intermediate_size=4 * args.hidden,
+        )
+    )
     texts, source = load_texts(args.n)
     st = SentenceTransformer(model_dir, device="cpu")
     ours_model = kv.load_encoder(model_dir)
@@ -95,11 +104,18 @@ def main():
         int8_export_s = time.perf_counter() - t
     except ImportError:
         ours_int8 = int8_export_s = None
-    result = {"benchmark": "encode", "device": "cpu", "torch_threads": threads, "cpus": os.cpu_count(),
-              "load_average_start": os.getloadavg(),
-              "model": f"BERT {args.layers}x{args.hidden}, {max(1, args.hidden // 64)} heads, FFN {4 * args.hidden}, "
-                       "random weights, Korean WordPiece", "texts": source, "n": len(texts),
-              "int8_export_s": int8_export_s}
+    result = {
+        "benchmark": "encode",
+        "device": "cpu",
+        "torch_threads": threads,
+        "cpus": os.cpu_count(),
+        "load_average_start": os.getloadavg(),
+        "model": f"BERT {args.layers}x{args.hidden}, {max(1, args.hidden // 64)} heads, FFN {4 * args.hidden}, "
+        "random weights, Korean WordPiece",
+        "texts": source,
+        "n": len(texts),
+        "int8_export_s": int8_export_s,
+    }
 
     def st_encode(data, n_threads):
         torch.set_num_threads(n_threads)
@@ -114,8 +130,11 @@ def main():
     for case, data, model in cases:
         timings = {"st": [], "st_1thread": [], "ours": []}
         for _ in range(args.repeats):  # interleaved, so load changes hit every variant alike
-            for name, fn in (("st", lambda: st_encode(data, threads)), ("st_1thread", lambda: st_encode(data, 1)),
-                             ("ours", lambda: kv.encode(data, model, cache=None, show_progress_bar=False))):
+            for name, fn in (
+                ("st", lambda: st_encode(data, threads)),
+                ("st_1thread", lambda: st_encode(data, 1)),
+                ("ours", lambda: kv.encode(data, model, cache=None, show_progress_bar=False)),
+            ):
                 t = time.perf_counter()
                 vecs = fn()
                 timings[name].append(time.perf_counter() - t)
@@ -126,15 +145,23 @@ def main():
         cos = _cosine_rows(ref, got)
         med = {k: statistics.median(v) for k, v in timings.items()}
         tuner = getattr(model, "_thread_tuner", None)
-        result[case] = {"texts": len(data), "st_s_median": med["st"], "st_1thread_s_median": med["st_1thread"],
-                        "ours_s_median": med["ours"], "st_texts_per_s": len(data) / med["st"],
-                        "st_1thread_texts_per_s": len(data) / med["st_1thread"],
-                        "ours_texts_per_s": len(data) / med["ours"], "speedup": med["st"] / med["ours"],
-                        "speedup_vs_st_1thread": med["st_1thread"] / med["ours"],
-                        "min_cosine_vs_st": float(cos.min()), "ours_threads_chosen": tuner and tuner.best,
-                        "runs": timings}
-        print(case, {k: round(v, 3) for k, v in result[case].items() if isinstance(v, float)}, file=sys.stderr,
-              flush=True)
+        result[case] = {
+            "texts": len(data),
+            "st_s_median": med["st"],
+            "st_1thread_s_median": med["st_1thread"],
+            "ours_s_median": med["ours"],
+            "st_texts_per_s": len(data) / med["st"],
+            "st_1thread_texts_per_s": len(data) / med["st_1thread"],
+            "ours_texts_per_s": len(data) / med["ours"],
+            "speedup": med["st"] / med["ours"],
+            "speedup_vs_st_1thread": med["st_1thread"] / med["ours"],
+            "min_cosine_vs_st": float(cos.min()),
+            "ours_threads_chosen": tuner and tuner.best,
+            "runs": timings,
+        }
+        print(
+            case, {k: round(v, 3) for k, v in result[case].items() if isinstance(v, float)}, file=sys.stderr, flush=True
+        )
     result["load_average_end"] = os.getloadavg()
     text = json.dumps(result, indent=2)
     print(text)
@@ -166,9 +193,17 @@ def main_cuda(args):
 
     dev = args.device
     work = Path(tempfile.mkdtemp(prefix="kv-bench-enc-"))
-    model_dir = str(build_tiny_model(work / "bert-base-ko", hidden_size=args.hidden, num_layers=args.layers,
-                                     vocab_size=32000, max_seq_length=128,
-                                     num_heads=max(1, args.hidden // 64), intermediate_size=4 * args.hidden))
+    model_dir = str(
+        build_tiny_model(
+            work / "bert-base-ko",
+            hidden_size=args.hidden,
+            num_layers=args.layers,
+            vocab_size=32000,
+            max_seq_length=128,
+            num_heads=max(1, args.hidden // 64),
+            intermediate_size=4 * args.hidden,
+        )
+    )
     st32 = SentenceTransformer(model_dir, device=dev)
     st16 = SentenceTransformer(model_dir, device=dev).half()
     ours = {p: kv.load_encoder(model_dir, device=dev, precision=p) for p in ("fp16", "bf16", "fp32")}
@@ -176,16 +211,25 @@ def main_cuda(args):
     corpora = {"synthetic": synthetic_korean(args.n_synthetic), ynat_source: ynat}
     cuda = dev.startswith("cuda")
     props = torch.cuda.get_device_properties(dev) if cuda else None
-    result = {"benchmark": "encode", "device": dev, "gpu": props.name if cuda else None,
-              "gpu_memory_gib": round(props.total_memory / 2**30, 1) if cuda else None,
-              "cpu_cores": os.cpu_count(),
-              "versions": {"torch": torch.__version__, "sentence_transformers": __import__("sentence_transformers").__version__,
-                           "transformers": __import__("transformers").__version__,
-                           "tokenizers": __import__("tokenizers").__version__},
-              "model": f"BERT {args.layers}x{args.hidden}, {max(1, args.hidden // 64)} heads, FFN {4 * args.hidden}, "
-                       "random weights, Korean WordPiece, max_seq_length 128, "
-                       "mean pooling", "fast_path": _fastpath.fast_path_supported(st32),
-              "attention": st32[0].auto_model.config._attn_implementation, "repeats": args.repeats}
+    result = {
+        "benchmark": "encode",
+        "device": dev,
+        "gpu": props.name if cuda else None,
+        "gpu_memory_gib": round(props.total_memory / 2**30, 1) if cuda else None,
+        "cpu_cores": os.cpu_count(),
+        "versions": {
+            "torch": torch.__version__,
+            "sentence_transformers": __import__("sentence_transformers").__version__,
+            "transformers": __import__("transformers").__version__,
+            "tokenizers": __import__("tokenizers").__version__,
+        },
+        "model": f"BERT {args.layers}x{args.hidden}, {max(1, args.hidden // 64)} heads, FFN {4 * args.hidden}, "
+        "random weights, Korean WordPiece, max_seq_length 128, "
+        "mean pooling",
+        "fast_path": _fastpath.fast_path_supported(st32),
+        "attention": st32[0].auto_model.config._attn_implementation,
+        "repeats": args.repeats,
+    }
 
     def sync():
         if cuda:
@@ -200,6 +244,7 @@ def main_cuda(args):
             finally:
                 torch.backends.cuda.matmul.allow_tf32 = False
                 torch.backends.cudnn.allow_tf32 = False
+
         return go
 
     def ours_run(prec, texts, budget=None):
@@ -207,6 +252,7 @@ def main_cuda(args):
             out = kv.encode(texts, ours[prec], cache=None, show_progress_bar=False, token_budget=budget)
             sync()
             return out
+
         return go
 
     tok = _fastpath._fast_tokenizer(ours["fp16"], ours["fp16"].model[0].tokenizer, 128)
@@ -217,30 +263,47 @@ def main_cuda(args):
             fn()
         for p in ours:
             kv.encode(warm, ours[p], cache=None, show_progress_bar=False)
-        entry = {"texts": len(texts), "distinct": len(set(texts)), "tokens_mean": float(lengths.mean()),
-                 "tokens_p95": float(np.percentile(lengths, 95)), "tokens_max": int(lengths.max())}
+        entry = {
+            "texts": len(texts),
+            "distinct": len(set(texts)),
+            "tokens_mean": float(lengths.mean()),
+            "tokens_p95": float(np.percentile(lengths, 95)),
+            "tokens_max": int(lengths.max()),
+        }
         t = time.perf_counter()
         tok(texts)
         entry["tokenizer_alone_texts_per_s"] = len(texts) / (time.perf_counter() - t)
         t = time.perf_counter()
         ours["fp16"].model[0].tokenizer(texts, truncation=True, max_length=128)
         entry["hf_tokenizer_call_texts_per_s"] = len(texts) / (time.perf_counter() - t)
-        cases = {"st_default_fp32_b32": st_run(st32, 32, texts), "st_fp32_b256": st_run(st32, 256, texts),
-                 "st_tf32_b256": st_run(st32, 256, texts, tf32=True), "st_fp16_b1024": st_run(st16, 1024, texts),
-                 "ours_fp16": ours_run("fp16", texts), "ours_bf16": ours_run("bf16", texts),
-                 "ours_fp32": ours_run("fp32", texts)}
+        cases = {
+            "st_default_fp32_b32": st_run(st32, 32, texts),
+            "st_fp32_b256": st_run(st32, 256, texts),
+            "st_tf32_b256": st_run(st32, 256, texts, tf32=True),
+            "st_fp16_b1024": st_run(st16, 1024, texts),
+            "ours_fp16": ours_run("fp16", texts),
+            "ours_bf16": ours_run("bf16", texts),
+            "ours_fp32": ours_run("fp32", texts),
+        }
         ref = None
         for case, fn in cases.items():
             med, runs, vecs = _median_run(fn, args.repeats)
             if ref is None:
                 ref = vecs
             cos = _cosine_rows(ref, vecs)
-            entry[case] = {"s_median": med, "texts_per_s": len(texts) / med, "runs": runs,
-                           "min_cosine_vs_st_fp32": float(cos.min()), "median_cosine": float(np.median(cos))}
+            entry[case] = {
+                "s_median": med,
+                "texts_per_s": len(texts) / med,
+                "runs": runs,
+                "min_cosine_vs_st_fp32": float(cos.min()),
+                "median_cosine": float(np.median(cos)),
+            }
             print(name, case, round(len(texts) / med), "texts/s", file=sys.stderr, flush=True)
         st_best = max((c for c in entry if c.startswith("st_")), key=lambda c: entry[c]["texts_per_s"])
         for case in ("ours_fp16", "ours_bf16", "ours_fp32"):
-            entry[case]["speedup_vs_st_default"] = entry[case]["texts_per_s"] / entry["st_default_fp32_b32"]["texts_per_s"]
+            entry[case]["speedup_vs_st_default"] = (
+                entry[case]["texts_per_s"] / entry["st_default_fp32_b32"]["texts_per_s"]
+            )
             entry[case]["speedup_vs_best_st"] = entry[case]["texts_per_s"] / entry[st_best]["texts_per_s"]
         entry["best_st"] = st_best
         sweep = {}
@@ -266,8 +329,9 @@ def main_cuda(args):
     one_by_one = np.stack([kv.encode(t, ours["fp32"], cache=None) for t in texts[:50]])
     checks["fp32_single_texts_bit_identical"] = bool(np.array_equal(one_by_one, whole[:50]))
     checks["fp32_single_texts_max_abs_diff"] = float(np.abs(one_by_one - whole[:50]).max())
-    checks["fp32_min_cosine_vs_st_fp32"] = float(_cosine_rows(
-        whole, st32.encode(texts, batch_size=32, convert_to_numpy=True, show_progress_bar=False)).min())
+    checks["fp32_min_cosine_vs_st_fp32"] = float(
+        _cosine_rows(whole, st32.encode(texts, batch_size=32, convert_to_numpy=True, show_progress_bar=False)).min()
+    )
     if not cuda:
         result["cuda_checks"] = checks
         print(json.dumps(result, indent=2))
@@ -275,7 +339,10 @@ def main_cuda(args):
     normal = kv.encode(texts, ours["fp16"], cache=None, show_progress_bar=False)
     torch.cuda.empty_cache()
     free, total = torch.cuda.mem_get_info(torch.cuda.current_device())
-    torch.cuda.set_per_process_memory_fraction(min(1.0, (torch.cuda.memory_allocated(torch.cuda.current_device()) + 2**30) / total), torch.cuda.current_device())
+    torch.cuda.set_per_process_memory_fraction(
+        min(1.0, (torch.cuda.memory_allocated(torch.cuda.current_device()) + 2**30) / total),
+        torch.cuda.current_device(),
+    )
     try:
         capped = kv.encode(texts, ours["fp16"], cache=None, show_progress_bar=False, token_budget=2**24)
         checks["oom_backoff_final_budget"] = ours["fp16"].last_token_budget

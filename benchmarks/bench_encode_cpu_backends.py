@@ -25,6 +25,7 @@ texts/s, ratio vs the reference and per-vector cosine vs the reference vectors.
 Thread study: torch.set_num_threads(1) vs (2) on the same BERT-base, and on the default tiny
 model (hidden 32, 2 layers) with --tiny-n YNAT headlines, interleaved.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,8 +52,17 @@ THREADS = 2  # this machine's cores; every backend gets the same number
 
 def _versions():
     out = {"python": platform.python_version()}
-    for pkg in ("torch", "transformers", "sentence-transformers", "tokenizers", "numpy", "onnx",
-                "onnxruntime", "openvino", "nncf"):
+    for pkg in (
+        "torch",
+        "transformers",
+        "sentence-transformers",
+        "tokenizers",
+        "numpy",
+        "onnx",
+        "onnxruntime",
+        "openvino",
+        "nncf",
+    ):
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
@@ -93,8 +103,9 @@ class _Pooled:
                 self.m = m
 
             def forward(self, input_ids, attention_mask, token_type_ids):
-                h = self.m(input_ids=input_ids, attention_mask=attention_mask,
-                           token_type_ids=token_type_ids).last_hidden_state
+                h = self.m(
+                    input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+                ).last_hidden_state
                 mask = attention_mask.unsqueeze(-1).to(h.dtype)
                 return (h * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
@@ -112,16 +123,28 @@ def export_onnx(model_dir, path):
 
     st = SentenceTransformer(str(model_dir), device="cpu", model_kwargs={"attn_implementation": "eager"})
 
-    enc = st.tokenizer(["배송이 빨라요", "앱이 업데이트 후에 자꾸 꺼져요"], padding=True, truncation=True,
-                       max_length=st.max_seq_length, return_tensors="pt")
+    enc = st.tokenizer(
+        ["배송이 빨라요", "앱이 업데이트 후에 자꾸 꺼져요"],
+        padding=True,
+        truncation=True,
+        max_length=st.max_seq_length,
+        return_tensors="pt",
+    )
     names = ["input_ids", "attention_mask", "token_type_ids"]
     axes = {k: {0: "batch", 1: "seq"} for k in names}
     axes["sentence_embedding"] = {0: "batch"}
     with torch.no_grad():
         # TorchScript exporter: its graph is the one onnxruntime's BERT fusions recognise.
-        torch.onnx.export(_Pooled(st[0].auto_model), tuple(enc[k] for k in names), str(path),
-                          input_names=names, output_names=["sentence_embedding"], dynamic_axes=axes,
-                          opset_version=17, dynamo=False)
+        torch.onnx.export(
+            _Pooled(st[0].auto_model),
+            tuple(enc[k] for k in names),
+            str(path),
+            input_names=names,
+            output_names=["sentence_embedding"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
     return path
 
 
@@ -136,9 +159,14 @@ class BatchedRunner:
         order = np.argsort([-len(t) for t in texts], kind="stable")  # ST sorts by -len(text)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for i in range(0, len(texts), self.batch_size):
-            idx = order[i:i + self.batch_size]
-            enc = self.st.tokenizer([texts[j] for j in idx], padding=True, truncation=True,
-                                    max_length=self.st.max_seq_length, return_tensors="np")
+            idx = order[i : i + self.batch_size]
+            enc = self.st.tokenizer(
+                [texts[j] for j in idx],
+                padding=True,
+                truncation=True,
+                max_length=self.st.max_seq_length,
+                return_tensors="np",
+            )
             feed = {k: enc[k].astype(np.int64) for k in ("input_ids", "attention_mask", "token_type_ids")}
             out[idx] = self.run(feed)
         return out
@@ -159,8 +187,12 @@ def ov_runner(st, ov_model, precision="f32", threads=THREADS):
     import openvino as ov
 
     core = ov.Core()
-    cfg = {"INFERENCE_NUM_THREADS": threads, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY",
-           "INFERENCE_PRECISION_HINT": precision}
+    cfg = {
+        "INFERENCE_NUM_THREADS": threads,
+        "NUM_STREAMS": 1,
+        "PERFORMANCE_HINT": "LATENCY",
+        "INFERENCE_PRECISION_HINT": precision,
+    }
     compiled = core.compile_model(ov_model, "CPU", cfg)
     req = compiled.create_infer_request()
     return BatchedRunner(st, lambda feed: req.infer(feed)[0].copy())
@@ -184,17 +216,27 @@ def build_candidates(st, model_dir, work, calib_texts, log):
     try:
         from onnxruntime.transformers.optimizer import optimize_model
 
-        opt = optimize_model(str(onnx_path), model_type="bert", num_heads=hf_cfg.num_attention_heads,
-                             hidden_size=hf_cfg.hidden_size, opt_level=1)
+        opt = optimize_model(
+            str(onnx_path),
+            model_type="bert",
+            num_heads=hf_cfg.num_attention_heads,
+            hidden_size=hf_cfg.hidden_size,
+            opt_level=1,
+        )
         log["ort_fusion_stats"] = opt.get_fused_operator_statistics()
         opt.save_model_to_file(str(fused))
-        cands["ort_fp32_fused"] = (ort_runner(st, fused),
-                                   "onnxruntime.transformers.optimizer BERT fusions (Attention, LayerNorm, Gelu) + ORT_ENABLE_ALL")
+        cands["ort_fp32_fused"] = (
+            ort_runner(st, fused),
+            "onnxruntime.transformers.optimizer BERT fusions (Attention, LayerNorm, Gelu) + ORT_ENABLE_ALL",
+        )
     except Exception as e:  # noqa: BLE001
         failed["ort_fp32_fused"] = repr(e)
         fused = onnx_path
     if "ort_fp32_fused" in cands:
-        cands["ort_fp32_fused_1thread"] = (ort_runner(st, fused, threads=1), "ort_fp32_fused with intra_op_num_threads=1")
+        cands["ort_fp32_fused_1thread"] = (
+            ort_runner(st, fused, threads=1),
+            "ort_fp32_fused with intra_op_num_threads=1",
+        )
     try:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -204,14 +246,24 @@ def build_candidates(st, model_dir, work, calib_texts, log):
         # uint8 activations quantised per batch at run time, MatMul-family ops, per-tensor.
         import onnx
 
-        quantize_dynamic(str(fused), str(q8), weight_type=QuantType.QInt8, per_channel=False,
-                         reduce_range=False,
-                         # the fused graph has com.microsoft ops that ONNX shape inference cannot type
-                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        quantize_dynamic(
+            str(fused),
+            str(q8),
+            weight_type=QuantType.QInt8,
+            per_channel=False,
+            reduce_range=False,
+            # the fused graph has com.microsoft ops that ONNX shape inference cannot type
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
         log["ort_int8_quantize_s"] = time.perf_counter() - t
-        cands["ort_int8_dynamic"] = (ort_runner(st, q8),
-                                     "onnxruntime.quantization.quantize_dynamic QInt8 weights (on the fused graph)")
-        cands["ort_int8_dynamic_1thread"] = (ort_runner(st, q8, threads=1), "ort_int8_dynamic with intra_op_num_threads=1")
+        cands["ort_int8_dynamic"] = (
+            ort_runner(st, q8),
+            "onnxruntime.quantization.quantize_dynamic QInt8 weights (on the fused graph)",
+        )
+        cands["ort_int8_dynamic_1thread"] = (
+            ort_runner(st, q8, threads=1),
+            "ort_int8_dynamic with intra_op_num_threads=1",
+        )
     except Exception as e:  # noqa: BLE001
         failed["ort_int8_dynamic"] = repr(e)
 
@@ -220,11 +272,15 @@ def build_candidates(st, model_dir, work, calib_texts, log):
         import openvino as ov
 
         ov_model = ov.convert_model(str(onnx_path))
-        cands["ov_fp32"] = (ov_runner(st, ov_model, "f32"),
-                            "openvino CPU, INFERENCE_PRECISION_HINT=f32, LATENCY, 1 stream")
+        cands["ov_fp32"] = (
+            ov_runner(st, ov_model, "f32"),
+            "openvino CPU, INFERENCE_PRECISION_HINT=f32, LATENCY, 1 stream",
+        )
         cands["ov_fp32_1thread"] = (ov_runner(st, ov_model, "f32", threads=1), "ov_fp32 with INFERENCE_NUM_THREADS=1")
-        cands["ov_bf16"] = (ov_runner(st, ov_model, "bf16"),
-                            "openvino CPU, INFERENCE_PRECISION_HINT=bf16 (its default where the CPU has avx512_bf16/AMX)")
+        cands["ov_bf16"] = (
+            ov_runner(st, ov_model, "bf16"),
+            "openvino CPU, INFERENCE_PRECISION_HINT=bf16 (its default where the CPU has avx512_bf16/AMX)",
+        )
     except Exception as e:  # noqa: BLE001
         failed["ov_fp32"] = repr(e)
         ov_model = None
@@ -235,8 +291,10 @@ def build_candidates(st, model_dir, work, calib_texts, log):
             t = time.perf_counter()
             wc = nncf.compress_weights(ov.convert_model(str(onnx_path)), mode=nncf.CompressWeightsMode.INT8_ASYM)
             log["ov_int8_weights_s"] = time.perf_counter() - t
-            cands["ov_int8_weights"] = (ov_runner(st, wc, "f32"),
-                                        "nncf.compress_weights INT8_ASYM (weight-only int8; activations f32)")
+            cands["ov_int8_weights"] = (
+                ov_runner(st, wc, "f32"),
+                "nncf.compress_weights INT8_ASYM (weight-only int8; activations f32)",
+            )
         except Exception as e:  # noqa: BLE001
             failed["ov_int8_weights"] = repr(e)
         try:
@@ -244,18 +302,29 @@ def build_candidates(st, model_dir, work, calib_texts, log):
 
             def feeds():
                 for i in range(0, len(calib_texts), 8):
-                    enc = st.tokenizer(calib_texts[i:i + 8], padding=True, truncation=True,
-                                       max_length=st.max_seq_length, return_tensors="np")
+                    enc = st.tokenizer(
+                        calib_texts[i : i + 8],
+                        padding=True,
+                        truncation=True,
+                        max_length=st.max_seq_length,
+                        return_tensors="np",
+                    )
                     yield {k: enc[k].astype(np.int64) for k in ("input_ids", "attention_mask", "token_type_ids")}
 
             batches = list(feeds())
             t = time.perf_counter()
-            sq = nncf.quantize(ov.convert_model(str(onnx_path)), nncf.Dataset(batches),
-                               model_type=nncf.ModelType.TRANSFORMER, subset_size=len(batches))
+            sq = nncf.quantize(
+                ov.convert_model(str(onnx_path)),
+                nncf.Dataset(batches),
+                model_type=nncf.ModelType.TRANSFORMER,
+                subset_size=len(batches),
+            )
             log["ov_int8_static_s"] = time.perf_counter() - t
-            cands["ov_int8_static"] = (ov_runner(st, sq, "f32"),
-                                       f"nncf.quantize ModelType.TRANSFORMER, {len(calib_texts)} other YNAT "
-                                       "headlines as calibration (what export_static_quantized_openvino_model does)")
+            cands["ov_int8_static"] = (
+                ov_runner(st, sq, "f32"),
+                f"nncf.quantize ModelType.TRANSFORMER, {len(calib_texts)} other YNAT "
+                "headlines as calibration (what export_static_quantized_openvino_model does)",
+            )
         except Exception as e:  # noqa: BLE001
             failed["ov_int8_static"] = repr(e)
     return cands, failed
@@ -265,6 +334,7 @@ def bench_backends(st, texts, cands, repeats):
     import torch
 
     torch.set_num_threads(THREADS)
+
     def st_encode(threads):
         def run():
             torch.set_num_threads(threads)
@@ -272,6 +342,7 @@ def bench_backends(st, texts, cands, repeats):
                 return st.encode(texts, batch_size=32, convert_to_numpy=True, show_progress_bar=False)
             finally:
                 torch.set_num_threads(THREADS)
+
         return run
 
     runs = {"torch_st_fp32": st_encode(THREADS), "torch_st_fp32_1thread": st_encode(1)}
@@ -282,7 +353,7 @@ def bench_backends(st, texts, cands, repeats):
         vecs[k] = f()
     names = list(runs)
     for rep in range(repeats):
-        order = names[rep % len(names):] + names[:rep % len(names)]  # rotate so no backend always goes first
+        order = names[rep % len(names) :] + names[: rep % len(names)]  # rotate so no backend always goes first
         for k in order:
             t = time.perf_counter()
             vecs[k] = runs[k]()
@@ -295,13 +366,23 @@ def bench_backends(st, texts, cands, repeats):
         m = statistics.median(times[k])
         cos = _cosine(ref, vecs[k])
         ratio = m_ref / m
-        rows[k] = {"s_median": m, "texts_per_s": len(texts) / m, "ratio_vs_torch": ratio,
-                   "ratio_vs_torch_1thread": m_ref1 / m,
-                   "min_cosine": float(cos.min()), "median_cosine": float(np.median(cos)),
-                   "passes_bar": None if k.startswith("torch_") else bool(ratio >= BAR["min_ratio"] and cos.min() >= BAR["min_cosine"]),
-                   "notes": {"torch_st_fp32": f"reference: SentenceTransformer.encode(texts, batch_size=32), torch fp32, {THREADS} threads",
-                             "torch_st_fp32_1thread": "the same with torch.set_num_threads(1)"}.get(k) or cands[k][1],
-                   "runs_s": times[k]}
+        rows[k] = {
+            "s_median": m,
+            "texts_per_s": len(texts) / m,
+            "ratio_vs_torch": ratio,
+            "ratio_vs_torch_1thread": m_ref1 / m,
+            "min_cosine": float(cos.min()),
+            "median_cosine": float(np.median(cos)),
+            "passes_bar": None
+            if k.startswith("torch_")
+            else bool(ratio >= BAR["min_ratio"] and cos.min() >= BAR["min_cosine"]),
+            "notes": {
+                "torch_st_fp32": f"reference: SentenceTransformer.encode(texts, batch_size=32), torch fp32, {THREADS} threads",
+                "torch_st_fp32_1thread": "the same with torch.set_num_threads(1)",
+            }.get(k)
+            or cands[k][1],
+            "runs_s": times[k],
+        }
     return rows
 
 
@@ -311,7 +392,7 @@ def bench_threads(st, texts, repeats):
     times = {1: [], 2: []}
     st.encode(texts[:64], batch_size=32, show_progress_bar=False)
     for rep in range(repeats):
-        for n in ((1, 2) if rep % 2 == 0 else (2, 1)):
+        for n in (1, 2) if rep % 2 == 0 else (2, 1):
             torch.set_num_threads(n)
             t = time.perf_counter()
             st.encode(texts, batch_size=32, convert_to_numpy=True, show_progress_bar=False)
@@ -356,16 +437,30 @@ def main():
     st = SentenceTransformer(str(base_dir), device="cpu")
     cfg = st[0].auto_model.config
     result = {
-        "benchmark": "encode_cpu_backends", "device": "cpu", "threads_per_backend": THREADS,
-        "cpu": _cpu(), "versions": _versions(), "bar": BAR,
-        "model": {"built_with": "tests/tiny_model.build_tiny_model(hidden_size=768, num_layers=12, vocab_size=32000, max_seq_length=128)",
-                  "layers": cfg.num_hidden_layers, "hidden": cfg.hidden_size, "heads": cfg.num_attention_heads,
-                  "intermediate": cfg.intermediate_size, "vocab_size_actual": cfg.vocab_size,
-                  "max_seq_length": st.max_seq_length, "pooling": "mean", "weights": "random",
-                  "attn_implementation_torch_reference": getattr(cfg, "_attn_implementation", None),
-                  "onnx_export": "torch.onnx.export(dynamo=False, opset 17) of BertModel(attn_implementation=eager) + mean pooling"},
-        "texts": {"source": "YNAT train titles, sample(n, random_state=0)", "n": len(texts),
-                  "mean_chars": float(np.mean([len(t) for t in texts]))},
+        "benchmark": "encode_cpu_backends",
+        "device": "cpu",
+        "threads_per_backend": THREADS,
+        "cpu": _cpu(),
+        "versions": _versions(),
+        "bar": BAR,
+        "model": {
+            "built_with": "tests/tiny_model.build_tiny_model(hidden_size=768, num_layers=12, vocab_size=32000, max_seq_length=128)",
+            "layers": cfg.num_hidden_layers,
+            "hidden": cfg.hidden_size,
+            "heads": cfg.num_attention_heads,
+            "intermediate": cfg.intermediate_size,
+            "vocab_size_actual": cfg.vocab_size,
+            "max_seq_length": st.max_seq_length,
+            "pooling": "mean",
+            "weights": "random",
+            "attn_implementation_torch_reference": getattr(cfg, "_attn_implementation", None),
+            "onnx_export": "torch.onnx.export(dynamo=False, opset 17) of BertModel(attn_implementation=eager) + mean pooling",
+        },
+        "texts": {
+            "source": "YNAT train titles, sample(n, random_state=0)",
+            "n": len(texts),
+            "mean_chars": float(np.mean([len(t) for t in texts])),
+        },
         "repeats": args.repeats,
     }
     log = {}

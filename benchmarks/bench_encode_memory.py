@@ -9,6 +9,7 @@ in memory, then plain SentenceTransformer.encode on it (measured on --ref-n text
 reported per million). Prints JSON; peak RSS is the process's ru_maxrss, measured in a
 fresh subprocess for each side.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,8 +61,11 @@ print(json.dumps({{"n": n, "wall_s": wall, "peak_rss_mb": resource.getrusage(res
 
 def child(mode, n, model, out_path, use_cache):
     code = CHILD.format(root=str(ROOT))
-    p = subprocess.run([sys.executable, "-c", code, mode, str(n), model, out_path, str(DATA), "1" if use_cache else "0"],
-                       capture_output=True, text=True)
+    p = subprocess.run(
+        [sys.executable, "-c", code, mode, str(n), model, out_path, str(DATA), "1" if use_cache else "0"],
+        capture_output=True,
+        text=True,
+    )
     if p.returncode:
         raise RuntimeError(p.stderr[-3000:])
     return json.loads(p.stdout.strip().splitlines()[-1])
@@ -81,10 +85,21 @@ def main():
     model = str(build_tiny_model(work / "tiny"))
     ours = child("ours", args.n, model, str(work / "emb.npy"), args.cache)
     ref = child("st_list", args.ref_n, model, "", False)
-    print(json.dumps({"benchmark": "encode_memory", "model": "tiny test BERT (32-d)", "cache": args.cache,
-                      "ours_generator_to_memmap": ours, "reference_list_then_st_encode": ref,
-                      "ours_texts_per_s": ours["n"] / ours["wall_s"], "ref_texts_per_s": ref["n"] / ref["wall_s"],
-                      "source": "nsmc raw_reviews" if DATA.exists() else "synthetic"}, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "encode_memory",
+                "model": "tiny test BERT (32-d)",
+                "cache": args.cache,
+                "ours_generator_to_memmap": ours,
+                "reference_list_then_st_encode": ref,
+                "ours_texts_per_s": ours["n"] / ours["wall_s"],
+                "ref_texts_per_s": ref["n"] / ref["wall_s"],
+                "source": "nsmc raw_reviews" if DATA.exists() else "synthetic",
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ Python (imports included) against a hand-written jupyter-scatter plot of the sam
 Run: ``python benchmarks/bench_explore.py [--part report|widget|frames|build|all] [--sizes 100000] [--widget-sizes 100000,1000000]``;
 JSON to benchmarks/results/bench_explore.json (a part not run keeps its previous numbers there).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -90,8 +91,13 @@ def _texts(n: int) -> list[str]:
 
 
 def _old_report_module():
-    src = subprocess.run(["git", "show", f"{REFERENCE_COMMIT}:kosbert_viz/report.py"], cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout
+    src = subprocess.run(
+        ["git", "show", f"{REFERENCE_COMMIT}:kosbert_viz/report.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     src = src.replace("from .plot import", "from kosbert_viz.viz.scatter import")
     mod = types.ModuleType("kosbert_viz_old_report")
     exec(compile(src, "old_report.py", "exec"), mod.__dict__)
@@ -114,7 +120,9 @@ def _render(browser, path: Path, ready: bool, timeout_s: float = 120) -> dict:
         if "kosbert-viz:drawn" in marks:
             out["page_drawn_s"] = round(marks["kosbert-viz:drawn"] / 1000, 3)
         # where the new page spends its time: data opened (plotly.js run), texts decoded, hover strings built
-        out["marks_s"] = {k.split(":", 1)[1]: round(v / 1000, 3) for k, v in marks.items() if k.startswith("kosbert-viz:")}
+        out["marks_s"] = {
+            k.split(":", 1)[1]: round(v / 1000, 3) for k, v in marks.items() if k.startswith("kosbert-viz:")
+        }
         out["console_errors"] = len(log.console_errors) + len(log.page_errors)
         return out
     finally:
@@ -130,23 +138,33 @@ def _size_steps(doc: str, texts, xy, labels) -> dict:
     def gz(raw: bytes, level: int = 6) -> int:
         return len(gzip.compress(raw, compresslevel=level, mtime=0))
 
-    blocks = {m.group(1): {"chars": len(m.group(3)), "gzip_bytes": int(m.group(2))} for m in re.finditer(
-        r'id="kv-([a-z]+)" data-encoding="gzip\+base85" data-length="(\d+)">([^<]*)</script>', doc)}
+    blocks = {
+        m.group(1): {"chars": len(m.group(3)), "gzip_bytes": int(m.group(2))}
+        for m in re.finditer(r'id="kv-([a-z]+)" data-encoding="gzip\+base85" data-length="(\d+)">([^<]*)</script>', doc)
+    }
     packed = sum(b["gzip_bytes"] for b in blocks.values())
     n = len(texts)
     xy32 = np.asarray(xy, np.float32)
     idx = [np.flatnonzero(labels == c).astype(np.int32) for c in np.unique(labels)]
-    plain = xy32[:, 0].tobytes() + xy32[:, 1].tobytes() + labels.astype(np.int32).tobytes() + b"".join(i.tobytes() for i in idx)
+    plain = (
+        xy32[:, 0].tobytes()
+        + xy32[:, 1].tobytes()
+        + labels.astype(np.int32).tobytes()
+        + b"".join(i.tobytes() for i in idx)
+    )
     return {
         "blocks": blocks,
         "plotly_js": {"raw": len(get_plotlyjs_bytes()), "gzip9": blocks["plotly"]["gzip_bytes"]},
-        "texts": {"json_gzip": gz(json.dumps(list(texts), ensure_ascii=False, separators=(",", ":")).encode()),
-                  "dictionary_stream_gzip": blocks["texts"]["gzip_bytes"],
-                  "dictionary_stream_raw": len(encode_texts(texts)[1])},
+        "texts": {
+            "json_gzip": gz(json.dumps(list(texts), ensure_ascii=False, separators=(",", ":")).encode()),
+            "dictionary_stream_gzip": blocks["texts"]["gzip_bytes"],
+            "dictionary_stream_raw": len(encode_texts(texts)[1]),
+        },
         "binary": {"plain_int32_gzip": gz(plain), "planes_and_delta_gzip": blocks["binary"]["gzip_bytes"]},
         "all_blocks_as_base64": sum(4 * -(-b["gzip_bytes"] // 3) for b in blocks.values()),
         "all_blocks_as_base85": sum(b["chars"] for b in blocks.values()),
-        "gzip_bytes": packed, "n": n,
+        "gzip_bytes": packed,
+        "n": n,
     }
 
 
@@ -161,9 +179,13 @@ def report_main(args) -> dict:
     from kosbert_viz.report.html import report_html
 
     old = _old_report_module()
-    results = {"reference": f"report.py at {REFERENCE_COMMIT} (uncompressed)", "target": {"bytes": 7_000_000,
-               "page_drawn": "<= old"}, "format": "plotly.js, figure, meta, texts (character dictionary), binary "
-               "(byte planes, delta indices): gzip + base85 blocks", "sizes": {}}
+    results = {
+        "reference": f"report.py at {REFERENCE_COMMIT} (uncompressed)",
+        "target": {"bytes": 7_000_000, "page_drawn": "<= old"},
+        "format": "plotly.js, figure, meta, texts (character dictionary), binary "
+        "(byte planes, delta indices): gzip + base85 blocks",
+        "sizes": {},
+    }
     from browser_helpers import launch
     from playwright.sync_api import sync_playwright
 
@@ -200,9 +222,12 @@ def report_main(args) -> dict:
                 row[f"{name}_render"]["page_drawn_runs_s"] = runs
                 row[f"{name}_render"]["page_drawn_median_s"] = float(np.median(runs))
             row["size_ratio_new_over_old"] = round(row["new_bytes"] / row["old_bytes"], 3)
-            row["render_ratio_new_over_old"] = round(row["new_render"]["page_drawn_s"] / row["old_render"]["page_drawn_s"], 3)
-            row["median_render_ratio_new_over_old"] = round(row["new_render"]["page_drawn_median_s"]
-                                                            / row["old_render"]["page_drawn_median_s"], 3)
+            row["render_ratio_new_over_old"] = round(
+                row["new_render"]["page_drawn_s"] / row["old_render"]["page_drawn_s"], 3
+            )
+            row["median_render_ratio_new_over_old"] = round(
+                row["new_render"]["page_drawn_median_s"] / row["old_render"]["page_drawn_median_s"], 3
+            )
             row["steps"] = _size_steps(new_html, texts, xy, labels)
             results["sizes"][str(n)] = row
             print(json.dumps({n: row}, ensure_ascii=False), file=sys.stderr)
@@ -238,8 +263,11 @@ labels = _rng.integers(0, 25, {n})
 coords = (_rng.normal(scale=12, size=(25, 2))[labels] + _rng.normal(size=({n}, 2))).astype(np.float32)
 texts = [f"리뷰 {{i}}: 배송이 빨라요 {{i % 97}}" for i in range({n})]
 """
-SETUP_CELL = ("import time, json, numpy as np, kosbert_viz as kv\n" + DATA_CODE
-              + """print(json.dumps({{"text_bytes": sum(len(t.encode()) for t in texts)}}))""")
+SETUP_CELL = (
+    "import time, json, numpy as np, kosbert_viz as kv\n"
+    + DATA_CODE
+    + """print(json.dumps({{"text_bytes": sum(len(t.encode()) for t in texts)}}))"""
+)
 SELECTION_PROBE_CELL = """import json, time as _time
 _sel_seen = []
 _refresh = ex._refresh_panel
@@ -274,10 +302,16 @@ def _open_notebook(page, lab: dict, name: str) -> None:
     and hide the left area (room for the map)."""
     from test_explore_lab import KERNEL_READY_JS
 
-    (lab["root"] / name).write_text(json.dumps({
-        "cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": ""}],
-        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-        "nbformat": 4, "nbformat_minor": 5}))
+    (lab["root"] / name).write_text(
+        json.dumps(
+            {
+                "cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": ""}],
+                "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+                "nbformat": 4,
+                "nbformat_minor": 5,
+            }
+        )
+    )
     page.goto(f"{lab['url']}/lab/tree/{name}?token={lab['token']}", wait_until="load")
     page.wait_for_function(KERNEL_READY_JS, timeout=120_000, polling=200)
     page.evaluate("() => window.jupyterapp.commands.execute('application:toggle-left-area')")
@@ -338,9 +372,13 @@ def _widget_size(browser, lab: dict, n: int, timeout_s: float, lasso_repeats: in
         page.wait_for_function(PAINTED_JS, timeout=timeout_s * 1000, polling=50)
         row["first_paint_s"] = round(time.perf_counter() - t0, 3)
         row["paint_probe"] = page.evaluate(PAINT_JS)
-        page.wait_for_function("""() => { const c = window.__kvCell;
+        page.wait_for_function(
+            """() => { const c = window.__kvCell;
             const k = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
-            return !!(c.model.executionCount && k.status === 'idle'); }""", timeout=timeout_s * 1000, polling=100)
+            return !!(c.model.executionCount && k.status === 'idle'); }""",
+            timeout=timeout_s * 1000,
+            polling=100,
+        )
         page.wait_for_timeout(500)  # late widget messages
         row["cell_idle_s"] = round(time.perf_counter() - t0, 3)
         got = {k: frames[k] - before[k] for k in frames}
@@ -372,8 +410,9 @@ def _widget_size(browser, lab: dict, n: int, timeout_s: float, lasso_repeats: in
             while True:
                 polls += 1
                 # one cell: the count, and the kernel's probe notes (a second cell would scroll the map away)
-                out = _run_cell(page, "print(len(ex.selected), json.dumps(_sel_seen))",
-                                timeout_ms=int(timeout_s * 1000))
+                out = _run_cell(
+                    page, "print(len(ex.selected), json.dumps(_sel_seen))", timeout_ms=int(timeout_s * 1000)
+                )
                 count, _, notes = out.strip().partition(" ")
                 if int(count or 0) > 0:
                     break
@@ -401,8 +440,9 @@ def _widget_size(browser, lab: dict, n: int, timeout_s: float, lasso_repeats: in
             if name == "lasso":
                 row["lasso_ws_bytes_from_browser"] = frames["sent"] - before["sent"]
             if name != "small_lasso":
-                _run_cell(page, "ex.select([]); _sel_seen.clear(); print(len(ex.selected))",
-                          timeout_ms=int(timeout_s * 1000))
+                _run_cell(
+                    page, "ex.select([]); _sel_seen.clear(); print(len(ex.selected))", timeout_ms=int(timeout_s * 1000)
+                )
                 page.wait_for_timeout(1000)
         # (3) the same wide lasso again, each after clearing the selection; nothing polls while it travels (a cell
         # would leave the same page), the kernel's time stamp is read 5 s later
@@ -437,16 +477,22 @@ def _plotly_reference(browser, n: int, tmp: Path, timeout_s: float) -> dict:
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 25, n)
     xy = (rng.normal(scale=12, size=(25, 2))[labels] + rng.normal(size=(n, 2))).astype(np.float32)
-    fig = go.Figure(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers",
-                                 marker=dict(color=labels, colorscale="Turbo", size=3, opacity=0.8)))
+    fig = go.Figure(
+        go.Scattergl(
+            x=xy[:, 0], y=xy[:, 1], mode="markers", marker=dict(color=labels, colorscale="Turbo", size=3, opacity=0.8)
+        )
+    )
     path = tmp / f"plotly-{n}.html"
     fig.write_html(path, include_plotlyjs=True)
     t = time.perf_counter()
     page, log = open_page(browser, path.as_uri(), timeout_ms=int(timeout_s * 1000))
     try:
         wait_for_plots(page, 1, timeout_ms=int(timeout_s * 1000))
-        return {"first_paint_s": round(time.perf_counter() - t, 3), "html_bytes": path.stat().st_size,
-                "console_errors": len(log.console_errors) + len(log.page_errors)}
+        return {
+            "first_paint_s": round(time.perf_counter() - t, 3),
+            "html_bytes": path.stat().st_size,
+            "console_errors": len(log.console_errors) + len(log.page_errors),
+        }
     finally:
         page.close()
 
@@ -455,11 +501,13 @@ def widget_main(sizes: list[int], timeout_s: float, lasso_repeats: int = 0) -> d
     from browser_helpers import launch
     from playwright.sync_api import sync_playwright
 
-    out = {"setup": "kv.explore(coords=, labels=, texts=) in jupyter lab --no-browser, headless Debian Chromium "
-                    "(SwiftShader WebGL), synthetic 25 themes; one run per size",
-           "reference": "the same points as a plotly Scattergl figure (write_html, plotly.js inline), same browser",
-           "targets": {"first_paint_1M_s": 10, "lasso_to_python_s": 2, "bytes_per_point_beyond_texts": 24},
-           "sizes": {}}
+    out = {
+        "setup": "kv.explore(coords=, labels=, texts=) in jupyter lab --no-browser, headless Debian Chromium "
+        "(SwiftShader WebGL), synthetic 25 themes; one run per size",
+        "reference": "the same points as a plotly Scattergl figure (write_html, plotly.js inline), same browser",
+        "targets": {"first_paint_1M_s": 10, "lasso_to_python_s": 2, "bytes_per_point_beyond_texts": 24},
+        "sizes": {},
+    }
     with sync_playwright() as pw, _lab_server() as lab, tempfile.TemporaryDirectory() as tmp:
         browser = launch(pw)
         for n in sizes:
@@ -469,9 +517,15 @@ def widget_main(sizes: list[int], timeout_s: float, lasso_repeats: int = 0) -> d
             except Exception as exc:  # report what failed (e.g. a timeout at 1M) instead of losing the other size
                 import traceback
 
-                row["explore"] = {"n": n, "error": f"{type(exc).__name__}: {str(exc)[:300]}",
-                                  "where": [f"{f.name}:{f.lineno} {f.line}" for f in traceback.extract_tb(exc.__traceback__)
-                                            if "playwright" not in f.filename]}
+                row["explore"] = {
+                    "n": n,
+                    "error": f"{type(exc).__name__}: {str(exc)[:300]}",
+                    "where": [
+                        f"{f.name}:{f.lineno} {f.line}"
+                        for f in traceback.extract_tb(exc.__traceback__)
+                        if "playwright" not in f.filename
+                    ],
+                }
             try:
                 row["plotly_scattergl"] = _plotly_reference(browser, n, Path(tmp), timeout_s)
             except Exception as exc:
@@ -487,8 +541,11 @@ FRAME_CONFIGS = {  # regl-scatterplot options compared by --part frames (kosbert
     "jupyter-scatter defaults": {},
     "thin selection outline": {"pointSizeSelected": 0, "pointOutlineWidth": 1},
     "performanceMode": {"performanceMode": True},
-    "both (what the explorer uses from 500k points)": {"pointSizeSelected": 0, "pointOutlineWidth": 1,
-                                                       "performanceMode": True},
+    "both (what the explorer uses from 500k points)": {
+        "pointSizeSelected": 0,
+        "pointOutlineWidth": 1,
+        "performanceMode": True,
+    },
 }
 FRAME_LOOP_JS = """() => { window.__kvFrames = []; const now = () => performance.timeOrigin + performance.now();
   const loop = () => { window.__kvFrames.push(now()); requestAnimationFrame(loop); }; requestAnimationFrame(loop); }"""
@@ -503,18 +560,28 @@ def frames_main(n: int, reps: int, timeout_s: float) -> dict:
     from playwright.sync_api import sync_playwright
     from test_explore_lab import _run_cell
 
-    out = {"setup": f"kv.explore(coords=, labels=, texts=) of {n:,} synthetic points in jupyter lab, headless Chromium "
-                    "(SwiftShader WebGL); each option set alternately, the longest gap between animation frames "
-                    "within 3.5 s of ex.select(points) / ex.select([])", "n": n, "configs": {}}
+    out = {
+        "setup": f"kv.explore(coords=, labels=, texts=) of {n:,} synthetic points in jupyter lab, headless Chromium "
+        "(SwiftShader WebGL); each option set alternately, the longest gap between animation frames "
+        "within 3.5 s of ex.select(points) / ex.select([])",
+        "n": n,
+        "configs": {},
+    }
     ms = int(timeout_s * 1000)
     with sync_playwright() as pw, _lab_server() as lab:
         browser = launch(pw)
         page = browser.new_page(viewport={"width": 1700, "height": 1000})
         _open_notebook(page, lab, "frames.ipynb")
         _run_cell(page, SETUP_CELL.format(n=n), timeout_ms=ms)
-        out["n_selected"] = int(_run_cell(page, "import kosbert_viz.explorer.scatter as _E\n"
-                                                "sel = np.flatnonzero((np.abs(coords - coords.mean(0)) < 9).all(1)); "
-                                                "print(len(sel))", timeout_ms=ms))
+        out["n_selected"] = int(
+            _run_cell(
+                page,
+                "import kosbert_viz.explorer.scatter as _E\n"
+                "sel = np.flatnonzero((np.abs(coords - coords.mean(0)) < 9).all(1)); "
+                "print(len(sel))",
+                timeout_ms=ms,
+            )
+        )
         page.evaluate(FRAME_LOOP_JS)
         for name, cfg in FRAME_CONFIGS.items():
             out["configs"][name] = {"options": cfg, "selected_frame_s": [], "cleared_frame_s": []}
@@ -526,7 +593,10 @@ def frames_main(n: int, reps: int, timeout_s: float) -> dict:
                 page.wait_for_function(PAINTED_JS, timeout=ms, polling=50)
                 page.wait_for_timeout(4000)
                 page.locator(".kosbert-viz-explorer").last.scroll_into_view_if_needed()
-                for key, code in (("selected_frame_s", "ex.select(sel); print(1)"), ("cleared_frame_s", "ex.select([]); print(1)")):
+                for key, code in (
+                    ("selected_frame_s", "ex.select(sel); print(1)"),
+                    ("cleared_frame_s", "ex.select([]); print(1)"),
+                ):
                     t = time.time() * 1000
                     _run_cell(page, code, timeout_ms=ms)
                     page.wait_for_timeout(3500)
@@ -570,13 +640,19 @@ def build_main(n: int, reps: int) -> dict:
     before the clock starts), ``kv.explore`` against a hand-written jupyter-scatter plot of the same points (colour
     by theme, theme and text in the tooltip), alternating, each in its own process."""
     env = dict(os.environ, HF_HUB_OFFLINE="1")
-    out = {"setup": f"{n:,} synthetic points, 25 themes; a fresh python per build, imports timed, data made before "
-                    "the clock starts; the two alternate", "n": n, "explore_s": [], "hand_written_jscatter_s": []}
+    out = {
+        "setup": f"{n:,} synthetic points, 25 themes; a fresh python per build, imports timed, data made before "
+        "the clock starts; the two alternate",
+        "n": n,
+        "explore_s": [],
+        "hand_written_jscatter_s": [],
+    }
     script = BUILD_SCRIPT.replace("{data}", DATA_CODE.format(n=n))
     for _ in range(reps):
         for mode, key in (("explore", "explore_s"), ("jscatter", "hand_written_jscatter_s")):
-            run = subprocess.run([sys.executable, "-c", script, mode], capture_output=True, text=True,
-                                 env=env, timeout=900)
+            run = subprocess.run(
+                [sys.executable, "-c", script, mode], capture_output=True, text=True, env=env, timeout=900
+            )
             if run.returncode != 0:
                 raise RuntimeError(f"{mode} build failed: {run.stderr[-2000:]}")
             out[key].append(json.loads(run.stdout.strip().splitlines()[-1])["build_s"])
@@ -591,13 +667,20 @@ def marginal_bytes(sizes: dict) -> dict | None:
     """Bytes per extra point between the smallest and largest size: the fixed cost (the widget's JS bundle,
     the panel, the kernel messages) cancels out. Texts travel only partly (tooltips ask for them), so this
     is the number to hold against the 24-byte target."""
-    ok = sorted((int(n), r["explore"]["ws_bytes_to_browser"]) for n, r in sizes.items()
-                if "ws_bytes_to_browser" in r.get("explore", {}))
+    ok = sorted(
+        (int(n), r["explore"]["ws_bytes_to_browser"])
+        for n, r in sizes.items()
+        if "ws_bytes_to_browser" in r.get("explore", {})
+    )
     if len(ok) < 2:
         return None
     (n0, b0), (n1, b1) = ok[0], ok[-1]
-    return {"from_n": n0, "to_n": n1, "bytes_per_point": round((b1 - b0) / (n1 - n0), 2),
-            "fixed_bytes_estimate": int(b0 - (b1 - b0) / (n1 - n0) * n0)}
+    return {
+        "from_n": n0,
+        "to_n": n1,
+        "bytes_per_point": round((b1 - b0) / (n1 - n0), 2),
+        "fixed_bytes_estimate": int(b0 - (b1 - b0) / (n1 - n0) * n0),
+    }
 
 
 def main(argv=None) -> int:
@@ -620,8 +703,9 @@ def main(argv=None) -> int:
         results = report_main(args)
         results.update(kept)
     if args.part in ("widget", "all"):
-        results["widget"] = widget_main([int(s) for s in args.widget_sizes.split(",")], args.timeout,
-                                        args.lasso_repeats)
+        results["widget"] = widget_main(
+            [int(s) for s in args.widget_sizes.split(",")], args.timeout, args.lasso_repeats
+        )
     if args.part in ("build", "all"):
         results["build"] = build_main(args.build_n, args.build_reps)
     if args.part == "frames":  # not in "all": a diagnosis of the renderer options, not a target

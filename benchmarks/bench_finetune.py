@@ -16,6 +16,7 @@ Models (random weights, Korean WordPiece, mean pooling: ko-sbert's module stack,
 unreachable): ``tiny`` (2 layers, 32-d; the tests' model) or ``bert-base`` (12 x 768, ko-sbert's shape).
 Prints JSON and writes benchmarks/results/bench_finetune[_gpu].json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,9 @@ KORSTS = ROOT.parent / "shared" / "data" / "KorNLUDatasets" / "KorSTS"
 
 SHAPES = {
     "tiny": dict(hidden_size=32, num_layers=2, num_heads=2, vocab_size=2000, max_seq_length=64),
-    "bert-base": dict(hidden_size=768, num_layers=12, num_heads=12, intermediate_size=3072, vocab_size=32000,
-                      max_seq_length=128),
+    "bert-base": dict(
+        hidden_size=768, num_layers=12, num_heads=12, intermediate_size=3072, vocab_size=32000, max_seq_length=128
+    ),
 }
 
 
@@ -59,8 +61,13 @@ def load_data(n: int):
     df = load_sample()
     rng = np.random.default_rng(0)
     a, b = rng.integers(0, len(df), (2, n))
-    scored = pd.DataFrame({"sentence1": df.text.to_numpy()[a], "sentence2": df.text.to_numpy()[b],
-                           "score": (df.topic.to_numpy()[a] == df.topic.to_numpy()[b]).astype(float)})
+    scored = pd.DataFrame(
+        {
+            "sentence1": df.text.to_numpy()[a],
+            "sentence2": df.text.to_numpy()[b],
+            "score": (df.topic.to_numpy()[a] == df.topic.to_numpy()[b]).astype(float),
+        }
+    )
     same = [(t, rng.choice(df.text[df.topic == topic].to_numpy())) for t, topic in zip(df.text, df.topic)]
     pairs = pd.DataFrame(same, columns=["anchor", "positive"])
     pairs = pairs[pairs.anchor != pairs.positive].reset_index(drop=True)
@@ -86,21 +93,42 @@ def reference(model_path, data, kind, out, *, batch, warmup, precision, checkpoi
         t0 = time.perf_counter()
         model = SentenceTransformer(model_path, device="cpu")
         if kind == "scored":
-            cols = {"sentence1": data.sentence1.tolist(), "sentence2": data.sentence2.tolist(),
-                    "score": (data.score / 5.0).tolist()}
+            cols = {
+                "sentence1": data.sentence1.tolist(),
+                "sentence2": data.sentence2.tolist(),
+                "score": (data.score / 5.0).tolist(),
+            }
             loss, sampler = losses.CosineSimilarityLoss(model), BatchSamplers.BATCH_SAMPLER
         else:
             cols = {"anchor": data.anchor.tolist(), "positive": data.positive.tolist()}
             loss, sampler = losses.MultipleNegativesRankingLoss(model, scale=20.0), BatchSamplers.NO_DUPLICATES
         cuda = torch.cuda.is_available()
         args = SentenceTransformerTrainingArguments(
-            output_dir=str(out / "checkpoints"), num_train_epochs=1, per_device_train_batch_size=batch,
-            learning_rate=2e-5, weight_decay=0.01, adam_epsilon=1e-6, max_grad_norm=1.0, lr_scheduler_type="linear",
-            warmup_steps=warmup, batch_sampler=sampler, seed=42, fp16=precision == "fp16", bf16=precision == "bf16",
-            save_strategy="steps", save_steps=checkpoint_steps, save_total_limit=2, eval_strategy="no",
-            report_to="none", disable_tqdm=True, dataloader_pin_memory=cuda, use_cpu=not cuda)
-        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=datasets.Dataset.from_dict(cols),
-                                             loss=loss)
+            output_dir=str(out / "checkpoints"),
+            num_train_epochs=1,
+            per_device_train_batch_size=batch,
+            learning_rate=2e-5,
+            weight_decay=0.01,
+            adam_epsilon=1e-6,
+            max_grad_norm=1.0,
+            lr_scheduler_type="linear",
+            warmup_steps=warmup,
+            batch_sampler=sampler,
+            seed=42,
+            fp16=precision == "fp16",
+            bf16=precision == "bf16",
+            save_strategy="steps",
+            save_steps=checkpoint_steps,
+            save_total_limit=2,
+            eval_strategy="no",
+            report_to="none",
+            disable_tqdm=True,
+            dataloader_pin_memory=cuda,
+            use_cpu=not cuda,
+        )
+        trainer = SentenceTransformerTrainer(
+            model=model, args=args, train_dataset=datasets.Dataset.from_dict(cols), loss=loss
+        )
         t1 = time.perf_counter()
         trainer.train()
         train_s = time.perf_counter() - t1
@@ -114,10 +142,22 @@ def ours(model_path, data, out, *, precision, batch):
     import kosbert_viz as kv
 
     t0 = time.perf_counter()
-    res = kv.finetune(data, model_path, output_dir=out, epochs=1, eval=False, precision=precision,
-                      show_progress_bar=False, batch_size=batch)
-    return {"train_s": res.train_seconds, "wall_s": time.perf_counter() - t0, "pairs_per_s": res.pairs_per_second,
-            "recipe": {k: res.recipe[k] for k in ("batch_sizes", "total_steps", "warmup_steps", "precision")}}
+    res = kv.finetune(
+        data,
+        model_path,
+        output_dir=out,
+        epochs=1,
+        eval=False,
+        precision=precision,
+        show_progress_bar=False,
+        batch_size=batch,
+    )
+    return {
+        "train_s": res.train_seconds,
+        "wall_s": time.perf_counter() - t0,
+        "pairs_per_s": res.pairs_per_second,
+        "recipe": {k: res.recipe[k] for k in ("batch_sizes", "total_steps", "warmup_steps", "precision")},
+    }
 
 
 def main(argv=None) -> dict:
@@ -145,10 +185,19 @@ def main(argv=None) -> dict:
     scored, pairs, source = load_data(args.n)
     tmp = Path(tempfile.mkdtemp(prefix="bench_finetune_"))
     model_path = str(build_tiny_model(tmp / "model", **SHAPES[args.model_shape]))
-    report = {"benchmark": "finetune", "device": args.device, "model_shape": args.model_shape,
-              "precision": precision, "data": source, "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-              "load_average_start": list(os.getloadavg()), "torch": torch.__version__,
-              "gpu": torch.cuda.get_device_name(0) if args.device == "cuda" else None, "cases": {}}
+    report = {
+        "benchmark": "finetune",
+        "device": args.device,
+        "model_shape": args.model_shape,
+        "precision": precision,
+        "data": source,
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "load_average_start": list(os.getloadavg()),
+        "torch": torch.__version__,
+        "gpu": torch.cuda.get_device_name(0) if args.device == "cuda" else None,
+        "cases": {},
+    }
     for name in args.losses.split(","):
         kind, data = ("scored", scored) if name == "cosine" else ("pairs", pairs)
         batch = 8 if kind == "scored" else 64
@@ -167,13 +216,32 @@ def main(argv=None) -> dict:
                 if side == "ours":
                     runs[side].append(ours(model_path, data, out, precision=args.precision, batch=batch))
                 else:
-                    runs[side].append(reference(model_path, data, kind, out, batch=batch, warmup=plan["warmup_steps"],
-                                                precision=precision, checkpoint_steps=checkpoint_steps,
-                                                threads=1 if side == "reference_1thread" else None))
+                    runs[side].append(
+                        reference(
+                            model_path,
+                            data,
+                            kind,
+                            out,
+                            batch=batch,
+                            warmup=plan["warmup_steps"],
+                            precision=precision,
+                            checkpoint_steps=checkpoint_steps,
+                            threads=1 if side == "reference_1thread" else None,
+                        )
+                    )
                 if args.device == "cuda":
                     peak[side] = max(peak.get(side, 0), torch.cuda.max_memory_allocated())
-                print(json.dumps({"case": name, "side": side, "repeat": r,
-                                  "pairs_per_s": round(runs[side][-1]["pairs_per_s"], 2)}), file=sys.stderr)
+                print(
+                    json.dumps(
+                        {
+                            "case": name,
+                            "side": side,
+                            "repeat": r,
+                            "pairs_per_s": round(runs[side][-1]["pairs_per_s"], 2),
+                        }
+                    ),
+                    file=sys.stderr,
+                )
         case = {"pairs": len(data), "batch": batch, "steps": plan["total_steps"], "runs": runs}
         for side, rs in runs.items():
             case[f"{side}_pairs_per_s_median"] = statistics.median(x["pairs_per_s"] for x in rs)
@@ -181,14 +249,21 @@ def main(argv=None) -> dict:
         case["ratio_pairs_per_s"] = case["ours_pairs_per_s_median"] / case["reference_pairs_per_s_median"]
         case["ratio_wall"] = case["reference_wall_s_median"] / case["ours_wall_s_median"]
         if "reference_1thread" in runs:
-            case["ratio_pairs_per_s_vs_1thread"] = (case["ours_pairs_per_s_median"]
-                                                    / case["reference_1thread_pairs_per_s_median"])
+            case["ratio_pairs_per_s_vs_1thread"] = (
+                case["ours_pairs_per_s_median"] / case["reference_1thread_pairs_per_s_median"]
+            )
         if peak:
             case["peak_gpu_memory_mib"] = {k: round(v / 2**20, 1) for k, v in peak.items()}
         report["cases"][name] = case
     report["load_average_end"] = list(os.getloadavg())
-    out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / (
-        "bench_finetune.json" if args.device == "cpu" else "bench_finetune_gpu.json")
+    out = (
+        Path(args.out)
+        if args.out
+        else ROOT
+        / "benchmarks"
+        / "results"
+        / ("bench_finetune.json" if args.device == "cpu" else "bench_finetune_gpu.json")
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(report, indent=2))

@@ -12,6 +12,7 @@ Both runs call the same public function (``kv.map_vectors``, the lower level of 
 the wall time counts ``map_vectors`` only (not generating the vectors), figure included.
 JSON on stdout and in results/bench_map_millions.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,13 +63,21 @@ def child(n: int, fit_sample: int | None) -> dict:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     lv = tm.clusters.levels or [tm.clusters.labels]
     shown = np.asarray(lv[tm.level])
-    return {"n": n, "fit_sample": fit_sample, "wall_s": round(wall, 1), "peak_rss_gb": round(peak, 2),
-            "rss_after_generating_input_gb": round(rss_input, 2), "generate_s": round(gen_s, 1),
-            "themes_per_level": [int(len(np.unique(x))) for x in lv], "level_shown": int(tm.level),
-            "ari_vs_true_theme_at_level_shown": round(float(adjusted_rand_score(theme, shown)), 4),
-            "table_size_sum": int(tm.table["size"].sum()),
-            "timings_s": tm.manifest.get("timings_s"), "fit_sample_record": tm.manifest.get("fit_sample"),
-            "figure_traces": len(tm.figure.data)}
+    return {
+        "n": n,
+        "fit_sample": fit_sample,
+        "wall_s": round(wall, 1),
+        "peak_rss_gb": round(peak, 2),
+        "rss_after_generating_input_gb": round(rss_input, 2),
+        "generate_s": round(gen_s, 1),
+        "themes_per_level": [int(len(np.unique(x))) for x in lv],
+        "level_shown": int(tm.level),
+        "ari_vs_true_theme_at_level_shown": round(float(adjusted_rand_score(theme, shown)), 4),
+        "table_size_sum": int(tm.table["size"].sum()),
+        "timings_s": tm.manifest.get("timings_s"),
+        "fit_sample_record": tm.manifest.get("fit_sample"),
+        "figure_traces": len(tm.figure.data),
+    }
 
 
 def main():
@@ -87,20 +96,31 @@ def main():
     for name, n, fs in (("sampled", args.n, args.fit_sample), ("reference_no_sample", args.ref_n, 0)):
         p = subprocess.run([sys.executable, __file__, "--child", str(n), str(fs)], capture_output=True, text=True)
         line = [x for x in p.stdout.splitlines() if x.startswith("RESULT ")]
-        runs[name] = json.loads(line[-1][7:]) if line else {"n": n, "failed": p.returncode,
-                                                             "stderr_tail": p.stderr[-2000:]}
+        runs[name] = (
+            json.loads(line[-1][7:]) if line else {"n": n, "failed": p.returncode, "stderr_tail": p.stderr[-2000:]}
+        )
         print(name, json.dumps(runs[name]), file=sys.stderr, flush=True)
     s, r = runs["sampled"], runs["reference_no_sample"]
-    out = {"benchmark": "map_vectors with fit_sample (issue 14, maps of millions)",
-           "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
-                       "load_average_at_start": load_start, "load_average_at_end": os.getloadavg(),
-                       "note": "one run each, the two runs one after the other"},
-           "targets": {"wall_s_1m": 300, "peak_rss_gb": 8},
-           "runs": runs}
+    out = {
+        "benchmark": "map_vectors with fit_sample (issue 14, maps of millions)",
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+            "load_average_at_start": load_start,
+            "load_average_at_end": os.getloadavg(),
+            "note": "one run each, the two runs one after the other",
+        },
+        "targets": {"wall_s_1m": 300, "peak_rss_gb": 8},
+        "runs": runs,
+    }
     if "wall_s" in s and "wall_s" in r:
-        out["summary"] = {"sampled_wall_s": s["wall_s"], "sampled_peak_rss_gb": s["peak_rss_gb"],
-                          "reference_wall_s": r["wall_s"], "reference_peak_rss_gb": r["peak_rss_gb"],
-                          "meets_targets": s["n"] >= 1_000_000 and s["wall_s"] <= 300 and s["peak_rss_gb"] <= 8}
+        out["summary"] = {
+            "sampled_wall_s": s["wall_s"],
+            "sampled_peak_rss_gb": s["peak_rss_gb"],
+            "reference_wall_s": r["wall_s"],
+            "reference_peak_rss_gb": r["peak_rss_gb"],
+            "meets_targets": s["n"] >= 1_000_000 and s["wall_s"] <= 300 and s["peak_rss_gb"] <= 8,
+        }
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n")
     print(json.dumps(out, indent=1, ensure_ascii=False))

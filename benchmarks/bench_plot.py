@@ -14,6 +14,7 @@ For each size it reports, as JSON on stdout:
 Targets: 100k points render in <= 3 s, <= 30 bytes per point of overhead, 1M points does not
 freeze (the point budget takes over). Run: ``python benchmarks/bench_plot.py [--sizes 10000,100000]``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,9 +64,16 @@ def _ours_html(xy, labels, texts, path):
 def _reference_html(xy, labels, texts, path):
     import plotly.graph_objects as go
 
-    fig = go.Figure(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", text=texts,
-                                 marker=dict(color=labels, colorscale="Turbo", size=3),
-                                 hovertemplate="%{text}<extra></extra>"))
+    fig = go.Figure(
+        go.Scattergl(
+            x=xy[:, 0],
+            y=xy[:, 1],
+            mode="markers",
+            text=texts,
+            marker=dict(color=labels, colorscale="Turbo", size=3),
+            hovertemplate="%{text}<extra></extra>",
+        )
+    )
     fig.write_html(path, include_plotlyjs=True)
 
 
@@ -103,13 +111,21 @@ def _notebook_bytes(n: int, renderer: str, workdir: Path, timeout_s: int) -> int
         show = "fig = kv.cluster_map(xy, labels=labels, texts=texts)\nfig"
     else:
         setup = f"import plotly.io as pio\npio.renderers.default = {renderer!r}"
-        show = ("import plotly.graph_objects as go\nfig = go.Figure(go.Scattergl(x=xy[:, 0], y=xy[:, 1], "
-                "mode='markers', text=texts, marker=dict(color=labels, size=3)))\nfig")
-    nb = new_notebook(cells=[new_code_cell(DATA_CODE + setup), new_code_cell(f"xy, labels, texts = make_data({n})"),
-                             new_code_cell(show)])
+        show = (
+            "import plotly.graph_objects as go\nfig = go.Figure(go.Scattergl(x=xy[:, 0], y=xy[:, 1], "
+            "mode='markers', text=texts, marker=dict(color=labels, size=3)))\nfig"
+        )
+    nb = new_notebook(
+        cells=[
+            new_code_cell(DATA_CODE + setup),
+            new_code_cell(f"xy, labels, texts = make_data({n})"),
+            new_code_cell(show),
+        ]
+    )
     try:
-        NotebookClient(nb, timeout=timeout_s, kernel_name="python3",
-                       resources={"metadata": {"path": str(workdir)}}).execute()
+        NotebookClient(
+            nb, timeout=timeout_s, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}
+        ).execute()
     except Exception as exc:
         print(f"  notebook {renderer} n={n} failed: {exc!s:.200}", file=sys.stderr)
         return None
@@ -123,8 +139,9 @@ def main(argv=None) -> int:
     ap.add_argument("--sizes", default="10000,100000,1000000")
     ap.add_argument("--no-browser", action="store_true")
     ap.add_argument("--no-notebook", action="store_true")
-    ap.add_argument("--reference-max", type=int, default=1_000_000,
-                    help="skip the plain-Plotly reference above this many points")
+    ap.add_argument(
+        "--reference-max", type=int, default=1_000_000, help="skip the plain-Plotly reference above this many points"
+    )
     ap.add_argument("--render-timeout", type=float, default=60.0)
     args = ap.parse_args(argv)
     from plotly.offline import get_plotlyjs
@@ -163,16 +180,25 @@ def main(argv=None) -> int:
             text_bytes = sum(len(html.unescape(x.replace("<br>", " ")).encode("utf-8")) for x in drawn_texts)
             size = ours.stat().st_size
             drawn = meta["n_drawn"]
-            ours_row = {"html_bytes": size, "n_drawn": drawn, "sampled": meta["sampled"],
-                        "overhead_bytes_per_point": round((size - plotlyjs - text_bytes) / drawn, 2),
-                        "build_s": round(build_s, 3)}
+            ours_row = {
+                "html_bytes": size,
+                "n_drawn": drawn,
+                "sampled": meta["sampled"],
+                "overhead_bytes_per_point": round((size - plotlyjs - text_bytes) / drawn, 2),
+                "build_s": round(build_s, 3),
+            }
             row["kosbert_viz"] = ours_row
             if n <= args.reference_max:
                 ref = work / f"ref-{n}.html"
                 _reference_html(xy, labels, texts, ref)
                 rsize = ref.stat().st_size
-                row["reference"] = {"html_bytes": rsize, "n_drawn": n, "overhead_bytes_per_point": round(
-                    (rsize - plotlyjs - sum(len(x.encode("utf-8")) for x in texts)) / n, 2)}
+                row["reference"] = {
+                    "html_bytes": rsize,
+                    "n_drawn": n,
+                    "overhead_bytes_per_point": round(
+                        (rsize - plotlyjs - sum(len(x.encode("utf-8")) for x in texts)) / n, 2
+                    ),
+                }
                 row["html_size_ratio_ref_over_ours"] = round(rsize / size, 2)
             if browser is not None:
                 ours_row["render_s"] = _render(browser, ours, args.render_timeout)
@@ -184,7 +210,8 @@ def main(argv=None) -> int:
                     row["reference"]["notebook_bytes"] = _notebook_bytes(n, "plotly_mimetype+notebook", work, 900)
                     if ours_row["notebook_bytes"] and row["reference"]["notebook_bytes"]:
                         row["notebook_ratio_ref_over_ours"] = round(
-                            row["reference"]["notebook_bytes"] / ours_row["notebook_bytes"], 2)
+                            row["reference"]["notebook_bytes"] / ours_row["notebook_bytes"], 2
+                        )
             results["sizes"].append(row)
             print(json.dumps(row), file=sys.stderr)
     finally:
@@ -196,7 +223,8 @@ def main(argv=None) -> int:
     if 100_000 in by_n and by_n[100_000]["kosbert_viz"].get("render_s") is not None:
         targets["render_100k_le_3s"] = by_n[100_000]["kosbert_viz"]["render_s"]["wall_s"] <= 3.0
     targets["overhead_le_30_bytes_per_point"] = all(
-        r["kosbert_viz"]["overhead_bytes_per_point"] <= 30 for r in results["sizes"])
+        r["kosbert_viz"]["overhead_bytes_per_point"] <= 30 for r in results["sizes"]
+    )
     if 1_000_000 in by_n:
         r = by_n[1_000_000]["kosbert_viz"]
         targets["1M_point_budget_took_over"] = bool(r["sampled"])

@@ -8,6 +8,7 @@ compared (same top-k sets, scores within 1e-5). Peak memory is the highest RSS a
 level before each call (sampled every 5 ms). The approximate index is timed per nprobe, with
 recall@k against the exact answer. Prints one JSON object with medians and ratios.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,12 +54,13 @@ def unit_vectors(n: int, dim: int, seed: int, block: int = 65536) -> np.ndarray:
     out = np.empty((n, dim), np.float32)
     for s in range(0, n, block):
         x = rng.standard_normal((min(block, n - s), dim), dtype=np.float32)
-        out[s:s + len(x)] = x / np.linalg.norm(x, axis=1, keepdims=True)
+        out[s : s + len(x)] = x / np.linalg.norm(x, axis=1, keepdims=True)
     return out
 
 
-def clustered_unit_vectors(n: int, dim: int, seed: int, centers: int = 2000, spread: float = 0.6,
-                           block: int = 65536) -> np.ndarray:
+def clustered_unit_vectors(
+    n: int, dim: int, seed: int, centers: int = 2000, spread: float = 0.6, block: int = 65536
+) -> np.ndarray:
     """Unit vectors around random topic centres: the kind of structure real text embeddings have."""
     rng = np.random.default_rng(12345)  # same centres for corpus and queries
     mu = rng.standard_normal((centers, dim), dtype=np.float32) / np.sqrt(dim)
@@ -67,7 +69,7 @@ def clustered_unit_vectors(n: int, dim: int, seed: int, centers: int = 2000, spr
     for s in range(0, n, block):
         m = min(block, n - s)
         x = mu[rng.integers(0, centers, m)] + spread * rng.standard_normal((m, dim), dtype=np.float32) / np.sqrt(dim)
-        out[s:s + m] = x / np.linalg.norm(x, axis=1, keepdims=True)
+        out[s : s + m] = x / np.linalg.norm(x, axis=1, keepdims=True)
     return out
 
 
@@ -84,9 +86,17 @@ def timed(fns: dict, repeats: int):
                 results[name] = fn()
                 times[name].append(time.perf_counter() - t0)
             mems[name].append(mem.extra_mib)
-    return {name: (results[name], {"median_s": round(statistics.median(times[name]), 3),
-                                   "runs_s": [round(t, 3) for t in times[name]],
-                                   "peak_extra_rss_mib": round(max(mems[name]), 1)}) for name in fns}
+    return {
+        name: (
+            results[name],
+            {
+                "median_s": round(statistics.median(times[name]), 3),
+                "runs_s": [round(t, 3) for t in times[name]],
+                "peak_extra_rss_mib": round(max(mems[name]), 1),
+            },
+        )
+        for name in fns
+    }
 
 
 def main(argv=None) -> dict:
@@ -99,9 +109,13 @@ def main(argv=None) -> dict:
     ap.add_argument("--nlist", type=int, default=None, help="faiss inverted lists (default sqrt(n))")
     ap.add_argument("--nprobe", default="8,32,128", help="comma-separated nprobe values to time")
     ap.add_argument("--skip-ann", action="store_true")
-    ap.add_argument("--data", default="random", choices=["random", "clustered"],
-                    help="random unit vectors (the issue's setting; no neighbourhood structure, the worst case "
-                         "for an approximate index) or unit vectors around 2,000 topic centres")
+    ap.add_argument(
+        "--data",
+        default="random",
+        choices=["random", "clustered"],
+        help="random unit vectors (the issue's setting; no neighbourhood structure, the worst case "
+        "for an approximate index) or unit vectors around 2,000 topic centres",
+    )
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
 
@@ -114,13 +128,23 @@ def main(argv=None) -> dict:
     C = make(args.n, args.dim, args.seed)
     Q = make(args.queries, args.dim, args.seed + 1)
     k = args.top_k
-    report = {"benchmark": "search", "data": args.data, "n_corpus": args.n, "dim": args.dim, "n_queries": args.queries, "top_k": k,
-              "repeats": args.repeats, "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-              "machine": platform.processor() or platform.machine()}
+    report = {
+        "benchmark": "search",
+        "data": args.data,
+        "n_corpus": args.n,
+        "dim": args.dim,
+        "n_queries": args.queries,
+        "top_k": k,
+        "repeats": args.repeats,
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "machine": platform.processor() or platform.machine(),
+    }
 
     Qt, Ct = torch.from_numpy(Q), torch.from_numpy(C)
-    runs = timed({"ours": lambda: kv.search(Q, C, top_k=k), "st": lambda: semantic_search(Qt, Ct, top_k=k)},
-                 args.repeats)
+    runs = timed(
+        {"ours": lambda: kv.search(Q, C, top_k=k), "st": lambda: semantic_search(Qt, Ct, top_k=k)}, args.repeats
+    )
     ours_df, report["kosbert_viz_exact"] = runs["ours"]
     st, report["sentence_transformers_semantic_search"] = runs["st"]
     ours_idx = ours_df["index"].to_numpy().reshape(args.queries, k)
@@ -134,24 +158,35 @@ def main(argv=None) -> dict:
         "max_abs_score_diff": float(np.abs(ours_score - st_score).max()),
         "all_equal": bool(same_sets.all() and np.abs(ours_score - st_score).max() < 1e-5),
     }
-    report["speed_ratio_ours_vs_st"] = round(report["sentence_transformers_semantic_search"]["median_s"]
-                                             / report["kosbert_viz_exact"]["median_s"], 3)
+    report["speed_ratio_ours_vs_st"] = round(
+        report["sentence_transformers_semantic_search"]["median_s"] / report["kosbert_viz_exact"]["median_s"], 3
+    )
 
     if not args.skip_ann:
         with PeakRSS() as mem:
             t0 = time.perf_counter()
             index = kv.build_index(C, nlist=args.nlist, seed=args.seed)
             build_s = time.perf_counter() - t0
-        ann = {"index": repr(index), "build_s": round(build_s, 2), "build_peak_extra_rss_mib": round(mem.extra_mib, 1),
-               "by_nprobe": []}
+        ann = {
+            "index": repr(index),
+            "build_s": round(build_s, 2),
+            "build_peak_extra_rss_mib": round(mem.extra_mib, 1),
+            "by_nprobe": [],
+        }
         for nprobe in [int(x) for x in args.nprobe.split(",") if x]:
-            df, t = timed({"ann": lambda: kv.search(Q, C, top_k=k, index=index, nprobe=nprobe, recall_sample=0)},
-                          args.repeats)["ann"]
+            df, t = timed(
+                {"ann": lambda: kv.search(Q, C, top_k=k, index=index, nprobe=nprobe, recall_sample=0)}, args.repeats
+            )["ann"]
             got = df.groupby("query", sort=True)["index"].apply(set)
             recall = float(np.mean([len(got.get(q, set()) & set(ours_idx[q])) / k for q in range(args.queries)]))
-            ann["by_nprobe"].append({"nprobe": nprobe, "median_s": t["median_s"], "recall_at_k": round(recall, 4),
-                                     "speedup_vs_exact": round(report["kosbert_viz_exact"]["median_s"]
-                                                               / t["median_s"], 2)})
+            ann["by_nprobe"].append(
+                {
+                    "nprobe": nprobe,
+                    "median_s": t["median_s"],
+                    "recall_at_k": round(recall, 4),
+                    "speedup_vs_exact": round(report["kosbert_viz_exact"]["median_s"] / t["median_s"], 2),
+                }
+            )
         report["ann_faiss_ivf"] = ann
     print(json.dumps(report, indent=2))
     return report

@@ -22,6 +22,7 @@ a temporary worktree), alternating, ``--repeats`` times; reports medians and the
     python benchmarks/bench_stability.py --cache /tmp/kv-cache --out benchmarks/results/bench_stability.json
     python benchmarks/bench_stability.py --datasets sample ynat10k --cost --baseline c1b395b
 """
+
 from __future__ import annotations
 
 import argparse
@@ -94,32 +95,48 @@ def stability_run(name, cache):
         t = time.perf_counter()
         res = kv.cluster(V, "hierarchy", random_state=seed, cache=None, show_progress_bar=False)
         tree = res.tree[res.tree.level == res.default_level]
-        runs.append({"random_state": seed, "perturbed": pert, "themes": res.n_clusters, "labels": res.labels,
-                     "seconds": round(time.perf_counter() - t, 2),
-                     "mean_stability": round(float(tree.stability.mean()), 3),
-                     "unstable": int((tree.stability < kv.themes.stability.UNSTABLE_BELOW).sum())})
+        runs.append(
+            {
+                "random_state": seed,
+                "perturbed": pert,
+                "themes": res.n_clusters,
+                "labels": res.labels,
+                "seconds": round(time.perf_counter() - t, 2),
+                "mean_stability": round(float(tree.stability.mean()), 3),
+                "unstable": int((tree.stability < kv.themes.stability.UNSTABLE_BELOW).sum()),
+            }
+        )
     counts = [r["themes"] for r in runs]
     labels = [r["labels"] for r in runs]
     seed_pairs = list(itertools.combinations(range(len(SEEDS)), 2))
     pert_pairs = [(SEEDS.index(s), len(SEEDS) + i) for i, s in enumerate(PERTURBED)]
     k_ref = int(np.bincount(counts).argmax())
     U = X / np.linalg.norm(X, axis=1, keepdims=True)
-    ref = [KMeans(n_clusters=k_ref, n_init=10, random_state=seed).fit_predict(
-        V / np.linalg.norm(V, axis=1, keepdims=True)) for seed, _, V in inputs]
-    out = {"n": len(texts), "theme_counts": counts, "count_ratio": round(max(counts) / min(counts), 3),
-           "ari_all": pairwise(labels), "ari_seeds": pairwise(labels, seed_pairs),
-           "ari_perturbed_vs_same_seed": pairwise(labels, pert_pairs),
-           "kmeans_reference": {"k": k_ref, "n_init": 10, "on": "unit vectors", "ari_all": pairwise(ref)},
-           "runs": [{k: v for k, v in r.items() if k != "labels"} for r in runs]}
+    ref = [
+        KMeans(n_clusters=k_ref, n_init=10, random_state=seed).fit_predict(V / np.linalg.norm(V, axis=1, keepdims=True))
+        for seed, _, V in inputs
+    ]
+    out = {
+        "n": len(texts),
+        "theme_counts": counts,
+        "count_ratio": round(max(counts) / min(counts), 3),
+        "ari_all": pairwise(labels),
+        "ari_seeds": pairwise(labels, seed_pairs),
+        "ari_perturbed_vs_same_seed": pairwise(labels, pert_pairs),
+        "kmeans_reference": {"k": k_ref, "n_init": 10, "on": "unit vectors", "ari_all": pairwise(ref)},
+        "runs": [{k: v for k, v in r.items() if k != "labels"} for r in runs],
+    }
     out["ari_vs_kmeans"] = round(out["ari_all"]["median"] / max(out["kmeans_reference"]["ari_all"]["median"], 1e-9), 3)
     if truth is not None:
         k_true = len(np.unique(truth))
         ours = [adjusted_rand_score(truth, lab) for lab in labels]
         km = kv.cluster(U, "kmeans", n_clusters=k_true, truth=truth, scores=False, show_progress_bar=False)
-        out["quality"] = {"ari_truth_median": round(float(np.median(ours)), 4),
-                          "ari_truth_min": round(float(np.min(ours)), 4),
-                          "kmeans_true_k": {"k": k_true, "ari": round(float(km.scores["ari"]), 4)},
-                          "ratio": round(float(np.median(ours)) / max(float(km.scores["ari"]), 1e-9), 3)}
+        out["quality"] = {
+            "ari_truth_median": round(float(np.median(ours)), 4),
+            "ari_truth_min": round(float(np.min(ours)), 4),
+            "kmeans_true_k": {"k": k_true, "ari": round(float(km.scores["ari"]), 4)},
+            "ratio": round(float(np.median(ours)) / max(float(km.scores["ari"]), 1e-9), 3),
+        }
     return out
 
 
@@ -144,16 +161,18 @@ def cost_run(cache, baseline, repeats, sizes):
 
     work = Path(tempfile.mkdtemp(prefix="kv-stab-"))
     tree = work / "baseline"
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), baseline], check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), baseline], check=True, capture_output=True
+    )
     try:
         sets = {}
         if 10_000 in sizes:
             texts, _ = corpus("ynat10k")
             sets["ynat10k"] = texts
         if 100_000 in sizes:
-            df = pd.read_csv(DATA / "nsmc" / "raw_reviews.tsv.gz", sep="\t", usecols=["review"], dtype=str,
-                             keep_default_na=False)
+            df = pd.read_csv(
+                DATA / "nsmc" / "raw_reviews.tsv.gz", sep="\t", usecols=["review"], dtype=str, keep_default_na=False
+            )
             df = df[df.review.str.strip() != ""]
             sets["nsmc100k"] = df.sample(n=100_000, random_state=0).sort_index().review.tolist()
         script = work / "cost.py"
@@ -169,17 +188,26 @@ def cost_run(cache, baseline, repeats, sizes):
             for _ in range(repeats):
                 for which, path in (("baseline", tree), ("this", ROOT)):
                     env = dict(os.environ, PYTHONPATH=str(path), HF_HUB_OFFLINE="1")
-                    r = subprocess.run([sys.executable, str(script), str(work / f"{name}.npy"),
-                                        str(work / f"{name}.txt")], env=env, capture_output=True, text=True,
-                                       cwd=str(work))
+                    r = subprocess.run(
+                        [sys.executable, str(script), str(work / f"{name}.npy"), str(work / f"{name}.txt")],
+                        env=env,
+                        capture_output=True,
+                        text=True,
+                        cwd=str(work),
+                    )
                     if r.returncode:
                         raise RuntimeError(r.stderr[-2000:])
                     got = json.loads(r.stdout.strip().splitlines()[-1])
                     times[which].append(round(got["seconds"], 2))
                     themes[which] = got["themes"]
             med = {k: float(np.median(v)) for k, v in times.items()}
-            out[name] = {"n": len(texts), "seconds": times, "median": med, "themes": themes,
-                         "ratio": round(med["this"] / med["baseline"], 3)}
+            out[name] = {
+                "n": len(texts),
+                "seconds": times,
+                "median": med,
+                "themes": themes,
+                "ratio": round(med["this"] / med["baseline"], 3),
+            }
             print(json.dumps({name: out[name]}), file=sys.stderr, flush=True)
         return {"baseline": baseline, "repeats": repeats, "results": out}
     finally:
@@ -198,16 +226,23 @@ def main(argv=None):
     ap.add_argument("--out")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    result = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-              "noise": f"vectors * (1 + {NOISE:g} * N(0, 1))", "seeds": list(SEEDS), "perturbed_seeds": list(PERTURBED)}
+    result = {
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "noise": f"vectors * (1 + {NOISE:g} * N(0, 1))",
+        "seeds": list(SEEDS),
+        "perturbed_seeds": list(PERTURBED),
+    }
     if not args.cost_only:
         result["corpora"] = {}
         for name in args.datasets:
             t = time.perf_counter()
             result["corpora"][name] = stability_run(name, args.cache)
             result["corpora"][name]["bench_seconds"] = round(time.perf_counter() - t, 1)
-            print(json.dumps({name: {k: v for k, v in result["corpora"][name].items() if k != "runs"}}),
-                  file=sys.stderr, flush=True)
+            print(
+                json.dumps({name: {k: v for k, v in result["corpora"][name].items() if k != "runs"}}),
+                file=sys.stderr,
+                flush=True,
+            )
     if args.cost or args.cost_only:
         result["cost"] = cost_run(args.cache, args.baseline, args.repeats, args.sizes)
     text = json.dumps(result, ensure_ascii=False, indent=1)

@@ -24,6 +24,7 @@ Vectors: the offline encoder (model="offline"), cached in ``--cache``.
 
 Needs umap-learn and hdbscan (pip install "kosbert_viz[bench]").
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,8 +58,9 @@ def load(name, n_nsmc_raw=100_000, seed=0):
         df = pd.read_csv(DATA / "Chatbot_data" / "ChatbotData.csv")
         return df.Q.tolist(), df.label.to_numpy(), {}
     if name == "qpair":
-        df = pd.read_csv(DATA / "Question_pair" / "kor_pair_train.csv", encoding="utf-8-sig", dtype=str,
-                         keep_default_na=False)
+        df = pd.read_csv(
+            DATA / "Question_pair" / "kor_pair_train.csv", encoding="utf-8-sig", dtype=str, keep_default_na=False
+        )
         q1, q2 = df.question1.str.strip(), df.question2.str.strip()
         ok = (q1 != "") & (q2 != "")
         q1, q2, same = q1[ok], q2[ok], (df.is_duplicate[ok].astype(int) == 0).to_numpy()  # README: 0 = same
@@ -70,8 +72,9 @@ def load(name, n_nsmc_raw=100_000, seed=0):
         df = pd.read_csv(DATA / "nsmc" / "nsmc_like_balanced_10k.tsv", sep="\t")
         return df.document.astype(str).tolist(), None, {}
     if name == "nsmc100k":
-        df = pd.read_csv(DATA / "nsmc" / "raw_reviews.tsv.gz", sep="\t", usecols=["review"], dtype=str,
-                         keep_default_na=False)
+        df = pd.read_csv(
+            DATA / "nsmc" / "raw_reviews.tsv.gz", sep="\t", usecols=["review"], dtype=str, keep_default_na=False
+        )
         df = df[df.review.str.strip() != ""]
         df = df.sample(n=min(n_nsmc_raw, len(df)), random_state=seed).sort_index()
         return df.review.tolist(), None, {}
@@ -81,19 +84,23 @@ def load(name, n_nsmc_raw=100_000, seed=0):
 def agreement(truth, labels):
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-    return {"ari": round(float(adjusted_rand_score(truth, labels)), 4),
-            "nmi": round(float(normalized_mutual_info_score(truth, labels)), 4),
-            "n_themes": int(len(np.unique(labels[labels >= 0]))),
-            "unassigned_fraction": round(float(np.mean(labels < 0)), 4)}
+    return {
+        "ari": round(float(adjusted_rand_score(truth, labels)), 4),
+        "nmi": round(float(normalized_mutual_info_score(truth, labels)), 4),
+        "n_themes": int(len(np.unique(labels[labels >= 0]))),
+        "unassigned_fraction": round(float(np.mean(labels < 0)), 4),
+    }
 
 
 def pair_agreement(labels, pairs, same):
     together = labels[pairs[:, 0]] == labels[pairs[:, 1]]
     together &= labels[pairs[:, 0]] >= 0
-    return {"n_themes": int(len(np.unique(labels[labels >= 0]))),
-            "unassigned_fraction": round(float(np.mean(labels < 0)), 4),
-            "same_pairs_in_one_theme": round(float(together[same].mean()), 4),
-            "different_pairs_in_one_theme": round(float(together[~same].mean()), 4)}
+    return {
+        "n_themes": int(len(np.unique(labels[labels >= 0]))),
+        "unassigned_fraction": round(float(np.mean(labels < 0)), 4),
+        "same_pairs_in_one_theme": round(float(together[same].mean()), 4),
+        "different_pairs_in_one_theme": round(float(together[~same].mean()), 4),
+    }
 
 
 def recipe_labels(X, mcs=10, seed=None):
@@ -133,8 +140,11 @@ def quality(name, args):
         out["ours_all_levels"] = {int(s): agreement(truth, l)["ari"] for s, l in zip(sizes, res.levels)}
         t = time.perf_counter()
         km = kv.cluster(X, "kmeans", n_clusters=k, scores=False, show_progress_bar=False)
-        out["kmeans_true_k"] = {**agreement(truth, km.labels), "seconds": round(time.perf_counter() - t, 1),
-                                "estimator": km.params["estimator"]}
+        out["kmeans_true_k"] = {
+            **agreement(truth, km.labels),
+            "seconds": round(time.perf_counter() - t, 1),
+            "estimator": km.params["estimator"],
+        }
         if not args.skip_recipe:
             lab, sec = recipe_labels(X)
             out["bertopic_recipe"] = {**agreement(truth, lab), "seconds": round(sec, 1)}
@@ -157,9 +167,15 @@ def quality(name, args):
         table = hierarchy_names(texts, res, embeddings=X, top_n=5)
         out["naming_seconds"] = round(time.perf_counter() - t, 1)
         top = table[table.level == res.default_level].sort_values("size", ascending=False)
-        out["default_level_names"] = [{"name": r.name, "size": int(r.size), "keywords": r.keywords[:5],
-                                       "example": r.representative[0] if r.representative else ""}
-                                      for r in top.itertuples()]
+        out["default_level_names"] = [
+            {
+                "name": r.name,
+                "size": int(r.size),
+                "keywords": r.keywords[:5],
+                "example": r.representative[0] if r.representative else "",
+            }
+            for r in top.itertuples()
+        ]
     return out
 
 
@@ -175,12 +191,20 @@ def speed(args):
         t0, c0 = time.perf_counter(), time.process_time()
         lay = kv.layout(X, mode=args.mode, cache=None, show_progress_bar=False)
         t1, c1 = time.perf_counter(), time.process_time()
-        res = kv.cluster(X, "hierarchy", embedding=lay.cluster_coords, mode=args.mode, scores=False,
-                         show_progress_bar=False)
+        res = kv.cluster(
+            X, "hierarchy", embedding=lay.cluster_coords, mode=args.mode, scores=False, show_progress_bar=False
+        )
         t2, c2 = time.perf_counter(), time.process_time()
-        return res, {"layout": t1 - t0, "hierarchy": t2 - t1, "total": t2 - t0, "layout_cpu": c1 - c0,
-                     "hierarchy_cpu": c2 - c1, "total_cpu": c2 - c0,
-                     "hierarchy_stages": res.params["hierarchy"]["timings"], "layout_stages": lay.timings}
+        return res, {
+            "layout": t1 - t0,
+            "hierarchy": t2 - t1,
+            "total": t2 - t0,
+            "layout_cpu": c1 - c0,
+            "hierarchy_cpu": c2 - c1,
+            "total_cpu": c2 - c0,
+            "hierarchy_stages": res.params["hierarchy"]["timings"],
+            "layout_stages": lay.timings,
+        }
 
     # warm-up (untimed): numba on both sides, exact (small) and NN-descent (9,000 points) paths
     for n, seed in ((3000, 1), (9000, 2)):
@@ -195,17 +219,26 @@ def speed(args):
         if not args.skip_recipe:
             w, c = time.perf_counter(), time.process_time()
             lab, _, st = recipe(X, 10)
-            run["recipe"] = {"wall": round(time.perf_counter() - w, 2), "cpu": round(time.process_time() - c, 2),
-                             "stages": {k: round(v, 2) for k, v in st.items()},
-                             **agreement(truth, lab)}
+            run["recipe"] = {
+                "wall": round(time.perf_counter() - w, 2),
+                "cpu": round(time.process_time() - c, 2),
+                "stages": {k: round(v, 2) for k, v in st.items()},
+                **agreement(truth, lab),
+            }
             print(f"[speed] recipe: {run['recipe']['wall']} s", file=sys.stderr)
         res, t = ours(X)
-        run["ours"] = {"wall": round(t["total"], 2), "layout": round(t["layout"], 2),
-                       "hierarchy": round(t["hierarchy"], 3), "cpu": round(t["total_cpu"], 2),
-                       "layout_cpu": round(t["layout_cpu"], 2), "hierarchy_cpu": round(t["hierarchy_cpu"], 3),
-                       "hierarchy_stages": {k: round(v, 3) for k, v in t["hierarchy_stages"].items()},
-                       "layout_stages": {k: round(v, 2) for k, v in t["layout_stages"].items()},
-                       "default_k": res.n_clusters, **agreement(truth, res.labels)}
+        run["ours"] = {
+            "wall": round(t["total"], 2),
+            "layout": round(t["layout"], 2),
+            "hierarchy": round(t["hierarchy"], 3),
+            "cpu": round(t["total_cpu"], 2),
+            "layout_cpu": round(t["layout_cpu"], 2),
+            "hierarchy_cpu": round(t["hierarchy_cpu"], 3),
+            "hierarchy_stages": {k: round(v, 3) for k, v in t["hierarchy_stages"].items()},
+            "layout_stages": {k: round(v, 2) for k, v in t["layout_stages"].items()},
+            "default_k": res.n_clusters,
+            **agreement(truth, res.labels),
+        }
         print(f"[speed] ours: {run['ours']['wall']} s (hierarchy {run['ours']['hierarchy']} s)", file=sys.stderr)
         out["runs"].append(run)
     o = np.median([r["ours"]["wall"] for r in out["runs"]])
@@ -213,26 +246,33 @@ def speed(args):
     ly = np.median([r["ours"]["layout"] for r in out["runs"]])
     out["ours_wall_median"] = round(float(o), 2)
     out["hierarchy_over_layout"] = round(float(hs / ly), 4)
-    out["hierarchy_over_layout_cpu"] = round(float(np.median([r["ours"]["hierarchy_cpu"] / r["ours"]["layout_cpu"]
-                                                              for r in out["runs"]])), 4)
+    out["hierarchy_over_layout_cpu"] = round(
+        float(np.median([r["ours"]["hierarchy_cpu"] / r["ours"]["layout_cpu"] for r in out["runs"]])), 4
+    )
     out["target_hierarchy_le_10pct_of_layout"] = bool(hs <= 0.1 * ly)
     if not args.skip_recipe:
         r = np.median([x["recipe"]["wall"] for x in out["runs"]])
         out["recipe_wall_median"] = round(float(r), 2)
         out["ours_over_recipe"] = round(float(o / r), 3)
-        out["ours_over_recipe_cpu"] = round(float(np.median([x["ours"]["cpu"] / x["recipe"]["cpu"]
-                                                             for x in out["runs"]])), 3)
+        out["ours_over_recipe_cpu"] = round(
+            float(np.median([x["ours"]["cpu"] / x["recipe"]["cpu"] for x in out["runs"]])), 3
+        )
         out["target_le_0.33x_recipe"] = bool(o <= 0.33 * r)
     return out
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--datasets", nargs="*", default=["sample", "ynat"],
-                    choices=["sample", "ynat", "chatbot", "qpair", "nsmc10k", "nsmc100k"])
+    ap.add_argument(
+        "--datasets",
+        nargs="*",
+        default=["sample", "ynat"],
+        choices=["sample", "ynat", "chatbot", "qpair", "nsmc10k", "nsmc100k"],
+    )
     ap.add_argument("--cache", default="auto", help="embedding cache folder (vectors are encoded once)")
-    ap.add_argument("--layout-cache", default=None,
-                    help="disk cache for the layouts (default: none, every run computes its layout)")
+    ap.add_argument(
+        "--layout-cache", default=None, help="disk cache for the layouts (default: none, every run computes its layout)"
+    )
     ap.add_argument("--n-nsmc-raw", type=int, default=100_000, help="reviews drawn from raw_reviews.tsv.gz")
     ap.add_argument("--skip-recipe", action="store_true")
     ap.add_argument("--speed", action="store_true", help="also the 100k x 768 timing")
@@ -240,15 +280,20 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--mode", default="fast", choices=["fast", "deterministic"], help="ours, in --speed")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "bench_topics.json"))
-    ap.add_argument("--update", action="store_true",
-                    help="keep the other sections of an existing --out file (each section is one run)")
+    ap.add_argument(
+        "--update",
+        action="store_true",
+        help="keep the other sections of an existing --out file (each section is one run)",
+    )
     args = ap.parse_args(argv)
 
     import kosbert_viz
 
-    report = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                          "platform": platform.platform()},
-              "versions": {"kosbert_viz": kosbert_viz.__version__}, "encoder": "offline"}
+    report = {
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "versions": {"kosbert_viz": kosbert_viz.__version__},
+        "encoder": "offline",
+    }
     for mod in ("umap", "hdbscan", "fast_hdbscan", "sklearn"):
         try:
             report["versions"][mod] = getattr(__import__(mod), "__version__", "installed")
@@ -270,7 +315,11 @@ def main(argv=None):
         old = json.loads(Path(args.out).read_text(encoding="utf-8"))
         sections = {k: v for k, v in report.items() if k not in ("machine", "versions", "encoder", "run_finished")}
         for k in sections:
-            old[k] = {**sections[k], "run_finished": report["run_finished"]} if isinstance(sections[k], dict) else sections[k]
+            old[k] = (
+                {**sections[k], "run_finished": report["run_finished"]}
+                if isinstance(sections[k], dict)
+                else sections[k]
+            )
         text = json.dumps(old, indent=2, ensure_ascii=False)
     if args.out:
         Path(args.out).write_text(text + "\n", encoding="utf-8")

@@ -10,6 +10,7 @@ Reads ../shared/data/Question_pair. Prints one JSON object.
 Note the labels: the data set's README says 0 = the same question, 1 = a different question,
 despite the column name ``is_duplicate``. A "duplicate" here is therefore ``is_duplicate == 0``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,6 +62,7 @@ def main(argv=None) -> dict:
     auto = precision_recall_f1(s_test, test.same.to_numpy(), auto_t)
     best_test = best_threshold(s_test, test.same.to_numpy())  # the best fixed threshold in hindsight
     from sklearn.metrics import roc_auc_score
+
     report = {
         "benchmark": "question_pair_threshold",
         "model": getattr(encoder, "name", str(encoder)),
@@ -68,12 +70,16 @@ def main(argv=None) -> dict:
         "threshold_from_train": round(fit["threshold"], 4),
         "train": {k: round(v, 4) if isinstance(v, float) else v for k, v in fit.items() if k != "threshold"},
         "test": {k: round(v, 4) if isinstance(v, float) else v for k, v in result.items() if k != "threshold"},
-        "duplicates_auto": {"threshold": round(auto_t, 4), "rule": groups.attrs["threshold_rule"],
-                            **{k: round(v, 4) if isinstance(v, float) else v for k, v in auto.items()
-                               if k != "threshold"}},
+        "duplicates_auto": {
+            "threshold": round(auto_t, 4),
+            "rule": groups.attrs["threshold_rule"],
+            **{k: round(v, 4) if isinstance(v, float) else v for k, v in auto.items() if k != "threshold"},
+        },
         "best_fixed_on_test": {k: round(v, 4) if isinstance(v, float) else v for k, v in best_test.items()},
-        "old_default_0.9_on_test": {k: round(v, 4) if isinstance(v, float) else v
-                                    for k, v in precision_recall_f1(s_test, test.same.to_numpy(), 0.9).items()},
+        "old_default_0.9_on_test": {
+            k: round(v, 4) if isinstance(v, float) else v
+            for k, v in precision_recall_f1(s_test, test.same.to_numpy(), 0.9).items()
+        },
         "test_base_rate": round(float(test.same.mean()), 4),
         "test_roc_auc": round(float(roc_auc_score(test.same, s_test)), 4),
         "seconds": round(time.perf_counter() - t0, 1),

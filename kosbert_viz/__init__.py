@@ -8,6 +8,7 @@
 
 Importing the package imports no torch, umap or plotly; each is loaded on first use.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -68,16 +69,36 @@ _EXPORTS = {
     "load_embeddings": "distributed.encode",
     "EncodeResult": "distributed.encode",
     "load_map": "maps.textmap",
-    "Assignment": "maps.placement",
-    "topics_over_time": "maps.trends", "TopicsOverTime": "maps.trends", "topics_per_class": "maps.trends",
+    "Assignment": "maps.assignment",
+    "topics_over_time": "maps.trends",
+    "TopicsOverTime": "maps.trends",
+    "topics_per_class": "maps.trends",
     "TopicsPerClass": "maps.trends",
     "read_table": "io.tables",
     "explore": "explorer.build",
     "Explorer": "explorer.widget",
-    "finetune": "finetuning.train", "FinetuneResult": "finetuning.card",
-    "pairs_from_duplicates": "finetuning.pairs", "pairs_from_labels": "finetuning.pairs",
+    "finetune": "finetuning.train",
+    "FinetuneResult": "finetuning.card",
+    "pairs_from_duplicates": "finetuning.pairs",
+    "pairs_from_labels": "finetuning.pairs",
 }
-_SUBMODULES = {"cli", "datasets", "distributed", "embed", "evaluate", "exceptions", "explorer", "finetuning", "geometry", "io", "maps", "naming", "report", "themes", "viz"}
+_SUBMODULES = {
+    "cli",
+    "datasets",
+    "distributed",
+    "embed",
+    "evaluate",
+    "exceptions",
+    "explorer",
+    "finetuning",
+    "geometry",
+    "io",
+    "maps",
+    "naming",
+    "report",
+    "themes",
+    "viz",
+}
 
 __all__ = sorted(_EXPORTS) + ["datasets"]
 

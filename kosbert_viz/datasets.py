@@ -6,6 +6,7 @@
 >>> df.topic.value_counts().size == len(SAMPLE_TOPICS)
 True
 """
+
 from __future__ import annotations
 
 from importlib import resources

@@ -24,6 +24,7 @@ reports ``pearson_cosine`` 84.13 for jhgan/ko-sbert-multitask):
 >>> best_threshold(sim, [1, 0, 1])["f1"]
 1.0
 """
+
 from __future__ import annotations
 
 import csv
@@ -38,17 +39,29 @@ from kosbert_viz.geometry.search import as_matrix
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["sts", "sts_table", "load_korsts", "MODEL_CARD_KORSTS", "cluster_metrics", "pair_similarity",
-           "best_threshold", "precision_recall_f1"]
+__all__ = [
+    "sts",
+    "sts_table",
+    "load_korsts",
+    "MODEL_CARD_KORSTS",
+    "cluster_metrics",
+    "pair_similarity",
+    "best_threshold",
+    "precision_recall_f1",
+]
 
 SIMILARITIES = ("cosine", "euclidean", "manhattan", "dot")
 
 #: jhgan/ko-sbert-multitask's model card, KorSTS test (x100).
 MODEL_CARD_KORSTS = {
-    "pearson_cosine": 84.13, "spearman_cosine": 84.71,
-    "pearson_euclidean": 82.42, "spearman_euclidean": 82.66,
-    "pearson_manhattan": 81.41, "spearman_manhattan": 81.69,
-    "pearson_dot": 80.05, "spearman_dot": 79.69,
+    "pearson_cosine": 84.13,
+    "spearman_cosine": 84.71,
+    "pearson_euclidean": 82.42,
+    "spearman_euclidean": 82.66,
+    "pearson_manhattan": 81.41,
+    "spearman_manhattan": 81.69,
+    "pearson_dot": 80.05,
+    "spearman_dot": 79.69,
 }
 
 
@@ -99,8 +112,16 @@ def _encode_pairs(sentences1, sentences2, model, cache, batch_size):
     return vecs[[row[t] for t in s1]], vecs[[row[t] for t in s2]]
 
 
-def sts(sentences1=None, sentences2=None, scores=None, *, model=None, embeddings=None, cache="auto",
-        batch_size: int | None = None) -> dict:
+def sts(
+    sentences1=None,
+    sentences2=None,
+    scores=None,
+    *,
+    model=None,
+    embeddings=None,
+    cache="auto",
+    batch_size: int | None = None,
+) -> dict:
     """Pearson and Spearman correlations (x100) of four embedding similarities with gold scores.
 
     Parameters
@@ -168,8 +189,11 @@ def sts_table(result: dict, *, reference: dict | None = MODEL_CARD_KORSTS, digit
 
     rows = []
     for kind in SIMILARITIES:
-        row = {"similarity": kind, "pearson": round(result[f"pearson_{kind}"], digits),
-               "spearman": round(result[f"spearman_{kind}"], digits)}
+        row = {
+            "similarity": kind,
+            "pearson": round(result[f"pearson_{kind}"], digits),
+            "spearman": round(result[f"spearman_{kind}"], digits),
+        }
         if reference:
             row["model_card_pearson"] = reference[f"pearson_{kind}"]
             row["model_card_spearman"] = reference[f"spearman_{kind}"]
@@ -191,8 +215,7 @@ def load_korsts(path, split: str = "test") -> pd.DataFrame:
     file = path / f"sts-{split}.tsv" if path.is_dir() else path
     if not file.exists():
         raise FileNotFoundError(f"{file} not found (expected the KorSTS folder that holds sts-{split}.tsv)")
-    df = pd.read_csv(file, sep="\t", quoting=csv.QUOTE_NONE, dtype=str, keep_default_na=False,
-                     encoding="utf-8")
+    df = pd.read_csv(file, sep="\t", quoting=csv.QUOTE_NONE, dtype=str, keep_default_na=False, encoding="utf-8")
     missing = {"score", "sentence1", "sentence2"} - set(df.columns)
     if missing:
         raise ValueError(f"{file} lacks the columns {sorted(missing)}; columns are {list(df.columns)}")
@@ -202,6 +225,7 @@ def load_korsts(path, split: str = "test") -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- pair classification
+
 
 def _binary(labels, n: int) -> np.ndarray:
     y = np.asarray(labels)
@@ -222,8 +246,14 @@ def precision_recall_f1(similarities, labels, threshold: float) -> dict:
     precision = tp / int(pred.sum()) if pred.any() else 0.0
     recall = tp / int(y.sum()) if y.any() else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"threshold": float(threshold), "precision": precision, "recall": recall, "f1": f1,
-            "n": int(len(s)), "positives": int(y.sum())}
+    return {
+        "threshold": float(threshold),
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "n": int(len(s)),
+        "positives": int(y.sum()),
+    }
 
 
 def best_threshold(similarities, labels) -> dict:
@@ -249,6 +279,7 @@ def best_threshold(similarities, labels) -> dict:
 
 # --------------------------------------------------------------------------- clusters
 
+
 def cluster_metrics(labels_true, labels_pred, *, noise: str = "cluster") -> dict:
     """Agreement of cluster labels with known labels: ARI, NMI, V-measure and purity.
 
@@ -265,8 +296,9 @@ def cluster_metrics(labels_true, labels_pred, *, noise: str = "cluster") -> dict
     t = np.asarray(list(labels_true) if not hasattr(labels_true, "__array__") else labels_true)
     p = np.asarray(list(labels_pred) if not hasattr(labels_pred, "__array__") else labels_pred)
     if t.ndim != 1 or p.ndim != 1 or len(t) != len(p):
-        raise ValueError(f"labels_true and labels_pred must be 1-D and of equal length, "
-                         f"got shapes {t.shape} and {p.shape}")
+        raise ValueError(
+            f"labels_true and labels_pred must be 1-D and of equal length, got shapes {t.shape} and {p.shape}"
+        )
     if len(t) == 0:
         raise ValueError("no labels")
     if noise not in ("cluster", "drop"):

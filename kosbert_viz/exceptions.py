@@ -3,11 +3,22 @@
 >>> issubclass(DateError, ValueError)
 True
 """
+
 from __future__ import annotations
 
-__all__ = ["CacheFullError", "CacheNotWritableError", "CacheWriteError", "DateError", "HangulFontMissing",
-           "MapFileError", "MissingEmbeddingsError", "ModelLoadError", "ModelMismatchError", "NotATextError",
-           "TableError"]
+__all__ = [
+    "CacheFullError",
+    "CacheNotWritableError",
+    "CacheWriteError",
+    "DateError",
+    "HangulFontMissing",
+    "MapFileError",
+    "MissingEmbeddingsError",
+    "ModelLoadError",
+    "ModelMismatchError",
+    "NotATextError",
+    "TableError",
+]
 
 
 class DateError(ValueError):

@@ -4,6 +4,7 @@ and ``benchmarks/bench_plot.py``.
 Chromium comes from ``.ci/install_browser.sh`` (apt-get install chromium fonts-noto-cjk);
 ``KOSBERT_VIZ_CHROMIUM`` points at another binary.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -13,10 +14,17 @@ import time
 from dataclasses import dataclass, field
 
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-default-apps",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-default-apps",
     # no GPU: WebGL through SwiftShader (software), so Scattergl really gets a WebGL canvas
-    "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
 ]
 LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:")
 
@@ -152,8 +160,9 @@ HOVER_LISTENER_JS = r"""(plotIndex) => {
 }"""
 
 
-def hover_known_point(page, plot_index: int = 0, needle: str | None = None,
-                      timeout_ms: int = 10_000) -> tuple[dict, str]:
+def hover_known_point(
+    page, plot_index: int = 0, needle: str | None = None, timeout_ms: int = 10_000
+) -> tuple[dict, str]:
     """Move the real mouse onto a well separated point with Korean text; return (point, hover text).
 
     The point is chosen from the figure's own data: the Korean-text point farthest from its
@@ -173,12 +182,14 @@ def hover_known_point(page, plot_index: int = 0, needle: str | None = None,
     page.mouse.move(point["px"] - 30, point["py"] - 30)
     page.mouse.move(point["px"], point["py"], steps=4)
     page.wait_for_selector(".hoverlayer .hovertext", timeout=timeout_ms)
-    text = page.evaluate("() => [...document.querySelectorAll('.hoverlayer .hovertext')]"
-                         ".map(h => h.textContent).join('\\n')")
+    text = page.evaluate(
+        "() => [...document.querySelectorAll('.hoverlayer .hovertext')].map(h => h.textContent).join('\\n')"
+    )
     page.wait_for_function("() => window.__kvHovered !== null", timeout=timeout_ms)
     page.wait_for_timeout(100)  # the label and the event of the last mouse step
-    text = page.evaluate("() => [...document.querySelectorAll('.hoverlayer .hovertext')]"
-                         ".map(h => h.textContent).join('\\n')")
+    text = page.evaluate(
+        "() => [...document.querySelectorAll('.hoverlayer .hovertext')].map(h => h.textContent).join('\\n')"
+    )
     hovered = page.evaluate("() => window.__kvHovered")
     gap = ((hovered["px"] - point["px"]) ** 2 + (hovered["py"] - point["py"]) ** 2) ** 0.5
     assert gap <= 20, f"plotly.js hovered a point {gap:.0f} px from the mouse: {hovered} vs {point}"
@@ -240,18 +251,38 @@ def jupyter_lab(base, *, env: dict | None = None, start_timeout_s: float = 120):
     root.mkdir(parents=True, exist_ok=True)
     settings = base / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True, exist_ok=True)
-    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false",
-                                                                          "checkForUpdates": False}))
+    (settings / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False})
+    )
     port, token = free_port(), secrets.token_hex(16)
-    full_env = dict(os.environ, JUPYTER_CONFIG_DIR=str(base / "config"), JUPYTERLAB_SETTINGS_DIR=str(base / "settings"),
-                    JUPYTERLAB_WORKSPACES_DIR=str(base / "workspaces"), JUPYTER_RUNTIME_DIR=str(base / "runtime"),
-                    HF_HUB_OFFLINE="1", KOSBERT_VIZ_CACHE=str(base / "cache"), PYTHONUNBUFFERED="1", **(env or {}))
+    full_env = dict(
+        os.environ,
+        JUPYTER_CONFIG_DIR=str(base / "config"),
+        JUPYTERLAB_SETTINGS_DIR=str(base / "settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(base / "workspaces"),
+        JUPYTER_RUNTIME_DIR=str(base / "runtime"),
+        HF_HUB_OFFLINE="1",
+        KOSBERT_VIZ_CACHE=str(base / "cache"),
+        PYTHONUNBUFFERED="1",
+        **(env or {}),
+    )
     jupyter = Path(sys.executable).parent / "jupyter"
-    cmd = [str(jupyter), "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}", "--ServerApp.port_retries=0",
-           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--allow-root",
-           "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=None",
-           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-           "--LabApp.extension_manager=readonly", "--ServerApp.terminals_enabled=False"]
+    cmd = [
+        str(jupyter),
+        "lab",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        "--allow-root",
+        "--LabApp.expose_app_in_browser=True",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--LabApp.extension_manager=readonly",
+        "--ServerApp.terminals_enabled=False",
+    ]
     log_path = base / "server.log"
     log = open(log_path, "w")
     proc = subprocess.Popen(cmd, env=full_env, stdout=log, stderr=subprocess.STDOUT, cwd=root)

@@ -1,9 +1,10 @@
 """Subprocess workers for the cache's concurrency, crash and full-disk tests.
 
-    python cache_worker.py encode CACHE MODEL START STOP OUT.npy
-    python cache_worker.py writeloop CACHE SEED
-    python cache_worker.py fill CACHE LIMIT_BYTES
+python cache_worker.py encode CACHE MODEL START STOP OUT.npy
+python cache_worker.py writeloop CACHE SEED
+python cache_worker.py fill CACHE LIMIT_BYTES
 """
+
 from __future__ import annotations
 
 import sys

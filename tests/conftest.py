@@ -1,4 +1,5 @@
 """Shared fixtures. Tests never touch the network and never write to the user's cache."""
+
 from __future__ import annotations
 
 import os

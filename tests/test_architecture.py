@@ -1,5 +1,6 @@
 """The architecture contract (docs/architecture.md): stages import downward only, no cycle, no private
-name crosses a subpackage. ``lint-imports`` (import-linter) reads the layers from pyproject.toml."""
+name crosses a module, ruff is clean. ``lint-imports`` (import-linter) reads the layers from pyproject.toml."""
+
 from __future__ import annotations
 
 import ast
@@ -13,7 +14,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PKG = ROOT / "kosbert_viz"
-LINT = shutil.which("lint-imports", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+LINT = shutil.which(
+    "lint-imports", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+)
 
 
 def _lint(cwd: Path) -> subprocess.CompletedProcess:
@@ -32,8 +35,9 @@ def test_an_upward_import_breaks_the_contract(tmp_path):
     shutil.copytree(PKG, tmp_path / "kosbert_viz", ignore=shutil.ignore_patterns("__pycache__", "data"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     cache = tmp_path / "kosbert_viz" / "embed" / "cache.py"
-    cache.write_text(cache.read_text(encoding="utf-8") + "\nfrom kosbert_viz.report import html  # upward\n",
-                     encoding="utf-8")
+    cache.write_text(
+        cache.read_text(encoding="utf-8") + "\nfrom kosbert_viz.report import html  # upward\n", encoding="utf-8"
+    )
     r = _lint(tmp_path)
     assert r.returncode != 0 and "BROKEN" in r.stdout, r.stdout + r.stderr
     assert "kosbert_viz.embed.cache -> kosbert_viz.report.html" in r.stdout, r.stdout
@@ -63,5 +67,16 @@ def test_the_private_name_check_sees_one(tmp_path, monkeypatch):
     (fake / "bad.py").write_text("from kosbert_viz.themes.tree import _private_helper\n", encoding="utf-8")
     monkeypatch.setattr(sys.modules[__name__], "PKG", tmp_path / "kosbert_viz")
     monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
-    assert _private_imports_across_modules() == [
-        "kosbert_viz.viz.bad imports kosbert_viz.themes.tree._private_helper"]
+    assert _private_imports_across_modules() == ["kosbert_viz.viz.bad imports kosbert_viz.themes.tree._private_helper"]
+
+
+RUFF = shutil.which("ruff", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+
+
+@pytest.mark.parametrize("command", [["check"], ["format", "--check"]], ids=["lint", "format"])
+def test_ruff_is_clean(command):
+    """ruff (configured in pyproject.toml) finds nothing: lint rules, import order, return annotations of
+    the package's public functions, and the formatting."""
+    assert RUFF is not None, "ruff is not installed: pip install -e .[test]"
+    r = subprocess.run([RUFF, *command, "."], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]

@@ -1,6 +1,7 @@
 """The CLI report in a real headless Chromium: the map draws with WebGL, hovering shows Korean text,
 user text that looks like HTML stays text (hover and table) and runs nothing, the console is clean,
 and no request leaves the machine."""
+
 from __future__ import annotations
 
 import subprocess
@@ -31,10 +32,31 @@ def cli_report(tmp_path_factory, tiny_model_path):
     pd.concat([df, hostile], ignore_index=True).to_csv(tmp / "reviews.csv", index=False)
     out = tmp / "report.html"
     proc = subprocess.run(
-        [sys.executable, "-m", "kosbert_viz", "map", str(tmp / "reviews.csv"), "--text-col", "text",
-         "--label-col", "topic", "--model", tiny_model_path, "--method", "kmeans", "--k", "7",
-         "--cache-dir", str(tmp / "cache"),
-         "-o", str(out)], capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "kosbert_viz",
+            "map",
+            str(tmp / "reviews.csv"),
+            "--text-col",
+            "text",
+            "--label-col",
+            "topic",
+            "--model",
+            tiny_model_path,
+            "--method",
+            "kmeans",
+            "--k",
+            "7",
+            "--cache-dir",
+            str(tmp / "cache"),
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out
 

@@ -1,4 +1,5 @@
 """The embedding cache: real files on disk, real subprocesses for concurrency, crashes and a full disk."""
+
 from __future__ import annotations
 
 import json
@@ -265,9 +266,24 @@ def test_many_batches_are_looked_up_in_bulk(tmp_path):
 def test_concurrent_writers_with_overlapping_texts(tiny_model_path, tmp_path):
     cache_dir = tmp_path / "shared-cache"
     ranges = [(0, 600), (300, 900), (150, 750)]
-    procs = [subprocess.Popen([sys.executable, WORKER, "encode", str(cache_dir), tiny_model_path, str(a), str(b),
-                               str(tmp_path / f"out{i}.npy")], env=_env(), stderr=subprocess.PIPE, text=True)
-             for i, (a, b) in enumerate(ranges)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                WORKER,
+                "encode",
+                str(cache_dir),
+                tiny_model_path,
+                str(a),
+                str(b),
+                str(tmp_path / f"out{i}.npy"),
+            ],
+            env=_env(),
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i, (a, b) in enumerate(ranges)
+    ]
     for p in procs:
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err[-2000:]
@@ -289,8 +305,12 @@ def test_kill_9_during_writes_never_leaves_a_wrong_vector(tmp_path):
     rng = np.random.default_rng(1)
     cache_dir = tmp_path / "crash-cache"
     for round_ in range(20):
-        p = subprocess.Popen([sys.executable, WORKER, "writeloop", str(cache_dir), str(round_)], env=_env(),
-                             stdout=subprocess.PIPE, text=True)
+        p = subprocess.Popen(
+            [sys.executable, WORKER, "writeloop", str(cache_dir), str(round_)],
+            env=_env(),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert p.stdout.readline().strip() == "ready"
         time.sleep(float(rng.uniform(0.02, 0.4)))
         p.send_signal(signal.SIGKILL)
@@ -307,8 +327,13 @@ def test_kill_9_during_writes_never_leaves_a_wrong_vector(tmp_path):
 @pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
 def test_full_disk_gives_clear_error_and_keeps_earlier_entries(tmp_path):
     cache_dir = tmp_path / "full"
-    p = subprocess.run([sys.executable, WORKER, "fill", str(cache_dir), str(200_000)], env=_env(),
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [sys.executable, WORKER, "fill", str(cache_dir), str(200_000)],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 3, p.stderr[-2000:]
     assert "disk is full" in p.stdout and "intact" in p.stdout
     assert not list(cache_dir.rglob("*.tmp"))
@@ -363,8 +388,12 @@ def test_info_counts_temp_files_of_a_killed_writer_at_once(tmp_path, capsys):
     from kosbert_viz.embed.cache_format import TMP_MAX_AGE as _TMP_MAX_AGE
 
     cache_dir = tmp_path / "c"
-    p = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(cache_dir), str(Path(__file__).parent)],
-                         env=_env(), stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(cache_dir), str(Path(__file__).parent)],
+        env=_env(),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert p.stdout.readline().strip() == "written"
     finally:
@@ -438,9 +467,14 @@ def test_read_only_cache_returns_vectors_and_warns(tiny_model_path, sample):
         before = sorted(str(p.relative_to(cache_dir)) for p in cache_dir.rglob("*"))
         (base / "texts.json").write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
         _chmod_tree(cache_dir, 0o555, 0o444)
-        proc = subprocess.run([sys.executable, "-c", READ_ONLY_WORKER, str(cache_dir), tiny_model_path,
-                               str(base / "texts.json")], env=_env(), capture_output=True, text=True, timeout=300,
-                              cwd=str(base))
+        proc = subprocess.run(
+            [sys.executable, "-c", READ_ONLY_WORKER, str(cache_dir), tiny_model_path, str(base / "texts.json")],
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=str(base),
+        )
         assert proc.returncode == 0, proc.stderr[-3000:]
         out = json.loads(proc.stdout.strip().splitlines()[-1])
         if out["writable"]:
@@ -582,8 +616,7 @@ def test_map_texts_cache_holds_vectors_and_layouts(tiny_model_path, sample, tmp_
     kv.map_texts(texts, tiny_model_path, n_clusters=3, cache=False, show_progress_bar=False)
     assert not default_root.exists() or not list(default_root.rglob("*.*"))
     _MEMO.clear()
-    kv.map_texts(texts, tiny_model_path, n_clusters=3, cache=EmbeddingCache(tmp_path / "obj"),
-                 show_progress_bar=False)
+    kv.map_texts(texts, tiny_model_path, n_clusters=3, cache=EmbeddingCache(tmp_path / "obj"), show_progress_bar=False)
     assert list((tmp_path / "obj" / "reduce").glob("*.bin")) and list((tmp_path / "obj" / "v1").rglob("*.kvs"))
     assert not default_root.exists() or not list(default_root.rglob("*.*"))
     assert not list(default_reduce_dir().parent.rglob("*.bin"))

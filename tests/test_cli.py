@@ -1,4 +1,5 @@
 """The kosbert-viz command, run as a new user would (real subprocesses, no network)."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def _run(args, tmp_path, **env):
     e = dict(os.environ, HF_HUB_OFFLINE="1", KOSBERT_VIZ_CACHE=str(tmp_path / "cache"), **env)
     e.pop("KOSBERT_VIZ_MODEL", None) if "KOSBERT_VIZ_MODEL" not in env else None
-    return subprocess.run([sys.executable, "-m", "kosbert_viz", *args], cwd=tmp_path, env=e,
-                          capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "kosbert_viz", *args], cwd=tmp_path, env=e, capture_output=True, text=True, timeout=900
+    )
 
 
 def _n_points(trace) -> int:
@@ -69,8 +71,23 @@ def test_map_command_on_a_csv_with_labels(tmp_path, tiny_model_path, sample):
     df = sample.rename(columns={"text": "review"}).head(120)
     df.loc[5, "review"] = ""  # an empty row is skipped, and said so
     df.to_csv(csv, index=False)
-    p = _run(["map", str(csv), "--text-col", "review", "--label-col", "topic", "--k", "5", "-o", "r.html",
-              "--model", tiny_model_path], tmp_path)
+    p = _run(
+        [
+            "map",
+            str(csv),
+            "--text-col",
+            "review",
+            "--label-col",
+            "topic",
+            "--k",
+            "5",
+            "-o",
+            "r.html",
+            "--model",
+            tiny_model_path,
+        ],
+        tmp_path,
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     assert "skipping 1 empty rows" in p.stderr
     html = (tmp_path / "r.html").read_text(encoding="utf-8")
@@ -83,20 +100,37 @@ def test_map_saves_the_map_that_assign_places_into(tmp_path, tiny_model_path, sa
     df = sample.rename(columns={"text": "review"})
     df.head(150).to_csv(tmp_path / "may.csv", index=False)
     df.iloc[150:190].to_csv(tmp_path / "june.csv", index=False)
-    p = _run(["map", "may.csv", "--text-col", "review", "--k", "5", "-o", "may.html", "--model", tiny_model_path,
-              "--save-map", "maps/may"], tmp_path)
+    p = _run(
+        [
+            "map",
+            "may.csv",
+            "--text-col",
+            "review",
+            "--k",
+            "5",
+            "-o",
+            "may.html",
+            "--model",
+            tiny_model_path,
+            "--save-map",
+            "maps/may",
+        ],
+        tmp_path,
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     assert "map saved to" in p.stdout and (tmp_path / "maps" / "may" / "map.json").is_file()
     import kosbert_viz as kv
 
     tm = kv.load_map(tmp_path / "maps" / "may")
     assert len(tm.texts) == 150 and tm.manifest["model"]["name"]
-    p = _run(["assign", "maps/may", "june.csv", "--text-col", "review", "-o", "june.html", "--csv", "june.csv.out"],
-             tmp_path)
+    p = _run(
+        ["assign", "maps/may", "june.csv", "--text-col", "review", "-o", "june.html", "--csv", "june.csv.out"], tmp_path
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     assert "40 texts placed" in p.stdout and (tmp_path / "june.html").is_file()
-    again = _run(["map", "may.csv", "--text-col", "review", "--model", tiny_model_path, "--save-map", "maps/may"],
-                 tmp_path)  # refused before any work: a saved map is not overwritten from the command line
+    again = _run(
+        ["map", "may.csv", "--text-col", "review", "--model", tiny_model_path, "--save-map", "maps/may"], tmp_path
+    )  # refused before any work: a saved map is not overwritten from the command line
     assert again.returncode == 2 and "--save-map maps/may exists" in again.stderr and "Traceback" not in again.stderr
     assert not (tmp_path / "kosbert_viz_report.html").exists()
 
@@ -163,8 +197,10 @@ def _mistakes(tmp_path, forty):
         "missing column": ([f, "--text-col", "리뷰x"], ["column '리뷰x' not in", "did you mean --text-col '리뷰'"]),
         "missing --time-col": ([f, "--time-col", "날짜"], ["column '날짜' not in"]),
         "missing --class-col": ([f, "--class-col", "제품"], ["column '제품' not in"]),
-        "--time-col not dates": ([f, "--time-col", "주제"], ["--time-col '주제': row 1 has", "which is not a date",
-                                                            "YY.MM.DD (NSMC style)"]),
+        "--time-col not dates": (
+            [f, "--time-col", "주제"],
+            ["--time-col '주제': row 1 has", "which is not a date", "YY.MM.DD (NSMC style)"],
+        ),
         "--freq without --time-col": ([f, "--freq", "M"], ["--freq needs --time-col"]),
     }
 
@@ -258,9 +294,29 @@ def test_map_reads_korean_excel_files(tmp_path, sample, tiny_model_path):
             env, model = dict(os.environ, HF_HUB_OFFLINE="1"), "offline"
         env["KOSBERT_VIZ_CACHE"] = str(tmp_path / f"cache-{name}")
         procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "kosbert_viz", "map", name, "--text-col", "리뷰", "--label-col", "주제",
-             "--k", "3", "--model", model, "-o", f"{name}.html"],
-            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-m",
+                "kosbert_viz",
+                "map",
+                name,
+                "--text-col",
+                "리뷰",
+                "--label-col",
+                "주제",
+                "--k",
+                "3",
+                "--model",
+                model,
+                "-o",
+                f"{name}.html",
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
     expected = {"excel.csv": ("cp949", "comma"), "euckr.txt": ("cp949", "tab"), "bom.csv": ("utf-8-sig", "semicolon")}
     for name, proc in procs.items():
         out, err = proc.communicate(timeout=600)
@@ -288,8 +344,13 @@ def _closed_port() -> int:
 
 
 def _hub_env(tmp_path, endpoint):
-    e = dict(os.environ, HF_ENDPOINT=endpoint, HF_HOME=str(tmp_path / "hf-home"),
-             KOSBERT_VIZ_CACHE=str(tmp_path / "cache"), PYTHONUNBUFFERED="1")
+    e = dict(
+        os.environ,
+        HF_ENDPOINT=endpoint,
+        HF_HOME=str(tmp_path / "hf-home"),
+        KOSBERT_VIZ_CACHE=str(tmp_path / "cache"),
+        PYTHONUNBUFFERED="1",
+    )
     for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "KOSBERT_VIZ_MODEL", "KOSBERT_VIZ_HUB_TIMEOUT"):
         e.pop(var, None)
     return e
@@ -305,9 +366,14 @@ def test_demo_with_the_hub_unreachable_falls_back_within_5_s(tmp_path):
     from kosbert_viz.cli.common import BANNER as _BANNER
 
     start = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "kosbert_viz", "demo", "-o", "d.html"], cwd=tmp_path,
-                            env=_hub_env(tmp_path, f"http://127.0.0.1:{_closed_port()}"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kosbert_viz", "demo", "-o", "d.html"],
+        cwd=tmp_path,
+        env=_hub_env(tmp_path, f"http://127.0.0.1:{_closed_port()}"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     lines, banners = [], 0
     try:
         for line in proc.stderr:  # stop at the banner's closing line: the rest is the demo itself
@@ -335,10 +401,26 @@ def test_a_hub_that_never_answers_fails_over_with_the_cli_flags_named(tmp_path, 
         server.bind(("127.0.0.1", 0))
         server.listen(8)
         start = time.monotonic()
-        p = subprocess.run([sys.executable, "-m", "kosbert_viz", "map", str(forty), "--text-col", "리뷰",
-                            "--model", "kosbert-test/not-cached", "-o", "r.html"], cwd=tmp_path,
-                           env=_hub_env(tmp_path, f"http://127.0.0.1:{server.getsockname()[1]}"),
-                           capture_output=True, text=True, timeout=120)
+        p = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "kosbert_viz",
+                "map",
+                str(forty),
+                "--text-col",
+                "리뷰",
+                "--model",
+                "kosbert-test/not-cached",
+                "-o",
+                "r.html",
+            ],
+            cwd=tmp_path,
+            env=_hub_env(tmp_path, f"http://127.0.0.1:{server.getsockname()[1]}"),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         elapsed = time.monotonic() - start
     assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr[-3000:]
     assert p.stderr.startswith("read forty.csv") and "\nerror: Could not load" in p.stderr
@@ -350,6 +432,7 @@ def test_a_hub_that_never_answers_fails_over_with_the_cli_flags_named(tmp_path, 
 
 
 # ---- issue 14: themes over time and by class in the report ---------------------------------------------
+
 
 def _embedded(html: str, json_id: str) -> dict:
     m = re.search(rf'<script type="application/json" id="{json_id}">(.*?)</script>', html, re.S)
@@ -370,8 +453,27 @@ def test_map_with_time_and_class_columns_adds_both_sections(tmp_path, sample):
     df["product"] = np.where(df.topic.isin(first_topics), "앱<b>", "매장")  # user text: must stay escaped
     df.loc[3, "date"] = ""  # a row without a date is left out of the trends, and said so
     df.to_csv(tmp_path / "dated.csv", index=False)
-    p = _run(["map", "dated.csv", "--text-col", "review", "--time-col", "date", "--class-col", "product",
-              "--k", "5", "--model", "offline", "--cache-dir", "c", "-o", "t.html"], tmp_path)
+    p = _run(
+        [
+            "map",
+            "dated.csv",
+            "--text-col",
+            "review",
+            "--time-col",
+            "date",
+            "--class-col",
+            "product",
+            "--k",
+            "5",
+            "--model",
+            "offline",
+            "--cache-dir",
+            "c",
+            "-o",
+            "t.html",
+        ],
+        tmp_path,
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     assert "1 rows without a date" in p.stderr
     assert "8 periods of M (from the time span" in p.stdout  # 8 months -> monthly
@@ -389,6 +491,10 @@ def test_map_with_time_and_class_columns_adds_both_sections(tmp_path, sample):
     distinct = re.search(r"<table class='clusters trends' id='class-table-1'>(.*?)</table>", html, re.S).group(1)
     assert "lift" in distinct and "q-value" in distinct
     # the two topics that make up "앱<b>" are its distinctive themes: it is listed with a lift above 1
-    rows = re.findall(r"<tr><td>(.*?)</td><td class='name'>.*?</td>.*?<td class='num'>([\d.]+)</td>"
-                      r"<td class='num'>[^<]*</td></tr>", distinct, re.S)
+    rows = re.findall(
+        r"<tr><td>(.*?)</td><td class='name'>.*?</td>.*?<td class='num'>([\d.]+)</td>"
+        r"<td class='num'>[^<]*</td></tr>",
+        distinct,
+        re.S,
+    )
     assert any(c == "앱&lt;b&gt;" and float(lift) > 1 for c, lift in rows), rows

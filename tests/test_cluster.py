@@ -1,4 +1,5 @@
 """cluster(), sweep() and cluster_layout(): methods, scores, quality on real text, determinism, bad inputs."""
+
 from __future__ import annotations
 
 import importlib
@@ -92,16 +93,19 @@ def test_sweep_table_and_chart(tmp_path):
     assert sh.figure() is not None
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"method": "kmeans", "n_clusters": 0}, "n_clusters"),
-    ({"method": "kmeans", "n_clusters": 1000}, "n_clusters"),
-    ({"method": "kmeans", "n_clusters": 3, "truth": [0, 1]}, "truth"),
-    ({"method": "spectral"}, "method"),
-    ({"method": "hdbscan", "min_cluster_size": 1}, "min_cluster_size"),
-    ({"method": "hdbscan", "embedding": np.zeros((5, 2))}, "embedding"),
-    ({"method": "kmeans", "mode": "turbo"}, "mode"),
-    ({"method": "kmeans", "k_range": (1, 5)}, "k_range"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"method": "kmeans", "n_clusters": 0}, "n_clusters"),
+        ({"method": "kmeans", "n_clusters": 1000}, "n_clusters"),
+        ({"method": "kmeans", "n_clusters": 3, "truth": [0, 1]}, "truth"),
+        ({"method": "spectral"}, "method"),
+        ({"method": "hdbscan", "min_cluster_size": 1}, "min_cluster_size"),
+        ({"method": "hdbscan", "embedding": np.zeros((5, 2))}, "embedding"),
+        ({"method": "kmeans", "mode": "turbo"}, "mode"),
+        ({"method": "kmeans", "k_range": (1, 5)}, "k_range"),
+    ],
+)
 def test_bad_options(kwargs, match):
     X, _ = blobs(50)
     with pytest.raises(ValueError, match=match):

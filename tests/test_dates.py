@@ -1,5 +1,6 @@
 """One date reader for the library and the CLI (kosbert_viz.io.dates): every cell read by one format or named
 in an error; NaT only for empty cells, counted and reported. And classes that mix numbers and text."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -77,6 +78,7 @@ def test_years_epochs_and_objects():
 
 # ---------------------------------------------------------------- time zones: one zone for the whole column
 
+
 def test_plus_nine_and_z_are_the_same_instant_not_an_error_or_a_drop():
     got = parse_dates(["2024-01-01T09:00:00+09:00", "2024-01-01T00:00:00Z", None])
     assert got.notna().sum() == 2 and str(got.dt.tz) == "UTC"  # several zones: converted to UTC
@@ -100,12 +102,12 @@ def test_timestamps_in_mixed_zones_are_all_kept_and_converted():
 
 
 def test_tz_converts_zoned_values_and_localizes_naive_ones():
-    got = parse_dates(["2024-01-01T00:00:00Z", "2024-01-01 09:00", "2024-01-01T10:00:00+10:00", ""],
-                      tz="Asia/Seoul")
+    got = parse_dates(["2024-01-01T00:00:00Z", "2024-01-01 09:00", "2024-01-01T10:00:00+10:00", ""], tz="Asia/Seoul")
     assert str(got.dt.tz) == "Asia/Seoul" and got.isna().tolist() == [False, False, False, True]
     assert (got.iloc[:3] == pd.Timestamp("2024-01-01 09:00", tz="Asia/Seoul")).all()
-    objects = parse_dates([pd.Timestamp("2024-01-01", tz="UTC"), dt.datetime(2024, 1, 1, 9), dt.date(2024, 1, 2)],
-                          tz="Asia/Seoul")
+    objects = parse_dates(
+        [pd.Timestamp("2024-01-01", tz="UTC"), dt.datetime(2024, 1, 1, 9), dt.date(2024, 1, 2)], tz="Asia/Seoul"
+    )
     assert objects.dt.strftime("%m-%d %H:%M").tolist() == ["01-01 09:00", "01-01 09:00", "01-02 00:00"]
     years = parse_dates(pd.Series(pd.date_range("2024-01-01", periods=2)), tz="UTC")
     assert str(years.dt.tz) == "UTC" and years.iloc[0] == pd.Timestamp("2024-01-01", tz="UTC")
@@ -155,11 +157,13 @@ _FORMATS = [fmt for _, _, fmt in DATE_FORMATS if fmt not in ("ISO8601", "%Y-%m",
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(fmt=st.sampled_from(_FORMATS),
-       days=st.lists(st.integers(0, 365 * 30), min_size=1, max_size=40),
-       holes=st.lists(st.sampled_from(["", None, "nan", "  "]), max_size=5),
-       junk=st.lists(st.sampled_from(["not a date", "2024-13-45", "31/31/31", "어제", "0"]), max_size=2),
-       seed=st.integers(0, 2 ** 16))
+@given(
+    fmt=st.sampled_from(_FORMATS),
+    days=st.lists(st.integers(0, 365 * 30), min_size=1, max_size=40),
+    holes=st.lists(st.sampled_from(["", None, "nan", "  "]), max_size=5),
+    junk=st.lists(st.sampled_from(["not a date", "2024-13-45", "31/31/31", "어제", "0"]), max_size=2),
+    seed=st.integers(0, 2**16),
+)
 def test_every_row_dated_correctly_or_named(fmt, days, holes, junk, seed):
     base = dt.date(2000, 1, 1) if fmt != "%y.%m.%d" else dt.date(2001, 1, 1)
     dates = [base + dt.timedelta(days=d) for d in days]
@@ -187,18 +191,29 @@ _ZONES = [None, "UTC", "Asia/Seoul", "America/New_York"]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(instants=st.lists(st.tuples(st.integers(0, 10 ** 9), st.sampled_from([0, 540, -300, 330, 600, -600]),
-                                   st.booleans()), min_size=1, max_size=30),
-       holes=st.lists(st.sampled_from(["", None, "nan"]), max_size=3),
-       naive_at=st.none() | st.integers(0, 40), tz=st.sampled_from(_ZONES))
+@given(
+    instants=st.lists(
+        st.tuples(st.integers(0, 10**9), st.sampled_from([0, 540, -300, 330, 600, -600]), st.booleans()),
+        min_size=1,
+        max_size=30,
+    ),
+    holes=st.lists(st.sampled_from(["", None, "nan"]), max_size=3),
+    naive_at=st.none() | st.integers(0, 40),
+    tz=st.sampled_from(_ZONES),
+)
 def test_every_zoned_row_is_its_instant_in_one_zone_or_named(instants, holes, naive_at, tz):
     base = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
     cells, want = [], []
     for seconds, minutes, colon in instants:  # one instant written in a zone: Z, +09:00 or +0900
         at = (base + dt.timedelta(seconds=seconds)).astimezone(dt.timezone(dt.timedelta(minutes=minutes)))
         text = at.strftime("%Y-%m-%dT%H:%M:%S%z")
-        text = "Z".join(text.rsplit("+0000", 1)) if not colon and minutes == 0 else \
-            text[:-2] + ":" + text[-2:] if colon else text
+        text = (
+            "Z".join(text.rsplit("+0000", 1))
+            if not colon and minutes == 0
+            else text[:-2] + ":" + text[-2:]
+            if colon
+            else text
+        )
         cells.append(text)
         want.append(pd.Timestamp(at))
     cells += holes
@@ -219,7 +234,7 @@ def test_every_zoned_row_is_its_instant_in_one_zone_or_named(instants, holes, na
     offsets = {m for _, m, _ in instants}
     assert str(got.dt.tz) == (tz or ("UTC" if len(offsets) > 1 else str(want[0].tz)))
     for i, w in enumerate(want):
-        assert (pd.isna(got.iloc[i]) if w is pd.NaT else got.iloc[i] == w), (cells[i], got.iloc[i], w)
+        assert pd.isna(got.iloc[i]) if w is pd.NaT else got.iloc[i] == w, (cells[i], got.iloc[i], w)
 
 
 def test_mixed_int_and_str_classes_are_one_class(tm300):
@@ -256,8 +271,9 @@ def test_a_giant_cell_is_cut_with_a_warning_and_memory_stays_bounded(offline_enc
 
     def run(size):
         t = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", GIANT, str(size)], capture_output=True, text=True, timeout=300,
-                             check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", GIANT, str(size)], capture_output=True, text=True, timeout=300, check=True
+        )
         peak_mb, warned = (int(v) for v in out.stdout.split())
         return peak_mb, warned, time.perf_counter() - t
 
@@ -285,9 +301,13 @@ def test_an_error_quotes_at_most_a_few_hundred_characters_of_a_giant_header(tmp_
 
     f = tmp_path / "wide.csv"
     f.write_text("h" * 5_000_000 + "\n" + "배송이 늦어요\n", encoding="utf-8")
-    out = subprocess.run([sys.executable, "-m", "kosbert_viz", "map", str(f), "--text-col", "review"],
-                         capture_output=True, text=True, timeout=300, env={**__import__("os").environ,
-                                                                          "HF_HUB_OFFLINE": "1"})
+    out = subprocess.run(
+        [sys.executable, "-m", "kosbert_viz", "map", str(f), "--text-col", "review"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"},
+    )
     assert out.returncode != 0 and "not in" in out.stderr
     assert len(out.stderr) < 2000, len(out.stderr)
 

@@ -1,4 +1,5 @@
 """Distributed encoding on a local Ray (2 CPUs, the tiny model) into the ordinary cache."""
+
 from __future__ import annotations
 
 import os
@@ -50,13 +51,15 @@ def reference(headlines, tiny_model_path):
 
 # -- Ray ---------------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_headlines_match_encode_in_order_and_second_run_is_free(ray_local, headlines, reference,
-                                                                tiny_model_path, tmp_path):
+def test_headlines_match_encode_in_order_and_second_run_is_free(
+    ray_local, headlines, reference, tiny_model_path, tmp_path
+):
     texts = list(headlines.title)
     assert len(set(texts)) == len(texts) == N_HEADLINES
     cache = tmp_path / "cache"
-    res = encode_dataset(texts, model=tiny_model_path, cache=cache, concurrency=2, batch_size=2000,
-                         show_progress_bar=False)
+    res = encode_dataset(
+        texts, model=tiny_model_path, cache=cache, concurrency=2, batch_size=2000, show_progress_bar=False
+    )
     assert res.rows == N_HEADLINES and res.encoded == N_HEADLINES and res.cached == 0
     assert res.written == N_HEADLINES and res.entries == N_HEADLINES and res.batches == 10
     assert res.actors == 2 and res.device == "cpu" and res.rows_per_s > 0
@@ -67,14 +70,14 @@ def test_headlines_match_encode_in_order_and_second_run_is_free(ray_local, headl
     again = kv.encode(texts, tiny_model_path, cache=cache, show_progress_bar=False)
     assert kv.encode.last_stats["hits"] == N_HEADLINES and kv.encode.last_stats["encoded"] == 0
     np.testing.assert_array_equal(again, got)
-    np.testing.assert_array_equal(load_embeddings(headlines, tiny_model_path, cache=cache, text_column="title"),
-                                  got)
+    np.testing.assert_array_equal(load_embeddings(headlines, tiny_model_path, cache=cache, text_column="title"), got)
     # a shuffled subset comes back in its own order
     order = np.random.default_rng(0).permutation(N_HEADLINES)[:500]
     np.testing.assert_array_equal(load_embeddings([texts[i] for i in order], res), got[order])
 
-    second = encode_dataset(texts, model=tiny_model_path, cache=cache, concurrency=2, batch_size=2000,
-                            show_progress_bar=False)
+    second = encode_dataset(
+        texts, model=tiny_model_path, cache=cache, concurrency=2, batch_size=2000, show_progress_bar=False
+    )
     assert second.rows == N_HEADLINES and second.encoded == 0 and second.written == 0
     assert second.cached == N_HEADLINES and second.entries == N_HEADLINES
     assert second.fingerprint == res.fingerprint
@@ -103,13 +106,19 @@ def _dying_actor(marker: str, die_on_call: int):
 
 
 @pytest.mark.slow
-def test_actor_killed_mid_run_loses_and_duplicates_nothing(ray_local, headlines, reference, tiny_model_path,
-                                                           tmp_path):
+def test_actor_killed_mid_run_loses_and_duplicates_nothing(ray_local, headlines, reference, tiny_model_path, tmp_path):
     n = 6000
     texts = list(headlines.title[:n])
     marker = tmp_path / "died"
-    res = encode_dataset(texts, model=tiny_model_path, cache=tmp_path / "cache", concurrency=2, batch_size=500,
-                         show_progress_bar=False, _actor_cls=_dying_actor(str(marker), 2))
+    res = encode_dataset(
+        texts,
+        model=tiny_model_path,
+        cache=tmp_path / "cache",
+        concurrency=2,
+        batch_size=500,
+        show_progress_bar=False,
+        _actor_cls=_dying_actor(str(marker), 2),
+    )
     assert marker.exists(), "the actor never died: the test did not test anything"
     dead_pid = int(marker.read_text())
     assert dead_pid in res.extra["actor_pids"]  # it had reported its first batch before dying
@@ -128,8 +137,9 @@ def test_run_stopped_halfway_resumes(ray_local, headlines, reference, tiny_model
     texts = list(headlines.title[:n])
     cache = tmp_path / "cache"
     kv.encode(texts[:half], tiny_model_path, cache=cache, show_progress_bar=False)  # what the stopped run stored
-    res = encode_dataset(texts, model=tiny_model_path, cache=cache, concurrency=2, batch_size=1000,
-                         show_progress_bar=False)
+    res = encode_dataset(
+        texts, model=tiny_model_path, cache=cache, concurrency=2, batch_size=1000, show_progress_bar=False
+    )
     assert res.rows == n and res.cached == half and res.encoded == n - half and res.entries == n
     assert res.repeated == 0
     assert np.abs(load_embeddings(texts, res) - reference[:n]).max() <= 1e-5
@@ -145,13 +155,22 @@ def test_parquet_source_url_and_parquet_output(ray_local, headlines, reference, 
     folder = tmp_path / "in"
     folder.mkdir()
     for i, start in enumerate(range(0, n, 1000)):  # a folder of three files
-        pq.write_table(pa.Table.from_pandas(part.iloc[start:start + 1000], preserve_index=False),
-                       folder / f"part-{i}.parquet")
+        pq.write_table(
+            pa.Table.from_pandas(part.iloc[start : start + 1000], preserve_index=False), folder / f"part-{i}.parquet"
+        )
     url = folder.as_uri()  # file:///..., read through the URL path
     out = tmp_path / "vectors"
-    res = encode_dataset(url, model=tiny_model_path, cache=tmp_path / "cache", text_column="title",
-                         id_column="index", concurrency=2, batch_size=1000, parquet_out=out,
-                         show_progress_bar=False)
+    res = encode_dataset(
+        url,
+        model=tiny_model_path,
+        cache=tmp_path / "cache",
+        text_column="title",
+        id_column="index",
+        concurrency=2,
+        batch_size=1000,
+        parquet_out=out,
+        show_progress_bar=False,
+    )
     assert res.rows == n and res.encoded == n and res.parquet_out == str(out)
     got = load_embeddings(url, res)  # text_column comes from the result
     assert np.abs(got - reference[:n]).max() <= 1e-5
@@ -173,18 +192,31 @@ def test_csv_and_tsv_gz_sources(ray_local, headlines, reference, tiny_model_path
     csv_path = tmp_path / "headlines.csv"
     part.to_csv(csv_path, index=False)
     cache = tmp_path / "cache"
-    res = encode_dataset(str(csv_path), model=tiny_model_path, cache=cache, text_column="title",
-                         concurrency=2, batch_size=1000, show_progress_bar=False)
+    res = encode_dataset(
+        str(csv_path),
+        model=tiny_model_path,
+        cache=cache,
+        text_column="title",
+        concurrency=2,
+        batch_size=1000,
+        show_progress_bar=False,
+    )
     assert res.rows == n and res.encoded == n
     assert np.abs(load_embeddings(str(csv_path), res) - reference[:n]).max() <= 1e-5
     # the same texts as a gzipped TSV: all cached
     tsv_path = tmp_path / "headlines.tsv.gz"
     part.to_csv(tsv_path, sep="\t", index=False)
-    again = encode_dataset(str(tsv_path), model=tiny_model_path, cache=cache, text_column="title",
-                           concurrency=2, batch_size=1000, show_progress_bar=False)
+    again = encode_dataset(
+        str(tsv_path),
+        model=tiny_model_path,
+        cache=cache,
+        text_column="title",
+        concurrency=2,
+        batch_size=1000,
+        show_progress_bar=False,
+    )
     assert again.rows == n and again.cached == n and again.encoded == 0
-    np.testing.assert_array_equal(load_embeddings(str(tsv_path), again),
-                                  load_embeddings(str(csv_path), res))
+    np.testing.assert_array_equal(load_embeddings(str(tsv_path), again), load_embeddings(str(csv_path), res))
 
 
 # -- without Ray -------------------------------------------------------------------------------
@@ -192,8 +224,9 @@ def test_load_embeddings_names_what_is_missing(tiny_model_path, tmp_path):
     cache = tmp_path / "cache"
     kv.encode(["가방", "신발", "모자"], tiny_model_path, cache=cache, show_progress_bar=False)
     got = load_embeddings(["모자", "가방"], tiny_model_path, cache=cache)
-    np.testing.assert_array_equal(got, kv.encode(["모자", "가방"], tiny_model_path, cache=None,
-                                                 show_progress_bar=False))
+    np.testing.assert_array_equal(
+        got, kv.encode(["모자", "가방"], tiny_model_path, cache=None, show_progress_bar=False)
+    )
     with pytest.raises(MissingEmbeddingsError, match=r"2 of 4 texts .* first missing rows: \[1, 3\]"):
         load_embeddings(["가방", "양말", "신발", "장갑"], tiny_model_path, cache=cache)
     with pytest.raises(MissingEmbeddingsError, match="None of them is cached"):
@@ -264,10 +297,12 @@ def assert_close_placement(df, a, tm):
     0-1 scale: far above such rounding, far below any real misplacement.
     """
     extent = float(np.ptp(tm.coords, axis=0).max())
-    np.testing.assert_allclose(df[["x", "y"]].to_numpy(dtype=np.float64), np.asarray(a.coords, np.float64), rtol=0,
-                               atol=1e-5 * extent)
-    np.testing.assert_allclose(df.novelty.to_numpy(dtype=np.float64), np.asarray(a.novelty, np.float64), rtol=0,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        df[["x", "y"]].to_numpy(dtype=np.float64), np.asarray(a.coords, np.float64), rtol=0, atol=1e-5 * extent
+    )
+    np.testing.assert_allclose(
+        df.novelty.to_numpy(dtype=np.float64), np.asarray(a.novelty, np.float64), rtol=0, atol=1e-5
+    )
 
 
 @pytest.mark.slow
@@ -310,8 +345,17 @@ def test_assign_dataset_workers_write_without_collecting(ray_local, sample, tiny
     pd.DataFrame({"review_id": [f"r{i:04d}" for i in range(len(new))], "review": new}).to_csv(src, index=False)
     with pytest.raises(ValueError, match="collect=False needs out="):
         assign_dataset(str(src), path, text_column="review", collect=False)
-    out = assign_dataset(str(src), path, text_column="review", id_column="review_id", cache=cache, concurrency=2,
-                         batch_size=40, out=tmp_path / "placed", collect=False)
+    out = assign_dataset(
+        str(src),
+        path,
+        text_column="review",
+        id_column="review_id",
+        cache=cache,
+        concurrency=2,
+        batch_size=40,
+        out=tmp_path / "placed",
+        collect=False,
+    )
     assert out == str(tmp_path / "placed")
     with pytest.raises(ValueError, match="not an empty folder"):  # a second run would mix with the first
         assign_dataset(str(src), path, text_column="review", id_column="review_id", out=out, collect=False)

@@ -10,6 +10,7 @@ run without an error. A docstring example that needs what a test machine lacks (
 GPU) says so with ``# doctest: +SKIP``; a ```` ```python ```` block in a Markdown file says so with
 a first line ``# not run in tests: <why>``.
 """
+
 from __future__ import annotations
 
 import doctest
@@ -46,8 +47,18 @@ def namespace(tiny_model_path, tmp_path_factory):
     emb = kv.encode(texts, show_progress_bar=False)
     res = kv.cluster(emb, "kmeans", n_clusters=6)
     tm = kv.map_texts(texts, show_progress_bar=False)
-    ns = dict(kv=kv, np=np, pd=pd, df=df, texts=texts, emb=emb, res=res, labels=res.labels,
-              table=kv.keywords(texts, res.labels), tm=tm)
+    ns = dict(
+        kv=kv,
+        np=np,
+        pd=pd,
+        df=df,
+        texts=texts,
+        emb=emb,
+        res=res,
+        labels=res.labels,
+        table=kv.keywords(texts, res.labels),
+        tm=tm,
+    )
     yield ns
     mp.undo()
 
@@ -62,7 +73,9 @@ def _modules():
 def test_docstring_examples_run(module, namespace):
     mod = importlib.import_module(module)
     finder = doctest.DocTestFinder(exclude_empty=True)
-    runner = doctest.DocTestRunner(checker=_RunsOrMatches(), optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    runner = doctest.DocTestRunner(
+        checker=_RunsOrMatches(), optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+    )
     tests = [t for t in finder.find(mod, module, globs={}) if t.examples]
     failures = []
     for t in tests:
@@ -84,8 +97,11 @@ def _readme_blocks():
 
 def _docs_blocks():
     """(page, index of the block on that page) for every ```python block under docs/."""
-    return [(str(md.relative_to(ROOT)), i) for md in sorted((ROOT / "docs").rglob("*.md"))
-            for i in range(len(_python_blocks(md)))]
+    return [
+        (str(md.relative_to(ROOT)), i)
+        for md in sorted((ROOT / "docs").rglob("*.md"))
+        for i in range(len(_python_blocks(md)))
+    ]
 
 
 def _run_block(block, where, namespace, tmp_path, monkeypatch):

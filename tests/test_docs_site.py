@@ -3,6 +3,7 @@
 Strict: a broken link or anchor, a page missing from the nav, or a docstring the API reference
 cannot lay out fails the build. The notebooks are rendered as stored, never executed.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,9 +25,23 @@ def _mkdocs():
 
 @pytest.mark.slow
 def test_docs_site_builds_strict(tmp_path):
-    cmd = _mkdocs() + ["build", "--strict", "--config-file", str(ROOT / "mkdocs.yml"), "--site-dir", str(tmp_path / "site")]
-    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
-                         env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    cmd = _mkdocs() + [
+        "build",
+        "--strict",
+        "--config-file",
+        str(ROOT / "mkdocs.yml"),
+        "--site-dir",
+        str(tmp_path / "site"),
+    ]
+    run = subprocess.run(
+        cmd,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     site = tmp_path / "site"
     assert (site / "index.html").exists()

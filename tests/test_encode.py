@@ -1,4 +1,5 @@
 """encode(): the fast path, its fallback, inputs and errors, through the tiny ko-sbert-shaped model."""
+
 from __future__ import annotations
 
 import subprocess
@@ -82,8 +83,7 @@ def test_memmap_output(tiny_model_path, sample, tmp_path):
     res = kv.encode(iter(texts), tiny_model_path, cache=None, out=out)
     assert res is out
     out.flush()
-    np.testing.assert_allclose(np.load(tmp_path / "emb.npy"), kv.encode(texts, tiny_model_path, cache=None),
-                               atol=1e-6)
+    np.testing.assert_allclose(np.load(tmp_path / "emb.npy"), kv.encode(texts, tiny_model_path, cache=None), atol=1e-6)
     with pytest.raises(ValueError, match="rows"):
         kv.encode(texts[:3], tiny_model_path, cache=None, out=np.zeros((5, 32), np.float32))
     with pytest.raises(ValueError, match="float32"):
@@ -126,15 +126,18 @@ def test_oom_backoff_completes_with_identical_output(tiny_model_path, texts, mon
     np.testing.assert_allclose(got, ref, atol=1e-5)
 
 
-@pytest.mark.parametrize("bad, err, match", [
-    (None, TypeError, "iterable of str, got NoneType"),
-    (42, TypeError, "iterable of str"),
-    (b"bytes", TypeError, "iterable of str"),
-    (["ok", None], TypeError, r"texts\[1\] is missing \(None/NaN/pd.NA\), expected str.*dropna"),
-    (["ok", float("nan")], TypeError, r"texts\[1\] is missing \(None/NaN/pd.NA\), expected str"),
-    (["ok", 3], TypeError, r"texts\[1\] is int, expected str"),
-    (np.array([["a", "b"]]), ValueError, "one-dimensional"),
-])
+@pytest.mark.parametrize(
+    "bad, err, match",
+    [
+        (None, TypeError, "iterable of str, got NoneType"),
+        (42, TypeError, "iterable of str"),
+        (b"bytes", TypeError, "iterable of str"),
+        (["ok", None], TypeError, r"texts\[1\] is missing \(None/NaN/pd.NA\), expected str.*dropna"),
+        (["ok", float("nan")], TypeError, r"texts\[1\] is missing \(None/NaN/pd.NA\), expected str"),
+        (["ok", 3], TypeError, r"texts\[1\] is int, expected str"),
+        (np.array([["a", "b"]]), ValueError, "one-dimensional"),
+    ],
+)
 def test_bad_inputs_raise_clear_errors(tiny_model_path, bad, err, match):
     with pytest.raises(err, match=match):
         kv.encode(bad, tiny_model_path, cache=None)
@@ -192,8 +195,10 @@ def test_device_auto_selects_cpu_here():
 
 
 def test_import_is_light():
-    code = ("import sys, kosbert_viz as kv; kv.datasets.load_sample(); "
-            "print(sorted(m for m in ('torch', 'umap', 'plotly', 'sentence_transformers') if m in sys.modules))")
+    code = (
+        "import sys, kosbert_viz as kv; kv.datasets.load_sample(); "
+        "print(sorted(m for m in ('torch', 'umap', 'plotly', 'sentence_transformers') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -211,8 +216,10 @@ def test_several_devices_keep_order_and_vectors(tiny_model_path, sample):
     one = kv.encode(texts, tiny_model_path, cache=None, device="cpu")
     two = kv.encode(texts, tiny_model_path, cache=None, device=["cpu", "cpu"])
     np.testing.assert_array_equal(one, two)
-    assert kv.load_encoder(tiny_model_path, device=["cpu", "cpu"]).fingerprint == kv.load_encoder(
-        tiny_model_path, device="cpu").fingerprint
+    assert (
+        kv.load_encoder(tiny_model_path, device=["cpu", "cpu"]).fingerprint
+        == kv.load_encoder(tiny_model_path, device="cpu").fingerprint
+    )
     with pytest.raises(ValueError, match="device list is empty"):
         kv.encode(texts[:2], tiny_model_path, cache=None, device=[])
 
@@ -297,8 +304,11 @@ def test_thread_count_trial_changes_no_vector(tmp_path, texts):
     from tiny_model import build_tiny_model
 
     # BERT-base widths (768 hidden, 3072 FFN), so the matrix products really run on several threads
-    path = str(build_tiny_model(tmp_path / "wide", hidden_size=768, num_layers=1, num_heads=12,
-                                intermediate_size=3072, max_seq_length=64))
+    path = str(
+        build_tiny_model(
+            tmp_path / "wide", hidden_size=768, num_layers=1, num_heads=12, intermediate_size=3072, max_seq_length=64
+        )
+    )
     before = torch.get_num_threads()
     enc = kv.load_encoder(path, device="cpu")
     try:

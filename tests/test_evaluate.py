@@ -1,5 +1,6 @@
 """evaluate: the eight STS numbers against sentence-transformers' EmbeddingSimilarityEvaluator,
 pair-classification thresholds, cluster metrics, the ``kosbert-viz evaluate korsts`` command."""
+
 from __future__ import annotations
 
 import types
@@ -23,8 +24,9 @@ def _sentence_transformers_numbers(s1, s2, gold, e1, e2) -> dict:
         def embed_inputs(self, model, sentences, **kwargs):
             return e1 if sentences is self.sentences1 else e2
 
-    ev = OnEmbeddings(s1, s2, list(map(float, gold)), write_csv=False,
-                      similarity_fn_names=["cosine", "euclidean", "manhattan", "dot"])
+    ev = OnEmbeddings(
+        s1, s2, list(map(float, gold)), write_csv=False, similarity_fn_names=["cosine", "euclidean", "manhattan", "dot"]
+    )
     dummy = types.SimpleNamespace(model_card_data=types.SimpleNamespace(set_evaluation_metrics=lambda *a, **k: None))
     return {k: 100.0 * float(v) for k, v in ev(dummy).items() if k in KEYS}
 
@@ -76,7 +78,9 @@ def test_load_korsts_reads_quotes_literally(tmp_path):
     (tmp_path / "sts-test.tsv").write_text(
         "genre\tfilename\tyear\tid\tscore\tsentence1\tsentence2\n"
         'main-news\theadlines\t2015\t0001\t3.800\t"그는 "안녕"이라고 말했다\t그가 인사했다\n'
-        "main-news\theadlines\t2015\t0002\t0.000\t하나\t둘\n", encoding="utf-8")
+        "main-news\theadlines\t2015\t0002\t0.000\t하나\t둘\n",
+        encoding="utf-8",
+    )
     pairs = evaluate.load_korsts(tmp_path)
     assert pairs["sentence1"].tolist() == ['"그는 "안녕"이라고 말했다', "하나"]
     assert pairs["score"].tolist() == [3.8, 0.0]
@@ -149,28 +153,37 @@ def test_cluster_metrics_on_sample_clusters(sample, sample_offline_embeddings):
     assert shuffled["ari"] < 0.05 and shuffled["purity"] < m["purity"]
 
 
-@pytest.mark.parametrize("call, error, match", [
-    (lambda e: evaluate.sts(None, None, [1.0, 2.0], embeddings=(e[:2], e[:3])), ValueError, "same shape"),
-    (lambda e: evaluate.sts(None, None, [1.0, 2.0, 3.0], embeddings=(e[:2], e[:2])), ValueError,
-     "2 pairs but 3 scores"),
-    (lambda e: evaluate.sts(None, None, [2.0, 2.0], embeddings=(e[:2], e[2:4])), ValueError, "all gold scores"),
-    (lambda e: evaluate.sts(None, None, [1.0], embeddings=(e[:1], e[1:2])), ValueError, "at least 2 pairs"),
-    (lambda e: evaluate.sts(None, None, [1.0, np.nan], embeddings=(e[:2], e[2:4])), ValueError, "NaN"),
-    (lambda e: evaluate.sts(None, None, ["x", "y"], embeddings=(e[:2], e[2:4])), TypeError, "numbers"),
-    (lambda e: evaluate.sts(None, None, [1.0, 2.0], embeddings=e[:2]), TypeError, "pair"),
-    (lambda e: evaluate.sts(None, None, [1.0, 2.0], embeddings=(e[:2], e[2:4]), model="offline"), ValueError,
-     "not both"),
-    (lambda e: evaluate.sts(["a"], None, [1.0]), TypeError, "sentences1 and sentences2"),
-    (lambda e: evaluate.sts("ab", "cd", [1.0, 2.0]), TypeError, "single str"),
-    (lambda e: evaluate.sts(None, None, None, embeddings=(e[:2], e[2:4])), TypeError, "gold scores"),
-    (lambda e: evaluate.pair_similarity(e[:2], e[2:4], "cos"), ValueError, "kind must be"),
-    (lambda e: evaluate.best_threshold([0.1, 0.2], [0, 0]), ValueError, "no positive"),
-    (lambda e: evaluate.best_threshold([0.1, 0.2], [0, 2]), ValueError, "0/1"),
-    (lambda e: evaluate.best_threshold([0.1, 0.2], [0, 1, 1]), ValueError, "one entry per"),
-    (lambda e: evaluate.cluster_metrics([1, 2], [1]), ValueError, "equal length"),
-    (lambda e: evaluate.cluster_metrics([1, 2], [-1, -1], noise="drop"), ValueError, "every point is noise"),
-    (lambda e: evaluate.cluster_metrics([1, 2], [1, 2], noise="x"), ValueError, "noise must be"),
-])
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda e: evaluate.sts(None, None, [1.0, 2.0], embeddings=(e[:2], e[:3])), ValueError, "same shape"),
+        (
+            lambda e: evaluate.sts(None, None, [1.0, 2.0, 3.0], embeddings=(e[:2], e[:2])),
+            ValueError,
+            "2 pairs but 3 scores",
+        ),
+        (lambda e: evaluate.sts(None, None, [2.0, 2.0], embeddings=(e[:2], e[2:4])), ValueError, "all gold scores"),
+        (lambda e: evaluate.sts(None, None, [1.0], embeddings=(e[:1], e[1:2])), ValueError, "at least 2 pairs"),
+        (lambda e: evaluate.sts(None, None, [1.0, np.nan], embeddings=(e[:2], e[2:4])), ValueError, "NaN"),
+        (lambda e: evaluate.sts(None, None, ["x", "y"], embeddings=(e[:2], e[2:4])), TypeError, "numbers"),
+        (lambda e: evaluate.sts(None, None, [1.0, 2.0], embeddings=e[:2]), TypeError, "pair"),
+        (
+            lambda e: evaluate.sts(None, None, [1.0, 2.0], embeddings=(e[:2], e[2:4]), model="offline"),
+            ValueError,
+            "not both",
+        ),
+        (lambda e: evaluate.sts(["a"], None, [1.0]), TypeError, "sentences1 and sentences2"),
+        (lambda e: evaluate.sts("ab", "cd", [1.0, 2.0]), TypeError, "single str"),
+        (lambda e: evaluate.sts(None, None, None, embeddings=(e[:2], e[2:4])), TypeError, "gold scores"),
+        (lambda e: evaluate.pair_similarity(e[:2], e[2:4], "cos"), ValueError, "kind must be"),
+        (lambda e: evaluate.best_threshold([0.1, 0.2], [0, 0]), ValueError, "no positive"),
+        (lambda e: evaluate.best_threshold([0.1, 0.2], [0, 2]), ValueError, "0/1"),
+        (lambda e: evaluate.best_threshold([0.1, 0.2], [0, 1, 1]), ValueError, "one entry per"),
+        (lambda e: evaluate.cluster_metrics([1, 2], [1]), ValueError, "equal length"),
+        (lambda e: evaluate.cluster_metrics([1, 2], [-1, -1], noise="drop"), ValueError, "every point is noise"),
+        (lambda e: evaluate.cluster_metrics([1, 2], [1, 2], noise="x"), ValueError, "noise must be"),
+    ],
+)
 def test_bad_inputs_raise_clear_errors(call, error, match):
     e = np.random.default_rng(0).standard_normal((6, 4)).astype(np.float32)
     with pytest.raises(error, match=match):

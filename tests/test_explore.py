@@ -1,6 +1,7 @@
 """kv.explore on the Python side: the selection DataFrame, select(), NFC search, filters, colours, the side
 panel, and "make this a theme" / rename reflected in the TextMap and the next report. (The browser side,
 lasso included, is tests/test_explore_browser.py.)"""
+
 from __future__ import annotations
 
 import dataclasses
@@ -28,9 +29,13 @@ def _corpus(n=300, seed=0):
     texts = [BASE[max(int(l), 0)] + f" {i}번" for i, l in enumerate(lab)]
     texts[3] = unicodedata.normalize("NFD", "환불이 늦어요 (macOS)")  # decomposed Hangul
     texts[4] = INJECTION
-    data = pd.DataFrame({"product": np.where(np.arange(n) % 2 == 0, "앱", "웹"),
-                         "date": pd.date_range("2024-01-01", periods=n, freq="D"),
-                         "stars": rng.integers(1, 6, n)})
+    data = pd.DataFrame(
+        {
+            "product": np.where(np.arange(n) % 2 == 0, "앱", "웹"),
+            "date": pd.date_range("2024-01-01", periods=n, freq="D"),
+            "stars": rng.integers(1, 6, n),
+        }
+    )
     return xy, lab, texts, data
 
 
@@ -40,8 +45,9 @@ def _textmap(n=300):
     table = kv.keywords(texts, lab, top_n=4)
     fig = kv.cluster_map(xy, labels=lab, texts=texts, names=dict(zip(table.cluster, table.name)), title="리뷰")
     emb = np.random.default_rng(1).normal(size=(n, 8)).astype(np.float32)
-    res = ClusterResult(lab.copy(), "kmeans", {"n_clusters": 3}, centroids=np.zeros((3, 8), np.float32),
-                        cluster_ids=np.arange(3))
+    res = ClusterResult(
+        lab.copy(), "kmeans", {"n_clusters": 3}, centroids=np.zeros((3, 8), np.float32), cluster_ids=np.arange(3)
+    )
     return TextMap(texts, emb, xy, res, table, fig, {"model": {"name": None}}), data
 
 
@@ -141,8 +147,13 @@ def test_panel_lists_selected_texts_escaped_with_keywords():
 def test_colour_by_level_and_metadata():
     xy, lab, texts, data = _corpus()
     coarse = np.where(lab < 0, -1, (lab > 0).astype(int))
-    ex = kv.explore(coords=xy, labels=[coarse, lab], texts=texts, data=data,
-                    names=[{0: "배송", 1: "환불·맛"}, {0: "배송", 1: "환불", 2: "맛"}])
+    ex = kv.explore(
+        coords=xy,
+        labels=[coarse, lab],
+        texts=texts,
+        data=data,
+        names=[{0: "배송", 1: "환불·맛"}, {0: "배송", 1: "환불", 2: "맛"}],
+    )
     assert ex.selected.columns.tolist()[:4] == ["index", "text", "theme", "theme_level1"]
     assert ex.scatter.widget.color_by == "valueA"
     ex.color_by("theme", level=1)
@@ -291,10 +302,17 @@ def test_renderer_options_follow_the_map_size(monkeypatch):
     assert widget.lasso_min_dist == E.LASSO_MIN_DIST
     monkeypatch.setattr(E, "DENSE_MAP", len(texts))
     assert kv.explore(coords=xy, labels=lab, texts=texts).scatter.widget.regl_scatterplot_options == {
-        "syncEvents": True, "pointSizeSelected": 0, "pointOutlineWidth": 1}
+        "syncEvents": True,
+        "pointSizeSelected": 0,
+        "pointOutlineWidth": 1,
+    }
     monkeypatch.setattr(E, "LARGE_MAP", len(texts))
     assert kv.explore(coords=xy, labels=lab, texts=texts).scatter.widget.regl_scatterplot_options == {
-        "syncEvents": True, "pointSizeSelected": 0, "pointOutlineWidth": 1, "performanceMode": True}
+        "syncEvents": True,
+        "pointSizeSelected": 0,
+        "pointOutlineWidth": 1,
+        "performanceMode": True,
+    }
 
 
 def test_explorer_and_report_share_the_category_rule(tmp_path):
@@ -310,7 +328,9 @@ def test_explorer_and_report_share_the_category_rule(tmp_path):
     assert list(ex._frame["rating"].cat.categories) == ["", "1", "2", "3", "4", "5"]
     assert ex.filter(categories={"rating": [""]}).tolist() == np.flatnonzero(data["rating"].isna()).tolist()
     # numbers in value order, not text order; a column named by an int; IDs past 2**53 stay exact
-    more = pd.DataFrame({7: np.arange(len(data)) % 11, "id": pd.Series(2**60 + np.arange(len(data)) % 3, dtype="Int64")})
+    more = pd.DataFrame(
+        {7: np.arange(len(data)) % 11, "id": pd.Series(2**60 + np.arange(len(data)) % 3, dtype="Int64")}
+    )
     ex2 = kv.explore(coords=xy, labels=lab, texts=texts, data=more)
     assert ex2._cat_cols == ["7", "id"] and list(ex2._frame["7"].cat.categories) == [str(i) for i in range(11)]
     assert list(ex2._frame["id"].cat.categories) == [str(2**60 + i) for i in range(3)]
@@ -318,5 +338,8 @@ def test_explorer_and_report_share_the_category_rule(tmp_path):
     tm, _ = _textmap()
     tm.metadata = data
     meta = read_report(kv.write_report(tm, tmp_path / "r.html").read_text(encoding="utf-8"))["meta"]
-    assert meta["columns"] == {"product": ["앱", "웹"], "stars": ["1", "2", "3", "4", "5"],
-                               "rating": ["", "1", "2", "3", "4", "5"]}
+    assert meta["columns"] == {
+        "product": ["앱", "웹"],
+        "stars": ["1", "2", "3", "4", "5"],
+        "rating": ["", "1", "2", "3", "4", "5"],
+    }

@@ -1,6 +1,7 @@
 """The report's explorer moves in a real headless Chromium: search narrows the table, a real mouse lasso
 fills it (all points in the region, also past the point budget), the CSV download holds exactly the
 selected texts, hostile texts stay literal, and no request leaves the page."""
+
 from __future__ import annotations
 
 import csv
@@ -30,15 +31,29 @@ def _report(tmp_path, n=3000, k=4, point_budget=200_000):
     words = ["배송이 늦어요", "환불이 안 돼요", "맛있어요", "화면이 깨져요"]
     texts = [f"{words[c]} {i}번" for i, c in enumerate(lab)]
     texts[0], texts[1] = INJECTION, SCRIPT
-    texts[2] = unicodedata.normalize("NFD", "환불이 늦어요, 쉼표와 \"따옴표\"")
+    texts[2] = unicodedata.normalize("NFD", '환불이 늦어요, 쉼표와 "따옴표"')
     product = np.where(np.arange(n) % 3 == 0, "앱", "웹")
     names = {0: "배송", 1: "환불", 2: "맛", 3: "<b>화면</b>"}
     fig = kv.cluster_map(xy, labels=lab, texts=texts, names=names, point_budget=point_budget, sample_size=1000)
-    table = pd.DataFrame({"cluster": list(names), "size": [int((lab == c).sum()) for c in names],
-                          "name": list(names.values()), "keywords": [[]] * k, "scores": [[]] * k,
-                          "representative": [[]] * k})
-    tm = TextMap([unicodedata.normalize("NFC", t) for t in texts], np.zeros((n, 2), np.float32), xy,
-                 ClusterResult(lab, "kmeans"), table, fig, {})
+    table = pd.DataFrame(
+        {
+            "cluster": list(names),
+            "size": [int((lab == c).sum()) for c in names],
+            "name": list(names.values()),
+            "keywords": [[]] * k,
+            "scores": [[]] * k,
+            "representative": [[]] * k,
+        }
+    )
+    tm = TextMap(
+        [unicodedata.normalize("NFC", t) for t in texts],
+        np.zeros((n, 2), np.float32),
+        xy,
+        ClusterResult(lab, "kmeans"),
+        table,
+        fig,
+        {},
+    )
     tm.data = pd.DataFrame({"product": product})
     path = kv.write_report(tm, tmp_path / "report.html", title="탐색")
     return path, tm
@@ -46,7 +61,8 @@ def _report(tmp_path, n=3000, k=4, point_budget=200_000):
 
 def _lasso(page, centre, radius):
     """Drag a real mouse lasso (an octagon) around a data point; return the polygon in data coordinates."""
-    geo = page.evaluate("""([cx, cy, r]) => {
+    geo = page.evaluate(
+        """([cx, cy, r]) => {
       const gd = document.getElementById('map'); gd.scrollIntoView({block: 'center'});
       const fl = gd._fullLayout, xa = fl.xaxis, ya = fl.yaxis, rect = gd.getBoundingClientRect();
       const pts = [];
@@ -55,7 +71,9 @@ def _lasso(page, centre, radius):
         pts.push([rect.left + xa._offset + xa.l2p(cx + r * Math.cos(a)), rect.top + ya._offset + ya.l2p(cy + r * Math.sin(a))]);
       }
       return {pts, ox: rect.left + xa._offset, oy: rect.top + ya._offset};
-    }""", [centre[0], centre[1], radius])
+    }""",
+        [centre[0], centre[1], radius],
+    )
     pts = geo["pts"]
     page.mouse.move(*pts[0])
     page.mouse.down()
@@ -64,11 +82,14 @@ def _lasso(page, centre, radius):
     page.mouse.up()
     page.wait_for_function("() => Array.isArray(window.__kvRows) && window.__kvSelection", timeout=15_000)
     # the polygon plotly.js drew, in data coordinates (what the page selected with)
-    return page.evaluate("""(pts) => {
+    return page.evaluate(
+        """(pts) => {
       const gd = document.getElementById('map'), fl = gd._fullLayout, xa = fl.xaxis, ya = fl.yaxis;
       const rect = gd.getBoundingClientRect();
       return pts.map(([px, py]) => [xa.p2l(px - rect.left - xa._offset), ya.p2l(py - rect.top - ya._offset)]);
-    }""", pts)
+    }""",
+        pts,
+    )
 
 
 def _rows(page):

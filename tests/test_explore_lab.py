@@ -9,6 +9,7 @@ with nbconvert and its HTML draws the Plotly map.
 
 ``KOSBERT_VIZ_EXPLORER_SHOT=docs/explorer.png`` also writes the screenshot of the explorer with its selection.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,6 +35,7 @@ _SKIPPED_FRAME = "Ignoring draw call as the previous draw call has not yet finis
 
 def _real_errors(messages):
     return [m for m in messages if _SKIPPED_FRAME not in m]
+
 
 pytestmark = pytest.mark.slow
 pytest.importorskip("jscatter", reason='the explorer needs the explore extra: pip install "kosbert_viz[explore]"')
@@ -144,16 +146,24 @@ def test_explorer_in_jupyterlab(lab, browser, tmp_path):
         page.mouse.move(1, 1)
         box = page.evaluate(MAP_CANVAS_JS)
         _lasso(page, box)
-        page.wait_for_function("() => { const e = [...document.querySelectorAll('.kosbert-viz-explorer b')]"
-                               ".find(b => b.parentElement.textContent.includes('selected of 480'));"
-                               " return e && e.textContent !== '0'; }", timeout=30_000, polling=100)
+        page.wait_for_function(
+            "() => { const e = [...document.querySelectorAll('.kosbert-viz-explorer b')]"
+            ".find(b => b.parentElement.textContent.includes('selected of 480'));"
+            " return e && e.textContent !== '0'; }",
+            timeout=30_000,
+            polling=100,
+        )
         # ipywidgets holds back a model's next update until the kernel has handled the previous one, so the
         # lasso's outline reaches the kernel after its selection: ask until it is there
         _wait_kernel(page, "ex.scatter.widget.lasso_selection_polygon is not None")
-        out = json.loads(_run_cell(page, "import json\nprint(len(ex.selected))\n"
-                                   "print(json.dumps({'polygon': ex.scatter.widget.lasso_selection_polygon.tolist(),"
-                                   " 'coords': tm.coords[:, :2].tolist(), 'selected': ex.selected['index'].tolist()}))")
-                         .split("\n", 1)[1])
+        out = json.loads(
+            _run_cell(
+                page,
+                "import json\nprint(len(ex.selected))\n"
+                "print(json.dumps({'polygon': ex.scatter.widget.lasso_selection_polygon.tolist(),"
+                " 'coords': tm.coords[:, :2].tolist(), 'selected': ex.selected['index'].tolist()}))",
+            ).split("\n", 1)[1]
+        )
         n_selected = len(out["selected"])
         xy = np.asarray(out["coords"])
         poly = np.asarray(out["polygon"])
@@ -181,8 +191,13 @@ def test_explorer_in_jupyterlab(lab, browser, tmp_path):
         n_hits = sum(unicodedata.normalize("NFC", QUERY) in unicodedata.normalize("NFC", t).casefold() for t in texts)
         assert n_hits > 0
         explorer.locator(f"text='{n_hits:,} hits'").wait_for(timeout=30_000)
-        hits = json.loads(_run_cell(page, "print(json.dumps({'query': ex.hits.attrs['query'], 'n': len(ex.hits), "
-                                          "'selected': len(ex.selected)}, ensure_ascii=False))"))
+        hits = json.loads(
+            _run_cell(
+                page,
+                "print(json.dumps({'query': ex.hits.attrs['query'], 'n': len(ex.hits), "
+                "'selected': len(ex.selected)}, ensure_ascii=False))",
+            )
+        )
         assert hits == {"query": QUERY, "n": n_hits, "selected": n_hits}
 
         # save, then convert the same notebook with nbconvert: its HTML draws the Plotly map
@@ -196,8 +211,12 @@ def test_explorer_in_jupyterlab(lab, browser, tmp_path):
     nb = json.loads(saved.read_text(encoding="utf-8"))
     assert all(c.get("execution_count") for c in nb["cells"] if c["cell_type"] == "code")
     html_path = tmp_path / "07_explore.html"
-    proc = subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", str(saved),
-                           "--output-dir", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", str(saved), "--output-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     page, log = open_page(browser, html_path.as_uri(), stub_external=True)
     try:

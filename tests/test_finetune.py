@@ -4,6 +4,7 @@ The tiny model has random weights, so these runs use a higher learning rate (5e-
 card's 2e-5, which is meant for a pretrained ko-sbert: the tests check that training with our
 recipe moves the model the right way, not ko-sbert's numbers.
 """
+
 from __future__ import annotations
 
 import json
@@ -66,8 +67,16 @@ def korsts_run(tiny_model_path, tmp_path_factory):
     train = _korsts("train").head(3000)
     dev = _korsts("dev")
     out = tmp_path_factory.mktemp("ft") / "tiny-korsts"
-    res = kv.finetune(train, tiny_model_path, output_dir=out, epochs=1, eval=dev, learning_rate=TINY_LR,
-                      show_progress_bar=False, cache=None)
+    res = kv.finetune(
+        train,
+        tiny_model_path,
+        output_dir=out,
+        epochs=1,
+        eval=dev,
+        learning_rate=TINY_LR,
+        show_progress_bar=False,
+        cache=None,
+    )
     return res, dev
 
 
@@ -126,8 +135,9 @@ def test_mnrl_on_pairs_raises_recall_at_1(tiny_model_path, tmp_path):
     seen = set(held.sentence1) | set(held.sentence2)
     train = sts[(sts.score >= 3.0) & ~sts.sentence1.isin(seen) & ~sts.sentence2.isin(seen)]
     pairs = list(zip(train.sentence1, train.sentence2))  # (anchor, positive): no score
-    res = kv.finetune(pairs, tiny_model_path, output_dir=tmp_path / "mnrl", epochs=3, learning_rate=TINY_LR,
-                      show_progress_bar=False)
+    res = kv.finetune(
+        pairs, tiny_model_path, output_dir=tmp_path / "mnrl", epochs=3, learning_rate=TINY_LR, show_progress_bar=False
+    )
     assert res.recipe["losses"] == {"train": "MultipleNegativesRankingLoss(scale=20, cos_sim)"}
     assert res.recipe["batch_samplers"] == {"train": "no_duplicates"}
     assert res.before is None and res.eval_source == "none"  # pairs only: nothing scored to hold out
@@ -147,8 +157,15 @@ class _Interrupt(Exception):
 @pytest.mark.slow
 def test_resume_after_interruption_gives_the_same_weights(tiny_model_path, tmp_path, monkeypatch):
     train = _topic_pairs(170)
-    kw = dict(epochs=2, batch_size=8, checkpoint_steps=7, learning_rate=TINY_LR, eval=False, threads=1,
-              show_progress_bar=False)
+    kw = dict(
+        epochs=2,
+        batch_size=8,
+        checkpoint_steps=7,
+        learning_rate=TINY_LR,
+        eval=False,
+        threads=1,
+        show_progress_bar=False,
+    )
     whole = kv.finetune(train, tiny_model_path, output_dir=tmp_path / "whole", **kw)
     per_epoch = whole.recipe["steps_per_epoch"]
     assert per_epoch == -(-len(train) // 8) and whole.recipe["total_steps"] == 2 * per_epoch
@@ -195,8 +212,15 @@ def test_multitask_round_robin(tiny_model_path, tmp_path):
     scored = _topic_pairs(120)
     df = kv.datasets.load_sample()
     trip = kv.pairs_from_labels(df.text, df.topic, max_pairs=60)
-    res = kv.finetune({"sts": scored, "nli": trip}, tiny_model_path, output_dir=tmp_path / "multi",
-                      epochs=1, learning_rate=TINY_LR, show_progress_bar=False, cache=None)
+    res = kv.finetune(
+        {"sts": scored, "nli": trip},
+        tiny_model_path,
+        output_dir=tmp_path / "multi",
+        epochs=1,
+        learning_rate=TINY_LR,
+        show_progress_bar=False,
+        cache=None,
+    )
     r = res.recipe
     assert r["multi_dataset_batch_sampler"] == "round_robin"
     assert r["losses"]["sts"] == "CosineSimilarityLoss" and r["losses"]["nli"].startswith("MultipleNegatives")
@@ -210,23 +234,29 @@ def test_multitask_round_robin(tiny_model_path, tmp_path):
 # --------------------------------------------------------------------------- input checks (fast)
 
 
-@pytest.mark.parametrize("train, match", [
-    (pd.DataFrame(), "empty"),
-    (pd.DataFrame({"sentence1": [], "sentence2": [], "score": []}), "empty"),
-    ([], "empty"),
-    (pd.DataFrame({"a": ["x", "y"], "b": ["p", "q"], "c": ["r", "s"], "d": ["t", "u"]}), "columns"),
-    (pd.DataFrame({"sentence1": ["가", "나"], "sentence2": ["다", "라"], "score": [1.0, 7.0]}), "between 0 and 5"),
-    (pd.DataFrame({"sentence1": ["가", "나"], "sentence2": ["다", "라"], "score": [-0.5, 1.0]}), "between 0 and 5"),
-    ([("배송이 늦어요", "배송 지연", 4.0)], "single pair"),
-    ([("배송이 늦어요", "배송 지연")], "single pair"),
-    ([("배송", "지연"), ("환불", 3)], r"train\[.*1\] is int"),
-    (pd.DataFrame({"sentence1": ["가", None], "sentence2": ["다", "라"], "score": [1.0, 2.0]}), r"\[1\] is missing"),
-    (pd.DataFrame({"sentence1": ["가", "나"], "sentence2": ["다", "라"], "score": ["high", 2.0]}), "number"),
-    ([("가", "나", "다"), ("라", "마")], "entries"),
-    ({}, "empty dict"),
-    ("pairs.csv", "DataFrame"),
-    (pd.DataFrame({"sentence1": ["가", "나"], "sentence2": ["다", "  "], "score": [1.0, 2.0]}), "empty text"),
-])
+@pytest.mark.parametrize(
+    "train, match",
+    [
+        (pd.DataFrame(), "empty"),
+        (pd.DataFrame({"sentence1": [], "sentence2": [], "score": []}), "empty"),
+        ([], "empty"),
+        (pd.DataFrame({"a": ["x", "y"], "b": ["p", "q"], "c": ["r", "s"], "d": ["t", "u"]}), "columns"),
+        (pd.DataFrame({"sentence1": ["가", "나"], "sentence2": ["다", "라"], "score": [1.0, 7.0]}), "between 0 and 5"),
+        (pd.DataFrame({"sentence1": ["가", "나"], "sentence2": ["다", "라"], "score": [-0.5, 1.0]}), "between 0 and 5"),
+        ([("배송이 늦어요", "배송 지연", 4.0)], "single pair"),
+        ([("배송이 늦어요", "배송 지연")], "single pair"),
+        ([("배송", "지연"), ("환불", 3)], r"train\[.*1\] is int"),
+        (
+            pd.DataFrame({"sentence1": ["가", None], "sentence2": ["다", "라"], "score": [1.0, 2.0]}),
+            r"\[1\] is missing",
+        ),
+        (pd.DataFrame({"sentence1": ["가", "나"], "sentence2": ["다", "라"], "score": ["high", 2.0]}), "number"),
+        ([("가", "나", "다"), ("라", "마")], "entries"),
+        ({}, "empty dict"),
+        ("pairs.csv", "DataFrame"),
+        (pd.DataFrame({"sentence1": ["가", "나"], "sentence2": ["다", "  "], "score": [1.0, 2.0]}), "empty text"),
+    ],
+)
 def test_bad_train_data_gives_a_clear_error(train, match, tmp_path):
     with pytest.raises((ValueError, TypeError), match=match):
         kv.finetune(train, "unused-model", output_dir=tmp_path / "m")
@@ -272,6 +302,7 @@ def test_default_recipe_scales_with_data():
 def test_hold_out_is_at_least_30_pairs_and_at_most_a_quarter(caplog):
     """A Spearman correlation on a few pairs means nothing (2 held-out pairs give +-100): the held-out
     share grows from 10% to 30 pairs, up to a quarter of the data; below that no evaluation, one warning."""
+
     def scored(n):
         return _as_task([(f"문장 {i}", f"다른 문장 {i}", float(i % 6)) for i in range(n)])
 
@@ -298,8 +329,17 @@ def test_finetune_on_20_scored_pairs_reports_no_meaningless_spearman(tiny_model_
     """20 scored pairs used to hold out 2 and report 'cosine Spearman 100.00 -> 100.00'."""
     train = _topic_pairs(20)
     with caplog.at_level("WARNING", logger="kosbert_viz"):
-        res = kv.finetune(train, tiny_model_path, output_dir=tmp_path / "small", epochs=1, learning_rate=TINY_LR,
-                          show_progress_bar=False, cache=None, threads=1, random_state=0)  # 2 held out: 1.0, 0.0
+        res = kv.finetune(
+            train,
+            tiny_model_path,
+            output_dir=tmp_path / "small",
+            epochs=1,
+            learning_rate=TINY_LR,
+            show_progress_bar=False,
+            cache=None,
+            threads=1,
+            random_state=0,
+        )  # 2 held out: 1.0, 0.0
     assert res.before is None and res.after is None and res.n_eval == 0
     assert res.n_train == {"train": 20}  # nothing held out: every pair trains
     assert "Spearman" not in repr(res) and "100.00" not in repr(res)
@@ -373,9 +413,27 @@ def test_cli_finetune(tiny_model_path, tmp_path):
     csv = tmp_path / "pairs.csv"
     _topic_pairs(120).to_csv(csv, index=False)
     out = tmp_path / "cli-model"
-    proc = subprocess.run([sys.executable, "-m", "kosbert_viz", "finetune", str(csv), "--model", tiny_model_path,
-                           "-o", str(out), "--epochs", "1", "--batch-size", "8"],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kosbert_viz",
+            "finetune",
+            str(csv),
+            "--model",
+            tiny_model_path,
+            "-o",
+            str(out),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "8",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (out / "modules.json").exists() and (out / RECORD_FILE).exists()
     assert "pearson" in proc.stdout and str(out) in proc.stdout
@@ -403,13 +461,25 @@ def test_notebook_08_on_question_pair_with_the_tiny_model(tiny_model_path, tmp_p
 
     shared_file("Question_pair", "kor_pair_train.csv")
 
-    nb = execute_notebook(ROOT / "notebooks" / "08_domain_adaptation.ipynb", tmp_path,
-                          env={"KOSBERT_VIZ_MODEL": tiny_model_path, "KOSBERT_VIZ_CACHE": str(tmp_path / "cache"),
-                               "KOSBERT_VIZ_NOTEBOOK_FAST": "1", "KOSBERT_VIZ_DATA": str(SHARED_DATA)})
+    nb = execute_notebook(
+        ROOT / "notebooks" / "08_domain_adaptation.ipynb",
+        tmp_path,
+        env={
+            "KOSBERT_VIZ_MODEL": tiny_model_path,
+            "KOSBERT_VIZ_CACHE": str(tmp_path / "cache"),
+            "KOSBERT_VIZ_NOTEBOOK_FAST": "1",
+            "KOSBERT_VIZ_DATA": str(SHARED_DATA),
+        },
+    )
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors, errors
-    text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
-                     if o.output_type == "stream")
+    text = "\n".join(
+        o.get("text", "")
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if o.output_type == "stream"
+    )
     assert "F1 before" in text and "Question_pair: " + str(SHARED_DATA / "Question_pair") in text
     assert (tmp_path / "ko-sbert-question-pair" / "modules.json").exists()
 

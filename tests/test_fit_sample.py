@@ -1,4 +1,5 @@
 """map_texts(fit_sample=...): fit on a seeded sample, place the rest with the same placement as tm.assign."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,5 +1,6 @@
 """Theme hierarchy: kv.cluster(X, "hierarchy"), names contrasted with siblings, merge / rename / split,
 reassign_noise on HDBSCAN results."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -110,7 +111,9 @@ def test_merge_rename_split_keep_tree_consistent():
     res = kv.cluster(X, "hierarchy", embedding=X, n_clusters=12, show_progress_bar=False)
     names = hierarchy_names([f"text {i}" for i in range(len(X))], res)
     assert set(res.names) == set(res.tree.node)
-    size = dict(zip(res.tree[res.tree.level == res.default_level].label, res.tree[res.tree.level == res.default_level]["size"]))
+    size = dict(
+        zip(res.tree[res.tree.level == res.default_level].label, res.tree[res.tree.level == res.default_level]["size"])
+    )
 
     m = res.merge([3, 7], name="합친 주제")
     check_consistent(m)

@@ -1,4 +1,5 @@
 """precision="int8": the transformer exported to ONNX Runtime with int8 weights (CPU only, opt-in)."""
+
 from __future__ import annotations
 
 import sys

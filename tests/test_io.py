@@ -1,4 +1,5 @@
 """kv.read_table on the files Korean analysts have: Excel's CP949, EUC-KR, BOMs, ';' and tab files, .xlsx."""
+
 from __future__ import annotations
 
 import codecs
@@ -11,13 +12,18 @@ import kosbert_viz as kv
 import kosbert_viz.io.tables as kio
 from kosbert_viz.io.tables import TableError, read_table
 
-ROWS = [("배송이 너무 늦어요, 환불해 주세요", "배송"), ("앱이 업데이트 후에 자꾸 꺼져요", "앱"),
-        ("국물이 맛있어요; 또 올게요", "식당"), ('그는 "최고"라고 했어요', "후기")]
+ROWS = [
+    ("배송이 너무 늦어요, 환불해 주세요", "배송"),
+    ("앱이 업데이트 후에 자꾸 꺼져요", "앱"),
+    ("국물이 맛있어요; 또 올게요", "식당"),
+    ('그는 "최고"라고 했어요', "후기"),
+]
 
 
 def _text(sep: str, quote_all: bool = True) -> str:
     def field(v):
         return '"' + v.replace('"', '""') + '"' if quote_all or sep in v or '"' in v else v
+
     return f"리뷰{sep}주제\n" + "".join(f"{field(a)}{sep}{b}\n" for a, b in ROWS)
 
 
@@ -27,18 +33,21 @@ def _expect(df):
     assert df["주제"].tolist() == [b for _, b in ROWS]
 
 
-@pytest.mark.parametrize("name,data,encoding,sep", [
-    ("excel.csv", _text(",").encode("cp949"), "cp949", ","),
-    ("euckr.csv", _text(",").encode("euc-kr"), "cp949", ","),  # CP949 is a superset of EUC-KR
-    ("bom.csv", codecs.BOM_UTF8 + _text(",").encode(), "utf-8-sig", ","),
-    ("plain.csv", _text(",").encode(), "utf-8", ","),
-    ("semicolon.csv", _text(";", quote_all=False).encode(), "utf-8", ";"),
-    ("tabs.txt", _text("\t", quote_all=False).encode(), "utf-8", "\t"),
-    ("pipes.csv", _text("|", quote_all=False).encode("cp949"), "cp949", "|"),
-    ("unicode.txt", _text("\t", quote_all=False).encode("utf-16"), "utf-16", "\t"),  # Excel "Unicode text"
-    ("mac.csv", _text(",").replace("\n", "\r").encode(), "utf-8", ","),  # old Mac line ends
-    ("reviews.tsv.gz", None, "cp949", "\t"),
-])
+@pytest.mark.parametrize(
+    "name,data,encoding,sep",
+    [
+        ("excel.csv", _text(",").encode("cp949"), "cp949", ","),
+        ("euckr.csv", _text(",").encode("euc-kr"), "cp949", ","),  # CP949 is a superset of EUC-KR
+        ("bom.csv", codecs.BOM_UTF8 + _text(",").encode(), "utf-8-sig", ","),
+        ("plain.csv", _text(",").encode(), "utf-8", ","),
+        ("semicolon.csv", _text(";", quote_all=False).encode(), "utf-8", ";"),
+        ("tabs.txt", _text("\t", quote_all=False).encode(), "utf-8", "\t"),
+        ("pipes.csv", _text("|", quote_all=False).encode("cp949"), "cp949", "|"),
+        ("unicode.txt", _text("\t", quote_all=False).encode("utf-16"), "utf-16", "\t"),  # Excel "Unicode text"
+        ("mac.csv", _text(",").replace("\n", "\r").encode(), "utf-8", ","),  # old Mac line ends
+        ("reviews.tsv.gz", None, "cp949", "\t"),
+    ],
+)
 def test_encoding_and_separator_are_detected_and_reported(tmp_path, name, data, encoding, sep):
     path = tmp_path / name
     if data is None:
@@ -86,7 +95,9 @@ def test_xlsx_sheets_and_missing_cells(tmp_path):
     pytest.importorskip("openpyxl")
     path = tmp_path / "book.xlsx"
     with pd.ExcelWriter(path, engine="openpyxl") as xl:
-        pd.DataFrame({"리뷰": [a for a, _ in ROWS], "주제": [b for _, b in ROWS]}).to_excel(xl, sheet_name="리뷰", index=False)
+        pd.DataFrame({"리뷰": [a for a, _ in ROWS], "주제": [b for _, b in ROWS]}).to_excel(
+            xl, sheet_name="리뷰", index=False
+        )
         pd.DataFrame({"text": ["가", None], "n": [1, 2.5]}).to_excel(xl, sheet_name="other", index=False)
     df, info = read_table(path)
     _expect(df)
@@ -115,15 +126,18 @@ def test_parquet_columns_become_str(tmp_path):
     assert df.to_dict("list") == {"리뷰": ["가", "나"], "n": ["1.0", ""]} and info["format"] == "parquet"
 
 
-@pytest.mark.parametrize("name,data,error,match", [
-    ("empty.csv", b"", TableError, r"is empty \(0 bytes\)"),
-    ("blank.csv", b"\n \n", TableError, "holds no text"),
-    ("bom-only.csv", codecs.BOM_UTF8, TableError, "holds no text"),
-    ("header.csv", "리뷰,주제\n".encode("cp949"), TableError, r"has a header \(리뷰, 주제\) but no rows"),
-    ("binary.csv", bytes(range(256)) * 4, TableError, "binary file"),
-    ("ragged.csv", b"a,b\n1,2\n3,4,5,6\n", TableError, r"not a consistent table .*line 3.*--sep"),
-    ("old.xls", b"\xd0\xcf\x11\xe0", TableError, r"save it as \.xlsx or CSV"),
-])
+@pytest.mark.parametrize(
+    "name,data,error,match",
+    [
+        ("empty.csv", b"", TableError, r"is empty \(0 bytes\)"),
+        ("blank.csv", b"\n \n", TableError, "holds no text"),
+        ("bom-only.csv", codecs.BOM_UTF8, TableError, "holds no text"),
+        ("header.csv", "리뷰,주제\n".encode("cp949"), TableError, r"has a header \(리뷰, 주제\) but no rows"),
+        ("binary.csv", bytes(range(256)) * 4, TableError, "binary file"),
+        ("ragged.csv", b"a,b\n1,2\n3,4,5,6\n", TableError, r"not a consistent table .*line 3.*--sep"),
+        ("old.xls", b"\xd0\xcf\x11\xe0", TableError, r"save it as \.xlsx or CSV"),
+    ],
+)
 def test_unreadable_files_get_a_clear_error(tmp_path, name, data, error, match):
     path = tmp_path / name
     path.write_bytes(data)

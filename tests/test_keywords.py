@@ -1,4 +1,5 @@
 """keywords(): Korean morphemes (particles stripped), stop words, c-TF-IDF, names, representatives."""
+
 from __future__ import annotations
 
 import importlib
@@ -93,8 +94,10 @@ def test_ynat_cluster_keywords_are_never_particles_numbers_or_punctuation(offlin
     df = pd.read_csv(shared_file("dacon_news_topic_ynat", "train_data.csv")).sample(3000, random_state=1)
     X = encode(df.title.tolist(), offline_encoder, cache=None, show_progress_bar=False)
     bad = {}
-    for labels in (C.cluster(X, "kmeans", n_clusters=7).labels,
-                   C.cluster(X, "hdbscan", min_cluster_size=30, cache=None).labels):
+    for labels in (
+        C.cluster(X, "kmeans", n_clusters=7).labels,
+        C.cluster(X, "hdbscan", min_cluster_size=30, cache=None).labels,
+    ):
         table = K.keywords(df.title.tolist(), labels, top_n=5, embeddings=X)
         assert len(table) >= 2
         for row in table.itertuples():

@@ -1,4 +1,5 @@
 """Saving, loading and growing a map; placing new texts into it (kv.load_map, TextMap.save/assign/extend)."""
+
 from __future__ import annotations
 
 import json
@@ -17,18 +18,24 @@ def text_map(tiny_model_path, sample, tmp_path_factory):
     texts = list(sample.text)
     cache = tmp_path_factory.mktemp("map-cache")
     tm = kv.map_texts(texts, tiny_model_path, n_clusters=6, cache=cache, show_progress_bar=False)
-    tm.metadata = pd.DataFrame({
-        "topic": sample.topic.astype(str).to_numpy(),
-        "score": np.arange(len(texts), dtype=np.float64) / 7,
-        "when": pd.date_range("2024-01-01", periods=len(texts), freq="D"),
-        "flag": np.arange(len(texts)) % 3 == 0,
-        "mixed": [None if i % 11 == 0 else f"값 {i}" for i in range(len(texts))],
-    })
+    tm.metadata = pd.DataFrame(
+        {
+            "topic": sample.topic.astype(str).to_numpy(),
+            "score": np.arange(len(texts), dtype=np.float64) / 7,
+            "when": pd.date_range("2024-01-01", periods=len(texts), freq="D"),
+            "flag": np.arange(len(texts)) % 3 == 0,
+            "mixed": [None if i % 11 == 0 else f"값 {i}" for i in range(len(texts))],
+        }
+    )
     return tm
 
 
-NEW = ["배송이 너무 늦어서 화가 나요", "강아지가 산책을 좋아해요", "완전히 다른 이야기: 양자 컴퓨터의 오류 정정 부호",
-       "앱이 자꾸 꺼져요 업데이트 해주세요"]
+NEW = [
+    "배송이 너무 늦어서 화가 나요",
+    "강아지가 산책을 좋아해요",
+    "완전히 다른 이야기: 양자 컴퓨터의 오류 정정 부호",
+    "앱이 자꾸 꺼져요 업데이트 해주세요",
+]
 
 
 def test_round_trip_is_identical_and_assigns_identically(text_map, tiny_model_path, tmp_path):
@@ -61,9 +68,9 @@ def test_round_trip_is_identical_and_assigns_identically(text_map, tiny_model_pa
         np.testing.assert_array_equal(getattr(before, field), getattr(after, field), err_msg=field)
     assert before.names == after.names
     # texts already in the map get their own theme and place back
-    np.testing.assert_array_equal(after.labels[len(NEW):], tm.clusters.labels[:40])
-    np.testing.assert_array_equal(after.coords[len(NEW):], tm.coords[:40])
-    assert (after.novelty[len(NEW):] == 0).all() and not after.is_new[len(NEW):].any()
+    np.testing.assert_array_equal(after.labels[len(NEW) :], tm.clusters.labels[:40])
+    np.testing.assert_array_equal(after.coords[len(NEW) :], tm.coords[:40])
+    assert (after.novelty[len(NEW) :] == 0).all() and not after.is_new[len(NEW) :].any()
 
 
 def _blob_map(n=3000, d=32, k=8, seed=1):
@@ -74,8 +81,15 @@ def _blob_map(n=3000, d=32, k=8, seed=1):
 
     X, lab = make_blobs(n, d, k, seed=seed, spread=0.6)
     coords = np.random.default_rng(seed).normal(size=(k, 2))[lab] * 10 + np.random.default_rng(2).normal(size=(n, 2))
-    return TextMap([f"t{i}" for i in range(n)], X, coords, ClusterResult(lab, "given"), None, object(),
-                   {"model": {"name": "x", "fingerprint": "f", "dim": d}})
+    return TextMap(
+        [f"t{i}" for i in range(n)],
+        X,
+        coords,
+        ClusterResult(lab, "given"),
+        None,
+        object(),
+        {"model": {"name": "x", "fingerprint": "f", "dim": d}},
+    )
 
 
 def test_assignment_places_near_its_neighbours():
@@ -192,8 +206,9 @@ def test_hierarchy_levels_round_trip_and_nest(text_map, tmp_path):
     coarse = fine // 2
     res = copy.copy(text_map.clusters)
     res.levels, res.default_level = [coarse, fine], 1
-    res.tree = pd.DataFrame({"node": [0, 1], "parent": [-1, -1], "level": [0, 0], "label": [0, 1], "size": [1, 2],
-                             "name": ["가", "나"]})
+    res.tree = pd.DataFrame(
+        {"node": [0, 1], "parent": [-1, -1], "level": [0, 0], "label": [0, 1], "size": [1, 2], "name": ["가", "나"]}
+    )
     tm.clusters, tm.placement = res, None
     a = assign_vectors(tm, np.asarray(tm.embeddings[:50]) * 1.01 + 0.01)
     assert len(a.levels) == 2 and np.array_equal(a.levels[0], a.levels[1] // 2)
@@ -234,27 +249,70 @@ def test_cli_assign_writes_a_report_with_candidates_first(text_map, tmp_path):
     batch = tmp_path / "june.csv"
     n = len(NEW) + 20
     dates = pd.date_range("2024-06-01", periods=n, freq="D").strftime("%Y-%m-%d")  # 3-4 weeks: weekly periods
-    pd.DataFrame({"review": NEW + text_map.texts[:20], "product": ["가", "나<i>"] * (n // 2) + ["가"] * (n % 2),
-                  "date": dates}).to_csv(batch, index=False)
+    pd.DataFrame(
+        {"review": NEW + text_map.texts[:20], "product": ["가", "나<i>"] * (n // 2) + ["가"] * (n % 2), "date": dates}
+    ).to_csv(batch, index=False)
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     out = tmp_path / "batch.html"
-    run = subprocess.run([sys.executable, "-m", "kosbert_viz", "assign", str(path), str(batch), "--text-col", "review",
-                          "-o", str(out), "--csv", str(tmp_path / "batch.csv"), "--time-col", "date",
-                          "--class-col", "product"], capture_output=True, text=True, env=env, timeout=300)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kosbert_viz",
+            "assign",
+            str(path),
+            str(batch),
+            "--text-col",
+            "review",
+            "-o",
+            str(out),
+            "--csv",
+            str(tmp_path / "batch.csv"),
+            "--time-col",
+            "date",
+            "--class-col",
+            "product",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     assert "periods of W (from the time span" in run.stdout and "themes by class: 2 classes" in run.stdout
     page = out.read_text("utf-8")
-    assert page.index("new-candidates") < page.index("id=\"map\"") and "connect-src 'none'" in page
+    assert page.index("new-candidates") < page.index('id="map"') and "connect-src 'none'" in page
     assert "<h2 id='themes-over-time'>Themes over time</h2>" in page
     assert "<h2 id='themes-by-class'>Themes by class</h2>" in page and "나<i>" not in page  # user text escaped
     rows = pd.read_csv(tmp_path / "batch.csv", encoding="utf-8-sig")
     assert len(rows) == len(NEW) + 20 and {"theme", "novelty", "is_new", "product"} <= set(rows.columns)
-    bad = subprocess.run([sys.executable, "-m", "kosbert_viz", "assign", str(tmp_path), str(batch), "--text-col",
-                          "review"], capture_output=True, text=True, env=env, timeout=300)
+    bad = subprocess.run(
+        [sys.executable, "-m", "kosbert_viz", "assign", str(tmp_path), str(batch), "--text-col", "review"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "not a saved map" in bad.stderr
     assert "Traceback" not in bad.stderr
-    bad = subprocess.run([sys.executable, "-m", "kosbert_viz", "assign", str(path), str(batch), "--text-col",
-                          "review", "--time-col", "날짜"], capture_output=True, text=True, env=env, timeout=300)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kosbert_viz",
+            "assign",
+            str(path),
+            str(batch),
+            "--text-col",
+            "review",
+            "--time-col",
+            "날짜",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert bad.returncode == 2 and "column '날짜' not in" in bad.stderr and "Traceback" not in bad.stderr
 
 
@@ -285,8 +343,16 @@ def test_batch_map_is_the_batch_with_the_maps_themes(text_map):
 def test_theme_tree_sizes_are_counted_over_the_texts_at_hand():
     from kosbert_viz.maps.placement import themes_over
 
-    themes = pd.DataFrame({"node": [0, 1, 2, 3], "parent": [-1, -1, 0, 0], "level": [0, 0, 1, 1],
-                           "label": [0, 1, 0, 1], "size": [9, 9, 9, 9], "name": list("abcd")})
+    themes = pd.DataFrame(
+        {
+            "node": [0, 1, 2, 3],
+            "parent": [-1, -1, 0, 0],
+            "level": [0, 0, 1, 1],
+            "label": [0, 1, 0, 1],
+            "size": [9, 9, 9, 9],
+            "name": list("abcd"),
+        }
+    )
     out = themes_over(themes, [np.array([0, 0, 1]), np.array([0, 1, 1])])
     assert out["size"].tolist() == [2, 1, 1, 2] and themes["size"].tolist() == [9] * 4  # a copy
     assert themes_over(None, [np.array([0])]) is None

@@ -1,4 +1,5 @@
 """Every notebook in notebooks/ runs top to bottom (offline model) and is committed without outputs."""
+
 from __future__ import annotations
 
 import json
@@ -29,7 +30,9 @@ def execute_notebook(path: Path, workdir: Path, *, timeout: int = 600, env: dict
     old = dict(os.environ)
     os.environ.update({"KOSBERT_VIZ_MODEL": "offline", "HF_HUB_OFFLINE": "1", **(env or {})})
     try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}).execute()
+        NotebookClient(
+            nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(workdir)}}
+        ).execute()
     finally:
         os.environ.clear()
         os.environ.update(old)

@@ -5,6 +5,7 @@ Korean text, and the page logs no console error.
 nbconvert's HTML template references require.js and MathJax on a CDN; those requests are answered
 locally with an empty body (recorded, never sent), which is what an offline reader sees too.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,8 +42,11 @@ def _figure_outputs(nb) -> list[dict]:
     for cell in nb.cells:
         for out in cell.get("outputs", []):
             data = out.get("data", {})
-            html = "".join(data.get("text/html", "")) if isinstance(data.get("text/html"), list) \
+            html = (
+                "".join(data.get("text/html", ""))
+                if isinstance(data.get("text/html"), list)
                 else data.get("text/html", "")
+            )
             if PLOTLY_MIME in data or "kosbert-viz-figure" in html:
                 outs.append(data)
     return outs
@@ -50,11 +54,16 @@ def _figure_outputs(nb) -> list[dict]:
 
 def _nbconvert(ipynb: Path) -> Path:
     """The command users run: jupyter nbconvert --to html."""
-    proc = subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", str(ipynb)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", str(ipynb)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "is not able to be represented" not in proc.stderr, \
+    assert "is not able to be represented" not in proc.stderr, (
         "nbconvert dropped a figure (plotly mimetype only): call kv.use_notebook_renderer() in the notebook"
+    )
     return ipynb.with_suffix(".html")
 
 
@@ -72,8 +81,10 @@ def test_notebook_html_in_chromium(path, tmp_path, browser, request):
     # a notebook of maps must not balloon: plotly.js once (~4.8 MB) + compact figures
     assert size < 15e6, f"{path.name} is {size / 1e6:.1f} MB after execution"
     for data in figures:
-        assert "text/html" in data, ("a figure has only the plotly mimetype, so `jupyter nbconvert --to html` drops "
-                                     "it: call kv.use_notebook_renderer() in the notebook's first code cell")
+        assert "text/html" in data, (
+            "a figure has only the plotly mimetype, so `jupyter nbconvert --to html` drops "
+            "it: call kv.use_notebook_renderer() in the notebook's first code cell"
+        )
         html = data["text/html"] if isinstance(data["text/html"], str) else "".join(data["text/html"])
         assert not HANGUL_ESCAPE.search(html), "Hangul written as 6-byte \\uXXXX escapes"
     html_path = _nbconvert(executed)
@@ -103,15 +114,18 @@ def test_renderer_output_is_compact_utf8(tmp_path):
     from nbclient import NotebookClient
     from nbformat.v4 import new_code_cell, new_notebook
 
-    nb = new_notebook(cells=[
-        new_code_cell("import kosbert_viz as kv, numpy as np\nkv.use_notebook_renderer()"),
-        new_code_cell("rng = np.random.default_rng(0)\nxy = rng.normal(size=(3000, 2))\n"
-                      "texts = [f'배송이 너무 늦어요 {i}번' + (' <b>굵게</b>' if i < 10 else '') for i in range(3000)]\n"
-                      "fig = kv.cluster_map(xy, labels=rng.integers(0, 5, 3000), texts=texts)\nfig"),
-        new_code_cell("fig"),
-    ])
-    NotebookClient(nb, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    nb = new_notebook(
+        cells=[
+            new_code_cell("import kosbert_viz as kv, numpy as np\nkv.use_notebook_renderer()"),
+            new_code_cell(
+                "rng = np.random.default_rng(0)\nxy = rng.normal(size=(3000, 2))\n"
+                "texts = [f'배송이 너무 늦어요 {i}번' + (' <b>굵게</b>' if i < 10 else '') for i in range(3000)]\n"
+                "fig = kv.cluster_map(xy, labels=rng.integers(0, 5, 3000), texts=texts)\nfig"
+            ),
+            new_code_cell("fig"),
+        ]
+    )
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     out = tmp_path / "nb.ipynb"
     nbformat.write(nb, out)
     raw = out.read_text(encoding="utf-8")
@@ -124,7 +138,9 @@ def test_renderer_output_is_compact_utf8(tmp_path):
         assert not HANGUL_ESCAPE.search(html), "Hangul written as \\uXXXX escapes"
         assert "<b>굵게</b>" not in html and "&lt;b&gt;굵게&lt;/b&gt;" in html
         assert "plotly.js v" not in html
-    text_bytes = sum(len((f"배송이 너무 늦어요 {i}번" + (" <b>굵게</b>" if i < 10 else "")).encode()) for i in range(3000))
+    text_bytes = sum(
+        len((f"배송이 너무 늦어요 {i}번" + (" <b>굵게</b>" if i < 10 else "")).encode()) for i in range(3000)
+    )
     one_fig = len(json.dumps(figs[0]["text/html"], ensure_ascii=False).encode())
     # per point beyond the text: f4 x/y in base64 (~11 B) + JSON quotes + escaping, well under 30 B
     assert (one_fig - text_bytes) / 3000 < 30, (one_fig, text_bytes)

@@ -1,4 +1,5 @@
 """map_texts(): the one-call job clusters and lays out from one shared neighbour graph."""
+
 from __future__ import annotations
 
 import os
@@ -40,7 +41,8 @@ def test_map_texts_needs_four_texts(tiny_model_path):
         with pytest.raises(ValueError, match=f"at least 4 texts .*got {len(texts)}"):
             kv.map_texts(texts, tiny_model_path, cache=None)
     for method in ("kmeans", "hdbscan"):  # too few points for a 5-D clustering embedding: HDBSCAN on the vectors
-        tm = kv.map_texts(["하나", "둘", "셋", "넷"], tiny_model_path, method=method, cache=None,
-                          show_progress_bar=False)
+        tm = kv.map_texts(
+            ["하나", "둘", "셋", "넷"], tiny_model_path, method=method, cache=None, show_progress_bar=False
+        )
         assert tm.coords.shape == (4, 2) and np.isfinite(tm.coords).all()
     assert tm.clusters.params["embedding"] == "none"

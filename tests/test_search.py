@@ -1,5 +1,6 @@
 """search(), duplicates() and keep_one_per_group(): exactness against brute force, planted
 near-duplicates in the sample corpus, the approximate index, bad inputs, notebook 03."""
+
 from __future__ import annotations
 
 import difflib
@@ -70,28 +71,36 @@ def test_search_texts_column_and_string_queries(tiny_model_path, sample):
     df = kv.search(texts[:5], emb, texts=texts, top_k=3, model=tiny_model_path, cache=None)
     first = df[df["rank"] == 1]
     assert first["query"].tolist() == texts[:5]
-    assert first["index"].tolist() == [0, 1, 2, 3, 4]            # each text finds itself
+    assert first["index"].tolist() == [0, 1, 2, 3, 4]  # each text finds itself
     np.testing.assert_allclose(first["score"], 1.0, atol=1e-4)
     assert all(texts[i] == t for i, t in zip(df["index"], df["text"]))
 
 
 def test_search_finds_same_topic_with_a_real_model(sample, offline_encoder, sample_offline_embeddings):
-    df = kv.search(["택배가 아직도 안 왔어요", "강아지 산책"], sample_offline_embeddings, texts=sample.text,
-                   top_k=5, model=offline_encoder, cache=None)
+    df = kv.search(
+        ["택배가 아직도 안 왔어요", "강아지 산책"],
+        sample_offline_embeddings,
+        texts=sample.text,
+        top_k=5,
+        model=offline_encoder,
+        cache=None,
+    )
     topics = sample.topic.to_numpy()[df["index"].to_numpy()].reshape(2, 5)
     assert (topics[0] == "배송").sum() >= 4, df
     assert (topics[1] == "반려동물").sum() >= 4, df
 
 
 def test_kv_search_is_the_function_even_after_importing_the_module():
-    code = ("import numpy as np\n"
-            "from kosbert_viz.geometry.search import duplicates\n"
-            "import kosbert_viz.geometry.search\n"
-            "import kosbert_viz as kv\n"
-            "X = np.eye(4, dtype=np.float32)\n"
-            "assert kv.search(X[:1], X, top_k=1)['index'].tolist() == [0]\n"
-            "assert kv.duplicates is duplicates\n"
-            "print('ok')\n")
+    code = (
+        "import numpy as np\n"
+        "from kosbert_viz.geometry.search import duplicates\n"
+        "import kosbert_viz.geometry.search\n"
+        "import kosbert_viz as kv\n"
+        "X = np.eye(4, dtype=np.float32)\n"
+        "assert kv.search(X[:1], X, top_k=1)['index'].tolist() == [0]\n"
+        "assert kv.duplicates is duplicates\n"
+        "print('ok')\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr
 
@@ -131,8 +140,11 @@ def test_ann_missing_extra_names_it(monkeypatch):
 
 def _planted_pairs(texts):
     """Pairs the corpus author wrote as rewordings of one another (character overlap > 0.85)."""
-    return {(i, j) for i, j in itertools.combinations(range(len(texts)), 2)
-            if difflib.SequenceMatcher(None, texts[i], texts[j]).ratio() > 0.85}
+    return {
+        (i, j)
+        for i, j in itertools.combinations(range(len(texts)), 2)
+        if difflib.SequenceMatcher(None, texts[i], texts[j]).ratio() > 0.85
+    }
 
 
 def test_duplicates_finds_planted_near_duplicates(sample, sample_offline_embeddings):
@@ -191,27 +203,33 @@ def test_duplicates_with_ann_index():
     assert len(exact) >= 100
 
 
-@pytest.mark.parametrize("call, error, match", [
-    (lambda C: kv.search(np.ones((2, 5)), C), ValueError, "dimension 5 but the corpus has 8"),
-    (lambda C: kv.search(np.ones((2, 8)), C[:0]), ValueError, "corpus_embeddings is empty"),
-    (lambda C: kv.search(np.ones((2, 8)), C, top_k=0), ValueError, "top_k must be a positive integer"),
-    (lambda C: kv.search(np.ones((2, 8)), C, texts=["a"]), ValueError, "texts has 1 entries"),
-    (lambda C: kv.search(np.ones((2, 8)), C, texts="abc"), TypeError, "single str"),
-    (lambda C: kv.search(np.ones((2, 8)), C[0]), ValueError, "must be a 2-D array"),
-    (lambda C: kv.search(np.ones((2, 8)), C, index="fast"), ValueError, "index must be"),
-    (lambda C: kv.search(["a", 3], C), TypeError, r"queries\[1\] is int"),
-    (lambda C: kv.search([], C), ValueError, "queries is empty"),
-    (lambda C: kv.search(np.ones((2, 8)), np.where(np.arange(8) == 2, np.nan, C)), ValueError,
-     "row 0 contains NaN"),
-    (lambda C: kv.search(np.full((1, 8), np.inf), C), ValueError, "queries row 0 contains NaN or inf"),
-    (lambda C: kv.search(np.ones((2, 8)), np.array([["x"] * 8])), TypeError, "real numbers"),
-    (lambda C: duplicates(C, threshold=1.5), ValueError, "threshold must be a cosine"),
-    (lambda C: duplicates(C, top_k=-1), ValueError, "top_k"),
-    (lambda C: duplicates(C, ["a", "b"]), ValueError, "texts has 2 entries"),
-    (lambda C: duplicates(C, index="ann"), ValueError, "AnnIndex"),
-    (lambda C: keep_one_per_group([1, 2], 3), TypeError, "returned by duplicates"),
-    (lambda C: keep_one_per_group(duplicates(C), 20, keep="last"), ValueError, "keep must be"),
-])
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda C: kv.search(np.ones((2, 5)), C), ValueError, "dimension 5 but the corpus has 8"),
+        (lambda C: kv.search(np.ones((2, 8)), C[:0]), ValueError, "corpus_embeddings is empty"),
+        (lambda C: kv.search(np.ones((2, 8)), C, top_k=0), ValueError, "top_k must be a positive integer"),
+        (lambda C: kv.search(np.ones((2, 8)), C, texts=["a"]), ValueError, "texts has 1 entries"),
+        (lambda C: kv.search(np.ones((2, 8)), C, texts="abc"), TypeError, "single str"),
+        (lambda C: kv.search(np.ones((2, 8)), C[0]), ValueError, "must be a 2-D array"),
+        (lambda C: kv.search(np.ones((2, 8)), C, index="fast"), ValueError, "index must be"),
+        (lambda C: kv.search(["a", 3], C), TypeError, r"queries\[1\] is int"),
+        (lambda C: kv.search([], C), ValueError, "queries is empty"),
+        (
+            lambda C: kv.search(np.ones((2, 8)), np.where(np.arange(8) == 2, np.nan, C)),
+            ValueError,
+            "row 0 contains NaN",
+        ),
+        (lambda C: kv.search(np.full((1, 8), np.inf), C), ValueError, "queries row 0 contains NaN or inf"),
+        (lambda C: kv.search(np.ones((2, 8)), np.array([["x"] * 8])), TypeError, "real numbers"),
+        (lambda C: duplicates(C, threshold=1.5), ValueError, "threshold must be a cosine"),
+        (lambda C: duplicates(C, top_k=-1), ValueError, "top_k"),
+        (lambda C: duplicates(C, ["a", "b"]), ValueError, "texts has 2 entries"),
+        (lambda C: duplicates(C, index="ann"), ValueError, "AnnIndex"),
+        (lambda C: keep_one_per_group([1, 2], 3), TypeError, "returned by duplicates"),
+        (lambda C: keep_one_per_group(duplicates(C), 20, keep="last"), ValueError, "keep must be"),
+    ],
+)
 def test_bad_inputs_raise_clear_errors(call, error, match):
     C = np.random.default_rng(0).standard_normal((20, 8)).astype(np.float32)
     with pytest.raises(error, match=match):
@@ -229,13 +247,18 @@ def test_notebook_03_runs_top_to_bottom(tmp_path):
     env_before = dict(os.environ)
     os.environ["KOSBERT_VIZ_MODEL"] = "offline"
     try:
-        nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
-                                resources={"metadata": {"path": str(tmp_path)}}).execute()
+        nbclient.NotebookClient(
+            nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+        ).execute()
     finally:
         os.environ.clear()
         os.environ.update(env_before)
-    text = "\n".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
-                     for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    text = "\n".join(
+        o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+    )
     assert "Error" not in text and "배송" in text
 
 
@@ -246,8 +269,16 @@ def test_duplicates_auto_threshold_follows_the_cosine_scale_and_never_chains_the
     rng = np.random.default_rng(0)
     for noise in (0.15, 0.45):  # duplicate pairs' cosine ~0.98 and ~0.83 in 128-d
         base = rng.normal(size=(2000, 128)).astype(np.float32)
-        X = np.vstack([base, base[:40] + noise * rng.normal(size=(40, 128)).astype(np.float32) *
-                       np.linalg.norm(base[:40], axis=1, keepdims=True) / np.sqrt(128)])
+        X = np.vstack(
+            [
+                base,
+                base[:40]
+                + noise
+                * rng.normal(size=(40, 128)).astype(np.float32)
+                * np.linalg.norm(base[:40], axis=1, keepdims=True)
+                / np.sqrt(128),
+            ]
+        )
         groups = duplicates(X)
         rule = groups.attrs["threshold_rule"]
         assert rule["rule"] == "auto" and groups.attrs["threshold"] >= rule["floor"]

@@ -1,5 +1,6 @@
 """Themes you can trust twice: the default level does not move with threads, float noise, seeds or the
 cache, and every theme says how reliably it re-appears (kosbert_viz.themes.stability)."""
+
 from __future__ import annotations
 
 import json
@@ -57,7 +58,7 @@ def test_theme_stability_high_for_real_groups_low_for_arbitrary_cuts():
     X, truth = blobs([(0, 0), (8, 0), (0, 8)])
     assert min(theme_stability(X, truth, random_state=0).values()) > 0.95
     U = np.random.default_rng(0).uniform(size=(500, 2))
-    arbitrary = (np.arange(500) % 7)  # themes that are not there: any re-fit cuts otherwise
+    arbitrary = np.arange(500) % 7  # themes that are not there: any re-fit cuts otherwise
     assert max(theme_stability(U, arbitrary, random_state=0).values()) < UNSTABLE_BELOW
     # a theme too small to be in a uniform subsample is still scored (each re-fit holds every theme)
     X2 = np.vstack([X, [[30.0, 30.0]] * 3])
@@ -107,10 +108,21 @@ RUN = textwrap.dedent("""
 
 def _run_with_threads(tmp_path, X, threads, seed=42):
     np.save(tmp_path / "X.npy", X)
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
-               MKL_NUM_THREADS=str(threads), NUMBA_NUM_THREADS=str(threads))
-    out = subprocess.run([sys.executable, "-c", RUN, str(tmp_path / "X.npy"), str(seed)], env=env, check=True,
-                         capture_output=True, text=True, timeout=600)
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS=str(threads),
+        OPENBLAS_NUM_THREADS=str(threads),
+        MKL_NUM_THREADS=str(threads),
+        NUMBA_NUM_THREADS=str(threads),
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", RUN, str(tmp_path / "X.npy"), str(seed)],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     return np.array(json.loads(out.stdout.strip().splitlines()[-1])["labels"])
 
 
@@ -155,7 +167,8 @@ def test_sample_themes_hold_under_float_noise_and_other_seeds(sample, sample_off
     base = kv.cluster(X, "hierarchy", cache=None, show_progress_bar=False)
     noisy = (X * (1 + 1e-6 * np.random.default_rng(0).standard_normal(X.shape))).astype(np.float32)
     others = [kv.cluster(noisy, "hierarchy", cache=None, show_progress_bar=False)] + [
-        kv.cluster(X, "hierarchy", random_state=s, cache=None, show_progress_bar=False) for s in (0, 1)]
+        kv.cluster(X, "hierarchy", random_state=s, cache=None, show_progress_bar=False) for s in (0, 1)
+    ]
     counts = [r.n_clusters for r in [base] + others]
     assert all(8 <= c <= 12 for c in counts) and max(counts) / min(counts) <= 1.25, counts
     for r in others:
@@ -170,8 +183,8 @@ def test_cold_and_warm_cache_give_the_same_themes(tmp_path, headlines_offline, o
     warm = tmp_path / "cache"
     order = np.random.default_rng(0).permutation(len(texts))
     kv.encode([texts[i] for i in order], offline_encoder, cache=warm, batch_size=7, show_progress_bar=False)
-    a = kv.map_texts(texts, offline_encoder, cache=warm, show_progress_bar=False)   # every vector from the cache
-    b = kv.map_texts(texts, offline_encoder, cache=None, show_progress_bar=False)   # every vector encoded now
+    a = kv.map_texts(texts, offline_encoder, cache=warm, show_progress_bar=False)  # every vector from the cache
+    b = kv.map_texts(texts, offline_encoder, cache=None, show_progress_bar=False)  # every vector encoded now
     assert a.clusters.n_clusters == b.clusters.n_clusters
     assert adjusted_rand_score(a.clusters.labels, b.clusters.labels) > 0.8
     assert "stability" in a.table and a.table.stability.between(0, 1).all()

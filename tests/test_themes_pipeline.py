@@ -1,5 +1,6 @@
 """Issue 13 end to end: map_texts makes a theme hierarchy by default; the map, the table and the report
 show one level, name the level below small, and the report carries the whole tree (chart + table)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,15 +11,20 @@ import kosbert_viz as kv
 
 @pytest.fixture(scope="module")
 def tm(sample, offline_encoder, tmp_path_factory):
-    return kv.map_texts(sample.text, offline_encoder, cache=str(tmp_path_factory.mktemp("c")),
-                        show_progress_bar=False, hover_data={"topic": sample.topic})
+    return kv.map_texts(
+        sample.text,
+        offline_encoder,
+        cache=str(tmp_path_factory.mktemp("c")),
+        show_progress_bar=False,
+        hover_data={"topic": sample.topic},
+    )
 
 
 @pytest.mark.slow
 def test_map_texts_default_is_the_hierarchy_with_every_text_placed(tm, sample):
     res = tm.clusters
     assert res.method == "hierarchy" and len(res.levels) >= 2
-    assert all((lv >= 0).all() for lv in res.levels)                      # every text placed, every level
+    assert all((lv >= 0).all() for lv in res.levels)  # every text placed, every level
     assert tm.level == res.default_level
     np.testing.assert_array_equal(res.labels, res.levels[tm.level])
     assert sorted(tm.table.cluster) == sorted(np.unique(res.labels))
@@ -55,15 +61,17 @@ def test_level_and_namer_options(sample, offline_encoder, tmp_path):
         seen.append((keywords, representative))
         return "테마: " + keywords[0]
 
-    tm0 = kv.map_texts(sample.text[:200], offline_encoder, level=0, namer=namer, cache=str(tmp_path),
-                       show_progress_bar=False)
+    tm0 = kv.map_texts(
+        sample.text[:200], offline_encoder, level=0, namer=namer, cache=str(tmp_path), show_progress_bar=False
+    )
     assert tm0.level == 0 and tm0.table.name.str.startswith("테마: ").all()
     assert seen and all(isinstance(k, list) and isinstance(r, list) and r for k, r in seen)
     with pytest.raises(ValueError, match="level must be"):
         kv.map_texts(sample.text[:200], offline_encoder, level=99, cache=str(tmp_path), show_progress_bar=False)
     with pytest.raises(ValueError, match="needs method='hierarchy'"):
-        kv.map_texts(sample.text[:200], offline_encoder, method="kmeans", level=1, cache=str(tmp_path),
-                     show_progress_bar=False)
+        kv.map_texts(
+            sample.text[:200], offline_encoder, method="kmeans", level=1, cache=str(tmp_path), show_progress_bar=False
+        )
 
 
 @pytest.mark.slow
@@ -91,7 +99,7 @@ def test_report_of_another_level_joins_that_levels_labels_and_names(sample, offl
     doc = kv.write_report(tm0, tmp_path / "r0.html").read_text(encoding="utf-8")
     data = read_report(doc)
     shown = tm0.clusters.levels[0]
-    np.testing.assert_array_equal(np.asarray(data["labels"]), shown)   # level 0's labels, not the default's
+    np.testing.assert_array_equal(np.asarray(data["labels"]), shown)  # level 0's labels, not the default's
     want = {str(int(c)): n for c, n in zip(tm0.table.cluster, tm0.table.name)}
     names = data["meta"]["names"]
     names = dict(names) if isinstance(names, dict) else {str(i): n for i, n in enumerate(names)}

@@ -1,4 +1,5 @@
 """Themes over time and per class (kv.topics_over_time, kv.topics_per_class)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,8 +23,16 @@ def dated_map():
     centres = rng.normal(size=(4, 16))
     X = (centres[lab] + 0.3 * rng.normal(size=(n, 16))).astype(np.float32)
     texts = [f"{['배송', '환불', '가격', '포장'][c]} 후기 {i}" for i, c in enumerate(lab)]
-    table = pd.DataFrame({"cluster": np.arange(4), "size": np.bincount(lab), "name": ["배송 지연", "환불 요청", "가격", "포장"],
-                          "keywords": [[]] * 4, "scores": [[]] * 4, "representative": [[]] * 4})
+    table = pd.DataFrame(
+        {
+            "cluster": np.arange(4),
+            "size": np.bincount(lab),
+            "name": ["배송 지연", "환불 요청", "가격", "포장"],
+            "keywords": [[]] * 4,
+            "scores": [[]] * 4,
+            "representative": [[]] * 4,
+        }
+    )
     tm = TextMap(texts, X, rng.normal(size=(n, 2)), ClusterResult(lab, "given"), table, object(), {})
     dates = pd.Timestamp("2023-01-01") + pd.to_timedelta(days, unit="D")
     return tm, dates, lab

@@ -1,5 +1,6 @@
 """Issue 12: real-world Korean input (NFD text, lone surrogates, string labels, repeated texts, bad
 arguments) and one vocabulary across the API. Each test reproduces a defect found by a QA pass."""
+
 from __future__ import annotations
 
 import inspect
@@ -12,8 +13,16 @@ import pytest
 
 import kosbert_viz as kv
 
-REVIEWS = ["배송이 너무 늦어요", "배송이 빨라서 좋아요", "배송이 하루 늦었어요", "배송 빠르고 포장도 좋아요",
-           "환불은 언제 되나요", "환불 처리가 늦어요", "환불 요청했는데 답이 없어요", "환불이 됐어요"]
+REVIEWS = [
+    "배송이 너무 늦어요",
+    "배송이 빨라서 좋아요",
+    "배송이 하루 늦었어요",
+    "배송 빠르고 포장도 좋아요",
+    "환불은 언제 되나요",
+    "환불 처리가 늦어요",
+    "환불 요청했는데 답이 없어요",
+    "환불이 됐어요",
+]
 TOPICS = ["배송"] * 4 + ["환불"] * 4
 
 
@@ -23,13 +32,14 @@ def nfd(texts):
 
 # ---------------------------------------------------------------- 1. NFD Hangul
 
+
 def test_keywords_treat_nfd_text_as_the_same_words():
     labels = [0] * 4 + [1] * 4
     mixed = kv.keywords(REVIEWS + nfd(REVIEWS), labels + labels, top_n=5)
     plain = kv.keywords(REVIEWS, labels, top_n=5)
     assert mixed.keywords.tolist() == plain.keywords.tolist()
     for kws, name in zip(mixed.keywords, mixed.name):
-        assert len(kws) == len(set(kws)), kws                    # 배송 not twice (NFC and NFD)
+        assert len(kws) == len(set(kws)), kws  # 배송 not twice (NFC and NFD)
         assert all(unicodedata.is_normalized("NFC", w) for w in kws)
         assert name.count("배송") <= 1 and name.count("환불") <= 1
     assert all(unicodedata.is_normalized("NFC", t) for reps in mixed.representative for t in reps)
@@ -54,6 +64,7 @@ def test_encode_gives_nfd_and_nfc_the_same_vector(tiny_model_path):
 
 # ---------------------------------------------------------------- 5b. lone surrogates
 
+
 def test_lone_surrogates_are_replaced_with_one_warning(tiny_model_path):
     texts = ["이모지가 깨졌어요 \ud83d", "정상 문장", "또 깨짐 \ude00"]
     with pytest.warns(UserWarning, match=r"texts\[0\].*surrogate"):
@@ -69,18 +80,23 @@ def test_lone_surrogates_are_replaced_with_one_warning(tiny_model_path):
 
 # ---------------------------------------------------------------- 6. one string is not a collection
 
-@pytest.mark.parametrize("call", [
-    lambda s: kv.map_texts(s, "offline"),
-    lambda s: kv.keywords(s, [0] * len(s)),
-    lambda s: kv.duplicates(np.zeros((len(s), 4)), s),
-    lambda s: kv.cluster_map(np.zeros((len(s), 2)), texts=s),
-])
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s: kv.map_texts(s, "offline"),
+        lambda s: kv.keywords(s, [0] * len(s)),
+        lambda s: kv.duplicates(np.zeros((len(s), 4)), s),
+        lambda s: kv.cluster_map(np.zeros((len(s), 2)), texts=s),
+    ],
+)
 def test_a_single_string_is_refused_where_texts_are_expected(call):
     with pytest.raises(TypeError, match="single str"):
         call("배송이 너무 늦어요 환불 부탁해요")
 
 
 # ---------------------------------------------------------------- 7. labels of any hashable type
+
 
 def test_string_and_categorical_labels_keep_their_names():
     t = kv.keywords(REVIEWS, TOPICS, top_n=3)
@@ -102,6 +118,7 @@ def test_float_labels_have_sizes():
 
 # ---------------------------------------------------------------- 8. identical texts, one cluster
 
+
 def test_hdbscan_puts_identical_vectors_in_one_cluster():
     rng = np.random.default_rng(0)
     same = np.repeat(rng.normal(size=(1, 32)), 500, axis=0)
@@ -113,6 +130,7 @@ def test_hdbscan_puts_identical_vectors_in_one_cluster():
 
 
 # ---------------------------------------------------------------- 9. clear messages
+
 
 def test_pd_na_in_a_string_series_names_the_row(tiny_model_path):
     s = pd.Series(["배송", pd.NA, "환불"], dtype="string")
@@ -130,8 +148,18 @@ def test_batch_size_must_be_a_positive_integer(tiny_model_path, bad):
 
 # ---------------------------------------------------------------- one vocabulary
 
-PUBLIC_WITH_PROGRESS = ["encode", "reduce", "nearest_neighbors", "cluster", "sweep", "layout", "cluster_layout",
-                        "keywords", "map_texts", "encode_dataset"]
+PUBLIC_WITH_PROGRESS = [
+    "encode",
+    "reduce",
+    "nearest_neighbors",
+    "cluster",
+    "sweep",
+    "layout",
+    "cluster_layout",
+    "keywords",
+    "map_texts",
+    "encode_dataset",
+]
 
 
 @pytest.mark.parametrize("name", PUBLIC_WITH_PROGRESS)
@@ -188,8 +216,17 @@ def test_check_texts_in_chunks_equals_the_per_text_check(monkeypatch):
     from kosbert_viz._util import validation as V
 
     monkeypatch.setattr(V, "_CHUNK", 4)  # many chunks from a few rows
-    rows = ["배송", nfd(["환불이 늦어요"])[0], "", "\u0301로 시작", "두 줄\n리뷰", nfd(["여러\n줄"])[0],
-            "e\u0301", "ok", "끝"] * 3
+    rows = [
+        "배송",
+        nfd(["환불이 늦어요"])[0],
+        "",
+        "\u0301로 시작",
+        "두 줄\n리뷰",
+        nfd(["여러\n줄"])[0],
+        "e\u0301",
+        "ok",
+        "끝",
+    ] * 3
     want = [unicodedata.normalize("NFC", t) for t in rows]
     assert V.check_texts(rows) == want
     assert V.check_texts(pd.Series(rows)) == want and V.check_texts(t for t in rows) == want

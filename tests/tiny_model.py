@@ -7,6 +7,7 @@ without touching the network.
     >>> path = build_tiny_model("/tmp/tiny-ko-sbert")
     >>> kv.encode(["배송이 빨라요"], model=str(path))
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,9 +27,17 @@ _SEED_TEXT = [
 ]
 
 
-def build_tiny_model(path, *, hidden_size: int = 32, num_layers: int = 2, vocab_size: int = 2000,
-                     max_seq_length: int = 64, seed: int = 0, num_heads: int = 2,
-                     intermediate_size: int | None = None) -> Path:
+def build_tiny_model(
+    path,
+    *,
+    hidden_size: int = 32,
+    num_layers: int = 2,
+    vocab_size: int = 2000,
+    max_seq_length: int = 64,
+    seed: int = 0,
+    num_heads: int = 2,
+    intermediate_size: int | None = None,
+) -> Path:
     """Write a tiny ko-sbert-shaped sentence-transformers model to ``path`` and return it.
 
     ``build_tiny_model(p, hidden_size=768, num_layers=12, num_heads=12, intermediate_size=3072,
@@ -59,18 +68,25 @@ def build_tiny_model(path, *, hidden_size: int = 32, num_layers: int = 2, vocab_
     tok.pre_tokenizer = pre_tokenizer
     tok.decoder = decoders.WordPiece()
     tok.post_processor = TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
         special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))],
     )
     hf_dir = path / "_hf"
-    fast = BertTokenizerFast(tokenizer_object=tok, do_lower_case=False, strip_accents=False,
-                             model_max_length=max_seq_length)
+    fast = BertTokenizerFast(
+        tokenizer_object=tok, do_lower_case=False, strip_accents=False, model_max_length=max_seq_length
+    )
     fast.save_pretrained(hf_dir)
 
     torch.manual_seed(seed)
-    config = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=hidden_size,
-                        num_hidden_layers=num_layers, num_attention_heads=num_heads,
-                        intermediate_size=intermediate_size or hidden_size * 2, max_position_embeddings=max_seq_length + 2)
+    config = BertConfig(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        intermediate_size=intermediate_size or hidden_size * 2,
+        max_position_embeddings=max_seq_length + 2,
+    )
     BertModel(config).save_pretrained(hf_dir)
 
     word = models.Transformer(str(hf_dir), max_seq_length=max_seq_length)

@@ -11,6 +11,7 @@ This extension changes only how the reference page is laid out, never the packag
 * an "Example" header becomes "Examples", the one the numpy parser reads as code;
 * Sphinx roles such as ``:func:`name``` are shown as code.
 """
+
 from __future__ import annotations
 
 import re
@@ -19,8 +20,20 @@ from griffe import Extension
 
 # the numpy parser's list sections (its other headers become admonitions of plain Markdown)
 _ITEM_SECTIONS = {
-    "parameters", "other parameters", "type parameters", "returns", "yields", "receives", "raises",
-    "warns", "attributes", "functions", "methods", "classes", "type aliases", "modules",
+    "parameters",
+    "other parameters",
+    "type parameters",
+    "returns",
+    "yields",
+    "receives",
+    "raises",
+    "warns",
+    "attributes",
+    "functions",
+    "methods",
+    "classes",
+    "type aliases",
+    "modules",
 }
 # one item of a numpy list: "name", "name : type", "a, b : type", "*args", or a bare type ("int")
 _ITEM = re.compile(r"^\*{0,2}[A-Za-z_][\w.]*(, \*{0,2}[A-Za-z_][\w.]*)*\s*(:.*)?$")

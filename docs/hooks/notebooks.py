@@ -5,6 +5,7 @@ The notebooks live at the top of the repository (``python3 dev.py lab`` opens th
 looks for notebooks, so the nav can list them and mkdocs-jupyter renders them (``execute: false``: they
 are stored without outputs and the docs build never runs a model).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,6 +18,12 @@ from mkdocs.structure.files import File
 def on_files(files, config):
     root = Path(config.config_file_path).resolve().parent
     for nb in sorted((root / "notebooks").glob("*.ipynb")):
-        files.append(File(f"notebooks/{nb.name}", src_dir=str(root), dest_dir=config.site_dir,
-                          use_directory_urls=config.use_directory_urls))
+        files.append(
+            File(
+                f"notebooks/{nb.name}",
+                src_dir=str(root),
+                dest_dir=config.site_dir,
+                use_directory_urls=config.use_directory_urls,
+            )
+        )
     return files

@@ -10,6 +10,7 @@ any error the temporary file is removed and the error raised again: the target i
 >>> write_atomic(target, "<p>안녕</p>".encode()) == target, target.read_text(encoding="utf-8")
 (True, '<p>안녕</p>')
 """
+
 from __future__ import annotations
 
 import os
@@ -28,8 +29,15 @@ def temp_name(tag: str = "kv") -> str:
     return f".{tag}.{os.getpid()}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
 
 
-def write_atomic(path, data: bytes | Iterable[bytes], *, tmp_dir=None, mode: int | None = None,
-                 keep_mode: bool = False, tag: str = "kv") -> Path:
+def write_atomic(
+    path,
+    data: bytes | Iterable[bytes],
+    *,
+    tmp_dir=None,
+    mode: int | None = None,
+    keep_mode: bool = False,
+    tag: str = "kv",
+) -> Path:
     """Write ``data`` (bytes, or an iterable of byte chunks) to ``path`` atomically; returns ``path``.
 
     ``tmp_dir``: where the temporary file goes (created if missing; must be on ``path``'s file

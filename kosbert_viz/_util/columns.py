@@ -11,12 +11,13 @@ float column of whole numbers too, which is what pandas makes of an int column w
 >>> category_values(df["rating"]).tolist()
 ['5', '', '1']
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 MAX_CATEGORIES = 60  # a column with at most this many distinct values is a category (a filter, colours)
-_EXACT_FLOATS = 2.0 ** 53  # below this a float64 holds every whole number exactly
+_EXACT_FLOATS = 2.0**53  # below this a float64 holds every whole number exactly
 
 
 def _whole_numbers(s) -> bool:
@@ -34,8 +35,13 @@ def is_category_like(s) -> bool:
     """Categorical, str, object or bool, or whole numbers (see the module's docstring)."""
     from pandas.api import types
 
-    return (isinstance(s.dtype, types.CategoricalDtype) or types.is_object_dtype(s.dtype)
-            or types.is_string_dtype(s.dtype) or types.is_bool_dtype(s.dtype) or _whole_numbers(s))
+    return (
+        isinstance(s.dtype, types.CategoricalDtype)
+        or types.is_object_dtype(s.dtype)
+        or types.is_string_dtype(s.dtype)
+        or types.is_bool_dtype(s.dtype)
+        or _whole_numbers(s)
+    )
 
 
 def category_label(v) -> str:
@@ -57,6 +63,7 @@ def category_order(labels) -> list[str]:
     >>> category_order(["10", "2", "", "앱", "2"])
     ['', '2', '10', '앱']
     """
+
     def key(u: str):
         if u == "":
             return (0, 0, "")

@@ -8,6 +8,7 @@
 ...     print(exc)
 the approximate index needs no_such_package_kv: pip install "kosbert_viz[ann]"
 """
+
 from __future__ import annotations
 
 import importlib

@@ -6,6 +6,7 @@
 >>> getattr_("store").__name__
 'kosbert_viz.maps.store'
 """
+
 from __future__ import annotations
 
 import importlib

@@ -4,6 +4,7 @@
 ...     with st("knn graph"):
 ...         ...
 """
+
 from __future__ import annotations
 
 import logging

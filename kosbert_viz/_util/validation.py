@@ -10,6 +10,7 @@ Traceback (most recent call last):
 ...
 TypeError: texts must be a collection of str (a list, a pandas Series ...), got a single str: wrap it in a list (['배송이 늦어요'])
 """
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,15 @@ import numpy as np
 
 from kosbert_viz.exceptions import NotATextError
 
-__all__ = ["check_texts", "normalize_text", "check_embeddings", "check_labels", "check_cache_root",
-           "check_positive_int", "NotATextError"]
+__all__ = [
+    "check_texts",
+    "normalize_text",
+    "check_embeddings",
+    "check_labels",
+    "check_cache_root",
+    "check_positive_int",
+    "NotATextError",
+]
 
 SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -55,15 +63,20 @@ def _is_missing(value) -> bool:
 
 def _row_error(i: int, value, name: str) -> NotATextError:
     kind = "missing (None/NaN/pd.NA)" if _is_missing(value) else type(value).__name__
-    hint = " Drop or fill missing values first: texts.dropna() or texts.fillna('')." if _is_missing(value) else \
-        " Convert them first, e.g. texts.astype(str)."
+    hint = (
+        " Drop or fill missing values first: texts.dropna() or texts.fillna('')."
+        if _is_missing(value)
+        else " Convert them first, e.g. texts.astype(str)."
+    )
     return NotATextError(f"{name}[{i}] is {kind}, expected str.{hint}")
 
 
 def _single_str_error(name: str, text: str) -> TypeError:
     shown = text if len(text) <= 20 else text[:20] + "..."
-    return TypeError(f"{name} must be a collection of str (a list, a pandas Series ...), got a single str: "
-                     f"wrap it in a list ([{shown!r}])")
+    return TypeError(
+        f"{name} must be a collection of str (a list, a pandas Series ...), got a single str: "
+        f"wrap it in a list ([{shown!r}])"
+    )
 
 
 def iter_texts(texts, *, name: str = "texts", offset: int = 0, warn_surrogates: bool = True):
@@ -73,8 +86,12 @@ def iter_texts(texts, *, name: str = "texts", offset: int = 0, warn_surrogates: 
         if not isinstance(t, str):
             raise _row_error(i, t, name)
         if warn_surrogates and not warned and SURROGATE.search(t):
-            warnings.warn(f"{name}[{i}] holds a lone surrogate (a broken emoji, common in scraped chat logs); "
-                          f"it is replaced with U+FFFD (further rows are not reported)", UserWarning, stacklevel=3)
+            warnings.warn(
+                f"{name}[{i}] holds a lone surrogate (a broken emoji, common in scraped chat logs); "
+                f"it is replaced with U+FFFD (further rows are not reported)",
+                UserWarning,
+                stacklevel=3,
+            )
             warned = True
         yield normalize_text(t)
 
@@ -97,7 +114,7 @@ def _nfc_rows(items: list, name: str) -> list[str]:
     """
     out: list[str] = []
     for start in range(0, len(items), _CHUNK):
-        chunk = items[start:start + _CHUNK]
+        chunk = items[start : start + _CHUNK]
         if not all(type(t) is str for t in chunk):
             break
         joined = "\n".join(chunk)
@@ -130,8 +147,10 @@ def check_texts(texts, *, name: str = "texts", n: int | None = None, allow_empty
     if isinstance(texts, np.ndarray) and texts.ndim != 1:
         raise ValueError(f"{name} must be one-dimensional, got an array of shape {texts.shape}")
     if hasattr(texts, "ndim") and getattr(texts, "ndim", 1) != 1:  # a DataFrame
-        raise ValueError(f"{name} must be one column of texts, got a {type(texts).__name__} with "
-                         f"shape {getattr(texts, 'shape', '?')}: pick the column, e.g. df['review']")
+        raise ValueError(
+            f"{name} must be one column of texts, got a {type(texts).__name__} with "
+            f"shape {getattr(texts, 'shape', '?')}: pick the column, e.g. df['review']"
+        )
     out = _nfc_rows(texts if isinstance(texts, list) else list(texts), name)
     if n is not None and len(out) != n:
         raise ValueError(f"{name} has {len(out)} entries, expected {n} (one per row)")
@@ -140,8 +159,9 @@ def check_texts(texts, *, name: str = "texts", n: int | None = None, allow_empty
     return out
 
 
-def check_embeddings(X, *, name: str = "embeddings", n: int | None = None, dtype=np.float32,
-                     finite: bool = True, copy: bool = False) -> np.ndarray:
+def check_embeddings(
+    X, *, name: str = "embeddings", n: int | None = None, dtype=np.float32, finite: bool = True, copy: bool = False
+) -> np.ndarray:
     """A 2-D real float array (torch tensors and memmaps accepted); NaN/inf rows refused with their index."""
     if X is None:
         raise TypeError(f"{name} must be a 2-D array of shape (n_samples, dim), got None")
@@ -226,8 +246,10 @@ def check_labels(labels, *, n: int | None = None, name: str = "labels") -> tuple
         try:
             codes[i] = pos[values[i]]
         except TypeError:
-            raise TypeError(f"{name}[{i}] is {type(values[i]).__name__}, which cannot be a label "
-                            f"(labels must be hashable: numbers, strings, categories)") from None
+            raise TypeError(
+                f"{name}[{i}] is {type(values[i]).__name__}, which cannot be a label "
+                f"(labels must be hashable: numbers, strings, categories)"
+            ) from None
     names = np.empty(len(uniq), dtype=object)
     names[:] = uniq
     return codes, names
@@ -243,7 +265,7 @@ def quoted(value, limit: int = QUOTE_LIMIT) -> str:
     "'xxxxxxxxx... (1,002 characters)"
     """
     r = repr(value)
-    return r if len(r) <= limit else f"{r[:limit - 2]}... ({len(r):,} characters)"
+    return r if len(r) <= limit else f"{r[: limit - 2]}... ({len(r):,} characters)"
 
 
 def cut_long_texts(texts: list, limit: int, reader: str, *, rows: bool = True, stacklevel: int = 3) -> list:
@@ -264,8 +286,12 @@ def cut_long_texts(texts: list, limit: int, reader: str, *, rows: bool = True, s
         return texts
     first = texts[long[0]]
     where = f"row {long[0]}, " if rows else ""
-    warnings.warn(f"{len(long):,} text(s) longer than the {limit:,} characters {reader} reads were cut (first: "
-                  f"{where}{len(first):,} characters, {first[:40]!r}...)", UserWarning, stacklevel=stacklevel)
+    warnings.warn(
+        f"{len(long):,} text(s) longer than the {limit:,} characters {reader} reads were cut (first: "
+        f"{where}{len(first):,} characters, {first[:40]!r}...)",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
     return [t[:limit] if len(t) > limit else t for t in texts]
 
 
@@ -277,13 +303,13 @@ def identical_rows(X) -> tuple[np.ndarray, np.ndarray]:
     (True, [1, 2])
     """
     X = np.ascontiguousarray(X)
-    _, group, counts = np.unique(X.view(np.dtype((np.void, X.dtype.itemsize * X.shape[1]))).ravel(),
-                                 return_inverse=True, return_counts=True)
+    _, group, counts = np.unique(
+        X.view(np.dtype((np.void, X.dtype.itemsize * X.shape[1]))).ravel(), return_inverse=True, return_counts=True
+    )
     return group.ravel(), counts
 
 
-def check_positive_int(value, name: str, *, minimum: int = 1, maximum: int | None = None,
-                       allow_none: bool = False):
+def check_positive_int(value, name: str, *, minimum: int = 1, maximum: int | None = None, allow_none: bool = False):
     """``value`` as an int in ``[minimum, maximum]``; bools, floats with a fraction and strings refused."""
     if value is None and allow_none:
         return None
@@ -305,10 +331,14 @@ def check_cache_root(path, *, what: str = "cache folder") -> Path:
         raise TypeError(f"the {what} must be a path, got {type(path).__name__}")
     p = Path(path).expanduser()
     if p.exists() and not p.is_dir():
-        env = " (from $KOSBERT_VIZ_CACHE)" if os.environ.get("KOSBERT_VIZ_CACHE") and \
-            Path(os.environ["KOSBERT_VIZ_CACHE"]).expanduser() in (p, *p.parents) else ""
-        raise NotADirectoryError(f"the {what} {str(p)!r}{env} is a file, expected a folder: "
-                                 f"point it at a folder, or pass cache=None to keep nothing on disk")
+        env = (
+            " (from $KOSBERT_VIZ_CACHE)"
+            if os.environ.get("KOSBERT_VIZ_CACHE")
+            and Path(os.environ["KOSBERT_VIZ_CACHE"]).expanduser() in (p, *p.parents)
+            else ""
+        )
+        raise NotADirectoryError(
+            f"the {what} {str(p)!r}{env} is a file, expected a folder: "
+            f"point it at a folder, or pass cache=None to keep nothing on disk"
+        )
     return p
-
-

@@ -1,4 +1,5 @@
 """``kosbert-viz assign``: place a table's texts into a saved map and report the batch."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,14 +30,21 @@ def add_parser(sub) -> None:
     asg.add_argument("--text-col", required=True)
     asg.add_argument("-o", "--output", default="kosbert_viz_assign.html")
     asg.add_argument("--csv", default=None, help="also write one row per text (theme, name, novelty, is_new, x, y)")
-    asg.add_argument("--time-col", default=None,
-                     help="a column of dates: adds 'Themes over time' of the batch (read as for map --time-col)")
+    asg.add_argument(
+        "--time-col",
+        default=None,
+        help="a column of dates: adds 'Themes over time' of the batch (read as for map --time-col)",
+    )
     asg.add_argument("--date-format", default=None, help="strptime format of --time-col (default: detected)")
     asg.add_argument("--tz", default=None, metavar="ZONE", help="time zone of --time-col (as for map --tz)")
-    asg.add_argument("--freq", default=None, type=str.upper, choices=FREQS,
-                     help="period of 'Themes over time' (default: from the batch's time span, as for map)")
-    asg.add_argument("--class-col", default=None,
-                     help="a column of categories: adds 'Themes by class' of the batch")
+    asg.add_argument(
+        "--freq",
+        default=None,
+        type=str.upper,
+        choices=FREQS,
+        help="period of 'Themes over time' (default: from the batch's time span, as for map)",
+    )
+    asg.add_argument("--class-col", default=None, help="a column of categories: adds 'Themes by class' of the batch")
     asg.add_argument("--model", default=None, help="the map's model (default: the one recorded in the map)")
     asg.add_argument("--sep", default=None, help="field separator (default: detected)")
     asg.add_argument("--encoding", default=None, help="text encoding (default: detected)")
@@ -56,8 +64,10 @@ def run(args) -> int:
 
     map_dir = Path(args.map_dir)
     if not (map_dir / "map.json").is_file():
-        raise CLIError(f"{map_dir} is not a saved map (no map.json); save one with kosbert-viz map ... --save-map "
-                       f"{map_dir} or tm.save(path)")
+        raise CLIError(
+            f"{map_dir} is not a saved map (no map.json); save one with kosbert-viz map ... --save-map "
+            f"{map_dir} or tm.save(path)"
+        )
     df, _ = read_input(args)
     if args.text_col not in df.columns:
         raise column_error(args.text_col, "--text-col", df, args)
@@ -75,8 +85,9 @@ def run(args) -> int:
     except (MapFileError, ModelMismatchError) as exc:
         raise CLIError(str(exc)) from None
     trends = trend_sections(batch_map(tm, a, cache=args.cache_dir or "auto"), meta, args) if meta else []
-    path = write_assignment_report(tm, a, output, title=args.title or f"kosbert_viz: {Path(args.file).name}",
-                                   trends=trends)
+    path = write_assignment_report(
+        tm, a, output, title=args.title or f"kosbert_viz: {Path(args.file).name}", trends=trends
+    )
     if args.csv:
         a.table().to_csv(args.csv, index=False, encoding="utf-8-sig")
         print(f"assignments written to {Path(args.csv).resolve()}")

@@ -1,4 +1,5 @@
 """``kosbert-viz cache``: inspect or clean the embedding cache."""
+
 from __future__ import annotations
 
 import argparse
@@ -32,12 +33,16 @@ def run(args) -> int:
             return 0
         print(f"cache: {info['path']}\nentries: {info['entries']:,}  size: {info['bytes'] / 2**20:.1f} MiB")
         for m in info["models"]:
-            print(f"  {m['model']}  [{m['fingerprint']}]  dim={m['dim']} {m['dtype']}  "
-                  f"entries={m['entries']:,}  {m['bytes'] / 2**20:.1f} MiB  segments={m['segments']}"
-                  + (f"  corrupt={m['corrupt_segments']}" if m["corrupt_segments"] else ""))
+            print(
+                f"  {m['model']}  [{m['fingerprint']}]  dim={m['dim']} {m['dtype']}  "
+                f"entries={m['entries']:,}  {m['bytes'] / 2**20:.1f} MiB  segments={m['segments']}"
+                + (f"  corrupt={m['corrupt_segments']}" if m["corrupt_segments"] else "")
+            )
         if info.get("tmp_files"):
-            print(f"temp files left by interrupted writes (or a write in progress): {info['tmp_files']:,}, "
-                  f"{info['tmp_bytes'] / 2**20:.1f} MiB; `cache compact` removes those over an hour old")
+            print(
+                f"temp files left by interrupted writes (or a write in progress): {info['tmp_files']:,}, "
+                f"{info['tmp_bytes'] / 2**20:.1f} MiB; `cache compact` removes those over an hour old"
+            )
     elif args.action == "clear":
         n = cache.clear(model=args.model)
         print(f"removed {n:,} entries" + (f" of {args.model}" if args.model else ""))

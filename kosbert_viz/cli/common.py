@@ -4,6 +4,7 @@ Every check here runs before any model is loaded or any text encoded, and a fail
 :class:`CLIError` with one line that says what to change. Imports of heavy modules stay inside the
 functions, so that ``kosbert-viz --help`` starts fast.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,18 @@ if TYPE_CHECKING:
         SentenceTransformerEncoder,
     )
 
-__all__ = ["CLIError", "BANNER", "MODEL_HINT", "encoder_or_offline", "check_output", "check_writable_under",
-           "check_count", "read_input", "nonempty_texts", "column_error"]
+__all__ = [
+    "CLIError",
+    "BANNER",
+    "MODEL_HINT",
+    "encoder_or_offline",
+    "check_output",
+    "check_writable_under",
+    "check_count",
+    "read_input",
+    "nonempty_texts",
+    "column_error",
+]
 
 BANNER = "!" * 78
 
@@ -31,18 +42,25 @@ class CLIError(Exception):
 
 
 MODEL_HINT = {
-    "map": ("  On the command line: --model ./ko-sbert-multitask (a downloaded folder), --model offline "
-            "(the offline encoder, lower Korean quality), or --offline-fallback (use the offline encoder only "
-            "when ko-sbert cannot be loaded); or set KOSBERT_VIZ_MODEL."),
-    "demo": ("  On the command line: drop --no-fallback (demo then falls back to the offline encoder), or pass "
-             "--model ./ko-sbert-multitask (a downloaded folder) or --model offline; or set KOSBERT_VIZ_MODEL."),
-    "evaluate": ("  On the command line: --model ./ko-sbert-multitask (a downloaded folder) or --model offline; "
-                 "or set KOSBERT_VIZ_MODEL."),
+    "map": (
+        "  On the command line: --model ./ko-sbert-multitask (a downloaded folder), --model offline "
+        "(the offline encoder, lower Korean quality), or --offline-fallback (use the offline encoder only "
+        "when ko-sbert cannot be loaded); or set KOSBERT_VIZ_MODEL."
+    ),
+    "demo": (
+        "  On the command line: drop --no-fallback (demo then falls back to the offline encoder), or pass "
+        "--model ./ko-sbert-multitask (a downloaded folder) or --model offline; or set KOSBERT_VIZ_MODEL."
+    ),
+    "evaluate": (
+        "  On the command line: --model ./ko-sbert-multitask (a downloaded folder) or --model offline; "
+        "or set KOSBERT_VIZ_MODEL."
+    ),
 }
 
 
-def encoder_or_offline(model, allow_offline: bool, command: str = "map"
-                       ) -> tuple[SentenceTransformerEncoder | OfflineEncoder | MultiDeviceEncoder, str | None]:
+def encoder_or_offline(
+    model, allow_offline: bool, command: str = "map"
+) -> tuple[SentenceTransformerEncoder | OfflineEncoder | MultiDeviceEncoder, str | None]:
     """Load the ko-sbert model; with allow_offline, fall back loudly to the offline encoder."""
     from kosbert_viz.embed.models import ModelLoadError, OfflineEncoder, load_encoder
 
@@ -51,10 +69,12 @@ def encoder_or_offline(model, allow_offline: bool, command: str = "map"
     except ModelLoadError as exc:
         if not allow_offline:
             raise ModelLoadError(f"{exc}\n{MODEL_HINT[command]}") from None
-        notice = ("The ko-sbert model could not be loaded, so this report was made with the OFFLINE "
-                  "fallback model (multilingual Universal Sentence Encoder v3, fast-universal-sentence-"
-                  "encoder). Its Korean quality is lower (KorSTS ~71 vs 84.7 Spearman). "
-                  "Provide the model (see README) for real results.")
+        notice = (
+            "The ko-sbert model could not be loaded, so this report was made with the OFFLINE "
+            "fallback model (multilingual Universal Sentence Encoder v3, fast-universal-sentence-"
+            "encoder). Its Korean quality is lower (KorSTS ~71 vs 84.7 Spearman). "
+            "Provide the model (see README) for real results."
+        )
         print(f"{BANNER}\n{notice}\nReason:\n{exc}\n{BANNER}", file=sys.stderr, flush=True)
         try:
             return OfflineEncoder(), notice
@@ -92,8 +112,9 @@ def check_writable_under(path: Path, what: str, other: str) -> None:
         os.unlink(probe)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise CLIError(f"{what} cannot be written: the folder {parent} is not writable ({reason}); "
-                       f"choose another {other}") from None
+        raise CLIError(
+            f"{what} cannot be written: the folder {parent} is not writable ({reason}); choose another {other}"
+        ) from None
 
 
 def check_count(value, flag: str, minimum: int, what: str) -> None:

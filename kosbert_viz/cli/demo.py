@@ -1,4 +1,5 @@
 """``kosbert-viz demo``: map the bundled Korean sample corpus into an HTML report."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -37,14 +38,23 @@ def run(args) -> int:
     df = load_sample()
     check_against_texts(args, len(df), "the bundled sample")
     encoder, notice = encoder_or_offline(args.model, allow_offline=not args.no_fallback, command="demo")
-    tm = map_texts(df["text"], encoder, cache=args.cache_dir or "auto", hover_data={"topic": df["topic"]},
-                   title="kosbert_viz demo: bundled Korean sample corpus", **map_kwargs(args))
+    tm = map_texts(
+        df["text"],
+        encoder,
+        cache=args.cache_dir or "auto",
+        hover_data={"topic": df["topic"]},
+        title="kosbert_viz demo: bundled Korean sample corpus",
+        **map_kwargs(args),
+    )
     path = write_report(tm, output, title="kosbert_viz demo", notice=notice)
     print(f"model: {tm.manifest['model']['name']}  texts: {len(tm.texts)}  {themes_line(tm)}")
     for row in tm.table.itertuples(index=False):
         stab = getattr(row, "stability", None)
-        mark = "" if stab is None or stab != stab else f"  stability {stab:.2f}" + (
-            " (unstable)" if stab < UNSTABLE_BELOW else "")
+        mark = (
+            ""
+            if stab is None or stab != stab
+            else f"  stability {stab:.2f}" + (" (unstable)" if stab < UNSTABLE_BELOW else "")
+        )
         print(f"  [{row.cluster:>2}] {row.size:>4}  {row.name}{mark}")
     print(f"report written to {Path(path).resolve()}")
     return 0

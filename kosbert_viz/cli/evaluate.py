@@ -1,4 +1,5 @@
 """``kosbert-viz evaluate korsts``: the model card's KorSTS table."""
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,9 @@ def run(args) -> int:
     except (FileNotFoundError, ValueError) as exc:
         raise CLIError(str(exc)) from None
     try:
-        result = sts(pairs["sentence1"], pairs["sentence2"], pairs["score"], model=args.model,
-                     cache=args.cache_dir or "auto")
+        result = sts(
+            pairs["sentence1"], pairs["sentence2"], pairs["score"], model=args.model, cache=args.cache_dir or "auto"
+        )
     except ModelLoadError as exc:
         raise ModelLoadError(f"{exc}\n{MODEL_HINT['evaluate']}") from None
     if args.json:

@@ -1,4 +1,5 @@
 """``kosbert-viz finetune``: adapt the encoder to a domain from a table of pairs."""
+
 from __future__ import annotations
 
 import sys
@@ -15,8 +16,11 @@ def add_parser(sub) -> None:
     ft.add_argument("file", help="pairs: sentence1,sentence2,score (0-5 or 0-1) | anchor,positive[,negative]")
     ft.add_argument("-o", "--output", required=True, help="folder for the new model")
     ft.add_argument("--model", default=None, help="base model name or folder (default: $KOSBERT_VIZ_MODEL or ko-sbert)")
-    ft.add_argument("--eval", default=None, help="scored pairs for the before/after table (or a KorSTS folder); "
-                    "default: 10%% of scored training pairs")
+    ft.add_argument(
+        "--eval",
+        default=None,
+        help="scored pairs for the before/after table (or a KorSTS folder); default: 10%% of scored training pairs",
+    )
     ft.add_argument("--epochs", type=int, default=None, help="default: 5, fewer for large data (about 30k pairs seen)")
     ft.add_argument("--batch-size", type=int, default=None, help="default: 8 for scored pairs, 64 for pairs")
     ft.add_argument("--lr", type=float, default=None, help="learning rate (default 2e-5, the model card's)")
@@ -69,25 +73,39 @@ def run(args) -> int:
             check_eval(evaluation)
         except (ValueError, TypeError) as exc:
             raise CLIError(f"--eval {args.eval}: {exc}") from None
-    print(f"training on {sum(len(t) for t in tasks):,} {tasks[0].kind} rows from {args.file} "
-          f"({tasks[0].loss_name})", file=sys.stderr)
+    print(
+        f"training on {sum(len(t) for t in tasks):,} {tasks[0].kind} rows from {args.file} ({tasks[0].loss_name})",
+        file=sys.stderr,
+    )
     try:
         res = finetune(
-            df, args.model, output_dir=out, epochs=args.epochs, batch_size=args.batch_size,
-            learning_rate=args.lr or 2e-5, eval=evaluation, resume=bool(args.resume),
-            precision=args.precision, cache=args.cache_dir or "auto",
-            show_progress_bar=None if not args.quiet else False)
+            df,
+            args.model,
+            output_dir=out,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.lr or 2e-5,
+            eval=evaluation,
+            resume=bool(args.resume),
+            precision=args.precision,
+            cache=args.cache_dir or "auto",
+            show_progress_bar=None if not args.quiet else False,
+        )
     except (ValueError, TypeError) as exc:
         raise CLIError(str(exc)) from None
     r = res.recipe
     print(f"model: {res.base_model} -> {Path(res.output_dir).resolve()}")
-    print(f"recipe: {r['epochs']} epoch(s), {r['total_steps']} steps, warm-up {r['warmup_steps']}, "
-          f"batch {r['batch_sizes']}, lr {r['learning_rate']:g}; {res.pairs_per_second:.1f} pairs/s")
+    print(
+        f"recipe: {r['epochs']} epoch(s), {r['total_steps']} steps, warm-up {r['warmup_steps']}, "
+        f"batch {r['batch_sizes']}, lr {r['learning_rate']:g}; {res.pairs_per_second:.1f} pairs/s"
+    )
     if res.before and res.after:
         print(f"STS on {res.n_eval:,} pairs ({res.eval_source}), x100:")
         print(res.table.to_string())
     else:
-        print("no evaluation: too few scored pairs to hold out (a correlation needs at least 30); "
-              "pass --eval dev.csv with sentence1, sentence2, score")
+        print(
+            "no evaluation: too few scored pairs to hold out (a correlation needs at least 30); "
+            "pass --eval dev.csv with sentence1, sentence2, score"
+        )
     print(f"use it: kv.encode(texts, model={str(res.output_dir)!r})")
     return 0

@@ -14,6 +14,7 @@ Every mistake a user can make (a bad file, a bad option, an output that cannot b
 model) ends in one ``error: ...`` line that says what to change, exit status 2, and is found
 before any model is loaded or any text encoded. ``--debug`` shows the traceback of an unexpected error.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,15 +34,20 @@ COMMANDS = (demo, map_command, assign, cache, evaluate, finetune)
 def build_parser() -> argparse.ArgumentParser:
     """The ``kosbert-viz`` argument parser: one sub-command per module of :mod:`kosbert_viz.cli`."""
     parser = argparse.ArgumentParser(prog="kosbert-viz", description="Maps of meaning for Korean text.")
-    parser.add_argument("--debug", action="store_true", default=False,
-                        help="show the Python traceback of an unexpected error")
+    parser.add_argument(
+        "--debug", action="store_true", default=False, help="show the Python traceback of an unexpected error"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         command.add_parser(sub)
     for command in sub.choices.values():  # `kosbert-viz map ... --debug` as well as `kosbert-viz --debug map ...`
         if "--debug" not in command._option_string_actions:
-            command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                                 help="show the Python traceback of an unexpected error")
+            command.add_argument(
+                "--debug",
+                action="store_true",
+                default=argparse.SUPPRESS,
+                help="show the Python traceback of an unexpected error",
+            )
     return parser
 
 

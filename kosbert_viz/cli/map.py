@@ -1,4 +1,5 @@
 """``kosbert-viz map``: map a table's column of texts into an HTML report (and optionally save the map)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -35,39 +36,67 @@ def add_parser(sub) -> None:
     mp.add_argument("file", help=".csv, .tsv, .txt (also .gz), .parquet or .xlsx")
     mp.add_argument("--text-col", required=True)
     mp.add_argument("--label-col", default=None, help="known labels: shown on hover and scored (ARI/NMI)")
-    mp.add_argument("--time-col", default=None,
-                    help="a column of dates: adds 'Themes over time' (shares per period, emerging and fading "
-                         "themes) to the report. Read as YYYY-MM-DD, ISO 8601, YYYY/MM/DD, YYYY.MM.DD, "
-                         "YY.MM.DD (NSMC), YYYYMMDD or YYYY-MM (the first that reads every cell)")
-    mp.add_argument("--date-format", default=None, help="strptime format of --time-col, e.g. '%%d/%%m/%%Y' "
-                    "(default: detected, see --time-col)")
-    mp.add_argument("--tz", default=None, metavar="ZONE",
-                    help="time zone of --time-col, an IANA name such as Asia/Seoul: dates with a zone (+09:00, Z) "
-                         "are converted to it, dates without one are taken to be in it, periods follow its clock "
-                         "(default: as written; dates in several zones are converted to UTC)")
-    mp.add_argument("--freq", default=None, type=str.upper, choices=FREQS,
-                    help="period of 'Themes over time': D, W, M, Q or Y (default: from the time span: D under "
-                         "3 weeks, W under 6 months, M under 4 years, else Q)")
-    mp.add_argument("--class-col", default=None,
-                    help="a column of categories (product, channel, rating ...): adds 'Themes by class' "
-                         "(the themes most over-represented in each class, lift and q-value) to the report")
+    mp.add_argument(
+        "--time-col",
+        default=None,
+        help="a column of dates: adds 'Themes over time' (shares per period, emerging and fading "
+        "themes) to the report. Read as YYYY-MM-DD, ISO 8601, YYYY/MM/DD, YYYY.MM.DD, "
+        "YY.MM.DD (NSMC), YYYYMMDD or YYYY-MM (the first that reads every cell)",
+    )
+    mp.add_argument(
+        "--date-format",
+        default=None,
+        help="strptime format of --time-col, e.g. '%%d/%%m/%%Y' (default: detected, see --time-col)",
+    )
+    mp.add_argument(
+        "--tz",
+        default=None,
+        metavar="ZONE",
+        help="time zone of --time-col, an IANA name such as Asia/Seoul: dates with a zone (+09:00, Z) "
+        "are converted to it, dates without one are taken to be in it, periods follow its clock "
+        "(default: as written; dates in several zones are converted to UTC)",
+    )
+    mp.add_argument(
+        "--freq",
+        default=None,
+        type=str.upper,
+        choices=FREQS,
+        help="period of 'Themes over time': D, W, M, Q or Y (default: from the time span: D under "
+        "3 weeks, W under 6 months, M under 4 years, else Q)",
+    )
+    mp.add_argument(
+        "--class-col",
+        default=None,
+        help="a column of categories (product, channel, rating ...): adds 'Themes by class' "
+        "(the themes most over-represented in each class, lift and q-value) to the report",
+    )
     mp.add_argument("-o", "--output", default="kosbert_viz_report.html")
-    mp.add_argument("--save-map", default=None, metavar="FOLDER",
-                    help="also save the map (texts, vectors, themes, layout, --time-col/--class-col columns; "
-                         "checksummed) to this new folder, for kosbert-viz assign and kv.load_map")
-    mp.add_argument("--model", default=None,
-                    help="model name or folder, or 'offline' (default: $KOSBERT_VIZ_MODEL or ko-sbert)")
+    mp.add_argument(
+        "--save-map",
+        default=None,
+        metavar="FOLDER",
+        help="also save the map (texts, vectors, themes, layout, --time-col/--class-col columns; "
+        "checksummed) to this new folder, for kosbert-viz assign and kv.load_map",
+    )
+    mp.add_argument(
+        "--model", default=None, help="model name or folder, or 'offline' (default: $KOSBERT_VIZ_MODEL or ko-sbert)"
+    )
     add_clustering_options(mp, hdbscan_size=True)
-    mp.add_argument("--sep", default=None,
-                    help="field separator (default: detected among , ; tab |); '\\t' or 'tab' for tab")
-    mp.add_argument("--encoding", default=None,
-                    help="text encoding (default: detected: UTF-8 with or without BOM, UTF-16, CP949/EUC-KR)")
+    mp.add_argument(
+        "--sep", default=None, help="field separator (default: detected among , ; tab |); '\\t' or 'tab' for tab"
+    )
+    mp.add_argument(
+        "--encoding",
+        default=None,
+        help="text encoding (default: detected: UTF-8 with or without BOM, UTF-16, CP949/EUC-KR)",
+    )
     mp.add_argument("--sheet", default=None, help="Excel sheet name, or its number from 0 (default: the first, 0)")
     mp.add_argument("--limit", type=int, default=None, help="only the first N rows")
     mp.add_argument("--title", default=None)
     mp.add_argument("--cache-dir", default=None)
-    mp.add_argument("--offline-fallback", action="store_true",
-                    help="use the offline model (loudly) when ko-sbert cannot be loaded")
+    mp.add_argument(
+        "--offline-fallback", action="store_true", help="use the offline model (loudly) when ko-sbert cannot be loaded"
+    )
     mp.set_defaults(func=run)
 
 
@@ -90,8 +119,14 @@ def run(args) -> int:
 
     encoder, notice = encoder_or_offline(args.model, allow_offline=args.offline_fallback, command="map")
     hover = {args.label_col: df[args.label_col]} if args.label_col else None
-    tm = map_texts(texts, encoder, cache=args.cache_dir or "auto", hover_data=hover,
-                   title=args.title or Path(args.file).name, **map_kwargs(args))
+    tm = map_texts(
+        texts,
+        encoder,
+        cache=args.cache_dir or "auto",
+        hover_data=hover,
+        title=args.title or Path(args.file).name,
+        **map_kwargs(args),
+    )
     trends = []
     if meta:
         import pandas as pd
@@ -107,13 +142,17 @@ def run(args) -> int:
             "ARI": round(float(adjusted_rand_score(truth, tm.clusters.labels)), 4),
             "NMI": round(float(normalized_mutual_info_score(truth, tm.clusters.labels)), 4),
         }
-    path = write_report(tm, output, title=args.title or f"kosbert_viz: {Path(args.file).name}", notice=notice,
-                        trends=trends)
+    path = write_report(
+        tm, output, title=args.title or f"kosbert_viz: {Path(args.file).name}", notice=notice, trends=trends
+    )
     print(f"report written to {Path(path).resolve()}")
     if save_to is not None:
-        print(f"map saved to {Path(tm.save(save_to)).resolve()} (next: kosbert-viz assign {save_to} new.csv "
-              f"--text-col {args.text_col})")
+        print(
+            f"map saved to {Path(tm.save(save_to)).resolve()} (next: kosbert-viz assign {save_to} new.csv "
+            f"--text-col {args.text_col})"
+        )
     return 0
+
 
 def check_save_map(folder) -> Path | None:
     """--save-map: a folder that does not exist yet, under a writable one (checked before any work)."""
@@ -121,7 +160,9 @@ def check_save_map(folder) -> Path | None:
         return None
     path = Path(str(folder)).expanduser()
     if path.exists():
-        raise CLIError(f"--save-map {folder} exists; choose a new folder (a saved map is not overwritten from "
-                       "the command line: tm.save(path, overwrite=True) replaces one)")
+        raise CLIError(
+            f"--save-map {folder} exists; choose a new folder (a saved map is not overwritten from "
+            "the command line: tm.save(path, overwrite=True) replaces one)"
+        )
     check_writable_under(path, f"--save-map {folder}", "folder")
     return path

@@ -1,6 +1,7 @@
 """The trend options of ``map`` and ``assign`` (--time-col, --date-format, --tz, --freq, --class-col):
 their checks, the columns they read, and the report sections they add ('Themes over time',
 'Themes by class')."""
+
 from __future__ import annotations
 
 import sys
@@ -21,8 +22,14 @@ def parse_date_column(values, col: str, date_format: str | None = None, tz: str 
     """--time-col's dates as datetime64 (NaT for empty cells) by :func:`kosbert_viz.io.dates.parse_dates`,
     or a CLIError naming the first bad row (rows counted from 1 = the first row under the header)."""
     try:
-        return parse_dates(values, date_format=date_format, tz=tz, name=f"--time-col {col!r}",
-                           hint="pass --date-format", tz_hint="pass --tz ZONE")
+        return parse_dates(
+            values,
+            date_format=date_format,
+            tz=tz,
+            name=f"--time-col {col!r}",
+            hint="pass --date-format",
+            tz_hint="pass --tz ZONE",
+        )
     except DateError as exc:
         raise CLIError(str(exc)) from None
 
@@ -55,8 +62,11 @@ def trend_columns(args, df) -> dict:
     if args.time_col:
         dates = parse_date_column(df[args.time_col], args.time_col, args.date_format, args.tz)
         if dates.isna().any():
-            print(f"{int(dates.isna().sum())} rows without a date in {args.time_col!r} are left out of "
-                  "'Themes over time'", file=sys.stderr)
+            print(
+                f"{int(dates.isna().sum())} rows without a date in {args.time_col!r} are left out of "
+                "'Themes over time'",
+                file=sys.stderr,
+            )
         meta[args.time_col] = dates
     if args.class_col:
         classes = df[args.class_col].reset_index(drop=True)
@@ -74,12 +84,16 @@ def trend_sections(tm, meta: dict, args) -> list:
         freq = args.freq or auto_freq(dated)
         tot = topics_over_time(tm, meta[args.time_col], freq=freq)
         sections.append(tot)
-        print(f"themes over time: {tot.info['n_periods']} periods of {freq}"
-              f"{'' if args.freq else ' (from the time span; --freq sets it)'}; "
-              f"{int((tot.ranking.trend != 'stable').sum())} themes emerging or fading")
+        print(
+            f"themes over time: {tot.info['n_periods']} periods of {freq}"
+            f"{'' if args.freq else ' (from the time span; --freq sets it)'}; "
+            f"{int((tot.ranking.trend != 'stable').sum())} themes emerging or fading"
+        )
     if args.class_col:
         pc = topics_per_class(tm, meta[args.class_col])
         sections.append(pc)
-        print(f"themes by class: {pc.table['class'].nunique()} classes of {args.class_col!r}; "
-              f"{len(pc.distinctive)} distinctive (class, theme) pairs")
+        print(
+            f"themes by class: {pc.table['class'].nunique()} classes of {args.class_col!r}; "
+            f"{len(pc.distinctive)} distinctive (class, theme) pairs"
+        )
     return sections

@@ -27,9 +27,18 @@ own immutable segment (the cache is safe for many writers); the run ends with a
 Needs ``pip install "kosbert_viz[distributed]"``. Modules: :mod:`.encode` (encode_dataset,
 load_embeddings), :mod:`.assign` (assign_dataset), :mod:`.sources` (files and tables), :mod:`.session` (Ray).
 """
+
 from kosbert_viz._util.lazy import lazy_attributes
 
 __all__ = ["EncodeResult", "assign_dataset", "encode_dataset", "load_embeddings", "shutdown_ray"]
-__getattr__ = lazy_attributes(__name__, {"EncodeResult": "encode", "assign_dataset": "assign", "encode_dataset": "encode",
-                                         "load_embeddings": "encode", "shutdown_ray": "session"},
-                              submodules={"assign", "encode", "session", "sources"})
+__getattr__ = lazy_attributes(
+    __name__,
+    {
+        "EncodeResult": "encode",
+        "assign_dataset": "assign",
+        "encode_dataset": "encode",
+        "load_embeddings": "encode",
+        "shutdown_ray": "session",
+    },
+    submodules={"assign", "encode", "session", "sources"},
+)

@@ -1,4 +1,5 @@
 """``assign_dataset``: texts placed into a saved map on Ray Data actors (the map loaded once per actor)."""
+
 from __future__ import annotations
 
 import logging
@@ -40,8 +41,18 @@ _PLACEMENT_COLUMNS = ("label", "name", "x", "y", "novelty", "is_new", "similarit
 class _AssignActor:
     """A Ray Data actor: loads the saved map and its model once, then places batches (``placement.assign``)."""
 
-    def __init__(self, map_path: str, model, cache_path: str, cache_dtype: str, text_column: str, top_k: int,
-                 new_threshold: float, threads, id_column: str | None = None):
+    def __init__(
+        self,
+        map_path: str,
+        model,
+        cache_path: str,
+        cache_dtype: str,
+        text_column: str,
+        top_k: int,
+        new_threshold: float,
+        threads,
+        id_column: str | None = None,
+    ):
         if threads:
             import torch
 
@@ -56,12 +67,30 @@ class _AssignActor:
 
     def __call__(self, batch) -> dict:
         texts = texts_of(batch.column(self.text_column), self.text_column)
-        a = assign(self.tm, texts, model=self.encoder, top_k=self.top_k, new_threshold=self.new_threshold,
-                   cache=self.cache, show_progress_bar=False)
+        a = assign(
+            self.tm,
+            texts,
+            model=self.encoder,
+            top_k=self.top_k,
+            new_threshold=self.new_threshold,
+            cache=self.cache,
+            show_progress_bar=False,
+        )
         out = {f"level_{i}": np.asarray(lv, np.int64) for i, lv in enumerate(a.levels)}
-        out.update(zip(_PLACEMENT_COLUMNS, (
-            np.asarray(a.labels, np.int64), np.array(a.names, dtype=object), a.coords[:, 0], a.coords[:, 1],
-            a.novelty, a.is_new, a.similarity.astype(np.float64))))
+        out.update(
+            zip(
+                _PLACEMENT_COLUMNS,
+                (
+                    np.asarray(a.labels, np.int64),
+                    np.array(a.names, dtype=object),
+                    a.coords[:, 0],
+                    a.coords[:, 1],
+                    a.novelty,
+                    a.is_new,
+                    a.similarity.astype(np.float64),
+                ),
+            )
+        )
         if ROW_ID_COLUMN in batch.column_names:
             out[ROW_ID_COLUMN] = batch.column(ROW_ID_COLUMN).to_numpy()
         if self.id_column is not None and self.id_column in batch.column_names:  # to join the rows back
@@ -69,12 +98,27 @@ class _AssignActor:
         return out
 
 
-def assign_dataset(source, map_path, *, text_column: str = "text", model=None, cache="auto", top_k: int = 15,
-                   new_threshold: float = 0.99, concurrency: int | None = None, num_cpus: float | None = None,
-                   batch_size: int | None = None, out=None, format: str | None = None,  # noqa: A002
-                   read_kwargs: dict | None = None, address: str | None = None, init_kwargs: dict | None = None,
-                   show_progress_bar: bool = False, collect: bool = True,
-                   id_column: str | None = None) -> pd.DataFrame | str:
+def assign_dataset(
+    source,
+    map_path,
+    *,
+    text_column: str = "text",
+    model=None,
+    cache="auto",
+    top_k: int = 15,
+    new_threshold: float = 0.99,
+    concurrency: int | None = None,
+    num_cpus: float | None = None,
+    batch_size: int | None = None,
+    out=None,
+    format: str | None = None,  # noqa: A002
+    read_kwargs: dict | None = None,
+    address: str | None = None,
+    init_kwargs: dict | None = None,
+    show_progress_bar: bool = False,
+    collect: bool = True,
+    id_column: str | None = None,
+) -> pd.DataFrame | str:
     """Place a corpus into a saved map on Ray Data: ``tm.assign`` on every batch, in parallel actors.
 
     ``source``, ``text_column``, ``cache``, ``concurrency``, ``num_cpus``, ``batch_size``, ``format``,
@@ -111,9 +155,12 @@ def assign_dataset(source, map_path, *, text_column: str = "text", model=None, c
         fs, inner = resolve_filesystem(os.fspath(out))
         info = fs.get_file_info(inner)
         if info.type == pafs.FileType.File or (
-                info.type == pafs.FileType.Directory and fs.get_file_info(pafs.FileSelector(inner))):
-            raise ValueError(f"out={os.fspath(out)!r} exists and is not an empty folder; the workers add files to "
-                             "it, so a second run would mix with the first: choose a new folder or empty it")
+            info.type == pafs.FileType.Directory and fs.get_file_info(pafs.FileSelector(inner))
+        ):
+            raise ValueError(
+                f"out={os.fspath(out)!r} exists and is not an empty folder; the workers add files to "
+                "it, so a second run would mix with the first: choose a new folder or empty it"
+            )
     if id_column is not None and (id_column in (*_PLACEMENT_COLUMNS, "row") or id_column.startswith("level_")):
         raise ValueError(f"id_column={id_column!r} would overwrite a result column; rename it in the source")
     map_path = str(Path(os.fspath(map_path)).expanduser().resolve())
@@ -134,23 +181,42 @@ def assign_dataset(source, map_path, *, text_column: str = "text", model=None, c
     try:
         free = cluster_cpus - concurrency * num_cpus
         if id_column is not None and not is_pathlike(source):
-            raise ValueError("id_column= is for file sources; in-memory sources keep their row positions "
-                             "(column 'row' with collect=False)")
-        ds, _, n_known, desc = ray_dataset(source, text_column=text_column, id_column=id_column, block_rows=batch_size,
-                                        fmt=format, read_kwargs=dict(read_kwargs or {}),
-                                        read_cpus=None if free >= 1 else max(0.0, free))
+            raise ValueError(
+                "id_column= is for file sources; in-memory sources keep their row positions "
+                "(column 'row' with collect=False)"
+            )
+        ds, _, n_known, desc = ray_dataset(
+            source,
+            text_column=text_column,
+            id_column=id_column,
+            block_rows=batch_size,
+            fmt=format,
+            read_kwargs=dict(read_kwargs or {}),
+            read_cpus=None if free >= 1 else max(0.0, free),
+        )
         log.info("kosbert_viz.assign_dataset: %s into %s on %s, %d actor(s)", desc, map_path, where, concurrency)
         remote: dict[str, Any] = {}
         if ray_version(ray) < (2, 60):
             remote.update(max_restarts=-1, max_task_retries=-1)
         placed = ds.map_batches(
             _AssignActor,
-            fn_constructor_kwargs=dict(map_path=map_path, model=model, cache_path=str(store.path),
-                                       cache_dtype=store.dtype, text_column=text_column, top_k=top_k,
-                                       new_threshold=float(new_threshold), threads=max(1, int(round(num_cpus))),
-                                       id_column=id_column),
-            batch_size=batch_size, batch_format="pyarrow", compute=ActorPoolStrategy(size=concurrency),
-            num_cpus=num_cpus, **remote)
+            fn_constructor_kwargs=dict(
+                map_path=map_path,
+                model=model,
+                cache_path=str(store.path),
+                cache_dtype=store.dtype,
+                text_column=text_column,
+                top_k=top_k,
+                new_threshold=float(new_threshold),
+                threads=max(1, int(round(num_cpus))),
+                id_column=id_column,
+            ),
+            batch_size=batch_size,
+            batch_format="pyarrow",
+            compute=ActorPoolStrategy(size=concurrency),
+            num_cpus=num_cpus,
+            **remote,
+        )
         if not collect:  # the workers write; nothing comes back to the driver but the row count
             import pyarrow.dataset as pads
 

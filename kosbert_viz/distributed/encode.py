@@ -1,4 +1,5 @@
 """``encode_dataset``: a corpus encoded on Ray Data actors into the ordinary embedding cache; ``load_embeddings`` reads it back."""
+
 from __future__ import annotations
 
 import logging
@@ -78,14 +79,19 @@ class EncodeResult:
         return EmbeddingCache(self.cache_path, dtype=self.cache_dtype)
 
     def summary(self) -> str:
-        return (f"kosbert_viz.encode_dataset: {self.rows:,} rows, {self.cached:,} cached, "
-                f"{self.encoded:,} encoded" + (f", {self.repeated:,} repeated" if self.repeated else "") + f" in {self.seconds:.1f} s ({self.rows_per_s:,.0f} rows/s; "
-                f"{self.actors} {self.device} actor{'s' if self.actors != 1 else ''}, {self.batches} batches)"
-                f" -> {self.cache_path}" + (f" and {self.parquet_out}" if self.parquet_out else ""))
+        return (
+            f"kosbert_viz.encode_dataset: {self.rows:,} rows, {self.cached:,} cached, "
+            f"{self.encoded:,} encoded"
+            + (f", {self.repeated:,} repeated" if self.repeated else "")
+            + f" in {self.seconds:.1f} s ({self.rows_per_s:,.0f} rows/s; "
+            f"{self.actors} {self.device} actor{'s' if self.actors != 1 else ''}, {self.batches} batches)"
+            f" -> {self.cache_path}" + (f" and {self.parquet_out}" if self.parquet_out else "")
+        )
 
 
-def encode_into_cache(encoder, cache: EmbeddingCache, texts: Sequence[str], *, token_budget=None,
-                      batch_size=None) -> dict:
+def encode_into_cache(
+    encoder, cache: EmbeddingCache, texts: Sequence[str], *, token_budget=None, batch_size=None
+) -> dict:
     """Encode the texts missing from ``cache`` and store them; returns counts.
 
     The same steps as :func:`kosbert_viz.encode` (NFC, de-duplicate, cache look-up, the
@@ -103,15 +109,30 @@ def encode_into_cache(encoder, cache: EmbeddingCache, texts: Sequence[str], *, t
         truncated = int(getattr(encoder, "last_truncated", 0) or 0)
         written = cache.put(fp, keys[todo], vecs, model=encoder.name, details=encoder.details)
     cached = int(np.count_nonzero(found[inverse])) if len(nfc) else 0
-    return {"rows": len(nfc), "cached": cached, "encoded": len(todo), "repeated": len(nfc) - cached - len(todo),
-            "written": int(written), "truncated": truncated}
+    return {
+        "rows": len(nfc),
+        "cached": cached,
+        "encoded": len(todo),
+        "repeated": len(nfc) - cached - len(todo),
+        "written": int(written),
+        "truncated": truncated,
+    }
 
 
 class _EncodeActor:
     """A Ray Data actor: loads the model once, then encodes batches into the cache."""
 
-    def __init__(self, model: str, cache_path: str, cache_dtype: str, text_column: str, precision: str,
-                 normalize: bool, token_budget, threads):
+    def __init__(
+        self,
+        model: str,
+        cache_path: str,
+        cache_dtype: str,
+        text_column: str,
+        precision: str,
+        normalize: bool,
+        token_budget,
+        threads,
+    ):
         if threads:
             import torch
 
@@ -132,8 +153,7 @@ class _EncodeActor:
         return out
 
 
-def _parquet_rows(batch, *, fingerprint: str, cache_path: str, cache_dtype: str, text_column: str,
-                  id_column: str):
+def _parquet_rows(batch, *, fingerprint: str, cache_path: str, cache_dtype: str, text_column: str, id_column: str):
     """A Ray Data task: (id, text_hash, vector) rows for a batch, read from the cache."""
     import pyarrow as pa
 
@@ -141,8 +161,9 @@ def _parquet_rows(batch, *, fingerprint: str, cache_path: str, cache_dtype: str,
     keys = text_keys(fingerprint, texts_of(batch.column(text_column), text_column))
     vecs, found = cache.get(fingerprint, keys)
     if not found.all():
-        raise MissingEmbeddingsError(f"{int((~found).sum())} rows of a batch are missing from the cache at "
-                                     f"{cache_path} while writing Parquet")
+        raise MissingEmbeddingsError(
+            f"{int((~found).sum())} rows of a batch are missing from the cache at {cache_path} while writing Parquet"
+        )
     dim = vecs.shape[1]
     vector = pa.FixedSizeListArray.from_arrays(pa.array(vecs.reshape(-1), pa.float32()), dim)
     hashes = pa.array([k.hex() for k in keys.tolist()], pa.string())
@@ -151,8 +172,10 @@ def _parquet_rows(batch, *, fingerprint: str, cache_path: str, cache_dtype: str,
 
 def resolve_model(model) -> str:
     if model is not None and not isinstance(model, (str, os.PathLike)):
-        raise TypeError("encode_dataset needs the model as a name or a folder path (each actor loads it), "
-                        f"got {type(model).__name__}")
+        raise TypeError(
+            "encode_dataset needs the model as a name or a folder path (each actor loads it), "
+            f"got {type(model).__name__}"
+        )
     name, _ = resolve_model_name(model)
     local = Path(name).expanduser()
     return str(local.resolve()) if local.exists() else name
@@ -160,8 +183,10 @@ def resolve_model(model) -> str:
 
 def resolve_cache(cache) -> EmbeddingCache:
     if cache is None or cache is False:
-        raise ValueError("encode_dataset writes into the embedding cache: pass cache='auto' or a folder "
-                         "(on a cluster, a folder every node sees)")
+        raise ValueError(
+            "encode_dataset writes into the embedding cache: pass cache='auto' or a folder "
+            "(on a cluster, a folder every node sees)"
+        )
     store = resolve(cache)
     return EmbeddingCache(Path(store.path).expanduser().resolve(), dtype=store.dtype)
 
@@ -278,9 +303,15 @@ def encode_dataset(
         # when CPU actors fill the cluster): they ask for what is left, down to 0.
         free = cluster_cpus - concurrency * num_cpus
         read_cpus = None if free >= 1 else max(0.0, free)
-        ds, id_col, n_known, desc = ray_dataset(source, text_column=text_column, id_column=id_column,
-                                             block_rows=batch_size, fmt=format, read_kwargs=read_kwargs,
-                                             read_cpus=read_cpus)
+        ds, id_col, n_known, desc = ray_dataset(
+            source,
+            text_column=text_column,
+            id_column=id_column,
+            block_rows=batch_size,
+            fmt=format,
+            read_kwargs=read_kwargs,
+            read_cpus=read_cpus,
+        )
         log.info("kosbert_viz.encode_dataset: %s on %s, %d %s actor(s)", desc, where, concurrency, kind)
         remote: dict[str, Any] = {}
         if ray_version(ray) < (2, 60):  # newer Ray Data sets these defaults and deprecates passing them
@@ -288,9 +319,16 @@ def encode_dataset(
         actor_cls = _actor_cls or _EncodeActor
         stats_ds = ds.map_batches(
             actor_cls,
-            fn_constructor_kwargs=dict(model=model_name, cache_path=str(store.path), cache_dtype=store.dtype,
-                                       text_column=text_column, precision=precision, normalize=normalize,
-                                       token_budget=batch_tokens, threads=threads),
+            fn_constructor_kwargs=dict(
+                model=model_name,
+                cache_path=str(store.path),
+                cache_dtype=store.dtype,
+                text_column=text_column,
+                precision=precision,
+                normalize=normalize,
+                token_budget=batch_tokens,
+                threads=threads,
+            ),
             batch_size=batch_size,
             batch_format="pyarrow",
             compute=ActorPoolStrategy(size=concurrency),
@@ -311,8 +349,10 @@ def encode_dataset(
             pids.update(int(p) for p in part["pid"])
             batches += len(part["rows"])
         if len(fingerprints) > 1:
-            raise RuntimeError(f"the actors loaded the model differently (fingerprints {sorted(fingerprints)}); "
-                               "pin precision= and make the model identical on every node")
+            raise RuntimeError(
+                f"the actors loaded the model differently (fingerprints {sorted(fingerprints)}); "
+                "pin precision= and make the model identical on every node"
+            )
         fingerprint = fingerprints.pop() if fingerprints else None
         if n_known is not None and totals["rows"] != n_known:
             raise RuntimeError(f"Ray returned counts for {totals['rows']} of {n_known} rows")
@@ -323,19 +363,30 @@ def encode_dataset(
             entries = next((m["entries"] for m in store.info()["models"] if m["namespace"] == ns), 0)
         out_path = None
         if parquet_out is not None and fingerprint is not None:
-            out_path = _write_parquet(ds, parquet_out, fingerprint=fingerprint, store=store,
-                                      text_column=text_column, id_column=id_col)
+            out_path = _write_parquet(
+                ds, parquet_out, fingerprint=fingerprint, store=store, text_column=text_column, id_column=id_col
+            )
     finally:
         ctx.enable_progress_bars = saved[0]
         if saved[1] is not None:
             ctx.use_datasource_v2 = saved[1]
         restore_builtin_print()
     result = EncodeResult(
-        cache_path=str(store.path), fingerprint=fingerprint, model=model_name, text_column=text_column,
+        cache_path=str(store.path),
+        fingerprint=fingerprint,
+        model=model_name,
+        text_column=text_column,
         cache_dtype=store.dtype,
-        batches=batches, entries=entries, seconds=time.perf_counter() - t_start, actors=concurrency,
-        num_gpus=float(num_gpus), device=",".join(sorted(devices)) or kind, parquet_out=out_path,
-        extra={"actor_pids": sorted(pids), "where": where, "source": desc}, **totals)
+        batches=batches,
+        entries=entries,
+        seconds=time.perf_counter() - t_start,
+        actors=concurrency,
+        num_gpus=float(num_gpus),
+        device=",".join(sorted(devices)) or kind,
+        parquet_out=out_path,
+        extra={"actor_pids": sorted(pids), "where": where, "source": desc},
+        **totals,
+    )
     if show_progress_bar:
         print(result.summary(), file=sys.stderr, flush=True)
     else:
@@ -343,14 +394,23 @@ def encode_dataset(
     return result
 
 
-def _write_parquet(ds, parquet_out, *, fingerprint: str, store: EmbeddingCache, text_column: str,
-                   id_column: str) -> str:
+def _write_parquet(
+    ds, parquet_out, *, fingerprint: str, store: EmbeddingCache, text_column: str, id_column: str
+) -> str:
     """Second pass (tasks, no model): look each row up in the cache and write Parquet."""
     text = os.fspath(parquet_out)
     fs, inner = resolve_filesystem(text)
-    rows = ds.map_batches(_parquet_rows, batch_format="pyarrow",
-                          fn_kwargs=dict(fingerprint=fingerprint, cache_path=str(store.path),
-                                         cache_dtype=store.dtype, text_column=text_column, id_column=id_column))
+    rows = ds.map_batches(
+        _parquet_rows,
+        batch_format="pyarrow",
+        fn_kwargs=dict(
+            fingerprint=fingerprint,
+            cache_path=str(store.path),
+            cache_dtype=store.dtype,
+            text_column=text_column,
+            id_column=id_column,
+        ),
+    )
     rows.write_parquet(inner, filesystem=fs)
     return text
 
@@ -395,7 +455,7 @@ def load_embeddings(
     first_missing: list[int] = []
     for texts in texts_for(source, text_column, format, dict(read_kwargs or {})):
         for start in range(0, len(texts), 65536):
-            chunk = texts[start:start + 65536]
+            chunk = texts[start : start + 65536]
             if fingerprint is None:  # a run over an empty source
                 found = np.zeros(len(chunk), bool)
                 vecs = np.zeros((len(chunk), 0), np.float32)
@@ -408,20 +468,23 @@ def load_embeddings(
             if out is not None and found.all():
                 if done + len(chunk) > len(out):
                     raise ValueError(f"out has {len(out)} rows, but the source has more texts")
-                out[done:done + len(chunk)] = vecs
+                out[done : done + len(chunk)] = vecs
             elif not missing:
                 pieces.append(vecs)
             done += len(chunk)
     if missing:
         hint = ""
         if missing == done:
-            hint = (" None of them is cached for this model: check the cache folder, and pass the "
-                    "EncodeResult as model= (GPU runs store fp16 vectors, another fingerprint than a CPU "
-                    "load of the same model).")
+            hint = (
+                " None of them is cached for this model: check the cache folder, and pass the "
+                "EncodeResult as model= (GPU runs store fp16 vectors, another fingerprint than a CPU "
+                "load of the same model)."
+            )
         raise MissingEmbeddingsError(
             f"{missing:,} of {done:,} texts have no vector in the cache at {store.path} for model {name!r} "
             f"(fingerprint {fingerprint}); first missing rows: {first_missing}.{hint} Run encode_dataset(...) "
-            "again: it resumes and encodes only what is missing.")
+            "again: it resumes and encodes only what is missing."
+        )
     if out is not None:
         if done != len(out):
             raise ValueError(f"out has {len(out)} rows, but the source had {done} texts")

@@ -1,4 +1,5 @@
 """Ray itself: importing it, connecting to a cluster, and shutting it down so numba still works."""
+
 from __future__ import annotations
 
 import logging
@@ -22,8 +23,12 @@ def restore_builtin_print() -> None:
 
     tqdm_ray = sys.modules.get("ray.experimental.tqdm_ray")
     original = getattr(tqdm_ray, "_print", None)
-    if (original is not None and builtins.print is not original
-            and type(original) is type(len) and type(builtins.print) is not type(len)):
+    if (
+        original is not None
+        and builtins.print is not original
+        and type(original) is type(len)
+        and type(builtins.print) is not type(len)
+    ):
         builtins.print = original
 
 
@@ -38,9 +43,15 @@ def shutdown_ray() -> None:
 
 def import_ray() -> ModuleType:
     """The ``ray`` module, or an ImportError naming the ``distributed`` extra."""
-    require("ray", "ray.data", extra="distributed", feature="kosbert_viz.distributed (Ray Data)",
-            conda='pip install "ray[data]" inside the environment')
+    require(
+        "ray",
+        "ray.data",
+        extra="distributed",
+        feature="kosbert_viz.distributed (Ray Data)",
+        conda='pip install "ray[data]" inside the environment',
+    )
     import ray
+
     return ray
 
 

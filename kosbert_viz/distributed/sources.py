@@ -1,4 +1,5 @@
 """Where a distributed job reads its texts: files (local, S3, GCS, HTTP; Parquet, CSV, JSON lines), globs, or in-memory tables."""
+
 from __future__ import annotations
 
 import fnmatch
@@ -29,17 +30,16 @@ _COMPRESSED = (".gz", ".bz2", ".zst", ".lz4", ".br")
 # -- sources ------------------------------------------------------------------------------------
 @dataclass
 class _Files:
-    paths: list[str]      # inside ``filesystem``
-    filesystem: Any       # a pyarrow.fs.FileSystem
-    fmt: str              # "csv" | "tsv" | "parquet"
+    paths: list[str]  # inside ``filesystem``
+    filesystem: Any  # a pyarrow.fs.FileSystem
+    fmt: str  # "csv" | "tsv" | "parquet"
     shown: str
 
 
 def is_pathlike(source) -> bool:
     if isinstance(source, (str, os.PathLike)):
         return True
-    return (isinstance(source, (list, tuple)) and len(source) > 0
-            and all(isinstance(s, os.PathLike) for s in source))
+    return isinstance(source, (list, tuple)) and len(source) > 0 and all(isinstance(s, os.PathLike) for s in source)
 
 
 def _strip_compression(name: str) -> str:
@@ -75,8 +75,10 @@ def resolve_filesystem(path: str) -> tuple:
         try:
             import fsspec
         except ImportError as exc:
-            raise ImportError(f"reading {path!r} needs fsspec and its driver for that protocol "
-                              "(pip install fsspec s3fs / gcsfs / adlfs)") from exc
+            raise ImportError(
+                f"reading {path!r} needs fsspec and its driver for that protocol "
+                "(pip install fsspec s3fs / gcsfs / adlfs)"
+            ) from exc
         fs, inner = fsspec.core.url_to_fs(path)
         return pafs.PyFileSystem(pafs.FSSpecHandler(fs)), inner
 
@@ -109,14 +111,20 @@ def _expand(source, fmt: str | None) -> _Files:
             found = [inner]
         elif info.type == pafs.FileType.Directory:
             sel = pafs.FileSelector(inner, recursive=True)
-            found = sorted(i.path for i in fs.get_file_info(sel) if i.type == pafs.FileType.File
-                           and not Path(i.path).name.startswith(("_", ".")) and _format_of(i.path, fmt))
+            found = sorted(
+                i.path
+                for i in fs.get_file_info(sel)
+                if i.type == pafs.FileType.File
+                and not Path(i.path).name.startswith(("_", "."))
+                and _format_of(i.path, fmt)
+            )
         elif any(c in inner for c in "*?["):
             cut = min(inner.index(c) for c in "*?[" if c in inner)
             base = inner[:cut].rsplit("/", 1)[0] or "/"
             sel = pafs.FileSelector(base, recursive=True, allow_not_found=True)
-            found = sorted(i.path for i in fs.get_file_info(sel) if i.type == pafs.FileType.File
-                           and _glob_match(i.path, inner))
+            found = sorted(
+                i.path for i in fs.get_file_info(sel) if i.type == pafs.FileType.File and _glob_match(i.path, inner)
+            )
         if not found:
             raise FileNotFoundError(f"no CSV/TSV/Parquet files at {text!r}")
         paths += found
@@ -139,8 +147,7 @@ def _csv_options(files: _Files, columns: list[str], read_kwargs: dict) -> dict:
     if "parse_options" not in opts and files.fmt == "tsv":
         opts["parse_options"] = pacsv.ParseOptions(delimiter="\t")
     if "convert_options" not in opts:
-        opts["convert_options"] = pacsv.ConvertOptions(include_columns=columns,
-                                                       column_types={columns[0]: pa.string()})
+        opts["convert_options"] = pacsv.ConvertOptions(include_columns=columns, column_types={columns[0]: pa.string()})
     return opts
 
 
@@ -173,8 +180,9 @@ def _in_memory_table(source, text_column: str, id_column: str | None):
         ids = source[id_column].to_numpy() if id_column else np.arange(len(source), dtype=np.int64)
     else:
         if isinstance(source, (str, bytes)) or not hasattr(source, "__iter__"):
-            raise TypeError(f"source must be a list of texts, a pandas DataFrame or file path(s), "
-                            f"got {type(source).__name__}")
+            raise TypeError(
+                f"source must be a list of texts, a pandas DataFrame or file path(s), got {type(source).__name__}"
+            )
         if id_column:
             raise ValueError("id_column= needs a DataFrame or file source; a list gets its positions as ids")
         texts = source
@@ -203,8 +211,16 @@ def _with_cpus(reader, kwargs: dict, cpus: float | None) -> dict:
     return kwargs
 
 
-def ray_dataset(source, *, text_column: str, id_column: str | None, block_rows: int, fmt: str | None,
-                read_kwargs: dict, read_cpus: float | None = None) -> tuple:
+def ray_dataset(
+    source,
+    *,
+    text_column: str,
+    id_column: str | None,
+    block_rows: int,
+    fmt: str | None,
+    read_kwargs: dict,
+    read_cpus: float | None = None,
+) -> tuple:
     """(Ray dataset, id column name, number of rows or None, description)."""
     import ray.data
 
@@ -256,8 +272,10 @@ def texts_of(column, name: str) -> list[str]:
     import pyarrow.compute as pc
 
     if column.null_count:
-        raise ValueError(f"the text column {name!r} has {column.null_count} missing values (null/NaN); "
-                         "drop or fill them before encoding (df.dropna(subset=[...]) or .fillna(''))")
+        raise ValueError(
+            f"the text column {name!r} has {column.null_count} missing values (null/NaN); "
+            "drop or fill them before encoding (df.dropna(subset=[...]) or .fillna(''))"
+        )
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
         column = pc.cast(column, pa.string())
     return column.to_pylist()

@@ -7,6 +7,7 @@ Both files are written under a temporary name and renamed into place, the JSON l
 a reader sees a whole entry or none; an entry whose size or checksum is wrong counts as
 a miss.
 """
+
 from __future__ import annotations
 
 import json
@@ -62,8 +63,9 @@ def resolve_store(cache) -> ArrayStore | None:
         return ArrayStore(cache.path / "reduce")
     if isinstance(cache, (str, os.PathLike)):
         return ArrayStore(check_cache_root(cache) / "reduce")
-    raise TypeError(f"cache must be 'auto', True, None, False, a folder path or an EmbeddingCache, "
-                    f"got {type(cache).__name__}")
+    raise TypeError(
+        f"cache must be 'auto', True, None, False, a folder path or an EmbeddingCache, got {type(cache).__name__}"
+    )
 
 
 class ArrayStore:
@@ -113,15 +115,23 @@ class ArrayStore:
             chunks.append(b)
             offset += len(b)
         raw = b"".join(chunks)
-        meta = {"version": _VERSION, "nbytes": len(raw), "crc32": zlib.crc32(raw), "arrays": items,
-                "params": params or {}}
+        meta = {
+            "version": _VERSION,
+            "nbytes": len(raw),
+            "crc32": zlib.crc32(raw),
+            "arrays": items,
+            "params": params or {},
+        }
         try:
             for path, data in ((bin_path, raw), (meta_path, json.dumps(meta, sort_keys=True).encode())):
                 write_atomic(path, data)
         except OSError as exc:
             if str(self.root) not in _WARNED:
                 _WARNED.add(str(self.root))
-                warnings.warn(f"kosbert_viz layout cache at {self.root} is not writable ({exc.strerror or exc}: "
-                              f"{exc.filename}); layouts are computed but not cached. Make the folder writable, "
-                              "point cache= / KOSBERT_VIZ_CACHE at a writable folder, or pass cache=None.",
-                              RuntimeWarning, stacklevel=3)
+                warnings.warn(
+                    f"kosbert_viz layout cache at {self.root} is not writable ({exc.strerror or exc}: "
+                    f"{exc.filename}); layouts are computed but not cached. Make the folder writable, "
+                    "point cache= / KOSBERT_VIZ_CACHE at a writable folder, or pass cache=None.",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )

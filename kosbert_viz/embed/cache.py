@@ -29,6 +29,7 @@ Example
 >>> found.tolist(), vecs[0].tolist()
 ([True, False], [1.0, 1.0, 1.0, 1.0])
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -67,8 +68,14 @@ from kosbert_viz.exceptions import (
     CacheWriteError,
 )
 
-__all__ = ["EmbeddingCache", "CacheWriteError", "CacheFullError", "CacheNotWritableError", "text_keys",
-           "default_cache_dir"]
+__all__ = [
+    "EmbeddingCache",
+    "CacheWriteError",
+    "CacheFullError",
+    "CacheNotWritableError",
+    "text_keys",
+    "default_cache_dir",
+]
 
 _SMALL_SEGMENT = 8 << 20  # segments below this are merged by auto-compaction
 _AUTO_COMPACT_AT = 64  # small segments in one namespace before put() compacts
@@ -138,8 +145,7 @@ class EmbeddingCache:
             raise ValueError(f"dtype must be 'float32' or 'float16', got {dtype!r}")
         from kosbert_viz._util.validation import check_cache_root
 
-        self.path = check_cache_root(path if path is not None else default_cache_dir(),
-                                     what="embedding cache folder")
+        self.path = check_cache_root(path if path is not None else default_cache_dir(), what="embedding cache folder")
         self.dtype = dtype
         self._indexes: dict[str, tuple[frozenset, NamespaceIndex]] = {}
         self._seg_keys: dict[str, tuple[Segment, np.ndarray]] = {}
@@ -173,8 +179,12 @@ class EmbeddingCache:
             names = frozenset()
         except PermissionError as exc:  # a folder we may not list: every look-up is a miss
             if not self._unreadable_warned:
-                warnings.warn(f"kosbert_viz cache at {self.path} is not readable ({exc.strerror}: {exc.filename}); "
-                              "every text counts as a miss", RuntimeWarning, stacklevel=4)
+                warnings.warn(
+                    f"kosbert_viz cache at {self.path} is not readable ({exc.strerror}: {exc.filename}); "
+                    "every text counts as a miss",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
                 self._unreadable_warned = True
             names = frozenset()
         key = str(ns_dir)
@@ -240,9 +250,15 @@ class EmbeddingCache:
         if marks is not None and n * 4 < seg.count:
             out[dest] = self._read_rows(seg, marks, rows)
             return
-        whole_in_order = (n == seg.count and seg.dtype == np.float32 and rows[0] == 0 and dest[-1] - dest[0] == n - 1
-                          and bool((np.diff(rows) == 1).all()) and bool((np.diff(dest) == 1).all()))
-        target = out[dest[0]: dest[0] + n] if whole_in_order else np.empty((seg.count, seg.dim), seg.dtype)
+        whole_in_order = (
+            n == seg.count
+            and seg.dtype == np.float32
+            and rows[0] == 0
+            and dest[-1] - dest[0] == n - 1
+            and bool((np.diff(rows) == 1).all())
+            and bool((np.diff(dest) == 1).all())
+        )
+        target = out[dest[0] : dest[0] + n] if whole_in_order else np.empty((seg.count, seg.dim), seg.dtype)
         self._read_block(seg, target)
         if not whole_in_order:
             out[dest] = target[rows]
@@ -308,8 +324,15 @@ class EmbeddingCache:
             return self._index(self._ns_dir(fingerprint)).lookup(np.asarray(keys, dtype="S16"))[1]
 
     # -- writing ----------------------------------------------------------------
-    def put(self, fingerprint: str, keys: np.ndarray, vectors: np.ndarray, *, model: str | None = None,
-            details: dict | None = None) -> int:
+    def put(
+        self,
+        fingerprint: str,
+        keys: np.ndarray,
+        vectors: np.ndarray,
+        *,
+        model: str | None = None,
+        details: dict | None = None,
+    ) -> int:
         """Store vectors under keys; returns the number of new entries written.
 
         Keys already stored (or repeated within the call) are skipped. The batch
@@ -347,8 +370,15 @@ class EmbeddingCache:
         meta_path = ns_dir / "model.json"
         if meta_path.exists():
             return
-        meta = {"format": FORMAT, "fingerprint": fingerprint, "model": model, "dim": int(dim),
-                "dtype": self.dtype, "details": details or {}, "created": time.time()}
+        meta = {
+            "format": FORMAT,
+            "fingerprint": fingerprint,
+            "model": model,
+            "dim": int(dim),
+            "dtype": self.dtype,
+            "details": details or {},
+            "created": time.time(),
+        }
         atomic_write(ns_dir, meta_path, json.dumps(meta, ensure_ascii=False, indent=1).encode("utf-8"))
 
     def _write_segment(self, ns_dir: Path, keys: np.ndarray, vectors: np.ndarray) -> Path:
@@ -464,18 +494,33 @@ class EmbeddingCache:
                 nbytes = sum(file_size(p) for p in ns_dir.glob("*.kvs"))
                 corrupt = len(list(ns_dir.glob("*.corrupt")))
                 tmp_sizes = [file_size(p) for p in (ns_dir / "tmp").glob("*.tmp")] if (ns_dir / "tmp").is_dir() else []
-                models.append({
-                    "model": meta.get("model"), "fingerprint": meta.get("fingerprint"),
-                    "namespace": ns_dir.name, "dim": meta.get("dim"), "dtype": meta.get("dtype"),
-                    "entries": len(index), "bytes": nbytes, "segments": len(index.segments),
-                    "corrupt_segments": corrupt, "tmp_files": len(tmp_sizes), "tmp_bytes": sum(tmp_sizes),
-                })
+                models.append(
+                    {
+                        "model": meta.get("model"),
+                        "fingerprint": meta.get("fingerprint"),
+                        "namespace": ns_dir.name,
+                        "dim": meta.get("dim"),
+                        "dtype": meta.get("dtype"),
+                        "entries": len(index),
+                        "bytes": nbytes,
+                        "segments": len(index.segments),
+                        "corrupt_segments": corrupt,
+                        "tmp_files": len(tmp_sizes),
+                        "tmp_bytes": sum(tmp_sizes),
+                    }
+                )
                 total_bytes += nbytes
                 total_entries += len(index)
                 total_tmp += len(tmp_sizes)
                 total_tmp_bytes += sum(tmp_sizes)
-        return {"path": str(self.path), "entries": total_entries, "bytes": total_bytes, "models": models,
-                "tmp_files": total_tmp, "tmp_bytes": total_tmp_bytes}
+        return {
+            "path": str(self.path),
+            "entries": total_entries,
+            "bytes": total_bytes,
+            "models": models,
+            "tmp_files": total_tmp,
+            "tmp_bytes": total_tmp_bytes,
+        }
 
     def clear(self, model: str | None = None) -> int:
         """Delete every entry, or only those of ``model`` (a model name or fingerprint).

@@ -23,6 +23,7 @@ all. :class:`kosbert_viz.embed.cache.EmbeddingCache` decides what goes into whic
 >>> bool(read_block(seg, np.empty((2, 3), np.float32))[-1] == seg.vecs_crc)
 True
 """
+
 from __future__ import annotations
 
 import errno
@@ -39,9 +40,23 @@ import numpy as np
 from kosbert_viz._util.atomic import write_atomic
 from kosbert_viz.exceptions import CacheFullError, CacheNotWritableError
 
-__all__ = ["FORMAT", "DTYPE_CODES", "CRC_CHUNK", "TMP_MAX_AGE", "Segment", "CorruptSegment", "read_segment_keys",
-           "write_segment", "read_block", "read_rows", "atomic_write", "clean_tmp", "file_size", "unlink_quiet",
-           "touch"]
+__all__ = [
+    "FORMAT",
+    "DTYPE_CODES",
+    "CRC_CHUNK",
+    "TMP_MAX_AGE",
+    "Segment",
+    "CorruptSegment",
+    "read_segment_keys",
+    "write_segment",
+    "read_block",
+    "read_rows",
+    "atomic_write",
+    "clean_tmp",
+    "file_size",
+    "unlink_quiet",
+    "touch",
+]
 
 FORMAT = "v1"  # the folder under the cache root; a new on-disk format would get a new one
 _MAGIC = b"KVZSEG\x00\x01"
@@ -144,12 +159,12 @@ def read_rows(seg: Segment, marks: np.ndarray, rows: np.ndarray) -> np.ndarray:
             raise CorruptSegment("its size changed after it was first read")
         for (c0, c1), a, b, p in zip(runs.tolist(), lo.tolist(), hi.tolist(), at.tolist()):
             fh.seek(seg.vec_offset + a)
-            if fh.readinto(view[p: p + b - a]) != b - a:
+            if fh.readinto(view[p : p + b - a]) != b - a:
                 raise CorruptSegment("truncated vectors")
             crc = int(marks[c0 - 1]) if c0 else 0
             for c in range(c0, c1):
                 off = p + (c - c0) * CRC_CHUNK
-                crc = crc32(view[off: min(off + CRC_CHUNK, p + b - a)], crc)
+                crc = crc32(view[off : min(off + CRC_CHUNK, p + b - a)], crc)
                 if crc != marks[c]:
                     raise CorruptSegment("bad vector checksum (changed on disk after it was first read)")
     # each row lies inside one run; chunk boundaries are multiples of the item size
@@ -163,7 +178,7 @@ def running_crc(buf: memoryview) -> np.ndarray:
     """CRC32 of ``buf[:end]`` for the end of each ``CRC_CHUNK``-byte chunk (the last one is the whole CRC)."""
     crc, marks, crc32 = 0, [], zlib.crc32
     for s in range(0, len(buf), CRC_CHUNK):
-        crc = crc32(buf[s: s + CRC_CHUNK], crc)
+        crc = crc32(buf[s : s + CRC_CHUNK], crc)
         marks.append(crc)
     return np.array(marks or [0], np.uint32)
 
@@ -174,8 +189,15 @@ def write_segment(ns_dir: Path, keys: np.ndarray, vectors: np.ndarray, dtype: st
     count, dim = vectors.shape
     vectors = np.ascontiguousarray(vectors, dtype=np.dtype(dtype).newbyteorder("<"))
     key_bytes = np.ascontiguousarray(keys).tobytes()
-    head = _HEAD.pack(_MAGIC, _VERSION, dim, DTYPE_CODES[dtype], count, zlib.crc32(key_bytes),
-                      zlib.crc32(memoryview(vectors).cast("B")))
+    head = _HEAD.pack(
+        _MAGIC,
+        _VERSION,
+        dim,
+        DTYPE_CODES[dtype],
+        count,
+        zlib.crc32(key_bytes),
+        zlib.crc32(memoryview(vectors).cast("B")),
+    )
     head += _HEAD_CRC.pack(zlib.crc32(head))
     head = head.ljust(_HEADER_SIZE, b"\0")
     name = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(4)}.kvs"

@@ -9,6 +9,7 @@ in several segments resolves to the oldest one. Look-ups are vectorised binary s
 >>> found.tolist(), int(index.seg[pos[0]]), int(index.row[pos[0]])
 ([True, False], 0, 1)
 """
+
 from __future__ import annotations
 
 import numpy as np

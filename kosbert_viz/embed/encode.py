@@ -7,6 +7,7 @@
 >>> kv.encode("배송이 빨라요").shape == emb.shape[1:]         # one str: one vector
 True
 """
+
 from __future__ import annotations
 
 import os
@@ -108,8 +109,10 @@ def encode(
     if isinstance(texts, np.ndarray) and texts.ndim != 1:
         raise ValueError(f"texts must be one-dimensional, got an array of shape {texts.shape}")
     if hasattr(texts, "ndim") and getattr(texts, "ndim", 1) != 1:
-        raise ValueError(f"texts must be one column of texts, got a {type(texts).__name__} of shape "
-                         f"{getattr(texts, 'shape', '?')}: pick the column, e.g. df['review']")
+        raise ValueError(
+            f"texts must be one column of texts, got a {type(texts).__name__} of shape "
+            f"{getattr(texts, 'shape', '?')}: pick the column, e.g. df['review']"
+        )
     batch_size = check_positive_int(batch_size, "batch_size", allow_none=True)
     token_budget = check_positive_int(token_budget, "token_budget", allow_none=True)
     encoder = load_encoder(model, device=device, precision=precision, normalize=normalize)
@@ -117,8 +120,7 @@ def encode(
     total = len(texts) if isinstance(texts, (Sequence, np.ndarray)) or hasattr(texts, "__len__") else None
     if out is not None:
         if out.dtype != np.float32 or out.ndim != 2 or out.shape[1] != encoder.dim:
-            raise ValueError(f"out must be a float32 array of shape (n, {encoder.dim}), "
-                             f"got {out.dtype} {out.shape}")
+            raise ValueError(f"out must be a float32 array of shape (n, {encoder.dim}), got {out.dtype} {out.shape}")
         if total is not None and len(out) != total:
             raise ValueError(f"out has {len(out)} rows, expected {total} (one per text)")
     if show_progress_bar is None:
@@ -126,8 +128,9 @@ def encode(
 
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=total, desc=f"encode ({encoder.device})", unit="text", disable=not show_progress_bar,
-               dynamic_ncols=True)
+    bar = tqdm(
+        total=total, desc=f"encode ({encoder.device})", unit="text", disable=not show_progress_bar, dynamic_ncols=True
+    )
     stats = {"hits": 0, "encoded": 0, "dup": 0, "truncated": 0}
     pieces: list[np.ndarray] = []
     done = 0
@@ -138,12 +141,13 @@ def encode(
             chunk = list(islice(iterator, _CHUNK))
             if not chunk:
                 break
-            vecs, cache_warned = _encode_chunk(chunk, encoder, store, stats, bar, batch_size, token_budget,
-                                               cache_warned)
+            vecs, cache_warned = _encode_chunk(
+                chunk, encoder, store, stats, bar, batch_size, token_budget, cache_warned
+            )
             if out is not None:
                 if done + len(vecs) > len(out):
                     raise ValueError(f"out has {len(out)} rows, but the input has more texts")
-                out[done:done + len(vecs)] = vecs
+                out[done : done + len(vecs)] = vecs
             else:
                 pieces.append(vecs)
             done += len(vecs)
@@ -153,7 +157,9 @@ def encode(
         warnings.warn(
             f"{stats['truncated']} of {stats['encoded']} encoded texts are longer than max_seq_length="
             f"{getattr(encoder, 'max_seq_length', '?')} tokens and were truncated (as sentence-transformers does).",
-            UserWarning, stacklevel=2)
+            UserWarning,
+            stacklevel=2,
+        )
     if out is not None:
         if done != len(out):
             raise ValueError(f"out has {len(out)} rows, but the input had {done} texts")
@@ -195,8 +201,9 @@ def _encode_chunk(chunk, encoder, store, stats, bar, batch_size, token_budget, c
     todo = np.flatnonzero(~found)
     if len(todo):
         encoder.last_truncated = 0
-        vecs[todo] = encoder.encode_unique([unique[i] for i in todo], batch_size=batch_size,
-                                           token_budget=token_budget, progress=bar)
+        vecs[todo] = encoder.encode_unique(
+            [unique[i] for i in todo], batch_size=batch_size, token_budget=token_budget, progress=bar
+        )
         stats["truncated"] += getattr(encoder, "last_truncated", 0)
         stats["encoded"] += len(todo)
         if store is not None:
@@ -204,8 +211,9 @@ def _encode_chunk(chunk, encoder, store, stats, bar, batch_size, token_budget, c
                 store.put(encoder.fingerprint, keys[todo], vecs[todo], model=encoder.name, details=encoder.details)
             except CacheWriteError as exc:  # disk full, no permission, read-only: warn, keep the vectors
                 if not cache_warned:
-                    warnings.warn(f"{exc} The vectors of this call are returned but not cached.",
-                                  RuntimeWarning, stacklevel=3)
+                    warnings.warn(
+                        f"{exc} The vectors of this call are returned but not cached.", RuntimeWarning, stacklevel=3
+                    )
                     cache_warned = True
     bar.update(len(nfc) - rows_hit - len(todo))  # repeated texts, encoded once
     bar.set_postfix(hits=stats["hits"], encoded=stats["encoded"], refresh=False)

@@ -14,6 +14,7 @@ or host padding per batch. On CUDA out-of-memory the budget is halved and
 the batch retried; rows are only written once a batch succeeded, so none is lost or
 duplicated. Any other module stack falls back to ``SentenceTransformer.encode``.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -48,8 +49,7 @@ def fast_path_supported(model) -> bool:
     config = getattr(first, "modality_config", {"text": {"method": "forward"}})
     if set(config) != {"text"} or config["text"].get("method", "forward") != "forward":
         return False
-    if getattr(model, "default_prompt_name", None) or any(type(m).__name__ not in _FAST_MODULES
-                                                           for m in modules[1:]):
+    if getattr(model, "default_prompt_name", None) or any(type(m).__name__ not in _FAST_MODULES for m in modules[1:]):
         return False
     return True
 
@@ -65,9 +65,16 @@ def _is_oom(exc: BaseException) -> bool:
 # device encodes this one (on CUDA, each piece's vectors come back in one copy)
 _PIECE = 8192
 # texts on which the Rust tokenizer copy must give the wrapper's ids before it is used
-PROBE_TEXTS = ["", "   ", "배송이 너무 늦어서 환불을 요청했어요", "앱 update 후 login 안 됨 ㅋㅋ 👍", "가나다 " * 200,
-           "처음 " + "가 " * 1200 + "끝",
-           "Ａ　전각 ＡＢＣ\t탭\n줄바꿈", "e\u0301 cafe\u0301 한글"]
+PROBE_TEXTS = [
+    "",
+    "   ",
+    "배송이 너무 늦어서 환불을 요청했어요",
+    "앱 update 후 login 안 됨 ㅋㅋ 👍",
+    "가나다 " * 200,
+    "처음 " + "가 " * 1200 + "끝",
+    "Ａ　전각 ＡＢＣ\t탭\n줄바꿈",
+    "e\u0301 cafe\u0301 한글",
+]
 
 
 class _Tokenized:
@@ -113,13 +120,25 @@ class _FastTokenizer:
         return ids, sum(1 for e in encs if len(e.ids) >= self.max_length and e.overflowing)
 
     def _wrapper_ids(self, texts):
-        ids = self.tokenizer(texts, add_special_tokens=True, truncation=True, max_length=self.max_length,
-                             return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+        ids = self.tokenizer(
+            texts,
+            add_special_tokens=True,
+            truncation=True,
+            max_length=self.max_length,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )["input_ids"]
         at_limit = [i for i, t in enumerate(ids) if len(t) >= self.max_length]
         truncated = 0
         if at_limit:  # only texts that reached the limit can have been cut
-            full = self.tokenizer([texts[i] for i in at_limit], add_special_tokens=True, truncation=False,
-                                  verbose=False, return_attention_mask=False, return_token_type_ids=False)
+            full = self.tokenizer(
+                [texts[i] for i in at_limit],
+                add_special_tokens=True,
+                truncation=False,
+                verbose=False,
+                return_attention_mask=False,
+                return_token_type_ids=False,
+            )
             truncated = sum(len(f) > self.max_length for f in full["input_ids"])
         return ids, truncated
 
@@ -195,8 +214,11 @@ class _ThreadTuner:
             if not self.trials:
                 best = max(self.rates, key=self.rates.get)
                 if best != self.best:
-                    logger.info("kosbert_viz: %d thread(s) encode faster here now (%s padded tokens/s)",
-                                best, {t: round(r) for t, r in self.rates.items()})
+                    logger.info(
+                        "kosbert_viz: %d thread(s) encode faster here now (%s padded tokens/s)",
+                        best,
+                        {t: round(r) for t, r in self.rates.items()},
+                    )
                 self.best = best
                 self.next_trial = time.perf_counter() + self.recheck_s
 
@@ -226,8 +248,9 @@ class _Runner:
         self.onnx = getattr(encoder, "onnx", None)  # precision="int8": ONNX Runtime runs the transformer
         self.tuner = None
         if self.device == "cpu" and tune_threads:  # kept on the encoder: later calls skip the trial for 60 s
-            user, apply = (self.onnx.threads, lambda t: None) if self.onnx else (torch.get_num_threads(),
-                                                                                 torch.set_num_threads)
+            user, apply = (
+                (self.onnx.threads, lambda t: None) if self.onnx else (torch.get_num_threads(), torch.set_num_threads)
+            )
             self.tuner = getattr(encoder, "_thread_tuner", None)
             if self.tuner is None or self.tuner.user != user:
                 self.tuner = _ThreadTuner(user, apply)
@@ -263,8 +286,9 @@ class _Runner:
         feats["modality"] = "text"
         if self.onnx is not None:  # the transformer in ONNX Runtime, the model's other modules in torch
             threads = self.tuner.current if self.tuner is not None else self.onnx.threads
-            feats["token_embeddings"] = torch.from_numpy(self.onnx(ids.numpy(), feats["attention_mask"].numpy(),
-                                                                   threads))
+            feats["token_embeddings"] = torch.from_numpy(
+                self.onnx(ids.numpy(), feats["attention_mask"].numpy(), threads)
+            )
             for module in list(self.model)[1:]:
                 feats = module(feats)
         else:
@@ -319,8 +343,12 @@ class _Runner:
                     torch.mps.empty_cache()
                 self.budget //= 2
                 if not self.warned:
-                    logger.warning("kosbert_viz: out of memory at a batch of %d texts; halving the token "
-                                   "budget to %d and retrying (no rows are lost).", stop - start, self.budget)
+                    logger.warning(
+                        "kosbert_viz: out of memory at a batch of %d texts; halving the token "
+                        "budget to %d and retrying (no rows are lost).",
+                        stop - start,
+                        self.budget,
+                    )
                     self.warned = True
                 continue
             if not self.cuda and self.progress is not None:
@@ -344,8 +372,9 @@ class _Runner:
                 self.progress.update(len(out))
 
 
-def encode_sentence_transformer(encoder, texts: list[str], *, batch_size=None, token_budget=None,
-                                progress=None) -> np.ndarray:
+def encode_sentence_transformer(
+    encoder, texts: list[str], *, batch_size=None, token_budget=None, progress=None
+) -> np.ndarray:
     """Encode distinct texts with a loaded :class:`SentenceTransformerEncoder`."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -359,8 +388,15 @@ def encode_sentence_transformer(encoder, texts: list[str], *, batch_size=None, t
         return _encode_fallback(encoder, texts, out, batch_size=batch_size, progress=progress)
 
     tokenizer = model[0].tokenizer
-    max_length = int(encoder.max_seq_length or min(tokenizer.model_max_length, getattr(
-        getattr(model[0], "auto_model", None) and model[0].auto_model.config, "max_position_embeddings", 512)))
+    max_length = int(
+        encoder.max_seq_length
+        or min(
+            tokenizer.model_max_length,
+            getattr(
+                getattr(model[0], "auto_model", None) and model[0].auto_model.config, "max_position_embeddings", 512
+            ),
+        )
+    )
     tokenize = _fast_tokenizer(encoder, tokenizer, max_length)
     budget = int(token_budget or (None if batch_size else DEFAULT_BUDGET.get(device.split(":")[0], 8192)) or 0)
     if not budget:  # fixed sentence count, like sentence-transformers
@@ -368,16 +404,15 @@ def encode_sentence_transformer(encoder, texts: list[str], *, batch_size=None, t
     runner = _Runner(encoder, budget=budget, batch_size=batch_size, max_length=max_length, progress=progress)
     encoder.last_truncated = 0  # encode() warns once per call with the total
     starts = range(0, len(texts), _PIECE)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kosbert_viz-tokenize") as pool, \
-            torch.inference_mode():
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kosbert_viz-tokenize") as pool, torch.inference_mode():
         upcoming = pool.submit(tokenize, texts[:_PIECE])
         try:
             for start in starts:
                 tok = upcoming.result()
                 if start + _PIECE < len(texts):  # tokenize the next piece while this one is encoded
-                    upcoming = pool.submit(tokenize, texts[start + _PIECE:start + 2 * _PIECE])
+                    upcoming = pool.submit(tokenize, texts[start + _PIECE : start + 2 * _PIECE])
                 encoder.last_truncated += tok.truncated
-                runner.run(tok, out[start:start + len(tok.lengths)])
+                runner.run(tok, out[start : start + len(tok.lengths)])
             runner.collect()
         finally:
             if runner.tuner is not None:
@@ -390,10 +425,14 @@ def _encode_fallback(encoder, texts, out, *, batch_size=None, progress=None) -> 
     """Any other module stack: ``SentenceTransformer.encode`` in chunks (for progress)."""
     step = max(1, (batch_size or 32) * 8)
     for start in range(0, len(texts), step):
-        chunk = texts[start:start + step]
-        out[start:start + len(chunk)] = encoder.model.encode(
-            chunk, batch_size=batch_size or 32, convert_to_numpy=True, show_progress_bar=False,
-            normalize_embeddings=encoder.normalize)
+        chunk = texts[start : start + step]
+        out[start : start + len(chunk)] = encoder.model.encode(
+            chunk,
+            batch_size=batch_size or 32,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+            normalize_embeddings=encoder.normalize,
+        )
         if progress is not None:
             progress.update(len(chunk))
     return out

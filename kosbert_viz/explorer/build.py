@@ -1,5 +1,6 @@
 """``kv.explore()``: an :class:`~kosbert_viz.explorer.widget.Explorer` for a TextMap, or for coordinates,
 labels and texts (inputs checked here, before any widget is built)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,9 +13,21 @@ from kosbert_viz.explorer.widget import Explorer
 __all__ = ["explore"]
 
 
-def explore(textmap=None, *, coords=None, labels=None, texts=None, data=None, names=None, embeddings=None,
-            model=None, level: int | None = None, time_column: str | None = None, height: int = 560,
-            random_state: int = 0) -> Explorer:
+def explore(
+    textmap=None,
+    *,
+    coords=None,
+    labels=None,
+    texts=None,
+    data=None,
+    names=None,
+    embeddings=None,
+    model=None,
+    level: int | None = None,
+    time_column: str | None = None,
+    height: int = 560,
+    random_state: int = 0,
+) -> Explorer:
     """An explorer widget for a map: lasso/box selection back to Python, search, filters, texts beside it.
 
     >>> ex = kv.explore(tm)                                   # a TextMap
@@ -42,11 +55,20 @@ def explore(textmap=None, *, coords=None, labels=None, texts=None, data=None, na
     else:
         if coords is None or texts is None:
             raise TypeError("explore() needs a TextMap, or coords= and texts= (labels= optional)")
-        lv_arrays = [np.zeros(len(coords), np.int64)] if labels is None else (
-            list(labels) if isinstance(labels, (list, tuple)) and len(labels) and np.ndim(labels[0]) == 1
-            else [labels])
-        names_by_level = list(names) if isinstance(names, (list, tuple)) and names and hasattr(names[0], "items") \
+        lv_arrays = (
+            [np.zeros(len(coords), np.int64)]
+            if labels is None
+            else (
+                list(labels)
+                if isinstance(labels, (list, tuple)) and len(labels) and np.ndim(labels[0]) == 1
+                else [labels]
+            )
+        )
+        names_by_level = (
+            list(names)
+            if isinstance(names, (list, tuple)) and names and hasattr(names[0], "items")
             else [names] + [None] * (len(lv_arrays) - 1)
+        )
     xy = np.asarray(coords, dtype=np.float64)
     if xy.ndim != 2 or xy.shape[1] < 2:
         raise ValueError(f"coords must have shape (n, 2) or (n, 3), got {xy.shape}")
@@ -60,8 +82,9 @@ def explore(textmap=None, *, coords=None, labels=None, texts=None, data=None, na
         levels = levels_from_labels(lv_arrays, names_by_level)
     for i, lv in enumerate(levels):
         if len(lv.codes) != n:
-            raise ValueError(f"labels{f'[{i}]' if len(levels) > 1 else ''} has {len(lv.codes)} entries, "
-                             f"expected {n} (one per point)")
+            raise ValueError(
+                f"labels{f'[{i}]' if len(levels) > 1 else ''} has {len(lv.codes)} entries, expected {n} (one per point)"
+            )
     if data is not None:
         if not isinstance(data, pd.DataFrame):
             data = pd.DataFrame(data)
@@ -79,8 +102,19 @@ def explore(textmap=None, *, coords=None, labels=None, texts=None, data=None, na
     if level is not None:
         if not 0 <= int(level) < len(levels):
             raise ValueError(f"level must be in [0, {len(levels)}), got {level}")
-    ex = Explorer(xy, levels, texts, data=data, embeddings=embeddings, model=model, textmap=textmap,
-                  primary=primary, time_column=time_column, height=height, random_state=random_state)
+    ex = Explorer(
+        xy,
+        levels,
+        texts,
+        data=data,
+        embeddings=embeddings,
+        model=model,
+        textmap=textmap,
+        primary=primary,
+        time_column=time_column,
+        height=height,
+        random_state=random_state,
+    )
     if level is not None and int(level) != primary:
         ex._level = int(level)
         ex._frame["theme"] = ex._theme_cat(ex._level)

@@ -5,6 +5,7 @@ The TextMap given to :func:`~kosbert_viz.explorer.build.explore` is never change
 result), and :func:`edited_map` builds the map that goes with it: table (sizes, names, the new theme's
 keywords and representative texts) and figure. ``ex.textmap`` is the latest.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -40,8 +41,15 @@ def representative_texts(texts: list, members: np.ndarray, embeddings=None, k: i
     return out
 
 
-def edited_map(tm: TextMap, clusters, names: dict, *, stability: dict, new_theme: int | None = None,
-               keywords_of: Callable[[np.ndarray], list] | None = None) -> TextMap:
+def edited_map(
+    tm: TextMap,
+    clusters,
+    names: dict,
+    *,
+    stability: dict,
+    new_theme: int | None = None,
+    keywords_of: Callable[[np.ndarray], list] | None = None,
+) -> TextMap:
     """A new TextMap: ``tm`` with ``clusters`` (an edited result) and its shown level's ``names`` ({code: name}).
 
     Table rows of themes whose texts did not change keep their keywords and scores; a theme whose texts
@@ -66,10 +74,17 @@ def edited_map(tm: TextMap, clusters, names: dict, *, stability: dict, new_theme
         if c in known:
             continue
         members = np.flatnonzero(codes == c)
-        rows.append({"cluster": int(c), "size": int(sizes[c]), "name": names[c],
-                     "stability": stability.get(c, float("nan")),
-                     "keywords": keywords_of(members) if c == new_theme and keywords_of is not None else [],
-                     "scores": [], "representative": representative_texts(tm.texts, members, tm.embeddings)})
+        rows.append(
+            {
+                "cluster": int(c),
+                "size": int(sizes[c]),
+                "name": names[c],
+                "stability": stability.get(c, float("nan")),
+                "keywords": keywords_of(members) if c == new_theme and keywords_of is not None else [],
+                "scores": [],
+                "representative": representative_texts(tm.texts, members, tm.embeddings),
+            }
+        )
     table = pd.DataFrame(sorted(rows, key=lambda r: r["cluster"]), columns=list(old.columns))
     title = None
     fig = tm.figure

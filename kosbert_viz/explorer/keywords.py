@@ -10,6 +10,7 @@ low-priority thread once the widget is shown, so a selection's keywords mostly c
 >>> kw.keywords(np.array([0, 1]), top_n=1)
 ['환불']
 """
+
 from __future__ import annotations
 
 import os
@@ -112,9 +113,9 @@ class SelectionKeywords:
                 except (AttributeError, OSError):
                     pass
                 order, _ = self.ranks()
-                head = order[:min(len(self.texts), KEYWORD_WARM_UP)]
+                head = order[: min(len(self.texts), KEYWORD_WARM_UP)]
                 for s in range(0, len(head), 50):  # small pieces: a selection's own analysis goes between them
-                    self.morphemes(head[s:s + 50], on_this_thread=True)
+                    self.morphemes(head[s : s + 50], on_this_thread=True)
             except Exception:  # noqa: BLE001 - only a warm-up: the real call reports its own errors
                 pass
 

@@ -4,6 +4,7 @@
 >>> lv.names, theme_colors(lv)["noise"]
 ({0: '배송', 1: '배송 (1)'}, '#969696')
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -19,8 +20,16 @@ from kosbert_viz.viz.scatter import cluster_colors
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["NOISE_HEX", "ThemeLevel", "unique_names", "levels_from_labels", "textmap_levels", "theme_categorical",
-           "theme_colors", "theme_options"]
+__all__ = [
+    "NOISE_HEX",
+    "ThemeLevel",
+    "unique_names",
+    "levels_from_labels",
+    "textmap_levels",
+    "theme_categorical",
+    "theme_colors",
+    "theme_options",
+]
 
 NOISE_HEX = "#969696"
 
@@ -111,8 +120,7 @@ def theme_options(level: ThemeLevel) -> list[tuple[str, int]]:
 
     def label(c: int) -> str:
         v = level.stability.get(c)
-        stab = "" if v is None or not np.isfinite(v) else (
-            f" · {v:.2f}" + (" unstable" if v < UNSTABLE_BELOW else ""))
+        stab = "" if v is None or not np.isfinite(v) else (f" · {v:.2f}" + (" unstable" if v < UNSTABLE_BELOW else ""))
         return f"{level.names[c]} ({int(sizes.get(c, 0)):,}{stab})"
 
     opts = [(label(c), c) for c in sorted(level.names)]

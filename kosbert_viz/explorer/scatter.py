@@ -3,6 +3,7 @@
 >>> renderer_options(1_000)
 {'syncEvents': True}
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -10,8 +11,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import jscatter
 
-__all__ = ["DENSE_MAP", "LARGE_MAP", "LASSO_MIN_DIST", "renderer_options", "widget_modules", "make_scatter",
-           "is_number_column"]
+__all__ = [
+    "DENSE_MAP",
+    "LARGE_MAP",
+    "LASSO_MIN_DIST",
+    "renderer_options",
+    "widget_modules",
+    "make_scatter",
+    "is_number_column",
+]
 
 _EXTRA_HINT = 'the explorer needs jupyter-scatter and ipywidgets: pip install "kosbert_viz[explore]"'
 DENSE_MAP = 100_000  # from this many points: a thin selection outline (selected points are dense)
@@ -71,8 +79,22 @@ def make_scatter(frame, colors: dict, *, height: int = 560) -> jscatter.Scatter:
     """The ``jscatter.Scatter`` of ``frame`` (columns x, y, theme, text, ...), coloured by theme with ``colors``."""
     jscatter, _ = widget_modules()
     n = len(frame)
-    return jscatter.Scatter(data=frame, x="x", y="y", color_by="theme", color_map=colors, tooltip=True,
-                            tooltip_properties=["theme", "text"], tooltip_preview="text",
-                            tooltip_preview_text_lines=6, tooltip_histograms=n < LARGE_MAP, height=height,
-                            legend=True, legend_position="top-right", axes=False, opacity=0.8,
-                            lasso_min_dist=LASSO_MIN_DIST, options=renderer_options(n))
+    return jscatter.Scatter(
+        data=frame,
+        x="x",
+        y="y",
+        color_by="theme",
+        color_map=colors,
+        tooltip=True,
+        tooltip_properties=["theme", "text"],
+        tooltip_preview="text",
+        tooltip_preview_text_lines=6,
+        tooltip_histograms=n < LARGE_MAP,
+        height=height,
+        legend=True,
+        legend_position="top-right",
+        axes=False,
+        opacity=0.8,
+        lasso_min_dist=LASSO_MIN_DIST,
+        options=renderer_options(n),
+    )

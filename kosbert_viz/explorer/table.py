@@ -5,6 +5,7 @@
 >>> "&lt;늦어요&gt;" in table_html(rows, 1, [])
 True
 """
+
 from __future__ import annotations
 
 import functools
@@ -20,13 +21,16 @@ if TYPE_CHECKING:
 __all__ = ["TABLE_ROWS", "EMPTY_TABLE", "table_order", "table_html"]
 
 TABLE_ROWS = 300  # rows drawn in the side panel's table (the DataFrame holds all of them)
-EMPTY_TABLE = ("<p style='color:#777'>Lasso some points (the lasso button left of the map, then drag; "
-               "or press and hold, then drag) or search, to list their texts here.</p>")
+EMPTY_TABLE = (
+    "<p style='color:#777'>Lasso some points (the lasso button left of the map, then drag; "
+    "or press and hold, then drag) or search, to list their texts here.</p>"
+)
 _NONE = object()  # "no such column" (a column may be named None)
 
 
-def table_order(idx: np.ndarray, key: str, ascending: bool, *, texts: list, theme: pd.Categorical,
-                data: pd.DataFrame) -> np.ndarray:
+def table_order(
+    idx: np.ndarray, key: str, ascending: bool, *, texts: list, theme: pd.Categorical, data: pd.DataFrame
+) -> np.ndarray:
     """Positions into ``idx`` in the table's order (stable; ties keep index order): by "index", "length",
     "theme" (its name, as the table shows it: ``theme`` holds every point's) or a column of ``data``."""
     import pandas as pd
@@ -53,9 +57,16 @@ def table_html(shown: pd.DataFrame, n_selected: int, category_columns: list) -> 
     """The table of the rows ``shown`` (index, theme, text, category columns), every value escaped."""
     cols = ["index", "theme", "text"] + [c for c in category_columns if c in shown.columns]
     head = "".join(f"<th style='text-align:left'>{html.escape(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
-                   for row in shown[cols].itertuples(index=False))
-    more = (f"<p>showing {TABLE_ROWS:,} of {n_selected:,} (all are in <code>ex.selected</code>)</p>"
-            if n_selected > TABLE_ROWS else "")
-    return (f"<style>{_css()}</style><table class='kv-selection' style='border-collapse:collapse;font-size:12px'>"
-            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}")
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+        for row in shown[cols].itertuples(index=False)
+    )
+    more = (
+        f"<p>showing {TABLE_ROWS:,} of {n_selected:,} (all are in <code>ex.selected</code>)</p>"
+        if n_selected > TABLE_ROWS
+        else ""
+    )
+    return (
+        f"<style>{_css()}</style><table class='kv-selection' style='border-collapse:collapse;font-size:12px'>"
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}"
+    )

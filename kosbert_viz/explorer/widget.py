@@ -17,6 +17,7 @@ back to Python as ``ex.selected``. (Shift + drag is JupyterLab's own cell select
 does not use it.)
 Needs the ``explore`` extra: ``pip install "kosbert_viz[explore]"`` (jupyter-scatter, ipywidgets).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -28,8 +29,6 @@ import numpy as np
 from kosbert_viz._util.columns import (
     category_codes,
     category_columns,
-    category_label,
-    category_values,
 )
 from kosbert_viz._util.validation import normalize_text
 from kosbert_viz.explorer.edits import edited_map
@@ -43,6 +42,7 @@ from kosbert_viz.explorer.levels import (
     unique_names,
 )
 from kosbert_viz.explorer.scatter import is_number_column, make_scatter, widget_modules
+from kosbert_viz.explorer.selection import checked_indices, filter_mask
 from kosbert_viz.explorer.table import EMPTY_TABLE, TABLE_ROWS, table_html, table_order
 from kosbert_viz.maps.levels import theme_names
 from kosbert_viz.viz.scatter import cluster_colors
@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Explorer"]
 
+
 class Explorer:
     """The explorer widget and its state. Build it with :func:`explore`; display it in a cell.
 
@@ -63,9 +64,21 @@ class Explorer:
     ipywidgets box), ``scatter`` (the ``jscatter.Scatter``).
     """
 
-    def __init__(self, coords, levels: list[ThemeLevel], texts: list[str], *, data=None, embeddings=None, model=None,
-                 textmap=None, primary: int = 0, time_column: str | None = None, height: int = 560,
-                 random_state: int = 0):
+    def __init__(
+        self,
+        coords,
+        levels: list[ThemeLevel],
+        texts: list[str],
+        *,
+        data=None,
+        embeddings=None,
+        model=None,
+        textmap=None,
+        primary: int = 0,
+        time_column: str | None = None,
+        height: int = 560,
+        random_state: int = 0,
+    ):
         import pandas as pd
 
         self._n = len(texts)
@@ -168,25 +181,7 @@ class Explorer:
         return cat
 
     def _check_indices(self, indices) -> np.ndarray:
-        if hasattr(indices, "columns"):
-            if "index" not in indices.columns:
-                raise ValueError("a DataFrame of points needs an 'index' column (as ex.selected or ex.hits has)")
-            indices = indices["index"]
-        arr = np.asarray(indices)
-        if arr.dtype == bool:
-            if len(arr) != self._n:
-                raise ValueError(f"a boolean mask needs {self._n} entries, got {len(arr)}")
-            return np.flatnonzero(arr)
-        if arr.size == 0:
-            return np.zeros(0, np.int64)
-        if arr.dtype.kind not in "iu":
-            raise TypeError(f"indices must be integer point positions, got dtype {arr.dtype}")
-        arr = arr.astype(np.int64).ravel()
-        if len(arr) > 1 and not (arr[1:] > arr[:-1]).all():  # already sorted and unique: nothing to do
-            arr = np.unique(arr)
-        if arr[0] < 0 or arr[-1] >= self._n:
-            raise ValueError(f"indices must be in [0, {self._n}), got {arr[0]}..{arr[-1]}")
-        return arr
+        return checked_indices(indices, self._n)
 
     def select(self, indices) -> Explorer:
         """Select points from Python (positions, a boolean mask, or a DataFrame with ``index``); None clears."""
@@ -271,41 +266,23 @@ class Explorer:
         ``themes``: names or codes at the level shown (one name or a list); ``categories``: {column: [values]};
         ``date_range``: (start, end), inclusive, on the time column.
         """
-        import pandas as pd
-
-        keep = np.ones(self._n, bool)
-        active = False
         if isinstance(themes, (str, int, np.integer)):  # one theme, not its characters
             themes = [themes]
-        if themes:
-            codes = [self._code_of(t, self._level) for t in themes]
-            keep &= np.isin(self._levels[self._level].codes, codes)
-            active = True
-        for col, values in (categories or {}).items():
-            col = str(col)
-            if col not in self._data.columns:
-                raise KeyError(f"no metadata column {col!r}; got {list(self._data.columns)}")
-            if values:
-                # each value as the column writes it (5, 5.0 and "5" are one rating) and as plain str
-                wanted = {category_label(v) for v in values} | {str(v) for v in values}
-                labels = self._categories.get(col)
-                if labels is None:  # any other column: labelled now
-                    labels = category_values(self._data[col])
-                keep &= np.asarray(labels.isin(wanted))
-                active = True
-        if date_range is not None and any(v is not None for v in date_range):
-            if self._time_col is None:
-                raise ValueError("date_range needs a time column: explore(..., time_column='date')")
-            t = pd.to_datetime(self._data[self._time_col])
-            lo, hi = date_range
-            if lo is not None:
-                keep &= (t >= pd.Timestamp(lo)).to_numpy()
-            if hi is not None:
-                hi = pd.Timestamp(hi)
-                if hi == hi.normalize():  # a day: the whole day
-                    hi = hi + pd.Timedelta(days=1) - pd.Timedelta(1, "ns")
-                keep &= (t <= hi).to_numpy()
-            active = True
+        codes = [self._code_of(t, self._level) for t in themes] if themes else None
+        for col in categories or {}:
+            if str(col) not in self._data.columns:
+                raise KeyError(f"no metadata column {str(col)!r}; got {list(self._data.columns)}")
+        if date_range is not None and any(v is not None for v in date_range) and self._time_col is None:
+            raise ValueError("date_range needs a time column: explore(..., time_column='date')")
+        keep, active = filter_mask(
+            self._levels[self._level].codes,
+            codes,
+            self._data,
+            {str(c): v for c, v in (categories or {}).items()},
+            self._categories,
+            None if self._time_col is None else self._data[self._time_col],
+            date_range,
+        )
         idx = np.flatnonzero(keep)
         self._filter = idx if active else None
         self.scatter.filter(idx.astype(np.uint32) if active else None)
@@ -413,8 +390,14 @@ class Explorer:
         """``ex.textmap`` becomes the map of the edited result ``clusters``; ``changed``: {code: its new name}."""
         probe = dataclasses.replace(self._tm, clusters=clusters)
         levels, shown = textmap_levels(probe, names={**theme_names(self._tm), **changed})
-        self._tm = edited_map(self._tm, clusters, levels[shown].names, stability=levels[shown].stability,
-                              new_theme=new_theme, keywords_of=self._kw.keywords)
+        self._tm = edited_map(
+            self._tm,
+            clusters,
+            levels[shown].names,
+            stability=levels[shown].stability,
+            new_theme=new_theme,
+            keywords_of=self._kw.keywords,
+        )
         self._levels = levels
 
     def _after_theme_change(self) -> None:
@@ -440,32 +423,49 @@ class Explorer:
         import pandas as pd
 
         W = {}
-        W["search"] = w.Text(placeholder="찾기 / search: 환불, 배송 …", continuous_update=False,
-                             layout=w.Layout(width="260px"), description="search")
-        W["semantic"] = w.Checkbox(value=False, description="semantic", indent=False,
-                                   disabled=self._emb is None, layout=w.Layout(width="90px"))
+        W["search"] = w.Text(
+            placeholder="찾기 / search: 환불, 배송 …",
+            continuous_update=False,
+            layout=w.Layout(width="260px"),
+            description="search",
+        )
+        W["semantic"] = w.Checkbox(
+            value=False, description="semantic", indent=False, disabled=self._emb is None, layout=w.Layout(width="90px")
+        )
         W["hits"] = w.Label("")
-        color_opts = [(f"theme (level {i})" if len(self._levels) > 1 else "theme", ("theme", i))
-                      for i in range(len(self._levels))]
+        color_opts = [
+            (f"theme (level {i})" if len(self._levels) > 1 else "theme", ("theme", i)) for i in range(len(self._levels))
+        ]
         color_opts += [(c, (c, None)) for c in self._cat_cols]
-        color_opts += [(str(c), (str(c), None)) for c in self._data.columns
-                       if is_number_column(self._data[c]) and str(c) not in self._cat_cols]
-        W["color"] = w.Dropdown(options=color_opts, value=("theme", self._level), description="colour",
-                                layout=w.Layout(width="260px"))
-        W["theme_filter"] = w.SelectMultiple(options=self._theme_names(), rows=6, description="themes",
-                                             layout=w.Layout(width="260px"))
-        W["cat_filters"] = {c: w.SelectMultiple(options=[(str(v) or "(missing)", str(v))
-                                                         for v in self._categories[c].categories], rows=4,
-                                                description=c[:12], layout=w.Layout(width="260px"))
-                            for c in self._cat_cols}
+        color_opts += [
+            (str(c), (str(c), None))
+            for c in self._data.columns
+            if is_number_column(self._data[c]) and str(c) not in self._cat_cols
+        ]
+        W["color"] = w.Dropdown(
+            options=color_opts, value=("theme", self._level), description="colour", layout=w.Layout(width="260px")
+        )
+        W["theme_filter"] = w.SelectMultiple(
+            options=self._theme_names(), rows=6, description="themes", layout=w.Layout(width="260px")
+        )
+        W["cat_filters"] = {
+            c: w.SelectMultiple(
+                options=[(str(v) or "(missing)", str(v)) for v in self._categories[c].categories],
+                rows=4,
+                description=c[:12],
+                layout=w.Layout(width="260px"),
+            )
+            for c in self._cat_cols
+        }
         date_box = []
         if self._time_col is not None:
             t = pd.to_datetime(self._data[self._time_col])
             W["date_from"] = w.DatePicker(description="from", value=t.min().date())
             W["date_to"] = w.DatePicker(description="to", value=t.max().date())
             date_box = [W["date_from"], W["date_to"]]
-        W["themes"] = w.Select(options=self._theme_options(), value=None, rows=8, description="select",
-                               layout=w.Layout(width="260px"))
+        W["themes"] = w.Select(
+            options=self._theme_options(), value=None, rows=8, description="select", layout=w.Layout(width="260px")
+        )
         W["name"] = w.Text(placeholder="name", layout=w.Layout(width="150px"))
         W["make"] = w.Button(description="make this a theme", layout=w.Layout(width="150px"))
         W["rename"] = w.Button(description="rename theme", layout=w.Layout(width="110px"))
@@ -479,32 +479,56 @@ class Explorer:
         self._widgets = W
 
         W["search"].observe(lambda ch: self._safe(self.search, ch["new"], semantic=W["semantic"].value), "value")
-        W["color"].observe(lambda ch: self._safe(self.color_by, ch["new"][0], level=ch["new"][1])
-                           if ch["new"][0] == "theme" else self._safe(self.color_by, ch["new"][0]), "value")
+        W["color"].observe(
+            lambda ch: (
+                self._safe(self.color_by, ch["new"][0], level=ch["new"][1])
+                if ch["new"][0] == "theme"
+                else self._safe(self.color_by, ch["new"][0])
+            ),
+            "value",
+        )
         W["themes"].observe(lambda ch: ch["new"] is not None and self._safe(self.select_theme, ch["new"]), "value")
 
         def apply_filters(_=None):
             dr = None
             if self._time_col is not None:
                 dr = (W["date_from"].value, W["date_to"].value)
-            self._safe(self.filter, themes=list(W["theme_filter"].value),
-                       categories={c: list(s.value) for c, s in W["cat_filters"].items()}, date_range=dr)
+            self._safe(
+                self.filter,
+                themes=list(W["theme_filter"].value),
+                categories={c: list(s.value) for c, s in W["cat_filters"].items()},
+                date_range=dr,
+            )
 
         for s in [W["theme_filter"], *W["cat_filters"].values(), *date_box]:
             s.observe(apply_filters, "value")
         W["make"].on_click(lambda _: self._safe(self.make_theme, W["name"].value))
-        W["rename"].on_click(lambda _: W["themes"].value is not None and self._safe(self.rename, W["themes"].value,
-                                                                                  W["name"].value))
+        W["rename"].on_click(
+            lambda _: W["themes"].value is not None and self._safe(self.rename, W["themes"].value, W["name"].value)
+        )
         W["sort"].observe(lambda ch: self._refresh_panel(), "value")
         W["ascending"].observe(lambda ch: self._refresh_panel(), "value")
 
         top = w.HBox([W["search"], W["semantic"], W["hits"]])
         left = w.VBox([top, self.scatter.show()], layout=w.Layout(flex="3 1 0%", min_width="420px"))
-        controls = w.VBox([W["color"], W["themes"], w.HBox([W["name"]]), w.HBox([W["make"], W["rename"]]),
-                           W["message"], w.HTML("<b>filters</b>"), W["theme_filter"],
-                           *W["cat_filters"].values(), *date_box], layout=w.Layout(width="280px"))
-        right = w.VBox([W["count"], W["keywords"], w.HBox([W["sort"], W["ascending"]]), W["table"]],
-                       layout=w.Layout(flex="2 1 0%", min_width="320px"))
+        controls = w.VBox(
+            [
+                W["color"],
+                W["themes"],
+                w.HBox([W["name"]]),
+                w.HBox([W["make"], W["rename"]]),
+                W["message"],
+                w.HTML("<b>filters</b>"),
+                W["theme_filter"],
+                *W["cat_filters"].values(),
+                *date_box,
+            ],
+            layout=w.Layout(width="280px"),
+        )
+        right = w.VBox(
+            [W["count"], W["keywords"], w.HBox([W["sort"], W["ascending"]]), W["table"]],
+            layout=w.Layout(flex="2 1 0%", min_width="320px"),
+        )
         box = w.HBox([left, controls, right], layout=w.Layout(width="100%"))
         box.add_class("kosbert-viz-explorer")
         self._box = box
@@ -556,5 +580,7 @@ class Explorer:
         return self.widget._repr_mimebundle_(**kwargs)
 
     def __repr__(self) -> str:
-        return (f"Explorer(n={self._n:,}, themes={len(self._levels[self._level].names)}, "
-                f"levels={len(self._levels)}, selected={len(self._selection_indices()):,})")
+        return (
+            f"Explorer(n={self._n:,}, themes={len(self._levels[self._level].names)}, "
+            f"levels={len(self._levels)}, selected={len(self._selection_indices()):,})"
+        )

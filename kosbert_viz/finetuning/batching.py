@@ -4,6 +4,7 @@ MNRL data gets batches without duplicate texts (a duplicate would be a false in-
 scored pairs a shuffled batch whose order depends only on the seed and the epoch, so a resumed run
 sees the same batches as an uninterrupted one. sentence-transformers and torch are imported on use.
 """
+
 from __future__ import annotations
 
 
@@ -21,13 +22,23 @@ class TaskBatchSampler:
         from sentence_transformers.base.sampler import NoDuplicatesBatchSampler
 
         if "score" in dataset.column_names:
-            return _SeededBatchSampler(dataset, batch_size=self.batch_sizes.get("scored", batch_size),
-                                       drop_last=drop_last, valid_label_columns=valid_label_columns,
-                                       generator=generator, seed=seed)
+            return _SeededBatchSampler(
+                dataset,
+                batch_size=self.batch_sizes.get("scored", batch_size),
+                drop_last=drop_last,
+                valid_label_columns=valid_label_columns,
+                generator=generator,
+                seed=seed,
+            )
         kind = "triplets" if "negative" in dataset.column_names else "pairs"
-        return NoDuplicatesBatchSampler(dataset, batch_size=self.batch_sizes.get(kind, batch_size),
-                                        drop_last=drop_last, valid_label_columns=valid_label_columns,
-                                        generator=generator, seed=seed)
+        return NoDuplicatesBatchSampler(
+            dataset,
+            batch_size=self.batch_sizes.get(kind, batch_size),
+            drop_last=drop_last,
+            valid_label_columns=valid_label_columns,
+            generator=generator,
+            seed=seed,
+        )
 
     def __repr__(self) -> str:
         return f"TaskBatchSampler({self.batch_sizes})"
@@ -48,8 +59,14 @@ def _seeded_batch_sampler_class():
             import torch
 
             self._generator = generator if generator is not None else torch.Generator()
-            super().__init__(range(len(dataset)), batch_size=batch_size, drop_last=drop_last,
-                             valid_label_columns=valid_label_columns, generator=self._generator, seed=seed)
+            super().__init__(
+                range(len(dataset)),
+                batch_size=batch_size,
+                drop_last=drop_last,
+                valid_label_columns=valid_label_columns,
+                generator=self._generator,
+                seed=seed,
+            )
             self.n = len(dataset)
 
         def __iter__(self):
@@ -58,7 +75,7 @@ def _seeded_batch_sampler_class():
             self._generator.manual_seed(int(self.seed or 0) + int(self.epoch))
             order = torch.randperm(self.n, generator=self._generator).tolist()
             for start in range(0, self.n, self.batch_size):
-                batch = order[start:start + self.batch_size]
+                batch = order[start : start + self.batch_size]
                 if len(batch) < self.batch_size and self.drop_last:
                     return
                 yield batch

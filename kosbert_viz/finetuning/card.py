@@ -3,6 +3,7 @@
 The record (``kosbert_viz_finetune.json``) holds the base model, the data hash, the recipe and the
 STS numbers before and after; it is deterministic, as it is hashed into the folder's fingerprint.
 """
+
 from __future__ import annotations
 
 import json
@@ -55,8 +56,9 @@ class FinetuneResult:
             for stat in ("pearson", "spearman"):
                 b = self.before[f"{stat}_{kind}"] if self.before else float("nan")
                 a = self.after[f"{stat}_{kind}"] if self.after else float("nan")
-                row.update({f"{stat}_before": round(b, 2), f"{stat}_after": round(a, 2),
-                            f"{stat}_gain": round(a - b, 2)})
+                row.update(
+                    {f"{stat}_before": round(b, 2), f"{stat}_after": round(a, 2), f"{stat}_gain": round(a - b, 2)}
+                )
             rows.append(row)
         table = pd.DataFrame(rows).set_index("similarity")
         table.attrs["n_pairs"] = self.n_eval
@@ -65,40 +67,78 @@ class FinetuneResult:
     def __repr__(self) -> str:
         gain = ""
         if self.before and self.after:
-            gain = (f", cosine Spearman {self.before['spearman_cosine']:.2f} -> "
-                    f"{self.after['spearman_cosine']:.2f}")
-        return (f"FinetuneResult({self.output_dir!r}, base={self.base_model!r}, pairs={sum(self.n_train.values())}, "
-                f"epochs={self.recipe['epochs']}{gain})")
+            gain = f", cosine Spearman {self.before['spearman_cosine']:.2f} -> {self.after['spearman_cosine']:.2f}"
+        return (
+            f"FinetuneResult({self.output_dir!r}, base={self.base_model!r}, pairs={sum(self.n_train.values())}, "
+            f"epochs={self.recipe['epochs']}{gain})"
+        )
 
 
 def write_record(out: Path, res: FinetuneResult) -> None:
     """kosbert_viz_finetune.json (deterministic: hashed into the folder's fingerprint) and README.md."""
-    record = {"base_model": res.base_model, "data_hash": res.data_hash, "recipe": res.recipe,
-              "before": res.before, "after": res.after, "kosbert_viz": __version__}
-    (out / RECORD_FILE).write_text(json.dumps(record, ensure_ascii=False, indent=2, sort_keys=True) + "\n",
-                                   encoding="utf-8")
+    record = {
+        "base_model": res.base_model,
+        "data_hash": res.data_hash,
+        "recipe": res.recipe,
+        "before": res.before,
+        "after": res.after,
+        "kosbert_viz": __version__,
+    }
+    (out / RECORD_FILE).write_text(
+        json.dumps(record, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
     r = res.recipe
     lines = [
-        "---", "library_name: sentence-transformers", f"base_model: {res.base_model}",
-        "tags: [sentence-transformers, sentence-similarity, korean, kosbert_viz]", "language: [ko]", "---", "",
-        f"# {out.name}", "",
+        "---",
+        "library_name: sentence-transformers",
+        f"base_model: {res.base_model}",
+        "tags: [sentence-transformers, sentence-similarity, korean, kosbert_viz]",
+        "language: [ko]",
+        "---",
+        "",
+        f"# {out.name}",
+        "",
         f"Fine-tuned from `{res.base_model}` with `kosbert_viz.finetune` (kosbert_viz {__version__}), "
-        "following the recipe of the ko-sbert-multitask model card.", "",
-        "```python", "import kosbert_viz as kv", f"emb = kv.encode(texts, model=\"{out.name}\")", "```", "",
-        "## Training data", "",
+        "following the recipe of the ko-sbert-multitask model card.",
+        "",
+        "```python",
+        "import kosbert_viz as kv",
+        f'emb = kv.encode(texts, model="{out.name}")',
+        "```",
+        "",
+        "## Training data",
+        "",
         f"- data hash (BLAKE2b of the training rows): `{res.data_hash}`",
     ]
     for name, n in r["n_train"].items():
-        lines.append(f"- `{name}`: {n:,} {r['kinds'][name]} rows, {r['losses'][name]}, batch {r['batch_sizes'][name]} "
-                     f"({r['batch_samplers'][name]})")
+        lines.append(
+            f"- `{name}`: {n:,} {r['kinds'][name]} rows, {r['losses'][name]}, batch {r['batch_sizes'][name]} "
+            f"({r['batch_samplers'][name]})"
+        )
     lines += ["", "## Recipe", "", "| setting | value |", "|---|---|"]
-    for key in ("epochs", "steps_per_epoch", "total_steps", "warmup_steps", "learning_rate", "weight_decay",
-                "adam_epsilon", "max_grad_norm", "optimizer", "scheduler", "multi_dataset_batch_sampler",
-                "precision", "random_state"):
+    for key in (
+        "epochs",
+        "steps_per_epoch",
+        "total_steps",
+        "warmup_steps",
+        "learning_rate",
+        "weight_decay",
+        "adam_epsilon",
+        "max_grad_norm",
+        "optimizer",
+        "scheduler",
+        "multi_dataset_batch_sampler",
+        "precision",
+        "random_state",
+    ):
         lines.append(f"| {key} | {r[key]} |")
     if res.before and res.after:
-        lines += ["", f"## Evaluation ({res.n_eval:,} scored pairs: {res.eval_source}; x100)", "",
-                  res.table.to_markdown() if _has_tabulate() else "```\n" + res.table.to_string() + "\n```"]
+        lines += [
+            "",
+            f"## Evaluation ({res.n_eval:,} scored pairs: {res.eval_source}; x100)",
+            "",
+            res.table.to_markdown() if _has_tabulate() else "```\n" + res.table.to_string() + "\n```",
+        ]
     lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in r["versions"].items()), ""]
     (out / "README.md").write_text("\n".join(lines), encoding="utf-8")
 
@@ -106,6 +146,7 @@ def write_record(out: Path, res: FinetuneResult) -> None:
 def _has_tabulate() -> bool:
     try:
         import tabulate  # noqa: F401
+
         return True
     except ImportError:
         return False

@@ -4,6 +4,7 @@ Checkpoints go to ``output_dir/checkpoints`` beside a run file (``kosbert_viz_ru
 data hash and settings they were made with: a resume with other data or settings is refused, and
 only folders that hold nothing but what a run wrote there are ever removed.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,18 +30,26 @@ def output_folder(output_dir) -> Path:
     out = Path(output_dir).expanduser()
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"output_dir {str(out)!r} is a file, expected a folder for the new model")
-    if out.is_dir() and any(out.iterdir()) and not ((out / RECORD_FILE).exists()
-                                                    or our_checkpoints(out / CHECKPOINT_DIR)):
-        raise FileExistsError(f"output_dir {str(out)!r} already holds files that are not a kosbert_viz model; "
-                              "choose a new or empty folder (nothing there was touched)")
+    if (
+        out.is_dir()
+        and any(out.iterdir())
+        and not ((out / RECORD_FILE).exists() or our_checkpoints(out / CHECKPOINT_DIR))
+    ):
+        raise FileExistsError(
+            f"output_dir {str(out)!r} already holds files that are not a kosbert_viz model; "
+            "choose a new or empty folder (nothing there was touched)"
+        )
     return out
 
 
 def _latest_checkpoint(folder: Path) -> Path | None:
     if not folder.is_dir():
         return None
-    found = [p for p in folder.iterdir() if p.is_dir() and p.name.startswith("checkpoint-")
-             and p.name.split("-")[-1].isdigit()]
+    found = [
+        p
+        for p in folder.iterdir()
+        if p.is_dir() and p.name.startswith("checkpoint-") and p.name.split("-")[-1].isdigit()
+    ]
     return max(found, key=lambda p: int(p.name.split("-")[-1])) if found else None
 
 
@@ -50,8 +59,7 @@ def our_checkpoints(folder: Path) -> bool:
     if not folder.is_dir():
         return False
     entries = list(folder.iterdir())
-    mine = all(e.name in (_RUN_FILE, "runs") or (e.is_dir() and e.name.startswith("checkpoint-"))
-               for e in entries)
+    mine = all(e.name in (_RUN_FILE, "runs") or (e.is_dir() and e.name.startswith("checkpoint-")) for e in entries)
     return mine and (folder / _RUN_FILE).exists()
 
 
@@ -73,8 +81,10 @@ def resume_point(ckpt_dir: Path, resume, run_key: dict) -> str | None:
             raise TypeError(f"resume must be True, False or a checkpoint folder, got {resume!r}")
         resume_from = str(Path(resume).expanduser())
         if not (Path(resume_from) / "trainer_state.json").exists():
-            raise FileNotFoundError(f"resume={resume_from!r} is not a checkpoint folder (no trainer_state.json); "
-                                    f"checkpoints are in {ckpt_dir}")
+            raise FileNotFoundError(
+                f"resume={resume_from!r} is not a checkpoint folder (no trainer_state.json); "
+                f"checkpoints are in {ckpt_dir}"
+            )
     elif our_checkpoints(ckpt_dir):
         shutil.rmtree(ckpt_dir)  # a fresh run: old checkpoints of an earlier run would mix in
     run_file = ckpt_dir / _RUN_FILE
@@ -82,8 +92,10 @@ def resume_point(ckpt_dir: Path, resume, run_key: dict) -> str | None:
         saved = json.loads(run_file.read_text(encoding="utf-8"))
         changed = sorted(k for k in run_key if saved.get(k) != json.loads(json.dumps(run_key[k])))
         if changed:
-            raise ValueError(f"resume: the checkpoints in {ckpt_dir} were made with another {', '.join(changed)}; "
-                             "resume with the same data and settings, or pass resume=False to start again")
+            raise ValueError(
+                f"resume: the checkpoints in {ckpt_dir} were made with another {', '.join(changed)}; "
+                "resume with the same data and settings, or pass resume=False to start again"
+            )
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     run_file.write_text(json.dumps(run_key, sort_keys=True), encoding="utf-8")
     return resume_from

@@ -4,6 +4,7 @@ A task is one data set of one kind: scored pairs ``(sentence1, sentence2, score)
 positive)`` pairs or ``(anchor, positive, negative)`` triplets; a dict of data sets gives several.
 Evaluation pairs are given (``eval=``) or held out of the first scored task.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -29,15 +30,18 @@ MIN_EVAL_PAIRS = 30
 MAX_HOLD_OUT = 0.25
 
 _SCORE_COLUMNS = ("score", "label", "similarity")
-_KIND_COLUMNS = {"scored": ("sentence1", "sentence2", "score"), "pairs": ("anchor", "positive"),
-                 "triplets": ("anchor", "positive", "negative")}
+_KIND_COLUMNS = {
+    "scored": ("sentence1", "sentence2", "score"),
+    "pairs": ("anchor", "positive"),
+    "triplets": ("anchor", "positive", "negative"),
+}
 
 
 @dataclass
 class Task:
     name: str
-    kind: str            # "scored", "pairs" or "triplets"
-    columns: dict        # column name -> list (texts; scores as floats in 0-1)
+    kind: str  # "scored", "pairs" or "triplets"
+    columns: dict  # column name -> list (texts; scores as floats in 0-1)
     score_scale: float = 1.0  # 5.0 when the scores were given on KorSTS's 0-5 scale
 
     def __len__(self) -> int:
@@ -48,8 +52,7 @@ class Task:
         return "CosineSimilarityLoss" if self.kind == "scored" else "MultipleNegativesRankingLoss"
 
     def subset(self, rows) -> Task:
-        return Task(self.name, self.kind, {k: [v[i] for i in rows] for k, v in self.columns.items()},
-                     self.score_scale)
+        return Task(self.name, self.kind, {k: [v[i] for i in rows] for k, v in self.columns.items()}, self.score_scale)
 
 
 def _is_number(value) -> bool:
@@ -62,8 +65,9 @@ def _scores(values, where: str) -> tuple[list[float], float]:
         arr = np.asarray([float(v) for v in values], dtype=np.float64)
     except (TypeError, ValueError):
         bad = next(i for i, v in enumerate(values) if not _is_number(v) and not _parses(v))
-        raise TypeError(f"{where}[{bad}] is {values[bad]!r}, expected a number (a similarity score 0-5 or 0-1)") \
-            from None
+        raise TypeError(
+            f"{where}[{bad}] is {values[bad]!r}, expected a number (a similarity score 0-5 or 0-1)"
+        ) from None
     if not np.isfinite(arr).all():
         raise ValueError(f"{where}[{int(np.argmax(~np.isfinite(arr)))}] is NaN or inf, expected a score 0-5 or 0-1")
     lo, hi = float(arr.min()), float(arr.max())
@@ -111,9 +115,16 @@ def _from_frame(df, name: str) -> Task:
     else:
         raise ValueError(
             f"{where} has the columns {cols}, expected sentence1, sentence2, score (scored pairs), "
-            "anchor, positive (pairs) or anchor, positive, negative (triplets), or 2-3 columns in that order")
-    return _build(name, kind, [df[c].tolist() for c in text_cols], df[score_col].tolist() if kind == "scored" else None,
-                  text_cols, where)
+            "anchor, positive (pairs) or anchor, positive, negative (triplets), or 2-3 columns in that order"
+        )
+    return _build(
+        name,
+        kind,
+        [df[c].tolist() for c in text_cols],
+        df[score_col].tolist() if kind == "scored" else None,
+        text_cols,
+        where,
+    )
 
 
 def _from_rows(rows, name: str) -> Task:
@@ -124,12 +135,16 @@ def _from_rows(rows, name: str) -> Task:
     widths = set()
     for i, r in enumerate(rows):
         if isinstance(r, (str, bytes)) or not hasattr(r, "__len__"):
-            raise TypeError(f"{where}[{i}] is {type(r).__name__}, expected a tuple (sentence1, sentence2, score), "
-                            "(anchor, positive) or (anchor, positive, negative)")
+            raise TypeError(
+                f"{where}[{i}] is {type(r).__name__}, expected a tuple (sentence1, sentence2, score), "
+                "(anchor, positive) or (anchor, positive, negative)"
+            )
         widths.add(len(r))
     if len(widths) != 1 or next(iter(widths)) not in (2, 3):
-        raise ValueError(f"{where} rows have {sorted(widths)} entries, expected all 2 (anchor, positive) "
-                         "or all 3 (sentence1, sentence2, score / anchor, positive, negative)")
+        raise ValueError(
+            f"{where} rows have {sorted(widths)} entries, expected all 2 (anchor, positive) "
+            "or all 3 (sentence1, sentence2, score / anchor, positive, negative)"
+        )
     width = widths.pop()
     cols = [[r[j] for r in rows] for j in range(width)]
     if width == 3 and all(_is_number(v) for v in cols[2]):
@@ -148,11 +163,14 @@ def _build(name, kind, text_values, score_values, source_cols, where) -> Task:
         columns["score"], scale = _scores(score_values, f"{where} scores")
     n = len(columns[out_cols[0]])
     if n < 2:
-        raise ValueError(f"{where} has a single pair, expected at least 2 (in-batch negatives and "
-                         "correlations need more than one)")
+        raise ValueError(
+            f"{where} has a single pair, expected at least 2 (in-batch negatives and correlations need more than one)"
+        )
     if kind != "scored" and len(set(columns["anchor"])) < 2:
-        raise ValueError(f"{where} has only one distinct anchor text, expected at least 2: "
-                         "MultipleNegativesRankingLoss learns from the other pairs of a batch")
+        raise ValueError(
+            f"{where} has only one distinct anchor text, expected at least 2: "
+            "MultipleNegativesRankingLoss learns from the other pairs of a batch"
+        )
     return Task(name, kind, columns, scale)
 
 
@@ -162,8 +180,10 @@ def _as_task(data, name: str = "train") -> Task:
     if hasattr(data, "columns") and hasattr(data, "iloc"):  # a DataFrame
         return _from_frame(data, name)
     if isinstance(data, (str, bytes, os.PathLike)):
-        raise TypeError(f"train must be a DataFrame, a list of tuples or a dict of them, got {type(data).__name__}; "
-                        "read a file first (pd.read_csv) or use `kosbert-viz finetune FILE`")
+        raise TypeError(
+            f"train must be a DataFrame, a list of tuples or a dict of them, got {type(data).__name__}; "
+            "read a file first (pd.read_csv) or use `kosbert-viz finetune FILE`"
+        )
     if data is None or not hasattr(data, "__iter__"):
         raise TypeError(f"train must be a DataFrame, a list of tuples or a dict of them, got {type(data).__name__}")
     return _from_rows(data, name)
@@ -193,12 +213,15 @@ def check_eval(eval) -> Task:
     """``eval=`` as a task of at least MIN_EVAL_PAIRS scored pairs, or a ValueError saying why not."""
     task = _as_task(eval, "eval")
     if task.kind != "scored":
-        raise ValueError("eval must be scored pairs (sentence1, sentence2, score), got "
-                         f"{task.kind} ({', '.join(task.columns)})")
+        raise ValueError(
+            f"eval must be scored pairs (sentence1, sentence2, score), got {task.kind} ({', '.join(task.columns)})"
+        )
     if len(task) < MIN_EVAL_PAIRS:
-        raise ValueError(f"eval has {len(task)} scored pairs, expected at least {MIN_EVAL_PAIRS}: the standard error "
-                         f"of a Spearman correlation is about 1/sqrt(n-1), +-{1 / math.sqrt(len(task) - 1):.2f} on "
-                         f"{len(task)} pairs, too wide to tell a gain from noise; pass more pairs or eval=False")
+        raise ValueError(
+            f"eval has {len(task)} scored pairs, expected at least {MIN_EVAL_PAIRS}: the standard error "
+            f"of a Spearman correlation is about 1/sqrt(n-1), +-{1 / math.sqrt(len(task) - 1):.2f} on "
+            f"{len(task)} pairs, too wide to tell a gain from noise; pass more pairs or eval=False"
+        )
     return task
 
 
@@ -215,11 +238,17 @@ def hold_out(tasks: list, random_state) -> tuple:
     n_hold = max(MIN_EVAL_PAIRS, int(round(0.1 * len(t))))
     if n_hold > MAX_HOLD_OUT * len(t):
         need = math.ceil(MIN_EVAL_PAIRS / MAX_HOLD_OUT)
-        log.warning("kosbert_viz: %r has %d scored pairs, too few for a held-out evaluation: a Spearman correlation "
-                    "needs at least %d pairs (its standard error is about 1/sqrt(n-1)) and at most a quarter of the "
-                    "data is held out, so %d scored pairs or more; training on all of them with no before/after "
-                    "numbers (pass eval= with %d+ scored pairs to evaluate)",
-                    t.name, len(t), MIN_EVAL_PAIRS, need, MIN_EVAL_PAIRS)
+        log.warning(
+            "kosbert_viz: %r has %d scored pairs, too few for a held-out evaluation: a Spearman correlation "
+            "needs at least %d pairs (its standard error is about 1/sqrt(n-1)) and at most a quarter of the "
+            "data is held out, so %d scored pairs or more; training on all of them with no before/after "
+            "numbers (pass eval= with %d+ scored pairs to evaluate)",
+            t.name,
+            len(t),
+            MIN_EVAL_PAIRS,
+            need,
+            MIN_EVAL_PAIRS,
+        )
         return None, f"none (fewer than {need} scored pairs: too few to hold out {MIN_EVAL_PAIRS})"
     perm = np.random.default_rng(random_state).permutation(len(t))
     tasks[i] = t.subset(sorted(perm[n_hold:]))

@@ -6,6 +6,7 @@
 >>> triplets.columns.tolist()
 ['anchor', 'positive', 'negative']
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -72,8 +73,9 @@ def pairs_from_duplicates(groups, texts=None, *, max_pairs_per_group: int = 50) 
     return pd.DataFrame({"anchor": anchors, "positive": positives})
 
 
-def pairs_from_labels(texts, labels, *, embeddings=None, max_pairs: int = 10_000,
-                      random_state: int = 42) -> pd.DataFrame:
+def pairs_from_labels(
+    texts, labels, *, embeddings=None, max_pairs: int = 10_000, random_state: int = 42
+) -> pd.DataFrame:
     """(anchor, positive, negative) triplets from themes: same-label positives, other-label negatives.
 
     Use the labels an analyst confirmed or renamed (``-1``/None rows are skipped). With ``embeddings``
@@ -101,8 +103,10 @@ def pairs_from_labels(texts, labels, *, embeddings=None, max_pairs: int = 10_000
             themes.setdefault(int(c), []).append(i)
     usable = {c: rows for c, rows in themes.items() if len(set(texts[i] for i in rows)) >= 2}
     if len(usable) < 1 or len(themes) < 2:
-        raise ValueError(f"need at least 2 labelled themes, one of them with 2 different texts; got {len(themes)} "
-                         f"themes ({len(usable)} with 2+ different texts)")
+        raise ValueError(
+            f"need at least 2 labelled themes, one of them with 2 different texts; got {len(themes)} "
+            f"themes ({len(usable)} with 2+ different texts)"
+        )
     per_theme = max(1, max_pairs // len(usable))
     out = {"anchor": [], "positive": [], "negative": []}
     all_rows = np.flatnonzero(codes >= 0)

@@ -3,6 +3,7 @@
 Batch sizes, epochs, steps and warm-up for tasks of given sizes (:func:`default_recipe`), the
 losses :func:`kv.finetune` accepts and the precision it trains in.
 """
+
 from __future__ import annotations
 
 import math
@@ -11,9 +12,18 @@ __all__ = ["CARD_RECIPE", "LOSSES", "PRECISIONS", "default_recipe"]
 
 #: The recipe of jhgan/ko-sbert-multitask's model card (sentence-transformers 2.x ``fit``).
 CARD_RECIPE = {
-    "optimizer": "AdamW", "learning_rate": 2e-5, "weight_decay": 0.01, "adam_epsilon": 1e-6,
-    "scheduler": "WarmupLinear", "warmup_steps": 360, "epochs": 5, "max_grad_norm": 1.0,
-    "mnrl_batch_size": 64, "mnrl_scale": 20.0, "mnrl_similarity": "cos_sim", "cosine_batch_size": 8,
+    "optimizer": "AdamW",
+    "learning_rate": 2e-5,
+    "weight_decay": 0.01,
+    "adam_epsilon": 1e-6,
+    "scheduler": "WarmupLinear",
+    "warmup_steps": 360,
+    "epochs": 5,
+    "max_grad_norm": 1.0,
+    "mnrl_batch_size": 64,
+    "mnrl_scale": 20.0,
+    "mnrl_similarity": "cos_sim",
+    "cosine_batch_size": 8,
 }
 MAX_WARMUP = CARD_RECIPE["warmup_steps"]
 #: Pair visits the card's recipe made over KorSTS (5 epochs x ~5,750 pairs): the default epoch
@@ -51,8 +61,14 @@ def default_recipe(sizes: dict, kinds: dict, *, batch_size=None, epochs=None, wa
     total = steps_per_epoch * epochs
     if warmup_steps is None:
         warmup_steps = min(MAX_WARMUP, math.ceil(0.1 * total))
-    return {"batch_sizes": batches, "epochs": int(epochs), "steps_per_epoch": int(steps_per_epoch),
-            "total_steps": int(total), "warmup_steps": int(warmup_steps), "pairs_per_epoch": int(visits)}
+    return {
+        "batch_sizes": batches,
+        "epochs": int(epochs),
+        "steps_per_epoch": int(steps_per_epoch),
+        "total_steps": int(total),
+        "warmup_steps": int(warmup_steps),
+        "pairs_per_epoch": int(visits),
+    }
 
 
 def resolve_precision(precision: str) -> str:
@@ -66,6 +82,8 @@ def resolve_precision(precision: str) -> str:
             return "fp32"
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     if precision in ("fp16", "bf16") and not cuda:
-        raise ValueError(f"precision={precision!r} trains with CUDA mixed precision, but no CUDA GPU is available; "
-                         "use precision='fp32' (or 'auto') on the CPU")
+        raise ValueError(
+            f"precision={precision!r} trains with CUDA mixed precision, but no CUDA GPU is available; "
+            "use precision='fp32' (or 'auto') on the CPU"
+        )
     return precision

@@ -2,6 +2,7 @@
 
 A trainer callback for :func:`kv.finetune`; torch and transformers are imported on use.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -69,8 +70,11 @@ def thread_trial_callback(threads: int | None) -> TrainerCallback:
                 self.times[self.user] = dt
                 self.chosen = min(self.times, key=self.times.get)
                 torch.set_num_threads(self.chosen)
-                log.info("kosbert_viz: training on %d CPU thread(s) (seconds per step: %s)", self.chosen,
-                         {t: round(v, 4) for t, v in self.times.items()})
+                log.info(
+                    "kosbert_viz: training on %d CPU thread(s) (seconds per step: %s)",
+                    self.chosen,
+                    {t: round(v, 4) for t, v in self.times.items()},
+                )
 
         def on_train_end(self, args, state, control, **kwargs):
             if self.user is not None:

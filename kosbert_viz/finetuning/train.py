@@ -17,6 +17,7 @@ as jhgan/ko-sbert-multitask was trained. Training runs in sentence-transformers'
 Training pairs from an analysis (near-duplicate groups, labelled themes) are made by
 :mod:`kosbert_viz.finetuning.pairs`; the recipe is :mod:`~kosbert_viz.finetuning.recipe`'s.
 """
+
 from __future__ import annotations
 
 import copy
@@ -70,24 +71,36 @@ log = logging.getLogger("kosbert_viz")
 
 
 def _require_training():
-    require("accelerate", "datasets", "sentence_transformers", extra="finetune",
-            feature="kv.finetune (sentence-transformers' trainer)")
+    require(
+        "accelerate",
+        "datasets",
+        "sentence_transformers",
+        extra="finetune",
+        feature="kv.finetune (sentence-transformers' trainer)",
+    )
 
 
 def _load_base(model):
     """(a fresh SentenceTransformer to train, the base model's name, what to evaluate 'before' with)."""
     if isinstance(model, OfflineEncoder) or model == OFFLINE_ALIAS:
-        raise TypeError("the offline encoder (USE) cannot be fine-tuned, expected a sentence-transformers model: "
-                        "a hub name such as 'jhgan/ko-sbert-multitask' or a local model folder")
+        raise TypeError(
+            "the offline encoder (USE) cannot be fine-tuned, expected a sentence-transformers model: "
+            "a hub name such as 'jhgan/ko-sbert-multitask' or a local model folder"
+        )
     if isinstance(model, SentenceTransformerEncoder):
         model = model.model
     if model is not None and not isinstance(model, (str, os.PathLike)):
         if not (hasattr(model, "encode") and hasattr(model, "tokenize")):
-            raise TypeError(f"model must be a model name, a folder or a SentenceTransformer, got {type(model).__name__}")
+            raise TypeError(
+                f"model must be a model name, a folder or a SentenceTransformer, got {type(model).__name__}"
+            )
         trained = copy.deepcopy(model)  # never change the caller's object (nor its cached fingerprint)
         trained.__dict__.pop(OBJECT_ATTR, None)
-        name = str(getattr(model, "name_or_path", None) or getattr(model.model_card_data, "base_model", None)
-                   or type(model).__name__)
+        name = str(
+            getattr(model, "name_or_path", None)
+            or getattr(model.model_card_data, "base_model", None)
+            or type(model).__name__
+        )
         return trained, name, model
     name, source = resolve_model_name(model)
     if name == OFFLINE_ALIAS:
@@ -105,11 +118,26 @@ def _sts(task: Task, model, cache):
     return sts(task.columns["sentence1"], task.columns["sentence2"], task.columns["score"], model=model, cache=cache)
 
 
-def finetune(train, model=None, *, output_dir, loss: str = "auto", epochs: int | None = None,
-             batch_size: int | None = None, learning_rate: float = 2e-5, warmup_steps: int | None = None,
-             eval=None, random_state: int = 42, resume=False, checkpoint_steps: int | None = None,
-             keep_checkpoints: bool = False, precision: str = "auto", show_progress_bar: bool | None = None,
-             threads: int | None = None, cache="auto") -> FinetuneResult:
+def finetune(
+    train,
+    model=None,
+    *,
+    output_dir,
+    loss: str = "auto",
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    learning_rate: float = 2e-5,
+    warmup_steps: int | None = None,
+    eval=None,
+    random_state: int = 42,
+    resume=False,
+    checkpoint_steps: int | None = None,
+    keep_checkpoints: bool = False,
+    precision: str = "auto",
+    show_progress_bar: bool | None = None,
+    threads: int | None = None,
+    cache="auto",
+) -> FinetuneResult:
     """Fine-tune a sentence-transformers model (default ko-sbert) with the model card's recipe.
 
     Parameters
@@ -166,11 +194,14 @@ def finetune(train, model=None, *, output_dir, loss: str = "auto", epochs: int |
     tasks = as_tasks(train)
     for t in tasks:
         if loss == "cosine" and t.kind != "scored":
-            raise ValueError(f"loss='cosine' needs scored pairs (sentence1, sentence2, score), got {t.kind} "
-                             f"in {t.name!r}")
+            raise ValueError(
+                f"loss='cosine' needs scored pairs (sentence1, sentence2, score), got {t.kind} in {t.name!r}"
+            )
         if loss == "mnrl" and t.kind == "scored":
-            raise ValueError(f"loss='mnrl' needs (anchor, positive[, negative]) texts, got scored pairs in {t.name!r}; "
-                             "use loss='cosine' or drop the score column")
+            raise ValueError(
+                f"loss='mnrl' needs (anchor, positive[, negative]) texts, got scored pairs in {t.name!r}; "
+                "use loss='cosine' or drop the score column"
+            )
     data_hash = tasks_hash(tasks)
 
     # evaluation pairs: given, or 10% (at least MIN_EVAL_PAIRS) of the scored training pairs held out
@@ -181,9 +212,13 @@ def finetune(train, model=None, *, output_dir, loss: str = "auto", epochs: int |
         eval_task, eval_source = hold_out(tasks, random_state)
     if eval_task is not None and np.ptp(eval_task.columns["score"]) == 0:
         if eval_source == "eval":
-            raise ValueError("all eval scores are equal: correlations are undefined; give eval pairs with varied scores")
-        log.warning("kosbert_viz: the held-out scored pairs all have the same score; no before/after evaluation "
-                    "(pass eval= pairs with varied scores)")
+            raise ValueError(
+                "all eval scores are equal: correlations are undefined; give eval pairs with varied scores"
+            )
+        log.warning(
+            "kosbert_viz: the held-out scored pairs all have the same score; no before/after evaluation "
+            "(pass eval= pairs with varied scores)"
+        )
         eval_task, eval_source = None, "none (held-out scores all equal)"
 
     sizes = {t.name: len(t) for t in tasks}
@@ -206,6 +241,7 @@ def finetune(train, model=None, *, output_dir, loss: str = "auto", epochs: int |
         SentenceTransformerTrainer,
         SentenceTransformerTrainingArguments,
     )
+
     try:
         from sentence_transformers.sentence_transformer import losses
     except ImportError:  # sentence-transformers < 6
@@ -219,8 +255,9 @@ def finetune(train, model=None, *, output_dir, loss: str = "auto", epochs: int |
         if t.kind == "scored":
             loss_fns[t.name] = losses.CosineSimilarityLoss(trained)
         else:
-            loss_fns[t.name] = losses.MultipleNegativesRankingLoss(trained, scale=CARD_RECIPE["mnrl_scale"],
-                                                                   similarity_fct=cos_sim)
+            loss_fns[t.name] = losses.MultipleNegativesRankingLoss(
+                trained, scale=CARD_RECIPE["mnrl_scale"], similarity_fct=cos_sim
+            )
     single = len(tasks) == 1
     kind_batches = {}
     for t in tasks:
@@ -231,8 +268,14 @@ def finetune(train, model=None, *, output_dir, loss: str = "auto", epochs: int |
     ckpt_dir = out / CHECKPOINT_DIR
     if Path(base_name).expanduser().is_dir() and Path(base_name).expanduser().resolve() == out.resolve():
         raise ValueError(f"output_dir {str(out)!r} is the base model's own folder; write the new model elsewhere")
-    run_key = {"data_hash": data_hash, "base_model": base_name, "plan": plan, "learning_rate": float(learning_rate),
-               "random_state": int(random_state), "precision": prec}
+    run_key = {
+        "data_hash": data_hash,
+        "base_model": base_name,
+        "plan": plan,
+        "learning_rate": float(learning_rate),
+        "random_state": int(random_state),
+        "precision": prec,
+    }
     resume_from = resume_point(ckpt_dir, resume, run_key)
 
     cuda = torch.cuda.is_available()
@@ -262,7 +305,8 @@ def finetune(train, model=None, *, output_dir, loss: str = "auto", epochs: int |
         use_cpu=not cuda,
     )
     trainer = SentenceTransformerTrainer(
-        model=trained, args=args,
+        model=trained,
+        args=args,
         train_dataset=sets[tasks[0].name] if single else datasets.DatasetDict(sets),
         loss=loss_fns[tasks[0].name] if single else loss_fns,
         callbacks=[thread_trial_callback(threads)],
@@ -287,9 +331,14 @@ def finetune(train, model=None, *, output_dir, loss: str = "auto", epochs: int |
 
     recipe = {
         "base_model": base_name,
-        "losses": {t.name: (t.loss_name if t.kind == "scored" else
-                            f"MultipleNegativesRankingLoss(scale={CARD_RECIPE['mnrl_scale']:g}, cos_sim)")
-                   for t in tasks},
+        "losses": {
+            t.name: (
+                t.loss_name
+                if t.kind == "scored"
+                else f"MultipleNegativesRankingLoss(scale={CARD_RECIPE['mnrl_scale']:g}, cos_sim)"
+            )
+            for t in tasks
+        },
         "kinds": kinds,
         "batch_sizes": plan["batch_sizes"],
         "batch_samplers": {t.name: ("shuffled" if t.kind == "scored" else "no_duplicates") for t in tasks},
@@ -310,14 +359,25 @@ def finetune(train, model=None, *, output_dir, loss: str = "auto", epochs: int |
         "n_train": sizes,
         "n_eval": len(eval_task) if eval_task is not None else 0,
         "eval_source": eval_source,
-        "versions": {"sentence_transformers": sentence_transformers.__version__,
-                     "transformers": transformers.__version__, "torch": torch.__version__.split("+")[0]},
+        "versions": {
+            "sentence_transformers": sentence_transformers.__version__,
+            "transformers": transformers.__version__,
+            "torch": torch.__version__.split("+")[0],
+        },
     }
     after = _sts(eval_task, str(out), None) if eval_task is not None else None
     result = FinetuneResult(
-        output_dir=str(out), base_model=base_name, before=before, after=after, recipe=recipe, data_hash=data_hash,
-        n_train=sizes, n_eval=recipe["n_eval"], eval_source=eval_source,
-        seconds=time.perf_counter() - t_start, train_seconds=train_seconds,
+        output_dir=str(out),
+        base_model=base_name,
+        before=before,
+        after=after,
+        recipe=recipe,
+        data_hash=data_hash,
+        n_train=sizes,
+        n_eval=recipe["n_eval"],
+        eval_source=eval_source,
+        seconds=time.perf_counter() - t_start,
+        train_seconds=train_seconds,
         pairs_per_second=pairs_done / train_seconds if train_seconds > 0 else float("nan"),
         training_loss=float(output.training_loss) if output is not None else None,
         resumed_from=resume_from,

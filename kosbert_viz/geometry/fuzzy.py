@@ -16,6 +16,7 @@ so that ``sum_j exp(-(d_j - rho) / sigma) = log2(k)``; the directed weights
 >>> G.shape, G.dtype, bool(abs(G - G.T).max() == 0)   # symmetric
 ((200, 200), dtype('float32'), True)
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

@@ -16,6 +16,7 @@ Everything is cached on disk by (input hash, parameters).
 >>> len(res.labels) == len(xy) == len(emb)
 True
 """
+
 from __future__ import annotations
 
 import time
@@ -52,10 +53,23 @@ class Layout:
     timings: dict = field(default_factory=dict)
 
 
-def layout(X, *, cluster_dims: int | None = 5, map_dims: int = 2, n_neighbors: int = 15, metric: str = "cosine",
-           pca_components: int | None = None, map_min_dist: float = 0.1, cluster_epochs: int | None = None,
-           cluster_runs: int = 1, map_epochs: int | None = None, mode: str = "deterministic",
-           random_state: int = 42, cache="auto", show_progress_bar: bool | None = None) -> Layout:
+def layout(
+    X,
+    *,
+    cluster_dims: int | None = 5,
+    map_dims: int = 2,
+    n_neighbors: int = 15,
+    metric: str = "cosine",
+    pca_components: int | None = None,
+    map_min_dist: float = 0.1,
+    cluster_epochs: int | None = None,
+    cluster_runs: int = 1,
+    map_epochs: int | None = None,
+    mode: str = "deterministic",
+    random_state: int = 42,
+    cache="auto",
+    show_progress_bar: bool | None = None,
+) -> Layout:
     """A ``cluster_dims``-D clustering embedding and a ``map_dims``-D map sharing one kNN graph.
 
     Parameters
@@ -89,8 +103,16 @@ def layout(X, *, cluster_dims: int | None = 5, map_dims: int = 2, n_neighbors: i
     if isinstance(cluster_runs, bool) or not isinstance(cluster_runs, (int, np.integer)) or not 1 <= cluster_runs <= 16:
         raise ValueError(f"cluster_runs must be an integer between 1 and 16, got {cluster_runs!r}")
     xhash = array_hash(X)
-    common = dict(metric=metric, n_neighbors=n_neighbors, pca_components=pca_components, mode=mode,
-                  random_state=random_state, cache=cache, show_progress_bar=show_progress_bar, xhash=xhash)
+    common = dict(
+        metric=metric,
+        n_neighbors=n_neighbors,
+        pca_components=pca_components,
+        mode=mode,
+        random_state=random_state,
+        cache=cache,
+        show_progress_bar=show_progress_bar,
+        xhash=xhash,
+    )
     timings = {}
     t = time.perf_counter()
     knn = knn_graph(X, **common)
@@ -105,22 +127,52 @@ def layout(X, *, cluster_dims: int | None = 5, map_dims: int = 2, n_neighbors: i
         if cluster_epochs is None:
             cluster_epochs = default_cluster_epochs(len(X)) if cluster_runs == 1 else ENSEMBLE_EPOCHS
         t = time.perf_counter()
-        runs = [reduce_from_graph(X, "umap", n_components=int(cluster_dims), min_dist=0.0, init="pca", n_epochs=cluster_epochs,
-                        knn=knn, memo=True, **{**common, "random_state": random_state + r})
-                for r in range(int(cluster_runs))]
+        runs = [
+            reduce_from_graph(
+                X,
+                "umap",
+                n_components=int(cluster_dims),
+                min_dist=0.0,
+                init="pca",
+                n_epochs=cluster_epochs,
+                knn=knn,
+                memo=True,
+                **{**common, "random_state": random_state + r},
+            )
+            for r in range(int(cluster_runs))
+        ]
         Zc = runs[0] if cluster_runs == 1 else np.hstack([_standardized(Z) for Z in runs])
         timings["cluster_embedding"] = time.perf_counter() - t
         init = scaled_init(runs[0], map_dims, random_state)
         if map_epochs is None:
             map_epochs = 50 if big else 100
     t = time.perf_counter()
-    Ym = reduce_from_graph(X, "umap", n_components=map_dims, min_dist=map_min_dist, init=init, n_epochs=map_epochs, knn=knn,
-                 memo=True, **common)
+    Ym = reduce_from_graph(
+        X,
+        "umap",
+        n_components=map_dims,
+        min_dist=map_min_dist,
+        init=init,
+        n_epochs=map_epochs,
+        knn=knn,
+        memo=True,
+        **common,
+    )
     timings["map"] = time.perf_counter() - t
-    params = {"cluster_dims": cluster_dims, "map_dims": map_dims, "n_neighbors": n_neighbors, "metric": metric,
-              "pca_components": pca_components, "map_min_dist": map_min_dist, "cluster_epochs": cluster_epochs,
-              "cluster_runs": int(cluster_runs), "map_epochs": map_epochs, "mode": mode, "random_state": random_state,
-              "knn_exact": knn.exact}
+    params = {
+        "cluster_dims": cluster_dims,
+        "map_dims": map_dims,
+        "n_neighbors": n_neighbors,
+        "metric": metric,
+        "pca_components": pca_components,
+        "map_min_dist": map_min_dist,
+        "cluster_epochs": cluster_epochs,
+        "cluster_runs": int(cluster_runs),
+        "map_epochs": map_epochs,
+        "mode": mode,
+        "random_state": random_state,
+        "knn_exact": knn.exact,
+    }
     return Layout(Zc, Ym, knn, params, timings)
 
 
@@ -128,6 +180,4 @@ def _standardized(Z):
     """``Z`` centred and scaled to unit mean square norm (runs side by side weigh the same)."""
     Z = np.asarray(Z, np.float64)
     Z = Z - Z.mean(0)
-    return (Z / max(float(np.sqrt((Z ** 2).sum(1).mean())), 1e-12)).astype(np.float32)
-
-
+    return (Z / max(float(np.sqrt((Z**2).sum(1).mean())), 1e-12)).astype(np.float32)

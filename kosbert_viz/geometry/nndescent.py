@@ -20,6 +20,7 @@ graph on every run for a given seed.
 >>> bool((np.diff(dist, axis=1) >= 0).all())               # nearest first
 True
 """
+
 from __future__ import annotations
 
 import numba
@@ -260,9 +261,18 @@ def _run(Z, k, n_trees, leaf_size, max_candidates, n_iters, delta, kind, seed, c
     return D, I, rounds
 
 
-def nn_descent(Z, k: int, *, metric: str = "cosine", seed: int | None = None, n_trees: int | None = None,
-               leaf_size: int | None = None, max_candidates: int | None = None, n_iters: int | None = None,
-               delta: float = 0.001) -> tuple[np.ndarray, np.ndarray]:
+def nn_descent(
+    Z,
+    k: int,
+    *,
+    metric: str = "cosine",
+    seed: int | None = None,
+    n_trees: int | None = None,
+    leaf_size: int | None = None,
+    max_candidates: int | None = None,
+    n_iters: int | None = None,
+    delta: float = 0.001,
+) -> tuple[np.ndarray, np.ndarray]:
     """``(indices, distances)`` of each row's ``k`` approximate nearest rows, nearest first.
 
     ``Z`` must hold unit-length rows for ``metric="cosine"`` (distance ``1 - dot``). Row ``i``'s
@@ -276,13 +286,23 @@ def nn_descent(Z, k: int, *, metric: str = "cosine", seed: int | None = None, n_
         raise ValueError(f"k must be between 2 and the number of rows ({n}), got {k}")
     if seed is None:
         seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
-    n_trees = n_trees or 5 + int(round(n ** 0.25 / 2))
+    n_trees = n_trees or 5 + int(round(n**0.25 / 2))
     leaf_size = leaf_size or max(10, 2 * k)
     max_candidates = max_candidates or min(60, k)
     n_iters = n_iters or max(5, int(round(np.log2(n))))
     kind = _COSINE if metric == "cosine" else _EUCLIDEAN
-    D, I, _ = _run(Z, int(k), int(n_trees), int(leaf_size), int(max_candidates), int(n_iters), float(delta),
-                   kind, int(seed) % (2**32 - 1), 8 * numba.get_num_threads())
+    D, I, _ = _run(
+        Z,
+        int(k),
+        int(n_trees),
+        int(leaf_size),
+        int(max_candidates),
+        int(n_iters),
+        float(delta),
+        kind,
+        int(seed) % (2**32 - 1),
+        8 * numba.get_num_threads(),
+    )
     order = np.lexsort((I, D), axis=1)
     idx = np.take_along_axis(I, order, axis=1)
     dist = np.maximum(np.take_along_axis(D, order, axis=1), 0)

@@ -15,6 +15,7 @@ by a 2-D map of the same vectors compute it once.
 >>> from sklearn.manifold import Isomap
 >>> xy = kv.reduce(emb, method=Isomap())                 # any fit_transform object (TSNE, ...)
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -133,7 +134,7 @@ def _project(X, *, pca_components, metric, random_state):
     mean = np.zeros(d, np.float32) if metric == "cosine" else X.mean(0, dtype=np.float64).astype(np.float32)
     M = np.zeros((d, d))
     for s in range(0, n, 50_000):
-        B = X[s:s + 50_000] - mean
+        B = X[s : s + 50_000] - mean
         M += B.T @ B
     with _one_blas_thread():
         w, V = np.linalg.eigh(M)
@@ -142,7 +143,7 @@ def _project(X, *, pca_components, metric, random_state):
     V = V.astype(np.float32)
     Y = np.empty((n, p), np.float32)
     for s in range(0, n, 50_000):
-        Y[s:s + 50_000] = (X[s:s + 50_000] - mean) @ V
+        Y[s : s + 50_000] = (X[s : s + 50_000] - mean) @ V
     return Y
 
 
@@ -215,9 +216,17 @@ def _rerank(Z, cand, k, metric):
     return idx, dist
 
 
-def nearest_neighbors(X, *, n_neighbors: int = 15, metric: str = "cosine", pca_components: int | None = None,
-                      mode: str = "deterministic", random_state: int = 42, cache="auto",
-                      show_progress_bar: bool | None = None) -> KNNGraph:
+def nearest_neighbors(
+    X,
+    *,
+    n_neighbors: int = 15,
+    metric: str = "cosine",
+    pca_components: int | None = None,
+    mode: str = "deterministic",
+    random_state: int = 42,
+    cache="auto",
+    show_progress_bar: bool | None = None,
+) -> KNNGraph:
     """The neighbour graph that every UMAP of ``X`` shares (computed once, stored on disk).
 
     Exact below 8,192 points; above, NN-descent (:mod:`kosbert_viz.geometry.nndescent`) on the unit vectors
@@ -245,13 +254,22 @@ def nearest_neighbors(X, *, n_neighbors: int = 15, metric: str = "cosine", pca_c
     >>> xy = kv.reduce(emb, knn=knn)                         # reuses the graph
     """
     X = check_matrix(X)
-    return knn_graph(X, n_neighbors=n_neighbors, metric=metric, pca_components=pca_components, mode=mode,
-                      random_state=random_state, cache=cache, show_progress_bar=show_progress_bar,
-                      xhash=array_hash(X))
+    return knn_graph(
+        X,
+        n_neighbors=n_neighbors,
+        metric=metric,
+        pca_components=pca_components,
+        mode=mode,
+        random_state=random_state,
+        cache=cache,
+        show_progress_bar=show_progress_bar,
+        xhash=array_hash(X),
+    )
 
 
-def knn_graph(X, *, n_neighbors, metric, pca_components, mode, random_state, cache, show_progress_bar,
-               xhash: str) -> KNNGraph:
+def knn_graph(
+    X, *, n_neighbors, metric, pca_components, mode, random_state, cache, show_progress_bar, xhash: str
+) -> KNNGraph:
     """:func:`nearest_neighbors` of checked ``X`` whose content hash ``xhash`` the caller has."""
     check_mode(mode)
     if metric not in ("cosine", "euclidean"):
@@ -261,9 +279,17 @@ def knn_graph(X, *, n_neighbors, metric, pca_components, mode, random_state, cac
         raise ValueError(f"need at least 3 points for a neighbour graph, got {n}")
     k = int(max(2, min(n_neighbors, n - 1)))
     exact = n < _EXACT_KNN_BELOW
-    params = {"k": k, "metric": metric, "pca": pca_components, "exact": exact, "seed": random_state,
-              "candidates": _CANDIDATES, "search": _SEARCH, "v": 5,
-              "mode": "exact" if exact else mode}
+    params = {
+        "k": k,
+        "metric": metric,
+        "pca": pca_components,
+        "exact": exact,
+        "seed": random_state,
+        "candidates": _CANDIDATES,
+        "search": _SEARCH,
+        "v": 5,
+        "mode": "exact" if exact else mode,
+    }
     key = _params_key(xhash, "knn", params)
     hit = _memo_get(key)
     if hit is not None:
@@ -311,10 +337,24 @@ def scaled_init(Z: np.ndarray, n_components: int, random_state: int) -> np.ndarr
     return (Y + rng.normal(scale=1e-4, size=Y.shape)).astype(np.float32)
 
 
-def reduce(X, method="umap", *, n_components: int = 2, metric: str = "cosine", n_neighbors: int = 15,
-           min_dist: float = 0.1, pca_components: int | None = None, mode: str = "deterministic",
-           random_state: int = 42, init="spectral", n_epochs: int | None = None, knn: KNNGraph | None = None,
-           cache="auto", memo: bool = True, show_progress_bar: bool | None = None) -> np.ndarray:
+def reduce(
+    X,
+    method="umap",
+    *,
+    n_components: int = 2,
+    metric: str = "cosine",
+    n_neighbors: int = 15,
+    min_dist: float = 0.1,
+    pca_components: int | None = None,
+    mode: str = "deterministic",
+    random_state: int = 42,
+    init="spectral",
+    n_epochs: int | None = None,
+    knn: KNNGraph | None = None,
+    cache="auto",
+    memo: bool = True,
+    show_progress_bar: bool | None = None,
+) -> np.ndarray:
     """Lay out vectors in ``n_components`` dimensions.
 
     Parameters
@@ -343,14 +383,45 @@ def reduce(X, method="umap", *, n_components: int = 2, metric: str = "cosine", n
     >>> kv.reduce(emb, n_components=3).shape                 # a 3-D map
     (480, 3)
     """
-    return reduce_from_graph(X, method, n_components=n_components, metric=metric, n_neighbors=n_neighbors, min_dist=min_dist,
-                   pca_components=pca_components, mode=mode, random_state=random_state, init=init,
-                   n_epochs=n_epochs, knn=knn, cache=cache, memo=memo, show_progress_bar=show_progress_bar,
-                   xhash=None)
+    return reduce_from_graph(
+        X,
+        method,
+        n_components=n_components,
+        metric=metric,
+        n_neighbors=n_neighbors,
+        min_dist=min_dist,
+        pca_components=pca_components,
+        mode=mode,
+        random_state=random_state,
+        init=init,
+        n_epochs=n_epochs,
+        knn=knn,
+        cache=cache,
+        memo=memo,
+        show_progress_bar=show_progress_bar,
+        xhash=None,
+    )
 
 
-def reduce_from_graph(X, method, *, n_components, metric, n_neighbors, min_dist, pca_components, mode, random_state, init,
-            n_epochs, knn, cache, memo, show_progress_bar, xhash: str | None) -> np.ndarray:
+def reduce_from_graph(
+    X,
+    method,
+    *,
+    n_components,
+    metric,
+    n_neighbors,
+    min_dist,
+    pca_components,
+    mode,
+    random_state,
+    init,
+    n_epochs,
+    knn,
+    cache,
+    memo,
+    show_progress_bar,
+    xhash: str | None,
+) -> np.ndarray:
     """:func:`reduce`, given the content hash ``xhash`` of ``X`` when the caller has it (else None)."""
     check_mode(mode)
     if not isinstance(n_components, (int, np.integer)) or n_components < 1:
@@ -378,9 +449,19 @@ def reduce_from_graph(X, method, *, n_components, metric, n_neighbors, min_dist,
         raise ValueError(f"an init array must have shape {(n, n_components)}, got {np.shape(init)}")
     import umap
 
-    params = {"n_components": int(n_components), "metric": metric, "k": int(n_neighbors), "min_dist": float(min_dist),
-              "pca": pca_components, "mode": mode, "seed": random_state, "init": init_tag, "n_epochs": n_epochs,
-              "umap": umap.__version__, "v": 4}
+    params = {
+        "n_components": int(n_components),
+        "metric": metric,
+        "k": int(n_neighbors),
+        "min_dist": float(min_dist),
+        "pca": pca_components,
+        "mode": mode,
+        "seed": random_state,
+        "init": init_tag,
+        "n_epochs": n_epochs,
+        "umap": umap.__version__,
+        "v": 4,
+    }
     key = _params_key(xhash, "umap", params)
     if memo:
         hit = _memo_get(key)
@@ -392,16 +473,32 @@ def reduce_from_graph(X, method, *, n_components, metric, n_neighbors, min_dist,
         Y = got["coords"]
     else:
         if knn is None:
-            knn = knn_graph(X, n_neighbors=n_neighbors, metric=metric, pca_components=pca_components, mode=mode,
-                             random_state=random_state, cache=cache, show_progress_bar=show_progress_bar,
-                             xhash=xhash)
+            knn = knn_graph(
+                X,
+                n_neighbors=n_neighbors,
+                metric=metric,
+                pca_components=pca_components,
+                mode=mode,
+                random_state=random_state,
+                cache=cache,
+                show_progress_bar=show_progress_bar,
+                xhash=xhash,
+            )
         elif len(knn.indices) != n:
             raise ValueError(f"knn was built on {len(knn.indices)} points, X has {n}")
         show = want_progress(show_progress_bar, n)
         with Stages([f"umap {n_components}-d"], show=show, desc="reduce") as st:
             with st(f"umap {n_components}-d", f"{n:,} points"):
-                Y = _umap(knn, n_components=n_components, n_neighbors=n_neighbors, min_dist=min_dist,
-                          init=init, n_epochs=n_epochs, mode=mode, random_state=random_state)
+                Y = _umap(
+                    knn,
+                    n_components=n_components,
+                    n_neighbors=n_neighbors,
+                    min_dist=min_dist,
+                    init=init,
+                    n_epochs=n_epochs,
+                    mode=mode,
+                    random_state=random_state,
+                )
         if store:
             store.put(key, {"coords": Y}, params)
     Y = np.ascontiguousarray(Y, dtype=np.float32)
@@ -461,8 +558,10 @@ def _umap(knn: KNNGraph, *, n_components, n_neighbors, min_dist, init, n_epochs,
     try:
         from umap.umap_ import find_ab_params, simplicial_set_embedding
     except ImportError as exc:  # pragma: no cover - core dependency
-        raise ImportError('reduce(method="umap") needs umap-learn: pip install kosbert_viz '
-                          "(conda: conda install -c conda-forge umap-learn)") from exc
+        raise ImportError(
+            'reduce(method="umap") needs umap-learn: pip install kosbert_viz '
+            "(conda: conda install -c conda-forge umap-learn)"
+        ) from exc
     n = len(knn.indices)
     k = min(int(n_neighbors), knn.n_neighbors)
     det = mode == "deterministic"
@@ -479,7 +578,23 @@ def _umap(knn: KNNGraph, *, n_components, n_neighbors, min_dist, init, n_epochs,
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*(disconnected|Graph is not fully connected).*")
         Y, _ = simplicial_set_embedding(
-            knn.data, graph, int(n_components), 1.0, a, b, 1.0, 5, int(n_epochs), init, rng, knn.metric, {},
-            False, {}, False, parallel=not det, verbose=False,
+            knn.data,
+            graph,
+            int(n_components),
+            1.0,
+            a,
+            b,
+            1.0,
+            5,
+            int(n_epochs),
+            init,
+            rng,
+            knn.metric,
+            {},
+            False,
+            {},
+            False,
+            parallel=not det,
+            verbose=False,
         )
     return Y

@@ -15,6 +15,7 @@ one) never needs a 1M x n_queries matrix. An approximate faiss index (the ``ann`
 extra) can take over for big corpora; its recall@k is then measured against the
 exact answer on a sample of the queries and reported in ``result.attrs["search"]``.
 """
+
 from __future__ import annotations
 
 import time
@@ -33,13 +34,13 @@ if TYPE_CHECKING:
 
 __all__ = ["search", "duplicates", "keep_one_per_group", "build_index", "AnnIndex"]
 
-_QUERY_BLOCK = 1024     # queries scored at once
-_CORPUS_BLOCK = 16384   # corpus rows scored at once: the score block is at most 1024 x 16384 float32 (64 MiB)
-_GROUP_SAMPLE = 1000    # members used for a group's mean similarity when a group is larger than this
-
+_QUERY_BLOCK = 1024  # queries scored at once
+_CORPUS_BLOCK = 16384  # corpus rows scored at once: the score block is at most 1024 x 16384 float32 (64 MiB)
+_GROUP_SAMPLE = 1000  # members used for a group's mean similarity when a group is larger than this
 
 
 # --------------------------------------------------------------------------- inputs
+
 
 def as_matrix(X, name: str) -> np.ndarray:
     """A 2-D float array view (no copy for float32/float64 arrays and memmaps)."""
@@ -74,8 +75,9 @@ def _queries(queries, model, cache, dim: int):
         labels = list(range(len(Q)))
     else:
         if not isinstance(queries, Iterable):
-            raise TypeError(f"queries must be a str, a list of str or an array of vectors, "
-                            f"got {type(queries).__name__}")
+            raise TypeError(
+                f"queries must be a str, a list of str or an array of vectors, got {type(queries).__name__}"
+            )
         labels = list(queries)
         if labels and not all(isinstance(q, str) for q in labels):
             if all(np.ndim(q) == 1 and not isinstance(q, str) for q in labels):
@@ -83,8 +85,9 @@ def _queries(queries, model, cache, dim: int):
                 labels = list(range(len(Q)))
                 return checked_unit_rows(Q, "queries"), labels
             bad = next(i for i, q in enumerate(labels) if not isinstance(q, str))
-            raise TypeError(f"queries[{bad}] is {type(labels[bad]).__name__}; "
-                            f"give all queries as str or all as vectors")
+            raise TypeError(
+                f"queries[{bad}] is {type(labels[bad]).__name__}; give all queries as str or all as vectors"
+            )
         if not labels:
             raise ValueError("queries is empty")
 
@@ -92,15 +95,24 @@ def _queries(queries, model, cache, dim: int):
     if len(Q) == 0:
         raise ValueError("queries is empty")
     if Q.shape[1] != dim:
-        raise ValueError(f"queries have dimension {Q.shape[1]} but the corpus has {dim} "
-                         f"(were they encoded with the same model?)")
+        raise ValueError(
+            f"queries have dimension {Q.shape[1]} but the corpus has {dim} (were they encoded with the same model?)"
+        )
     return checked_unit_rows(Q, "queries"), labels
 
 
 # --------------------------------------------------------------------------- exact top-k
 
-def exact_topk(Q: np.ndarray, corpus: np.ndarray, k: int, *, corpus_block: int = _CORPUS_BLOCK,
-                query_block: int = _QUERY_BLOCK, exclude_self_from: int | None = None):
+
+def exact_topk(
+    Q: np.ndarray,
+    corpus: np.ndarray,
+    k: int,
+    *,
+    corpus_block: int = _CORPUS_BLOCK,
+    query_block: int = _QUERY_BLOCK,
+    exclude_self_from: int | None = None,
+):
     """Exact cosine top-k of unit rows ``Q`` against ``corpus`` (any norms), block by block.
 
     ``exclude_self_from``: Q[i] is corpus row ``exclude_self_from + i``; that pair is skipped.
@@ -117,11 +129,11 @@ def exact_topk(Q: np.ndarray, corpus: np.ndarray, k: int, *, corpus_block: int =
         return best_v, best_i
     with torch.inference_mode():
         for qs in range(0, nq, query_block):
-            q = torch.from_numpy(np.ascontiguousarray(Q[qs:qs + query_block]))
+            q = torch.from_numpy(np.ascontiguousarray(Q[qs : qs + query_block]))
             bv = torch.full((len(q), k), -float("inf"))
             bi = torch.full((len(q), k), -1, dtype=torch.int64)
             for cs in range(0, n, corpus_block):
-                c = np.ascontiguousarray(corpus[cs:cs + corpus_block], dtype=np.float32)
+                c = np.ascontiguousarray(corpus[cs : cs + corpus_block], dtype=np.float32)
                 norms = np.linalg.norm(c, axis=1)
                 bad = ~np.isfinite(norms)
                 if bad.any():
@@ -145,12 +157,13 @@ def exact_topk(Q: np.ndarray, corpus: np.ndarray, k: int, *, corpus_block: int =
                 i = torch.cat([bi, i + cs], 1)
                 bv, pos = torch.topk(v, k, dim=1)
                 bi = torch.gather(i, 1, pos)
-            best_v[qs:qs + len(q)] = bv.numpy()
-            best_i[qs:qs + len(q)] = bi.numpy()
+            best_v[qs : qs + len(q)] = bv.numpy()
+            best_i[qs : qs + len(q)] = bi.numpy()
     return best_v, best_i
 
 
 # --------------------------------------------------------------------------- approximate index
+
 
 class AnnIndex:
     """An approximate cosine index (faiss inverted file over unit vectors).
@@ -160,10 +173,19 @@ class AnnIndex:
     reports the recall it reached.
     """
 
-    def __init__(self, corpus_embeddings, *, nlist: int | None = None, nprobe: int | None = None,
-                 train_size: int | None = None, random_state: int = 0, add_block: int = 65536):
-        faiss = require("faiss", extra="ann", feature="the approximate index",
-                        conda="conda install -c conda-forge faiss-cpu")
+    def __init__(
+        self,
+        corpus_embeddings,
+        *,
+        nlist: int | None = None,
+        nprobe: int | None = None,
+        train_size: int | None = None,
+        random_state: int = 0,
+        add_block: int = 65536,
+    ):
+        faiss = require(
+            "faiss", extra="ann", feature="the approximate index", conda="conda install -c conda-forge faiss-cpu"
+        )
         X = as_matrix(corpus_embeddings, "corpus_embeddings")
         n, dim = X.shape
         if n < 2:
@@ -181,7 +203,7 @@ class AnnIndex:
         index.cp.seed = int(random_state)
         index.train(checked_unit_rows(X[sample], "corpus_embeddings"))
         for s in range(0, n, add_block):
-            index.add(checked_unit_rows(X[s:s + add_block], "corpus_embeddings", s))
+            index.add(checked_unit_rows(X[s : s + add_block], "corpus_embeddings", s))
         index.nprobe = self.nprobe
         self._index, self._quantizer = index, quantizer
         self.n, self.dim = n, dim
@@ -200,8 +222,14 @@ class AnnIndex:
         return scores, idx.astype(np.int64)
 
 
-def build_index(corpus_embeddings, *, nlist: int | None = None, nprobe: int | None = None,
-                train_size: int | None = None, random_state: int = 0) -> AnnIndex:
+def build_index(
+    corpus_embeddings,
+    *,
+    nlist: int | None = None,
+    nprobe: int | None = None,
+    train_size: int | None = None,
+    random_state: int = 0,
+) -> AnnIndex:
     """Build an approximate cosine index (faiss IVF-Flat) for :func:`search`.
 
     ``nlist`` inverted lists (default sqrt(n)) and ``nprobe`` lists visited per
@@ -223,9 +251,22 @@ def _recall(approx_idx: np.ndarray, exact_idx: np.ndarray) -> float:
 
 # --------------------------------------------------------------------------- search
 
-def search(queries, corpus_embeddings, texts=None, *, top_k: int = 10, model=None, index="exact",
-           ann_threshold: int = 1_000_000, nprobe: int | None = None, recall_sample: int = 100,
-           cache="auto", chunk_size: int = _CORPUS_BLOCK, random_state: int = 0) -> pd.DataFrame:
+
+def search(
+    queries,
+    corpus_embeddings,
+    texts=None,
+    *,
+    top_k: int = 10,
+    model=None,
+    index="exact",
+    ann_threshold: int = 1_000_000,
+    nprobe: int | None = None,
+    recall_sample: int = 100,
+    cache="auto",
+    chunk_size: int = _CORPUS_BLOCK,
+    random_state: int = 0,
+) -> pd.DataFrame:
     """The ``top_k`` corpus rows most cosine-similar to each query.
 
     Parameters
@@ -265,8 +306,11 @@ def search(queries, corpus_embeddings, texts=None, *, top_k: int = 10, model=Non
     """
     import pandas as pd
 
-    C = corpus_embeddings if isinstance(corpus_embeddings, AnnIndex) else as_matrix(corpus_embeddings,
-                                                                                     "corpus_embeddings")
+    C = (
+        corpus_embeddings
+        if isinstance(corpus_embeddings, AnnIndex)
+        else as_matrix(corpus_embeddings, "corpus_embeddings")
+    )
     if isinstance(index, AnnIndex):
         ann = index
         if not isinstance(C, AnnIndex) and len(C) != len(ann):
@@ -308,18 +352,21 @@ def search(queries, corpus_embeddings, texts=None, *, top_k: int = 10, model=Non
     keep = idx >= 0
     q_row, rank = np.nonzero(keep)
     hit = idx[keep]
-    df = pd.DataFrame({
-        "query": [labels[i] for i in q_row],
-        "rank": (rank + 1).astype(np.int64),
-        "score": scores[keep].astype(np.float64),
-        "text": [texts[i] for i in hit] if texts is not None else [None] * len(hit),
-        "index": hit,
-    })
+    df = pd.DataFrame(
+        {
+            "query": [labels[i] for i in q_row],
+            "rank": (rank + 1).astype(np.int64),
+            "score": scores[keep].astype(np.float64),
+            "text": [texts[i] for i in hit] if texts is not None else [None] * len(hit),
+            "index": hit,
+        }
+    )
     df.attrs["search"] = info
     return df
 
 
 # --------------------------------------------------------------------------- near-duplicates
+
 
 def _group_stats(X: np.ndarray, members: np.ndarray, rng) -> tuple[float, float, int]:
     """(mean, min) pairwise cosine within a group and its most central member."""
@@ -332,8 +379,17 @@ def _group_stats(X: np.ndarray, members: np.ndarray, rng) -> tuple[float, float,
     return float(S[off].mean()), float(S[off].min()), int(central)
 
 
-def duplicates(embeddings, texts=None, *, threshold: float | str | None = "auto", top_k: int = 10,
-               min_size: int = 2, chunk_size: int = _CORPUS_BLOCK, index=None, random_state: int = 0) -> pd.DataFrame:
+def duplicates(
+    embeddings,
+    texts=None,
+    *,
+    threshold: float | str | None = "auto",
+    top_k: int = 10,
+    min_size: int = 2,
+    chunk_size: int = _CORPUS_BLOCK,
+    index=None,
+    random_state: int = 0,
+) -> pd.DataFrame:
     """Groups of near-duplicate texts (paraphrase mining by chunked top-k).
 
     Each text is compared with its ``top_k`` nearest neighbours (blocks of the corpus at a
@@ -379,8 +435,11 @@ def duplicates(embeddings, texts=None, *, threshold: float | str | None = "auto"
     n = len(X)
     texts = _as_texts(texts, n)
     auto = threshold is None or (isinstance(threshold, str) and threshold == "auto")
-    if not auto and (isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number))
-                     or not -1.0 <= float(threshold) <= 1.0):
+    if not auto and (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, (int, float, np.number))
+        or not -1.0 <= float(threshold) <= 1.0
+    ):
         raise ValueError(f"threshold must be a cosine similarity between -1 and 1 or 'auto', got {threshold!r}")
     if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
         raise ValueError(f"top_k must be a positive integer, got {top_k!r}")
@@ -391,7 +450,7 @@ def duplicates(embeddings, texts=None, *, threshold: float | str | None = "auto"
 
     rows, cols, vals = [], [], []
     for s in range(0, n, _QUERY_BLOCK):
-        Q = checked_unit_rows(X[s:s + _QUERY_BLOCK], "embeddings", s)
+        Q = checked_unit_rows(X[s : s + _QUERY_BLOCK], "embeddings", s)
         if index is None:
             v, i = exact_topk(Q, X, top_k, corpus_block=chunk_size, exclude_self_from=s)
         else:
@@ -423,13 +482,21 @@ def duplicates(embeddings, texts=None, *, threshold: float | str | None = "auto"
         starts = np.concatenate([[0], np.cumsum(sizes)])
         rng = np.random.default_rng(random_state)
         for label in np.nonzero(sizes >= min_size)[0]:
-            members = order[starts[label]:starts[label + 1]]
+            members = order[starts[label] : starts[label + 1]]
             mean_sim, min_sim, central = _group_stats(X, members, rng)
-            records.append({"size": len(members), "mean_similarity": mean_sim, "min_similarity": min_sim,
-                            "representative": central, "indices": members.tolist(),
-                            "texts": [texts[i] for i in members] if texts is not None else None})
-    groups = pd.DataFrame(records, columns=["size", "mean_similarity", "min_similarity", "representative",
-                                            "indices", "texts"])
+            records.append(
+                {
+                    "size": len(members),
+                    "mean_similarity": mean_sim,
+                    "min_similarity": min_sim,
+                    "representative": central,
+                    "indices": members.tolist(),
+                    "texts": [texts[i] for i in members] if texts is not None else None,
+                }
+            )
+    groups = pd.DataFrame(
+        records, columns=["size", "mean_similarity", "min_similarity", "representative", "indices", "texts"]
+    )
     groups = groups.sort_values(["size", "mean_similarity"], ascending=[False, False], ignore_index=True)
     groups.insert(0, "group", np.arange(len(groups), dtype=np.int64))
     groups.attrs["pairs"] = pairs
@@ -438,10 +505,10 @@ def duplicates(embeddings, texts=None, *, threshold: float | str | None = "auto"
     return groups
 
 
-_AUTO_MAX_GROUP = 0.01   # "auto": no group may chain more than this share of the distinct texts ...
-_AUTO_MIN_CAP = 20       # ... or this many, whichever is larger
-_AUTO_Z = 3.0            # and a link must be this many random-pair standard deviations above their mean
-_AUTO_MIN_TEXTS = 100    # with fewer distinct texts, "auto" links only pairs of at least _AUTO_SMALL
+_AUTO_MAX_GROUP = 0.01  # "auto": no group may chain more than this share of the distinct texts ...
+_AUTO_MIN_CAP = 20  # ... or this many, whichever is larger
+_AUTO_Z = 3.0  # and a link must be this many random-pair standard deviations above their mean
+_AUTO_MIN_TEXTS = 100  # with fewer distinct texts, "auto" links only pairs of at least _AUTO_SMALL
 _AUTO_SMALL = 0.95
 
 
@@ -483,8 +550,14 @@ def _auto_threshold(X, r, c, v, random_state):
             if largest > cap:
                 break
         chosen = float(t)
-    rule = {"rule": "auto", "random_pair_mean": round(mu, 4), "random_pair_sd": round(sd, 4),
-            "floor": round(floor, 4), "max_group": cap, "threshold": chosen}
+    rule = {
+        "rule": "auto",
+        "random_pair_mean": round(mu, 4),
+        "random_pair_sd": round(sd, 4),
+        "floor": round(floor, 4),
+        "max_group": cap,
+        "threshold": chosen,
+    }
     return max(chosen, floor), rule
 
 
@@ -510,4 +583,3 @@ def keep_one_per_group(groups, n: int, *, keep: str = "representative") -> np.nd
         mask[members] = False
         mask[rep if keep == "representative" else members.min()] = True
     return mask
-

@@ -39,6 +39,7 @@ by the clock of the result's zone.
 >>> parse_dates(["2024-01-01T00:00Z", "2024-01-01 09:00"], tz="Asia/Seoul").dt.strftime("%d %H:%M %Z").tolist()
 ['01 09:00 KST', '01 09:00 KST']
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -59,8 +60,11 @@ __all__ = ["parse_dates", "DATE_FORMATS", "expected_formats", "check_tz", "DateE
 # (label, pattern every cell must match, strptime format), tried in this order
 DATE_FORMATS = (
     ("YYYY-MM-DD", r"\d{4}-\d{1,2}-\d{1,2}", "%Y-%m-%d"),
-    ("YYYY-MM-DD HH:MM[:SS] (ISO 8601, with or without a zone such as +09:00 or Z)",
-     r"\d{4}-\d{1,2}-\d{1,2}[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?", "ISO8601"),
+    (
+        "YYYY-MM-DD HH:MM[:SS] (ISO 8601, with or without a zone such as +09:00 or Z)",
+        r"\d{4}-\d{1,2}-\d{1,2}[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?",
+        "ISO8601",
+    ),
     ("YYYY/MM/DD", r"\d{4}/\d{1,2}/\d{1,2}", "%Y/%m/%d"),
     ("YYYY.MM.DD", r"\d{4}\.\d{1,2}\.\d{1,2}", "%Y.%m.%d"),
     ("YY.MM.DD (NSMC style)", r"\d{2}\.\d{1,2}\.\d{1,2}", "%y.%m.%d"),
@@ -129,8 +133,10 @@ def _from_objects(raw, name):
                 t = t.tz_convert("UTC").tz_localize(None)
             out.append(t)
         else:
-            raise DateError(f"{name}: row {i + 1} has {quoted(str(v))} ({type(v).__name__}), which is not a date; "
-                            "expected one kind of value for the whole column")
+            raise DateError(
+                f"{name}: row {i + 1} has {quoted(str(v))} ({type(v).__name__}), which is not a date; "
+                "expected one kind of value for the whole column"
+            )
     return pd.Series(pd.to_datetime(pd.Series(out, dtype=object)), dtype="datetime64[ns]"), aware, zones
 
 
@@ -142,9 +148,11 @@ def _from_numbers(raw, name):
     years = ok & (v == np.round(v)) & (v >= 1000) & (v <= 9999)
     if (ok & ~years).any():
         i = int(np.flatnonzero(ok & ~years)[0])
-        raise DateError(f"{name}: row {i + 1} has the number {quoted(str(raw.iloc[i]))}, which is not a date; whole "
-                        "numbers 1000-9999 are read as years, and an epoch needs its unit: convert it first, "
-                        "e.g. pd.to_datetime(values, unit='s')")
+        raise DateError(
+            f"{name}: row {i + 1} has the number {quoted(str(raw.iloc[i]))}, which is not a date; whole "
+            "numbers 1000-9999 are read as years, and an epoch needs its unit: convert it first, "
+            "e.g. pd.to_datetime(values, unit='s')"
+        )
     out = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns]")
     out[years] = pd.to_datetime(v[years].astype(np.int64).astype(str), format="%Y")
     return _naive(out)
@@ -189,8 +197,9 @@ def _from_strings(raw, name, date_format, hint):
     text = raw.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)).str.strip()
     empty = _empty(raw, text)
     if empty.all():
-        raise DateError(f"{name} has no dates (every cell is empty); expected dates such as 2024-05-31 "
-                        f"({expected_formats()})")
+        raise DateError(
+            f"{name} has no dates (every cell is empty); expected dates such as 2024-05-31 ({expected_formats()})"
+        )
     candidates = [(f"date_format {date_format!r}", None, date_format)] if date_format else list(DATE_FORMATS)
     best = None
     for label, pattern, fmt in candidates:
@@ -208,11 +217,14 @@ def _from_strings(raw, name, date_format, hint):
             best = (bad, label)
     bad, _ = best
     first = int(bad.argmax())
-    expected = (f"the format {date_format!r}" if date_format
-                else f"one format for the whole column: {expected_formats()}")
-    raise DateError(f"{name}: row {first + 1} has {quoted(str(raw.iloc[first]))}, which is not a date "
-                    f"({int(bad.sum())} of {int((~empty).sum())} dated rows fail); expected {expected}; or {hint} "
-                    "(strptime codes, e.g. '%d/%m/%Y')")
+    expected = (
+        f"the format {date_format!r}" if date_format else f"one format for the whole column: {expected_formats()}"
+    )
+    raise DateError(
+        f"{name}: row {first + 1} has {quoted(str(raw.iloc[first]))}, which is not a date "
+        f"({int(bad.sum())} of {int((~empty).sum())} dated rows fail); expected {expected}; or {hint} "
+        "(strptime codes, e.g. '%d/%m/%Y')"
+    )
 
 
 def _from_values(raw, name, date_format, hint):
@@ -230,10 +242,12 @@ def _mixed_zones_error(raw, aware, dated, name, tz_hint):
     first = int(dated.argmax())
     row = int(np.flatnonzero(dated & (aware != aware[first]))[0])
     has = "has a time zone" if aware[row] else "has no time zone"
-    return DateError(f"{name}: row {row + 1} has {quoted(str(raw.iloc[row]))}, which {has}, while row "
-                     f"{first + 1} ({quoted(str(raw.iloc[first]))}) {'has one' if aware[first] else 'has none'}; "
-                     f"{tz_hint} (an IANA name such as 'Asia/Seoul') to read the rows without a zone in ZONE and "
-                     "convert the others to it")
+    return DateError(
+        f"{name}: row {row + 1} has {quoted(str(raw.iloc[row]))}, which {has}, while row "
+        f"{first + 1} ({quoted(str(raw.iloc[first]))}) {'has one' if aware[first] else 'has none'}; "
+        f"{tz_hint} (an IANA name such as 'Asia/Seoul') to read the rows without a zone in ZONE and "
+        "convert the others to it"
+    )
 
 
 def _in_one_zone(raw, values, aware, zones, tz, name, tz_hint):
@@ -255,14 +269,23 @@ def _in_one_zone(raw, values, aware, zones, tz, name, tz_hint):
             at = values[local].dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
         if at.isna().any():
             row = int(at.index[at.isna().to_numpy()][0])
-            raise DateError(f"{name}: row {row + 1} has {quoted(str(raw.iloc[row]))}, a clock time that does not "
-                            f"exist or is ambiguous in {tz} (a daylight-saving change); write it with its offset")
+            raise DateError(
+                f"{name}: row {row + 1} has {quoted(str(raw.iloc[row]))}, a clock time that does not "
+                f"exist or is ambiguous in {tz} (a daylight-saving change); write it with its offset"
+            )
         utc[local] = at.dt.tz_convert("UTC").dt.tz_localize(None)
     return utc.dt.tz_localize("UTC").dt.tz_convert(tz).astype(pd.DatetimeTZDtype("ns", tz))
 
 
-def parse_dates(values, *, date_format: str | None = None, tz=None, name: str = "dates",
-                hint: str = "give the format", tz_hint: str = "pass tz=ZONE") -> pd.Series:
+def parse_dates(
+    values,
+    *,
+    date_format: str | None = None,
+    tz=None,
+    name: str = "dates",
+    hint: str = "give the format",
+    tz_hint: str = "pass tz=ZONE",
+) -> pd.Series:
     """``values`` as a datetime64 Series (NaT only for empty cells), read by one format, in one zone (see the
     module: naive when no value has a zone and ``tz`` is None, else in one zone).
 
@@ -277,8 +300,11 @@ def parse_dates(values, *, date_format: str | None = None, tz=None, name: str = 
     import pandas as pd
 
     tz = check_tz(tz)
-    raw = values if isinstance(values, pd.Series) else pd.Series(np.asarray(values, dtype=object)
-                                                               if not hasattr(values, "dtype") else values)
+    raw = (
+        values
+        if isinstance(values, pd.Series)
+        else pd.Series(np.asarray(values, dtype=object) if not hasattr(values, "dtype") else values)
+    )
     raw = raw.reset_index(drop=True)
     if pd.api.types.is_datetime64_any_dtype(raw.dtype):
         read = _from_datetime64(raw)

@@ -12,6 +12,7 @@ that names the file, the problem and the fix; never a pandas traceback.
 >>> df["리뷰"].tolist(), info["encoding"], info["sep"]
 (['배송이 빨라요', '환불이 늦어요'], 'cp949', ';')
 """
+
 from __future__ import annotations
 
 import bz2
@@ -62,8 +63,10 @@ def _check_encoding(encoding: str) -> str:
     try:
         return codecs.lookup(encoding).name
     except (LookupError, TypeError):
-        raise ValueError(f"unknown encoding {encoding!r}, expected a codec name such as 'utf-8', 'cp949', "
-                         "'euc-kr' or 'utf-16'; leave it out to detect the encoding") from None
+        raise ValueError(
+            f"unknown encoding {encoding!r}, expected a codec name such as 'utf-8', 'cp949', "
+            "'euc-kr' or 'utf-16'; leave it out to detect the encoding"
+        ) from None
 
 
 def _suffixes(path: Path) -> tuple[str, str | None]:
@@ -80,8 +83,11 @@ def _open(path: Path, compression: str | None):
 
 def _decode_error(path: Path, encoding: str, failure, explicit: bool) -> TableError:
     pos, bad = failure
-    hint = ("leave out the encoding to detect it, or try 'cp949' (Korean Excel CSV) or 'utf-8'" if explicit else
-            "pass the encoding explicitly (e.g. --encoding utf-16 on the command line, encoding='...' in Python)")
+    hint = (
+        "leave out the encoding to detect it, or try 'cp949' (Korean Excel CSV) or 'utf-8'"
+        if explicit
+        else "pass the encoding explicitly (e.g. --encoding utf-16 on the command line, encoding='...' in Python)"
+    )
     return TableError(f"{path} is not valid {encoding}: bytes {bad} at byte {pos:,} cannot be decoded; {hint}")
 
 
@@ -95,7 +101,7 @@ def _decodes(path: Path, compression: str | None, encoding: str) -> tuple[int, s
             try:
                 decoder.decode(block, final=not block)
             except UnicodeDecodeError as exc:
-                return offset + exc.start, exc.object[exc.start:exc.start + 4].hex(" ")
+                return offset + exc.start, exc.object[exc.start : exc.start + 4].hex(" ")
             if not block:
                 return None
             offset += len(block)
@@ -127,12 +133,16 @@ def _detect_encoding(path: Path, compression: str | None, head: bytes) -> str:
         if not binary or name.startswith("utf-16") or name.startswith("utf-32"):
             return name
     if binary:
-        raise TableError(f"{path} looks like a binary file (it holds NUL bytes), not a text table; "
-                         "expected CSV/TSV/TXT text, .xlsx or .parquet (or pass the encoding explicitly)")
+        raise TableError(
+            f"{path} looks like a binary file (it holds NUL bytes), not a text table; "
+            "expected CSV/TSV/TXT text, .xlsx or .parquet (or pass the encoding explicitly)"
+        )
     pos, bad = first_error
-    raise TableError(f"{path} is neither UTF-8 nor CP949/EUC-KR (bytes {bad} at byte {pos:,} cannot be "
-                     "decoded) and its encoding could not be detected; pass it explicitly "
-                     "(e.g. --encoding utf-16 on the command line, encoding='...' in Python)")
+    raise TableError(
+        f"{path} is neither UTF-8 nor CP949/EUC-KR (bytes {bad} at byte {pos:,} cannot be "
+        "decoded) and its encoding could not be detected; pass it explicitly "
+        "(e.g. --encoding utf-16 on the command line, encoding='...' in Python)"
+    )
 
 
 def _sniff_sep(text: str, suffix: str) -> str:
@@ -178,16 +188,19 @@ def _read_excel(path: Path, sheet):
     try:
         book = pd.ExcelFile(path, engine="openpyxl")
     except Exception as exc:
-        raise TableError(f"{path} could not be opened as an Excel workbook ({type(exc).__name__}: {exc}); "
-                         "is it really an .xlsx file? Save it again from Excel, or as CSV") from None
+        raise TableError(
+            f"{path} could not be opened as an Excel workbook ({type(exc).__name__}: {exc}); "
+            "is it really an .xlsx file? Save it again from Excel, or as CSV"
+        ) from None
     with book:
         names = book.sheet_names
         if sheet is None:
             chosen = names[0]
         elif isinstance(sheet, int) and not isinstance(sheet, bool):
             if not 0 <= sheet < len(names):
-                raise ValueError(f"sheet {sheet} does not exist in {path}, expected 0..{len(names) - 1}; "
-                                 f"sheets are {names}")
+                raise ValueError(
+                    f"sheet {sheet} does not exist in {path}, expected 0..{len(names) - 1}; sheets are {names}"
+                )
             chosen = names[sheet]
         elif str(sheet) in names:
             chosen = str(sheet)
@@ -282,8 +295,10 @@ def read_table(path, *, sep: str | None = None, encoding: str | None = None, she
     if len(df.columns) == 0:
         raise TableError(f"{path} has no columns, expected a header line and at least one row")
     if len(df) == 0:
-        raise TableError(f"{path} has a header ({', '.join(map(str, df.columns[:8]))}) but no rows, "
-                         "expected at least one row of data")
+        raise TableError(
+            f"{path} has a header ({', '.join(map(str, df.columns[:8]))}) but no rows, "
+            "expected at least one row of data"
+        )
     df = _as_str_frame(df)
     info.update(path=str(path), rows=len(df), columns=list(df.columns))
     return df, info
@@ -313,20 +328,36 @@ def _read_text(path: Path, suffix: str, compression: str | None, sep: str | None
     if sep_detected:
         sep = _sniff_sep(head_text.lstrip("\ufeff"), suffix)
     try:
-        df = pd.read_csv(path, sep=sep, encoding=encoding, dtype=str, keep_default_na=False,
-                         compression=_PANDAS_COMPRESSION.get(compression), skip_blank_lines=True)
+        df = pd.read_csv(
+            path,
+            sep=sep,
+            encoding=encoding,
+            dtype=str,
+            keep_default_na=False,
+            compression=_PANDAS_COMPRESSION.get(compression),
+            skip_blank_lines=True,
+        )
     except pd.errors.EmptyDataError:
         raise TableError(f"{path} holds no columns, expected a header line and at least one row") from None
     except pd.errors.ParserError as exc:
         msg = str(exc).strip().splitlines()[-1]
-        hint = (f"the separator was detected as {sep_name(sep)}; pass --sep (sep=...) if that is wrong, "
-                "or quote fields that contain it" if sep_detected else
-                "check --sep (sep=...), or quote fields that contain the separator")
+        hint = (
+            f"the separator was detected as {sep_name(sep)}; pass --sep (sep=...) if that is wrong, "
+            "or quote fields that contain it"
+            if sep_detected
+            else "check --sep (sep=...), or quote fields that contain the separator"
+        )
         raise TableError(f"{path} is not a consistent table with separator {sep_name(sep)}: {msg}; {hint}") from None
     except UnicodeDecodeError as exc:  # pragma: no cover - the whole file was decoded above
-        raise _decode_error(path, encoding, (exc.start, exc.object[exc.start:exc.start + 4].hex(" ")),
-                            explicit=not detected) from None
+        raise _decode_error(
+            path, encoding, (exc.start, exc.object[exc.start : exc.start + 4].hex(" ")), explicit=not detected
+        ) from None
     fmt = {".tsv": "tsv", ".tab": "tsv", ".txt": "txt"}.get(suffix, "csv")
-    info = {"format": fmt, "encoding": encoding, "encoding_detected": detected,
-            "sep": None if sep == _ONE_COLUMN else sep, "sep_detected": sep_detected}
+    info = {
+        "format": fmt,
+        "encoding": encoding,
+        "encoding_detected": detected,
+        "sep": None if sep == _ONE_COLUMN else sep,
+        "sep_detected": sep_detected,
+    }
     return df, info

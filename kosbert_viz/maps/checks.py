@@ -1,4 +1,5 @@
 """Checks a saved map relies on: which model made it, and that its files are the files it saved."""
+
 from __future__ import annotations
 
 import hashlib
@@ -13,14 +14,21 @@ __all__ = ["model_identity", "encoder_info", "check_model", "sha256_file", "chec
 def model_identity(info: dict) -> dict:
     """What makes two encoders the same model (precision and device aside)."""
     details = info.get("details") or {}
-    return {"name": info.get("name"), "dim": info.get("dim"),
-            "revision": details.get("revision", info.get("revision")),
-            "weights": details.get("weights", info.get("weights_hash"))}
+    return {
+        "name": info.get("name"),
+        "dim": info.get("dim"),
+        "revision": details.get("revision", info.get("revision")),
+        "weights": details.get("weights", info.get("weights_hash")),
+    }
 
 
 def encoder_info(encoder) -> dict:
-    return {"name": encoder.name, "fingerprint": encoder.fingerprint, "dim": int(encoder.dim),
-            "details": json.loads(json.dumps(encoder.details, default=str))}
+    return {
+        "name": encoder.name,
+        "fingerprint": encoder.fingerprint,
+        "dim": int(encoder.dim),
+        "details": json.loads(json.dumps(encoder.details, default=str)),
+    }
 
 
 def check_model(saved: dict, encoder, *, what: str = "this map") -> None:
@@ -30,8 +38,10 @@ def check_model(saved: dict, encoder, *, what: str = "this map") -> None:
     their vectors differ by rounding only.
     """
     if not saved or not saved.get("name"):
-        raise ModelMismatchError(f"{what} does not record the model that made it, so texts cannot be placed "
-                                 "into it safely; rebuild it with kv.map_texts")
+        raise ModelMismatchError(
+            f"{what} does not record the model that made it, so texts cannot be placed "
+            "into it safely; rebuild it with kv.map_texts"
+        )
     if saved.get("fingerprint") == encoder.fingerprint:
         return
     got = model_identity(encoder_info(encoder))
@@ -41,12 +51,17 @@ def check_model(saved: dict, encoder, *, what: str = "this map") -> None:
         raise ModelMismatchError(
             f"{what} was made with the model {saved.get('name')!r} (fingerprint {saved.get('fingerprint')}), "
             f"got {encoder.name!r} (fingerprint {encoder.fingerprint}): {diff}. Vectors of different models "
-            f"are not comparable; use model={saved.get('name')!r} or rebuild the map with the new model")
+            f"are not comparable; use model={saved.get('name')!r} or rebuild the map with the new model"
+        )
     import warnings
 
-    warnings.warn(f"{what} was made with {saved.get('name')!r} in another precision or normalisation "
-                  f"(fingerprint {saved.get('fingerprint')}, now {encoder.fingerprint}); vectors differ by "
-                  "rounding only", RuntimeWarning, stacklevel=3)
+    warnings.warn(
+        f"{what} was made with {saved.get('name')!r} in another precision or normalisation "
+        f"(fingerprint {saved.get('fingerprint')}, now {encoder.fingerprint}); vectors differ by "
+        "rounding only",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 def sha256_file(path: Path) -> str:
@@ -60,5 +75,7 @@ def sha256_file(path: Path) -> str:
 def check_file(path: Path, sha256: str) -> None:
     got = sha256_file(path)
     if got != sha256:
-        raise MapFileError(f"{path} is corrupt: its sha256 is {got[:16]}..., expected {sha256[:16]}... "
-                           "(the file changed after the map was saved)")
+        raise MapFileError(
+            f"{path} is corrupt: its sha256 is {got[:16]}..., expected {sha256[:16]}... "
+            "(the file changed after the map was saved)"
+        )

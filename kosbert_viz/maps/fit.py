@@ -6,6 +6,7 @@
 >>> tm.themes            # every level's themes, named (node, level, parent, ...)
 >>> kv.write_report(tm, "report.html")
 """
+
 from __future__ import annotations
 
 import time
@@ -31,11 +32,24 @@ from kosbert_viz.viz.scatter import cluster_map
 __all__ = ["map_texts", "map_vectors"]
 
 
-def map_texts(texts, model=None, *, method: str = "hierarchy", n_clusters: int | None = None,
-              min_cluster_size: int | None = None, level: int | None = None, namer=None, cache="auto",
-              random_state: int = 42, top_n: int = 8, title: str | None = None, hover_data=None,
-              device: str | None = None, show_progress_bar: bool | None = None,
-              fit_sample: int | None = None) -> TextMap:
+def map_texts(
+    texts,
+    model=None,
+    *,
+    method: str = "hierarchy",
+    n_clusters: int | None = None,
+    min_cluster_size: int | None = None,
+    level: int | None = None,
+    namer=None,
+    cache="auto",
+    random_state: int = 42,
+    top_n: int = 8,
+    title: str | None = None,
+    hover_data=None,
+    device: str | None = None,
+    show_progress_bar: bool | None = None,
+    fit_sample: int | None = None,
+) -> TextMap:
     """Encode ``texts``, find their themes, name them and draw the map.
 
     ``method="hierarchy"`` (the default) gives nested theme levels with a default level chosen for
@@ -74,16 +88,44 @@ def map_texts(texts, model=None, *, method: str = "hierarchy", n_clusters: int |
     t = time.perf_counter()
     emb = encode(texts, encoder, cache=cache, show_progress_bar=show_progress_bar)
     timings["encode"] = time.perf_counter() - t
-    return _map(texts, emb, encoder, timings, method=method, n_clusters=n_clusters,
-                min_cluster_size=min_cluster_size, level=level, namer=namer, cache=cache, random_state=random_state,
-                top_n=top_n, title=title, hover_data=hover_data, show_progress_bar=show_progress_bar,
-                fit_sample=fit_sample)
+    return _map(
+        texts,
+        emb,
+        encoder,
+        timings,
+        method=method,
+        n_clusters=n_clusters,
+        min_cluster_size=min_cluster_size,
+        level=level,
+        namer=namer,
+        cache=cache,
+        random_state=random_state,
+        top_n=top_n,
+        title=title,
+        hover_data=hover_data,
+        show_progress_bar=show_progress_bar,
+        fit_sample=fit_sample,
+    )
 
 
-def map_vectors(vectors, texts, *, method: str = "hierarchy", n_clusters: int | None = None,
-                min_cluster_size: int | None = None, level: int | None = None, namer=None, cache="auto",
-                random_state: int = 42, top_n: int = 8, title: str | None = None, hover_data=None,
-                show_progress_bar: bool | None = None, fit_sample: int | None = None, model=None) -> TextMap:
+def map_vectors(
+    vectors,
+    texts,
+    *,
+    method: str = "hierarchy",
+    n_clusters: int | None = None,
+    min_cluster_size: int | None = None,
+    level: int | None = None,
+    namer=None,
+    cache="auto",
+    random_state: int = 42,
+    top_n: int = 8,
+    title: str | None = None,
+    hover_data=None,
+    show_progress_bar: bool | None = None,
+    fit_sample: int | None = None,
+    model=None,
+) -> TextMap:
     """:func:`map_texts` on precomputed ``vectors`` (one row per text, in order); nothing is encoded.
 
     ``model`` (a name or encoder, optional) is only recorded in the manifest, so that ``tm.assign``
@@ -97,15 +139,31 @@ def map_vectors(vectors, texts, *, method: str = "hierarchy", n_clusters: int | 
         raise ValueError(f"vectors have {len(emb)} rows, expected one per text ({len(texts)})")
     _check_args(len(texts), namer, fit_sample)
     encoder = load_encoder(model) if model is not None and not hasattr(model, "encode") else model
-    return _map(texts, emb, encoder, {}, method=method, n_clusters=n_clusters, min_cluster_size=min_cluster_size,
-                level=level, namer=namer, cache=cache, random_state=random_state, top_n=top_n, title=title,
-                hover_data=hover_data, show_progress_bar=show_progress_bar, fit_sample=fit_sample)
+    return _map(
+        texts,
+        emb,
+        encoder,
+        {},
+        method=method,
+        n_clusters=n_clusters,
+        min_cluster_size=min_cluster_size,
+        level=level,
+        namer=namer,
+        cache=cache,
+        random_state=random_state,
+        top_n=top_n,
+        title=title,
+        hover_data=hover_data,
+        show_progress_bar=show_progress_bar,
+        fit_sample=fit_sample,
+    )
 
 
 def _check_args(n: int, namer, fit_sample) -> None:
     if n < 4:
-        raise ValueError(f"map_texts needs at least 4 texts (a 2-D map is laid out from each text's neighbours), "
-                         f"got {n}")
+        raise ValueError(
+            f"map_texts needs at least 4 texts (a 2-D map is laid out from each text's neighbours), got {n}"
+        )
     if namer is not None and not callable(namer):
         raise TypeError(f"namer must be a callable(keywords, representative_texts) -> str, got {type(namer).__name__}")
     if fit_sample is not None:
@@ -117,13 +175,32 @@ def _check_args(n: int, namer, fit_sample) -> None:
 _PLACE_BLOCK = 131_072  # texts placed per assign_vectors call by fit_sample
 
 
-def _map(texts, emb, encoder, timings, *, fit_sample=None, random_state=42, hover_data=None, title=None,
-         show_progress_bar=None, **kw):
+def _map(
+    texts,
+    emb,
+    encoder,
+    timings,
+    *,
+    fit_sample=None,
+    random_state=42,
+    hover_data=None,
+    title=None,
+    show_progress_bar=None,
+    **kw,
+):
     n = len(texts)
     if fit_sample is None or n <= int(fit_sample):
-        return _fit(texts, emb, encoder, timings, random_state=random_state, hover_data=hover_data, title=title,
-                    show_progress_bar=show_progress_bar, **kw)
-
+        return _fit(
+            texts,
+            emb,
+            encoder,
+            timings,
+            random_state=random_state,
+            hover_data=hover_data,
+            title=title,
+            show_progress_bar=show_progress_bar,
+            **kw,
+        )
 
     m = int(fit_sample)
     # a uniform random sample without replacement, seeded by random_state, kept in input order
@@ -131,17 +208,30 @@ def _map(texts, emb, encoder, timings, *, fit_sample=None, random_state=42, hove
     rest = np.ones(n, bool)
     rest[fit_idx] = False
     rest_idx = np.flatnonzero(rest)
-    sample = _fit([texts[i] for i in fit_idx], emb[fit_idx], encoder, dict(timings), random_state=random_state,
-                  hover_data=None, title=title, show_progress_bar=show_progress_bar, draw=False, **kw)
+    sample = _fit(
+        [texts[i] for i in fit_idx],
+        emb[fit_idx],
+        encoder,
+        dict(timings),
+        random_state=random_state,
+        hover_data=None,
+        title=title,
+        show_progress_bar=show_progress_bar,
+        draw=False,
+        **kw,
+    )
     t = time.perf_counter()
     placed = []  # (labels at every level, coords) per block: no copy of all the other vectors at once
     for s in range(0, len(rest_idx), _PLACE_BLOCK):
-        a = assign_vectors(sample, emb[rest_idx[s:s + _PLACE_BLOCK]])
+        a = assign_vectors(sample, emb[rest_idx[s : s + _PLACE_BLOCK]])
         placed.append((a.levels, a.coords))
     place_s = time.perf_counter() - t
     levels, shown = map_levels_of(sample)
-    res_levels, res_default = (sample.clusters.levels, sample.clusters.default_level) if sample.clusters.levels \
+    res_levels, res_default = (
+        (sample.clusters.levels, sample.clusters.default_level)
+        if sample.clusters.levels
         else ([sample.clusters.labels], 0)
+    )
     full_levels = []
     for i, lv in enumerate(res_levels):
         out = np.empty(n, np.asarray(lv).dtype)
@@ -158,16 +248,28 @@ def _map(texts, emb, encoder, timings, *, fit_sample=None, random_state=42, hove
     sub = {}
     if shown + 1 < len(full_levels) and len(np.unique(full_levels[shown + 1])) <= 200:
         sub = dict(sublabels=full_levels[shown + 1], subnames=res.names_at(shown + 1))
-    fig = cluster_map(coords, labels=labels, texts=texts, names=dict(zip(table.cluster, table.name)),
-                      hover_data=hover_data, title=title, **sub)
+    fig = cluster_map(
+        coords,
+        labels=labels,
+        texts=texts,
+        names=dict(zip(table.cluster, table.name)),
+        hover_data=hover_data,
+        title=title,
+        **sub,
+    )
     manifest = dict(sample.manifest)
     manifest["n_texts"] = n
     manifest["timings_s"] = {**manifest.get("timings_s", {}), "place": round(place_s, 3)}
-    manifest["fit_sample"] = {"fitted": m, "placed": int(len(rest_idx)), "random_state": random_state,
-                              "how": "uniform random sample without replacement "
-                                     "(numpy default_rng(random_state).choice), input order kept; "
-                                     "the rest placed with placement.assign_vectors",
-                              "placement_index": a.info.get("index"), "top_k": a.info.get("top_k")}
+    manifest["fit_sample"] = {
+        "fitted": m,
+        "placed": int(len(rest_idx)),
+        "random_state": random_state,
+        "how": "uniform random sample without replacement "
+        "(numpy default_rng(random_state).choice), input order kept; "
+        "the rest placed with placement.assign_vectors",
+        "placement_index": a.info.get("index"),
+        "top_k": a.info.get("top_k"),
+    }
     tm = TextMap(texts, emb, coords, res, table, fig, manifest)
     tm.themes = themes
     tm.level = sample.level
@@ -184,19 +286,43 @@ def _recount(table, labels):
     return table
 
 
-def _fit(texts, emb, encoder, timings, *, method, n_clusters, min_cluster_size, level, namer, cache, random_state,
-         top_n, title, hover_data, show_progress_bar, draw: bool = True) -> TextMap:
+def _fit(
+    texts,
+    emb,
+    encoder,
+    timings,
+    *,
+    method,
+    n_clusters,
+    min_cluster_size,
+    level,
+    namer,
+    cache,
+    random_state,
+    top_n,
+    title,
+    hover_data,
+    show_progress_bar,
+    draw: bool = True,
+) -> TextMap:
     t = time.perf_counter()
-    res, coords = cluster_layout(emb, method, n_clusters=n_clusters, min_cluster_size=min_cluster_size,
-                                 random_state=random_state, cache=cache,
-                                 show_progress_bar=show_progress_bar)
+    res, coords = cluster_layout(
+        emb,
+        method,
+        n_clusters=n_clusters,
+        min_cluster_size=min_cluster_size,
+        random_state=random_state,
+        cache=cache,
+        show_progress_bar=show_progress_bar,
+    )
     timings["cluster_and_layout"] = time.perf_counter() - t
     t = time.perf_counter()
     themes = None
     sub = {}
     if res.levels:
-        themes = hierarchy_names(texts, res, embeddings=emb, namer=namer, top_n=top_n,
-                                 show_progress_bar=show_progress_bar)
+        themes = hierarchy_names(
+            texts, res, embeddings=emb, namer=namer, top_n=top_n, show_progress_bar=show_progress_bar
+        )
         lv = res.default_level if level is None else _check_level(level, len(res.levels))
         labels = res.levels[lv]
         table = _level_table(themes, lv)
@@ -211,14 +337,30 @@ def _fit(texts, emb, encoder, timings, *, method, n_clusters, min_cluster_size, 
             table["name"] = [str(namer(list(k), list(r))) for k, r in zip(table.keywords, table.representative)]
         lv = 0
     timings["keywords"] = time.perf_counter() - t
-    fig = cluster_map(coords, labels=labels, texts=texts, names=dict(zip(table.cluster, table.name)),
-                      hover_data=hover_data, title=title, **sub) if draw else None
+    fig = (
+        cluster_map(
+            coords,
+            labels=labels,
+            texts=texts,
+            names=dict(zip(table.cluster, table.name)),
+            hover_data=hover_data,
+            title=title,
+            **sub,
+        )
+        if draw
+        else None
+    )
     clustering = {"method": res.method, **res.params}
     if res.levels:
-        clustering.update(level=lv, default_level=res.default_level,
-                          themes_per_level=[int(len(np.unique(x))) for x in res.levels])
-    manifest = build_manifest(encoder=encoder, seeds={"random_state": random_state}, timings=timings,
-                              extra={"n_texts": len(texts), "clustering": clustering})
+        clustering.update(
+            level=lv, default_level=res.default_level, themes_per_level=[int(len(np.unique(x))) for x in res.levels]
+        )
+    manifest = build_manifest(
+        encoder=encoder,
+        seeds={"random_state": random_state},
+        timings=timings,
+        extra={"n_texts": len(texts), "clustering": clustering},
+    )
     tm = TextMap(texts, emb, coords, res, table, fig, manifest)
     tm.themes = themes
     tm.level = lv
@@ -227,14 +369,16 @@ def _fit(texts, emb, encoder, timings, *, method, n_clusters, min_cluster_size, 
 
 def _check_level(level, n_levels: int) -> int:
     if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or not -n_levels <= level < n_levels:
-        raise ValueError(f"level must be an integer between 0 (the coarsest) and {n_levels - 1} (the finest), "
-                         f"got {level!r}")
+        raise ValueError(
+            f"level must be an integer between 0 (the coarsest) and {n_levels - 1} (the finest), got {level!r}"
+        )
     return int(level) % n_levels
 
 
 def _level_table(themes, level: int):
     """The rows of ``hierarchy_names``'s table for one level, in ``keywords()``'s columns (+ node, parent)."""
     rows = themes[themes.level == level]
-    table = rows.rename(columns={"label": "cluster"})[["cluster", "size", "name", "stability", "keywords",
-                                                       "representative", "node", "parent"]]
+    table = rows.rename(columns={"label": "cluster"})[
+        ["cluster", "size", "name", "stability", "keywords", "representative", "node", "parent"]
+    ]
     return table.sort_values("cluster", ignore_index=True)

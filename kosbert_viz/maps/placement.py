@@ -18,9 +18,9 @@ map text from its neighbour; measured on a seeded sample of 2,000 map texts). ``
 ``novelty >= new_threshold`` (default 0.99): about 1% of texts like the map's own are flagged.
 Everything is deterministic: a map and its saved copy assign identically.
 """
+
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
@@ -34,6 +34,7 @@ from kosbert_viz.embed.encode import encode
 from kosbert_viz.embed.models import ModelLoadError, OfflineEncoder, load_encoder
 from kosbert_viz.exceptions import ModelMismatchError
 from kosbert_viz.geometry.search import checked_unit_rows, exact_topk
+from kosbert_viz.maps.assignment import Assignment
 from kosbert_viz.maps.checks import check_model
 from kosbert_viz.maps.levels import (
     map_levels,
@@ -45,78 +46,26 @@ from kosbert_viz.naming.keywords import keywords
 from kosbert_viz.viz.scatter import cluster_map
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from kosbert_viz.embed.models import MultiDeviceEncoder, SentenceTransformerEncoder
 
-__all__ = ["Assignment", "assign", "assign_vectors", "batch_map", "extend", "prepare", "PlacementState",
-           "map_encoder"]
+__all__ = ["Assignment", "assign", "assign_vectors", "batch_map", "extend", "prepare", "PlacementState", "map_encoder"]
 
 _MapT = TypeVar("_MapT")  # a TextMap (not imported here: maps.textmap imports this module)
 
-_IVF_FROM = 30_000       # maps with at least this many texts use the inverted-file index
-_REF_SAMPLE = 2_000      # map texts whose nearest-neighbour similarity makes the novelty reference
-_QUERY_BLOCK = 32_768    # new texts placed at once
-_EXACT = 1 - 1e-5        # cosine at which a new text is the map text itself
+_IVF_FROM = 30_000  # maps with at least this many texts use the inverted-file index
+_REF_SAMPLE = 2_000  # map texts whose nearest-neighbour similarity makes the novelty reference
+_QUERY_BLOCK = 32_768  # new texts placed at once
+_EXACT = 1 - 1e-5  # cosine at which a new text is the map text itself
 _STATE_VERSION = 1
-
-
-@dataclass
-class Assignment:
-    """Where new texts land in a map (see :meth:`TextMap.assign`).
-
-    ``labels``: theme at the map's default level (-1 = noise); ``levels``: one array per level,
-    coarsest first (the map's order); ``coords``: (n, 2) map positions; ``novelty`` in [0, 1];
-    ``is_new``: candidate new theme; ``names``: theme names at the default level; ``similarity``:
-    cosine to the nearest map text; ``neighbors``: the ``top_k`` map rows found (best first).
-    """
-
-    labels: np.ndarray
-    levels: list
-    coords: np.ndarray
-    novelty: np.ndarray
-    is_new: np.ndarray
-    names: list
-    similarity: np.ndarray
-    neighbors: np.ndarray
-    default_level: int = 0
-    texts: list | None = None
-    metadata: object = None
-    info: dict = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def table(self) -> pd.DataFrame:
-        """One row per text: text, theme, name, novelty, is_new, similarity, x, y, each level, metadata."""
-        import pandas as pd
-
-        df = pd.DataFrame({"text": self.texts if self.texts is not None else [None] * len(self),
-                           "theme": self.labels, "name": self.names, "novelty": self.novelty,
-                           "is_new": self.is_new, "similarity": self.similarity,
-                           "x": self.coords[:, 0], "y": self.coords[:, 1]})
-        if len(self.levels) > 1:
-            for i, lv in enumerate(self.levels):
-                df[f"level_{i}"] = lv
-        if self.metadata is not None:
-            meta = pd.DataFrame(self.metadata).reset_index(drop=True)
-            for c in meta.columns:
-                if c not in df:
-                    df[c] = meta[c].to_numpy()
-        return df
-
-    def __repr__(self) -> str:
-        return (f"Assignment(n={len(self)}, themes={len(np.unique(self.labels))}, "
-                f"new={int(np.sum(self.is_new))}, level={self.default_level}/{len(self.levels)})")
 
 
 # --------------------------------------------------------------------------- state
 
+
 class PlacementState:
     """What placement needs besides the map's vectors; saved with the map so copies agree exactly."""
 
-    def __init__(self, n: int, ref_sim: np.ndarray, index: str, centroids=None, lists=None, seed: int = 0,
-                 rows=None):
+    def __init__(self, n: int, ref_sim: np.ndarray, index: str, centroids=None, lists=None, seed: int = 0, rows=None):
         self.n, self.index, self.seed = int(n), index, int(seed)
         self.ref_sim = np.asarray(ref_sim, np.float32)
         self.centroids = None if centroids is None else np.asarray(centroids, np.float32)
@@ -128,9 +77,14 @@ class PlacementState:
         self._base = None  # X[rows] (derived, not saved)
 
     def params(self) -> dict:
-        return {"version": _STATE_VERSION, "n": self.n, "index": self.index, "seed": self.seed,
-                "nlist": None if self.centroids is None else int(len(self.centroids)),
-                "placed_by": "all rows" if self.rows is None else f"{len(self.rows)} fitted rows"}
+        return {
+            "version": _STATE_VERSION,
+            "n": self.n,
+            "index": self.index,
+            "seed": self.seed,
+            "nlist": None if self.centroids is None else int(len(self.centroids)),
+            "placed_by": "all rows" if self.rows is None else f"{len(self.rows)} fitted rows",
+        }
 
     def arrays(self) -> dict:
         out = {"ref_sim": self.ref_sim}
@@ -144,8 +98,15 @@ class PlacementState:
     def from_arrays(cls, params: dict, arrays: dict) -> PlacementState | None:
         if not params or "ref_sim" not in arrays:
             return None
-        state = cls(params["n"], arrays["ref_sim"], params["index"], arrays.get("ivf_centroids"),
-                    arrays.get("ivf_lists"), params.get("seed", 0), arrays.get("rows"))
+        state = cls(
+            params["n"],
+            arrays["ref_sim"],
+            params["index"],
+            arrays.get("ivf_centroids"),
+            arrays.get("ivf_lists"),
+            params.get("seed", 0),
+            arrays.get("rows"),
+        )
         base = state.n if state.rows is None else len(state.rows)
         if state.rows is not None and len(state.rows) and (state.rows.min() < 0 or state.rows.max() >= state.n):
             raise ValueError(f"placement rows point outside the map's {state.n} texts")
@@ -174,7 +135,7 @@ class PlacementState:
             bounds = np.searchsorted(self.lists[order], np.arange(len(self.centroids) + 1))
             U = np.empty((len(order), X.shape[1]), np.float32)
             for s in range(0, len(order), 65_536):
-                U[s:s + 65_536] = checked_unit_rows(X[order[s:s + 65_536]], "map embeddings")
+                U[s : s + 65_536] = checked_unit_rows(X[order[s : s + 65_536]], "map embeddings")
             self._perm = (order, bounds, U)
         return self._perm
 
@@ -199,8 +160,8 @@ def _build_ivf(X, seed: int):
         C[filled] = checked_unit_rows(sums.numpy()[filled].astype(np.float32), "centroids")
     lists = np.empty(n, np.int32)
     for s in range(0, n, 65_536):
-        _, a = exact_topk(checked_unit_rows(X[s:s + 65_536], "map embeddings", s), C, 1)
-        lists[s:s + len(a)] = a[:, 0]
+        _, a = exact_topk(checked_unit_rows(X[s : s + 65_536], "map embeddings", s), C, 1)
+        lists[s : s + len(a)] = a[:, 0]
     return C, lists
 
 
@@ -230,6 +191,7 @@ def prepare(tm, *, random_state: int = 0) -> PlacementState:
 
 # --------------------------------------------------------------------------- search
 
+
 def _neighbours(X, state: PlacementState, Q: np.ndarray, k: int):
     """(cosine, map row) of the ``k`` nearest map texts of each unit row of ``Q``, best first."""
     k = min(k, len(X))
@@ -252,12 +214,13 @@ def _neighbours(X, state: PlacementState, Q: np.ndarray, k: int):
     flat = probes.ravel()
     by_list = np.argsort(flat, kind="stable")
     starts = np.searchsorted(flat[by_list], np.arange(nlist + 1))
+
     def run(worker: int, workers: int):
         # many small products: one torch thread per worker, the workers side by side (torch frees the GIL);
         # each (query, probe slot) cell is written by exactly one list, so the result is schedule-free
         torch.set_num_threads(1)
         for lst in range(worker, nlist, workers):
-            sel = by_list[starts[lst]:starts[lst + 1]]
+            sel = by_list[starts[lst] : starts[lst + 1]]
             lo, hi = bounds[lst], bounds[lst + 1]
             if not len(sel) or hi == lo:
                 continue
@@ -298,6 +261,7 @@ def _map_rows(state: PlacementState, sims, idx):
 
 # --------------------------------------------------------------------------- vote
 
+
 def _vote(lab: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Per row, the label with the largest summed weight (ties: the smallest label)."""
     values, codes = np.unique(lab, return_inverse=True)
@@ -314,8 +278,9 @@ def _parent_map(fine: np.ndarray, coarse: np.ndarray):
     return pairs
 
 
-def assign_vectors(tm, vectors, *, top_k: int = 15, new_threshold: float = 0.99,
-                   leave_one_out: bool = False) -> Assignment:
+def assign_vectors(
+    tm, vectors, *, top_k: int = 15, new_threshold: float = 0.99, leave_one_out: bool = False
+) -> Assignment:
     """Place already-encoded ``vectors`` (made with the map's model) into ``tm``; see the module docstring.
 
     ``leave_one_out=True`` (a quality check): ``vectors`` are the map's own rows, in order, and each is
@@ -347,7 +312,7 @@ def assign_vectors(tm, vectors, *, top_k: int = 15, new_threshold: float = 0.99,
     if leave_one_out and nq != len(X):
         raise ValueError(f"leave_one_out needs the map's own {len(X)} vectors, got {nq}")
     for s in range(0, nq, _QUERY_BLOCK):
-        Q = checked_unit_rows(V[s:s + _QUERY_BLOCK], "vectors", s)
+        Q = checked_unit_rows(V[s : s + _QUERY_BLOCK], "vectors", s)
         if leave_one_out:
             sims, idx = _map_rows(state, *_neighbours(base, state, Q, k + 1))
             own = idx == np.arange(s, s + len(Q))[:, None]
@@ -366,11 +331,11 @@ def assign_vectors(tm, vectors, *, top_k: int = 15, new_threshold: float = 0.99,
         for i, lv in enumerate(levels):
             lab = lv[safe]
             win_i = _vote(lab, wl)
-            out_levels[i][s:s + len(Q)] = win_i
+            out_levels[i][s : s + len(Q)] = win_i
             if i + 1 < len(levels) and nested:
                 inside = wl * (lab == win_i[:, None])
                 wl = np.where(inside.sum(1, keepdims=True) > 0, inside, wl)
-        win = out_levels[default][s:s + len(Q)]
+        win = out_levels[default][s : s + len(Q)]
         mask = w * (levels[default][safe] == win[:, None])
         total = mask.sum(1)
         mask = np.where(total[:, None] > 0, mask, ok.astype(np.float64))
@@ -380,25 +345,33 @@ def assign_vectors(tm, vectors, *, top_k: int = 15, new_threshold: float = 0.99,
         if same.any():
             own = idx[same, 0]
             for i, lv in enumerate(levels):
-                out_levels[i][s:s + len(Q)][same] = lv[own]
+                out_levels[i][s : s + len(Q)][same] = lv[own]
             xy[same] = coords[own]
-        out_xy[s:s + len(Q)] = xy
-        sim1[s:s + len(Q)] = sims[:, 0]
-        neigh[s:s + len(Q)] = idx
+        out_xy[s : s + len(Q)] = xy
+        sim1[s : s + len(Q)] = sims[:, 0]
+        neigh[s : s + len(Q)] = idx
     ref = state.ref_sim
     novelty = (len(ref) - np.searchsorted(ref, sim1, side="right")) / max(len(ref), 1)
     if not leave_one_out:
         novelty[sim1 >= _EXACT] = 0.0
     labels = out_levels[default]
     names = theme_names(tm)
-    return Assignment(labels=labels, levels=out_levels, coords=out_xy, novelty=novelty.astype(np.float64),
-                      is_new=novelty >= float(new_threshold),
-                      names=[names.get(int(c), "noise" if c < 0 else str(int(c))) for c in labels],
-                      similarity=sim1, neighbors=neigh, default_level=default,
-                      info={"index": state.index, "top_k": k, "n_map": len(X), "new_threshold": float(new_threshold)})
+    return Assignment(
+        labels=labels,
+        levels=out_levels,
+        coords=out_xy,
+        novelty=novelty.astype(np.float64),
+        is_new=novelty >= float(new_threshold),
+        names=[names.get(int(c), "noise" if c < 0 else str(int(c))) for c in labels],
+        similarity=sim1,
+        neighbors=neigh,
+        default_level=default,
+        info={"index": state.index, "top_k": k, "n_map": len(X), "new_threshold": float(new_threshold)},
+    )
 
 
 # --------------------------------------------------------------------------- texts
+
 
 def map_encoder(tm, model=None) -> SentenceTransformerEncoder | OfflineEncoder | MultiDeviceEncoder:
     """The encoder for ``tm``: ``model`` if given (refused unless it is the map's model), else the map's own."""
@@ -410,16 +383,27 @@ def map_encoder(tm, model=None) -> SentenceTransformerEncoder | OfflineEncoder |
         try:
             encoder = load_encoder("offline" if name == OfflineEncoder.name else name)
         except (ModelLoadError, OSError, ImportError) as exc:
-            raise ModelLoadError(f"this map was made with {name!r}, which cannot be loaded here ({exc}); "
-                                 "pass model= (the same model, e.g. a local folder)") from exc
+            raise ModelLoadError(
+                f"this map was made with {name!r}, which cannot be loaded here ({exc}); "
+                "pass model= (the same model, e.g. a local folder)"
+            ) from exc
     else:
         encoder = load_encoder(model)
     check_model(saved, encoder)
     return encoder
 
 
-def assign(tm, texts, metadata=None, *, model=None, top_k: int = 15, new_threshold: float = 0.99,
-           cache="auto", show_progress_bar: bool | None = None) -> Assignment:
+def assign(
+    tm,
+    texts,
+    metadata=None,
+    *,
+    model=None,
+    top_k: int = 15,
+    new_threshold: float = 0.99,
+    cache="auto",
+    show_progress_bar: bool | None = None,
+) -> Assignment:
     """Encode ``texts`` with the map's model (through the cache) and place them; see :meth:`TextMap.assign`."""
 
     texts = check_texts(texts)
@@ -445,9 +429,11 @@ def _check_assignment(tm, a: Assignment) -> None:
         raise ValueError("the assignment has no texts (use tm.assign(texts), not assign_vectors)")
     n_levels = len(map_levels(tm.clusters)[0])
     if a.info.get("n_map") != len(tm.texts) or len(a.levels) != n_levels:
-        raise ValueError(f"the assignment was made on a map of {a.info.get('n_map')} texts and "
-                         f"{len(a.levels)} levels, expected this map's {len(tm.texts)} and {n_levels}: "
-                         "place the texts with this map's assign()")
+        raise ValueError(
+            f"the assignment was made on a map of {a.info.get('n_map')} texts and "
+            f"{len(a.levels)} levels, expected this map's {len(tm.texts)} and {n_levels}: "
+            "place the texts with this map's assign()"
+        )
 
 
 def _vectors_of(tm, a: Assignment, *, model=None, cache="auto") -> np.ndarray:
@@ -489,21 +475,37 @@ def batch_map(tm: _MapT, a: Assignment, *, model=None, cache="auto") -> _MapT:
     manifest = dict(tm.manifest or {})
     manifest.pop("agreement_with_labels", None)  # scored on the map's texts, not these
     manifest.update(n_texts=len(a), batch_of={"n_texts": len(tm.texts)})
-    return type(tm)(texts=list(a.texts), embeddings=np.asarray(V), coords=np.asarray(a.coords),
-                   clusters=clusters, table=tm.table, figure=None, manifest=manifest, metadata=a.metadata,
-                   themes=themes_over(getattr(tm, "themes", None), clusters.levels or []),
-                   level=getattr(tm, "level", 0))
+    return type(tm)(
+        texts=list(a.texts),
+        embeddings=np.asarray(V),
+        coords=np.asarray(a.coords),
+        clusters=clusters,
+        table=tm.table,
+        figure=None,
+        manifest=manifest,
+        metadata=a.metadata,
+        themes=themes_over(getattr(tm, "themes", None), clusters.levels or []),
+        level=getattr(tm, "level", 0),
+    )
 
 
-def extend(tm: _MapT, texts, metadata=None, *, assignment: Assignment | None = None, model=None, top_k: int = 15,
-           cache="auto", keywords_top_n: int = 8) -> _MapT:
+def extend(
+    tm: _MapT,
+    texts,
+    metadata=None,
+    *,
+    assignment: Assignment | None = None,
+    model=None,
+    top_k: int = 15,
+    cache="auto",
+    keywords_top_n: int = 8,
+) -> _MapT:
     """A new TextMap: ``tm`` plus ``texts`` placed by :func:`assign` (themes and their names kept).
 
     ``texts`` may be the :class:`Assignment` that ``tm.assign`` returned (then nothing is placed
     again); ``assignment=`` does the same, and its texts must then be ``texts``.
     """
     import pandas as pd
-
 
     if isinstance(texts, Assignment):
         if assignment is not None and assignment is not texts:
@@ -513,8 +515,10 @@ def extend(tm: _MapT, texts, metadata=None, *, assignment: Assignment | None = N
         _check_assignment(tm, assignment)
         if texts is not None:
             if check_texts(texts) != list(assignment.texts):
-                raise ValueError(f"texts ({len(texts)}) are not the assignment's {len(assignment)} texts; "
-                                 "pass the assignment alone: tm.extend(a)")
+                raise ValueError(
+                    f"texts ({len(texts)}) are not the assignment's {len(assignment)} texts; "
+                    "pass the assignment alone: tm.extend(a)"
+                )
         if metadata is not None:
             if assignment.metadata is not None:
                 raise ValueError("the assignment has metadata already; pass one or the other")
@@ -538,8 +542,10 @@ def extend(tm: _MapT, texts, metadata=None, *, assignment: Assignment | None = N
     meta = None
     old_meta = getattr(tm, "metadata", None)
     if old_meta is not None or new_meta is not None:
-        parts = [pd.DataFrame(index=range(n)) if m is None else pd.DataFrame(m).reset_index(drop=True)
-                 for m, n in ((old_meta, len(tm.texts)), (new_meta, len(a)))]
+        parts = [
+            pd.DataFrame(index=range(n)) if m is None else pd.DataFrame(m).reset_index(drop=True)
+            for m, n in ((old_meta, len(tm.texts)), (new_meta, len(a)))
+        ]
         meta = pd.concat(parts, ignore_index=True)
     manifest = dict(tm.manifest or {})
     manifest["n_texts"] = len(all_texts)
@@ -556,4 +562,3 @@ def extend(tm: _MapT, texts, metadata=None, *, assignment: Assignment | None = N
 
 
 # --------------------------------------------------------------------------- report
-

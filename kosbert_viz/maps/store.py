@@ -19,6 +19,7 @@ own content (key ``sha256``: of the document without that key, as canonical JSON
 it is no change); maps saved before it had one load unchecked. A missing, truncated or altered file
 raises :class:`MapFileError` naming the file.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -37,8 +38,7 @@ from kosbert_viz.maps.levels import map_levels
 from kosbert_viz.maps.placement import PlacementState, prepare
 from kosbert_viz.themes.result import ClusterResult
 
-__all__ = ["save_map", "read_map", "MapFileError", "ModelMismatchError", "FORMAT", "FORMAT_VERSION",
-           "check_model"]
+__all__ = ["save_map", "read_map", "MapFileError", "ModelMismatchError", "FORMAT", "FORMAT_VERSION", "check_model"]
 
 FORMAT = "kosbert_viz.map"
 FORMAT_VERSION = 1
@@ -55,8 +55,7 @@ def _jsonable(obj):
     """dicts/lists/numbers as plain JSON values (numpy scalars and arrays converted, tuples as lists,
     a DataFrame as ``{"__frame__": {"columns": [...], "rows": {column: values}}}``)."""
     if hasattr(obj, "to_dict") and hasattr(obj, "columns"):
-        return {"__frame__": {"columns": [str(c) for c in obj.columns],
-                              "rows": _jsonable(obj.to_dict(orient="list"))}}
+        return {"__frame__": {"columns": [str(c) for c in obj.columns], "rows": _jsonable(obj.to_dict(orient="list"))}}
     if isinstance(obj, dict):
         return {str(k): _jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -102,15 +101,19 @@ class _Reader:
         if name not in self.files:
             raise MapFileError(f"{self.folder / 'map.json'} lists no file {name!r}: the map is incomplete")
         if Path(name).is_absolute() or ".." in Path(name).parts or "\\" in name:
-            raise MapFileError(f"{self.folder / 'map.json'} names a file outside the map folder ({name!r}); "
-                               "a saved map only lists files inside its own folder")
+            raise MapFileError(
+                f"{self.folder / 'map.json'} names a file outside the map folder ({name!r}); "
+                "a saved map only lists files inside its own folder"
+            )
         p = self.folder / name
         if not p.is_file():
             raise MapFileError(f"{p} is missing: the saved map is incomplete (copy the whole folder)")
         size = p.stat().st_size
         if size != self.files[name]["bytes"]:
-            raise MapFileError(f"{p} has {size} bytes, expected {self.files[name]['bytes']}: the file is "
-                               "truncated or was changed after the map was saved")
+            raise MapFileError(
+                f"{p} has {size} bytes, expected {self.files[name]['bytes']}: the file is "
+                "truncated or was changed after the map was saved"
+            )
         if self.verify != "none" and (name != _LAZY or self.verify == "all"):
             check_file(p, self.files[name]["sha256"])
         return p
@@ -150,6 +153,7 @@ def _doc_sha256(doc: dict) -> str:
 
 # --------------------------------------------------------------------------- metadata columns
 
+
 def _write_metadata(w: _Writer, df) -> list[dict]:
     import pandas as pd
 
@@ -163,8 +167,11 @@ def _write_metadata(w: _Writer, df) -> list[dict]:
                 s = s.dt.tz_convert("UTC").dt.tz_localize(None)
             entry.update(kind="datetime", unit="ns", file=f"metadata/{j}.npy")
             w.npy(entry["file"], s.to_numpy(dtype="datetime64[ns]").view(np.int64))
-        elif pd.api.types.is_bool_dtype(s.dtype) and s.dtype == bool or \
-                (pd.api.types.is_numeric_dtype(s.dtype) and isinstance(s.dtype, np.dtype)):
+        elif (
+            pd.api.types.is_bool_dtype(s.dtype)
+            and s.dtype == bool
+            or (pd.api.types.is_numeric_dtype(s.dtype) and isinstance(s.dtype, np.dtype))
+        ):
             entry.update(kind="array", file=f"metadata/{j}.npy")
             w.npy(entry["file"], s.to_numpy())
         else:
@@ -174,8 +181,12 @@ def _write_metadata(w: _Writer, df) -> list[dict]:
                 values = s.cat.codes.to_numpy().tolist()
             else:
                 entry["kind"] = "values"
-                values = [None if (v is None or (isinstance(v, float) and v != v) or v is pd.NA or v is pd.NaT)
-                          else _jsonable(v) for v in s.tolist()]
+                values = [
+                    None
+                    if (v is None or (isinstance(v, float) and v != v) or v is pd.NA or v is pd.NaT)
+                    else _jsonable(v)
+                    for v in s.tolist()
+                ]
             entry["file"] = f"metadata/{j}.json"
             w.json(entry["file"], values)
         cols.append(entry)
@@ -215,6 +226,7 @@ def _read_metadata(r: _Reader, cols: list[dict], n: int):
 
 
 # --------------------------------------------------------------------------- save / load
+
 
 def save_map(tm, path, *, overwrite: bool = False) -> Path:
     """Write ``tm`` to the folder ``path`` (created; see the module docstring for its files).
@@ -258,8 +270,10 @@ def save_map(tm, path, *, overwrite: bool = False) -> Path:
             w.npy(f"placement/{key}.npy", arr)
         table = tm.table
         if table is not None:
-            w.json("table.json", {"columns": [str(c) for c in table.columns],
-                                  "rows": _jsonable(table.to_dict(orient="list"))})
+            w.json(
+                "table.json",
+                {"columns": [str(c) for c in table.columns], "rows": _jsonable(table.to_dict(orient="list"))},
+            )
         themes = getattr(tm, "themes", None)
         if themes is not None:
             w.json("themes.json", _jsonable(themes))
@@ -271,24 +285,35 @@ def save_map(tm, path, *, overwrite: bool = False) -> Path:
         meta_cols = None if meta is None else _write_metadata(w, meta.reset_index(drop=True))
         model = (tm.manifest or {}).get("model") or {}
         doc = {
-            "format": FORMAT, "version": FORMAT_VERSION, "n_texts": n,
-            "model": {"name": model.get("name"), "fingerprint": model.get("fingerprint"),
-                      "dim": model.get("dim"), "details": model.get("details") or {
-                          "revision": model.get("revision"), "weights": model.get("weights_hash")}},
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "n_texts": n,
+            "model": {
+                "name": model.get("name"),
+                "fingerprint": model.get("fingerprint"),
+                "dim": model.get("dim"),
+                "details": model.get("details")
+                or {"revision": model.get("revision"), "weights": model.get("weights_hash")},
+            },
             "manifest": _jsonable(tm.manifest or {}),
-            "clusters": {"method": res.method, "params": _jsonable(res.params), "scores": _jsonable(res.scores),
-                         "silhouette_by_k": _jsonable(res.silhouette_by_k), "seconds": float(res.seconds),
-                         "default_level": default, "n_levels": len(levels),
-                         "tree": _jsonable(getattr(res, "tree", None)),
-                         "names": _jsonable(getattr(res, "names", None))},
+            "clusters": {
+                "method": res.method,
+                "params": _jsonable(res.params),
+                "scores": _jsonable(res.scores),
+                "silhouette_by_k": _jsonable(res.silhouette_by_k),
+                "seconds": float(res.seconds),
+                "default_level": default,
+                "n_levels": len(levels),
+                "tree": _jsonable(getattr(res, "tree", None)),
+                "names": _jsonable(getattr(res, "names", None)),
+            },
             "placement": state.params(),
             "textmap": {"level": _jsonable(getattr(tm, "level", None))},
             "metadata": meta_cols,
             "files": w.files,
         }
         doc["sha256"] = _doc_sha256(doc)
-        (tmp / "map.json").write_text(json.dumps(doc, ensure_ascii=False, indent=1, allow_nan=False),
-                                      encoding="utf-8")
+        (tmp / "map.json").write_text(json.dumps(doc, ensure_ascii=False, indent=1, allow_nan=False), encoding="utf-8")
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=".kv-old.", dir=path.parent))
             os.replace(path, old / "map")
@@ -328,16 +353,22 @@ def read_map(path, *, model=None, verify: str = "auto") -> dict:
     except (ValueError, UnicodeDecodeError) as exc:
         raise MapFileError(f"{head} is corrupt: not valid UTF-8 JSON ({exc})") from exc
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise MapFileError(f"{head} is not a kosbert_viz map (format {doc.get('format') if isinstance(doc, dict) else None!r}, "
-                           f"expected {FORMAT!r})")
+        raise MapFileError(
+            f"{head} is not a kosbert_viz map (format {doc.get('format') if isinstance(doc, dict) else None!r}, "
+            f"expected {FORMAT!r})"
+        )
     if not isinstance(doc.get("version"), int) or doc["version"] > FORMAT_VERSION:
-        raise MapFileError(f"{path} has map format version {doc.get('version')!r}; this kosbert_viz reads "
-                           f"versions up to {FORMAT_VERSION} (upgrade kosbert_viz)")
+        raise MapFileError(
+            f"{path} has map format version {doc.get('version')!r}; this kosbert_viz reads "
+            f"versions up to {FORMAT_VERSION} (upgrade kosbert_viz)"
+        )
     if "sha256" in doc and verify != "none":  # absent in maps saved before map.json had a checksum
         got = _doc_sha256(doc)
         if got != doc["sha256"]:
-            raise MapFileError(f"{head} was changed after the map was saved: its content's sha256 is {got[:16]}..., "
-                               f"expected {str(doc['sha256'])[:16]}... (save the map again rather than edit map.json)")
+            raise MapFileError(
+                f"{head} was changed after the map was saved: its content's sha256 is {got[:16]}..., "
+                f"expected {str(doc['sha256'])[:16]}... (save the map again rather than edit map.json)"
+            )
     try:
         saved_model, files, n = doc["model"], doc["files"], int(doc["n_texts"])
         cl = doc["clusters"]
@@ -353,21 +384,33 @@ def read_map(path, *, model=None, verify: str = "auto") -> dict:
     coords = r.npy("coords.npy")
     levels_arr = r.npy("levels.npy")
     if emb.shape[0] != n or coords.shape[0] != n or levels_arr.ndim != 2 or levels_arr.shape[1] != n:
-        raise MapFileError(f"{path}: arrays do not have one row per text ({n}): embeddings {emb.shape}, "
-                           f"coords {coords.shape}, levels {levels_arr.shape}")
+        raise MapFileError(
+            f"{path}: arrays do not have one row per text ({n}): embeddings {emb.shape}, "
+            f"coords {coords.shape}, levels {levels_arr.shape}"
+        )
     levels = [levels_arr[i] for i in range(len(levels_arr))]
     default = int(cl.get("default_level", 0))
-    silhouette = {int(k) if str(k).lstrip("-").isdigit() else k: v for k, v in (cl.get("silhouette_by_k") or {}).items()}
-    res = ClusterResult(labels=levels[default], method=cl.get("method", "?"), params=cl.get("params") or {},
-                        scores=cl.get("scores") or {},
-                        centroids=r.npy("centroids.npy") if "centroids.npy" in files else None,
-                        cluster_ids=r.npy("cluster_ids.npy") if "cluster_ids.npy" in files else None,
-                        silhouette_by_k=silhouette,
-                        embedding=r.npy("cluster_embedding.npy") if "cluster_embedding.npy" in files else None,
-                        seconds=float(cl.get("seconds", 0.0)))
+    silhouette = {
+        int(k) if str(k).lstrip("-").isdigit() else k: v for k, v in (cl.get("silhouette_by_k") or {}).items()
+    }
+    res = ClusterResult(
+        labels=levels[default],
+        method=cl.get("method", "?"),
+        params=cl.get("params") or {},
+        scores=cl.get("scores") or {},
+        centroids=r.npy("centroids.npy") if "centroids.npy" in files else None,
+        cluster_ids=r.npy("cluster_ids.npy") if "cluster_ids.npy" in files else None,
+        silhouette_by_k=silhouette,
+        embedding=r.npy("cluster_embedding.npy") if "cluster_embedding.npy" in files else None,
+        seconds=float(cl.get("seconds", 0.0)),
+    )
     if len(levels) > 1 or cl.get("tree") is not None or cl.get("names") is not None:
-        for attr, value in (("levels", levels), ("tree", _restore(cl.get("tree"))),
-                            ("names", _restore(cl.get("names"))), ("default_level", default)):
+        for attr, value in (
+            ("levels", levels),
+            ("tree", _restore(cl.get("tree"))),
+            ("names", _restore(cl.get("names"))),
+            ("default_level", default),
+        ):
             setattr(res, attr, value)
     table = None
     if "table.json" in files:
@@ -379,15 +422,28 @@ def read_map(path, *, model=None, verify: str = "auto") -> dict:
             if col in table:
                 table[col] = table[col].astype(np.int64)
     metadata = _read_metadata(r, doc.get("metadata"), n)
-    state = PlacementState.from_arrays(doc.get("placement") or {},
-                                       {k[len("placement/"):-4]: r.npy(k) for k in files if k.startswith("placement/")})
+    state = PlacementState.from_arrays(
+        doc.get("placement") or {}, {k[len("placement/") : -4]: r.npy(k) for k in files if k.startswith("placement/")}
+    )
     manifest = doc.get("manifest") or {}
-    manifest.setdefault("model", {"name": saved_model.get("name"), "fingerprint": saved_model.get("fingerprint"),
-                                  "dim": saved_model.get("dim")})
+    manifest.setdefault(
+        "model",
+        {"name": saved_model.get("name"), "fingerprint": saved_model.get("fingerprint"), "dim": saved_model.get("dim")},
+    )
     manifest["model"].setdefault("details", saved_model.get("details"))
-    fields = dict(texts=texts, embeddings=emb, coords=coords, clusters=res, table=table, figure=None,
-                  manifest=manifest, metadata=metadata, placement=state, source=str(path),
-                  embeddings_file=None if verify != "auto" else (path / _LAZY, files[_LAZY]["sha256"]))
+    fields = dict(
+        texts=texts,
+        embeddings=emb,
+        coords=coords,
+        clusters=res,
+        table=table,
+        figure=None,
+        manifest=manifest,
+        metadata=metadata,
+        placement=state,
+        source=str(path),
+        embeddings_file=None if verify != "auto" else (path / _LAZY, files[_LAZY]["sha256"]),
+    )
     level = (doc.get("textmap") or {}).get("level")
     if level is not None:
         fields["level"] = level

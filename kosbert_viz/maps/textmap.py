@@ -5,6 +5,7 @@
 >>> a = tm.assign(df["review"][:10])         # themes at every level, positions, novelty
 >>> tm2 = tm.extend(df["review"][:10])       # the map with them, for the next report
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -52,8 +53,17 @@ class TextMap:
         """Write the map to the folder ``path`` (see :mod:`kosbert_viz.maps.store`); returns the path."""
         return store.save_map(self, path, overwrite=overwrite)
 
-    def assign(self, texts, metadata=None, *, model=None, top_k: int = 15, new_threshold: float = 0.99,
-               cache="auto", show_progress_bar: bool | None = None) -> placing.Assignment:
+    def assign(
+        self,
+        texts,
+        metadata=None,
+        *,
+        model=None,
+        top_k: int = 15,
+        new_threshold: float = 0.99,
+        cache="auto",
+        show_progress_bar: bool | None = None,
+    ) -> placing.Assignment:
         """Place new texts: theme at every level, map position, novelty (see :mod:`kosbert_viz.maps.placement`).
 
         ``model`` defaults to the map's own; another model is refused.
@@ -61,8 +71,16 @@ class TextMap:
         >>> a = tm.assign(["배송이 또 늦었어요"])
         >>> names, flags = a.names, a.is_new
         """
-        return placing.assign(self, texts, metadata, model=model, top_k=top_k, new_threshold=new_threshold, cache=cache,
-                      show_progress_bar=show_progress_bar)
+        return placing.assign(
+            self,
+            texts,
+            metadata,
+            model=model,
+            top_k=top_k,
+            new_threshold=new_threshold,
+            cache=cache,
+            show_progress_bar=show_progress_bar,
+        )
 
     def extend(self, texts, metadata=None, *, model=None, top_k: int = 15, cache="auto") -> TextMap:
         """A new TextMap with ``texts`` placed into this one (themes and names kept; figure redrawn).

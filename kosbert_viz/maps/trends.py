@@ -24,6 +24,7 @@ least this many texts of the theme in a class of this size, drawn at random from
 ``q_value`` the Benjamini-Hochberg adjustment over every (class, theme) cell, since many cells are
 tested at once.
 """
+
 from __future__ import annotations
 
 import html
@@ -95,14 +96,14 @@ def _examples(tm, labels: np.ndarray, groups: np.ndarray) -> dict:
     score = np.empty(len(labels), np.float32)
     step = 65_536
     for s in range(0, len(labels), step):
-        B = np.asarray(X[s:s + step], np.float32)
+        B = np.asarray(X[s : s + step], np.float32)
         B = B / np.maximum(np.linalg.norm(B, axis=1, keepdims=True), 1e-12)
-        np.add.at(sums, inv[s:s + step], B)
+        np.add.at(sums, inv[s : s + step], B)
     C = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
     for s in range(0, len(labels), step):
-        B = np.asarray(X[s:s + step], np.float32)
+        B = np.asarray(X[s : s + step], np.float32)
         B = B / np.maximum(np.linalg.norm(B, axis=1, keepdims=True), 1e-12)
-        score[s:s + step] = np.einsum("ij,ij->i", B, C[inv[s:s + step]].astype(np.float32))
+        score[s : s + step] = np.einsum("ij,ij->i", B, C[inv[s : s + step]].astype(np.float32))
     df = pd.DataFrame({"g": groups, "t": labels, "s": score})
     best = df.sort_values("s", ascending=False, kind="stable").drop_duplicates(["g", "t"])
     return {(g, int(t)): tm.texts[i] for g, t, i in zip(best["g"], best["t"], best.index)}
@@ -143,36 +144,77 @@ class TopicsOverTime:
             raise ValueError(f"kind must be 'area' or 'lines', got {kind!r}")
         t = self.table
         themes = list(t.groupby("theme", sort=False)["count"].sum().sort_values(ascending=False).index)
-        keep = themes if top is None else themes[:int(top)]
+        keep = themes if top is None else themes[: int(top)]
         colors = dict(zip(sorted(c for c in themes if c >= 0), cluster_colors(sum(c >= 0 for c in themes))))
         fig = go.Figure()
         for theme in keep:
             d = t[t.theme == theme]
             name = str(d.name.iloc[0])
-            custom = np.stack([d["count"].to_numpy(), d["period_total"].to_numpy(),
-                               [_short(x) if isinstance(x, str) else "" for x in d["example"]]], axis=1)
-            fig.add_trace(go.Scatter(
-                x=d["period"].astype(str), y=100 * d["share"], name=html.escape(name), customdata=custom,
-                mode="lines", stackgroup="one" if kind == "area" else None,
-                line=dict(color=NOISE_COLOR if theme < 0 else colors[theme], width=1.5 if kind == "lines" else 0.5),
-                hovertemplate=(f"<b>{html.escape(name)}</b><br>%{{x}}: %{{customdata[0]}} of %{{customdata[1]}} texts "
-                               "(%{y:.1f}%)<br>%{customdata[2]}<extra></extra>")))
+            custom = np.stack(
+                [
+                    d["count"].to_numpy(),
+                    d["period_total"].to_numpy(),
+                    [_short(x) if isinstance(x, str) else "" for x in d["example"]],
+                ],
+                axis=1,
+            )
+            fig.add_trace(
+                go.Scatter(
+                    x=d["period"].astype(str),
+                    y=100 * d["share"],
+                    name=html.escape(name),
+                    customdata=custom,
+                    mode="lines",
+                    stackgroup="one" if kind == "area" else None,
+                    line=dict(color=NOISE_COLOR if theme < 0 else colors[theme], width=1.5 if kind == "lines" else 0.5),
+                    hovertemplate=(
+                        f"<b>{html.escape(name)}</b><br>%{{x}}: %{{customdata[0]}} of %{{customdata[1]}} texts "
+                        "(%{y:.1f}%)<br>%{customdata[2]}<extra></extra>"
+                    ),
+                )
+            )
         if top is not None and len(themes) > len(keep):
-            d = t[~t.theme.isin(keep)].groupby("period", sort=True).agg(count=("count", "sum"),
-                                                                       period_total=("period_total", "first"))
+            d = (
+                t[~t.theme.isin(keep)]
+                .groupby("period", sort=True)
+                .agg(count=("count", "sum"), period_total=("period_total", "first"))
+            )
             share = np.where(d.period_total > 0, d["count"] / np.maximum(d.period_total, 1), 0.0)
-            fig.add_trace(go.Scatter(x=d.index.astype(str), y=100 * share, name="other", mode="lines",
-                                     stackgroup="one" if kind == "area" else None,
-                                     line=dict(color="#bbbbbb"), customdata=d["count"].to_numpy(),
-                                     hovertemplate="other<br>%{x}: %{customdata} texts (%{y:.1f}%)<extra></extra>"))
-        fig.update_layout(title=html.escape(title or f"Themes over time ({self.freq})"), font=dict(family=HANGUL_FONT),
-                          yaxis=dict(title="share of texts (%)", range=[0, 100] if kind == "area" else None),
-                          xaxis=dict(title="period"), hovermode="closest", template="plotly_white", height=520)
+            fig.add_trace(
+                go.Scatter(
+                    x=d.index.astype(str),
+                    y=100 * share,
+                    name="other",
+                    mode="lines",
+                    stackgroup="one" if kind == "area" else None,
+                    line=dict(color="#bbbbbb"),
+                    customdata=d["count"].to_numpy(),
+                    hovertemplate="other<br>%{x}: %{customdata} texts (%{y:.1f}%)<extra></extra>",
+                )
+            )
+        fig.update_layout(
+            title=html.escape(title or f"Themes over time ({self.freq})"),
+            font=dict(family=HANGUL_FONT),
+            yaxis=dict(title="share of texts (%)", range=[0, 100] if kind == "area" else None),
+            xaxis=dict(title="period"),
+            hovermode="closest",
+            template="plotly_white",
+            height=520,
+        )
         return fig
 
 
-def topics_over_time(tm, timestamps, freq: str = "M", level: int | None = None, *, prior: float = 20.0,
-                     alpha: float = 0.05, date_format: str | None = None, tz=None) -> TopicsOverTime:
+def topics_over_time(
+    tm,
+    timestamps,
+    freq: str = "M",
+    level: int | None = None,
+    *,
+    prior: float = 20.0,
+    alpha: float = 0.05,
+    date_format: str | None = None,
+    tz=None,
+) -> TopicsOverTime:
     """Counts and shares of each theme per period, and which themes emerge or fade.
 
     Parameters
@@ -205,33 +247,39 @@ def topics_over_time(tm, timestamps, freq: str = "M", level: int | None = None, 
     labels, level, default = _level_labels(tm, level)
     n = len(labels)
     if isinstance(timestamps, str) or np.ndim(timestamps) != 1 or len(timestamps) != n:
-        raise ValueError(f"timestamps must hold one date per text ({n}), got "
-                         f"{'a str' if isinstance(timestamps, str) else f'{len(timestamps)} values'}")
+        raise ValueError(
+            f"timestamps must hold one date per text ({n}), got "
+            f"{'a str' if isinstance(timestamps, str) else f'{len(timestamps)} values'}"
+        )
     ts = parse_dates(timestamps, date_format=date_format, tz=tz, name="timestamps")
     if ts.dt.tz is not None:
         ts = ts.dt.tz_localize(None)  # periods by the clock of the one zone the dates are in
     ok = ts.notna().to_numpy()
     if not ok.all():
-        warnings.warn(f"{int((~ok).sum()):,} of {n:,} texts have no date (empty cells) and are left out of the "
-                      "themes over time", UserWarning, stacklevel=2)
+        warnings.warn(
+            f"{int((~ok).sum()):,} of {n:,} texts have no date (empty cells) and are left out of the themes over time",
+            UserWarning,
+            stacklevel=2,
+        )
     period = ts.dt.to_period(f)
     names = _names(tm, labels, level, default)
     lab, per = labels[ok], period[ok].to_numpy()
     periods = pd.period_range(period[ok].min(), period[ok].max(), freq=f)
     themes = sorted(names)
-    counts = pd.crosstab(pd.Categorical(per, categories=periods), pd.Categorical(lab, categories=themes),
-                         dropna=False)
+    counts = pd.crosstab(pd.Categorical(per, categories=periods), pd.Categorical(lab, categories=themes), dropna=False)
     counts = counts.reindex(index=periods, columns=themes, fill_value=0)
     totals = counts.sum(axis=1)
     share = counts.div(totals.replace(0, np.nan), axis=0).fillna(0.0)
     examples = _examples(tm, labels, np.where(ok, period.astype(str).to_numpy(), ""))
-    long = pd.DataFrame({
-        "period": np.repeat(periods, len(themes)),
-        "theme": np.tile(np.asarray(themes, np.int64), len(periods)),
-        "count": counts.to_numpy().ravel().astype(np.int64),
-        "share": share.to_numpy().ravel(),
-        "period_total": np.repeat(totals.to_numpy(), len(themes)).astype(np.int64),
-    })
+    long = pd.DataFrame(
+        {
+            "period": np.repeat(periods, len(themes)),
+            "theme": np.tile(np.asarray(themes, np.int64), len(periods)),
+            "count": counts.to_numpy().ravel().astype(np.int64),
+            "share": share.to_numpy().ravel(),
+            "period_total": np.repeat(totals.to_numpy(), len(themes)).astype(np.int64),
+        }
+    )
     long.insert(2, "name", [names[t] for t in long.theme])
     long["example"] = [examples.get((str(p), int(t))) for p, t in zip(long.period, long.theme)]
 
@@ -239,25 +287,44 @@ def topics_over_time(tm, timestamps, freq: str = "M", level: int | None = None, 
     m = len(periods)
     half = m // 2
     early = counts.iloc[:half].sum(axis=0).to_numpy().astype(np.float64)
-    late = counts.iloc[m - half:].sum(axis=0).to_numpy().astype(np.float64)
+    late = counts.iloc[m - half :].sum(axis=0).to_numpy().astype(np.float64)
     n_e, n_l = early.sum(), late.sum()
     overall = counts.sum(axis=0).to_numpy() / max(counts.to_numpy().sum(), 1)
     se = (early + prior * overall) / (n_e + prior)
     sl = (late + prior * overall) / (n_l + prior)
     with np.errstate(divide="ignore", invalid="ignore"):
         growth = np.where((se > 0) & (sl > 0), np.log(sl / se), 0.0)
-    pvals = np.array([fisher_exact([[int(late[j]), int(n_l - late[j])], [int(early[j]), int(n_e - early[j])]])[1]
-                      if half else 1.0 for j in range(len(themes))])
+    pvals = np.array(
+        [
+            fisher_exact([[int(late[j]), int(n_l - late[j])], [int(early[j]), int(n_e - early[j])]])[1] if half else 1.0
+            for j in range(len(themes))
+        ]
+    )
     q = _bh(pvals)
-    ranking = pd.DataFrame({"theme": np.asarray(themes, np.int64), "name": [names[t] for t in themes],
-                            "count": counts.sum(axis=0).to_numpy().astype(np.int64),
-                            "early_share": early / max(n_e, 1), "late_share": late / max(n_l, 1),
-                            "growth": growth, "p_value": pvals, "q_value": q})
+    ranking = pd.DataFrame(
+        {
+            "theme": np.asarray(themes, np.int64),
+            "name": [names[t] for t in themes],
+            "count": counts.sum(axis=0).to_numpy().astype(np.int64),
+            "early_share": early / max(n_e, 1),
+            "late_share": late / max(n_l, 1),
+            "growth": growth,
+            "p_value": pvals,
+            "q_value": q,
+        }
+    )
     ranking["trend"] = np.where(q < alpha, np.where(growth > 0, "emerging", "fading"), "stable")
     ranking = ranking.sort_values(["growth", "theme"], ascending=[False, True], ignore_index=True)
-    info = {"n_texts": n, "n_dated": int(ok.sum()), "n_missing": int((~ok).sum()), "n_periods": m,
-            "early_periods": [str(p) for p in periods[:half]],
-            "late_periods": [str(p) for p in periods[m - half:]], "prior": prior, "alpha": alpha}
+    info = {
+        "n_texts": n,
+        "n_dated": int(ok.sum()),
+        "n_missing": int((~ok).sum()),
+        "n_periods": m,
+        "early_periods": [str(p) for p in periods[:half]],
+        "late_periods": [str(p) for p in periods[m - half :]],
+        "prior": prior,
+        "alpha": alpha,
+    }
     return TopicsOverTime(long, ranking, f, level, info)
 
 
@@ -277,28 +344,52 @@ class TopicsPerClass:
         t = self.table
         themes = list(t.groupby("theme")["count"].sum().sort_values(ascending=False).index)
         if top is not None:
-            themes = themes[:int(top)]
+            themes = themes[: int(top)]
         t = t[t.theme.isin(themes)]
         classes = list(dict.fromkeys(t["class"]))
-        piv = {c: t.pivot_table(index="class", columns="theme", values=c, aggfunc="first", sort=False)
-                  .reindex(index=classes, columns=themes) for c in ("lift", "share", "count", "q_value")}
+        piv = {
+            c: t.pivot_table(index="class", columns="theme", values=c, aggfunc="first", sort=False).reindex(
+                index=classes, columns=themes
+            )
+            for c in ("lift", "share", "count", "q_value")
+        }
         name_of = dict(zip(t.theme, t.name))
         z = np.log2(np.clip(piv["lift"].to_numpy(np.float64), 1 / 16, 16))
-        custom = np.stack([100 * piv["share"].to_numpy(np.float64), piv["count"].to_numpy(np.float64),
-                           piv["q_value"].to_numpy(np.float64), piv["lift"].to_numpy(np.float64)], axis=-1)
-        fig = go.Figure(go.Heatmap(
-            z=z, x=[html.escape(name_of[th]) for th in themes], y=[html.escape(str(c)) for c in classes],
-            customdata=custom, colorscale="RdBu_r", zmid=0, colorbar=dict(title="log2 lift"),
-            hovertemplate="%{y} · <b>%{x}</b><br>share %{customdata[0]:.1f}% (%{customdata[1]:.0f} texts)<br>"
-                          "lift %{customdata[3]:.2f}, q %{customdata[2]:.2g}<extra></extra>"))
-        fig.update_layout(title=html.escape(title or "Themes per class (lift over the overall share)"),
-                          font=dict(family=HANGUL_FONT), template="plotly_white",
-                          height=max(320, 40 * len(classes) + 200), xaxis=dict(tickangle=-35))
+        custom = np.stack(
+            [
+                100 * piv["share"].to_numpy(np.float64),
+                piv["count"].to_numpy(np.float64),
+                piv["q_value"].to_numpy(np.float64),
+                piv["lift"].to_numpy(np.float64),
+            ],
+            axis=-1,
+        )
+        fig = go.Figure(
+            go.Heatmap(
+                z=z,
+                x=[html.escape(name_of[th]) for th in themes],
+                y=[html.escape(str(c)) for c in classes],
+                customdata=custom,
+                colorscale="RdBu_r",
+                zmid=0,
+                colorbar=dict(title="log2 lift"),
+                hovertemplate="%{y} · <b>%{x}</b><br>share %{customdata[0]:.1f}% (%{customdata[1]:.0f} texts)<br>"
+                "lift %{customdata[3]:.2f}, q %{customdata[2]:.2g}<extra></extra>",
+            )
+        )
+        fig.update_layout(
+            title=html.escape(title or "Themes per class (lift over the overall share)"),
+            font=dict(family=HANGUL_FONT),
+            template="plotly_white",
+            height=max(320, 40 * len(classes) + 200),
+            xaxis=dict(tickangle=-35),
+        )
         return fig
 
 
-def topics_per_class(tm, classes, level: int | None = None, *, alpha: float = 0.05,
-                     top_themes: int = 5) -> TopicsPerClass:
+def topics_per_class(
+    tm, classes, level: int | None = None, *, alpha: float = 0.05, top_themes: int = 5
+) -> TopicsPerClass:
     """Share of each theme per class and the themes most distinctive of each class.
 
     ``classes``: one value per text (product, channel, rating ...), each read as the report shows it
@@ -324,8 +415,11 @@ def topics_per_class(tm, classes, level: int | None = None, *, alpha: float = 0.
     names = _names(tm, labels, level, default)
     themes = sorted(names)
     order = [c for c in category_order(cls[ok].tolist()) if c != ""]
-    counts = pd.crosstab(pd.Categorical(cls[ok].to_numpy(), categories=order),
-                         pd.Categorical(labels[ok], categories=themes), dropna=False)
+    counts = pd.crosstab(
+        pd.Categorical(cls[ok].to_numpy(), categories=order),
+        pd.Categorical(labels[ok], categories=themes),
+        dropna=False,
+    )
     counts = counts.reindex(columns=themes, fill_value=0)
     C = counts.to_numpy().astype(np.int64)
     N = int(C.sum())
@@ -339,14 +433,32 @@ def topics_per_class(tm, classes, level: int | None = None, *, alpha: float = 0.
     p = np.clip(np.nan_to_num(p, nan=1.0), 0.0, 1.0)
     q = _bh(p.ravel()).reshape(p.shape)
     k = len(themes)
-    long = pd.DataFrame({
-        "class": np.repeat(counts.index.to_numpy(), k), "theme": np.tile(np.asarray(themes, np.int64), len(C)),
-        "count": C.ravel(), "class_total": np.repeat(class_tot, k), "share": share.ravel(),
-        "overall_share": np.tile(overall, len(C)), "lift": lift.ravel(), "p_value": p.ravel(), "q_value": q.ravel()})
+    long = pd.DataFrame(
+        {
+            "class": np.repeat(counts.index.to_numpy(), k),
+            "theme": np.tile(np.asarray(themes, np.int64), len(C)),
+            "count": C.ravel(),
+            "class_total": np.repeat(class_tot, k),
+            "share": share.ravel(),
+            "overall_share": np.tile(overall, len(C)),
+            "lift": lift.ravel(),
+            "p_value": p.ravel(),
+            "q_value": q.ravel(),
+        }
+    )
     long.insert(2, "name", [names[t] for t in long.theme])
     dist = long[(long.lift > 1) & (long.q_value < alpha)]
-    dist = (dist.sort_values(["class", "lift"], ascending=[True, False], kind="stable")
-            .groupby("class", sort=False).head(top_themes).reset_index(drop=True))
-    info = {"n_texts": n, "n_classified": int(ok.sum()), "n_missing": int((~ok).sum()), "alpha": alpha,
-            "tests": int(p.size)}
+    dist = (
+        dist.sort_values(["class", "lift"], ascending=[True, False], kind="stable")
+        .groupby("class", sort=False)
+        .head(top_themes)
+        .reset_index(drop=True)
+    )
+    info = {
+        "n_texts": n,
+        "n_classified": int(ok.sum()),
+        "n_missing": int((~ok).sum()),
+        "alpha": alpha,
+        "tests": int(p.size),
+    }
     return TopicsPerClass(long, dist, level, info)

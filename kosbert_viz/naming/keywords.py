@@ -11,6 +11,7 @@ in mixed lines are kept; Hanja abbreviations common in news (美, 北) count as 
 >>> kv.keywords(texts, df["topic"]).cluster.tolist()[:3]   # string labels keep their values
 ['건강', '교육', '금융']
 """
+
 from __future__ import annotations
 
 import re
@@ -35,19 +36,26 @@ if TYPE_CHECKING:
 __all__ = ["keywords", "tokenize_ko", "KOREAN_STOPWORDS", "PARTICLES_AND_ENDINGS"]
 
 # Bare particles and endings: never a keyword, even when the analyser leaves one standing alone.
-PARTICLES_AND_ENDINGS = frozenset("""
+PARTICLES_AND_ENDINGS = frozenset(
+    """
 은 는 이 가 을 를 의 에 에서 에게 께 한테 로 으로 와 과 도 만 랑 이랑 하고 보다 처럼 까지 부터 마다 조차 밖에 뿐
 요 다 고 며 면 서 니 지 죠 네 게 자 라 냐 나
-""".split())
+""".split()
+)
 
 # Words that say nothing about a topic in reviews, posts and news. Extend with ``extra_stopwords``.
-KOREAN_STOPWORDS = frozenset("""
+KOREAN_STOPWORDS = (
+    frozenset(
+        """
 것 수 등 때 중 점 분 거 곳 번 개 뭐 좀 더 게 건 걸 데 듯 뿐 이것 그것 저것 여기 거기 저기 이거 그거 저거
 우리 저희 제 나 너 당신 자기 누구 무엇 어디 언제 오늘 어제 내일 지금 이번 다음 진짜 정말 너무 완전 약간 그냥
 하나 둘 사람 생각 정도 경우 부분 문제 이유 느낌 내용 처음 마지막 전 후 안 밖 위 아래 앞 뒤 쪽 말 일 년 월 시 초
 종합 속보 단독 사진 영상 포토 기자 뉴스 관련 대한 위해 통해 가지 요즘 이상 이하 이후 이전
 the a an and or of to in is it for on with this that be are was by at as from
-""".split()) | PARTICLES_AND_ENDINGS
+""".split()
+    )
+    | PARTICLES_AND_ENDINGS
+)
 
 _NOUN_TAGS = ("NNG", "NNP", "SL", "SH")
 _STEM_TAGS = ("VV", "VA", "XR")
@@ -65,8 +73,10 @@ def korean_analyser():
                 try:
                     from kiwipiepy import Kiwi
                 except ImportError as exc:  # pragma: no cover - core dependency
-                    raise ImportError("keywords() needs kiwipiepy: pip install kosbert_viz (or pip install kiwipiepy; "
-                                      "conda: pip install kiwipiepy inside the environment)") from exc
+                    raise ImportError(
+                        "keywords() needs kiwipiepy: pip install kosbert_viz (or pip install kiwipiepy; "
+                        "conda: pip install kiwipiepy inside the environment)"
+                    ) from exc
                 _KIWI.append(Kiwi())
     return _KIWI[0]
 
@@ -91,8 +101,9 @@ def _content_words(tokens, tags, stop):
     return words
 
 
-def tokenize_ko(texts, *, stems: bool = False, stopwords=None,
-                show_progress_bar: bool | None = None) -> list[list[str]]:
+def tokenize_ko(
+    texts, *, stems: bool = False, stopwords=None, show_progress_bar: bool | None = None
+) -> list[list[str]]:
     """Content words of each text: nouns, English words and Hanja; optionally verb/adjective stems.
 
     English words are lower-cased here (``keywords()`` shows their most common spelling).
@@ -147,9 +158,19 @@ def naming_inputs(texts, top_n, extra_stopwords, stopwords, embeddings, n=None):
     return texts, top_n, stop, X
 
 
-def keywords(texts, labels, *, top_n: int = 10, stems: bool = False, extra_stopwords=(), stopwords=None,
-             embeddings=None, n_representative: int = 3, name_words: int = 3,
-             show_progress_bar: bool | None = None) -> pd.DataFrame:
+def keywords(
+    texts,
+    labels,
+    *,
+    top_n: int = 10,
+    stems: bool = False,
+    extra_stopwords=(),
+    stopwords=None,
+    embeddings=None,
+    n_representative: int = 3,
+    name_words: int = 3,
+    show_progress_bar: bool | None = None,
+) -> pd.DataFrame:
     """Top keywords, a short name and representative texts for each cluster.
 
     Parameters
@@ -240,14 +261,16 @@ def ctfidf_table(texts, labels, pairs, top_n, X, n_representative, name_words):
                 seen.add(texts[i])
             if len(rep) >= n_representative:
                 break
-        out.append({
-            "cluster": c,
-            "size": int(len(members)),
-            "name": short_name(kws, name_words) if kws else f"cluster {c}",
-            "keywords": kws,
-            "scores": [round(float(ctfidf[r, i]), 5) for i in order],
-            "representative": rep,
-        })
+        out.append(
+            {
+                "cluster": c,
+                "size": int(len(members)),
+                "name": short_name(kws, name_words) if kws else f"cluster {c}",
+                "keywords": kws,
+                "scores": [round(float(ctfidf[r, i]), 5) for i in order],
+                "representative": rep,
+            }
+        )
     return out
 
 

@@ -1,12 +1,13 @@
 """The HTML report of a batch of new texts placed into a saved map (``kosbert-viz assign``)."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from kosbert_viz.maps.assignment import Assignment
 from kosbert_viz.maps.levels import map_levels_of, theme_names
-from kosbert_viz.maps.placement import Assignment
 from kosbert_viz.report.html import report_html, write_html
 from kosbert_viz.viz.scatter import cluster_map
 
@@ -16,8 +17,9 @@ if TYPE_CHECKING:
 __all__ = ["write_assignment_report"]
 
 
-def write_assignment_report(tm, a: Assignment, path, *, title: str | None = None, top_new: int = 30,
-                            trends=None) -> Path:
+def write_assignment_report(
+    tm, a: Assignment, path, *, title: str | None = None, top_new: int = 30, trends=None
+) -> Path:
     """An offline HTML report of a batch placed into a map: new-theme candidates first, then the map
     with the batch highlighted, then the batch's themes (counts, share in the map, the batch's most
     typical texts). Every text is HTML-escaped. ``trends``: results of ``kv.topics_over_time`` /
@@ -39,19 +41,30 @@ def write_assignment_report(tm, a: Assignment, path, *, title: str | None = None
     coords = np.concatenate([np.asarray(tm.coords, np.float64)[:, :2], a.coords[:, :2]])
     labels = np.concatenate([np.asarray(map_levels_of(tm)[0][a.default_level]), a.labels])
     names = theme_names(tm)
-    fig = cluster_map(coords, labels=labels, texts=list(tm.texts) + list(a.texts), names=names or None,
-                      highlight=np.arange(n_map, n_map + n_new), highlight_name="new batch",
-                      title=title or "new batch placed into the map")
+    fig = cluster_map(
+        coords,
+        labels=labels,
+        texts=list(tm.texts) + list(a.texts),
+        names=names or None,
+        highlight=np.arange(n_map, n_map + n_new),
+        highlight_name="new batch",
+        title=title or "new batch placed into the map",
+    )
     order = np.argsort(-a.novelty, kind="stable")
     cand = [i for i in order if a.is_new[i]][:top_new]
-    rows = "".join(f"<li><b>{a.novelty[i]:.3f}</b> · nearest theme: {_html.escape(a.names[i])} · "
-                   f"{_html.escape(a.texts[i][:200])}</li>" for i in cand)
+    rows = "".join(
+        f"<li><b>{a.novelty[i]:.3f}</b> · nearest theme: {_html.escape(a.names[i])} · "
+        f"{_html.escape(a.texts[i][:200])}</li>"
+        for i in cand
+    )
     model = (tm.manifest or {}).get("model") or {}
-    summary = (f"{n_new:,} new texts placed into a map of {n_map:,} texts (model <b>{_html.escape(str(model.get('name')))}"
-               f"</b>). <b>{int(a.is_new.sum()):,}</b> are candidates for a new theme (novelty ≥ "
-               f"{a.info.get('new_threshold', 0.99)}: farther from the map than 99% of its own texts from their "
-               f"nearest neighbour).</p><h2 id='new-candidates'>New-theme candidates (most novel first)</h2>"
-               f"<ol id='candidates'>{rows or '<li>none</li>'}</ol><p>")
+    summary = (
+        f"{n_new:,} new texts placed into a map of {n_map:,} texts (model <b>{_html.escape(str(model.get('name')))}"
+        f"</b>). <b>{int(a.is_new.sum()):,}</b> are candidates for a new theme (novelty ≥ "
+        f"{a.info.get('new_threshold', 0.99)}: farther from the map than 99% of its own texts from their "
+        f"nearest neighbour).</p><h2 id='new-candidates'>New-theme candidates (most novel first)</h2>"
+        f"<ol id='candidates'>{rows or '<li>none</li>'}</ol><p>"
+    )
     base = tm.table if tm.table is not None else pd.DataFrame({"cluster": [], "keywords": []})
     kw = {int(c): k for c, k in zip(base.get("cluster", []), base.get("keywords", []))}
     map_levels, shown = map_levels_of(tm)
@@ -60,13 +73,23 @@ def write_assignment_report(tm, a: Assignment, path, *, title: str | None = None
     for c, idx in pd.Series(np.arange(n_new)).groupby(a.labels):
         idx = idx.to_numpy()
         best = idx[np.argsort(-a.similarity[idx], kind="stable")[:3]]
-        recs.append({"cluster": int(c), "size": len(idx),
-                     "name": f"{names.get(int(c), 'noise' if c < 0 else str(c))} "
-                             f"(map {100 * map_share.get(c, 0):.1f}% → batch {100 * len(idx) / n_new:.1f}%)",
-                     "keywords": list(kw.get(int(c), [])), "representative": [a.texts[i] for i in best]})
+        recs.append(
+            {
+                "cluster": int(c),
+                "size": len(idx),
+                "name": f"{names.get(int(c), 'noise' if c < 0 else str(c))} "
+                f"(map {100 * map_share.get(c, 0):.1f}% → batch {100 * len(idx) / n_new:.1f}%)",
+                "keywords": list(kw.get(int(c), [])),
+                "representative": [a.texts[i] for i in best],
+            }
+        )
     table = pd.DataFrame(recs, columns=["cluster", "size", "name", "keywords", "representative"])
     table = table.sort_values("size", ascending=False, ignore_index=True)
     manifest = dict(tm.manifest or {})
     manifest["assignment"] = dict(a.info, n_new=n_new, n_candidates=int(a.is_new.sum()))
-    return write_html(path, report_html(fig, title=title or "kosbert_viz: new batch", table=table,
-                                        manifest=manifest, summary=summary, trends=trends))
+    return write_html(
+        path,
+        report_html(
+            fig, title=title or "kosbert_viz: new batch", table=table, manifest=manifest, summary=summary, trends=trends
+        ),
+    )

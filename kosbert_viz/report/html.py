@@ -16,6 +16,7 @@ wrappers with ``new Function()`` and plotly.js itself arrives compressed and run
 (``static/loader.js``); ``worker-src blob:`` for the data Worker. Escaping, not the CSP, is what keeps user
 text from becoming markup; the CSP is the guarantee that the report never phones home.
 """
+
 from __future__ import annotations
 
 import html
@@ -47,10 +48,12 @@ def _e(value) -> str:
     return html.escape(normalize_text(str(value)), quote=True)
 
 
-_STABILITY_NOTE = (f"<p class='stability-note'><small>stability: how reliably a theme re-appears when its level is "
-                   f"re-fitted (k-means from other seeds on subsamples; its best-match Jaccard, averaged; 1 = "
-                   f"every time). Below {UNSTABLE_BELOW} a theme is marked unstable: read it with care. &ndash; = "
-                   f"changed by an edit, not re-fitted.</small></p>")
+_STABILITY_NOTE = (
+    f"<p class='stability-note'><small>stability: how reliably a theme re-appears when its level is "
+    f"re-fitted (k-means from other seeds on subsamples; its best-match Jaccard, averaged; 1 = "
+    f"every time). Below {UNSTABLE_BELOW} a theme is marked unstable: read it with care. &ndash; = "
+    f"changed by an edit, not re-fitted.</small></p>"
+)
 
 
 def _stability_cell(value) -> str:
@@ -62,8 +65,10 @@ def _stability_cell(value) -> str:
     if not math.isfinite(v):
         return "<td class='num stability' data-stability=''>&ndash;</td>"
     if v < UNSTABLE_BELOW:
-        return (f"<td class='num stability unstable' data-stability='{v:.3f}' title='re-appears in few re-fits: "
-                f"read with care'>{v:.2f}<br><small>unstable</small></td>")
+        return (
+            f"<td class='num stability unstable' data-stability='{v:.3f}' title='re-appears in few re-fits: "
+            f"read with care'>{v:.2f}<br><small>unstable</small></td>"
+        )
     return f"<td class='num stability' data-stability='{v:.3f}'>{v:.2f}</td>"
 
 
@@ -83,16 +88,36 @@ def _table_html(table) -> str:
             f"</span>{int(r.cluster)}</td><td class='name'>{_e(r.name)}</td>"
             f"<td class='num'>{int(r.size):,}<br><small>{100 * int(r.size) / total:.1f}%</small></td>"
             + (_stability_cell(r.stability) if has_stability else "")
-            + f"<td class='kw'>{_e(kws)}</td><td><ul>{reps}</ul></td></tr>")
-    return ("<table class='clusters' id='cluster-table'><thead><tr><th>#</th><th>name</th><th>size</th>"
-            + ("<th>stability</th>" if has_stability else "")
-            + "<th>keywords</th><th>representative texts</th></tr></thead><tbody>" + "".join(rows)
-            + "</tbody></table>" + (_STABILITY_NOTE if has_stability else ""))
+            + f"<td class='kw'>{_e(kws)}</td><td><ul>{reps}</ul></td></tr>"
+        )
+    return (
+        "<table class='clusters' id='cluster-table'><thead><tr><th>#</th><th>name</th><th>size</th>"
+        + ("<th>stability</th>" if has_stability else "")
+        + "<th>keywords</th><th>representative texts</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+        + (_STABILITY_NOTE if has_stability else "")
+    )
 
 
-def report_html(figure, *, title: str, table=None, manifest: dict | None = None, summary: str = "",
-                notice: str | None = None, texts=None, coords=None, labels=None, names=None, data=None,
-                themes=None, tree_figure=None, level: int | None = None, trends=None) -> str:
+def report_html(
+    figure,
+    *,
+    title: str,
+    table=None,
+    manifest: dict | None = None,
+    summary: str = "",
+    notice: str | None = None,
+    texts=None,
+    coords=None,
+    labels=None,
+    names=None,
+    data=None,
+    themes=None,
+    tree_figure=None,
+    level: int | None = None,
+    trends=None,
+) -> str:
     """The report as one HTML string (see :func:`write_report`). ``summary`` is trusted HTML.
 
     With ``texts`` and ``coords`` (one per point, all points, also past the point budget) the page
@@ -107,10 +132,12 @@ def report_html(figure, *, title: str, table=None, manifest: dict | None = None,
     if notice:
         notes.append(f"<div class='notice' id='notice'>{_e(notice)}</div>")
     if meta.get("sampled"):
-        notes.append(f"<p class='budget' id='budget-note'>The map shows a stratified sample of "
-                     f"{meta['n_drawn']:,} of {meta['n_points']:,} texts (point budget "
-                     f"{meta['point_budget']:,}); the grey layer is the density of all of them. "
-                     "The table counts every text.</p>")
+        notes.append(
+            f"<p class='budget' id='budget-note'>The map shows a stratified sample of "
+            f"{meta['n_drawn']:,} of {meta['n_points']:,} texts (point budget "
+            f"{meta['point_budget']:,}); the grey layer is the density of all of them. "
+            "The table counts every text.</p>"
+        )
     height = int(getattr(figure.layout, "height", None) or 680)
     payload = report_payload(figure, texts=texts, coords=coords, labels=labels, names=names, data=data)
     sections = [_trend_section(t, i) for i, t in enumerate(trends or [])]
@@ -120,13 +147,25 @@ def report_html(figure, *, title: str, table=None, manifest: dict | None = None,
     if tree_figure is not None:
         plots.insert(0, _figure_island(tree_figure, "kv-tree"))
     return page_template().substitute(
-        version=_e(package_version("kosbert_viz") or ""), title=_e(title), css=static_text("report.css"),
-        plotly=plotly_block(), config=config_island(), points=points, loader_js=static_text("loader.js"),
-        figures_js=static_text("figures.js"), notes="".join(notes), summary=summary, height=height,
-        clusters=_table_html(table), tree=_tree_html(themes, tree_figure, level),
-        trends="\n".join(h for h, _ in sections), manifest=_e(manifest_text),
+        version=_e(package_version("kosbert_viz") or ""),
+        title=_e(title),
+        css=static_text("report.css"),
+        plotly=plotly_block(),
+        config=config_island(),
+        points=points,
+        loader_js=static_text("loader.js"),
+        figures_js=static_text("figures.js"),
+        notes="".join(notes),
+        summary=summary,
+        height=height,
+        clusters=_table_html(table),
+        tree=_tree_html(themes, tree_figure, level),
+        trends="\n".join(h for h, _ in sections),
+        manifest=_e(manifest_text),
         data="\n".join(payload[k] for k in ("figure", "meta", "texts", "binary")),
-        report_js=static_text("report.js"), plots="\n".join(plots))
+        report_js=static_text("report.js"),
+        plots="\n".join(plots),
+    )
 
 
 def _tree_html(themes, tree_figure, level) -> str:
@@ -143,30 +182,37 @@ def _tree_html(themes, tree_figure, level) -> str:
 
     def add(r, depth):
         kws = ", ".join(map(str, list(r.keywords)[:6]))
-        rows.append(f"<tr class='lv{int(r.level)}' data-node='{int(r.node)}' data-level='{int(r.level)}'>"
-                    f"<td style='padding-left:{6 + 18 * depth}px' class='name'>{_e(r.name)}</td>"
-                    f"<td class='num'>{int(r.level)}</td><td class='num'>{int(r.size):,}</td>"
-                    + _stability_cell(getattr(r, "stability", None))
-                    + f"<td class='kw'>{_e(kws)}</td></tr>")
+        rows.append(
+            f"<tr class='lv{int(r.level)}' data-node='{int(r.node)}' data-level='{int(r.level)}'>"
+            f"<td style='padding-left:{6 + 18 * depth}px' class='name'>{_e(r.name)}</td>"
+            f"<td class='num'>{int(r.level)}</td><td class='num'>{int(r.size):,}</td>"
+            + _stability_cell(getattr(r, "stability", None))
+            + f"<td class='kw'>{_e(kws)}</td></tr>"
+        )
         for c in sorted(children.get(int(r.node), []), key=lambda c: -int(c.size)):
             add(c, depth + 1)
 
     for r in sorted(children.get(-1, []), key=lambda r: -int(r.size)):
         add(r, 0)
-    chart = ("<div id='tree-chart' data-kv-plot='kv-tree' style='width:100%;height:560px;'></div>"
-             if tree_figure is not None else "")
-    return ("<h2>Theme tree</h2><p>Themes at every level of the hierarchy, coarsest first; the map shows "
-            f"level {level}. Click a theme in the chart to open its sub-themes.</p>{chart}"
-            "<table class='clusters' id='tree-table'><thead><tr><th>theme</th><th>level</th><th>size</th>"
-            "<th>stability</th><th>keywords</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
-            + _STABILITY_NOTE)
+    chart = (
+        "<div id='tree-chart' data-kv-plot='kv-tree' style='width:100%;height:560px;'></div>"
+        if tree_figure is not None
+        else ""
+    )
+    return (
+        "<h2>Theme tree</h2><p>Themes at every level of the hierarchy, coarsest first; the map shows "
+        f"level {level}. Click a theme in the chart to open its sub-themes.</p>{chart}"
+        "<table class='clusters' id='tree-table'><thead><tr><th>theme</th><th>level</th><th>size</th>"
+        "<th>stability</th><th>keywords</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>" + _STABILITY_NOTE
+    )
 
 
 def _figure_island(figure, json_id: str) -> str:
     """A plotly figure as a JSON block; ``static/figures.js`` draws it into the element with
     ``data-kv-plot="json_id"`` once plotly.js is loaded."""
-    return json_island(json_id, json.dumps(figure.to_plotly_json(), cls=_PlotlyJSON, ensure_ascii=False,
-                                           separators=(",", ":")))
+    return json_island(
+        json_id, json.dumps(figure.to_plotly_json(), cls=_PlotlyJSON, ensure_ascii=False, separators=(",", ":"))
+    )
 
 
 def _num(x, fmt: str) -> str:
@@ -190,43 +236,59 @@ def _over_time_html(tot, i: int, n: int = 10) -> str:
     r = tot.ranking
     rows = []
     picked = list(r[r.growth > 0].head(n).itertuples(index=False)) + list(
-        r[r.growth < 0].iloc[::-1].head(n).itertuples(index=False))
+        r[r.growth < 0].iloc[::-1].head(n).itertuples(index=False)
+    )
     for row in picked:
-        rows.append(f"<tr class='{_e(row.trend)}'><td class='name'>{_e(row.name)}</td>"
-                    f"<td class='num'>{int(row.count):,}</td><td class='num'>{_num(100 * row.early_share, '.1f')}%</td>"
-                    f"<td class='num'>{_num(100 * row.late_share, '.1f')}%</td><td class='num'>{_num(row.growth, '+.2f')}</td>"
-                    f"<td class='num'>{_num(row.q_value, '.2g')}</td><td>{_e(row.trend)}</td></tr>")
+        rows.append(
+            f"<tr class='{_e(row.trend)}'><td class='name'>{_e(row.name)}</td>"
+            f"<td class='num'>{int(row.count):,}</td><td class='num'>{_num(100 * row.early_share, '.1f')}%</td>"
+            f"<td class='num'>{_num(100 * row.late_share, '.1f')}%</td><td class='num'>{_num(row.growth, '+.2f')}</td>"
+            f"<td class='num'>{_num(row.q_value, '.2g')}</td><td>{_e(row.trend)}</td></tr>"
+        )
     info = tot.info
     early, late = info.get("early_periods") or [], info.get("late_periods") or []
-    halves = (f"early half {_e(early[0])}–{_e(early[-1])}, late half {_e(late[0])}–{_e(late[-1])}"
-              if early and late else "a single period: no growth to measure")
-    return (f"<h2 id='themes-over-time'>Themes over time</h2><p>Share of each theme per period ({_e(tot.freq)}; "
-            f"{info.get('n_dated', 0):,} dated texts in {info.get('n_periods', 0)} periods; the 12 largest themes, "
-            "the rest as 'other'). Growth is the log ratio of a theme's share in the late half of the periods over "
-            f"the early half ({halves}), smoothed towards its overall share; q is Fisher's exact test, "
-            f"Benjamini-Hochberg adjusted.</p><div id='trend-chart-{i}' data-kv-plot='kv-trend-{i}' "
-            "style='width:100%;height:520px;'></div>"
-            f"<table class='clusters trends' id='trend-table-{i}'><thead><tr><th>theme</th><th>texts</th>"
-            "<th>early share</th><th>late share</th><th>growth</th><th>q-value</th><th>trend</th></tr></thead>"
-            "<tbody>" + "".join(rows) + "</tbody></table>")
+    halves = (
+        f"early half {_e(early[0])}–{_e(early[-1])}, late half {_e(late[0])}–{_e(late[-1])}"
+        if early and late
+        else "a single period: no growth to measure"
+    )
+    return (
+        f"<h2 id='themes-over-time'>Themes over time</h2><p>Share of each theme per period ({_e(tot.freq)}; "
+        f"{info.get('n_dated', 0):,} dated texts in {info.get('n_periods', 0)} periods; the 12 largest themes, "
+        "the rest as 'other'). Growth is the log ratio of a theme's share in the late half of the periods over "
+        f"the early half ({halves}), smoothed towards its overall share; q is Fisher's exact test, "
+        f"Benjamini-Hochberg adjusted.</p><div id='trend-chart-{i}' data-kv-plot='kv-trend-{i}' "
+        "style='width:100%;height:520px;'></div>"
+        f"<table class='clusters trends' id='trend-table-{i}'><thead><tr><th>theme</th><th>texts</th>"
+        "<th>early share</th><th>late share</th><th>growth</th><th>q-value</th><th>trend</th></tr></thead>"
+        "<tbody>" + "".join(rows) + "</tbody></table>"
+    )
 
 
 def _per_class_html(pc, i: int) -> str:
-    rows = [f"<tr><td>{_e(row[0])}</td><td class='name'>{_e(row.name)}</td>"
-            f"<td class='num'>{int(row.count):,} / {int(row.class_total):,}</td>"
-            f"<td class='num'>{_num(100 * row.share, '.1f')}%</td><td class='num'>{_num(100 * row.overall_share, '.1f')}%</td>"
-            f"<td class='num'>{_num(row.lift, '.2f')}</td><td class='num'>{_num(row.q_value, '.2g')}</td></tr>"
-            for row in pc.distinctive.itertuples(index=False)]  # row[0]: "class" (a keyword, renamed _0)
-    body = ("".join(rows) if rows else
-            f"<tr><td colspan='7'>No theme is over-represented in any class at q &lt; {_e(pc.info.get('alpha'))}.</td></tr>")
-    return (f"<h2 id='themes-by-class'>Themes by class</h2><p>Colour: log2 lift, a theme's share in a class over its "
-            "share overall. The table lists, per class, the most distinctive themes (lift &gt; 1 and q-value &lt; "
-            f"{_e(pc.info.get('alpha'))}; one-sided Fisher exact test, Benjamini-Hochberg over {pc.info.get('tests', 0):,} "
-            f"cells).</p><div id='trend-chart-{i}' data-kv-plot='kv-trend-{i}' "
-            f"style='width:100%;height:{max(320, 40 * pc.table['class'].nunique() + 200)}px;'></div>"
-            f"<table class='clusters trends' id='class-table-{i}'><thead><tr><th>class</th><th>theme</th><th>texts</th>"
-            "<th>share in class</th><th>share overall</th><th>lift</th><th>q-value</th></tr></thead><tbody>"
-            + body + "</tbody></table>")
+    rows = [
+        f"<tr><td>{_e(row[0])}</td><td class='name'>{_e(row.name)}</td>"
+        f"<td class='num'>{int(row.count):,} / {int(row.class_total):,}</td>"
+        f"<td class='num'>{_num(100 * row.share, '.1f')}%</td><td class='num'>{_num(100 * row.overall_share, '.1f')}%</td>"
+        f"<td class='num'>{_num(row.lift, '.2f')}</td><td class='num'>{_num(row.q_value, '.2g')}</td></tr>"
+        for row in pc.distinctive.itertuples(index=False)
+    ]  # row[0]: "class" (a keyword, renamed _0)
+    body = (
+        "".join(rows)
+        if rows
+        else f"<tr><td colspan='7'>No theme is over-represented in any class at q &lt; {_e(pc.info.get('alpha'))}.</td></tr>"
+    )
+    return (
+        f"<h2 id='themes-by-class'>Themes by class</h2><p>Colour: log2 lift, a theme's share in a class over its "
+        "share overall. The table lists, per class, the most distinctive themes (lift &gt; 1 and q-value &lt; "
+        f"{_e(pc.info.get('alpha'))}; one-sided Fisher exact test, Benjamini-Hochberg over {pc.info.get('tests', 0):,} "
+        f"cells).</p><div id='trend-chart-{i}' data-kv-plot='kv-trend-{i}' "
+        f"style='width:100%;height:{max(320, 40 * pc.table['class'].nunique() + 200)}px;'></div>"
+        f"<table class='clusters trends' id='class-table-{i}'><thead><tr><th>class</th><th>theme</th><th>texts</th>"
+        "<th>share in class</th><th>share overall</th><th>lift</th><th>q-value</th></tr></thead><tbody>"
+        + body
+        + "</tbody></table>"
+    )
 
 
 class _PlotlyJSON(json.JSONEncoder):
@@ -288,20 +350,34 @@ def write_report(result, path, *, title: str | None = None, notice: str | None =
     title = normalize_text(title or "kosbert_viz report")
     manifest = result.manifest or {}
     model = manifest.get("model") or {}
-    summary = (f"Model: <b>{_e(model.get('name'))}</b> (revision "
-               f"{_e(model.get('revision') or model.get('weights_hash') or 'n/a')}) · {len(result.texts):,} texts · "
-               f"{result.clusters.n_clusters} clusters ({_e(result.clusters.method)})")
+    summary = (
+        f"Model: <b>{_e(model.get('name'))}</b> (revision "
+        f"{_e(model.get('revision') or model.get('weights_hash') or 'n/a')}) · {len(result.texts):,} texts · "
+        f"{result.clusters.n_clusters} clusters ({_e(result.clusters.method)})"
+    )
     agree = manifest.get("agreement_with_labels")
     if agree:
-        summary += (f" · agreement with <i>{_e(agree.get('column'))}</i>: ARI {_e(agree.get('ARI'))}, "
-                    f"NMI {_e(agree.get('NMI'))}")
+        summary += (
+            f" · agreement with <i>{_e(agree.get('column'))}</i>: ARI {_e(agree.get('ARI'))}, "
+            f"NMI {_e(agree.get('NMI'))}"
+        )
     themes = getattr(result, "themes", None)
     tree_figure = None
     if themes is not None and len(themes):
         tree_figure = hierarchy_chart(themes, max_depth=3, title=None)
-    body = report_html(result.figure, title=title, table=result.table, manifest=manifest, summary=summary,
-                       notice=notice, themes=themes, tree_figure=tree_figure, level=getattr(result, "level", None),
-                       trends=trends, **_points_of(result))
+    body = report_html(
+        result.figure,
+        title=title,
+        table=result.table,
+        manifest=manifest,
+        summary=summary,
+        notice=notice,
+        themes=themes,
+        tree_figure=tree_figure,
+        level=getattr(result, "level", None),
+        trends=trends,
+        **_points_of(result),
+    )
     # lone surrogates (broken emoji from scraped chats) in a text, a name, a hover column: U+FFFD
     return write_html(path, body)
 
@@ -314,10 +390,12 @@ def write_html(path, body: str) -> Path:
         data = body.encode("utf-8")
     except UnicodeEncodeError:
         count = len(SURROGATE.findall(body))
-        warnings.warn(f"the report's text holds {count} lone surrogate(s) (broken emoji, common in scraped chat "
-                      "logs); they are written as U+FFFD", UserWarning, stacklevel=3)
+        warnings.warn(
+            f"the report's text holds {count} lone surrogate(s) (broken emoji, common in scraped chat "
+            "logs); they are written as U+FFFD",
+            UserWarning,
+            stacklevel=3,
+        )
         data = SURROGATE.sub("\ufffd", body).encode("utf-8")
     write_atomic(path, data, keep_mode=True, tag="kv-report")
     return path
-
-

@@ -14,6 +14,7 @@ array. That data work runs in a Worker (started from a ``blob:`` of the loader's
 points; smaller pages, and pages whose Worker does not start, fails or stays silent, do it on the main thread. User text only ever reaches the page as data: table cells and filter options are filled with
 ``textContent``, hover strings are entity-escaped.
 """
+
 from __future__ import annotations
 
 import functools
@@ -28,9 +29,23 @@ from kosbert_viz._util.columns import MAX_CATEGORIES, category_codes, category_c
 from kosbert_viz._util.validation import normalize_text
 from kosbert_viz.viz.scatter import figure_json, hover_text
 
-__all__ = ["report_payload", "read_report", "encode_texts", "decode_texts", "b85encode", "b85decode",
-           "plotly_block", "static_text", "page_template", "json_island", "config_island", "MAX_CATEGORIES",
-           "MAX_REPORT_FILTERS", "B85_ALPHABET", "WORKER_MIN_POINTS"]
+__all__ = [
+    "report_payload",
+    "read_report",
+    "encode_texts",
+    "decode_texts",
+    "b85encode",
+    "b85decode",
+    "plotly_block",
+    "static_text",
+    "page_template",
+    "json_island",
+    "config_island",
+    "MAX_CATEGORIES",
+    "MAX_REPORT_FILTERS",
+    "B85_ALPHABET",
+    "WORKER_MIN_POINTS",
+]
 
 MAX_REPORT_FILTERS = 8  # category columns (kosbert_viz._util.columns) that become filters and CSV columns, in order
 
@@ -70,8 +85,10 @@ def b85decode(text: str, length: int) -> bytes:
 
 def _block(key: str, raw: bytes, level: int = 6) -> str:
     packed = gzip.compress(raw, compresslevel=level, mtime=0)
-    return (f'<script type="application/octet-stream" id="kv-{key}" data-encoding="gzip+base85" '
-            f'data-length="{len(packed)}">{b85encode(packed)}</script>')
+    return (
+        f'<script type="application/octet-stream" id="kv-{key}" data-encoding="gzip+base85" '
+        f'data-length="{len(packed)}">{b85encode(packed)}</script>'
+    )
 
 
 @functools.lru_cache(maxsize=2)
@@ -145,8 +162,11 @@ def report_payload(figure, *, texts=None, coords=None, labels=None, names=None, 
         lab = np.zeros(n, np.int32) if labels is None else np.asarray(labels).astype(np.int32)
         cols = _category_columns(data, n)
         meta["chars"], stream = encode_texts(normalize_text(str(t)) for t in texts)
-        meta.update(n=n, names={str(int(k)): str(v) for k, v in (names or {}).items()},
-                    columns={c: v for c, (v, _) in cols.items()})
+        meta.update(
+            n=n,
+            names={str(int(k)): str(v) for k, v in (names or {}).items()},
+            columns={c: v for c, (v, _) in cols.items()},
+        )
         parts = [xy[:, 0], xy[:, 1], lab]
         parts += [codes for _, codes in cols.values()]
         parts += index_parts
@@ -157,10 +177,12 @@ def report_payload(figure, *, texts=None, coords=None, labels=None, names=None, 
     meta["max_chars"] = int(kvmeta.get("max_chars", 300))
     fig_text = normalize_text(figure_json(fig))  # lone surrogates as U+FFFD, like every text of the report
     meta_text = json.dumps(meta, ensure_ascii=False, separators=(",", ":"))
-    return {"figure": _block("figure", fig_text.encode("utf-8")),
-            "meta": _block("meta", meta_text.encode("utf-8")),
-            "texts": _block("texts", stream),
-            "binary": _block("binary", binary)}
+    return {
+        "figure": _block("figure", fig_text.encode("utf-8")),
+        "meta": _block("meta", meta_text.encode("utf-8")),
+        "texts": _block("texts", stream),
+        "binary": _block("binary", binary),
+    }
 
 
 def encode_texts(texts) -> tuple[str, bytes]:
@@ -211,7 +233,7 @@ def decode_texts(chars: str, stream: bytes) -> list[str]:
     for p in np.flatnonzero(b >= ONE_BYTE).tolist():
         if p > covered:
             covered = p + (1 if b[p] < 255 else 3)
-            is_start[p + 1:covered + 1] = False
+            is_start[p + 1 : covered + 1] = False
     pos = np.flatnonzero(is_start)
     first = b[pos]
     value = first.copy()
@@ -223,14 +245,15 @@ def decode_texts(chars: str, stream: bytes) -> list[str]:
     joined = table[value[value != 0]].tobytes().decode("utf-32-le")
     ends = np.flatnonzero(value == 0)
     bounds = np.concatenate([[0], ends - np.arange(len(ends))])  # code points before each end marker
-    return [joined[bounds[k]:bounds[k + 1]] for k in range(len(ends))]
+    return [joined[bounds[k] : bounds[k + 1]] for k in range(len(ends))]
 
 
 # The page's code lives in static/ (loader.js, report.js, figures.js, report.css, report.html): constant files,
 # inlined into every report as they are; what changes from report to report reaches them as data blocks.
 WORKER_MIN_POINTS = 20_000  # reports with fewer points prepare their data without a Worker
-_JSON_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
-                               "\u2028": "\\u2028", "\u2029": "\\u2029"})
+_JSON_ESCAPES = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
 
 
 @functools.lru_cache(maxsize=16)
@@ -264,8 +287,11 @@ def config_island() -> str:
 def _read_block(html_text: str, key: str) -> bytes:
     import re
 
-    m = re.search(rf'<script type="application/octet-stream" id="kv-{key}" data-encoding="gzip\+base85" '
-                  rf'data-length="(\d+)">([^<]*)</script>', html_text)
+    m = re.search(
+        rf'<script type="application/octet-stream" id="kv-{key}" data-encoding="gzip\+base85" '
+        rf'data-length="(\d+)">([^<]*)</script>',
+        html_text,
+    )
     if m is None:
         raise ValueError(f"not a kosbert_viz report: no kv-{key} data block")
     return gzip.decompress(b85decode(m.group(2), int(m.group(1))))
@@ -276,11 +302,15 @@ def _check_report_format(html_text: str) -> None:
     if 'data-encoding="gzip+base85"' in html_text:
         return
     if 'data-encoding="gzip+base64"' in html_text:
-        raise ValueError("this report was written by an older kosbert_viz (gzip+base64 data blocks); read_report "
-                         "reads the current format (gzip+base85): write the report again with kv.write_report")
+        raise ValueError(
+            "this report was written by an older kosbert_viz (gzip+base64 data blocks); read_report "
+            "reads the current format (gzip+base85): write the report again with kv.write_report"
+        )
     if "kosbert_viz" in html_text:
-        raise ValueError("this report was written by an older kosbert_viz, before reports embedded their data "
-                         "(texts, themes, positions); write it again with kv.write_report to read it back")
+        raise ValueError(
+            "this report was written by an older kosbert_viz, before reports embedded their data "
+            "(texts, themes, positions); write it again with kv.write_report to read it back"
+        )
     raise ValueError("not a kosbert_viz report: no kv-figure data block (expected a page from kv.write_report)")
 
 
@@ -316,5 +346,12 @@ def read_report(html_text: str) -> dict:
         trace["x"], trace["y"] = x[idx].tolist(), y[idx].tolist()
         trace["text"] = [hover_text(meta["texts"][i], width=meta["wrap"], max_chars=meta["max_chars"]) for i in idx]
         trace["_kv_index"] = idx.tolist()
-    return {"figure": fig, "meta": meta, "x": x, "y": y, "labels": labels, "columns": columns,
-            "plotly_js": blocks["plotly"].decode("utf-8")}
+    return {
+        "figure": fig,
+        "meta": meta,
+        "x": x,
+        "y": y,
+        "labels": labels,
+        "columns": columns,
+        "plotly_js": blocks["plotly"].decode("utf-8"),
+    }

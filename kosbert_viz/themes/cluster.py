@@ -15,6 +15,7 @@ True
 >>> sw.table.n_clusters.tolist()                       # one row per k; sw.chart: long form for a line chart
 [4, 5, 6, 7, 8]
 """
+
 from __future__ import annotations
 
 import time
@@ -78,7 +79,7 @@ def _same_vectors_same_label(X, labels, min_cluster_size):
     order = np.argsort(group, kind="stable")
     starts = np.r_[0, np.cumsum(counts)[:-1]]
     for g in np.flatnonzero(counts >= 2):
-        members = order[starts[g]:starts[g] + counts[g]]
+        members = order[starts[g] : starts[g] + counts[g]]
         lab = labels[members]
         real = lab[lab >= 0]
         if len(real):
@@ -93,8 +94,9 @@ def _same_vectors_same_label(X, labels, min_cluster_size):
     return np.where(labels >= 0, remap[np.maximum(labels, 0)], -1)
 
 
-def cluster_scores(X, labels, *, truth=None, sample_size: int = _SCORE_SAMPLE, random_state: int = 42,
-                   internal: bool = True) -> dict:
+def cluster_scores(
+    X, labels, *, truth=None, sample_size: int = _SCORE_SAMPLE, random_state: int = 42, internal: bool = True
+) -> dict:
     """Internal scores of ``labels`` on ``X`` (noise left out) and, given ``truth``, agreement with it.
 
     silhouette (cosine) on a sample of ``sample_size`` points, Davies-Bouldin and Calinski-Harabasz
@@ -145,8 +147,10 @@ def _agglomerative(Z, k):
     from sklearn.cluster import AgglomerativeClustering
 
     if len(Z) > _AGGLOMERATIVE_MAX:
-        raise ValueError(f"agglomerative clustering is for up to {_AGGLOMERATIVE_MAX:,} points (it needs "
-                         f"O(n^2) memory), got {len(Z):,}: use method='kmeans' or 'hdbscan'")
+        raise ValueError(
+            f"agglomerative clustering is for up to {_AGGLOMERATIVE_MAX:,} points (it needs "
+            f"O(n^2) memory), got {len(Z):,}: use method='kmeans' or 'hdbscan'"
+        )
     return AgglomerativeClustering(n_clusters=k, linkage="ward").fit_predict(Z).astype(np.int64)
 
 
@@ -180,16 +184,30 @@ def _hdbscan(Z, min_cluster_size, min_samples, deterministic):
         ms = min(min_samples if min_samples is not None else min_cluster_size, len(Z))
         est = HDBSCAN(min_cluster_size=min_cluster_size, min_samples=ms, copy=True)
         return est.fit_predict(Z).astype(np.int64), "sklearn.cluster.HDBSCAN"
-    est = fast_hdbscan.HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples,
-                               reproducible=deterministic)
+    est = fast_hdbscan.HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples, reproducible=deterministic)
     return np.asarray(est.fit_predict(Z), dtype=np.int64), "fast_hdbscan"
 
 
-def cluster(X, method="kmeans", *, n_clusters: int | None = None, min_cluster_size: int | None = None,
-            min_samples: int | None = None, k_range: tuple[int, int] = (2, 20), reduce_to: int | None = 5,
-            embedding=None, truth=None, normalize: bool = True, mode: str = "deterministic",
-            random_state: int = 42, sample_size: int = _SCORE_SAMPLE, n_neighbors: int = 15, cache="auto",
-            scores: bool = True, show_progress_bar: bool | None = None) -> ClusterResult:
+def cluster(
+    X,
+    method="kmeans",
+    *,
+    n_clusters: int | None = None,
+    min_cluster_size: int | None = None,
+    min_samples: int | None = None,
+    k_range: tuple[int, int] = (2, 20),
+    reduce_to: int | None = 5,
+    embedding=None,
+    truth=None,
+    normalize: bool = True,
+    mode: str = "deterministic",
+    random_state: int = 42,
+    sample_size: int = _SCORE_SAMPLE,
+    n_neighbors: int = 15,
+    cache="auto",
+    scores: bool = True,
+    show_progress_bar: bool | None = None,
+) -> ClusterResult:
     """Cluster vectors.
 
     Parameters
@@ -266,9 +284,19 @@ def cluster(X, method="kmeans", *, n_clusters: int | None = None, min_cluster_si
             if len(Z_low) != n:
                 raise ValueError(f"embedding has {len(Z_low)} rows, X has {n}")
         elif reduce_to and X.shape[1] > reduce_to and n > reduce_to + 2:
-            Z_low = reduce(X, "umap", n_components=reduce_to, min_dist=0.0, n_neighbors=n_neighbors, mode=mode,
-                           random_state=random_state, cache=cache, show_progress_bar=show_progress_bar, init="pca",
-                           n_epochs=default_cluster_epochs(n))
+            Z_low = reduce(
+                X,
+                "umap",
+                n_components=reduce_to,
+                min_dist=0.0,
+                n_neighbors=n_neighbors,
+                mode=mode,
+                random_state=random_state,
+                cache=cache,
+                show_progress_bar=show_progress_bar,
+                init="pca",
+                n_epochs=default_cluster_epochs(n),
+            )
         else:
             Z_low = X
         with Stages(["hdbscan"], show=show, desc="cluster") as st:
@@ -276,15 +304,26 @@ def cluster(X, method="kmeans", *, n_clusters: int | None = None, min_cluster_si
                 labels, impl = _hdbscan(Z_low, mcs, min_samples, mode == "deterministic")
                 labels = _same_vectors_same_label(X, labels, mcs)
         name = "hdbscan"
-        params = {"min_cluster_size": mcs, "min_samples": min_samples,
-                  "reduce_to": None if embedding is not None else reduce_to,
-                  "embedding": "given" if embedding is not None else "umap" if Z_low is not X else "none",
-                  "implementation": impl}
+        params = {
+            "min_cluster_size": mcs,
+            "min_samples": min_samples,
+            "reduce_to": None if embedding is not None else reduce_to,
+            "embedding": "given" if embedding is not None else "umap" if Z_low is not X else "none",
+            "implementation": impl,
+        }
     elif method == "hierarchy":
         # kosbert_viz.themes.hierarchy: fine k-means on the layout's 5-D clustering embedding, Ward upward, nested levels
 
-        hier, Z_low, how = cluster_hierarchy(X, embedding, n_clusters, mode=mode, random_state=random_state,
-                                              cache=cache, n_neighbors=n_neighbors, show_progress_bar=show_progress_bar)
+        hier, Z_low, how = cluster_hierarchy(
+            X,
+            embedding,
+            n_clusters,
+            mode=mode,
+            random_state=random_state,
+            cache=cache,
+            n_neighbors=n_neighbors,
+            show_progress_bar=show_progress_bar,
+        )
         labels = hier.levels[hier.default_level]
         name = "hierarchy"
         params = {"embedding": how, "n_levels": len(hier.levels)}
@@ -292,13 +331,20 @@ def cluster(X, method="kmeans", *, n_clusters: int | None = None, min_cluster_si
         raise ValueError(f"method must be one of {_METHODS} or an estimator with fit_predict, got {method!r}")
     params["random_state"] = random_state
     params["mode"] = mode
-    extra = cluster_scores(X, labels, truth=truth, sample_size=sample_size, random_state=random_state,
-                           internal=scores)
+    extra = cluster_scores(X, labels, truth=truth, sample_size=sample_size, random_state=random_state, internal=scores)
     centroids, ids = cluster_centroids(X, labels)
-    res = ClusterResult(labels, name, params, extra, centroids, ids, table,
-                        Z_low if Z_low is not None and Z_low is not X else None, time.perf_counter() - t0)
+    res = ClusterResult(
+        labels,
+        name,
+        params,
+        extra,
+        centroids,
+        ids,
+        table,
+        Z_low if Z_low is not None and Z_low is not X else None,
+        time.perf_counter() - t0,
+    )
     if name == "hierarchy":
-
         attach_hierarchy(res, hier, Z_low)
     return res
 
@@ -331,9 +377,21 @@ class Sweep:
         return fig
 
 
-def sweep(X, method="kmeans", *, values=None, truth=None, embedding=None, reduce_to: int | None = 5,
-          mode: str = "deterministic", random_state: int = 42, cache="auto", keep_results: bool = False,
-          show_progress_bar: bool | None = None, **kwargs) -> Sweep:
+def sweep(
+    X,
+    method="kmeans",
+    *,
+    values=None,
+    truth=None,
+    embedding=None,
+    reduce_to: int | None = 5,
+    mode: str = "deterministic",
+    random_state: int = 42,
+    cache="auto",
+    keep_results: bool = False,
+    show_progress_bar: bool | None = None,
+    **kwargs,
+) -> Sweep:
     """Cluster ``X`` once per value of k (k-means, agglomerative) or min_cluster_size (HDBSCAN).
 
     The UMAP embedding HDBSCAN needs is computed once (and cached) for the whole sweep.
@@ -357,10 +415,19 @@ def sweep(X, method="kmeans", *, values=None, truth=None, embedding=None, reduce
             values = sorted({v for v in (5, 10, 15, 25, 50, 100, 200, 400, 800) if v < n // 2} or {2})
         values = list(values)
         if embedding is None and reduce_to and X.shape[1] > reduce_to:
-            embedding = reduce(X, "umap", n_components=reduce_to, min_dist=0.0, mode=mode, init="pca",
-                               n_epochs=default_cluster_epochs(n),
-                               random_state=random_state, cache=cache, show_progress_bar=show_progress_bar,
-                               n_neighbors=kwargs.get("n_neighbors", 15))
+            embedding = reduce(
+                X,
+                "umap",
+                n_components=reduce_to,
+                min_dist=0.0,
+                mode=mode,
+                init="pca",
+                n_epochs=default_cluster_epochs(n),
+                random_state=random_state,
+                cache=cache,
+                show_progress_bar=show_progress_bar,
+                n_neighbors=kwargs.get("n_neighbors", 15),
+            )
     else:
         raise ValueError(f"sweep method must be 'kmeans', 'agglomerative' or 'hdbscan', got {method!r}")
     if not values:
@@ -368,8 +435,9 @@ def sweep(X, method="kmeans", *, values=None, truth=None, embedding=None, reduce
     rows, results = [], {}
     from tqdm.auto import tqdm
 
-    for v in tqdm(values, desc=f"sweep {param}", disable=not want_progress(show_progress_bar, n * len(values) // 4),
-                  leave=False):
+    for v in tqdm(
+        values, desc=f"sweep {param}", disable=not want_progress(show_progress_bar, n * len(values) // 4), leave=False
+    ):
         kw = dict(kwargs, truth=truth, mode=mode, random_state=random_state, cache=cache, show_progress_bar=False)
         if method == "hdbscan":
             res = cluster(X, "hdbscan", min_cluster_size=int(v), embedding=embedding, **kw)
@@ -385,4 +453,3 @@ def sweep(X, method="kmeans", *, values=None, truth=None, embedding=None, reduce
     metric_cols = [c for c in table.columns if c not in (param, "seconds")]
     chart = table.melt(id_vars=[param], value_vars=metric_cols, var_name="metric", value_name="value")
     return Sweep(param, table, chart, results)
-

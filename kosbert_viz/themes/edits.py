@@ -1,4 +1,5 @@
 """Edits of a result: merge, rename, split themes and place noise; each returns a new result."""
+
 from __future__ import annotations
 
 from typing import TypeVar
@@ -24,7 +25,6 @@ def _rebuilt(res, levels, default_level, names, centroids=None, cluster_ids=None
     import copy
     import dataclasses
 
-
     tree_old = res.tree if res.tree is not None else tree_from_levels(levels_of(res)[0])
     tree = tree_from_levels(levels, tree_old, names)
     alive = set(tree.node.tolist())
@@ -32,10 +32,18 @@ def _rebuilt(res, levels, default_level, names, centroids=None, cluster_ids=None
     labels = np.asarray(levels[default_level])
     if X is not None:
         centroids, cluster_ids = cluster_centroids(np.asarray(X, np.float32), labels)
-    new = dataclasses.replace(res, labels=labels, levels=levels if res.levels else [], tree=tree,
-                              default_level=default_level if res.levels else None, names=names,
-                              centroids=centroids, cluster_ids=cluster_ids,
-                              params=copy.deepcopy(res.params), scores={})
+    new = dataclasses.replace(
+        res,
+        labels=labels,
+        levels=levels if res.levels else [],
+        tree=tree,
+        default_level=default_level if res.levels else None,
+        names=names,
+        centroids=centroids,
+        cluster_ids=cluster_ids,
+        params=copy.deepcopy(res.params),
+        scores={},
+    )
     if res.levels and res.embedding is not None:
         new.outlier_score, new.is_outlier = outlier_scores(res.embedding, levels, default_level)
     new.params.setdefault("edits", []).append(None)
@@ -222,7 +230,6 @@ def reassign_result(res: _ResultT, strategy="centroid", X=None, k=15) -> _Result
     import copy
     import dataclasses
 
-
     Z = res.embedding if res.embedding is not None else X
     if Z is None:
         raise ValueError("reassign_noise needs coordinates: this result has no embedding, pass X=")
@@ -235,5 +242,14 @@ def reassign_result(res: _ResultT, strategy="centroid", X=None, k=15) -> _Result
     params = copy.deepcopy(res.params)
     params["reassigned_noise"] = {"strategy": strategy, "n_noise": int(was_noise.sum())}
     tree = tree_from_levels([labels]) if not res.levels else None
-    return dataclasses.replace(res, labels=labels, params=params, centroids=centroids, cluster_ids=ids, scores={},
-                               outlier_score=score, is_outlier=was_noise.copy(), tree=tree if not res.levels else res.tree)
+    return dataclasses.replace(
+        res,
+        labels=labels,
+        params=params,
+        centroids=centroids,
+        cluster_ids=ids,
+        scores={},
+        outlier_score=score,
+        is_outlier=was_noise.copy(),
+        tree=tree if not res.levels else res.tree,
+    )

@@ -47,6 +47,7 @@ texts an edit changed has no stability score (NaN): it was not re-fitted.
 >>> names = kv.hierarchy_names(texts, res, embeddings=emb)   # node, level, parent, size, name, keywords, ...
 >>> res2 = res.merge([3, 7], name="배송 문의").split(0, n=2).rename({1: "환불"})
 """
+
 from __future__ import annotations
 
 import math
@@ -154,8 +155,11 @@ def _themes(Z, k, random_state):
     from threadpoolctl import threadpool_limits
 
     n = len(Z)
-    idx = np.arange(n) if n <= _THEME_FIT_SAMPLE else np.sort(
-        np.random.default_rng(random_state).choice(n, _THEME_FIT_SAMPLE, replace=False))
+    idx = (
+        np.arange(n)
+        if n <= _THEME_FIT_SAMPLE
+        else np.sort(np.random.default_rng(random_state).choice(n, _THEME_FIT_SAMPLE, replace=False))
+    )
     km = KMeans(n_clusters=int(k), n_init=_THEME_STARTS, random_state=random_state)
     with threadpool_limits(1):  # the same result on any thread count
         km.fit(Z[idx])
@@ -192,7 +196,7 @@ def ward_linkage(C, w, groups=None):
     m = len(C)
     C = np.asarray(C, np.float64)
     w = np.asarray(w, np.float64)
-    sq = np.maximum((C ** 2).sum(1)[:, None] + (C ** 2).sum(1)[None, :] - 2 * C @ C.T, 0.0)
+    sq = np.maximum((C**2).sum(1)[:, None] + (C**2).sum(1)[None, :] - 2 * C @ C.T, 0.0)
     D = (w[:, None] * w[None, :] / (w[:, None] + w[None, :])) * sq
     if groups is not None:
         groups = np.asarray(groups)
@@ -314,8 +318,15 @@ def _theme_range(n_themes, n):
     return lo, min(hi, n)
 
 
-def build_hierarchy(Z, *, n_fine: int | None = None, n_themes=None, ladder_ratio: float = _LADDER_RATIO,
-                    copies=None, random_state: int = 42) -> Hierarchy:
+def build_hierarchy(
+    Z,
+    *,
+    n_fine: int | None = None,
+    n_themes=None,
+    ladder_ratio: float = _LADDER_RATIO,
+    copies=None,
+    random_state: int = 42,
+) -> Hierarchy:
     """Nested theme levels for the rows of ``Z`` (the clustering coordinates).
 
     n_fine : number of fine clusters (the finest level); default ``clip(2 sqrt(n), 16, 1000)``
@@ -348,8 +359,7 @@ def build_hierarchy(Z, *, n_fine: int | None = None, n_themes=None, ladder_ratio
     default_k = lo if lo == hi else choose_theme_count(crit, k_range)
     timings["choose_count"] = time.perf_counter() - t
     t = time.perf_counter()
-    themes = _copies_together(_themes(Z, default_k, random_state) if default_k > 1 else np.zeros(n, np.int64),
-                              copies)
+    themes = _copies_together(_themes(Z, default_k, random_state) if default_k > 1 else np.zeros(n, np.int64), copies)
     timings["themes"] = time.perf_counter() - t
     t = time.perf_counter()
     fine = _fine_clusters(Z, m, random_state) if m < n else np.arange(n)
@@ -377,25 +387,40 @@ def build_hierarchy(Z, *, n_fine: int | None = None, n_themes=None, ladder_ratio
     t = time.perf_counter()
     # levels finer than the default: many small themes, half the re-fits (they cost k x sample each; at 100,000
     # texts the finest level took three quarters of the time)
-    stability = [theme_stability(Z, lab, random_state=random_state,
-                                 n_refits=N_REFITS if i <= default_level else FINE_REFITS)
-                 for i, lab in enumerate(levels)]
+    stability = [
+        theme_stability(Z, lab, random_state=random_state, n_refits=N_REFITS if i <= default_level else FINE_REFITS)
+        for i, lab in enumerate(levels)
+    ]
     timings["stability"] = time.perf_counter() - t
     tree = tree_from_levels(levels, stability=node_values(levels, stability))
-    params = {"n_fine": m, "theme_range": list(k_range), "default_k": int(n_default), "level_sizes": ks,
-              "ladder_ratio": ladder_ratio, "random_state": random_state,
-              "criterion": (f"re-fit agreement: k-means re-fitted {N_REFITS}x per theme count on "
-                            f"<= {REFIT_SAMPLE:,} points; evidence = max(agreement - SE, agreement averaged with the "
-                            f"neighbouring counts); among counts with evidence >= {REPRODUCIBLE}, the fewest within "
-                            f"one standard error of the best; none reproducible: the fewest of the range"),
-              "stability": {"how": _STABILITY_HOW, "n_refits": N_REFITS, "n_refits_finer_levels": FINE_REFITS,
-                            "sample": REFIT_SAMPLE, "unstable_below": UNSTABLE_BELOW}}
+    params = {
+        "n_fine": m,
+        "theme_range": list(k_range),
+        "default_k": int(n_default),
+        "level_sizes": ks,
+        "ladder_ratio": ladder_ratio,
+        "random_state": random_state,
+        "criterion": (
+            f"re-fit agreement: k-means re-fitted {N_REFITS}x per theme count on "
+            f"<= {REFIT_SAMPLE:,} points; evidence = max(agreement - SE, agreement averaged with the "
+            f"neighbouring counts); among counts with evidence >= {REPRODUCIBLE}, the fewest within "
+            f"one standard error of the best; none reproducible: the fewest of the range"
+        ),
+        "stability": {
+            "how": _STABILITY_HOW,
+            "n_refits": N_REFITS,
+            "n_refits_finer_levels": FINE_REFITS,
+            "sample": REFIT_SAMPLE,
+            "unstable_below": UNSTABLE_BELOW,
+        },
+    }
     return Hierarchy(levels, default_level, tree, fine, centers, link, crit, params, timings)
 
 
 # ----------------------------------------------------------------------------------------------------
 # ClusterResult glue: building a result, and merge / rename / split / reassign_noise on one
 # ----------------------------------------------------------------------------------------------------
+
 
 def cluster_hierarchy(X, embedding, n_themes, *, mode, random_state, cache, n_neighbors, show_progress_bar):
     """Run the hierarchy for ``cluster(X, "hierarchy")``: (Hierarchy, the coordinates it ran on, how)."""
@@ -406,8 +431,15 @@ def cluster_hierarchy(X, embedding, n_themes, *, mode, random_state, cache, n_ne
             raise ValueError(f"embedding has {len(Z)} rows, X has {n}")
         how = "given"
     elif n > 7 and X.shape[1] > 5:
-        lay = layout(X, n_neighbors=n_neighbors, cluster_runs=HIERARCHY_RUNS, mode=mode, random_state=random_state,
-                     cache=cache, show_progress_bar=show_progress_bar)
+        lay = layout(
+            X,
+            n_neighbors=n_neighbors,
+            cluster_runs=HIERARCHY_RUNS,
+            mode=mode,
+            random_state=random_state,
+            cache=cache,
+            show_progress_bar=show_progress_bar,
+        )
         Z, how = lay.cluster_coords, "layout"
     else:
         Z, how = unit_rows(X), "none"
@@ -428,7 +460,8 @@ def attach_hierarchy(res, h, Z):
     res.outlier_score, res.is_outlier = outlier_scores(res.embedding, res.levels, res.default_level)
     crit = h.criterion
     res.params["hierarchy"] = {
-        **h.params, "timings": {k: round(v, 4) for k, v in h.timings.items()},
+        **h.params,
+        "timings": {k: round(v, 4) for k, v in h.timings.items()},
         "agreement_by_count": {int(k): round(float(a), 3) for k, a in zip(crit.k, crit.agreement)},
     }
     return res
@@ -437,5 +470,3 @@ def attach_hierarchy(res, h, Z):
 # ----------------------------------------------------------------------------------------------------
 # Names at every level: keywords contrasted with the node's siblings
 # ----------------------------------------------------------------------------------------------------
-
-

@@ -1,4 +1,5 @@
 """Names at every level of the theme tree: keywords contrasted with each node's siblings."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -59,9 +60,20 @@ def _distinct_sibling_names(rows):
                 r["name"] = f"{r['name']} ({r['label']})"
 
 
-def hierarchy_names(texts, result, embeddings=None, *, namer=None, top_n: int = 10, n_representative: int = 3,
-                    name_words: int = 3, stems: bool = False, extra_stopwords=(), stopwords=None,
-                    show_progress_bar: bool | None = None) -> pd.DataFrame:
+def hierarchy_names(
+    texts,
+    result,
+    embeddings=None,
+    *,
+    namer=None,
+    top_n: int = 10,
+    n_representative: int = 3,
+    name_words: int = 3,
+    stems: bool = False,
+    extra_stopwords=(),
+    stopwords=None,
+    show_progress_bar: bool | None = None,
+) -> pd.DataFrame:
     """Keywords, a name and representative texts for every node of a hierarchy result's tree.
 
     A node's keywords are c-TF-IDF scores where the classes are its **siblings** (the nodes with the
@@ -175,18 +187,42 @@ def hierarchy_names(texts, result, embeddings=None, *, namer=None, top_n: int = 
         for nd, b, par, size, stab in zip(t_lv.node, t_lv.label, t_lv.parent, t_lv["size"], scores):
             keys, scs = info[int(nd)]
             kws = [display_form(k, spelling) for k in keys]
-            members = order[starts[pos[int(b)]]:ends[pos[int(b)]]]
+            members = order[starts[pos[int(b)]] : ends[pos[int(b)]]]
             rep = _representatives(members, texts, X, Z, docs, keys, n_representative)
             if namer is not None:
                 name = str(namer(list(kws), list(rep)))
             else:
                 name = short_name(kws, name_words) if kws else f"theme {int(b)}"
-            out_rows.append({"node": int(nd), "level": lv, "label": int(b), "parent": int(par), "size": int(size),
-                             "name": name, "stability": round(float(stab), 3), "keywords": kws,
-                             "scores": [round(s, 5) for s in scs], "representative": rep})
+            out_rows.append(
+                {
+                    "node": int(nd),
+                    "level": lv,
+                    "label": int(b),
+                    "parent": int(par),
+                    "size": int(size),
+                    "name": name,
+                    "stability": round(float(stab), 3),
+                    "keywords": kws,
+                    "scores": [round(s, 5) for s in scs],
+                    "representative": rep,
+                }
+            )
     _distinct_sibling_names(out_rows)
-    table = pd.DataFrame(out_rows, columns=["node", "level", "label", "parent", "size", "name", "stability", "keywords",
-                                            "scores", "representative"])
+    table = pd.DataFrame(
+        out_rows,
+        columns=[
+            "node",
+            "level",
+            "label",
+            "parent",
+            "size",
+            "name",
+            "stability",
+            "keywords",
+            "scores",
+            "representative",
+        ],
+    )
     result.names = {int(nd): nm for nd, nm in zip(table.node, table.name)}
     result.tree = tree_from_levels(levels, tree, result.names)
     return table

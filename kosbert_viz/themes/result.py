@@ -1,4 +1,5 @@
 """``ClusterResult``: labels, and for the theme hierarchy its levels, tree and names."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -51,17 +52,29 @@ class ClusterResult:
 
         lv = level_index(self, level)
         tree = self.tree if self.tree is not None else tree_from_levels(levels_of(self)[0])
-        return {int(b): self.names[int(nd)] for nd, l, b in zip(tree.node, tree.level, tree.label)
-                if l == lv and int(nd) in self.names}
+        return {
+            int(b): self.names[int(nd)]
+            for nd, l, b in zip(tree.node, tree.level, tree.label)
+            if l == lv and int(nd) in self.names
+        }
 
     def _over(self, levels: list, default_level: int) -> ClusterResult:
         """The same themes (centroids, tree, names) over other texts: ``levels`` holds every level's labels
         for them (one list even without a hierarchy), ``labels`` becomes ``levels[default_level]``. Scores do
         not carry over. Used where a map grows (sampled fits, ``extend``) and for a placed batch (``batch_map``)."""
-        res = ClusterResult(labels=levels[default_level], method=self.method, params=dict(self.params), scores={},
-                            centroids=self.centroids, cluster_ids=self.cluster_ids,
-                            silhouette_by_k=dict(self.silhouette_by_k), embedding=None, seconds=self.seconds,
-                            tree=self.tree, names=self.names)
+        res = ClusterResult(
+            labels=levels[default_level],
+            method=self.method,
+            params=dict(self.params),
+            scores={},
+            centroids=self.centroids,
+            cluster_ids=self.cluster_ids,
+            silhouette_by_k=dict(self.silhouette_by_k),
+            embedding=None,
+            seconds=self.seconds,
+            tree=self.tree,
+            names=self.names,
+        )
         if len(levels) > 1 or self.levels:
             res.levels, res.default_level = list(levels), default_level
         return res
@@ -139,5 +152,7 @@ class ClusterResult:
 
     def __repr__(self) -> str:
         s = ", ".join(f"{k}={v:.3f}" for k, v in self.scores.items() if isinstance(v, float))
-        return (f"ClusterResult(method={self.method!r}, n_clusters={self.n_clusters}, "
-                f"noise_fraction={self.noise_fraction:.3f}, n={len(self.labels)}{', ' + s if s else ''})")
+        return (
+            f"ClusterResult(method={self.method!r}, n_clusters={self.n_clusters}, "
+            f"noise_fraction={self.noise_fraction:.3f}, n={len(self.labels)}{', ' + s if s else ''})"
+        )

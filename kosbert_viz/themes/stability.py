@@ -24,6 +24,7 @@ dendrogram, or on one corpus's numbers.
 >>> [round(s, 2) for s in theme_stability(Z, labels, random_state=0).values()]
 [1.0, 1.0, 1.0]
 """
+
 from __future__ import annotations
 
 import itertools
@@ -34,8 +35,18 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["best_match_jaccard", "refit_agreement", "choose_theme_count", "theme_stability", "REPRODUCIBLE",
-           "UNSTABLE_BELOW", "N_REFITS", "FINE_REFITS", "REFIT_SAMPLE", "HOW"]
+__all__ = [
+    "best_match_jaccard",
+    "refit_agreement",
+    "choose_theme_count",
+    "theme_stability",
+    "REPRODUCIBLE",
+    "UNSTABLE_BELOW",
+    "N_REFITS",
+    "FINE_REFITS",
+    "REFIT_SAMPLE",
+    "HOW",
+]
 
 N_REFITS = 8  # re-fits per theme count
 FINE_REFITS = 4  # re-fits per level below the default one (many small themes; each re-fit costs k x sample)
@@ -43,8 +54,10 @@ REFIT_SAMPLE = 4000  # points per re-fit (at least 8 per theme: more for fine le
 _PER_THEME = 8  # a re-fit's subsample holds at least this many points per theme
 REPRODUCIBLE = 0.85  # agreement from which a theme count counts as reproducible (Hennig: highly stable)
 UNSTABLE_BELOW = 0.6  # a theme re-appearing less than this is marked unstable (Hennig: doubtful below 0.6-0.75)
-HOW = ("k-means re-fits (one start each, other seeds) at the level's theme count on random subsamples of the "
-       "clustering coordinates; stability = the theme's best-match Jaccard in each re-fit, averaged")
+HOW = (
+    "k-means re-fits (one start each, other seeds) at the level's theme count on random subsamples of the "
+    "clustering coordinates; stability = the theme's best-match Jaccard in each re-fit, averaged"
+)
 
 
 def best_match_jaccard(a, b) -> np.ndarray:
@@ -88,12 +101,13 @@ def _kmeans(Z, k: int, rng):
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1):  # the same result on any thread count
-        km = KMeans(n_clusters=k, n_init=1, max_iter=50, random_state=int(rng.integers(2 ** 31 - 1)))
+        km = KMeans(n_clusters=k, n_init=1, max_iter=50, random_state=int(rng.integers(2**31 - 1)))
         return km.fit_predict(Z)
 
 
-def refit_agreement(Z, ks, *, random_state: int = 42, n_refits: int = N_REFITS,
-                    sample_size: int = REFIT_SAMPLE) -> pd.DataFrame:
+def refit_agreement(
+    Z, ks, *, random_state: int = 42, n_refits: int = N_REFITS, sample_size: int = REFIT_SAMPLE
+) -> pd.DataFrame:
     """For each theme count in ``ks``: how much ``n_refits`` k-means re-fits agree with each other.
 
     All re-fits of one count run on one subsample. ``agreement`` is the mean best-match Jaccard of
@@ -136,7 +150,7 @@ def choose_theme_count(table, k_range) -> int:
     lo, hi = int(k_range[0]), int(k_range[1])
     table = table.sort_values("k").reset_index(drop=True)
     ks, a, se = table.k.to_numpy(), table.agreement.to_numpy(), table.se.to_numpy()
-    plateau = np.array([a[max(0, i - 1):i + 2].mean() for i in range(len(a))])
+    plateau = np.array([a[max(0, i - 1) : i + 2].mean() for i in range(len(a))])
     evidence = np.maximum(a - se, plateau)
     inside = (ks >= lo) & (ks <= hi)
     good = inside & (evidence >= REPRODUCIBLE)
@@ -146,8 +160,9 @@ def choose_theme_count(table, k_range) -> int:
     return int(ks[good & (evidence >= evidence[best] - se[best])].min())
 
 
-def theme_stability(Z, labels, *, random_state: int = 42, n_refits: int = N_REFITS,
-                    sample_size: int = REFIT_SAMPLE) -> dict:
+def theme_stability(
+    Z, labels, *, random_state: int = 42, n_refits: int = N_REFITS, sample_size: int = REFIT_SAMPLE
+) -> dict:
     """{label: stability} for one level: each theme's best-match Jaccard over k-means re-fits, averaged.
 
     Each re-fit has as many themes as ``labels`` and runs on its own random subsample (every theme

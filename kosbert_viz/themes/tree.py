@@ -4,6 +4,7 @@
 >>> tree[["node", "parent", "level", "size"]].values.tolist()
 [[0, -1, 0, 2], [1, -1, 0, 2], [2, 0, 1, 1], [3, 0, 1, 1], [4, 1, 1, 2]]
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -13,8 +14,15 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["tree_from_levels", "cluster_centroids", "outlier_scores", "reassign_noise", "levels_of",
-           "level_index", "OUTLIER_RATIO"]
+__all__ = [
+    "tree_from_levels",
+    "cluster_centroids",
+    "outlier_scores",
+    "reassign_noise",
+    "levels_of",
+    "level_index",
+    "OUTLIER_RATIO",
+]
 
 
 def cluster_centroids(X, labels) -> tuple[np.ndarray, np.ndarray]:
@@ -54,8 +62,9 @@ def tree_from_levels(levels, old_tree=None, names=None, stability=None) -> pd.Da
         known = {(int(l), int(b)): int(nd) for nd, l, b in zip(old_tree.node, old_tree.level, old_tree.label)}
         next_id = int(old_tree.node.max()) + 1
         if stability is None and "stability" in old_tree:
-            old_score = {int(nd): (int(s), float(v)) for nd, s, v in
-                         zip(old_tree.node, old_tree["size"], old_tree.stability)}
+            old_score = {
+                int(nd): (int(s), float(v)) for nd, s, v in zip(old_tree.node, old_tree["size"], old_tree.stability)
+            }
     rows = []
     node_of = {}
     for lv, lab in enumerate(levels):
@@ -71,7 +80,9 @@ def tree_from_levels(levels, old_tree=None, names=None, stability=None) -> pd.Da
             up = np.asarray(levels[lv - 1])
             par_of = up[first]  # the parent of each label: that of its first member ...
             if not np.array_equal(par_of[np.searchsorted(ids, lab)], up):  # ... and of all its members
-                raise ValueError(f"levels do not nest: a theme of level {lv} has members in two themes of level {lv - 1}")
+                raise ValueError(
+                    f"levels do not nest: a theme of level {lv} has members in two themes of level {lv - 1}"
+                )
             parent_label = dict(zip(ids.tolist(), par_of.tolist()))
         for b, c in zip(ids.tolist(), counts.tolist()):
             nd = node_of[(lv, b)]
@@ -81,8 +92,17 @@ def tree_from_levels(levels, old_tree=None, names=None, stability=None) -> pd.Da
             else:
                 size, value = old_score.get(nd, (-1, float("nan")))
                 score = value if size == c else float("nan")
-            rows.append({"node": nd, "parent": par, "level": lv, "label": b, "size": c,
-                         "name": (names or {}).get(nd), "stability": score})
+            rows.append(
+                {
+                    "node": nd,
+                    "parent": par,
+                    "level": lv,
+                    "label": b,
+                    "size": c,
+                    "name": (names or {}).get(nd),
+                    "stability": score,
+                }
+            )
     return pd.DataFrame(rows, columns=["node", "parent", "level", "label", "size", "name", "stability"])
 
 
@@ -179,8 +199,8 @@ def nearest_center(Z, centers, chunk=65536):
 
         return cKDTree(np.asarray(centers, np.float64)).query(np.asarray(Z, np.float64), k=1)[1].astype(np.int64)
     out = np.empty(len(Z), np.int64)
-    cc = (centers ** 2).sum(1)
+    cc = (centers**2).sum(1)
     for s in range(0, len(Z), chunk):
-        z = Z[s:s + chunk].astype(np.float64)
-        out[s:s + chunk] = np.argmin(cc[None, :] - 2 * z @ centers.T, axis=1)
+        z = Z[s : s + chunk].astype(np.float64)
+        out[s : s + chunk] = np.argmin(cc[None, :] - 2 * z @ centers.T, axis=1)
     return out

@@ -11,6 +11,7 @@ the same colour here as on the map; all text is HTML-escaped and set in the Hang
 >>> [type(f).__name__ for f in figs]
 ['Figure', 'Figure', 'Figure', 'Figure']
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -29,14 +30,26 @@ from kosbert_viz.viz.scatter import (
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-__all__ = ["cluster_sizes", "keyword_chart", "k_sweep_chart", "silhouette_chart", "similarity_heatmap",
-           "hierarchy_chart"]
+__all__ = [
+    "cluster_sizes",
+    "keyword_chart",
+    "k_sweep_chart",
+    "silhouette_chart",
+    "similarity_heatmap",
+    "hierarchy_chart",
+]
 
 
 def _layout(fig, title, height, **kw):
-    fig.update_layout(title=dict(text=plain_label(title)) if title else None, template="plotly_white", height=height,
-                      font=dict(family=HANGUL_FONT), hoverlabel=dict(font=dict(family=HANGUL_FONT), align="left"),
-                      margin=dict(l=10, r=10, t=50 if title else 20, b=10), **kw)
+    fig.update_layout(
+        title=dict(text=plain_label(title)) if title else None,
+        template="plotly_white",
+        height=height,
+        font=dict(family=HANGUL_FONT),
+        hoverlabel=dict(font=dict(family=HANGUL_FONT), align="left"),
+        margin=dict(l=10, r=10, t=50 if title else 20, b=10),
+        **kw,
+    )
     return fig
 
 
@@ -52,8 +65,9 @@ def _labels_of(data):
     return np.asarray(data)
 
 
-def cluster_sizes(data, *, names=None, title: str | None = "Cluster sizes", height: int | None = None,
-                  sort: bool = True) -> go.Figure:
+def cluster_sizes(
+    data, *, names=None, title: str | None = "Cluster sizes", height: int | None = None, sort: bool = True
+) -> go.Figure:
     """Horizontal bars of points per cluster (noise in grey, last).
 
     ``data`` is a :class:`~kosbert_viz.ClusterResult`, an array of labels, or the table from
@@ -81,21 +95,34 @@ def cluster_sizes(data, *, names=None, title: str | None = "Cluster sizes", heig
         order.append(-1)
     ticks = [plain_label(_short(name_of.get(c, f"cluster {c}") if c >= 0 else "noise", 28)) for c in order]
     total = sum(sizes.values())
-    fig = go.Figure(go.Bar(
-        y=list(range(len(order))), x=[sizes[c] for c in order], orientation="h",
-        marker=dict(color=[palette.get(c, NOISE_COLOR) for c in order]),
-        text=[f"{sizes[c]:,} ({100 * sizes[c] / max(total, 1):.1f}%)" for c in order], textposition="auto",
-        customdata=[[t] for t in ticks], hovertemplate="%{customdata[0]}: %{x:,}<extra></extra>",
-        meta={"clusters": order},
-    ))
+    fig = go.Figure(
+        go.Bar(
+            y=list(range(len(order))),
+            x=[sizes[c] for c in order],
+            orientation="h",
+            marker=dict(color=[palette.get(c, NOISE_COLOR) for c in order]),
+            text=[f"{sizes[c]:,} ({100 * sizes[c] / max(total, 1):.1f}%)" for c in order],
+            textposition="auto",
+            customdata=[[t] for t in ticks],
+            hovertemplate="%{customdata[0]}: %{x:,}<extra></extra>",
+            meta={"clusters": order},
+        )
+    )
     _layout(fig, title, height or max(220, 26 * len(order) + 80))
     fig.update_yaxes(tickmode="array", tickvals=list(range(len(order))), ticktext=ticks, autorange="reversed")
     fig.update_xaxes(title="texts")
     return fig
 
 
-def keyword_chart(table, *, clusters=None, top_n: int = 8, cols: int = 3, title: str | None = "Keywords per cluster",
-                  height: int | None = None) -> go.Figure:
+def keyword_chart(
+    table,
+    *,
+    clusters=None,
+    top_n: int = 8,
+    cols: int = 3,
+    title: str | None = "Keywords per cluster",
+    height: int | None = None,
+) -> go.Figure:
     """One small bar panel per cluster: its top keywords by class-based TF-IDF.
 
     ``table`` is the DataFrame from :func:`kosbert_viz.keywords` (``cluster``, ``name``,
@@ -116,24 +143,39 @@ def keyword_chart(table, *, clusters=None, top_n: int = 8, cols: int = 3, title:
         raise ValueError("keyword_chart: the table has no clusters to show")
     cols = max(1, min(cols, len(items)))
     nrows = -(-len(items) // cols)
-    fig = make_subplots(rows=nrows, cols=cols, horizontal_spacing=0.12, vertical_spacing=min(0.12, 0.5 / nrows),
-                        subplot_titles=[plain_label(_short(f"[{r.cluster}] {r.name}", 32)) for r in items])
+    fig = make_subplots(
+        rows=nrows,
+        cols=cols,
+        horizontal_spacing=0.12,
+        vertical_spacing=min(0.12, 0.5 / nrows),
+        subplot_titles=[plain_label(_short(f"[{r.cluster}] {r.name}", 32)) for r in items],
+    )
     for k, r in enumerate(items):
         words = list(r.keywords)[:top_n]
         scores = list(getattr(r, "scores", [1.0] * len(words)))[:top_n]
-        fig.add_trace(go.Bar(x=scores[::-1], y=[plain_label(w) for w in words[::-1]], orientation="h",
-                             marker_color=palette[int(r.cluster)], showlegend=False,
-                             hovertemplate="%{y}: %{x:.4f}<extra></extra>", name=plain_label(r.name),
-                             meta={"cluster": int(r.cluster)}),
-                      row=k // cols + 1, col=k % cols + 1)
+        fig.add_trace(
+            go.Bar(
+                x=scores[::-1],
+                y=[plain_label(w) for w in words[::-1]],
+                orientation="h",
+                marker_color=palette[int(r.cluster)],
+                showlegend=False,
+                hovertemplate="%{y}: %{x:.4f}<extra></extra>",
+                name=plain_label(r.name),
+                meta={"cluster": int(r.cluster)},
+            ),
+            row=k // cols + 1,
+            col=k % cols + 1,
+        )
     _layout(fig, title, height or 60 + 230 * nrows)
     fig.update_xaxes(showticklabels=False)
     fig.update_annotations(font=dict(family=HANGUL_FONT, size=13))
     return fig
 
 
-def k_sweep_chart(scores, *, best=None, metric="silhouette", title: str | None = "Choosing k",
-                  height: int = 360) -> go.Figure:
+def k_sweep_chart(
+    scores, *, best=None, metric="silhouette", title: str | None = "Choosing k", height: int = 360
+) -> go.Figure:
     """Scores per number of clusters (or HDBSCAN min_cluster_size), with the chosen value marked.
 
     ``scores`` is one of:
@@ -176,25 +218,48 @@ def k_sweep_chart(scores, *, best=None, metric="silhouette", title: str | None =
     fig = go.Figure()
     for color, (m, items) in zip(palette, series.items()):
         ks, vals = zip(*items)
-        fig.add_trace(go.Scatter(x=list(ks), y=list(vals), mode="lines+markers", name=plain_label(m),
-                                 line=dict(color=color), hovertemplate="%{x}: %{y:.4f}<extra>%{fullData.name}</extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=list(ks),
+                y=list(vals),
+                mode="lines+markers",
+                name=plain_label(m),
+                line=dict(color=color),
+                hovertemplate="%{x}: %{y:.4f}<extra>%{fullData.name}</extra>",
+            )
+        )
     first_ks, first_vals = zip(*next(iter(series.values())))
     if best is None:
         best = first_ks[int(np.argmax(first_vals))]
     if float(best) in first_ks:
         y = first_vals[first_ks.index(float(best))]
-        fig.add_trace(go.Scatter(x=[best], y=[y], mode="markers", name=f"chosen {best:g}",
-                                 marker=dict(size=14, color="#d62728", symbol="star"),
-                                 hovertemplate="chosen %{x}: %{y:.4f}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=[best],
+                y=[y],
+                mode="markers",
+                name=f"chosen {best:g}",
+                marker=dict(size=14, color="#d62728", symbol="star"),
+                hovertemplate="chosen %{x}: %{y:.4f}<extra></extra>",
+            )
+        )
     _layout(fig, title, height, showlegend=True)
     fig.update_xaxes(title=x_title, dtick=1 if len(first_ks) <= 30 else None)
     fig.update_yaxes(title=plain_label(", ".join(series)))
     return fig
 
 
-def silhouette_chart(X, labels, *, metric: str = "cosine", names=None, sample_size: int = 5000,
-                     random_state: int = 0, title: str | None = "Silhouette per cluster",
-                     height: int = 480) -> go.Figure:
+def silhouette_chart(
+    X,
+    labels,
+    *,
+    metric: str = "cosine",
+    names=None,
+    sample_size: int = 5000,
+    random_state: int = 0,
+    title: str | None = "Silhouette per cluster",
+    height: int = 480,
+) -> go.Figure:
     """The classic silhouette plot: each point's silhouette value, sorted within its cluster.
 
     Noise (``-1``) is left out. Above ``sample_size`` points a random sample is scored.
@@ -225,9 +290,18 @@ def silhouette_chart(X, labels, *, metric: str = "cosine", names=None, sample_si
             continue
         y = np.arange(y0, y0 + len(vals))
         label = plain_label(name_of.get(c, f"cluster {c}"))
-        fig.add_trace(go.Bar(x=vals.astype(np.float32), y=y, orientation="h", marker=dict(color=palette[c],
-                             line=dict(width=0)), width=1.0, name=f"{label} ({vals.mean():.2f})",
-                             hovertemplate="%{x:.3f}<extra>%{fullData.name}</extra>", meta={"cluster": c}))
+        fig.add_trace(
+            go.Bar(
+                x=vals.astype(np.float32),
+                y=y,
+                orientation="h",
+                marker=dict(color=palette[c], line=dict(width=0)),
+                width=1.0,
+                name=f"{label} ({vals.mean():.2f})",
+                hovertemplate="%{x:.3f}<extra>%{fullData.name}</extra>",
+                meta={"cluster": c},
+            )
+        )
         y0 += len(vals) + max(2, len(s) // 100)
     mean = float(s.mean())
     fig.add_vline(x=mean, line=dict(dash="dash", color="#444"), annotation_text=f"mean {mean:.3f}")
@@ -238,8 +312,16 @@ def silhouette_chart(X, labels, *, metric: str = "cosine", names=None, sample_si
     return fig
 
 
-def similarity_heatmap(embeddings, texts=None, *, labels=None, max_items: int = 80, label_chars: int = 14,
-                       title: str | None = "Cosine similarity", height: int | None = None) -> go.Figure:
+def similarity_heatmap(
+    embeddings,
+    texts=None,
+    *,
+    labels=None,
+    max_items: int = 80,
+    label_chars: int = 14,
+    title: str | None = "Cosine similarity",
+    height: int | None = None,
+) -> go.Figure:
     """Pairwise cosine similarity of a small selection (at most ``max_items`` texts).
 
     Axis labels are the texts shortened to ``label_chars`` characters (escaped); hovering a
@@ -254,8 +336,10 @@ def similarity_heatmap(embeddings, texts=None, *, labels=None, max_items: int = 
     X = np.asarray(embeddings, dtype=np.float64)
     n = len(X)
     if n > max_items:
-        raise ValueError(f"similarity_heatmap is for a small selection: got {n} texts, max_items={max_items} "
-                         "(pick texts first, e.g. a cluster's representatives or search hits)")
+        raise ValueError(
+            f"similarity_heatmap is for a small selection: got {n} texts, max_items={max_items} "
+            "(pick texts first, e.g. a cluster's representatives or search hits)"
+        )
     texts = [f"#{i}" for i in range(n)] if texts is None else [str(t) for t in texts]
     if len(texts) != n:
         raise ValueError(f"texts has {len(texts)} entries, expected {n}")
@@ -266,10 +350,20 @@ def similarity_heatmap(embeddings, texts=None, *, labels=None, max_items: int = 
     ticks = [plain_label(f"{k}. {_short(x, label_chars)}") for k, x in enumerate(t)]
     wrapped = [hover_text(x, width=40, max_chars=160) for x in t]
     hover = [[f"{wrapped[i]}<br>↔<br>{wrapped[j]}" for j in range(n)] for i in range(n)]
-    fig = go.Figure(go.Heatmap(z=sim, x=list(range(n)), y=list(range(n)), zmin=-1 if sim.min() < 0 else 0, zmax=1,
-                               colorscale="Viridis", text=hover, colorbar=dict(title="cos"),
-                               hovertemplate="%{text}<br>cos = %{z:.3f}<extra></extra>",
-                               meta={"order": order.tolist()}))
+    fig = go.Figure(
+        go.Heatmap(
+            z=sim,
+            x=list(range(n)),
+            y=list(range(n)),
+            zmin=-1 if sim.min() < 0 else 0,
+            zmax=1,
+            colorscale="Viridis",
+            text=hover,
+            colorbar=dict(title="cos"),
+            hovertemplate="%{text}<br>cos = %{z:.3f}<extra></extra>",
+            meta={"order": order.tolist()},
+        )
+    )
     side = height or max(360, min(900, 16 * n + 160))
     _layout(fig, title, side)
     axis = dict(tickmode="array", tickvals=list(range(n)), ticktext=ticks, tickfont=dict(size=10))
@@ -278,8 +372,14 @@ def similarity_heatmap(embeddings, texts=None, *, labels=None, max_items: int = 
     return fig
 
 
-def hierarchy_chart(data, *, kind: str = "sunburst", max_depth: int | None = None,
-                    title: str | None = "Themes", height: int | None = 600) -> go.Figure:
+def hierarchy_chart(
+    data,
+    *,
+    kind: str = "sunburst",
+    max_depth: int | None = None,
+    title: str | None = "Themes",
+    height: int | None = 600,
+) -> go.Figure:
     """The theme tree as a sunburst, treemap or icicle: names and sizes at every level, drill down by click.
 
     ``data`` is a hierarchy :class:`~kosbert_viz.ClusterResult` (its ``tree`` and ``names``) or the table
@@ -298,14 +398,17 @@ def hierarchy_chart(data, *, kind: str = "sunburst", max_depth: int | None = Non
         raise ValueError(f"kind must be 'sunburst', 'treemap' or 'icicle', got {kind!r}")
     table = data.tree if hasattr(data, "tree") else data
     if table is None or not hasattr(table, "columns") or not {"node", "parent", "size"} <= set(table.columns):
-        raise ValueError("hierarchy_chart needs a hierarchy result (kv.cluster(X, method='hierarchy')) or the "
-                         f"table of kv.hierarchy_names, got {type(data).__name__}")
+        raise ValueError(
+            "hierarchy_chart needs a hierarchy result (kv.cluster(X, method='hierarchy')) or the "
+            f"table of kv.hierarchy_names, got {type(data).__name__}"
+        )
     names = getattr(data, "names", None) or {}
     level = table["level"] if "level" in table.columns else None
     label = table["label"] if "label" in table.columns else table["node"]
     top = table[table["parent"] < 0]
-    palette = dict(zip(sorted(int(b) for b in (top["label"] if "label" in top.columns else top["node"])),
-                       cluster_colors(len(top))))
+    palette = dict(
+        zip(sorted(int(b) for b in (top["label"] if "label" in top.columns else top["node"])), cluster_colors(len(top)))
+    )
     colour = {}
     ids, parents, labels, values, colours, hovers = [], [], [], [], [], []
     for i, row in enumerate(table.itertuples(index=False)):
@@ -325,8 +428,15 @@ def hierarchy_chart(data, *, kind: str = "sunburst", max_depth: int | None = Non
         lv = f"level {int(level.iloc[i])} · " if level is not None else ""
         hovers.append("<br>".join(plain_label(x) for x in (nm, f"{lv}{int(row.size):,} texts", kw) if x))
     trace = {"sunburst": go.Sunburst, "treemap": go.Treemap, "icicle": go.Icicle}[kind](
-        ids=ids, parents=parents, labels=labels, values=values, branchvalues="total",
-        marker=dict(colors=colours), hovertext=hovers, hoverinfo="text", maxdepth=max_depth or -1)
+        ids=ids,
+        parents=parents,
+        labels=labels,
+        values=values,
+        branchvalues="total",
+        marker=dict(colors=colours),
+        hovertext=hovers,
+        hoverinfo="text",
+        maxdepth=max_depth or -1,
+    )
     fig = go.Figure(trace)
     return _layout(fig, title, height)
-

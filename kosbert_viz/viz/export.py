@@ -10,6 +10,7 @@ the front of the figure's font stack.
 >>> kv.save_image(fig, "map.png", scale=2)   # needs kaleido and Chromium  # doctest: +SKIP
 PosixPath('map.png')
 """
+
 from __future__ import annotations
 
 import re
@@ -54,8 +55,17 @@ def _has_hangul(fig_dict) -> bool:
     return bool(_HANGUL.search(json.dumps(fig_dict, ensure_ascii=False)))
 
 
-def save_image(fig, path, *, format: str | None = None, width: int | None = None, height: int | None = None,
-               scale: float = 2, font_family: str | None = None, require_hangul_font: bool = True) -> Path:
+def save_image(
+    fig,
+    path,
+    *,
+    format: str | None = None,
+    width: int | None = None,
+    height: int | None = None,
+    scale: float = 2,
+    font_family: str | None = None,
+    require_hangul_font: bool = True,
+) -> Path:
     """Write ``fig`` as PNG, JPEG, WebP, SVG or PDF (from the suffix or ``format``) via kaleido.
 
     The first installed Hangul font (Noto Sans CJK KR from Debian's ``fonts-noto-cjk``,
@@ -68,8 +78,9 @@ def save_image(fig, path, *, format: str | None = None, width: int | None = None
     Kaleido finds Chrome/Chromium on the PATH (Debian: ``apt-get install chromium``) or a copy
     installed with ``plotly_get_chrome``; ``BROWSER_PATH`` overrides both.
     """
-    require("kaleido", extra="export", feature="static image export",
-            conda="conda install -c conda-forge python-kaleido")
+    require(
+        "kaleido", extra="export", feature="static image export", conda="conda install -c conda-forge python-kaleido"
+    )
     import plotly.graph_objects as go
 
     path = Path(path)
@@ -82,11 +93,14 @@ def save_image(fig, path, *, format: str | None = None, width: int | None = None
             raise HangulFontMissing(
                 "this figure has Hangul text but no installed font covers Korean, so the image would show "
                 "boxes. Install one: apt-get install fonts-noto-cjk (Debian/Ubuntu), dnf install "
-                "google-noto-sans-cjk-fonts (Fedora), or pass font_family= with an installed Korean font.")
+                "google-noto-sans-cjk-fonts (Fedora), or pass font_family= with an installed Korean font."
+            )
         family = f"{fonts[0]}, {HANGUL_FONT}" if fonts else HANGUL_FONT
     out = go.Figure(fig_dict)
-    data = [go.Scatter({k: v for k, v in t.to_plotly_json().items() if k != "type"})
-            if t.type == "scattergl" else t for t in out.data]
+    data = [
+        go.Scatter({k: v for k, v in t.to_plotly_json().items() if k != "type"}) if t.type == "scattergl" else t
+        for t in out.data
+    ]
     out = go.Figure(data=data, layout=out.layout)
     _refont(out, family)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -96,8 +110,9 @@ def save_image(fig, path, *, format: str | None = None, width: int | None = None
 
 def _refont(fig, family: str) -> None:
     """Set ``family`` on the layout font and on every explicit font in the figure."""
-    fig.update_layout(font_family=family, hoverlabel_font_family=family, legend_font_family=family,
-                      title_font_family=family)
+    fig.update_layout(
+        font_family=family, hoverlabel_font_family=family, legend_font_family=family, title_font_family=family
+    )
     for ann in fig.layout.annotations or ():
         ann.font.family = family
     for trace in fig.data:

@@ -25,6 +25,7 @@ Nothing happens at import; call the helper at the top of a notebook::
     import kosbert_viz as kv
     kv.use_notebook_renderer()      # once per notebook, re-run after a kernel restart
 """
+
 from __future__ import annotations
 
 import html
@@ -56,17 +57,20 @@ def plotlyjs_html(mode: str = "offline") -> str:
         js = get_plotlyjs()
         if "</script" in js.lower():  # pragma: no cover - would be a plotly packaging bug
             raise RuntimeError("plotly.js bundle contains '</script'; cannot inline it")
-        return f"{marker}<script type=\"text/javascript\">window.PlotlyConfig = {{MathJaxConfig: 'local'}};\n{js}</script>"
+        return (
+            f"{marker}<script type=\"text/javascript\">window.PlotlyConfig = {{MathJaxConfig: 'local'}};\n{js}</script>"
+        )
     if mode == "connected":
         from plotly.offline import get_plotlyjs_version as _v
 
         src = f"https://cdn.plot.ly/plotly-{_v()}.min.js"
-        return f"{marker}<script src=\"{src}\" charset=\"utf-8\"></script>"
+        return f'{marker}<script src="{src}" charset="utf-8"></script>'
     raise ValueError(f"mode must be 'offline' or 'connected', got {mode!r}")
 
 
-def figure_html(fig, *, div_id: str | None = None, config: dict | None = None, height: int | None = None,
-                wait_ms: int = 15000) -> str:
+def figure_html(
+    fig, *, div_id: str | None = None, config: dict | None = None, height: int | None = None, wait_ms: int = 15000
+) -> str:
     """A ``<div>`` plus a script that draws ``fig`` with the page's ``window.Plotly``.
 
     If plotly.js is not there yet (a notebook opened without running the helper's cell), the
@@ -85,7 +89,7 @@ def figure_html(fig, *, div_id: str | None = None, config: dict | None = None, h
     return (
         f'<div id="{div_id}" class="kosbert-viz-figure" style="width:100%;height:{int(h)}px;"></div>'
         f'<script type="application/json" id="{div_id}-data">{payload}</script>'
-        "<script type=\"text/javascript\">(function(){"
+        '<script type="text/javascript">(function(){'
         f"var id={json.dumps(div_id)},cfg={cfg},t0=Date.now();"
         "function draw(){var el=document.getElementById(id),src=document.getElementById(id+'-data');"
         "if(!el||!src)return;var fig=JSON.parse(src.textContent);"
@@ -123,8 +127,9 @@ class NotebookHTMLRenderer(_mimetype_base()):
         return bundle
 
 
-def use_notebook_renderer(mode: str = "offline", *, lab_json_limit: int = 1_000_000,
-                          config: dict | None = None, display: bool = True) -> None:
+def use_notebook_renderer(
+    mode: str = "offline", *, lab_json_limit: int = 1_000_000, config: dict | None = None, display: bool = True
+) -> None:
     """Make figures show in JupyterLab and survive ``jupyter nbconvert --to html``.
 
     Registers and selects the ``"kosbert_viz"`` plotly renderer and displays plotly.js once, in
@@ -167,5 +172,9 @@ def use_notebook_renderer(mode: str = "offline", *, lab_json_limit: int = 1_000_
             from IPython.display import display as ipy_display
         except ImportError as exc:  # pragma: no cover - IPython comes with Jupyter
             raise ImportError("use_notebook_renderer(display=True) needs IPython (pip install ipython)") from exc
-        ipy_display(HTML(loader + f"<small class=\"kosbert-viz-renderer\">kosbert_viz: plotly renderer "
-                                  f"{html.escape(RENDERER_NAME)} ({html.escape(mode)}) is on.</small>"))
+        ipy_display(
+            HTML(
+                loader + f'<small class="kosbert-viz-renderer">kosbert_viz: plotly renderer '
+                f"{html.escape(RENDERER_NAME)} ({html.escape(mode)}) is on.</small>"
+            )
+        )

@@ -12,6 +12,7 @@ reaches plotly.js (which renders hover and legend text as pseudo-HTML).
 Above ``point_budget`` points (default 200,000) the map draws a density layer of all
 points plus a stratified sample per cluster, and says so on the figure.
 """
+
 from __future__ import annotations
 
 import colorsys
@@ -27,14 +28,24 @@ from kosbert_viz._util.validation import check_labels, check_texts
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-__all__ = ["cluster_map", "HANGUL_FONT", "cluster_colors", "hover_text", "wrap_text", "figure_json",
-           "stratified_sample", "POINT_BUDGET", "NOISE_COLOR"]
+__all__ = [
+    "cluster_map",
+    "HANGUL_FONT",
+    "cluster_colors",
+    "hover_text",
+    "wrap_text",
+    "figure_json",
+    "stratified_sample",
+    "POINT_BUDGET",
+    "NOISE_COLOR",
+]
 
 #: Font stack with Hangul first, for every text in every figure (browsers pick the first installed):
 #: Noto Sans KR (web / Google Fonts), Noto Sans CJK KR (Debian/Ubuntu fonts-noto-cjk),
 #: Malgun Gothic (Windows), Apple SD Gothic Neo (macOS), NanumGothic (many Linux desktops).
-HANGUL_FONT = ("Noto Sans KR, Noto Sans CJK KR, Malgun Gothic, Apple SD Gothic Neo, NanumGothic, "
-               "Noto Sans CJK JP, sans-serif")
+HANGUL_FONT = (
+    "Noto Sans KR, Noto Sans CJK KR, Malgun Gothic, Apple SD Gothic Neo, NanumGothic, Noto Sans CJK JP, sans-serif"
+)
 NOISE_COLOR = "rgba(150,150,150,0.45)"
 POINT_BUDGET = 200_000
 SAMPLE_SIZE = 60_000
@@ -53,7 +64,7 @@ def _srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
 
 
 def _hex_to_rgb(colors) -> np.ndarray:
-    return np.array([[int(c[i:i + 2], 16) / 255 for i in (1, 3, 5)] for c in colors])
+    return np.array([[int(c[i : i + 2], 16) / 255 for i in (1, 3, 5)] for c in colors])
 
 
 _PALETTE_CACHE: list[str] = []
@@ -126,7 +137,7 @@ def wrap_text(text: str, width: int = 60) -> list[str]:
                     break
                 piece, pw = piece + c, pw + cw
             lines.append(piece)
-            word = word[len(piece):]
+            word = word[len(piece) :]
             w -= pw
         cur, cur_w = word, w
     if cur:
@@ -175,13 +186,13 @@ def figure_json(fig) -> str:
         text = json.dumps(data, default=default, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except ValueError:  # a real NaN/Infinity float: JSON has none, plotly.js reads null as a gap
         loose = json.dumps(data, default=default, ensure_ascii=False, separators=(",", ":"))
-        text = json.dumps(json.loads(loose, parse_constant=lambda _: None), ensure_ascii=False,
-                          separators=(",", ":"))
+        text = json.dumps(json.loads(loose, parse_constant=lambda _: None), ensure_ascii=False, separators=(",", ":"))
     return text.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
-def stratified_sample(labels, size: int, *, min_per_cluster: int = 50, always=None,
-                      random_state: int = 0) -> np.ndarray:
+def stratified_sample(
+    labels, size: int, *, min_per_cluster: int = 50, always=None, random_state: int = 0
+) -> np.ndarray:
     """Sorted indices of a sample of about ``size`` points, stratified by label.
 
     Every label (noise included) keeps its share of ``size``, and at least
@@ -202,7 +213,7 @@ def stratified_sample(labels, size: int, *, min_per_cluster: int = 50, always=No
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     picks = []
     for s, c, q in zip(starts, counts, quota):
-        members = order[s:s + c]
+        members = order[s : s + c]
         picks.append(members if q >= c else rng.choice(members, size=int(q), replace=False))
     keep = np.concatenate(picks) if picks else np.zeros(0, dtype=np.int64)
     if always is not None and len(always):
@@ -263,12 +274,31 @@ def _highlight_indices(highlight, n) -> np.ndarray:
     return idx
 
 
-def cluster_map(coords, *, labels=None, texts=None, names=None, hover_data=None, title: str | None = None,
-                highlight=None, highlight_name: str = "selection", query_point=None, dim_others: bool | None = None,
-                point_budget: int | None = POINT_BUDGET, sample_size: int = SAMPLE_SIZE, random_state: int = 0,
-                point_size: float | None = None, wrap: int = 60, max_chars: int = 300, height: int = 650,
-                width: int | None = None, show_names: bool = True, density_bins: int = 256,
-                sublabels=None, subnames=None) -> go.Figure:
+def cluster_map(
+    coords,
+    *,
+    labels=None,
+    texts=None,
+    names=None,
+    hover_data=None,
+    title: str | None = None,
+    highlight=None,
+    highlight_name: str = "selection",
+    query_point=None,
+    dim_others: bool | None = None,
+    point_budget: int | None = POINT_BUDGET,
+    sample_size: int = SAMPLE_SIZE,
+    random_state: int = 0,
+    point_size: float | None = None,
+    wrap: int = 60,
+    max_chars: int = 300,
+    height: int = 650,
+    width: int | None = None,
+    show_names: bool = True,
+    density_bins: int = 256,
+    sublabels=None,
+    subnames=None,
+) -> go.Figure:
     """An interactive scatter map of texts, coloured by cluster.
 
     Parameters
@@ -328,8 +358,11 @@ def cluster_map(coords, *, labels=None, texts=None, names=None, hover_data=None,
     full_size = {c: int(s) for c, s in zip(*np.unique(np.where(labels < 0, -1, labels), return_counts=True))}
 
     sampled = point_budget is not None and n > point_budget
-    drawn = stratified_sample(np.where(labels < 0, -1, labels), sample_size, always=hl,
-                              random_state=random_state) if sampled else np.arange(n)
+    drawn = (
+        stratified_sample(np.where(labels < 0, -1, labels), sample_size, always=hl, random_state=random_state)
+        if sampled
+        else np.arange(n)
+    )
     n_drawn = len(drawn)
     size = point_size or (7 if n_drawn <= 2_000 else 5 if n_drawn <= 20_000 else 3)
     if three_d:
@@ -349,8 +382,7 @@ def cluster_map(coords, *, labels=None, texts=None, names=None, hover_data=None,
         if extra:
             cols["customdata"] = [[plain_label(col[i]) for _, col in extra] for i in idx]
         cls = go.Scatter3d if three_d else go.Scattergl
-        return cls(mode="markers", name=name, marker=marker, legendgroup=group, hovertemplate=template,
-                   **cols, **kw)
+        return cls(mode="markers", name=name, marker=marker, legendgroup=group, hovertemplate=template, **cols, **kw)
 
     fig = go.Figure()
     if sampled and not three_d:
@@ -361,18 +393,31 @@ def cluster_map(coords, *, labels=None, texts=None, names=None, hover_data=None,
     for c in order:
         idx = drawn[labels_drawn < 0] if c < 0 else drawn[labels_drawn == c]
         label = "noise" if c < 0 else name_of.get(c, f"cluster {c}")
-        marker = dict(size=size, color=NOISE_COLOR if c < 0 else palette[c],
-                      opacity=(0.5 if c < 0 else 0.85) * fade)
+        marker = dict(size=size, color=NOISE_COLOR if c < 0 else palette[c], opacity=(0.5 if c < 0 else 0.85) * fade)
         if not three_d:
             marker["line"] = dict(width=0)
-        fig.add_trace(_trace(idx, f"{plain_label(label)} ({full_size.get(c, 0):,})", marker, str(c),
-                             meta={"cluster": c, "size": full_size.get(c, 0), "drawn": int(len(idx))}))
+        fig.add_trace(
+            _trace(
+                idx,
+                f"{plain_label(label)} ({full_size.get(c, 0):,})",
+                marker,
+                str(c),
+                meta={"cluster": c, "size": full_size.get(c, 0), "drawn": int(len(idx))},
+            )
+        )
         fig.data[-1]._kv_index = idx  # Python-side only (never serialised): which text each point is, for reports
     if len(hl):
         marker = dict(size=size + 5, color=HIGHLIGHT_COLOR, opacity=1.0)
         marker["line"] = dict(width=1.5, color="#111")
-        fig.add_trace(_trace(hl, f"{plain_label(highlight_name)} ({len(hl):,})", marker, "highlight",
-                             meta={"highlight": True, "size": int(len(hl))}))
+        fig.add_trace(
+            _trace(
+                hl,
+                f"{plain_label(highlight_name)} ({len(hl):,})",
+                marker,
+                "highlight",
+                meta={"highlight": True, "size": int(len(hl))},
+            )
+        )
         fig.data[-1]._kv_index = hl
     if query_point is not None:
         q = [float(v) for v in query_point]
@@ -380,8 +425,17 @@ def cluster_map(coords, *, labels=None, texts=None, names=None, hover_data=None,
             raise ValueError(f"query_point needs {xy.shape[1]} coordinates, got {len(q)}")
         cls = go.Scatter3d if three_d else go.Scattergl
         kw = dict(z=[q[2]]) if three_d else {}
-        fig.add_trace(cls(x=[q[0]], y=[q[1]], mode="markers", name="query", hovertemplate="query<extra></extra>",
-                          marker=dict(size=size + 12, symbol="diamond" if three_d else "star", color="#111"), **kw))
+        fig.add_trace(
+            cls(
+                x=[q[0]],
+                y=[q[1]],
+                mode="markers",
+                name="query",
+                hovertemplate="query<extra></extra>",
+                marker=dict(size=size + 12, symbol="diamond" if three_d else "star", color="#111"),
+                **kw,
+            )
+        )
 
     annotations = _name_annotations(xy, labels, clusters, name_of, size=14, three_d=three_d) if show_names else []
     sub_annotations = []
@@ -392,27 +446,51 @@ def cluster_map(coords, *, labels=None, texts=None, names=None, hover_data=None,
         sub_annotations = _name_annotations(xy, sub, sub_ids, sub_names, size=10, three_d=three_d)
     notes = []
     if sampled:
-        notes.append(f"Point budget: showing a stratified sample of {n_drawn:,} of {n:,} points "
-                     f"(each cluster in proportion, small ones kept)"
-                     + ("" if three_d else "; the grey layer is the density of all points") + ".")
+        notes.append(
+            f"Point budget: showing a stratified sample of {n_drawn:,} of {n:,} points "
+            f"(each cluster in proportion, small ones kept)"
+            + ("" if three_d else "; the grey layer is the density of all points")
+            + "."
+        )
     fig.update_layout(
-        title=dict(text=plain_label(title)) if title else None, height=height, width=width, template="plotly_white",
-        hovermode="closest", font=dict(family=HANGUL_FONT),
+        title=dict(text=plain_label(title)) if title else None,
+        height=height,
+        width=width,
+        template="plotly_white",
+        hovermode="closest",
+        font=dict(family=HANGUL_FONT),
         hoverlabel=dict(font=dict(family=HANGUL_FONT), align="left"),
         legend=dict(itemsizing="constant", title=dict(text="clusters"), font=dict(family=HANGUL_FONT)),
         margin=dict(l=10, r=10, t=(50 if title else 20) + (22 if notes else 0), b=10),
-        meta={"kosbert_viz": {"n_points": n, "n_drawn": int(n_drawn), "sampled": bool(sampled),
-                              "point_budget": point_budget, "n_clusters": len(clusters),
-                              "highlighted": int(len(hl)), "wrap": wrap, "max_chars": max_chars}},
+        meta={
+            "kosbert_viz": {
+                "n_points": n,
+                "n_drawn": int(n_drawn),
+                "sampled": bool(sampled),
+                "point_budget": point_budget,
+                "n_clusters": len(clusters),
+                "highlighted": int(len(hl)),
+                "wrap": wrap,
+                "max_chars": max_chars,
+            }
+        },
     )
     for note in notes:
-        fig.add_annotation(text=plain_label(note), xref="paper", yref="paper", x=0, y=1.0, xanchor="left",
-                           yanchor="bottom", showarrow=False, font=dict(size=12, color="#8a4b00", family=HANGUL_FONT),
-                           name="point-budget-note")
+        fig.add_annotation(
+            text=plain_label(note),
+            xref="paper",
+            yref="paper",
+            x=0,
+            y=1.0,
+            xanchor="left",
+            yanchor="bottom",
+            showarrow=False,
+            font=dict(size=12, color="#8a4b00", family=HANGUL_FONT),
+            name="point-budget-note",
+        )
     if three_d:
         axis = dict(visible=False, showbackground=False)
-        fig.update_layout(scene=dict(xaxis=axis, yaxis=axis, zaxis=axis, annotations=annotations,
-                                     aspectmode="data"))
+        fig.update_layout(scene=dict(xaxis=axis, yaxis=axis, zaxis=axis, annotations=annotations, aspectmode="data"))
     else:
         both = len(sub_annotations) <= 60  # both levels at once while that stays readable
         for ann in annotations + (sub_annotations if both else []):
@@ -420,13 +498,31 @@ def cluster_map(coords, *, labels=None, texts=None, names=None, hover_data=None,
         fig.update_layout(xaxis=dict(visible=False), yaxis=dict(visible=False, scaleanchor="x", scaleratio=1))
         if sub_annotations:
             keep = [a.to_plotly_json() for a in fig.layout.annotations if a.name == "point-budget-note"]
-            views = [("themes", annotations), ("themes + sub-themes", annotations + sub_annotations),
-                     ("sub-themes", sub_annotations)]
-            fig.update_layout(updatemenus=[dict(
-                type="buttons", direction="right", x=1.0, xanchor="right", y=1.0, yanchor="bottom",
-                active=1 if both else 0, showactive=True, pad=dict(t=2, r=2), font=dict(size=11),
-                buttons=[dict(label=label, method="relayout", args=[{"annotations": keep + list(anns)}])
-                         for label, anns in views])])
+            views = [
+                ("themes", annotations),
+                ("themes + sub-themes", annotations + sub_annotations),
+                ("sub-themes", sub_annotations),
+            ]
+            fig.update_layout(
+                updatemenus=[
+                    dict(
+                        type="buttons",
+                        direction="right",
+                        x=1.0,
+                        xanchor="right",
+                        y=1.0,
+                        yanchor="bottom",
+                        active=1 if both else 0,
+                        showactive=True,
+                        pad=dict(t=2, r=2),
+                        font=dict(size=11),
+                        buttons=[
+                            dict(label=label, method="relayout", args=[{"annotations": keep + list(anns)}])
+                            for label, anns in views
+                        ],
+                    )
+                ]
+            )
     return fig
 
 
@@ -435,10 +531,16 @@ def _name_annotations(xy, labels, ids, name_of, *, size: int, three_d: bool) -> 
     out = []
     for c in ids:
         med = np.median(xy[labels == c], axis=0)
-        ann = dict(x=float(med[0]), y=float(med[1]), text=plain_label(name_of.get(c, f"cluster {c}")),
-                   showarrow=False, font=dict(size=size, color="#222" if size >= 12 else "#555", family=HANGUL_FONT),
-                   bgcolor="rgba(255,255,255,0.75)" if size >= 12 else "rgba(255,255,255,0.5)", borderpad=2,
-                   name="theme-name" if size >= 12 else "subtheme-name")
+        ann = dict(
+            x=float(med[0]),
+            y=float(med[1]),
+            text=plain_label(name_of.get(c, f"cluster {c}")),
+            showarrow=False,
+            font=dict(size=size, color="#222" if size >= 12 else "#555", family=HANGUL_FONT),
+            bgcolor="rgba(255,255,255,0.75)" if size >= 12 else "rgba(255,255,255,0.5)",
+            borderpad=2,
+            name="theme-name" if size >= 12 else "subtheme-name",
+        )
         if three_d:
             ann["z"] = float(med[2])
         out.append(ann)
@@ -452,7 +554,13 @@ def _density_layer(xy, bins: int):
     counts, xe, ye = np.histogram2d(xy[:, 0], xy[:, 1], bins=bins)
     z = np.log1p(counts.T).astype(np.float32)
     z[counts.T == 0] = np.nan
-    return go.Heatmap(x=((xe[:-1] + xe[1:]) / 2).astype(np.float32), y=((ye[:-1] + ye[1:]) / 2).astype(np.float32),
-                      z=z, colorscale=[[0, "rgba(200,200,210,0.35)"], [1, "rgba(40,40,70,0.85)"]],
-                      showscale=False, hoverinfo="skip", name="density (all points)",
-                      meta={"density": True, "n_points": int(len(xy))})
+    return go.Heatmap(
+        x=((xe[:-1] + xe[1:]) / 2).astype(np.float32),
+        y=((ye[:-1] + ye[1:]) / 2).astype(np.float32),
+        z=z,
+        colorscale=[[0, "rgba(200,200,210,0.35)"], [1, "rgba(40,40,70,0.85)"]],
+        showscale=False,
+        hoverinfo="skip",
+        name="density (all points)",
+        meta={"density": True, "n_points": int(len(xy))},
+    )
