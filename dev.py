@@ -2,7 +2,8 @@
 """Set up a virtual environment and run kosbert_viz's main job or its tests.
 
     python3 dev.py demo      # create .venv, install, run `kosbert-viz demo`
-    python3 dev.py test      # create .venv, install with test extras, run the whole test suite
+    python3 dev.py test      # create .venv, install with test extras, run the whole test suite (as CI does)
+    python3 dev.py test --fast   # only the quick unit tests (tests/unit, not marked slow): a few minutes
     python3 dev.py lab       # create .venv with JupyterLab, open the tutorials in notebooks/
     python3 dev.py docs      # create .venv with the docs tools, build the documentation site into site/
     python3 dev.py setup     # only create/update .venv
@@ -83,7 +84,10 @@ def main(argv: list[str]) -> int:
         setup("offline")
         return subprocess.call([str(BIN / "kosbert-viz"), "demo", *rest], cwd=ROOT)
     setup("test")
-    browser()
+    if "--fast" in rest:  # the unit tier: tests/unit without the tests marked slow
+        rest = ["tests/unit", "-m", "not slow", *[a for a in rest if a != "--fast"]]
+    else:
+        browser()
     env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
     return subprocess.call([str(PY), "-m", "pytest", *rest], cwd=ROOT, env=env)
 

@@ -138,7 +138,7 @@ def assign_dataset(
     get their row positions as ``row``.
 
     It starts Ray and reads files a test machine does not have, so the suite skips this example
-    (tests/test_distributed.py runs it on a local Ray):
+    (tests/unit/test_distributed.py runs it on a local Ray):
 
     >>> df = kv.distributed.assign_dataset("reviews/*.parquet", "maps/voc", text_column="review")  # doctest: +SKIP
     >>> df.groupby("name").size().sort_values().tail()  # doctest: +SKIP

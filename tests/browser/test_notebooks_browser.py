@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from browser_helpers import decode_pseudo_html, hover_known_point, open_page, plot_summary, squash, wait_for_plots
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 HANGUL_ESCAPE = re.compile(r"\\u(?:a[c-f]|b[0-9a-f]|c[0-9a-f]|d[0-7])[0-9a-f]{2}", re.I)

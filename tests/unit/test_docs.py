@@ -23,7 +23,7 @@ import pytest
 
 import kosbert_viz as kv
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class _RunsOrMatches(doctest.OutputChecker):

