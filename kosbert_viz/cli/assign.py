@@ -7,10 +7,12 @@ from pathlib import Path
 from kosbert_viz.cli.common import (
     CLIError,
     check_count,
+    check_csv_output,
     check_output,
     column_error,
     nonempty_texts,
     read_input,
+    write_csv,
 )
 from kosbert_viz.cli.trends import (
     FREQS,
@@ -59,6 +61,7 @@ def run(args) -> int:
     """Place the texts of a table into a saved map and write a report of the batch (candidates first)."""
     check_count(args.limit, "--limit", 1, "a positive number of rows (or leave --limit out for all rows)")
     output = check_output(args.output)
+    csv_to = check_csv_output(args.csv)
     from kosbert_viz.exceptions import MapFileError, ModelMismatchError
     from kosbert_viz.maps.textmap import load_map
 
@@ -89,8 +92,7 @@ def run(args) -> int:
         tm, a, output, title=args.title or f"kosbert_viz: {Path(args.file).name}", trends=trends
     )
     if args.csv:
-        a.table().to_csv(args.csv, index=False, encoding="utf-8-sig")
-        print(f"assignments written to {Path(args.csv).resolve()}")
+        print(f"assignments written to {write_csv(a.table(), csv_to).resolve()}")
     print(f"{len(a):,} texts placed; {int(a.is_new.sum()):,} new-theme candidates")
     print(f"report written to {Path(path).resolve()}")
     return 0

@@ -29,6 +29,8 @@ __all__ = [
     "check_output",
     "check_writable_under",
     "check_count",
+    "check_csv_output",
+    "write_csv",
     "read_input",
     "nonempty_texts",
     "column_error",
@@ -94,6 +96,27 @@ def check_output(output) -> Path:
     if path.exists() and not os.access(path, os.W_OK):
         raise CLIError(f"-o {text} exists and is read-only; choose another -o path or make it writable")
     check_writable_under(path, f"-o {text}", "-o path")
+    return path
+
+
+def check_csv_output(value) -> Path | None:
+    """--csv: a file path (not a folder) that can be written, checked before any work; None when not given."""
+    if value is None:
+        return None
+    path = Path(str(value)).expanduser()
+    if path.is_dir():
+        raise CLIError(f"--csv {value} is a folder, expected a file name: use --csv {path / 'themes.csv'}")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise CLIError(f"--csv {value} exists and is read-only; choose another --csv path or make it writable")
+    check_writable_under(path, f"--csv {value}", "--csv path")
+    return path
+
+
+def write_csv(df, path: Path) -> Path:
+    """``df`` as UTF-8 CSV with a byte-order mark (Excel opens Hangul right), written atomically."""
+    from kosbert_viz._util.atomic import write_atomic
+
+    write_atomic(path, df.to_csv(index=False).encode("utf-8-sig"))
     return path
 
 

@@ -1,7 +1,7 @@
 """The ``kosbert-viz`` command.
 
     kosbert-viz demo [-o report.html]
-    kosbert-viz map reviews.csv --text-col review [--label-col topic] -o report.html
+    kosbert-viz map reviews.csv --text-col review [--label-col topic] -o report.html [--csv themes.csv]
     kosbert-viz map reviews.csv --text-col review --time-col date [--freq M] --class-col product
     kosbert-viz map may.csv --text-col review --save-map maps/may      (then: kosbert-viz assign maps/may june.csv)
     kosbert-viz assign MAP_DIR new.csv --text-col review [-o batch.html] [--csv out.csv]

@@ -13,12 +13,14 @@ from kosbert_viz.cli.clustering import (
 from kosbert_viz.cli.common import (
     CLIError,
     check_count,
+    check_csv_output,
     check_output,
     check_writable_under,
     column_error,
     encoder_or_offline,
     nonempty_texts,
     read_input,
+    write_csv,
 )
 from kosbert_viz.cli.trends import (
     FREQS,
@@ -72,6 +74,13 @@ def add_parser(sub) -> None:
     )
     mp.add_argument("-o", "--output", default="kosbert_viz_report.html")
     mp.add_argument(
+        "--csv",
+        default=None,
+        metavar="FILE",
+        help="also write one row per text: your columns, theme and name at every level, stability, "
+        "outlier flags, map position (UTF-8 with BOM: Excel opens it)",
+    )
+    mp.add_argument(
         "--save-map",
         default=None,
         metavar="FOLDER",
@@ -105,6 +114,7 @@ def run(args) -> int:
     check_clustering(args)
     output = check_output(args.output)
     save_to = check_save_map(args.save_map)
+    csv_to = check_csv_output(args.csv)
     df, _ = read_input(args)
     if args.text_col not in df.columns:
         raise column_error(args.text_col, "--text-col", df, args)
@@ -146,6 +156,12 @@ def run(args) -> int:
         tm, output, title=args.title or f"kosbert_viz: {Path(args.file).name}", notice=notice, trends=trends
     )
     print(f"report written to {Path(path).resolve()}")
+    if csv_to is not None:
+        docs = tm.documents()
+        for col in df.columns:  # the input's own columns, row for row
+            if col != args.text_col and str(col) not in docs:
+                docs[str(col)] = df[col].to_numpy()
+        print(f"one row per text written to {write_csv(docs, csv_to).resolve()}")
     if save_to is not None:
         print(
             f"map saved to {Path(tm.save(save_to)).resolve()} (next: kosbert-viz assign {save_to} new.csv "

@@ -26,5 +26,16 @@ __getattr__ = lazy_attributes(
         "topics_over_time": "trends",
         "topics_per_class": "trends",
     },
-    submodules={"assignment", "checks", "fit", "levels", "manifest", "placement", "store", "textmap", "trends"},
+    submodules={
+        "assignment",
+        "checks",
+        "documents",
+        "fit",
+        "levels",
+        "manifest",
+        "placement",
+        "store",
+        "textmap",
+        "trends",
+    },
 )

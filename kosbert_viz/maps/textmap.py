@@ -15,12 +15,15 @@ import numpy as np
 
 from kosbert_viz.maps import placement as placing
 from kosbert_viz.maps import store
+from kosbert_viz.maps.documents import documents_table
 from kosbert_viz.maps.levels import map_levels_of, theme_names
 from kosbert_viz.themes.result import ClusterResult
 from kosbert_viz.viz.scatter import cluster_map
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    import pandas as pd
 
 __all__ = ["TextMap", "load_map", "draw_figure"]
 
@@ -81,6 +84,16 @@ class TextMap:
             cache=cache,
             show_progress_bar=show_progress_bar,
         )
+
+    def documents(self) -> pd.DataFrame:
+        """One row per text, in input order: text, theme and name (at the level shown and at every level of
+        a theme tree), map position, stability, outlier flags, metadata (see
+        :func:`kosbert_viz.maps.documents.documents_table`). Save it: ``tm.documents().to_excel("themes.xlsx")``.
+
+        >>> tm.documents()[["text", "name"]].head(3).shape
+        (3, 2)
+        """
+        return documents_table(self)
 
     def extend(self, texts, metadata=None, *, model=None, top_k: int = 15, cache="auto") -> TextMap:
         """A new TextMap with ``texts`` placed into this one (themes and names kept; figure redrawn).

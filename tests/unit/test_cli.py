@@ -83,6 +83,8 @@ def test_map_command_on_a_csv_with_labels(tmp_path, tiny_model_path, sample):
             "5",
             "-o",
             "r.html",
+            "--csv",
+            "out/themes.csv",
             "--model",
             tiny_model_path,
         ],
@@ -94,6 +96,18 @@ def test_map_command_on_a_csv_with_labels(tmp_path, tiny_model_path, sample):
     fig = _figure(html)
     assert sum(_n_points(t) for t in fig["data"] if t.get("type") == "scattergl") == 119
     assert "agreement_with_labels" in html and "NMI" in html
+    raw = (tmp_path / "out" / "themes.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # the BOM that makes Excel read UTF-8 Hangul
+    docs = pd.read_csv(tmp_path / "out" / "themes.csv", encoding="utf-8-sig")
+    kept = df[df.review != ""].reset_index(drop=True)
+    assert docs["text"].tolist() == kept["review"].tolist()  # input order, one row per mapped text
+    assert docs["topic"].tolist() == kept["topic"].tolist()  # the input's own columns come along
+    assert {"theme", "name", "x", "y"} <= set(docs.columns) and docs["name"].notna().all()
+
+
+def test_a_csv_path_that_is_a_folder_is_refused_before_any_model_loads(tmp_path, forty):
+    p = _run(["map", str(forty), "--text-col", "리뷰", "--csv", str(tmp_path), "--model", "no-model"], tmp_path)
+    _assert_clean_error(p, f"--csv {tmp_path} is a folder, expected a file name")
 
 
 def test_map_saves_the_map_that_assign_places_into(tmp_path, tiny_model_path, sample):
