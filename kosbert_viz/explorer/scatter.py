@@ -41,9 +41,7 @@ def renderer_options(n: int) -> dict:
     * From ``LARGE_MAP`` points: ``performanceMode`` (square points, no alpha blending): the map's 0.8
       opacity is traded for speed where points overlap by the thousand.
 
-    Measured at 1M points with 348k selected (headless Chromium, software WebGL; ``bench_explore.py --part
-    frames``, medians of 3): the frame after a selection took 2.29 s with the defaults, 1.97 s with the thin
-    outline, 1.90 s with performanceMode and 1.67 s with both (a frame without a selection: 0.80-0.85 s).
+    The frame times behind these thresholds are on the Benchmarks page (``bench_explore.py --part frames``).
 
     >>> renderer_options(1_000)
     {'syncEvents': True}

@@ -241,10 +241,8 @@ def nearest_neighbors(
     recover them.
 
     The NN-descent is this package's own, compiled once per install: pynndescent's cannot keep its
-    compiled code, and spent ~25 s compiling in every new process before its first graph. On YNAT
-    (one run each, 2 cores, searching 15) ours took 5.1 s at recall@15 0.896; pynndescent 4.4 s at
-    0.907 once compiled, 39.6 s in a fresh process. Searching 30 on 100,000 NSMC reviews: recall@15
-    0.962 in 19.3 s (searching 15: 0.861 in 8.4 s). Its pair distances are measured on all cores and
+    compiled code, and spent ~25 s compiling in every new process before its first graph (the
+    comparison with pynndescent, recall and seconds, is on the Benchmarks page). Its pair distances are measured on all cores and
     applied in a fixed order, so the graph depends only on ``random_state``, not on the thread count.
     ``mode="deterministic"`` seeds it with ``random_state``; ``"fast"`` draws a seed.
 

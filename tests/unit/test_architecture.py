@@ -80,3 +80,16 @@ def test_ruff_is_clean(command):
     assert RUFF is not None, "ruff is not installed: pip install -e .[test]"
     r = subprocess.run([RUFF, *command, "."], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+
+
+NODE = shutil.which("node")
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed (Debian: apt install nodejs)")
+def test_browser_code_is_valid_javascript():
+    """The report's JavaScript lives in real files under static/, and each one parses (node --check)."""
+    files = sorted(PKG.glob("*/static/*.js"))
+    assert files, "no JavaScript under kosbert_viz/*/static/"
+    for path in files:
+        r = subprocess.run([NODE, "--check", str(path)], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, f"{path.relative_to(ROOT)}: {r.stderr}"
