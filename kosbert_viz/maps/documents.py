@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,7 +17,7 @@ from kosbert_viz.maps.levels import map_levels_of, theme_names
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["NOISE_NAME", "documents_table"]
+__all__ = ["NOISE_NAME", "documents_table", "write_excel"]
 
 NOISE_NAME = "noise"  # the name of label -1 (HDBSCAN's texts in no theme)
 
@@ -67,3 +68,43 @@ def documents_table(tm) -> pd.DataFrame:
             for c in meta.columns:
                 out[str(c) if str(c) not in out else f"data_{c}"] = meta[c].to_numpy()
     return out
+
+
+def write_excel(tm, path) -> Path:
+    """``tm.to_excel``: an .xlsx workbook: sheet "texts" (:func:`documents_table`), sheet "themes" (the
+    shown level's table), and for a theme tree one sheet per level, "level_0" (coarsest) and on, each
+    theme with its parent, size, name, stability, keywords and representative texts. Written atomically;
+    needs the ``excel`` extra (openpyxl)."""
+    import io
+
+    import pandas as pd
+
+    from kosbert_viz._util.atomic import write_atomic
+    from kosbert_viz._util.extras import require
+
+    require("openpyxl", extra="excel", feature="tm.to_excel")
+    path = Path(path)
+    if path.suffix.lower() != ".xlsx":
+        raise ValueError(f"to_excel writes an .xlsx workbook, got {path.name!r}; name the file ....xlsx")
+
+    def cells(df: pd.DataFrame) -> pd.DataFrame:
+        df = df.copy()
+        for c in df.columns:  # lists (keywords, representative texts) as one cell of text
+            if df[c].map(lambda v: isinstance(v, (list, tuple, np.ndarray))).any():
+                df[c] = df[c].map(lambda v: " · ".join(map(str, v)) if isinstance(v, (list, tuple, np.ndarray)) else v)
+        return df
+
+    buffer = io.BytesIO()
+    with pd.ExcelWriter(buffer, engine="openpyxl") as xl:
+        cells(documents_table(tm)).to_excel(xl, sheet_name="texts", index=False)
+        if tm.table is not None:
+            cells(tm.table.drop(columns=["scores"], errors="ignore")).to_excel(xl, sheet_name="themes", index=False)
+        themes = getattr(tm, "themes", None)
+        if themes is not None and len(tm.clusters.levels) > 1:
+            keep = [
+                c for c in ("label", "parent", "size", "name", "stability", "keywords", "representative") if c in themes
+            ]
+            for lv in sorted(set(themes.level.tolist())):
+                part = themes[themes.level == lv][keep].rename(columns={"label": "theme"})
+                cells(part).to_excel(xl, sheet_name=f"level_{lv}", index=False)
+    return write_atomic(path, buffer.getvalue())

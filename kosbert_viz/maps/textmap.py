@@ -15,7 +15,8 @@ import numpy as np
 
 from kosbert_viz.maps import placement as placing
 from kosbert_viz.maps import store
-from kosbert_viz.maps.documents import documents_table
+from kosbert_viz.maps.documents import documents_table, write_excel
+from kosbert_viz.maps.edits import merge_map, rename_map, split_map
 from kosbert_viz.maps.levels import map_levels_of, theme_names
 from kosbert_viz.themes.result import ClusterResult
 from kosbert_viz.viz.scatter import cluster_map
@@ -94,6 +95,24 @@ class TextMap:
         (3, 2)
         """
         return documents_table(self)
+
+    def to_excel(self, path) -> Path:
+        """Save the map's texts and themes as an .xlsx workbook (sheets: texts, themes, one per level; see
+        :func:`kosbert_viz.maps.documents.write_excel`). Needs the ``excel`` extra. Returns the path."""
+        return write_excel(self, path)
+
+    def rename(self, mapping: dict) -> TextMap:
+        """A new map whose themes at the level shown are renamed: ``tm.rename({0: "배송 지연"})``."""
+        return rename_map(self, mapping)
+
+    def merge(self, ids, name: str | None = None) -> TextMap:
+        """A new map where the themes ``ids`` of the level shown are one, named ``name`` (default: their
+        names joined by " + "); keywords, table and figure follow."""
+        return merge_map(self, ids, name)
+
+    def split(self, theme: int, n: int = 2) -> TextMap:
+        """A new map where ``theme`` of the level shown is ``n`` themes, each named by its keywords."""
+        return split_map(self, theme, n)
 
     def extend(self, texts, metadata=None, *, model=None, top_k: int = 15, cache="auto") -> TextMap:
         """A new TextMap with ``texts`` placed into this one (themes and names kept; figure redrawn).

@@ -58,3 +58,43 @@ def test_an_edited_result_shows_in_the_documents(tree_map):
     )
     docs = dataclasses.replace(tm, clusters=edited, table=table).documents()
     assert docs["name"].head(3).tolist() == ["직접 만든 테마"] * 3
+
+
+def test_map_edits_reach_the_report_documents_save_load_and_assign(tree_map, tmp_path):
+    tm = tree_map
+    before = tm.table.copy()
+    renamed = tm.rename({0: "배송 지연 <문의>"})
+    merged = renamed.merge([1, 2], name="합친 테마")
+    split = merged.split(int(merged.table.sort_values("size").cluster.iloc[-1]), n=2)
+    assert tm.table.equals(before)  # every edit gives a new map
+    for edited, name, code in ((renamed, "배송 지연 <문의>", 0), (merged, "합친 테마", 1)):
+        assert edited.table.set_index("cluster").loc[code, "name"] == name
+        docs = edited.documents()
+        assert (docs.loc[docs.theme == code, "name"] == name).all()
+        assert (docs["theme"].to_numpy() == edited.clusters.levels[edited.level]).all()
+    assert merged.clusters.n_clusters == tm.clusters.n_clusters - 1
+    assert split.clusters.n_clusters == merged.clusters.n_clusters + 1
+    assert split.table["name"].is_unique and split.table["size"].sum() == len(tm.texts)
+    page = kv.write_report(merged, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "합친 테마" in page and "배송 지연 &lt;문의&gt;" in page
+    loaded = kv.load_map(merged.save(tmp_path / "map"))
+    assert (loaded.clusters.labels == merged.clusters.labels).all()
+    assert loaded.table.set_index("cluster").loc[1, "name"] == "합친 테마"
+    member = tm.texts[int(np.flatnonzero(merged.clusters.labels == 1)[0])]
+    a = loaded.assign([member], show_progress_bar=False)
+    assert a.labels[0] == 1 and a.names[0] == "합친 테마"  # a text of the merged theme is placed into it
+
+
+def test_to_excel_has_one_row_per_text_and_a_sheet_per_level(tree_map, tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    tm = tree_map.rename({0: "배송 지연"})
+    path = tm.to_excel(tmp_path / "themes.xlsx")
+    wb = openpyxl.load_workbook(path, read_only=True)
+    assert wb.sheetnames == ["texts", "themes"] + [f"level_{i}" for i in range(len(tm.clusters.levels))]
+    rows = list(wb["texts"].iter_rows(values_only=True))
+    header, body = rows[0], rows[1:]
+    assert len(body) == len(tm.texts) and [r[0] for r in body] == list(tm.texts)
+    names = [r[header.index("name")] for r in body]
+    assert names.count("배송 지연") == int((tm.clusters.levels[tm.level] == 0).sum())
+    with pytest.raises(ValueError, match=r"\.xlsx"):
+        tm.to_excel(tmp_path / "themes.csv")
