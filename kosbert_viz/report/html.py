@@ -29,6 +29,8 @@ from kosbert_viz._util.atomic import write_atomic
 from kosbert_viz._util.validation import SURROGATE, normalize_text
 from kosbert_viz.maps.manifest import package_version
 from kosbert_viz.maps.trends import TopicsOverTime, TopicsPerClass
+from kosbert_viz.report.labels import LABELS, check_language, report_language
+from kosbert_viz.report.summary import written_summary
 from kosbert_viz.report.ui import (
     config_island,
     json_island,
@@ -48,15 +50,11 @@ def _e(value) -> str:
     return html.escape(normalize_text(str(value)), quote=True)
 
 
-_STABILITY_NOTE = (
-    f"<p class='stability-note'><small>stability: how reliably a theme re-appears when its level is "
-    f"re-fitted (k-means from other seeds on subsamples; its best-match Jaccard, averaged; 1 = "
-    f"every time). Below {UNSTABLE_BELOW} a theme is marked unstable: read it with care. &ndash; = "
-    f"changed by an edit, not re-fitted.</small></p>"
-)
+def _stability_note(L: dict) -> str:
+    return f"<p class='stability-note'><small>{L['stability_note']}</small></p>"
 
 
-def _stability_cell(value) -> str:
+def _stability_cell(value, L: dict) -> str:
     """A table cell with a theme's stability (0-1); below UNSTABLE_BELOW it is marked unstable, never hidden."""
     try:
         v = float(value)
@@ -66,15 +64,15 @@ def _stability_cell(value) -> str:
         return "<td class='num stability' data-stability=''>&ndash;</td>"
     if v < UNSTABLE_BELOW:
         return (
-            f"<td class='num stability unstable' data-stability='{v:.3f}' title='re-appears in few re-fits: "
-            f"read with care'>{v:.2f}<br><small>unstable</small></td>"
+            f"<td class='num stability unstable' data-stability='{v:.3f}' title='{_e(L['unstable_title'])}'>"
+            f"{v:.2f}<br><small>{_e(L['unstable'])}</small></td>"
         )
     return f"<td class='num stability' data-stability='{v:.3f}'>{v:.2f}</td>"
 
 
-def _table_html(table) -> str:
+def _table_html(table, L: dict) -> str:
     if table is None or len(table) == 0:
-        return "<p>No clusters.</p>"
+        return f"<p>{_e(L['no_themes'])}</p>"
     clusters = sorted(int(c) for c in table["cluster"])
     palette = dict(zip(clusters, cluster_colors(len(clusters))))
     total = int(sum(int(s) for s in table["size"])) or 1
@@ -87,16 +85,16 @@ def _table_html(table) -> str:
             f"<tr data-cluster='{int(r.cluster)}'><td><span class='sw' style='background:{palette[int(r.cluster)]}'>"
             f"</span>{int(r.cluster)}</td><td class='name'>{_e(r.name)}</td>"
             f"<td class='num'>{int(r.size):,}<br><small>{100 * int(r.size) / total:.1f}%</small></td>"
-            + (_stability_cell(r.stability) if has_stability else "")
+            + (_stability_cell(r.stability, L) if has_stability else "")
             + f"<td class='kw'>{_e(kws)}</td><td><ul>{reps}</ul></td></tr>"
         )
     return (
-        "<table class='clusters' id='cluster-table'><thead><tr><th>#</th><th>name</th><th>size</th>"
-        + ("<th>stability</th>" if has_stability else "")
-        + "<th>keywords</th><th>representative texts</th></tr></thead><tbody>"
+        f"<table class='clusters' id='cluster-table'><thead><tr><th>#</th><th>{L['h_name']}</th><th>{L['h_size']}</th>"
+        + (f"<th>{L['h_stability']}</th>" if has_stability else "")
+        + f"<th>{L['h_keywords']}</th><th>{L['h_representative']}</th></tr></thead><tbody>"
         + "".join(rows)
         + "</tbody></table>"
-        + (_STABILITY_NOTE if has_stability else "")
+        + (_stability_note(L) if has_stability else "")
     )
 
 
@@ -117,6 +115,7 @@ def report_html(
     tree_figure=None,
     level: int | None = None,
     trends=None,
+    language: str = "en",
 ) -> str:
     """The report as one HTML string (see :func:`write_report`). ``summary`` is trusted HTML.
 
@@ -126,21 +125,20 @@ def report_html(
     are embedded gzip + base85 and opened by the browser's ``DecompressionStream``. ``trends``: results of
     :func:`~kosbert_viz.topics_over_time` / :func:`~kosbert_viz.topics_per_class`, one section each.
     """
+    L = LABELS[language]
     manifest = manifest or {}
     meta = ((figure.layout.meta or {}) if hasattr(figure, "layout") else {}).get("kosbert_viz", {}) or {}
     notes = []
     if notice:
         notes.append(f"<div class='notice' id='notice'>{_e(notice)}</div>")
     if meta.get("sampled"):
-        notes.append(
-            f"<p class='budget' id='budget-note'>The map shows a stratified sample of "
-            f"{meta['n_drawn']:,} of {meta['n_points']:,} texts (point budget "
-            f"{meta['point_budget']:,}); the grey layer is the density of all of them. "
-            "The table counts every text.</p>"
+        budget = L["budget"].format(
+            n_drawn=meta["n_drawn"], n_points=meta["n_points"], point_budget=meta["point_budget"]
         )
+        notes.append(f"<p class='budget' id='budget-note'>{budget}</p>")
     height = int(getattr(figure.layout, "height", None) or 680)
     payload = report_payload(figure, texts=texts, coords=coords, labels=labels, names=names, data=data)
-    sections = [_trend_section(t, i) for i, t in enumerate(trends or [])]
+    sections = [_trend_section(t, i, L) for i, t in enumerate(trends or [])]
     points = len(texts) if texts is not None and coords is not None else 0
     manifest_text = json.dumps(manifest, ensure_ascii=False, indent=2, default=str)
     plots = [spec for _, spec in sections]  # the JSON blocks of the tree and trend charts (static/figures.js)
@@ -158,17 +156,36 @@ def report_html(
         notes="".join(notes),
         summary=summary,
         height=height,
-        clusters=_table_html(table),
-        tree=_tree_html(themes, tree_figure, level),
+        clusters=_table_html(table, L),
+        tree=_tree_html(themes, tree_figure, level, L),
         trends="\n".join(h for h, _ in sections),
         manifest=_e(manifest_text),
         data="\n".join(payload[k] for k in ("figure", "meta", "texts", "binary")),
         report_js=static_text("report.js"),
         plots="\n".join(plots),
+        lang=language,
+        labels=json_island(
+            "kv-labels", json.dumps({k: v for k, v in L.items() if k.startswith("js_")}, ensure_ascii=False)
+        ),
+        **{f"l_{k}": _e(L[k]) for k in _PAGE_WORDS},
     )
 
 
-def _tree_html(themes, tree_figure, level) -> str:
+_PAGE_WORDS = (
+    "search",
+    "search_placeholder",
+    "theme_filter",
+    "clear",
+    "csv",
+    "lasso_hint",
+    "loading",
+    "themes",
+    "manifest",
+    "manifest_note",
+)  # the template's $l_* slots
+
+
+def _tree_html(themes, tree_figure, level, L: dict) -> str:
     """The theme tree: a sunburst (drill down by click) and a table, one row per theme of the shown
     level and the level below it (sub-themes indented under their theme)."""
     if themes is None or len(themes) == 0:
@@ -186,7 +203,7 @@ def _tree_html(themes, tree_figure, level) -> str:
             f"<tr class='lv{int(r.level)}' data-node='{int(r.node)}' data-level='{int(r.level)}'>"
             f"<td style='padding-left:{6 + 18 * depth}px' class='name'>{_e(r.name)}</td>"
             f"<td class='num'>{int(r.level)}</td><td class='num'>{int(r.size):,}</td>"
-            + _stability_cell(getattr(r, "stability", None))
+            + _stability_cell(getattr(r, "stability", None), L)
             + f"<td class='kw'>{_e(kws)}</td></tr>"
         )
         for c in sorted(children.get(int(r.node), []), key=lambda c: -int(c.size)):
@@ -200,10 +217,12 @@ def _tree_html(themes, tree_figure, level) -> str:
         else ""
     )
     return (
-        "<h2>Theme tree</h2><p>Themes at every level of the hierarchy, coarsest first; the map shows "
-        f"level {level}. Click a theme in the chart to open its sub-themes.</p>{chart}"
-        "<table class='clusters' id='tree-table'><thead><tr><th>theme</th><th>level</th><th>size</th>"
-        "<th>stability</th><th>keywords</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>" + _STABILITY_NOTE
+        f"<h2 id='theme-tree'>{L['tree']}</h2><p>{L['tree_intro'].format(level=level)}</p>{chart}"
+        f"<table class='clusters' id='tree-table'><thead><tr><th>{L['h_theme']}</th><th>{L['h_level']}</th>"
+        f"<th>{L['h_size']}</th><th>{L['h_stability']}</th><th>{L['h_keywords']}</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+        + _stability_note(L)
     )
 
 
@@ -223,16 +242,16 @@ def _num(x, fmt: str) -> str:
     return "" if x != x else format(x, fmt)
 
 
-def _trend_section(trend, i: int) -> tuple[str, str]:
+def _trend_section(trend, i: int, L: dict) -> tuple[str, str]:
     """(HTML, JSON block of its figure) of one trends result: 'Themes over time' or 'Themes by class'."""
     if isinstance(trend, TopicsOverTime):
-        return _over_time_html(trend, i), _figure_island(trend.figure(top=12), f"kv-trend-{i}")
+        return _over_time_html(trend, i, L), _figure_island(trend.figure(top=12), f"kv-trend-{i}")
     if isinstance(trend, TopicsPerClass):
-        return _per_class_html(trend, i), _figure_island(trend.figure(), f"kv-trend-{i}")
+        return _per_class_html(trend, i, L), _figure_island(trend.figure(), f"kv-trend-{i}")
     raise TypeError(f"trends must hold TopicsOverTime or TopicsPerClass results, got {type(trend).__name__}")
 
 
-def _over_time_html(tot, i: int, n: int = 10) -> str:
+def _over_time_html(tot, i: int, L: dict, n: int = 10) -> str:
     r = tot.ranking
     rows = []
     picked = list(r[r.growth > 0].head(n).itertuples(index=False)) + list(
@@ -243,29 +262,31 @@ def _over_time_html(tot, i: int, n: int = 10) -> str:
             f"<tr class='{_e(row.trend)}'><td class='name'>{_e(row.name)}</td>"
             f"<td class='num'>{int(row.count):,}</td><td class='num'>{_num(100 * row.early_share, '.1f')}%</td>"
             f"<td class='num'>{_num(100 * row.late_share, '.1f')}%</td><td class='num'>{_num(row.growth, '+.2f')}</td>"
-            f"<td class='num'>{_num(row.q_value, '.2g')}</td><td>{_e(row.trend)}</td></tr>"
+            f"<td class='num'>{_num(row.q_value, '.2g')}</td><td>{_e(L.get('trend_' + str(row.trend), row.trend))}</td></tr>"
         )
     info = tot.info
     early, late = info.get("early_periods") or [], info.get("late_periods") or []
     halves = (
-        f"early half {_e(early[0])}–{_e(early[-1])}, late half {_e(late[0])}–{_e(late[-1])}"
+        L["halves"].format(e0=_e(early[0]), e1=_e(early[-1]), l0=_e(late[0]), l1=_e(late[-1]))
         if early and late
-        else "a single period: no growth to measure"
+        else L["one_period"]
     )
     return (
-        f"<h2 id='themes-over-time'>Themes over time</h2><p>Share of each theme per period ({_e(tot.freq)}; "
-        f"{info.get('n_dated', 0):,} dated texts in {info.get('n_periods', 0)} periods; the 12 largest themes, "
-        "the rest as 'other'). Growth is the log ratio of a theme's share in the late half of the periods over "
-        f"the early half ({halves}), smoothed towards its overall share; q is Fisher's exact test, "
-        f"Benjamini-Hochberg adjusted.</p><div id='trend-chart-{i}' data-kv-plot='kv-trend-{i}' "
+        f"<h2 id='themes-over-time'>{L['over_time']}</h2><p>"
+        + L["over_time_intro"].format(
+            freq=_e(tot.freq), n_dated=info.get("n_dated", 0), n_periods=info.get("n_periods", 0), halves=halves
+        )
+        + "</p>"
+        f"<div id='trend-chart-{i}' data-kv-plot='kv-trend-{i}' "
         "style='width:100%;height:520px;'></div>"
-        f"<table class='clusters trends' id='trend-table-{i}'><thead><tr><th>theme</th><th>texts</th>"
-        "<th>early share</th><th>late share</th><th>growth</th><th>q-value</th><th>trend</th></tr></thead>"
+        f"<table class='clusters trends' id='trend-table-{i}'><thead><tr><th>{L['h_theme']}</th><th>{L['h_texts']}</th>"
+        f"<th>{L['h_early']}</th><th>{L['h_late']}</th><th>{L['h_growth']}</th><th>{L['h_q']}</th><th>{L['h_trend']}</th>"
+        "</tr></thead>"
         "<tbody>" + "".join(rows) + "</tbody></table>"
     )
 
 
-def _per_class_html(pc, i: int) -> str:
+def _per_class_html(pc, i: int, L: dict) -> str:
     rows = [
         f"<tr><td>{_e(row[0])}</td><td class='name'>{_e(row.name)}</td>"
         f"<td class='num'>{int(row.count):,} / {int(row.class_total):,}</td>"
@@ -279,15 +300,14 @@ def _per_class_html(pc, i: int) -> str:
         else f"<tr><td colspan='7'>No theme is over-represented in any class at q &lt; {_e(pc.info.get('alpha'))}.</td></tr>"
     )
     return (
-        f"<h2 id='themes-by-class'>Themes by class</h2><p>Colour: log2 lift, a theme's share in a class over its "
-        "share overall. The table lists, per class, the most distinctive themes (lift &gt; 1 and q-value &lt; "
-        f"{_e(pc.info.get('alpha'))}; one-sided Fisher exact test, Benjamini-Hochberg over {pc.info.get('tests', 0):,} "
-        f"cells).</p><div id='trend-chart-{i}' data-kv-plot='kv-trend-{i}' "
+        f"<h2 id='themes-by-class'>{L['by_class']}</h2><p>"
+        + L["by_class_intro"].format(alpha=_e(pc.info.get("alpha")), tests=pc.info.get("tests", 0))
+        + "</p>"
+        f"<div id='trend-chart-{i}' data-kv-plot='kv-trend-{i}' "
         f"style='width:100%;height:{max(320, 40 * pc.table['class'].nunique() + 200)}px;'></div>"
-        f"<table class='clusters trends' id='class-table-{i}'><thead><tr><th>class</th><th>theme</th><th>texts</th>"
-        "<th>share in class</th><th>share overall</th><th>lift</th><th>q-value</th></tr></thead><tbody>"
-        + body
-        + "</tbody></table>"
+        f"<table class='clusters trends' id='class-table-{i}'><thead><tr><th>{L['h_class']}</th><th>{L['h_theme']}</th>"
+        f"<th>{L['h_texts']}</th><th>{L['h_share_class']}</th><th>{L['h_share_all']}</th><th>{L['h_lift']}</th>"
+        f"<th>{L['h_q']}</th></tr></thead><tbody>" + body + "</tbody></table>"
     )
 
 
@@ -326,7 +346,9 @@ def _clean(value):
     return normalize_text(value) if isinstance(value, str) else value
 
 
-def write_report(result, path, *, title: str | None = None, notice: str | None = None, trends=None) -> Path:
+def write_report(
+    result, path, *, title: str | None = None, notice: str | None = None, trends=None, language: str = "auto"
+) -> Path:
     """Write a standalone HTML report for a :class:`~kosbert_viz.TextMap` and return its path.
 
     The file embeds plotly.js compressed (no network needed), the map, the cluster table
@@ -339,6 +361,11 @@ def write_report(result, path, *, title: str | None = None, notice: str | None =
     ``trends``: a list of :func:`~kosbert_viz.topics_over_time` and :func:`~kosbert_viz.topics_per_class`
     results; each adds a section (its figure and its table of emerging/fading or distinctive themes).
 
+    ``language``: the page's words, ``"ko"`` or ``"en"``; ``"auto"`` (default) is Korean when at least half
+    of the texts hold Hangul. At the top, a written summary: texts and themes, the largest themes with a
+    representative text each, and with ``trends`` the themes growing and fading fastest. The manifest is
+    folded away at the bottom ("재현 정보" / "Reproducibility").
+
     >>> dates = pd.Series(pd.date_range("2024-01-01", periods=len(tm.texts), freq="6h"))
     >>> trends = [kv.topics_over_time(tm, dates, freq="W"), kv.topics_per_class(tm, df["topic"])]
     >>> kv.write_report(tm, "voc.html", trends=trends).name
@@ -349,17 +376,14 @@ def write_report(result, path, *, title: str | None = None, notice: str | None =
     path.parent.mkdir(parents=True, exist_ok=True)
     title = normalize_text(title or "kosbert_viz report")
     manifest = result.manifest or {}
-    model = manifest.get("model") or {}
-    summary = (
-        f"Model: <b>{_e(model.get('name'))}</b> (revision "
-        f"{_e(model.get('revision') or model.get('weights_hash') or 'n/a')}) · {len(result.texts):,} texts · "
-        f"{result.clusters.n_clusters} clusters ({_e(result.clusters.method)})"
-    )
+    language = report_language(result.texts) if check_language(language) == "auto" else language
+    summary = written_summary(result, language, trends)
     agree = manifest.get("agreement_with_labels")
     if agree:
+        what = "알려진 분류" if language == "ko" else "agreement with"
         summary += (
-            f" · agreement with <i>{_e(agree.get('column'))}</i>: ARI {_e(agree.get('ARI'))}, "
-            f"NMI {_e(agree.get('NMI'))}"
+            f" <small>{what} <i>{_e(agree.get('column'))}</i>: ARI {_e(agree.get('ARI'))}, "
+            f"NMI {_e(agree.get('NMI'))}</small>"
         )
     themes = getattr(result, "themes", None)
     tree_figure = None
@@ -376,6 +400,7 @@ def write_report(result, path, *, title: str | None = None, notice: str | None =
         tree_figure=tree_figure,
         level=getattr(result, "level", None),
         trends=trends,
+        language=language,
         **_points_of(result),
     )
     # lone surrogates (broken emoji from scraped chats) in a text, a name, a hover column: U+FFFD

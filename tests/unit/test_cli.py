@@ -492,8 +492,8 @@ def test_map_with_time_and_class_columns_adds_both_sections(tmp_path, sample):
     assert "1 rows without a date" in p.stderr
     assert "8 periods of M (from the time span" in p.stdout  # 8 months -> monthly
     html = (tmp_path / "t.html").read_text(encoding="utf-8")
-    assert "<h2 id='themes-over-time'>Themes over time</h2>" in html
-    assert "<h2 id='themes-by-class'>Themes by class</h2>" in html
+    assert "<h2 id='themes-over-time'>시간에 따른 테마</h2>" in html
+    assert "<h2 id='themes-by-class'>분류별 테마</h2>" in html
     over_time, by_class = _embedded(html, "kv-trend-0"), _embedded(html, "kv-trend-1")
     areas = [t for t in over_time["data"] if t["type"] == "scatter"]
     assert areas and all(t.get("stackgroup") == "one" for t in areas)
@@ -501,9 +501,9 @@ def test_map_with_time_and_class_columns_adds_both_sections(tmp_path, sample):
     assert by_class["data"][0]["type"] == "heatmap" and len(by_class["data"][0]["y"]) == 2
     assert "앱<b>" not in html and "앱&lt;b&gt;" in html  # escaped in the table and in the figure's JSON
     ranking = re.search(r"<table class='clusters trends' id='trend-table-0'>(.*?)</table>", html, re.S).group(1)
-    assert "growth" in ranking and "q-value" in ranking and ranking.count("<tr") >= 2
+    assert "증가" in ranking and "q 값" in ranking and ranking.count("<tr") >= 2
     distinct = re.search(r"<table class='clusters trends' id='class-table-1'>(.*?)</table>", html, re.S).group(1)
-    assert "lift" in distinct and "q-value" in distinct
+    assert "향상도" in distinct and "q 값" in distinct
     # the two topics that make up "앱<b>" are its distinctive themes: it is listed with a lift above 1
     rows = re.findall(
         r"<tr><td>(.*?)</td><td class='name'>.*?</td>.*?<td class='num'>([\d.]+)</td>"

@@ -282,8 +282,8 @@ def test_cli_assign_writes_a_report_with_candidates_first(text_map, tmp_path):
     assert "periods of W (from the time span" in run.stdout and "themes by class: 2 classes" in run.stdout
     page = out.read_text("utf-8")
     assert page.index("new-candidates") < page.index('id="map"') and "connect-src 'none'" in page
-    assert "<h2 id='themes-over-time'>Themes over time</h2>" in page
-    assert "<h2 id='themes-by-class'>Themes by class</h2>" in page and "나<i>" not in page  # user text escaped
+    assert "<h2 id='themes-over-time'>시간에 따른 테마</h2>" in page
+    assert "<h2 id='themes-by-class'>분류별 테마</h2>" in page and "나<i>" not in page  # user text escaped
     rows = pd.read_csv(tmp_path / "batch.csv", encoding="utf-8-sig")
     assert len(rows) == len(NEW) + 20 and {"theme", "novelty", "is_new", "product"} <= set(rows.columns)
     bad = subprocess.run(

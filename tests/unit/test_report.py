@@ -3,6 +3,7 @@ user text escaped everywhere; `kosbert-viz map` and `kosbert-viz demo` write it.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -95,8 +96,8 @@ def test_report_is_standalone_offline_and_escaped(tmp_path):
 def test_report_says_when_the_point_budget_sampled(tmp_path):
     tm = _textmap(n=3000, point_budget=1000, sample_size=500)
     doc = write_report(tm, tmp_path / "r.html").read_text(encoding="utf-8")
-    assert "id='budget-note'" in doc and "of 3,000 texts" in doc
-    assert "stratified sample" in doc  # and on the figure itself
+    assert "id='budget-note'" in doc and "3,000개 중" in doc  # Korean texts: the Korean page
+    assert "층화 표본" in doc
 
 
 @pytest.mark.slow
@@ -133,7 +134,7 @@ def test_cli_map_writes_report(tmp_path, tiny_model_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = out.read_text(encoding="utf-8")
     assert "plotly.js v" in read_report(doc)["plotly_js"] and doc.count("<tr data-cluster=") == 4
-    assert "agreement with <i>topic</i>: ARI" in doc
+    assert "알려진 분류 <i>topic</i>: ARI" in doc
     assert INJECTION not in doc  # never as markup in the file ...
     texts = read_report(doc)["meta"]["texts"]
     assert INJECTION in texts  # ... only as data, shown with textContent
@@ -435,6 +436,10 @@ def test_static_files_are_inlinable_and_css_is_balanced():
         "data",
         "report_js",
         "plots",
+        "lang",
+        "labels",
+        *(f"l_{k}" for k in ("search", "search_placeholder", "theme_filter", "clear", "csv", "lasso_hint", "loading")),
+        *(f"l_{k}" for k in ("themes", "manifest", "manifest_note")),
     }
     with pytest.raises(KeyError):
         template.substitute(title="x")
@@ -479,3 +484,29 @@ def test_static_files_parse_and_run_in_chromium(tmp_path, browser):
         assert log.external_requests == []
     finally:
         page.close()
+
+
+def test_the_report_speaks_korean_for_korean_texts_with_a_written_summary(tmp_path):
+    df = kv.datasets.load_sample()
+    tm = kv.map_texts(df["text"], "offline", cache=None, show_progress_bar=False)
+    dates = pd.Series(pd.date_range("2024-01-01", periods=len(tm.texts), freq="6h"))
+    trends = [kv.topics_over_time(tm, dates, freq="W")]
+    doc = kv.write_report(tm, tmp_path / "ko.html", trends=trends).read_text(encoding="utf-8")
+    assert '<html lang="ko">' in doc
+    assert re.findall(r"<h2[^>]*>(.*?)</h2>", doc) == ["테마", "테마 계층", "시간에 따른 테마"]
+    summary = re.search(r'<div id="summary">(.*?)</div>', doc, re.S).group(1)
+    assert f"문장 <b>{len(tm.texts):,}</b>개에서 테마 <b>{len(tm.table)}</b>개" in summary
+    biggest = tm.table.sort_values(["size", "cluster"], ascending=[False, True]).iloc[0]
+    assert html.escape(biggest["name"]) in summary and html.escape(biggest["representative"][0][:40]) in summary
+    emerging = trends[0].ranking.query("trend == 'emerging'").name.head(1).tolist()
+    assert not emerging or html.escape(emerging[0]) in summary.split("늘어난 테마")[1]
+    # the manifest is folded away at the bottom, under 재현 정보
+    assert re.search(r'<details id="manifest-box"><summary>재현 정보', doc)
+    assert doc.index('id="manifest-box"') > doc.index("id='cluster-table'")
+    labels = json.loads(re.search(r'<script type="application/json" id="kv-labels">(.*?)</script>', doc).group(1))
+    assert labels["js_col_text"] == "문장"
+    en = kv.write_report(tm, tmp_path / "en.html", language="en").read_text(encoding="utf-8")
+    assert '<html lang="en">' in en and re.findall(r"<h2[^>]*>(.*?)</h2>", en) == ["Themes", "Theme tree"]
+    assert "texts fall into" in en and "Reproducibility" in en
+    with pytest.raises(ValueError, match="language must be 'auto', 'ko' or 'en', got 'kr'"):
+        kv.write_report(tm, tmp_path / "x.html", language="kr")

@@ -6,6 +6,8 @@
   var MARK = function(m) { if (window.performance && performance.mark) performance.mark(m); };
   MARK("kosbert-viz:start");
   var C = window.kvCore, hover = C.hover, prepared = window.kvData();
+  var T = JSON.parse(document.getElementById("kv-labels").textContent);  // the page's words (report/labels.py)
+  function fill(s, values) { return s.replace(/\{(\w+)\}/g, function(m, k) { return String(values[k]); }); }
   function split(all, ends) {
     var e = new Uint32Array(ends), out = new Array(e.length - 1);
     for (var i = 0; i < out.length; i++) out[i] = all.substring(e[i], e[i + 1]);
@@ -30,7 +32,7 @@
       d.text = split(t.hover, t.ends); d.x = new Float32Array(t.xs); d.y = new Float32Array(t.ys);
     });
     MARK("kosbert-viz:unpacked");
-    function themeName(code) { return code < 0 ? "noise" : (meta.names[String(code)] || ("cluster " + code)); }
+    function themeName(code) { return code < 0 ? T.js_noise : (meta.names[String(code)] || (T.js_theme_n + code)); }
     var hasPoints = n > 0;
     var searchTrace = -1;
     if (hasPoints && fig.data.length && fig.data.some(function(t) { return t.type === "scattergl"; })) {
@@ -148,9 +150,10 @@
     }
     var head = document.querySelector("#kv-table thead"), body = document.querySelector("#kv-table tbody");
     var cols = ["index", "theme"].concat(colNames, ["text"]);
+    var heading = {index: T.js_col_index, theme: T.js_col_theme, text: T.js_col_text};
     var tr = document.createElement("tr");
     cols.forEach(function(c) {
-      var th = document.createElement("th"); th.textContent = c; th.dataset.key = c;
+      var th = document.createElement("th"); th.textContent = heading[c] || c; th.dataset.key = c;
       th.addEventListener("click", function() { state.asc = state.sortKey === c ? !state.asc : true; state.sortKey = c; render(); });
       tr.appendChild(th);
     });
@@ -165,7 +168,7 @@
       var rows = current(), count = document.getElementById("kv-count");
       body.textContent = "";
       window.__kvRows = rows;
-      if (rows === null) { count.textContent = "Lasso a region of the map or search to list texts here."; return; }
+      if (rows === null) { count.textContent = T.js_empty; return; }
       var key = state.sortKey, sign = state.asc ? 1 : -1;
       if (key !== "index") rows = rows.slice().sort(function(a, b) {
         var u = cell(a, key), v = cell(b, key);
@@ -178,8 +181,8 @@
         frag.appendChild(row);
       }
       body.appendChild(frag);
-      count.textContent = rows.length.toLocaleString() + " texts" + (state.query ? " matching \u201c" + state.query + "\u201d" : "")
-        + (state.lasso !== null ? " in the selection" : "") + (rows.length > shown ? " (first " + shown + " shown; the CSV has all)" : "");
+      count.textContent = fill(T.js_texts, {n: rows.length.toLocaleString()}) + (state.query ? fill(T.js_matching, {q: state.query}) : "")
+        + (state.lasso !== null ? T.js_in_selection : "") + (rows.length > shown ? fill(T.js_first, {shown: shown}) : "");
     }
     document.getElementById("kv-csv").addEventListener("click", function() {
       var rows = current() || [];
