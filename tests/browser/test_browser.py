@@ -139,3 +139,32 @@ def test_large_map_point_budget_renders(tmp_path, browser):
         assert not log.console_errors and not log.page_errors, (log.console_errors, log.page_errors)
     finally:
         page.close()
+
+
+def test_the_korean_report_opens_with_its_summary_above_the_map(browser, tmp_path, sample_offline_embeddings):
+    """The report a manager opens: Korean words, the written summary on top, the map under it, the
+    manifest folded. ``KOSBERT_VIZ_REPORT_SHOT=docs/report.png`` also writes the screenshot the README shows."""
+    import os
+    import shutil
+
+    import kosbert_viz as kv
+
+    df = kv.datasets.load_sample()
+    tm = kv.map_texts(df["text"], "offline", cache=None, show_progress_bar=False)
+    path = kv.write_report(tm, tmp_path / "보고서.html", title="리뷰 테마 보고서")
+    page, log = open_page(browser, path.as_uri())
+    wait_for_plots(page)
+    page.wait_for_function("() => window.__kvReady === true", timeout=60_000)
+    summary = page.locator("#summary")
+    assert summary.inner_text().startswith(f"문장 {len(tm.texts)}개에서 테마")
+    assert page.locator("#kv-clear").inner_text() == "선택 지우기"
+    assert page.locator("#kv-count").inner_text().startswith("지도에서 영역을")
+    top = summary.bounding_box()["y"]
+    assert top < page.locator("#map").bounding_box()["y"] < 1000  # the summary, then the map, in the first screen
+    assert not page.locator("#manifest").is_visible()  # folded under 재현 정보
+    assert not log.page_errors and not log.console_errors and not log.external_requests
+    shot = os.environ.get("KOSBERT_VIZ_REPORT_SHOT")
+    if shot:
+        page.screenshot(path=str(tmp_path / "report.png"), clip={"x": 0, "y": 0, "width": 1400, "height": 1000})
+        shutil.copy(tmp_path / "report.png", shot)
+    page.close()
