@@ -305,3 +305,75 @@ def jupyter_lab(base, *, env: dict | None = None, start_timeout_s: float = 120):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+DRAWN_NAMES_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(gd => {
+  const drag = gd.querySelector('.nsewdrag');
+  const area = (drag || gd).getBoundingClientRect();
+  const names = [];
+  gd.querySelectorAll('g.annotation').forEach(g => {
+    const t = g.querySelector('g.annotation-text-g text');
+    if (!t || !(t.textContent || '').trim()) return;
+    const r = t.getBoundingClientRect();
+    if (r.width > 0) names.push({text: t.textContent.trim(), x0: r.left, y0: r.top, x1: r.right, y1: r.bottom,
+                                 size: parseFloat(getComputedStyle(t).fontSize)});
+  });
+  return {area: {x0: area.left, y0: area.top, x1: area.right, y1: area.bottom}, names};
+})"""
+
+ZOOM_DENSEST_JS = """(index) => {
+  const gd = document.querySelectorAll('.js-plotly-plot')[index];
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+  const xr = xa.range.slice(), yr = ya.range.slice(), counts = {};
+  let best = null;
+  for (const t of gd.data) {
+    if (!t.x || !(t.type || '').startsWith('scatter')) continue;
+    for (let i = 0; i < t.x.length; i++) {
+      const cx = Math.floor((t.x[i] - xr[0]) / (xr[1] - xr[0]) * 8), cy = Math.floor((t.y[i] - yr[0]) / (yr[1] - yr[0]) * 8);
+      if (cx < 0 || cx > 7 || cy < 0 || cy > 7) continue;
+      const k = cx + ',' + cy;
+      counts[k] = (counts[k] || 0) + 1;
+      if (!best || counts[k] > counts[best]) best = k;
+    }
+  }
+  const [bx, by] = best.split(',').map(Number);
+  const mx = xr[0] + (bx + 0.5) * (xr[1] - xr[0]) / 8, my = yr[0] + (by + 0.5) * (yr[1] - yr[0]) / 8;
+  const dx = (xr[1] - xr[0]) / 5, dy = (yr[1] - yr[0]) / 5;
+  return Plotly.relayout(gd, {'xaxis.range': [mx - dx, mx + dx], 'yaxis.range': [my - dy, my + dy]});
+}"""
+
+
+def drawn_names(page, index: int = 0) -> dict:
+    """The names drawn on figure ``index`` as the page shows them: text, box (px) and font size, plus the plot
+    area; read from the page's own text boxes."""
+    return page.evaluate(DRAWN_NAMES_JS)[index]
+
+
+def name_problems(drawn: dict, slack: float = 1.0) -> dict:
+    """{"overlapping": pairs of names whose boxes intersect, "cut": names crossing the plot area's edge}."""
+    names, area = drawn["names"], drawn["area"]
+    over = [
+        (a["text"], b["text"])
+        for i, a in enumerate(names)
+        for b in names[i + 1 :]
+        if a["x0"] + slack < b["x1"]
+        and b["x0"] + slack < a["x1"]
+        and a["y0"] + slack < b["y1"]
+        and b["y0"] + slack < a["y1"]
+    ]
+    cut = [
+        n["text"]
+        for n in names
+        if n["x0"] < area["x0"] - slack
+        or n["x1"] > area["x1"] + slack
+        or n["y0"] < area["y0"] - slack
+        or n["y1"] > area["y1"] + slack
+    ]
+    return {"overlapping": over, "cut": cut}
+
+
+def zoom_densest(page, index: int = 0) -> None:
+    """Zoom figure ``index`` into its densest region (an eighth of the view, 2/5 of the range wide) and wait
+    for the names to settle."""
+    page.evaluate(ZOOM_DENSEST_JS, index)
+    page.wait_for_timeout(400)

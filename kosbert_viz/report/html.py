@@ -41,6 +41,7 @@ from kosbert_viz.report.ui import (
 )
 from kosbert_viz.themes.stability import UNSTABLE_BELOW
 from kosbert_viz.viz.charts import hierarchy_chart
+from kosbert_viz.viz.labels import label_script
 from kosbert_viz.viz.scatter import cluster_colors, figure_json
 
 __all__ = ["write_report", "write_html", "figure_json", "report_html"]
@@ -162,6 +163,7 @@ def report_html(
         manifest=_e(manifest_text),
         data="\n".join(payload[k] for k in ("figure", "meta", "texts", "binary")),
         report_js=static_text("report.js"),
+        labels_js=label_script(),
         plots="\n".join(plots),
         lang=language,
         labels=json_island(

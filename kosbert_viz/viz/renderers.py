@@ -32,6 +32,7 @@ import html
 import json
 import uuid
 
+from kosbert_viz.viz.labels import label_script
 from kosbert_viz.viz.scatter import figure_json
 
 __all__ = ["use_notebook_renderer", "NotebookHTMLRenderer", "figure_html", "plotlyjs_html", "RENDERER_NAME"]
@@ -86,14 +87,19 @@ def figure_html(
     h = height or layout.get("height") or 525
     cfg = json.dumps({**_CONFIG, **(config or {})}, separators=(",", ":"))
     payload = figure_json(fig_dict)
+    # a map's names are placed in the page at its real size and after each zoom (viz/static/labels.js)
+    has_names = bool(((layout.get("meta") or {}).get("kosbert_viz") or {}).get("labels"))
+    labels_js = f'<script type="text/javascript">{label_script()}</script>' if has_names else ""
     return (
         f'<div id="{div_id}" class="kosbert-viz-figure" style="width:100%;height:{int(h)}px;"></div>'
         f'<script type="application/json" id="{div_id}-data">{payload}</script>'
+        f"{labels_js}"
         '<script type="text/javascript">(function(){'
         f"var id={json.dumps(div_id)},cfg={cfg},t0=Date.now();"
         "function draw(){var el=document.getElementById(id),src=document.getElementById(id+'-data');"
         "if(!el||!src)return;var fig=JSON.parse(src.textContent);"
-        "window.Plotly.newPlot(el,fig.data,fig.layout,cfg);}"
+        "window.Plotly.newPlot(el,fig.data,fig.layout,cfg).then(function(){"
+        "if(window.kvLabels)window.kvLabels.attach(el);});}"
         "function wait(){if(window.Plotly&&window.Plotly.newPlot){draw();}"
         f"else if(Date.now()-t0<{int(wait_ms)}){{setTimeout(wait,50);}}"
         "else{var el=document.getElementById(id);if(el){el.style.height='auto';"

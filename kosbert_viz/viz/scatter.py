@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kosbert_viz._util.validation import check_labels, check_texts
+from kosbert_viz.viz.labels import label_candidates, place_labels, text_width
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -328,8 +329,8 @@ def cluster_map(
     random_state : int
         Seed of the sample.
     sublabels, subnames : a finer level of a theme hierarchy (one label per point) and its names
-        (label -> name). Its names are drawn small under the themes' large ones, and buttons on the
-        figure switch the names shown: themes, themes + sub-themes, sub-themes.
+        (label -> name). Its names are drawn small wherever they fit without covering a theme's name;
+        zooming in shows more of them (see :mod:`kosbert_viz.viz.labels`).
 
     Returns a ``plotly.graph_objects.Figure``: one Scattergl (or Scatter3d) trace per cluster,
     noise first; ``fig.layout.meta["kosbert_viz"]`` records the points drawn and sampled.
@@ -437,13 +438,15 @@ def cluster_map(
             )
         )
 
-    annotations = _name_annotations(xy, labels, clusters, name_of, size=14, three_d=three_d) if show_names else []
-    sub_annotations = []
-    if show_names and sublabels is not None:
-        sub, sub_values = check_labels(sublabels, n=n, name="sublabels")
-        sub_names = display_names(subnames, sub_values)
-        sub_ids = sorted(int(c) for c in np.unique(sub) if c >= 0)
-        sub_annotations = _name_annotations(xy, sub, sub_ids, sub_names, size=10, three_d=three_d)
+    annotations, candidates = [], []
+    if show_names and three_d:
+        annotations = _name_annotations(xy, labels, clusters, name_of, size=14, three_d=True)
+    elif show_names:
+        sub = sub_names = None
+        if sublabels is not None:
+            sub, sub_values = check_labels(sublabels, n=n, name="sublabels")
+            sub_names = display_names(subnames, sub_values)
+        candidates = label_candidates(xy, labels, name_of, sub, sub_names)
     notes = []
     if sampled:
         notes.append(
@@ -460,7 +463,7 @@ def cluster_map(
         hovermode="closest",
         font=dict(family=HANGUL_FONT),
         hoverlabel=dict(font=dict(family=HANGUL_FONT), align="left"),
-        legend=dict(itemsizing="constant", title=dict(text="clusters"), font=dict(family=HANGUL_FONT)),
+        legend=dict(itemsizing="constant", title=dict(text="themes"), font=dict(family=HANGUL_FONT)),
         margin=dict(l=10, r=10, t=(50 if title else 20) + (22 if notes else 0), b=10),
         meta={
             "kosbert_viz": {
@@ -472,6 +475,8 @@ def cluster_map(
                 "highlighted": int(len(hl)),
                 "wrap": wrap,
                 "max_chars": max_chars,
+                # every name the map may show, placed at the plot's real size by static/labels.js
+                "labels": [{k: c[k] for k in ("x", "y", "text", "level", "font")} for c in candidates],
             }
         },
     )
@@ -492,38 +497,62 @@ def cluster_map(
         axis = dict(visible=False, showbackground=False)
         fig.update_layout(scene=dict(xaxis=axis, yaxis=axis, zaxis=axis, annotations=annotations, aspectmode="data"))
     else:
-        both = len(sub_annotations) <= 60  # both levels at once while that stays readable
-        for ann in annotations + (sub_annotations if both else []):
-            fig.add_annotation(**ann)
-        fig.update_layout(xaxis=dict(visible=False), yaxis=dict(visible=False, scaleanchor="x", scaleratio=1))
-        if sub_annotations:
-            keep = [a.to_plotly_json() for a in fig.layout.annotations if a.name == "point-budget-note"]
-            views = [
-                ("themes", annotations),
-                ("themes + sub-themes", annotations + sub_annotations),
-                ("sub-themes", sub_annotations),
-            ]
-            fig.update_layout(
-                updatemenus=[
-                    dict(
-                        type="buttons",
-                        direction="right",
-                        x=1.0,
-                        xanchor="right",
-                        y=1.0,
-                        yanchor="bottom",
-                        active=1 if both else 0,
-                        showactive=True,
-                        pad=dict(t=2, r=2),
-                        font=dict(size=11),
-                        buttons=[
-                            dict(label=label, method="relayout", args=[{"annotations": keep + list(anns)}])
-                            for label, anns in views
-                        ],
-                    )
-                ]
-            )
+        xr, yr = _axis_ranges(xy)
+        fig.update_layout(
+            xaxis=dict(visible=False, range=list(xr)),
+            yaxis=dict(visible=False, scaleanchor="x", scaleratio=1, range=list(yr)),
+        )
+        if candidates:
+            legend_px = 60 + max((text_width(nm, 12) for nm in name_of.values()), default=0)
+            area_w = max((width or ASSUMED_WIDTH) - 20 - legend_px, 200)
+            area_h = max(height - fig.layout.margin.t - fig.layout.margin.b, 200)
+            xr, yr = _fit_aspect(xr, yr, area_w, area_h)
+            for pl in place_labels(candidates, xr, yr, width=area_w, height=area_h):
+                fig.add_annotation(**_name_annotation(pl))
     return fig
+
+
+ASSUMED_WIDTH = 1000  # px: the stored figure's names are placed for this width; the page re-places them
+
+
+def _axis_ranges(xy) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The data's x and y ranges with 4% padding (the stored figure's view)."""
+    lo, hi = xy[:, :2].min(axis=0), xy[:, :2].max(axis=0)
+    pad = np.maximum((hi - lo) * 0.04, 1e-9)
+    return (float(lo[0] - pad[0]), float(hi[0] + pad[0])), (float(lo[1] - pad[1]), float(hi[1] + pad[1]))
+
+
+def _fit_aspect(xr, yr, w: float, h: float):
+    """The ranges plotly shows in a w x h area with one data unit as long on both axes (scaleanchor):
+    the axis with room to spare is widened about its centre."""
+    dx, dy = xr[1] - xr[0], yr[1] - yr[0]
+    if dx / w > dy / h:
+        half = dx * h / w / 2
+        mid = (yr[0] + yr[1]) / 2
+        return xr, (mid - half, mid + half)
+    half = dy * w / h / 2
+    mid = (xr[0] + xr[1]) / 2
+    return (mid - half, mid + half), yr
+
+
+def _name_annotation(pl: dict) -> dict:
+    """A placed name (:func:`~kosbert_viz.viz.labels.place_labels`) as a plotly annotation: on a white halo,
+    with a leader line to its theme's centre when it had to move."""
+    ann = dict(
+        x=pl["x"],
+        y=pl["y"],
+        text=plain_label(pl["text"]),
+        font=dict(size=pl["font"], color="#1f1f1f" if pl["level"] == 0 else "#444", family=HANGUL_FONT),
+        bgcolor="rgba(255,255,255,0.82)",
+        borderpad=2,
+        name="theme-name" if pl["level"] == 0 else "subtheme-name",
+    )
+    if pl["leader"]:
+        ann.update(showarrow=True, ax=pl["ax"], ay=pl["ay"], axref="pixel", ayref="pixel", arrowhead=0, arrowwidth=1)
+        ann.update(arrowcolor="#888", standoff=2)
+    else:
+        ann.update(showarrow=False, xshift=pl["ax"], yshift=-pl["ay"])
+    return ann
 
 
 def _name_annotations(xy, labels, ids, name_of, *, size: int, three_d: bool) -> list[dict]:

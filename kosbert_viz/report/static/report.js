@@ -46,6 +46,7 @@
     document.getElementById("kv-loading").remove();
     return Plotly.newPlot(gd, fig.data, fig.layout, {responsive: true, displaylogo: false}).then(function() {
       MARK("kosbert-viz:drawn");
+      if (window.kvLabels) window.kvLabels.attach(gd);  // names placed at the real size, again after each zoom
       if (!hasPoints) return;
       setup(gd, meta, X, Y, L, colNames, colCodes, traceIdx, themeName, searchTrace);
     });
