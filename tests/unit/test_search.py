@@ -15,7 +15,7 @@ import pytest
 import kosbert_viz as kv
 from kosbert_viz.geometry.search import duplicates, keep_one_per_group
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _unit(X):
