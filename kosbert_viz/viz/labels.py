@@ -154,13 +154,13 @@ class _Grid:
             self.cells.setdefault(k, []).append(b)
 
 
-def _far_spot(grid: _Grid, ax: float, ay: float, w: float, h: float, width: float, height: float):
+def _far_spot(grid: _Grid, ax: float, ay: float, w: float, h: float, width: float, height: float, inset: float):
     """The free spot nearest (ax, ay) on a lattice over the whole plot area (step: half the name's height)."""
-    if w > width or h > height:
+    if w > width - 2 * inset or h > height - 2 * inset:
         return None
     step = max(h / 2, 4.0)  # half a name's height, and both edges, so names pack side by side
-    xs = np.r_[np.arange(w / 2, width - w / 2, step), width - w / 2]
-    ys = np.r_[np.arange(h / 2, height - h / 2, step), height - h / 2]
+    xs = np.r_[np.arange(inset + w / 2, width - inset - w / 2, step), width - inset - w / 2]
+    ys = np.r_[np.arange(inset + h / 2, height - inset - h / 2, step), height - inset - h / 2]
     gx, gy = np.meshgrid(xs, ys)
     gx, gy = gx.ravel(), gy.ravel()
     for i in np.argsort((gx - ax) ** 2 + (gy - ay) ** 2, kind="stable"):
@@ -170,12 +170,12 @@ def _far_spot(grid: _Grid, ax: float, ay: float, w: float, h: float, width: floa
     return None
 
 
-def _near_spot(grid: _Grid, ax: float, ay: float, w: float, h: float, width: float, height: float):
+def _near_spot(grid: _Grid, ax: float, ay: float, w: float, h: float, width: float, height: float, inset: float):
     """(the nearest free spot on the rings around (ax, ay) or None, the least-crowded of the first spots)."""
     fallback, fewest = None, None
     for k, (dx, dy) in enumerate(_offsets(round(h, 1))):
         b = _box(ax + dx, ay + dy, w, h)
-        if b[0] < 0 or b[1] < 0 or b[2] > width or b[3] > height:
+        if b[0] < inset or b[1] < inset or b[2] > width - inset or b[3] > height - inset:
             continue
         if grid.free(b):
             return (dx, dy, b), None
@@ -186,14 +186,17 @@ def _near_spot(grid: _Grid, ax: float, ay: float, w: float, h: float, width: flo
     return None, fallback
 
 
-def place_labels(candidates: list[dict], xrange, yrange, *, width: float, height: float) -> list[dict]:
+def place_labels(
+    candidates: list[dict], xrange, yrange, *, width: float, height: float, inset: float = 0.0
+) -> list[dict]:
     """Positions (px from the plot area's top left) for ``candidates`` in a plot area of ``width`` x ``height``
     px showing data ``xrange`` x ``yrange``. Returns the names drawn, each with its candidate's fields plus
     ``px``, ``py`` (its centre), ``ax``, ``ay`` (px from its theme's centre), ``leader`` and ``box``.
 
     A theme's name tries its rings, then the whole plot (leader line), then the same as one keyword at
     ``MIN_FONT_PX`` (a plot too small for every full name); only a plot too full for that is it drawn at its
-    least-crowded spot. A sub-theme's name tries its rings only."""
+    least-crowded spot. A sub-theme's name tries its rings only. ``inset``: px kept free along the edges (where
+    the plot area's size is an estimate)."""
     x0, x1 = xrange
     y0, y1 = yrange
     sx, sy = width / max(x1 - x0, 1e-12), height / max(y1 - y0, 1e-12)
@@ -209,11 +212,11 @@ def place_labels(candidates: list[dict], xrange, yrange, *, width: float, height
         best, fallback = None, None
         for i, (text, font) in enumerate(variants):
             w, h = text_width(text, font) + 2 * PAD_PX, font * 1.25 + 2 * PAD_PX
-            best, crowded = _near_spot(grid, ax_px, ay_px, w, h, width, height)
+            best, crowded = _near_spot(grid, ax_px, ay_px, w, h, width, height, inset)
             if fallback is None and crowded is not None:
                 fallback = (crowded, text, font)
             if best is None and cand["level"] == 0:
-                best = _far_spot(grid, ax_px, ay_px, w, h, width, height)  # anywhere free, with a leader line
+                best = _far_spot(grid, ax_px, ay_px, w, h, width, height, inset)  # anywhere free, leader line
             if best is not None:
                 break
         if best is None and cand["level"] == 0 and fallback is not None:

@@ -503,16 +503,38 @@ def cluster_map(
             yaxis=dict(visible=False, scaleanchor="x", scaleratio=1, range=list(yr)),
         )
         if candidates:
-            legend_px = 60 + max((text_width(nm, 12) for nm in name_of.values()), default=0)
-            area_w = max((width or ASSUMED_WIDTH) - 20 - legend_px, 200)
-            area_h = max(height - fig.layout.margin.t - fig.layout.margin.b, 200)
-            xr, yr = _fit_aspect(xr, yr, area_w, area_h)
-            for pl in place_labels(candidates, xr, yr, width=area_w, height=area_h):
-                fig.add_annotation(**_name_annotation(pl))
+            place_names(fig, width=width or ASSUMED_WIDTH, height=height)
+    return fig
+
+
+def place_names(fig: go.Figure, *, width: int, height: int) -> go.Figure:
+    """Place a map's names (the candidates ``cluster_map`` stored in ``layout.meta``) for a figure drawn
+    ``width`` x ``height`` px, replacing the names placed before; returns ``fig`` (changed in place).
+    ``save_image`` calls it for the image's size; a page re-places them itself (``static/labels.js``)."""
+    meta = ((fig.layout.meta or {}) if hasattr(fig.layout, "meta") else {}).get("kosbert_viz", {}) or {}
+    candidates = meta.get("labels") or []
+    xr, yr = fig.layout.xaxis.range, fig.layout.yaxis.range
+    if not candidates or xr is None or yr is None:
+        return fig
+    legend = [str(t.name) for t in fig.data if t.showlegend is not False and t.name]
+    if fig.layout.showlegend is not False and legend:
+        # a right margin wide enough for the legend, so plotly does not widen it: the plot area is then known
+        legend_px = int(80 + 1.15 * max(text_width(nm, 12) for nm in legend))
+        fig.update_layout(margin=dict(r=legend_px), legend=dict(x=1.01, xanchor="left"))
+    margin = fig.layout.margin
+    area_w = max(width - (margin.l or 0) - (margin.r or 0), 200)
+    area_h = max(height - (margin.t or 0) - (margin.b or 0), 200)
+    xr, yr = _fit_aspect(tuple(xr), tuple(yr), area_w, area_h)
+    keep = [a for a in fig.layout.annotations if a.name not in ("theme-name", "subtheme-name")]
+    fig.layout.annotations = keep
+    # the plot area's size is estimated (the legend's width): names keep EDGE_PX from its edges
+    for pl in place_labels(candidates, xr, yr, width=area_w, height=area_h, inset=EDGE_PX):
+        fig.add_annotation(**_name_annotation(pl))
     return fig
 
 
 ASSUMED_WIDTH = 1000  # px: the stored figure's names are placed for this width; the page re-places them
+EDGE_PX = 12  # px a stored figure's names keep from the estimated plot area's edges
 
 
 def _axis_ranges(xy) -> tuple[tuple[float, float], tuple[float, float]]:
