@@ -18,7 +18,7 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["TABLE_ROWS", "EMPTY_TABLE", "table_order", "table_html"]
+__all__ = ["TABLE_ROWS", "EMPTY_TABLE", "table_order", "table_html", "legend_html"]
 
 TABLE_ROWS = 300  # rows drawn in the side panel's table (the DataFrame holds all of them)
 EMPTY_TABLE = (
@@ -70,3 +70,17 @@ def table_html(shown: pd.DataFrame, n_selected: int, category_columns: list) -> 
         f"<style>{_css()}</style><table class='kv-selection' style='border-collapse:collapse;font-size:12px'>"
         f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}"
     )
+
+
+def legend_html(colors: dict) -> str:
+    """The map's colours as a list beside it (a legend that never covers points), names escaped; a long
+    list scrolls."""
+    if not colors:
+        return ""
+    items = "".join(
+        f"<div style='display:flex;align-items:center;gap:6px;line-height:1.3'>"
+        f"<span style='flex:0 0 10px;height:10px;border-radius:50%;background:{html.escape(str(c))}'></span>"
+        f"<span style='overflow-wrap:anywhere'>{html.escape(str(name))}</span></div>"
+        for name, c in colors.items()
+    )
+    return f"<div class='kv-legend' style='max-height:180px;overflow:auto;font-size:12px'>{items}</div>"

@@ -43,7 +43,7 @@ from kosbert_viz.explorer.levels import (
 )
 from kosbert_viz.explorer.scatter import is_number_column, make_scatter, widget_modules
 from kosbert_viz.explorer.selection import checked_indices, filter_mask
-from kosbert_viz.explorer.table import EMPTY_TABLE, TABLE_ROWS, table_html, table_order
+from kosbert_viz.explorer.table import EMPTY_TABLE, TABLE_ROWS, legend_html, table_html, table_order
 from kosbert_viz.maps.levels import theme_names
 from kosbert_viz.viz.scatter import cluster_colors
 
@@ -307,15 +307,18 @@ class Explorer:
             self._level = level
             self._frame["theme"] = self._theme_cat(level)
             self.scatter.color(by="theme", map=theme_colors(self._levels[level]))
+            self._show_legend(theme_colors(self._levels[level]))
             if self._widgets is not None:
                 self._widgets["themes"].options = self._theme_options()
         elif what in self._cat_cols:
             cats = list(self._categories[what].categories)
             self.scatter.color(by=what, map=dict(zip(cats, cluster_colors(len(cats)))))
+            self._show_legend(dict(zip(map(str, cats), cluster_colors(len(cats)))))
         elif what in self._data.columns and is_number_column(self._data[what]):
             if what not in self._frame:
                 self._frame[what] = self._data[what].to_numpy(np.float64)
             self.scatter.color(by=what, map="viridis")
+            self._show_legend({})
         else:
             raise ValueError(f"color_by takes 'theme' or a metadata column {self._cat_cols}, got {what!r}")
         self._color = what
@@ -409,6 +412,8 @@ class Explorer:
         if self._widgets is not None:
             self._widgets["themes"].options = self._theme_options()
             self._widgets["theme_filter"].options = self._theme_names()
+            if self._color == "theme":
+                self._show_legend(theme_colors(self._levels[self._level]))
 
     # ------------------------------------------------------------------ the widget
     def _theme_names(self) -> list[str]:
@@ -443,17 +448,14 @@ class Explorer:
             if is_number_column(self._data[c]) and str(c) not in self._cat_cols
         ]
         W["color"] = w.Dropdown(
-            options=color_opts, value=("theme", self._level), description="colour", layout=w.Layout(width="260px")
+            options=color_opts, value=("theme", self._level), description="colour", layout=w.Layout(width="98%")
         )
-        W["theme_filter"] = w.SelectMultiple(
-            options=self._theme_names(), rows=6, description="themes", layout=w.Layout(width="260px")
-        )
+        W["theme_filter"] = w.SelectMultiple(options=self._theme_names(), rows=6, layout=w.Layout(width="98%"))
         W["cat_filters"] = {
             c: w.SelectMultiple(
                 options=[(str(v) or "(missing)", str(v)) for v in self._categories[c].categories],
                 rows=4,
-                description=c[:12],
-                layout=w.Layout(width="260px"),
+                layout=w.Layout(width="98%"),
             )
             for c in self._cat_cols
         }
@@ -463,12 +465,11 @@ class Explorer:
             W["date_from"] = w.DatePicker(description="from", value=t.min().date())
             W["date_to"] = w.DatePicker(description="to", value=t.max().date())
             date_box = [W["date_from"], W["date_to"]]
-        W["themes"] = w.Select(
-            options=self._theme_options(), value=None, rows=8, description="select", layout=w.Layout(width="260px")
-        )
-        W["name"] = w.Text(placeholder="name", layout=w.Layout(width="150px"))
-        W["make"] = w.Button(description="make this a theme", layout=w.Layout(width="150px"))
-        W["rename"] = w.Button(description="rename theme", layout=w.Layout(width="110px"))
+        W["themes"] = w.Select(options=self._theme_options(), value=None, rows=8, layout=w.Layout(width="98%"))
+        W["name"] = w.Text(placeholder="name", layout=w.Layout(width="98%"))
+        W["make"] = w.Button(description="make this a theme", layout=w.Layout(width="auto"))
+        W["rename"] = w.Button(description="rename theme", layout=w.Layout(width="auto"))
+        W["legend"] = w.HTML(legend_html(theme_colors(self._levels[self._level])))
         W["message"] = w.Label("")
         W["count"] = w.HTML("<b>0</b> selected")
         W["keywords"] = w.HTML("")
@@ -510,31 +511,38 @@ class Explorer:
         W["ascending"].observe(lambda ch: self._refresh_panel(), "value")
 
         top = w.HBox([W["search"], W["semantic"], W["hits"]])
-        left = w.VBox([top, self.scatter.show()], layout=w.Layout(flex="3 1 0%", min_width="420px"))
+        # the map and the legend beside it (never over the points); the panels wrap below on a narrow page
+        left = w.VBox([top, self.scatter.show()], layout=w.Layout(flex="3 1 440px", min_width="360px"))
         controls = w.VBox(
             [
                 W["color"],
+                W["legend"],
+                w.HTML("<b>themes</b> (click one to select it)"),
                 W["themes"],
-                w.HBox([W["name"]]),
-                w.HBox([W["make"], W["rename"]]),
+                W["name"],
+                w.HBox([W["make"], W["rename"]], layout=w.Layout(flex_flow="row wrap")),
                 W["message"],
-                w.HTML("<b>filters</b>"),
+                w.HTML("<b>filters</b>: themes"),
                 W["theme_filter"],
-                *W["cat_filters"].values(),
+                *[x for c, f in W["cat_filters"].items() for x in (w.HTML(f"<b>{html.escape(c)}</b>"), f)],
                 *date_box,
             ],
-            layout=w.Layout(width="280px"),
+            layout=w.Layout(flex="0 0 340px", width="340px"),
         )
         right = w.VBox(
             [W["count"], W["keywords"], w.HBox([W["sort"], W["ascending"]]), W["table"]],
-            layout=w.Layout(flex="2 1 0%", min_width="320px"),
+            layout=w.Layout(flex="2 1 320px", min_width="300px"),
         )
-        box = w.HBox([left, controls, right], layout=w.Layout(width="100%"))
+        box = w.HBox([left, controls, right], layout=w.Layout(width="100%", flex_flow="row wrap"))
         box.add_class("kosbert-viz-explorer")
         self._box = box
         self._refresh_panel()
         self._kw.warm_up()
         return box
+
+    def _show_legend(self, colors: dict) -> None:
+        if self._widgets is not None:
+            self._widgets["legend"].value = legend_html(colors)
 
     def _safe(self, fn, *args, **kwargs):
         """Run a UI action; show its error in the panel instead of a traceback in the log."""

@@ -118,6 +118,24 @@ def _lasso(page, box: dict, fx=(0.2, 0.8), fy=(0.2, 0.8), n=48):
     page.mouse.up()
 
 
+# controls whose text is cut: a button or label narrower than its text, or a list option wider than its list
+TRUNCATED_JS = """() => {
+  const box = document.querySelector('.kosbert-viz-explorer'), out = [];
+  const ctx = document.createElement('canvas').getContext('2d');
+  box.querySelectorAll('button, .widget-label, .widget-html-content, label').forEach(e => {
+    if (e.offsetParent && e.scrollWidth > e.clientWidth + 1) out.push(e.tagName + ': ' + e.textContent.trim().slice(0, 40));
+  });
+  box.querySelectorAll('select').forEach(sel => {
+    if (!sel.offsetParent) return;
+    ctx.font = getComputedStyle(sel).font;
+    for (const o of sel.options) if (ctx.measureText(o.text).width > sel.clientWidth - 8) out.push('option: ' + o.text);
+  });
+  return out;
+}"""
+# jupyter-scatter's legend is an element over the canvas; the explorer draws none there
+LEGEND_OVER_MAP_JS = """() => !!document.querySelector('.kosbert-viz-explorer .jupyter-scatter-legend, .kosbert-viz-explorer [class*=legend]:not(.kv-legend)')"""
+
+
 def test_explorer_in_jupyterlab(lab, browser, tmp_path):
     import kosbert_viz as kv
 
@@ -181,6 +199,14 @@ def test_explorer_in_jupyterlab(lab, browser, tmp_path):
             target = Path(os.environ["KOSBERT_VIZ_EXPLORER_SHOT"])
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(shot, target)
+
+        # in a narrow notebook (900 px) no control, count or theme is cut, and no legend lies over the map
+        page.set_viewport_size({"width": 900, "height": 1000})
+        page.wait_for_timeout(500)
+        assert page.evaluate(TRUNCATED_JS) == []
+        assert page.evaluate(LEGEND_OVER_MAP_JS) is False
+        assert explorer.locator(".kv-legend").inner_text().strip()  # the legend beside the map
+        page.set_viewport_size({"width": 1700, "height": 1000})
 
         # type a query in the explorer's search box: the kernel holds the hits
         search = explorer.locator("input[placeholder^='찾기']")
