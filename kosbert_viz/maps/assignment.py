@@ -41,12 +41,14 @@ class Assignment:
     texts: list | None = None
     metadata: object = None
     info: dict = field(default_factory=dict)
+    level_names: list = field(default_factory=list)  # per level, {theme id: name} (the map's names)
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def table(self) -> pd.DataFrame:
-        """One row per text: text, theme, name, novelty, is_new, similarity, x, y, each level, metadata."""
+        """One row per text, in the columns of :meth:`TextMap.documents`: text, theme, name, x, y, then novelty,
+        is_new, similarity, ``theme_level{i}`` and ``name_level{i}`` for a theme tree, then the metadata."""
         import pandas as pd
 
         df = pd.DataFrame(
@@ -54,16 +56,20 @@ class Assignment:
                 "text": self.texts if self.texts is not None else [None] * len(self),
                 "theme": self.labels,
                 "name": self.names,
+                "x": self.coords[:, 0],
+                "y": self.coords[:, 1],
                 "novelty": self.novelty,
                 "is_new": self.is_new,
                 "similarity": self.similarity,
-                "x": self.coords[:, 0],
-                "y": self.coords[:, 1],
             }
         )
         if len(self.levels) > 1:
             for i, lv in enumerate(self.levels):
-                df[f"level_{i}"] = lv
+                df[f"theme_level{i}"] = lv
+                names = self.level_names[i] if i < len(self.level_names) else {}
+                df[f"name_level{i}"] = [
+                    "noise" if c < 0 else names.get(int(c), f"theme {int(c)}") for c in np.asarray(lv).tolist()
+                ]
         if self.metadata is not None:
             meta = pd.DataFrame(self.metadata).reset_index(drop=True)
             for c in meta.columns:

@@ -98,3 +98,14 @@ def test_to_excel_has_one_row_per_text_and_a_sheet_per_level(tree_map, tmp_path)
     assert names.count("배송 지연") == int((tm.clusters.levels[tm.level] == 0).sum())
     with pytest.raises(ValueError, match=r"\.xlsx"):
         tm.to_excel(tmp_path / "themes.csv")
+
+
+def test_an_assignment_table_has_the_documents_columns(tree_map, offline_encoder):
+    tm = tree_map
+    a = tm.assign(list(tm.texts[:5]), model=offline_encoder, show_progress_bar=False)
+    table, docs = a.table(), tm.documents().head(5)
+    core = ["text", "theme", "name", "x", "y"]
+    levels = [c for c in docs.columns if c.startswith(("theme_level", "name_level"))]
+    assert table.columns[:5].tolist() == core and set(levels) <= set(table.columns)
+    # a text of the map placed again lands in its own theme, under the same names at every level
+    assert table[["theme", "name", *levels]].equals(docs[["theme", "name", *levels]].reset_index(drop=True))

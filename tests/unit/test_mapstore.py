@@ -110,7 +110,10 @@ def test_assignment_places_near_its_neighbours():
     b = assign_vectors(tm, np.concatenate([V[:5], far]))
     assert b.novelty[5:].min() > b.novelty[:5].max() and b.is_new[5:].all() and not b.is_new[:5].any()
     tbl = b.table()
-    assert list(tbl.columns[:5]) == ["text", "theme", "name", "novelty", "is_new"] and len(tbl) == 10
+    assert (
+        list(tbl.columns[:8]) == ["text", "theme", "name", "x", "y", "novelty", "is_new", "similarity"]
+        and len(tbl) == 10
+    )
 
 
 def test_extend_adds_the_texts(text_map, tiny_model_path):
