@@ -311,7 +311,10 @@ DRAWN_NAMES_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(
   const drag = gd.querySelector('.nsewdrag');
   const area = (drag || gd).getBoundingClientRect();
   const names = [];
+  const anns = (gd.layout && gd.layout.annotations) || [];
   gd.querySelectorAll('g.annotation').forEach(g => {
+    const a = anns[+g.getAttribute('data-index')];
+    if (!a || (a.name !== 'theme-name' && a.name !== 'subtheme-name')) return;  // map names only, not notes
     const t = g.querySelector('g.annotation-text-g text');
     if (!t || !(t.textContent || '').trim()) return;
     const r = t.getBoundingClientRect();
