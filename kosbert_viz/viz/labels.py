@@ -34,6 +34,8 @@ __all__ = [
     "text_width",
     "place_labels",
     "overlaps",
+    "axis_ranges",
+    "fit_aspect",
     "label_script",
 ]
 
@@ -239,6 +241,26 @@ def place_labels(
             }
         )
     return placed
+
+
+def axis_ranges(xy) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The data's x and y ranges with 4% padding (the stored figure's view)."""
+    lo, hi = xy[:, :2].min(axis=0), xy[:, :2].max(axis=0)
+    pad = np.maximum((hi - lo) * 0.04, 1e-9)
+    return (float(lo[0] - pad[0]), float(hi[0] + pad[0])), (float(lo[1] - pad[1]), float(hi[1] + pad[1]))
+
+
+def fit_aspect(xr, yr, w: float, h: float) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The ranges plotly shows in a w x h area with one data unit as long on both axes (scaleanchor):
+    the axis with room to spare is widened about its centre."""
+    dx, dy = xr[1] - xr[0], yr[1] - yr[0]
+    if dx / w > dy / h:
+        half = dx * h / w / 2
+        mid = (yr[0] + yr[1]) / 2
+        return xr, (mid - half, mid + half)
+    half = dy * w / h / 2
+    mid = (xr[0] + xr[1]) / 2
+    return (mid - half, mid + half), yr
 
 
 @functools.cache

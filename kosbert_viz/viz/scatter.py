@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kosbert_viz._util.validation import check_labels, check_texts
-from kosbert_viz.viz.labels import label_candidates, place_labels, text_width
+from kosbert_viz.viz.labels import axis_ranges, fit_aspect, label_candidates, place_labels, text_width
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -497,7 +497,7 @@ def cluster_map(
         axis = dict(visible=False, showbackground=False)
         fig.update_layout(scene=dict(xaxis=axis, yaxis=axis, zaxis=axis, annotations=annotations, aspectmode="data"))
     else:
-        xr, yr = _axis_ranges(xy)
+        xr, yr = axis_ranges(xy)
         fig.update_layout(
             xaxis=dict(visible=False, range=list(xr)),
             yaxis=dict(visible=False, scaleanchor="x", scaleratio=1, range=list(yr)),
@@ -524,7 +524,7 @@ def place_names(fig: go.Figure, *, width: int, height: int) -> go.Figure:
     margin = fig.layout.margin
     area_w = max(width - (margin.l or 0) - (margin.r or 0), 200)
     area_h = max(height - (margin.t or 0) - (margin.b or 0), 200)
-    xr, yr = _fit_aspect(tuple(xr), tuple(yr), area_w, area_h)
+    xr, yr = fit_aspect(tuple(xr), tuple(yr), area_w, area_h)
     keep = [a for a in fig.layout.annotations if a.name not in ("theme-name", "subtheme-name")]
     fig.layout.annotations = keep
     # the plot area's size is estimated (the legend's width): names keep EDGE_PX from its edges
@@ -535,26 +535,6 @@ def place_names(fig: go.Figure, *, width: int, height: int) -> go.Figure:
 
 ASSUMED_WIDTH = 1000  # px: the stored figure's names are placed for this width; the page re-places them
 EDGE_PX = 12  # px a stored figure's names keep from the estimated plot area's edges
-
-
-def _axis_ranges(xy) -> tuple[tuple[float, float], tuple[float, float]]:
-    """The data's x and y ranges with 4% padding (the stored figure's view)."""
-    lo, hi = xy[:, :2].min(axis=0), xy[:, :2].max(axis=0)
-    pad = np.maximum((hi - lo) * 0.04, 1e-9)
-    return (float(lo[0] - pad[0]), float(hi[0] + pad[0])), (float(lo[1] - pad[1]), float(hi[1] + pad[1]))
-
-
-def _fit_aspect(xr, yr, w: float, h: float):
-    """The ranges plotly shows in a w x h area with one data unit as long on both axes (scaleanchor):
-    the axis with room to spare is widened about its centre."""
-    dx, dy = xr[1] - xr[0], yr[1] - yr[0]
-    if dx / w > dy / h:
-        half = dx * h / w / 2
-        mid = (yr[0] + yr[1]) / 2
-        return xr, (mid - half, mid + half)
-    half = dy * w / h / 2
-    mid = (xr[0] + xr[1]) / 2
-    return (mid - half, mid + half), yr
 
 
 def _name_annotation(pl: dict) -> dict:
