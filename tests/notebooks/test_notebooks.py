@@ -30,7 +30,7 @@ def test_notebook_runs(path, tmp_path, request):
     assert not errors
     if path.stem.startswith("00_"):
         _check_first_day(tmp_path)
-    if path.stem.startswith("02_"):  # the themes notebook shows the hierarchy: its tree and its chart
+    if path.stem.startswith("06_"):  # the methods notebook shows the hierarchy: its tree and its chart
         shown = json.dumps([c.get("outputs", []) for c in nb.cells if c.cell_type == "code"], ensure_ascii=False)
         assert "themes per level" in shown and "sunburst" in shown
 

