@@ -41,6 +41,36 @@ def representative_texts(texts: list, members: np.ndarray, embeddings=None, k: i
     return out
 
 
+def _changed(old_sizes: dict, new_sizes: dict, c: int) -> bool:
+    return old_sizes.get(c) != new_sizes.get(c)
+
+
+def _themes_table(tm: TextMap, clusters, keywords_of, members_of):
+    """``tm.themes`` (the named tree) for the edited ``clusters``: a node whose size did not change keeps
+    its keywords and representative texts; a changed or new one gets them from its members now."""
+    import pandas as pd
+
+    old, tree = tm.themes, clusters.tree
+    if old is None or tree is None:
+        return old
+    kept = {(int(r["level"]), int(r["label"]), int(r["size"])): r for r in old.to_dict("records")}
+    rows = []
+    for t in tree.to_dict("records"):
+        lv, label, size = int(t["level"]), int(t["label"]), int(t["size"])
+        row = dict(kept.get((lv, label, size)) or {})
+        if not row:
+            members = members_of(lv, label)
+            row = {
+                "keywords": keywords_of(members) if keywords_of is not None else [],
+                "scores": [],
+                "representative": representative_texts(tm.texts, members, tm.embeddings),
+            }
+        row.update(node=int(t["node"]), level=lv, label=label, parent=int(t["parent"]), size=size)
+        row.update(name=clusters.names.get(int(t["node"]), t.get("name")), stability=t.get("stability", float("nan")))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=list(old.columns))
+
+
 def edited_map(
     tm: TextMap,
     clusters,
@@ -52,28 +82,41 @@ def edited_map(
 ) -> TextMap:
     """A new TextMap: ``tm`` with ``clusters`` (an edited result) and its shown level's ``names`` ({code: name}).
 
-    Table rows of themes whose texts did not change keep their keywords and scores; a theme whose texts
-    changed keeps no stability (NaN); the new theme gets ``keywords_of(members)`` and representative texts.
+    Themes whose texts did not change keep their keywords, representative texts and scores; a theme whose
+    texts changed (and the new one) gets ``keywords_of(members)`` and representative texts of its members
+    now, and no stability (NaN: it was not re-fitted). The theme tree (``tm.themes``) and the figure follow.
     """
     import pandas as pd
 
     probe = dataclasses.replace(tm, clusters=clusters)
     levels, shown = map_levels_of(probe)
+    old_levels, _ = map_levels_of(tm)
     codes = levels[shown]
     sizes = dict(zip(*np.unique(codes[codes >= 0], return_counts=True)))
+    old_codes = np.asarray(old_levels[shown])
+    old_sizes = dict(zip(*np.unique(old_codes[old_codes >= 0], return_counts=True)))
+
+    def members_of(level: int, label: int) -> np.ndarray:
+        return np.flatnonzero(np.asarray(levels[level]) == label)
+
     old = tm.table if tm.table is not None else pd.DataFrame(columns=TABLE_COLUMNS)
     rows = []
     for r in old.to_dict("records"):
         c = int(r["cluster"])
         if c in sizes and c != new_theme:
             rows.append({**r, "size": int(sizes[c]), "name": names[c]})
+            if _changed(old_sizes, sizes, c):  # its texts changed: keywords and quotes from its members now
+                members = members_of(shown, c)
+                rows[-1]["representative"] = representative_texts(tm.texts, members, tm.embeddings)
+                if keywords_of is not None:
+                    rows[-1]["keywords"] = keywords_of(members)
             if "stability" in r:  # a theme whose texts changed was not re-fitted: no score
                 rows[-1]["stability"] = stability.get(c, float("nan"))
     known = {r["cluster"] for r in rows}
     for c in sizes:  # the new theme, and themes the table never had (explore() given names without a table)
         if c in known:
             continue
-        members = np.flatnonzero(codes == c)
+        members = members_of(shown, c)
         rows.append(
             {
                 "cluster": int(c),
@@ -90,5 +133,9 @@ def edited_map(
     fig = tm.figure
     if fig is not None and getattr(fig.layout, "title", None) is not None and fig.layout.title.text:
         title = html.unescape(fig.layout.title.text)
-    figure = cluster_map(tm.coords, labels=codes, texts=tm.texts, names=names, title=title)
-    return dataclasses.replace(tm, clusters=clusters, table=table, figure=figure, placement=None)  # re-indexed on use
+    sub = {}
+    if shown + 1 < len(levels) and len(np.unique(levels[shown + 1])) <= 200:
+        sub = dict(sublabels=levels[shown + 1], subnames=clusters.names_at(shown + 1))
+    figure = cluster_map(tm.coords, labels=codes, texts=tm.texts, names=names, title=title, **sub)
+    themes = _themes_table(tm, clusters, keywords_of, members_of)
+    return dataclasses.replace(tm, clusters=clusters, table=table, themes=themes, figure=figure, placement=None)

@@ -47,9 +47,11 @@ def unique_names(codes: np.ndarray, names: dict) -> dict:
     """One distinct display name per code (noise is "noise"); repeated names get their code."""
     out, seen = {}, {}
     for c in sorted(int(c) for c in np.unique(codes) if c >= 0):
-        name = str(names.get(c, f"theme {c}"))
-        if name in seen or name == "noise":
-            name = f"{name} ({c})"
+        base = name = str(names.get(c, f"theme {c}"))
+        k = 0
+        while name in seen or name == "noise":  # "a (2)" may itself be a given name: count until free
+            name = f"{base} ({c})" if k == 0 else f"{base} ({c}.{k})"
+            k += 1
         seen[name] = c
         out[c] = name
     return out

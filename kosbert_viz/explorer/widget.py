@@ -340,7 +340,8 @@ class Explorer:
         return self._tm
 
     def make_theme(self, name: str, indices=None) -> int:
-        """Turn the selection (or ``indices``) into a new theme named ``name`` at the level shown; its code.
+        """Turn the selection (or ``indices``) into a new theme named ``name`` at the level the explorer shows
+        (its colour level); returns its code.
 
         Built from a TextMap, this is the result edit :meth:`ClusterResult.new_theme
         <kosbert_viz.themes.result.ClusterResult.new_theme>` (every level stays nested), and
@@ -354,11 +355,11 @@ class Explorer:
             raise ValueError("make_theme needs a selection: got 0 points (lasso some, or pass indices=)")
         if self._tm is not None:
             res = self._tm.clusters
-            edited = res.new_theme(idx, name, level=self._primary if res.levels else None, X=self._emb)
+            edited = res.new_theme(idx, name, level=self._level if res.levels else None, X=self._emb)
             new = int(edited.params["edits"][-1]["new_theme"])
             self._apply(edited, {new: name}, new_theme=new)
         else:
-            lv = self._levels[self._primary]
+            lv = self._levels[self._level]
             codes = lv.codes.copy()
             new = int(codes.max(initial=-1)) + 1
             codes[idx] = new
@@ -366,39 +367,42 @@ class Explorer:
             names[new] = name
             touched = set(np.unique(lv.codes[idx]).tolist())  # themes that lost texts: their scores no longer hold
             stability = {c: v for c, v in lv.stability.items() if c not in touched}
-            self._levels[self._primary] = ThemeLevel(codes, unique_names(codes, names), stability)
+            self._levels[self._level] = ThemeLevel(codes, unique_names(codes, names), stability)
         self._after_theme_change()
         return new
 
     def rename(self, theme, name: str) -> Explorer:
-        """Rename a theme (code or current name) at the level shown (:meth:`ClusterResult.rename
+        """Rename a theme (code or current name) at the level the explorer shows (:meth:`ClusterResult.rename
         <kosbert_viz.themes.result.ClusterResult.rename>` for a TextMap; ``ex.textmap`` follows)."""
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"a theme needs a non-empty name, got {name!r}")
         name = name.strip()
-        code = self._code_of(theme, self._primary)
+        code = self._code_of(theme, self._level)
         if code < 0:
             raise ValueError("noise cannot be renamed; make it a theme first")
         if self._tm is not None:
             res = self._tm.clusters
-            self._apply(res.rename({code: name}, level=self._primary if res.levels else None), {code: name})
+            self._apply(res.rename({code: name}, level=self._level if res.levels else None), {code: name})
         else:
-            lv = self._levels[self._primary]
+            lv = self._levels[self._level]
             names = {**lv.names, code: name}
-            self._levels[self._primary] = ThemeLevel(lv.codes, unique_names(lv.codes, names), dict(lv.stability))
+            self._levels[self._level] = ThemeLevel(lv.codes, unique_names(lv.codes, names), dict(lv.stability))
         self._after_theme_change()
         return self
 
     def _apply(self, clusters, changed: dict, new_theme: int | None = None) -> None:
-        """``ex.textmap`` becomes the map of the edited result ``clusters``; ``changed``: {code: its new name}."""
+        """``ex.textmap`` becomes the map of the edited result ``clusters``; ``changed``: {code: its new name}
+        at the level edited (the level shown in the explorer)."""
+        shown = self._level == self._primary  # the map's table holds the names of its own level only
         probe = dataclasses.replace(self._tm, clusters=clusters)
-        levels, shown = textmap_levels(probe, names={**theme_names(self._tm), **changed})
+        levels, _ = textmap_levels(probe, names={**theme_names(self._tm), **changed} if shown else None)
+        primary = levels[self._primary]
         self._tm = edited_map(
             self._tm,
             clusters,
-            levels[shown].names,
-            stability=levels[shown].stability,
-            new_theme=new_theme,
+            primary.names,
+            stability=primary.stability,
+            new_theme=new_theme if shown else None,
             keywords_of=self._kw.keywords,
         )
         self._levels = levels

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["NOISE_NAME", "documents_table", "write_excel"]
 
 NOISE_NAME = "noise"  # the name of label -1 (HDBSCAN's texts in no theme)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what makes Excel read a cell as a formula
 
 
 def _named(labels: np.ndarray, names: dict) -> list:
@@ -92,6 +93,8 @@ def write_excel(tm, path) -> Path:
         for c in df.columns:  # lists (keywords, representative texts) as one cell of text
             if df[c].map(lambda v: isinstance(v, (list, tuple, np.ndarray))).any():
                 df[c] = df[c].map(lambda v: " · ".join(map(str, v)) if isinstance(v, (list, tuple, np.ndarray)) else v)
+            if df[c].dtype == object or pd.api.types.is_string_dtype(df[c]):  # "=..." would be a live formula
+                df[c] = df[c].map(lambda v: "'" + v if isinstance(v, str) and v[:1] in FORMULA_START else v)
         return df
 
     buffer = io.BytesIO()

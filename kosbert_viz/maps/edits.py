@@ -73,7 +73,8 @@ def with_clusters(tm: _MapT, clusters, *, show_progress_bar: bool | None = False
     labels = levels[shown]
     if themes is not None:
         rows = themes[themes.level == shown].rename(columns={"label": "cluster"})
-        cols = [c for c in ("cluster", "size", "name", "stability", "keywords", "representative", "node", "parent")]
+        wanted = ("cluster", "size", "name", "stability", "keywords", "representative", "node", "parent")
+        cols = [c for c in wanted if c in rows]
         table = rows[cols].sort_values("cluster", ignore_index=True)
     else:
         table = keywords(texts, labels, embeddings=emb, show_progress_bar=show_progress_bar)

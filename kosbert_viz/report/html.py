@@ -128,7 +128,8 @@ def report_html(
     """
     L = LABELS[language]
     manifest = manifest or {}
-    meta = ((figure.layout.meta or {}) if hasattr(figure, "layout") else {}).get("kosbert_viz", {}) or {}
+    meta = figure.layout.meta if hasattr(figure, "layout") else None
+    meta = (meta.get("kosbert_viz") or {}) if isinstance(meta, dict) else {}
     notes = []
     if notice:
         notes.append(f"<div class='notice' id='notice'>{_e(notice)}</div>")

@@ -34,7 +34,7 @@ def written_summary(tm, language: str, trends=None) -> str:
     k = 0 if table is None else len(table)
     levels = tm.clusters.levels
     if ko:
-        where = f" (테마 계층 {len(levels)}단계 중 {tm.level + 1}단계)" if len(levels) > 1 else ""
+        where = f" (테마 계층의 수준 {tm.level}, 0 = 가장 큰 묶음)" if len(levels) > 1 else ""
         parts = [f"문장 <b>{n:,}</b>개에서 테마 <b>{k:,}</b>개를 찾았습니다{where}."]
     else:
         where = f" (level {tm.level} of a {len(levels)}-level theme tree)" if len(levels) > 1 else ""

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from kosbert_viz._util.extras import require
 from kosbert_viz.exceptions import HangulFontMissing
+from kosbert_viz.viz.labels import figure_labels
 from kosbert_viz.viz.scatter import HANGUL_FONT, place_names
 
 __all__ = ["save_image", "hangul_fonts", "HangulFontMissing"]
@@ -102,7 +103,7 @@ def save_image(
         for t in out.data
     ]
     out = go.Figure(data=data, layout=out.layout)
-    if (out.layout.meta or {}).get("kosbert_viz", {}).get("labels"):  # a map: its names placed for this size
+    if figure_labels(out.layout.meta):  # a map: its names placed for this size
         place_names(out, width=width or out.layout.width or 700, height=height or out.layout.height or 500)
     _refont(out, family)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,8 +4,9 @@ Every theme of the level shown is named (largest first, sized by its share of th
 ``MIN_FONT_PX``); then the next level's names wherever they still fit, largest first. A name sits on its
 theme's centre when it can; otherwise it moves to the nearest free spot around it (rings of growing
 radius) and a thin leader line points back; a name is never drawn over another or across the plot edge.
-A name of the level shown that finds no free spot at all is still drawn at its least-crowded spot (never
-dropped); a sub-theme name that finds none waits for a zoom.
+A name of the level shown that finds no free spot shrinks to its first word at the smallest size, and
+in a plot too full even for that is drawn at its least-crowded spot (never dropped, unless the plot is
+smaller than the word); a sub-theme name that finds no free spot waits for a zoom.
 
 The same rule runs twice: here, in Python, for the figure as stored (static exports, a first paint that
 is already readable), and in the page (``static/labels.js``) at the real size of the plot and after every
@@ -36,6 +37,7 @@ __all__ = [
     "overlaps",
     "axis_ranges",
     "fit_aspect",
+    "figure_labels",
     "label_script",
 ]
 
@@ -64,6 +66,14 @@ def label_candidates(xy, labels, names: dict, sublabels=None, subnames: dict | N
     xy = np.asarray(xy, np.float64)[:, :2]
     n = max(len(xy), 1)
     out = []
+    whole = set()  # a sub-theme holding all of its theme's texts repeats that theme's name: not drawn twice
+    if labels is not None and sublabels is not None:
+        lab, sub = np.asarray(labels), np.asarray(sublabels)
+        coarse_size = dict(zip(*np.unique(lab, return_counts=True)))
+        for c in np.unique(sub[sub >= 0]).tolist():
+            members = lab[sub == c]
+            if len(np.unique(members)) == 1 and coarse_size.get(members[0]) == len(members):
+                whole.add(int(c))
     for level, (lab, nm) in enumerate(((labels, names), (sublabels, subnames or {}))):
         if lab is None:
             continue
@@ -73,7 +83,13 @@ def label_candidates(xy, labels, names: dict, sublabels=None, subnames: dict | N
         order = np.lexsort((ids, -counts))
         for j in order:
             c, size = int(ids[j]), int(counts[j])
-            med = np.median(xy[lab == c], axis=0)
+            if level == 1 and c in whole:
+                continue
+            pts = xy[lab == c]
+            pts = pts[np.isfinite(pts).all(axis=1)]
+            if not len(pts):
+                continue
+            med = np.median(pts, axis=0)
             if level == 0:
                 font = MIN_FONT_PX + (MAX_FONT_PX - MIN_FONT_PX) * math.sqrt(size / top)
             else:
@@ -119,6 +135,11 @@ def _hits(a, b) -> bool:
 def overlaps(boxes: list) -> int:
     """How many pairs of boxes (x0, y0, x1, y1) intersect."""
     return sum(_hits(boxes[i], boxes[j]) for i in range(len(boxes)) for j in range(i + 1, len(boxes)))
+
+
+def _step(h: float) -> float:
+    """The rings' step: h to 0.1 px, rounded half up (as the page's Math.round does)."""
+    return math.floor(h * 10 + 0.5) / 10
 
 
 @functools.cache
@@ -175,7 +196,7 @@ def _far_spot(grid: _Grid, ax: float, ay: float, w: float, h: float, width: floa
 def _near_spot(grid: _Grid, ax: float, ay: float, w: float, h: float, width: float, height: float, inset: float):
     """(the nearest free spot on the rings around (ax, ay) or None, the least-crowded of the first spots)."""
     fallback, fewest = None, None
-    for k, (dx, dy) in enumerate(_offsets(round(h, 1))):
+    for k, (dx, dy) in enumerate(_offsets(_step(h))):
         b = _box(ax + dx, ay + dy, w, h)
         if b[0] < inset or b[1] < inset or b[2] > width - inset or b[3] > height - inset:
             continue
@@ -195,9 +216,9 @@ def place_labels(
     px showing data ``xrange`` x ``yrange``. Returns the names drawn, each with its candidate's fields plus
     ``px``, ``py`` (its centre), ``ax``, ``ay`` (px from its theme's centre), ``leader`` and ``box``.
 
-    A theme's name tries its rings, then the whole plot (leader line), then the same as one keyword at
-    ``MIN_FONT_PX`` (a plot too small for every full name); only a plot too full for that is it drawn at its
-    least-crowded spot. A sub-theme's name tries its rings only. ``inset``: px kept free along the edges (where
+    A theme's name tries its rings, then the whole plot (leader line), then its first word at ``MIN_FONT_PX``
+    (a plot too small for every full name); in a plot too full for that it is drawn, short, at its
+    least-crowded spot, and only a plot smaller than that word leaves it out. A sub-theme's name tries its rings only. ``inset``: px kept free along the edges (where
     the plot area's size is an estimate)."""
     x0, x1 = xrange
     y0, y1 = yrange
@@ -215,8 +236,8 @@ def place_labels(
         for i, (text, font) in enumerate(variants):
             w, h = text_width(text, font) + 2 * PAD_PX, font * 1.25 + 2 * PAD_PX
             best, crowded = _near_spot(grid, ax_px, ay_px, w, h, width, height, inset)
-            if fallback is None and crowded is not None:
-                fallback = (crowded, text, font)
+            if crowded is not None:
+                fallback = (crowded, text, font)  # the last (smallest) variant's least-crowded spot
             if best is None and cand["level"] == 0:
                 best = _far_spot(grid, ax_px, ay_px, w, h, width, height, inset)  # anywhere free, leader line
             if best is not None:
@@ -245,7 +266,10 @@ def place_labels(
 
 def axis_ranges(xy) -> tuple[tuple[float, float], tuple[float, float]]:
     """The data's x and y ranges with 4% padding (the stored figure's view)."""
-    lo, hi = xy[:, :2].min(axis=0), xy[:, :2].max(axis=0)
+    finite = xy[:, :2][np.isfinite(xy[:, :2]).all(axis=1)]
+    if not len(finite):
+        return (-1.0, 1.0), (-1.0, 1.0)
+    lo, hi = finite.min(axis=0), finite.max(axis=0)
     pad = np.maximum((hi - lo) * 0.04, 1e-9)
     return (float(lo[0] - pad[0]), float(hi[0] + pad[0])), (float(lo[1] - pad[1]), float(hi[1] + pad[1]))
 
@@ -261,6 +285,13 @@ def fit_aspect(xr, yr, w: float, h: float) -> tuple[tuple[float, float], tuple[f
     half = dy * w / h / 2
     mid = (xr[0] + xr[1]) / 2
     return (mid - half, mid + half), yr
+
+
+def figure_labels(meta) -> list:
+    """The name candidates a ``cluster_map`` figure stores in ``layout.meta`` (plotly allows any value
+    there: a list, a string ...; only ours is a dict with "kosbert_viz")."""
+    ours = meta.get("kosbert_viz") if isinstance(meta, dict) else None
+    return (ours.get("labels") or []) if isinstance(ours, dict) else []
 
 
 @functools.cache

@@ -32,7 +32,7 @@ import html
 import json
 import uuid
 
-from kosbert_viz.viz.labels import label_script
+from kosbert_viz.viz.labels import figure_labels, label_script
 from kosbert_viz.viz.scatter import figure_json
 
 __all__ = ["use_notebook_renderer", "NotebookHTMLRenderer", "figure_html", "plotlyjs_html", "RENDERER_NAME"]
@@ -88,7 +88,7 @@ def figure_html(
     cfg = json.dumps({**_CONFIG, **(config or {})}, separators=(",", ":"))
     payload = figure_json(fig_dict)
     # a map's names are placed in the page at its real size and after each zoom (viz/static/labels.js)
-    has_names = bool(((layout.get("meta") or {}).get("kosbert_viz") or {}).get("labels"))
+    has_names = bool(figure_labels(layout.get("meta")))
     labels_js = f'<script type="text/javascript">{label_script()}</script>' if has_names else ""
     return (
         f'<div id="{div_id}" class="kosbert-viz-figure" style="width:100%;height:{int(h)}px;"></div>'

@@ -24,7 +24,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kosbert_viz._util.validation import check_labels, check_texts
-from kosbert_viz.viz.labels import axis_ranges, fit_aspect, label_candidates, place_labels, text_width
+from kosbert_viz.viz.labels import (
+    axis_ranges,
+    figure_labels,
+    fit_aspect,
+    label_candidates,
+    place_labels,
+    text_width,
+)
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -511,8 +518,7 @@ def place_names(fig: go.Figure, *, width: int, height: int) -> go.Figure:
     """Place a map's names (the candidates ``cluster_map`` stored in ``layout.meta``) for a figure drawn
     ``width`` x ``height`` px, replacing the names placed before; returns ``fig`` (changed in place).
     ``save_image`` calls it for the image's size; a page re-places them itself (``static/labels.js``)."""
-    meta = ((fig.layout.meta or {}) if hasattr(fig.layout, "meta") else {}).get("kosbert_viz", {}) or {}
-    candidates = meta.get("labels") or []
+    candidates = figure_labels(fig.layout.meta)
     xr, yr = fig.layout.xaxis.range, fig.layout.yaxis.range
     if not candidates or xr is None or yr is None:
         return fig

@@ -109,3 +109,14 @@ def test_an_assignment_table_has_the_documents_columns(tree_map, offline_encoder
     assert table.columns[:5].tolist() == core and set(levels) <= set(table.columns)
     # a text of the map placed again lands in its own theme, under the same names at every level
     assert table[["theme", "name", *levels]].equals(docs[["theme", "name", *levels]].reset_index(drop=True))
+
+
+def test_to_excel_keeps_formula_like_texts_as_text(tree_map, tmp_path):
+    openpyxl = pytest.importorskip("openpyxl")
+    import dataclasses
+
+    texts = list(tree_map.texts)
+    texts[0] = '=HYPERLINK("http://example.invalid","열기")'
+    path = dataclasses.replace(tree_map, texts=texts).to_excel(tmp_path / "t.xlsx")
+    cell = openpyxl.load_workbook(path)["texts"]["A2"]
+    assert cell.data_type == "s" and cell.value == "'" + texts[0]

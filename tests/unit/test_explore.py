@@ -220,6 +220,11 @@ def test_edits_on_a_theme_tree_keep_every_level_nested_and_the_shown_level(tmp_p
     assert (res.levels[shown][:10] == code).all()
     tree_from_levels(res.levels)  # raises if the levels do not nest
     assert ex.textmap.level == shown and (tm.clusters.levels[shown] == fine.clusters.levels[shown]).all()
+    ex.color_by("theme", level=0)  # the explorer now shows level 0: the list, and so rename, act there
+    code0 = int(ex.textmap.clusters.levels[0][50])
+    ex.rename(code0, "맨 위 테마")
+    assert ex.textmap.clusters.names_at(0)[code0] == "맨 위 테마"
+    assert ex.textmap.themes.query("level == 0 and label == @code0").name.iloc[0] == "맨 위 테마"
     assert kv.write_report(ex.textmap, tmp_path / "t.html").exists()
 
 

@@ -71,3 +71,20 @@ def test_cluster_map_stores_placed_names_and_the_candidates_for_the_page():
     assert all(a["bgcolor"].startswith("rgba(255,255,255") for a in names)  # a halo keeps them legible
     assert len(lay["meta"]["kosbert_viz"]["labels"]) == 10
     assert lay["xaxis"]["range"][0] < xy[:, 0].min() and lay["yaxis"]["range"][1] > xy[:, 1].max()
+
+
+def test_figures_with_other_meta_and_bad_coordinates_still_draw():
+    from kosbert_viz.viz.renderers import figure_html
+
+    assert "never cover each other" not in figure_html({"data": [], "layout": {"meta": ["x"]}})  # any meta value
+    assert kv.cluster_map(np.zeros((0, 2))).layout.xaxis.range is not None  # no points: no names, no error
+    xy = np.array([[0.0, 0.0], [np.nan, 1.0], [1.0, 1.0], [2.0, 2.0]])
+    lay = kv.cluster_map(xy, labels=[0, 0, 1, 1], names={0: "가", 1: "나"}).to_dict()["layout"]
+    assert all(np.isfinite(lay["xaxis"]["range"])) and len(lay["meta"]["kosbert_viz"]["labels"]) == 2
+
+
+def test_a_subtheme_that_is_its_whole_theme_is_not_named_twice():
+    xy, fine = _blobs(6)
+    coarse = np.where(fine < 3, fine, 3)  # themes 0-2 hold one sub-theme each; theme 3 holds three
+    cands = label_candidates(xy, coarse, {i: f"테마 {i}" for i in range(4)}, fine, {i: f"테마 {i}" for i in range(6)})
+    assert sorted(c["theme"] for c in cands if c["level"] == 1) == [3, 4, 5]

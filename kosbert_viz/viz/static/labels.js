@@ -13,7 +13,7 @@
     if ("·.,:;'|!il".indexOf(ch) !== -1) return 0.35;
     return (ch >= "0" && ch <= "9") || (ch !== ch.toLowerCase()) ? 0.62 : 0.56;
   }
-  function textWidth(text, font) { var w = 0; for (var i = 0; i < text.length; i++) w += em(text[i]); return w * font; }
+  function textWidth(text, font) { var w = 0, chars = Array.from(text); for (var i = 0; i < chars.length; i++) w += em(chars[i]); return w * font; }
   var offsetCache = {};
   function offsets(step) {
     var key = step.toFixed(1);
@@ -92,7 +92,7 @@
         text = variants[v][0]; font = variants[v][1];
         var bw = textWidth(text, font) + 2 * PAD, bh = font * 1.25 + 2 * PAD, near = nearSpot(grid, p, bw, bh, w, h);
         best = near.best;
-        if (!fallback && near.fallback) fallback = [near.fallback, text, font];
+        if (near.fallback) fallback = [near.fallback, text, font];  // the last (smallest) variant's
         if (!best && cand.level === 0) best = farSpot(grid, p[0], p[1], bw, bh, w, h);
       }
       if (!best && cand.level === 0 && fallback) { best = fallback[0]; text = fallback[1]; font = fallback[2]; }
@@ -129,15 +129,16 @@
       var keep = (gd.layout.annotations || []).filter(function(a) { return a.name !== "theme-name" && a.name !== "subtheme-name"; });
       busy = true;
       gd.__kvLabelMs = performance.now() - t0;
-      window.Plotly.relayout(gd, {annotations: keep.concat(placed.map(annotation))}).then(function() {
+      var done = function() {
         busy = false;
         if (again) { again = false; redo(); }
-      });
+      };
+      window.Plotly.relayout(gd, {annotations: keep.concat(placed.map(annotation))}).then(done, done);
     }
     gd.on("plotly_relayout", function(ev) {
       var keys = Object.keys(ev || {});
-      if (busy || (keys.length && keys.every(function(k) { return k.indexOf("annotations") === 0; }))) return;
-      redo();
+      if (keys.length && keys.every(function(k) { return k.indexOf("annotations") === 0; })) return;  // ours
+      redo();  // while a placement is drawn, redo() queues one more
     });
     var timer = null;
     window.addEventListener("resize", function() { clearTimeout(timer); timer = setTimeout(redo, 120); });
