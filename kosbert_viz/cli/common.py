@@ -85,31 +85,32 @@ def encoder_or_offline(
 
 
 # -- outputs -----------------------------------------------------------------------
-def check_output(output) -> Path:
-    """The report path, checked writable before any work: not a folder, its folder writable."""
-    text = str(output)
+def _check_file_target(value, flag: str, example: str) -> Path:
+    """An output file given as ``flag value``, checked writable before any work: not a folder, not read-only,
+    its folder writable (``example``: the file name the error suggests inside a folder)."""
+    text = str(value)
     path = Path(text).expanduser()
     if path.is_dir() or text.endswith(("/", os.sep)):
-        raise CLIError(f"-o {text} is a folder, expected a file name: use -o {path / 'report.html'}")
-    if path.suffix.lower() not in (".html", ".htm"):
-        print(f"note: -o {text} does not end in .html; browsers may not open it as a report", file=sys.stderr)
+        raise CLIError(f"{flag} {text} is a folder, expected a file name: use {flag} {path / example}")
     if path.exists() and not os.access(path, os.W_OK):
-        raise CLIError(f"-o {text} exists and is read-only; choose another -o path or make it writable")
-    check_writable_under(path, f"-o {text}", "-o path")
+        raise CLIError(f"{flag} {text} exists and is read-only; choose another {flag} path or make it writable")
+    check_writable_under(path, f"{flag} {text}", f"{flag} path")
     return path
+
+
+def check_output(output) -> Path:
+    """The report path (-o), checked writable before any work: not a folder, its folder writable."""
+    text = str(output)
+    path = Path(text).expanduser()
+    folder = path.is_dir() or text.endswith(("/", os.sep))  # refused below, without the note
+    if not folder and path.suffix.lower() not in (".html", ".htm"):
+        print(f"note: -o {text} does not end in .html; browsers may not open it as a report", file=sys.stderr)
+    return _check_file_target(output, "-o", "report.html")
 
 
 def check_csv_output(value) -> Path | None:
     """--csv: a file path (not a folder) that can be written, checked before any work; None when not given."""
-    if value is None:
-        return None
-    path = Path(str(value)).expanduser()
-    if path.is_dir():
-        raise CLIError(f"--csv {value} is a folder, expected a file name: use --csv {path / 'themes.csv'}")
-    if path.exists() and not os.access(path, os.W_OK):
-        raise CLIError(f"--csv {value} exists and is read-only; choose another --csv path or make it writable")
-    check_writable_under(path, f"--csv {value}", "--csv path")
-    return path
+    return None if value is None else _check_file_target(value, "--csv", "themes.csv")
 
 
 def write_csv(df, path: Path) -> Path:

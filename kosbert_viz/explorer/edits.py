@@ -9,14 +9,13 @@ keywords and representative texts) and figure. ``ex.textmap`` is the latest.
 from __future__ import annotations
 
 import dataclasses
-import html
 from collections.abc import Callable
 
 import numpy as np
 
-from kosbert_viz.maps.levels import map_levels_of
+from kosbert_viz.maps.levels import map_levels_of, sub_level_kwargs
 from kosbert_viz.maps.textmap import TextMap
-from kosbert_viz.viz.scatter import cluster_map
+from kosbert_viz.viz.scatter import cluster_map, figure_title
 
 __all__ = ["edited_map", "representative_texts"]
 
@@ -129,13 +128,7 @@ def edited_map(
             }
         )
     table = pd.DataFrame(sorted(rows, key=lambda r: r["cluster"]), columns=list(old.columns))
-    title = None
-    fig = tm.figure
-    if fig is not None and getattr(fig.layout, "title", None) is not None and fig.layout.title.text:
-        title = html.unescape(fig.layout.title.text)
-    sub = {}
-    if shown + 1 < len(levels) and len(np.unique(levels[shown + 1])) <= 200:
-        sub = dict(sublabels=levels[shown + 1], subnames=clusters.names_at(shown + 1))
-    figure = cluster_map(tm.coords, labels=codes, texts=tm.texts, names=names, title=title, **sub)
+    sub = sub_level_kwargs(levels, shown, clusters)
+    figure = cluster_map(tm.coords, labels=codes, texts=tm.texts, names=names, title=figure_title(tm.figure), **sub)
     themes = _themes_table(tm, clusters, keywords_of, members_of)
     return dataclasses.replace(tm, clusters=clusters, table=table, themes=themes, figure=figure, placement=None)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kosbert_viz._util.validation import check_labels
-from kosbert_viz.maps.levels import map_levels_of, theme_names
+from kosbert_viz.maps.levels import level_names, map_levels_of
 from kosbert_viz.themes.stability import UNSTABLE_BELOW
 from kosbert_viz.viz.scatter import cluster_colors
 
@@ -78,12 +78,7 @@ def textmap_levels(tm, names: dict | None = None) -> tuple[list[ThemeLevel], int
     others; stability from the theme tree where it has one."""
     arrays, shown = map_levels_of(tm)
     res = tm.clusters
-    names_by_level: list = [None] * len(arrays)
-    if res.levels and len(res.levels) == len(arrays):
-        names_by_level = [res.names_at(i) for i in range(len(arrays))]
-    elif len(arrays) == 1:
-        names_by_level = [res.names_at()]
-    names_by_level[shown] = {**(names_by_level[shown] or {}), **theme_names(tm)}
+    names_by_level = level_names(tm)
     if names is not None:
         names_by_level[shown] = names
     levels = levels_from_labels(arrays, names_by_level)

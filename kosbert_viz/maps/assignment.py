@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from kosbert_viz.maps.documents import named
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -66,10 +68,7 @@ class Assignment:
         if len(self.levels) > 1:
             for i, lv in enumerate(self.levels):
                 df[f"theme_level{i}"] = lv
-                names = self.level_names[i] if i < len(self.level_names) else {}
-                df[f"name_level{i}"] = [
-                    "noise" if c < 0 else names.get(int(c), f"theme {int(c)}") for c in np.asarray(lv).tolist()
-                ]
+                df[f"name_level{i}"] = named(np.asarray(lv), self.level_names[i] if i < len(self.level_names) else {})
         if self.metadata is not None:
             meta = pd.DataFrame(self.metadata).reset_index(drop=True)
             for c in meta.columns:

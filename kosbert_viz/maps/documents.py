@@ -12,18 +12,19 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kosbert_viz.maps.levels import map_levels_of, theme_names
+from kosbert_viz.maps.levels import level_names, map_levels_of
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["NOISE_NAME", "documents_table", "write_excel"]
+__all__ = ["NOISE_NAME", "named", "documents_table", "write_excel"]
 
 NOISE_NAME = "noise"  # the name of label -1 (HDBSCAN's texts in no theme)
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what makes Excel read a cell as a formula
 
 
-def _named(labels: np.ndarray, names: dict) -> list:
+def named(labels: np.ndarray, names: dict) -> list:
+    """Each label's name: ``names[label]``, NOISE_NAME for -1, "theme N" for a theme without one."""
     return [NOISE_NAME if c < 0 else names.get(int(c), f"theme {int(c)}") for c in labels.tolist()]
 
 
@@ -40,10 +41,11 @@ def documents_table(tm) -> pd.DataFrame:
 
     levels, shown = map_levels_of(tm)
     codes = np.asarray(levels[shown])
-    names = theme_names(tm)
+    names_by_level = level_names(tm)
+    names = names_by_level[shown]
     coords = np.asarray(tm.coords)
     out = pd.DataFrame(
-        {"text": list(tm.texts), "theme": codes, "name": _named(codes, names), "x": coords[:, 0], "y": coords[:, 1]}
+        {"text": list(tm.texts), "theme": codes, "name": named(codes, names), "x": coords[:, 0], "y": coords[:, 1]}
     )
     table = tm.table
     if table is not None and "stability" in getattr(table, "columns", ()):
@@ -55,13 +57,10 @@ def documents_table(tm) -> pd.DataFrame:
         if values is not None and len(values) == len(out):
             out[col] = np.asarray(values)
     if len(levels) > 1:
-        tree_names = [
-            res.names_at(i) if res.levels and len(res.levels) == len(levels) else {} for i in range(len(levels))
-        ]
         for i, lab in enumerate(levels):
             lab = np.asarray(lab)
             out[f"theme_level{i}"] = lab
-            out[f"name_level{i}"] = _named(lab, names if i == shown else tree_names[i])
+            out[f"name_level{i}"] = named(lab, names_by_level[i])
     meta = getattr(tm, "metadata", None)
     if meta is not None:
         meta = pd.DataFrame(meta).reset_index(drop=True)

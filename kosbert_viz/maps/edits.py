@@ -14,15 +14,12 @@ of the new map all see the edit.
 from __future__ import annotations
 
 import dataclasses
-import html
 from typing import TypeVar
 
-import numpy as np
-
-from kosbert_viz.maps.levels import map_levels_of
+from kosbert_viz.maps.levels import map_levels_of, sub_level_kwargs
 from kosbert_viz.naming.keywords import keywords
 from kosbert_viz.themes.names import hierarchy_names
-from kosbert_viz.viz.scatter import cluster_map
+from kosbert_viz.viz.scatter import cluster_map, figure_title
 
 __all__ = ["rename_map", "merge_map", "split_map", "with_clusters"]
 
@@ -47,12 +44,6 @@ def merge_map(tm: _MapT, ids, name: str | None = None) -> _MapT:
 def split_map(tm: _MapT, theme: int, n: int = 2) -> _MapT:
     """``tm.split``: theme ``theme`` of the level shown becomes ``n`` themes."""
     return with_clusters(tm, tm.clusters.split(theme, n=n, level=_level_of(tm), X=tm.embeddings))
-
-
-def _title(fig) -> str | None:
-    if fig is not None and getattr(fig.layout, "title", None) is not None and fig.layout.title.text:
-        return html.unescape(fig.layout.title.text)
-    return None
 
 
 def with_clusters(tm: _MapT, clusters, *, show_progress_bar: bool | None = False) -> _MapT:
@@ -80,11 +71,9 @@ def with_clusters(tm: _MapT, clusters, *, show_progress_bar: bool | None = False
         table = keywords(texts, labels, embeddings=emb, show_progress_bar=show_progress_bar)
         given = clusters.names_at()
         table["name"] = [given.get(int(c), nm) for c, nm in zip(table.cluster, table.name)]
-    sub = {}
-    if shown + 1 < len(levels) and len(np.unique(levels[shown + 1])) <= 200:
-        sub = dict(sublabels=levels[shown + 1], subnames=clusters.names_at(shown + 1))
+    sub = sub_level_kwargs(levels, shown, clusters)
     figure = None
     if tm.figure is not None:
         names = dict(zip(table.cluster, table.name))
-        figure = cluster_map(tm.coords, labels=labels, texts=texts, names=names, title=_title(tm.figure), **sub)
+        figure = cluster_map(tm.coords, labels=labels, texts=texts, names=names, title=figure_title(tm.figure), **sub)
     return dataclasses.replace(tm, clusters=clusters, table=table, themes=themes, figure=figure, placement=None)

@@ -20,7 +20,7 @@ from kosbert_viz._util.validation import (
 )
 from kosbert_viz.embed.encode import encode
 from kosbert_viz.embed.models import load_encoder
-from kosbert_viz.maps.levels import map_levels_of
+from kosbert_viz.maps.levels import map_levels_of, sub_level_kwargs
 from kosbert_viz.maps.manifest import build_manifest
 from kosbert_viz.maps.placement import assign_vectors, themes_over
 from kosbert_viz.maps.textmap import TextMap
@@ -245,9 +245,7 @@ def _map(
     labels = full_levels[shown]
     table = _recount(sample.table, labels)
     themes = themes_over(sample.themes, full_levels)
-    sub = {}
-    if shown + 1 < len(full_levels) and len(np.unique(full_levels[shown + 1])) <= 200:
-        sub = dict(sublabels=full_levels[shown + 1], subnames=res.names_at(shown + 1))
+    sub = sub_level_kwargs(full_levels, shown, res)
     fig = cluster_map(
         coords,
         labels=labels,
@@ -326,8 +324,7 @@ def _fit(
         lv = res.default_level if level is None else _check_level(level, len(res.levels))
         labels = res.levels[lv]
         table = _level_table(themes, lv)
-        if lv + 1 < len(res.levels) and len(np.unique(res.levels[lv + 1])) <= 200:
-            sub = dict(sublabels=res.levels[lv + 1], subnames=res.names_at(lv + 1))
+        sub = sub_level_kwargs(res.levels, lv, res)
     else:
         if level not in (None, 0):
             raise ValueError(f"level={level!r} needs method='hierarchy' ({method!r} gives one level)")

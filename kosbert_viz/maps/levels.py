@@ -8,7 +8,17 @@ import numpy as np
 
 from kosbert_viz.maps.checks import check_file
 
-__all__ = ["map_levels", "map_levels_of", "theme_names", "verified_embeddings"]
+__all__ = [
+    "MAX_SUBTHEME_NAMES",
+    "map_levels",
+    "map_levels_of",
+    "theme_names",
+    "level_names",
+    "sub_level_kwargs",
+    "verified_embeddings",
+]
+
+MAX_SUBTHEME_NAMES = 200  # a map names the level below the one it shows while it has at most this many themes
 
 
 def map_levels(res) -> tuple[list[np.ndarray], int]:
@@ -48,3 +58,26 @@ def theme_names(tm) -> dict:
     if table is None or "cluster" not in getattr(table, "columns", ()):
         return {}
     return {int(c): str(nm) for c, nm in zip(table["cluster"], table["name"])}
+
+
+def level_names(tm) -> list[dict]:
+    """{theme id: name} per level, coarsest first: the map's table at the level it shows (over the tree's
+    names there), the theme tree's names at the others."""
+    levels, shown = map_levels_of(tm)
+    res = tm.clusters
+    if res.levels and len(res.levels) == len(levels):
+        out = [res.names_at(i) for i in range(len(levels))]
+    elif len(levels) == 1:
+        out = [res.names_at()]
+    else:
+        out = [{} for _ in levels]
+    out[shown] = {**out[shown], **theme_names(tm)}
+    return out
+
+
+def sub_level_kwargs(levels: list, shown: int, clusters) -> dict:
+    """``cluster_map``'s ``sublabels`` and ``subnames``: the level below ``shown`` and its tree names, or
+    nothing when there is none or it has more than MAX_SUBTHEME_NAMES themes."""
+    if shown + 1 < len(levels) and len(np.unique(levels[shown + 1])) <= MAX_SUBTHEME_NAMES:
+        return dict(sublabels=levels[shown + 1], subnames=clusters.names_at(shown + 1))
+    return {}

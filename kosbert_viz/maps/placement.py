@@ -37,6 +37,7 @@ from kosbert_viz.geometry.search import checked_unit_rows, exact_topk
 from kosbert_viz.maps.assignment import Assignment
 from kosbert_viz.maps.checks import check_model
 from kosbert_viz.maps.levels import (
+    level_names,
     map_levels,
     map_levels_of,
     theme_names,
@@ -367,16 +368,8 @@ def assign_vectors(
         neighbors=neigh,
         default_level=default,
         info={"index": state.index, "top_k": k, "n_map": len(X), "new_threshold": float(new_threshold)},
-        level_names=_level_names(tm, len(out_levels), default, names),
+        level_names=level_names(tm),
     )
-
-
-def _level_names(tm, n_levels: int, shown: int, shown_names: dict) -> list[dict]:
-    """{theme id: name} per level: the map's table at the level it shows, the theme tree's at the others."""
-    res = tm.clusters
-    out = [res.names_at(i) if res.levels and len(res.levels) == n_levels else {} for i in range(n_levels)]
-    out[shown] = {**out[shown], **shown_names}
-    return out
 
 
 # --------------------------------------------------------------------------- texts

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     import plotly.graph_objects as go
 
 __all__ = [
+    "figure_title",
     "cluster_map",
     "HANGUL_FONT",
     "cluster_colors",
@@ -512,6 +513,13 @@ def cluster_map(
         if candidates:
             place_names(fig, width=width or ASSUMED_WIDTH, height=height)
     return fig
+
+
+def figure_title(fig) -> str | None:
+    """The plain title of a figure drawn by ``cluster_map`` (its text is stored escaped), or None."""
+    if fig is not None and getattr(fig.layout, "title", None) is not None and fig.layout.title.text:
+        return html.unescape(fig.layout.title.text)
+    return None
 
 
 def place_names(fig: go.Figure, *, width: int, height: int) -> go.Figure:
