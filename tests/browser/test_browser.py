@@ -141,7 +141,15 @@ def test_large_map_point_budget_renders(tmp_path, browser):
         page.close()
 
 
-def test_the_korean_report_opens_with_its_summary_above_the_map(browser, tmp_path, sample_offline_embeddings):
+@pytest.fixture(scope="module")
+def sample_map():
+    """The bundled sample mapped with the offline encoder, once for the tests of its report and image."""
+    import kosbert_viz as kv
+
+    return kv.map_texts(kv.datasets.load_sample()["text"], "offline", cache=None, show_progress_bar=False)
+
+
+def test_the_korean_report_opens_with_its_summary_above_the_map(browser, tmp_path, sample_map):
     """The report a manager opens: Korean words, the written summary on top, the map under it, the
     manifest folded. ``KOSBERT_VIZ_REPORT_SHOT=docs/report.png`` also writes the screenshot the README shows."""
     import os
@@ -149,8 +157,7 @@ def test_the_korean_report_opens_with_its_summary_above_the_map(browser, tmp_pat
 
     import kosbert_viz as kv
 
-    df = kv.datasets.load_sample()
-    tm = kv.map_texts(df["text"], "offline", cache=None, show_progress_bar=False)
+    tm = sample_map
     path = kv.write_report(tm, tmp_path / "보고서.html", title="리뷰 테마 보고서")
     page, log = open_page(browser, path.as_uri())
     wait_for_plots(page)
@@ -171,7 +178,7 @@ def test_the_korean_report_opens_with_its_summary_above_the_map(browser, tmp_pat
 
 
 @pytest.mark.parametrize("viewport", [(1400, 1000), (900, 650)], ids=["1400x1000", "900x650"])
-def test_report_map_names_never_overlap_or_get_cut_also_after_zooming(browser, tmp_path, viewport):
+def test_report_map_names_never_overlap_or_get_cut_also_after_zooming(browser, tmp_path, viewport, sample_map):
     """Every theme of >= 2% of the texts is named at the first view; no name covers another or crosses the
     plot's edge, at the first view and after zooming twice into the densest region."""
     from browser_helpers import drawn_names, name_problems, zoom_densest
@@ -179,8 +186,7 @@ def test_report_map_names_never_overlap_or_get_cut_also_after_zooming(browser, t
     import kosbert_viz as kv
     from kosbert_viz.viz.labels import MIN_FONT_PX
 
-    df = kv.datasets.load_sample()
-    tm = kv.map_texts(df["text"], "offline", cache=None, show_progress_bar=False)
+    tm = sample_map
     path = kv.write_report(tm, tmp_path / "r.html")
     page, log = open_page(browser, path.as_uri(), viewport=viewport)
     wait_for_plots(page)
@@ -203,19 +209,17 @@ def test_report_map_names_never_overlap_or_get_cut_also_after_zooming(browser, t
 
 
 @pytest.mark.parametrize("size", [(1400, 1000), (900, 650), (700, 500)], ids=["1400x1000", "900x650", "700x500"])
-def test_exported_image_names_never_overlap(browser, tmp_path, size):
+def test_exported_image_names_never_overlap(browser, tmp_path, size, sample_map):
     """save_image places a map's names again for the image's size: the exported SVG (what the PNG rasterises),
     measured in Chromium, has every theme named, none overlapping, none cut."""
     pytest.importorskip("kaleido", reason='pip install "kosbert_viz[export]"')
     from browser_helpers import name_problems
 
-    import kosbert_viz as kv
     from kosbert_viz.viz import export
 
     if not export.hangul_fonts():
         pytest.skip("no Korean font installed: run .ci/install_browser.sh (fonts-noto-cjk)")
-    df = kv.datasets.load_sample()
-    tm = kv.map_texts(df["text"], "offline", cache=None, show_progress_bar=False)
+    tm = sample_map
     svg = export.save_image(tm.figure, tmp_path / "map.svg", width=size[0], height=size[1], scale=1)
     page, _ = open_page(browser, svg.as_uri(), viewport=size)
     drawn = page.evaluate(r"""() => {
