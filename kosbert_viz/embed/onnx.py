@@ -1,17 +1,28 @@
-"""``precision="int8"`` on CPU: the model's transformer run by ONNX Runtime with int8 weights.
+"""int8 on the CPU: the model's transformer run by ONNX Runtime with int8 weights.
 
-On a 2-core CPU this ran a ko-sbert-shaped BERT-base 2.9x faster than PyTorch at its
-best thread count, with per-vector cosine >= 0.9997 against fp32
-(benchmarks/bench_encode_cpu_backends.py). Vectors change slightly, so it is opt-in
-and cached apart from fp32 vectors:
+This is the CPU default (``precision="auto"``). On a 2-core CPU it ran a ko-sbert-shaped
+BERT-base several times faster than ``SentenceTransformer.encode`` at its best thread count,
+with per-vector cosine >= 0.999 against fp32 (``benchmarks/bench_encode_cpu.py``). The vectors
+differ slightly from fp32, so they are cached apart from fp32 ones, and ``precision="fp32"``
+gives the exact ones:
 
->>> emb = kv.encode(texts, precision="int8")      # pip install "kosbert_viz[onnx]"
+>>> emb = kv.encode(texts)                        # on a CPU: int8 through ONNX Runtime
+>>> emb = kv.encode(texts, precision="fp32")      # exact fp32 (PyTorch)
 
-The first use exports the transformer (eager attention, which ONNX Runtime's BERT
-optimiser fuses), fuses it and quantises its weights to int8 (dynamic quantisation:
-no calibration data); the files are kept under ``$KOSBERT_VIZ_CACHE/onnx/<fingerprint>``
-and reused. The model's own pooling / normalise / dense modules still run in PyTorch.
-Each export is checked against PyTorch fp32 on probe texts; below cosine 0.99 it warns.
+The first use exports the transformer (eager attention, which ONNX Runtime's BERT optimiser
+fuses), fuses it and quantises its weights to int8 (dynamic quantisation: no calibration
+data); the files are kept under ``$KOSBERT_VIZ_CACHE/onnx/<fingerprint>``, written to a
+temporary folder and renamed (a killed export leaves nothing half-written), and reused. The
+model's own pooling / normalise / dense modules still run in PyTorch. Each export is checked
+against PyTorch fp32 on probe texts: ``precision="auto"`` keeps int8 only at cosine >=
+:data:`AUTO_MIN_COSINE` on every probe, else it encodes in fp32 with one warning; an explicit
+``precision="int8"`` warns below :data:`MIN_COSINE`.
+
+Why ONNX Runtime int8 dynamic (``benchmarks/bench_encode_cpu_backends.py``): of the backends
+measured (ONNX Runtime fp32 and int8, OpenVINO fp32, bf16, int8 weight-only and int8 static),
+it is the one that is fast, needs no calibration data, exports in seconds and ships as one
+small wheel; OpenVINO's static int8 ran about 1.3x faster still, but needs a calibration pass
+(30 s at export) and about ten times the install.
 """
 
 from __future__ import annotations
@@ -19,6 +30,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import math
 import os
 import secrets
 import shutil
@@ -36,12 +48,41 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("kosbert_viz")
 
-MIN_COSINE = 0.99  # below this on the probe texts an export is reported as lossy
+MIN_COSINE = 0.99  # below this on the probe texts an explicit precision="int8" export is reported as lossy
+AUTO_MIN_COSINE = 0.999  # precision="auto" keeps int8 only at or above this on every probe text
+_ANNOUNCED: set = set()  # fingerprints whose int8 use this process has announced
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def _require():
     require("onnx", "onnxruntime", extra="onnx", feature='precision="int8" (ONNX Runtime)')
+
+
+def int8_available() -> bool:
+    """True where ONNX Runtime and onnx can be imported (they are part of the default install)."""
+    import importlib.util
+
+    try:
+        return all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnx"))
+    except (ImportError, ValueError):
+        return False
+
+
+def announce_int8(encoder) -> None:
+    """Say once per process and model that ``precision="auto"`` encodes in int8, how fast, and how not to."""
+    if encoder.fingerprint in _ANNOUNCED:
+        return
+    _ANNOUNCED.add(encoder.fingerprint)
+    report = encoder.onnx.report
+    speed = report.get("speedup_vs_fp32_on_probes")
+    said = f"{speed:.1f}x the fp32 speed on probe texts here, " if speed else ""
+    logger.warning(
+        "kosbert_viz: encoding %s on the CPU with ONNX Runtime int8 (%smin cosine %.5f against fp32); "
+        "precision='fp32' gives exact fp32 vectors.",
+        encoder.name,
+        said,
+        report["min_cosine_vs_fp32_on_probes"],
+    )
 
 
 def onnx_root() -> Path:
@@ -138,6 +179,15 @@ def _export(st, folder: Path, probes: list[str]) -> dict:
     }
 
 
+def _version(module: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(module)
+    except PackageNotFoundError:
+        return "?"
+
+
 def _input_names(tokenizer) -> list[str]:
     wanted = getattr(tokenizer, "model_input_names", _INPUTS)
     return [k for k in _INPUTS if k != "token_type_ids" or k in wanted]
@@ -197,8 +247,6 @@ class OnnxInt8Transformer:
             self._build()
             self.built = True
         self.report = json.loads((self.folder / "report.json").read_text())
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        self.threads = max(1, cpus or 1)
 
     def __repr__(self) -> str:
         return f"OnnxInt8Transformer({str(self.folder)!r})"
@@ -216,6 +264,8 @@ class OnnxInt8Transformer:
         try:
             report = _export(self.st, tmp, self.probes)
             report["min_cosine_vs_fp32_on_probes"] = cos = self._probe_cosine(tmp / "model_int8.onnx")
+            report["speedup_vs_fp32_on_probes"] = self._probe_speedup(tmp / "model_int8.onnx")
+            report["onnxruntime"] = _version("onnxruntime")
             (tmp / "report.json").write_text(json.dumps(report, indent=1))
             try:
                 os.replace(tmp, self.folder)  # atomic; another process may have won the race
@@ -236,7 +286,7 @@ class OnnxInt8Transformer:
                 stacklevel=4,
             )
 
-    def _probe_cosine(self, path: Path) -> float:
+    def _probe_inputs(self):
         import torch
 
         tokenizer = self.st[0].tokenizer
@@ -245,13 +295,37 @@ class OnnxInt8Transformer:
             self.probes, padding=True, truncation=True, max_length=self.st.max_seq_length or 128, return_tensors="pt"
         )
         tok["token_type_ids"] = torch.zeros_like(tok["input_ids"])
+        return {k: tok[k] for k in names}
+
+    def _probe_cosine(self, path: Path) -> float:
+        import torch
+
+        feed = self._probe_inputs()
         with torch.inference_mode():
-            ref = self.st[0].auto_model(**{k: tok[k] for k in names}).last_hidden_state.float().numpy()
+            ref = self.st[0].auto_model(**feed).last_hidden_state.float().numpy()
         session = self.session(1) if path == self.path else _session(path, 1)  # kept for encoding too
-        got = session.run(None, {k: tok[k].numpy() for k in names})[0]
-        mask = tok["attention_mask"].numpy()[..., None]
+        got = session.run(None, {k: v.numpy() for k, v in feed.items()})[0]
+        mask = feed["attention_mask"].numpy()[..., None]
         a, b = (ref * mask).sum(1), (got * mask).sum(1)  # mean-pooled directions
         return float(((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)).min())
+
+    def _probe_speedup(self, path: Path, repeats: int = 3) -> float:
+        """How many times faster the int8 session runs the probe batch than PyTorch fp32 (best of ``repeats``)."""
+        import torch
+
+        feed = self._probe_inputs()
+        session = _session(path, max(1, torch.get_num_threads()))
+        arrays = {k: v.numpy() for k, v in feed.items()}
+        best = {"torch": math.inf, "onnx": math.inf}
+        with torch.inference_mode():
+            for _ in range(repeats):
+                t = time.perf_counter()
+                self.st[0].auto_model(**feed)
+                best["torch"] = min(best["torch"], time.perf_counter() - t)
+                t = time.perf_counter()
+                session.run(None, arrays)
+                best["onnx"] = min(best["onnx"], time.perf_counter() - t)
+        return round(best["torch"] / max(best["onnx"], 1e-9), 2)
 
     def session(self, threads: int) -> ort.InferenceSession:
         """An ONNX Runtime session using ``threads`` intra-op threads (made once)."""

@@ -46,6 +46,8 @@ def build_manifest(*, encoder=None, seeds=None, timings=None, extra=None) -> dic
             "precision": getattr(encoder, "precision", None),
             "revision": encoder.details.get("revision"),
             "weights_hash": encoder.details.get("weights"),
+            "backend": getattr(encoder, "backend", None),
+            **_int8_export(encoder),
         },
         "packages": {p: v for p in _PACKAGES if (v := package_version(p))},
         "seeds": seeds or {},
@@ -56,11 +58,21 @@ def build_manifest(*, encoder=None, seeds=None, timings=None, extra=None) -> dic
     return manifest
 
 
+def _int8_export(encoder) -> dict:
+    """What the int8 export measured (min cosine and speed-up against fp32 on probe texts), if any."""
+    onnx = getattr(encoder, "onnx", None)
+    if onnx is None:
+        return {}
+    keys = ("min_cosine_vs_fp32_on_probes", "speedup_vs_fp32_on_probes", "quantization", "onnxruntime")
+    return {"int8_export": {k: onnx.report[k] for k in keys if k in onnx.report}}
+
+
 _PACKAGES = (
     "kosbert_viz",
     "sentence-transformers",
     "transformers",
     "torch",
+    "onnxruntime",
     "numpy",
     "scikit-learn",
     "umap-learn",

@@ -34,7 +34,7 @@ def st_model(tiny_model_path):
 
 
 def test_fast_path_matches_sentence_transformers(tiny_model_path, st_model, texts):
-    ours = kv.encode(texts, tiny_model_path, device="cpu", cache=None)  # st_model runs on the CPU
+    ours = kv.encode(texts, tiny_model_path, device="cpu", precision="fp32", cache=None)  # st_model runs on the CPU
     ref = st_model.encode(texts, convert_to_numpy=True)
     assert ours.dtype == np.float32 and ours.shape == ref.shape
     assert cosine_rows(ours, ref).min() >= 0.9999
@@ -42,9 +42,9 @@ def test_fast_path_matches_sentence_transformers(tiny_model_path, st_model, text
 
 
 def test_fast_path_equals_fallback(tiny_model_path, texts, monkeypatch):
-    fast = kv.encode(texts, tiny_model_path, cache=None)
+    fast = kv.encode(texts, tiny_model_path, precision="fp32", cache=None)
     monkeypatch.setattr(_fastpath, "fast_path_supported", lambda model: False)
-    slow = kv.encode(texts, tiny_model_path, cache=None)
+    slow = kv.encode(texts, tiny_model_path, precision="fp32", cache=None)
     assert cosine_rows(fast, slow).min() >= 0.9999
 
 
@@ -106,8 +106,8 @@ def test_truncation_warns_once_with_count(tiny_model_path):
 def test_oom_backoff_completes_with_identical_output(tiny_model_path, texts, monkeypatch, caplog):
     import torch
 
-    ref = kv.encode(texts, tiny_model_path, cache=None)
-    enc = kv.load_encoder(tiny_model_path)
+    ref = kv.encode(texts, tiny_model_path, precision="fp32", cache=None)  # batches (and their back-off): torch's
+    enc = kv.load_encoder(tiny_model_path, precision="fp32")
     real_forward = type(enc.model).forward
     calls = {"oom": 0}
 
@@ -120,7 +120,7 @@ def test_oom_backoff_completes_with_identical_output(tiny_model_path, texts, mon
 
     monkeypatch.setattr(type(enc.model), "forward", forward)
     with caplog.at_level("WARNING", logger="kosbert_viz"):
-        got = kv.encode(texts, tiny_model_path, cache=None, token_budget=4096)
+        got = kv.encode(texts, tiny_model_path, precision="fp32", cache=None, token_budget=4096)
     assert calls["oom"] >= 1
     assert sum("halving the token budget" in r.message for r in caplog.records) == 1
     np.testing.assert_allclose(got, ref, atol=1e-5)
@@ -275,7 +275,7 @@ def test_loaded_model_precision_is_its_own(st_model):
 
 
 def test_thread_tuner_keeps_the_faster_count_and_rechecks():
-    tuner = _fastpath._ThreadTuner(2, lambda t: applied.append(t), recheck_s=3600)
+    tuner = _fastpath._ThreadTuner(2, lambda t: applied.append(t), recheck_s=3600, trial_after_s=0)
     applied = []
     speed = {1: 0.01, 2: 0.25}  # seconds per batch: 1 thread 25x faster
 
@@ -285,18 +285,46 @@ def test_thread_tuner_keeps_the_faster_count_and_rechecks():
         return tuner.current
 
     assert batch() == 2 and not tuner.rates  # warm-up: not measured
-    assert [batch(), batch()] == [2, 1] and tuner.best == 1
+    assert [batch(), batch()] == [2, 1] and 1 not in tuner.rates  # the first batch after a switch: not measured
+    assert batch() == 1 and tuner.best == 1
     assert [batch(), batch()] == [1, 1]  # kept until the next check
     speed = {1: 0.01, 2: 0.004}  # the other process has gone: 2 threads win now
     assert batch() == 1  # the kept count's latest rate is measured
-    tuner.next_trial = 0  # time for a check: one batch of the other count
-    assert batch() == 2 and tuner.best == 2
+    tuner.next_trial = 0  # time for a check: the other count, one settling batch and one measured
+    assert [batch(), batch()] == [2, 2] and tuner.best == 2
     speed = {1: 0.01, 2: 0.25}
     batch()
     tuner.next_trial = 0
-    assert batch() == 1 and tuner.best == 1 and tuner.applied == 1
+    assert [batch(), batch(), batch()] == [1, 1, 1] and tuner.best == 1 and tuner.applied == 1
     tuner.restore()
     assert applied[-1] == 2 and tuner.applied == 2  # the caller's count comes back
+
+
+def test_thread_tuner_runs_no_trial_in_a_short_run():
+    tuner = _fastpath._ThreadTuner(2, lambda t: None, trial_after_s=5.0)
+    for _ in range(8):  # 8 batches of 0.5 s: the trial starts once 5 s of encoding have passed
+        tuner.before()
+        assert tuner.current == 2
+        tuner.after(tokens=1000, seconds=0.5)
+    for _ in range(4):
+        tuner.before()
+        tuner.after(tokens=1000, seconds=0.5)
+    assert 1 in tuner.trials or 1 in tuner.rates
+
+
+def test_thread_tuner_keeps_the_callers_count_on_a_near_tie():
+    """Batches of other lengths differ by some percent at the same speed: that is no reason to switch."""
+    tuner = _fastpath._ThreadTuner(2, lambda t: None, recheck_s=0, trial_after_s=0)
+    speed = {1: 0.095, 2: 0.1}  # 1 thread 5% faster on these batches: within the margin
+    for _ in range(12):
+        tuner.before()
+        tuner.after(tokens=1000, seconds=speed[tuner.current])
+    assert tuner.best == 2
+    speed = {1: 0.05, 2: 0.1}  # 1 thread twice as fast: chosen at the next check
+    for _ in range(6):
+        tuner.before()
+        tuner.after(tokens=1000, seconds=speed[tuner.current])
+    assert tuner.best == 1
 
 
 def test_thread_count_trial_changes_no_vector(tmp_path, texts):
@@ -310,12 +338,12 @@ def test_thread_count_trial_changes_no_vector(tmp_path, texts):
         )
     )
     before = torch.get_num_threads()
-    enc = kv.load_encoder(path, device="cpu")
+    enc = kv.load_encoder(path, device="cpu", precision="fp32")  # the thread trial is the fp32 path's
     try:
         torch.set_num_threads(1)
         one = kv.encode(texts, enc, cache=None, token_budget=2048)
         torch.set_num_threads(2)
-        enc.__dict__.pop("_thread_tuner", None)
+        enc._thread_tuner = _fastpath._ThreadTuner(2, torch.set_num_threads, trial_after_s=0)  # trial at once
         tuned = kv.encode(texts, enc, cache=None, token_budget=2048)  # warm-up, then 2 and 1 threads
         assert enc._thread_tuner.options == [2, 1] and set(enc._thread_tuner.rates) == {1, 2}
         assert torch.get_num_threads() == 2  # the caller's setting comes back
@@ -355,7 +383,7 @@ def test_a_loaded_model_is_set_up_once_and_not_kept_alive(tiny_model_path):
 def test_passed_in_encoder_applies_normalize_and_refuses_conflicting_options(tiny_model_path, tmp_path):
     """Issue 12: options given with an encoder object are applied or refused, never dropped."""
     texts = ["배송이 빨라요", "환불이 늦어요", "앱이 꺼져요"]
-    enc = kv.load_encoder(tiny_model_path, device="cpu")
+    enc = kv.load_encoder(tiny_model_path, device="cpu", precision="fp32")
     raw = kv.encode(texts, enc, cache=tmp_path)  # default options: the encoder as it is
     assert not np.allclose(np.linalg.norm(raw, axis=1), 1.0)
     unit = kv.encode(texts, enc, normalize=True, cache=tmp_path)  # used to return `raw` (and its cache entries)

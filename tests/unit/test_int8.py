@@ -1,7 +1,8 @@
-"""precision="int8": the transformer exported to ONNX Runtime with int8 weights (CPU only, opt-in)."""
+"""int8: the transformer exported to ONNX Runtime with int8 weights (the CPU default, precision="auto")."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 from conftest import cosine_rows
 
 import kosbert_viz as kv
+from kosbert_viz.embed import models
 
 pytest.importorskip("onnxruntime")
 
@@ -19,14 +21,14 @@ def texts(sample):
 
 
 def test_int8_vectors_are_close_to_fp32_and_cached_apart(tiny_model_path, texts, tmp_path):
-    fp32 = kv.encode(texts, tiny_model_path, cache=tmp_path)
+    fp32 = kv.encode(texts, tiny_model_path, precision="fp32", cache=tmp_path)
     int8 = kv.encode(texts, tiny_model_path, precision="int8", cache=tmp_path)
     assert kv.encode.last_stats["hits"] == 0  # int8 vectors never answer for fp32 ones, nor the reverse
     assert int8.dtype == np.float32 and int8.shape == fp32.shape
     assert cosine_rows(int8, fp32).min() >= 0.999
     assert not np.array_equal(int8, fp32)  # really another engine
     enc = kv.load_encoder(tiny_model_path, precision="int8")
-    assert enc.precision == "int8" and enc.fingerprint != kv.load_encoder(tiny_model_path).fingerprint
+    assert enc.precision == "int8" and enc.fingerprint != kv.load_encoder(tiny_model_path, precision="fp32").fingerprint
     report = enc.onnx.report
     assert report["min_cosine_vs_fp32_on_probes"] >= 0.999
     assert report["fused_operators"].get("Attention", 0) >= 1  # ONNX Runtime fused the BERT attention
@@ -83,3 +85,129 @@ def test_int8_of_a_loaded_model_and_clear_errors(tiny_model_path, monkeypatch):
 
     with pytest.raises(ImportError, match=r"kosbert_viz\[onnx\]"):
         _require()
+
+
+# ----------------------------------------------------------------------------------------------------
+# int8 as the CPU default (precision="auto")
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_the_cpu_default_is_int8_close_to_fp32_and_said_once(tiny_model_path, texts, caplog):
+    from kosbert_viz.embed import onnx
+
+    onnx._ANNOUNCED.clear()
+    models._LOADED.clear()
+    with caplog.at_level("WARNING", logger="kosbert_viz"):
+        default = kv.encode(texts, tiny_model_path, cache=None)
+        kv.encode(texts[:5], tiny_model_path, cache=None)
+    said = [r.getMessage() for r in caplog.records if "ONNX Runtime int8" in r.getMessage()]
+    assert len(said) == 1 and "precision='fp32'" in said[0] and "min cosine" in said[0]
+    enc = kv.load_encoder(tiny_model_path)
+    assert enc.precision == "int8" and enc.backend == "onnxruntime int8 dynamic"
+    fp32 = kv.encode(texts, tiny_model_path, precision="fp32", cache=None)
+    assert cosine_rows(default, fp32).min() >= 0.999
+    assert enc.onnx.report["speedup_vs_fp32_on_probes"] > 0
+    from kosbert_viz.maps.manifest import build_manifest
+
+    manifest = build_manifest(encoder=enc)["model"]
+    assert manifest["precision"] == "int8" and manifest["backend"] == "onnxruntime int8 dynamic"
+    assert manifest["int8_export"]["min_cosine_vs_fp32_on_probes"] >= 0.999
+
+
+def test_a_texts_int8_vector_does_not_depend_on_its_batch_or_the_worker_count(tiny_model_path, texts, tmp_path):
+    """Dynamic int8 scales by the whole input: each text runs alone, so the cache's promise holds."""
+    from kosbert_viz.embed.engine import encode_sentence_transformer
+    from kosbert_viz.embed.onnx_runner import OnnxRunner
+
+    enc = kv.load_encoder(tiny_model_path)
+    assert enc.precision == "int8"
+    together = kv.encode(texts, enc, cache=None)
+    alone = np.vstack([kv.encode([t], enc, cache=None) for t in texts[::37]])
+    np.testing.assert_array_equal(alone, together[::37])
+    cold = kv.encode(texts, enc, cache=tmp_path)
+    warm_partial = kv.encode(texts[::2] + ["새로 들어온 문장"], enc, cache=tmp_path)
+    np.testing.assert_array_equal(cold, together)
+    np.testing.assert_array_equal(warm_partial[:-1], together[::2])
+    original = OnnxRunner.__init__
+
+    def one_worker(self, encoder, *, progress=None, workers=None):
+        original(self, encoder, progress=progress, workers=1)
+
+    try:
+        OnnxRunner.__init__ = one_worker
+        single = encode_sentence_transformer(enc, texts)
+    finally:
+        OnnxRunner.__init__ = original
+    np.testing.assert_array_equal(single, together)
+
+
+def test_auto_falls_back_to_fp32_with_one_warning(tiny_model_path, texts, monkeypatch, tmp_path):
+    """An export that fails, or int8 vectors too far from fp32: fp32, said once; precision='int8' still raises."""
+    import torch
+
+    from kosbert_viz.embed import onnx
+
+    models._LOADED.clear()
+    monkeypatch.setattr(onnx, "AUTO_MIN_COSINE", 1.000001)  # no int8 vector can be this close
+    with pytest.warns(RuntimeWarning, match="encoding .* in fp32 on the CPU.*too far from fp32") as caught:
+        enc = kv.load_encoder(tiny_model_path)
+    assert len([w for w in caught if issubclass(w.category, RuntimeWarning)]) == 1
+    assert enc.precision == "fp32" and enc.onnx is None
+    np.testing.assert_array_equal(
+        kv.encode(texts, enc, cache=None), kv.encode(texts, tiny_model_path, precision="fp32", cache=None)
+    )
+    models._LOADED.clear()
+    monkeypatch.setenv("KOSBERT_VIZ_CACHE", str(tmp_path))  # no export on disk yet
+
+    def unexportable(*a, **k):
+        raise RuntimeError("Exporting the operator 'aten::fancy_attention' to ONNX opset version 17 is not supported")
+
+    monkeypatch.setattr(torch.onnx, "export", unexportable)
+    with pytest.warns(RuntimeWarning, match="could not be exported to ONNX"):
+        assert kv.load_encoder(tiny_model_path).precision == "fp32"
+    with pytest.raises(ValueError, match="could not be exported to ONNX"):
+        kv.load_encoder(tiny_model_path, precision="int8")
+    models._LOADED.clear()
+
+
+def test_an_export_killed_midway_leaves_nothing_half_written(tiny_model_path, tmp_path, monkeypatch):
+    """A real process killed (os._exit) while quantising: no model folder; the next load exports it whole."""
+    import subprocess
+    import textwrap
+
+    script = textwrap.dedent(
+        f"""
+        import os
+        import onnxruntime.quantization as q
+        def killed(*a, **k):
+            os._exit(9)
+        q.quantize_dynamic = killed
+        import kosbert_viz as kv
+        kv.load_encoder({tiny_model_path!r})
+        """
+    )
+    env = dict(os.environ, KOSBERT_VIZ_CACHE=str(tmp_path), HF_HUB_OFFLINE="1")
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 9, proc.stderr[-2000:]
+    root = tmp_path / "onnx"
+    assert [p.name for p in root.iterdir() if not p.name.startswith(".")] == []  # only a hidden temporary folder
+    models._LOADED.clear()
+    monkeypatch.setenv("KOSBERT_VIZ_CACHE", str(tmp_path))
+    enc = kv.load_encoder(tiny_model_path)
+    assert enc.precision == "int8" and enc.onnx.folder.parent == root and (enc.onnx.folder / "report.json").exists()
+    models._LOADED.clear()
+
+
+@pytest.mark.slow
+def test_int8_keeps_korsts_spearman_within_half_a_point(tiny_model_path):
+    """KorSTS test split through kv.sts: the default CPU path's Spearman within 0.5 point of fp32's."""
+    from conftest import shared_file
+
+    from kosbert_viz import evaluate
+
+    pairs = evaluate.load_korsts(shared_file("KorNLUDatasets", "KorSTS", "sts-test.tsv").parent, split="test")
+    s1, s2, gold = pairs.sentence1.tolist(), pairs.sentence2.tolist(), pairs.score.tolist()
+    fp32 = kv.sts(s1, s2, gold, model=kv.load_encoder(tiny_model_path, precision="fp32"), cache=None)
+    int8 = kv.sts(s1, s2, gold, model=kv.load_encoder(tiny_model_path), cache=None)
+    assert kv.load_encoder(tiny_model_path).precision == "int8"
+    assert abs(int8["spearman_cosine"] - fp32["spearman_cosine"]) <= 0.5

@@ -1,0 +1,109 @@
+"""Encoding through the int8 ONNX transformer: each text on its own, one worker per core.
+
+Dynamic int8 quantisation scales a layer's activations by the largest value in its whole
+input. In a batch, a text's vector would then depend on which other texts share the batch
+(and the cache could not promise that a text always gets the same vector). Run alone, a
+text's vector is a function of the text itself: the same from a cold or a warm cache, in
+any batch, in any call. A text alone also carries no padding, and the cores work on
+different texts at once, each through a single-threaded run: on 2 cores this ran 300 YNAT
+titles at 269 texts/s against 215 for one 2-thread session taking the same texts one by one
+(BERT-base shape; ``benchmarks/bench_encode_cpu.py`` measures the whole path).
+
+The model's own modules after the transformer (pooling, normalise, dense) run per text in
+PyTorch, as the fp32 path runs them.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+
+__all__ = ["OnnxRunner", "cpu_workers"]
+
+_PROGRESS_EVERY = 64  # texts a worker encodes between progress-bar updates
+
+
+def cpu_workers() -> int:
+    """The cores this process may run on (its CPU affinity where the OS reports one)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, int(cpus or 1))
+
+
+class OnnxRunner:
+    """Encodes tokenized pieces with ``encoder.onnx`` (an :class:`~kosbert_viz.embed.onnx.OnnxInt8Transformer`).
+
+    ``run(tok, out)`` fills ``out`` with one vector per text of ``tok`` (flat ids, offsets,
+    lengths), in the piece's order. ``workers`` threads pull texts, longest first, from one
+    shared queue, so a core slowed by other work takes fewer of them.
+    """
+
+    def __init__(self, encoder, *, progress=None, workers: int | None = None):
+        import torch
+
+        self.torch, self.encoder, self.onnx = torch, encoder, encoder.onnx
+        self.modules = list(encoder.model)[1:]
+        self.workers = int(workers or cpu_workers())
+        tokenizer = encoder.model[0].tokenizer
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.wants_types = "token_type_ids" in getattr(tokenizer, "model_input_names", ())
+        self.progress = progress
+        self.lock = threading.Lock()
+
+    def _one(self, ids: np.ndarray) -> np.ndarray:
+        torch = self.torch
+        if len(ids) == 0:  # an empty text with no special tokens: one masked pad, as the fp32 path pads it
+            ids, mask = np.array([[self.pad_id]], np.int64), np.zeros((1, 1), np.int64)
+        else:
+            ids, mask = ids[None, :], np.ones((1, len(ids)), np.int64)
+        tokens = self.onnx(ids, mask, 1)
+        feats = {
+            "input_ids": torch.from_numpy(ids),
+            "attention_mask": torch.from_numpy(mask),
+            "token_embeddings": torch.from_numpy(tokens),
+            "modality": "text",
+        }
+        if self.wants_types:
+            feats["token_type_ids"] = torch.zeros_like(feats["input_ids"])
+        for module in self.modules:
+            feats = module(feats)
+        emb = feats["sentence_embedding"].float()
+        if self.encoder.normalize:
+            emb = torch.nn.functional.normalize(emb, p=2, dim=1)
+        return emb[0].numpy()
+
+    def run(self, tok, out: np.ndarray) -> None:
+        """Encode one tokenized piece into ``out`` (its rows, in the piece's order)."""
+        order = np.argsort(-tok.lengths, kind="stable")  # longest first: the last texts left are short
+        queue = iter(order.tolist())
+        failures: list[BaseException] = []
+
+        def work() -> None:
+            done = 0
+            try:
+                with self.torch.inference_mode():
+                    while not failures:
+                        with self.lock:
+                            i = next(queue, None)
+                        if i is None:
+                            break
+                        start, length = int(tok.offsets[i]), int(tok.lengths[i])
+                        out[i] = self._one(tok.flat[start : start + length])
+                        done += 1
+                        if done == _PROGRESS_EVERY and self.progress is not None:
+                            self.progress.update(done)
+                            done = 0
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                failures.append(exc)
+            if done and self.progress is not None:
+                self.progress.update(done)
+
+        threads = [threading.Thread(target=work, name=f"kosbert_viz-int8-{k}") for k in range(self.workers - 1)]
+        for t in threads:
+            t.start()
+        work()  # the caller's thread is one of the workers
+        for t in threads:
+            t.join()
+        if failures:
+            raise failures[0]
