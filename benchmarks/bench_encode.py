@@ -8,7 +8,7 @@ with random weights and a Korean WordPiece vocabulary, since hub downloads are u
 Texts: YNAT headlines from ../shared/data (synthetic Korean when absent). Cases:
   distinct       - every text once: the fast path against ST defaults (batch 32) and ST on 1 thread
   repeated       - every text 3 times (real review data repeats): encode() encodes each once
-  distinct_int8  - precision="int8" (ONNX Runtime, needs kosbert_viz[onnx]); export time reported
+  distinct_int8  - precision="int8" (ONNX Runtime, the CPU default); export time reported
 Prints JSON with medians, ratios and per-vector cosine against ST.
 
 On ``--device cuda`` two corpora are run: synthetic Korean (words of the bundled

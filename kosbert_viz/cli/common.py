@@ -61,13 +61,13 @@ MODEL_HINT = {
 
 
 def encoder_or_offline(
-    model, allow_offline: bool, command: str = "map"
+    model, allow_offline: bool, command: str = "map", precision: str = "auto"
 ) -> tuple[SentenceTransformerEncoder | OfflineEncoder | MultiDeviceEncoder, str | None]:
     """Load the ko-sbert model; with allow_offline, fall back loudly to the offline encoder."""
     from kosbert_viz.embed.models import ModelLoadError, OfflineEncoder, load_encoder
 
     try:
-        return load_encoder(model), None
+        return load_encoder(model, precision=precision), None
     except ModelLoadError as exc:
         if not allow_offline:
             raise ModelLoadError(f"{exc}\n{MODEL_HINT[command]}") from None

@@ -101,6 +101,12 @@ def add_parser(sub) -> None:
     )
     mp.add_argument("--sheet", default=None, help="Excel sheet name, or its number from 0 (default: the first, 0)")
     mp.add_argument("--limit", type=int, default=None, help="only the first N rows")
+    mp.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "fp32", "fp16", "bf16", "int8"],
+        help="auto: int8 (ONNX Runtime) on a CPU, fp16 on CUDA; fp32 gives exact vectors (slower on a CPU)",
+    )
     mp.add_argument("--title", default=None)
     mp.add_argument("--cache-dir", default=None)
     mp.add_argument(
@@ -127,7 +133,9 @@ def run(args) -> int:
     from kosbert_viz.maps.fit import map_texts
     from kosbert_viz.report.html import write_report
 
-    encoder, notice = encoder_or_offline(args.model, allow_offline=args.offline_fallback, command="map")
+    encoder, notice = encoder_or_offline(
+        args.model, allow_offline=args.offline_fallback, command="map", precision=args.precision
+    )
     hover = {args.label_col: df[args.label_col]} if args.label_col else None
     tm = map_texts(
         texts,

@@ -76,10 +76,11 @@ def encode(
         ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``; default cuda > mps > cpu. A list
         (``["cuda:0", "cuda:1"]``) runs one worker per device, results in input order.
     precision : {"auto", "fp32", "fp16", "bf16", "int8"}
-        ``auto`` is fp16 on CUDA and fp32 elsewhere (a ``SentenceTransformer`` passed
-        in keeps its own dtype). ``int8`` (CPU, opt-in, needs ``kosbert_viz[onnx]``)
-        runs the transformer in ONNX Runtime with int8 weights: 2.5x PyTorch on 2 CPU
-        cores in our benchmark, cosine 0.9995 to fp32 there; cached apart.
+        ``auto`` is fp16 on CUDA and int8 on a CPU: the transformer in ONNX Runtime with
+        int8 weights, exported once per model, each text run alone (so its vector never
+        depends on its batch), within cosine 0.999 of fp32 on probe texts or else fp32
+        with a warning; cached apart from fp32 vectors. ``fp32`` gives the exact vectors. A
+        ``SentenceTransformer`` passed in keeps its own dtype.
     normalize : bool
         L2-normalise the vectors.
     cache : "auto", None, path or EmbeddingCache

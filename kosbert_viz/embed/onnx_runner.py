@@ -26,17 +26,22 @@ _PROGRESS_EVERY = 64  # texts a worker encodes between progress-bar updates
 
 
 def cpu_workers() -> int:
-    """The cores this process may run on (its CPU affinity where the OS reports one)."""
+    """Workers for the int8 path: torch's thread count (``torch.set_num_threads`` limits both), at most the cores.
+
+    The cores are those this process may run on (its CPU affinity where the OS reports one).
+    """
+    import torch
+
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, int(cpus or 1))
+    return max(1, min(int(cpus or 1), torch.get_num_threads()))
 
 
 class OnnxRunner:
     """Encodes tokenized pieces with ``encoder.onnx`` (an :class:`~kosbert_viz.embed.onnx.OnnxInt8Transformer`).
 
     ``run(tok, out)`` fills ``out`` with one vector per text of ``tok`` (flat ids, offsets,
-    lengths), in the piece's order. ``workers`` threads pull texts, longest first, from one
-    shared queue, so a core slowed by other work takes fewer of them.
+    lengths), in the piece's order. ``workers`` threads (default :func:`cpu_workers`) pull
+    texts, longest first, from one shared queue, so a core slowed by other work takes fewer.
     """
 
     def __init__(self, encoder, *, progress=None, workers: int | None = None):

@@ -31,7 +31,7 @@ from kosbert_viz._util.validation import (
     check_texts,
 )
 from kosbert_viz.embed.encode import encode
-from kosbert_viz.embed.models import ModelLoadError, OfflineEncoder, load_encoder
+from kosbert_viz.embed.models import ModelLoadError, OfflineEncoder, load_encoder, select_device
 from kosbert_viz.exceptions import ModelMismatchError
 from kosbert_viz.geometry.search import checked_unit_rows, exact_topk
 from kosbert_viz.maps.assignment import Assignment
@@ -382,8 +382,12 @@ def map_encoder(tm, model=None) -> SentenceTransformerEncoder | OfflineEncoder |
         name = saved.get("name")
         if not name:
             raise ModelMismatchError("this map does not record its model; pass model=")
+        # the map's own precision where this machine runs it (a CPU map in fp32 stays fp32, an int8 one int8)
+        precision = saved.get("precision") if saved.get("precision") in ("fp32", "int8") else "auto"
+        if precision != "auto" and select_device(None) != "cpu":
+            precision = "auto"
         try:
-            encoder = load_encoder("offline" if name == OfflineEncoder.name else name)
+            encoder = load_encoder("offline" if name == OfflineEncoder.name else name, precision=precision)
         except (ModelLoadError, OSError, ImportError) as exc:
             raise ModelLoadError(
                 f"this map was made with {name!r}, which cannot be loaded here ({exc}); "

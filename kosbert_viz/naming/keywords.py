@@ -81,10 +81,55 @@ def korean_analyser():
     return _KIWI[0]
 
 
+def _is_syllable(form: str) -> bool:
+    return len(form) == 1 and "\uac00" <= form <= "\ud7a3"
+
+
+def _joined_nouns(tokens) -> list:
+    """Tokens with each run of nouns (and letters, numbers) inside one word that holds a single-syllable noun joined.
+
+    The analyser splits slang and compounds into pieces (꿀잼 -> 꿀 + 잼, 노잼 -> 노 + 잼); a lone
+    syllable is then a fragment no reader would take for the word. Joined, the run is the word as
+    written. A single-syllable noun that is a whole word (빵이, 꿀 맛) stays itself.
+    """
+    out, run = [], []
+
+    def flush():
+        if len(run) > 1 and any(_is_syllable(t.form) and t.tag in ("NNG", "NNP") for t in run):
+            out.append(_Joined("".join(t.form for t in run), "NNG", run[0].start, sum(t.len for t in run)))
+        else:
+            out.extend(run)
+        run.clear()
+
+    for t in tokens:
+        if t.tag in ("NNG", "NNP", "SL", "SN"):  # B급, 3류: the letter or number belongs to the word too
+            last = run[-1] if run else None
+            if last is not None and (
+                getattr(t, "word_position", None) != getattr(last, "word_position", None)
+                or last.start + last.len != t.start
+            ):
+                flush()
+            run.append(t)
+            continue
+        flush()
+        out.append(t)
+    flush()
+    return out
+
+
+class _Joined:
+    """A joined run of noun tokens (form, tag, start, len: what :func:`_content_words` reads)."""
+
+    __slots__ = ("form", "tag", "start", "len")
+
+    def __init__(self, form, tag, start, length):
+        self.form, self.tag, self.start, self.len = form, tag, start, length
+
+
 def _content_words(tokens, tags, stop):
     words = []
     prev = None
-    for t in tokens:
+    for t in _joined_nouns(tokens):
         tag = t.tag
         form = t.form
         if tag == "SL" and prev is not None and prev.tag == "SN" and prev.start + prev.len == t.start:

@@ -137,16 +137,36 @@ def test_map_saves_the_map_that_assign_places_into(tmp_path, tiny_model_path, sa
 
     tm = kv.load_map(tmp_path / "maps" / "may")
     assert len(tm.texts) == 150 and tm.manifest["model"]["name"]
+    assert tm.manifest["model"]["precision"] == "int8"  # the CPU default, recorded with its backend
+    assert tm.manifest["model"]["backend"] == "onnxruntime int8 dynamic"
     p = _run(
         ["assign", "maps/may", "june.csv", "--text-col", "review", "-o", "june.html", "--csv", "june.csv.out"], tmp_path
     )
     assert p.returncode == 0, p.stderr[-3000:]
     assert "40 texts placed" in p.stdout and (tmp_path / "june.html").is_file()
+    assert "another precision" not in p.stderr  # assign encodes in the map's own precision
     again = _run(
         ["map", "may.csv", "--text-col", "review", "--model", tiny_model_path, "--save-map", "maps/may"], tmp_path
     )  # refused before any work: a saved map is not overwritten from the command line
     assert again.returncode == 2 and "--save-map maps/may exists" in again.stderr and "Traceback" not in again.stderr
     assert not (tmp_path / "kosbert_viz_report.html").exists()
+
+
+def test_map_precision_fp32_is_recorded_and_assign_keeps_it(tmp_path, tiny_model_path, sample):
+    df = sample.rename(columns={"text": "review"})
+    df.head(60).to_csv(tmp_path / "a.csv", index=False)
+    df.iloc[60:70].to_csv(tmp_path / "b.csv", index=False)
+    args = ["map", "a.csv", "--text-col", "review", "--k", "3", "--model", tiny_model_path, "--precision", "fp32"]
+    p = _run([*args, "--save-map", "maps/a", "-o", "a.html"], tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    import kosbert_viz as kv
+
+    saved = kv.load_map(tmp_path / "maps" / "a").manifest["model"]
+    assert saved["precision"] == "fp32" and saved["backend"] == "torch" and "int8_export" not in saved
+    p = _run(["assign", "maps/a", "b.csv", "--text-col", "review", "-o", "b.html"], tmp_path)
+    assert p.returncode == 0 and "another precision" not in p.stderr, p.stderr[-3000:]
+    bad = _run([*args[:-1], "fp8"], tmp_path)
+    assert bad.returncode == 2 and "invalid choice: 'fp8'" in bad.stderr
 
 
 def test_map_command_reports_a_missing_column(tmp_path):

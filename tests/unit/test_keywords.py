@@ -32,6 +32,20 @@ def test_english_and_number_terms_kept_in_mixed_text():
     assert "AI" in table.keywords[0]  # shown in its usual spelling
 
 
+def test_a_syllable_split_off_a_word_is_joined_back_not_kept_as_a_fragment():
+    """꿀잼 and 노잼 are analysed as 꿀 + 잼 and 노 + 잼: the keyword is the word, never the lone syllable."""
+    docs = K.tokenize_ko(
+        ["꿀잼 영화 노잼 졸작", "배송비가 비싸요", "빵이 맛있고 꿀 맛이 나요", "작품성 있는 영화", "B급 감성"]
+    )
+    assert docs[0] == ["꿀잼", "영화", "노잼", "졸작"]
+    assert docs[4] == ["B급", "감성"]
+    assert docs[1] == ["배송비"]
+    assert docs[2] == ["빵", "꿀", "맛"]  # a one-syllable word standing alone is a word
+    assert docs[3] == ["작품", "영화"]
+    table = K.keywords(["꿀잼 꿀잼 영화", "진짜 꿀잼", "노잼 영화", "완전 노잼"], [0, 0, 1, 1], top_n=2)
+    assert table.keywords[0][0] == "꿀잼" and table.keywords[1][0] == "노잼"
+
+
 def test_stems_optional():
     assert "늦다" not in K.tokenize_ko(["배송이 늦어요"])[0]
     assert "늦다" in K.tokenize_ko(["배송이 늦어요"], stems=True)[0]
