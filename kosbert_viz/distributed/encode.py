@@ -244,7 +244,8 @@ def encode_dataset(
         Padded tokens per forward pass inside an actor (``encode(token_budget=)``).
     precision, normalize
         As in :func:`kosbert_viz.encode`; part of the cache fingerprint (``"auto"`` is
-        fp16 on GPU actors, fp32 on CPU actors).
+        fp16 on GPU actors, int8 through ONNX Runtime on CPU actors, each exporting the model
+        once per machine).
     parquet_out : str or path, optional
         Also write ``(id, text_hash, vector)`` Parquet files into this folder (or URL).
     format : {"csv", "tsv", "parquet"}, optional

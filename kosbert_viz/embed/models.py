@@ -24,7 +24,7 @@ import numpy as np
 from kosbert_viz._util.extras import require
 from kosbert_viz._util.validation import cut_long_texts
 from kosbert_viz.embed.hub import hf_snapshot, hub_preflight, quiet_hub_retries
-from kosbert_viz.embed.onnx import int8_available
+from kosbert_viz.embed.onnx import int8_available, onnxruntime_version
 from kosbert_viz.exceptions import ModelLoadError
 
 DEFAULT_MODEL = "jhgan/ko-sbert-multitask"
@@ -191,7 +191,8 @@ class SentenceTransformerEncoder:
             "normalize": self.normalize,
             "precision": self.precision,
             "dim": self.dim,
-            **({"backend": self.backend} if self.precision == "int8" else {}),
+            # int8 vectors depend on ONNX Runtime's kernels: its version is part of the cache key
+            **({"backend": self.backend, "onnxruntime": onnxruntime_version()} if self.precision == "int8" else {}),
         }
 
     def encode_unique(self, texts: list[str], *, batch_size=None, token_budget=None, progress=None) -> np.ndarray:
@@ -298,8 +299,12 @@ class MultiDeviceEncoder:
         return np.concatenate(results) if results else np.empty((0, self.dim), np.float32)
 
 
-def _with_backend(encoder):
-    """int8: the transformer runs in ONNX Runtime (exported once, kept on disk)."""
+def _with_backend(encoder, *, verify: bool = True):
+    """int8: the transformer runs in ONNX Runtime (exported once, kept on disk).
+
+    ``verify``: check a kept export against the model on probe texts (needed for a model object, which may
+    have changed in memory under the same name; not for one loaded by name, whose fingerprint holds its weights).
+    """
     if encoder.precision == "int8":
         from kosbert_viz.embed.engine import fast_path_supported
         from kosbert_viz.embed.onnx import OnnxInt8Transformer
@@ -309,7 +314,7 @@ def _with_backend(encoder):
                 "precision='int8' needs a Transformer + Pooling model, got modules "
                 f"{[type(m).__name__ for m in encoder.model]}"
             )
-        encoder.onnx = OnnxInt8Transformer(encoder.model, encoder.fingerprint)
+        encoder.onnx = OnnxInt8Transformer(encoder.model, encoder.fingerprint, verify=verify)
     return encoder
 
 
@@ -323,9 +328,12 @@ def _auto_int8(model, name: str, *, normalize: bool):
     from kosbert_viz.embed.onnx import AUTO_MIN_COSINE, announce_int8
 
     try:
-        encoder = _with_backend(
-            SentenceTransformerEncoder(model, name, device="cpu", precision="int8", normalize=normalize)
-        )
+        with warnings.catch_warnings():  # a lossy export is said once, below, with the fallback
+            warnings.filterwarnings("ignore", message="int8 vectors of this model differ", category=RuntimeWarning)
+            encoder = _with_backend(
+                SentenceTransformerEncoder(model, name, device="cpu", precision="int8", normalize=normalize),
+                verify=False,
+            )
         cos = float(encoder.onnx.report["min_cosine_vs_fp32_on_probes"])
         if cos < AUTO_MIN_COSINE:
             raise ValueError(
@@ -504,8 +512,11 @@ def load_encoder(
     st.eval()
     if auto_int8:
         encoder = _auto_int8(st, name, normalize=normalize)
+        _LOADED.setdefault((name, dev, encoder.precision, bool(normalize)), encoder)  # precision="int8"/"fp32" reuse it
     else:
-        encoder = _with_backend(SentenceTransformerEncoder(st, name, device=dev, precision=prec, normalize=normalize))
+        encoder = _with_backend(
+            SentenceTransformerEncoder(st, name, device=dev, precision=prec, normalize=normalize), verify=False
+        )
     _LOADED[key] = encoder
     return encoder
 

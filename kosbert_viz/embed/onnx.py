@@ -34,6 +34,7 @@ import math
 import os
 import secrets
 import shutil
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -55,7 +56,7 @@ _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def _require():
-    require("onnx", "onnxruntime", extra="onnx", feature="int8 encoding on the CPU (ONNX Runtime)")
+    require("onnx", "onnxruntime", extra="onnx", feature="int8 encoding on the CPU (ONNX Runtime, a core dependency)")
 
 
 def int8_available() -> bool:
@@ -75,7 +76,7 @@ def announce_int8(encoder) -> None:
     _ANNOUNCED.add(encoder.fingerprint)
     report = encoder.onnx.report
     speed = report.get("speedup_vs_fp32_on_probes")
-    said = f"{speed:.1f}x the fp32 speed on probe texts here, " if speed else ""
+    said = f"{speed:.1f}x the fp32 speed per core on probe texts, " if speed else ""
     logger.warning(
         "kosbert_viz: encoding %s on the CPU with ONNX Runtime int8 (%smin cosine %.5f against fp32); "
         "precision='fp32' gives exact fp32 vectors.",
@@ -179,11 +180,12 @@ def _export(st, folder: Path, probes: list[str]) -> dict:
     }
 
 
-def _version(module: str) -> str:
+def onnxruntime_version() -> str:
+    """The installed ONNX Runtime's version ("?" when it is missing)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return version(module)
+        return version("onnxruntime")
     except PackageNotFoundError:
         return "?"
 
@@ -212,10 +214,10 @@ def _session(path: Path, threads: int):
 class OnnxInt8Transformer:
     """ONNX Runtime sessions for an encoder's transformer, built once and kept on disk.
 
-    Use through ``kv.encode(..., precision="int8")``; :func:`load_encoder` builds it.
+    Used by ``kv.encode`` on a CPU (``precision="auto"`` or ``"int8"``); :func:`load_encoder` builds it.
     """
 
-    def __init__(self, st, fingerprint: str, *, root: Path | None = None):
+    def __init__(self, st, fingerprint: str, *, root: Path | None = None, verify: bool = True):
         _require()
         from kosbert_viz.embed.engine import PROBE_TEXTS
 
@@ -227,10 +229,12 @@ class OnnxInt8Transformer:
             "Delivery was quick, 배송 빨라요",
         ]
         self._sessions: dict[int, object] = {}
+        self._lock = threading.Lock()
         self.built = False
-        if _complete(self.folder):
+        if verify and _complete(self.folder):
             # the folder is named by the model's fingerprint; an in-memory model changed since
-            # (fine-tuned, no name) must not reuse another transformer's export
+            # (fine-tuned, no name) must not reuse another transformer's export. A model loaded by name or
+            # folder needs no check (verify=False): its fingerprint holds its weights' hash or revision.
             cos = self._probe_cosine(self.path)
             built_with = json.loads((self.folder / "report.json").read_text())["min_cosine_vs_fp32_on_probes"]
             if abs(cos - built_with) > 1e-3:
@@ -270,7 +274,7 @@ class OnnxInt8Transformer:
             report = _export(self.st, tmp, self.probes)
             report["min_cosine_vs_fp32_on_probes"] = cos = self._probe_cosine(tmp / "model_int8.onnx")
             report["speedup_vs_fp32_on_probes"] = self._probe_speedup(tmp / "model_int8.onnx")
-            report["onnxruntime"] = _version("onnxruntime")
+            report["onnxruntime"] = onnxruntime_version()
             (tmp / "report.json").write_text(json.dumps(report, indent=1))
             try:
                 os.replace(tmp, self.folder)  # atomic; another process may have won the race
@@ -291,55 +295,67 @@ class OnnxInt8Transformer:
                 stacklevel=4,
             )
 
-    def _probe_inputs(self):
-        import torch
+    def _probe_runner(self, path: Path):
+        """(token ids of each probe text, a transformer call on ``path``'s single-threaded session)."""
+        session = self.session(1) if path == self.path else _session(path, 1)  # kept for encoding too
+        names = [i.name for i in session.get_inputs()]
 
-        tokenizer = self.st[0].tokenizer
-        names = _input_names(tokenizer)
-        tok = tokenizer(
-            self.probes, padding=True, truncation=True, max_length=self.st.max_seq_length or 128, return_tensors="pt"
-        )
-        tok["token_type_ids"] = torch.zeros_like(tok["input_ids"])
-        return {k: tok[k] for k in names}
+        def transformer(ids, mask):
+            given = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+            return session.run(None, {k: given[k] for k in names})[0]
+
+        max_length = self.st.max_seq_length or 128
+        ids = self.st[0].tokenizer(self.probes, truncation=True, max_length=max_length)["input_ids"]
+        return [np.asarray(x, np.int64) for x in ids], transformer
 
     def _probe_cosine(self, path: Path) -> float:
+        """The lowest cosine between a probe text's vector as encoding delivers it (alone, int8) and fp32's."""
         import torch
 
-        feed = self._probe_inputs()
+        from kosbert_viz.embed.onnx_runner import sentence_vector
+
+        ids, transformer = self._probe_runner(path)
         with torch.inference_mode():
-            ref = self.st[0].auto_model(**feed).last_hidden_state.float().numpy()
-        session = self.session(1) if path == self.path else _session(path, 1)  # kept for encoding too
-        got = session.run(None, {k: v.numpy() for k, v in feed.items()})[0]
-        mask = feed["attention_mask"].numpy()[..., None]
-        a, b = (ref * mask).sum(1), (got * mask).sum(1)  # mean-pooled directions
-        return float(((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)).min())
+            got = np.stack([sentence_vector(self.st, transformer, x) for x in ids]).astype(np.float64)
+            ref = np.asarray(self.st.encode(self.probes, convert_to_numpy=True, show_progress_bar=False), np.float64)
+        return float(((got * ref).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(ref, axis=1)).min())
 
     def _probe_speedup(self, path: Path, repeats: int = 3) -> float:
-        """How many times faster the int8 session runs the probe batch than PyTorch fp32 (best of ``repeats``)."""
+        """Per core: how many times faster the probe texts encode as delivered (int8, one by one) than in fp32.
+
+        Both on one thread (the int8 path runs one such worker per core), best of ``repeats``.
+        """
         import torch
 
-        feed = self._probe_inputs()
-        session = _session(path, max(1, torch.get_num_threads()))
-        arrays = {k: v.numpy() for k, v in feed.items()}
-        best = {"torch": math.inf, "onnx": math.inf}
-        with torch.inference_mode():
-            for _ in range(repeats):
-                t = time.perf_counter()
-                self.st[0].auto_model(**feed)
-                best["torch"] = min(best["torch"], time.perf_counter() - t)
-                t = time.perf_counter()
-                session.run(None, arrays)
-                best["onnx"] = min(best["onnx"], time.perf_counter() - t)
-        return round(best["torch"] / max(best["onnx"], 1e-9), 2)
+        from kosbert_viz.embed.onnx_runner import sentence_vector
+
+        ids, transformer = self._probe_runner(path)
+        best = {"fp32": math.inf, "int8": math.inf}
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with torch.inference_mode():
+                for _ in range(repeats):
+                    t = time.perf_counter()
+                    self.st.encode(self.probes, batch_size=1, show_progress_bar=False)  # no padding, as int8
+                    best["fp32"] = min(best["fp32"], time.perf_counter() - t)
+                    t = time.perf_counter()
+                    for x in ids:
+                        sentence_vector(self.st, transformer, x)
+                    best["int8"] = min(best["int8"], time.perf_counter() - t)
+        finally:
+            torch.set_num_threads(threads)
+        return round(best["fp32"] / max(best["int8"], 1e-9), 2)
 
     def session(self, threads: int) -> ort.InferenceSession:
-        """An ONNX Runtime session using ``threads`` intra-op threads (made once)."""
-        if threads not in self._sessions:
-            self._sessions[threads] = _session(self.path, threads)
-        return self._sessions[threads]
+        """An ONNX Runtime session using ``threads`` intra-op threads (made once, also when several threads ask)."""
+        with self._lock:
+            if threads not in self._sessions:
+                self._sessions[threads] = _session(self.path, threads)
+            return self._sessions[threads]
 
     def __call__(self, input_ids, attention_mask, threads: int):
-        """Token embeddings (numpy float32) for one padded batch (numpy int64 arrays)."""
+        """Token embeddings (numpy float32) for one padded batch (numpy int64 arrays); the CPU default runs one text."""
         session = self.session(threads)
         given = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": np.zeros_like(input_ids)}
         return session.run(None, {i.name: given[i.name] for i in session.get_inputs()})[0]

@@ -20,7 +20,7 @@ import threading
 
 import numpy as np
 
-__all__ = ["OnnxRunner", "cpu_workers"]
+__all__ = ["OnnxRunner", "cpu_workers", "sentence_vector"]
 
 _PROGRESS_EVERY = 64  # texts a worker encodes between progress-bar updates
 
@@ -36,6 +36,34 @@ def cpu_workers() -> int:
     return max(1, min(int(cpus or 1), torch.get_num_threads()))
 
 
+def sentence_vector(model, transformer, ids: np.ndarray, *, normalize: bool = False, pad_id: int = 0) -> np.ndarray:
+    """One text's vector: ``transformer(ids, mask)`` gives its token embeddings, the model's other modules the rest.
+
+    ``model`` is the SentenceTransformer (its modules after the first run in PyTorch); ``ids`` the text's
+    token ids (1-D; empty: one masked pad, as the fp32 path pads an empty text).
+    """
+    import torch
+
+    if len(ids) == 0:
+        ids, mask = np.array([[pad_id]], np.int64), np.zeros((1, 1), np.int64)
+    else:
+        ids, mask = np.asarray(ids, np.int64)[None, :], np.ones((1, len(ids)), np.int64)
+    feats = {
+        "input_ids": torch.from_numpy(ids),
+        "attention_mask": torch.from_numpy(mask),
+        "token_embeddings": torch.from_numpy(transformer(ids, mask)),
+        "modality": "text",
+    }
+    if "token_type_ids" in getattr(model[0].tokenizer, "model_input_names", ()):
+        feats["token_type_ids"] = torch.zeros_like(feats["input_ids"])
+    for module in list(model)[1:]:
+        feats = module(feats)
+    emb = feats["sentence_embedding"].float()
+    if normalize:
+        emb = torch.nn.functional.normalize(emb, p=2, dim=1)
+    return emb[0].numpy()
+
+
 class OnnxRunner:
     """Encodes tokenized pieces with ``encoder.onnx`` (an :class:`~kosbert_viz.embed.onnx.OnnxInt8Transformer`).
 
@@ -47,48 +75,30 @@ class OnnxRunner:
     def __init__(self, encoder, *, progress=None, workers: int | None = None):
         import torch
 
-        self.torch, self.encoder, self.onnx = torch, encoder, encoder.onnx
-        self.modules = list(encoder.model)[1:]
+        self.torch, self.encoder, self.onnx, self.model = torch, encoder, encoder.onnx, encoder.model
         self.workers = int(workers or cpu_workers())
         tokenizer = encoder.model[0].tokenizer
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        self.wants_types = "token_type_ids" in getattr(tokenizer, "model_input_names", ())
         self.progress = progress
         self.lock = threading.Lock()
 
     def _one(self, ids: np.ndarray) -> np.ndarray:
-        torch = self.torch
-        if len(ids) == 0:  # an empty text with no special tokens: one masked pad, as the fp32 path pads it
-            ids, mask = np.array([[self.pad_id]], np.int64), np.zeros((1, 1), np.int64)
-        else:
-            ids, mask = ids[None, :], np.ones((1, len(ids)), np.int64)
-        tokens = self.onnx(ids, mask, 1)
-        feats = {
-            "input_ids": torch.from_numpy(ids),
-            "attention_mask": torch.from_numpy(mask),
-            "token_embeddings": torch.from_numpy(tokens),
-            "modality": "text",
-        }
-        if self.wants_types:
-            feats["token_type_ids"] = torch.zeros_like(feats["input_ids"])
-        for module in self.modules:
-            feats = module(feats)
-        emb = feats["sentence_embedding"].float()
-        if self.encoder.normalize:
-            emb = torch.nn.functional.normalize(emb, p=2, dim=1)
-        return emb[0].numpy()
+        return sentence_vector(
+            self.model, lambda i, m: self.onnx(i, m, 1), ids, normalize=self.encoder.normalize, pad_id=self.pad_id
+        )
 
     def run(self, tok, out: np.ndarray) -> None:
         """Encode one tokenized piece into ``out`` (its rows, in the piece's order)."""
         order = np.argsort(-tok.lengths, kind="stable")  # longest first: the last texts left are short
         queue = iter(order.tolist())
         failures: list[BaseException] = []
+        stop = threading.Event()  # set on a failure or an interrupt: every worker stops after its current text
 
         def work() -> None:
             done = 0
             try:
                 with self.torch.inference_mode():
-                    while not failures:
+                    while not stop.is_set():
                         with self.lock:
                             i = next(queue, None)
                         if i is None:
@@ -96,19 +106,28 @@ class OnnxRunner:
                         start, length = int(tok.offsets[i]), int(tok.lengths[i])
                         out[i] = self._one(tok.flat[start : start + length])
                         done += 1
-                        if done == _PROGRESS_EVERY and self.progress is not None:
-                            self.progress.update(done)
+                        if done == _PROGRESS_EVERY:
+                            self._advance(done)
                             done = 0
             except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
                 failures.append(exc)
-            if done and self.progress is not None:
-                self.progress.update(done)
+                stop.set()
+            self._advance(done)
 
+        self.onnx.session(1)  # built once here, not by every worker at once
         threads = [threading.Thread(target=work, name=f"kosbert_viz-int8-{k}") for k in range(self.workers - 1)]
         for t in threads:
             t.start()
-        work()  # the caller's thread is one of the workers
-        for t in threads:
-            t.join()
+        try:
+            work()  # the caller's thread is one of the workers; it returns once the queue is empty
+        finally:  # also on Ctrl-C during the joins: the others stop after their current text
+            stop.set()
+            for t in threads:
+                t.join()
         if failures:
             raise failures[0]
+
+    def _advance(self, done: int) -> None:
+        if done and self.progress is not None:
+            with self.lock:
+                self.progress.update(done)

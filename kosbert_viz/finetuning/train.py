@@ -38,6 +38,7 @@ from kosbert_viz.embed.models import (
     OfflineEncoder,
     SentenceTransformerEncoder,
     forget_loaded,
+    load_encoder,
     load_error,
     resolve_model_name,
 )
@@ -115,6 +116,9 @@ def _load_base(model):
 
 
 def _sts(task: Task, model, cache):
+    """KorSTS-style scores of ``model`` in fp32: before and after compare the weights, not two precisions."""
+    if isinstance(model, (str, os.PathLike)):
+        model = load_encoder(model, precision="fp32")
     return sts(task.columns["sentence1"], task.columns["sentence2"], task.columns["score"], model=model, cache=cache)
 
 

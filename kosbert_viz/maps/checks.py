@@ -34,8 +34,8 @@ def encoder_info(encoder) -> dict:
 def check_model(saved: dict, encoder, *, what: str = "this map") -> None:
     """Raise :class:`ModelMismatchError` unless ``encoder`` is the model ``saved`` describes.
 
-    The same weights in another precision (fp16 on a GPU, fp32 on a CPU) are accepted with a warning:
-    their vectors differ by rounding only.
+    The same weights in another precision (fp16 on a GPU, int8 or fp32 on a CPU) are accepted with a
+    warning: their vectors differ by rounding and quantisation only (cosine >= 0.999).
     """
     if not saved or not saved.get("name"):
         raise ModelMismatchError(
@@ -58,7 +58,7 @@ def check_model(saved: dict, encoder, *, what: str = "this map") -> None:
     warnings.warn(
         f"{what} was made with {saved.get('name')!r} in another precision or normalisation "
         f"(fingerprint {saved.get('fingerprint')}, now {encoder.fingerprint}); vectors differ by "
-        "rounding only",
+        "rounding and quantisation only (cosine >= 0.999)",
         RuntimeWarning,
         stacklevel=3,
     )

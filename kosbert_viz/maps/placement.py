@@ -21,6 +21,7 @@ Everything is deterministic: a map and its saved copy assign identically.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
@@ -378,14 +379,13 @@ def assign_vectors(
 def map_encoder(tm, model=None) -> SentenceTransformerEncoder | OfflineEncoder | MultiDeviceEncoder:
     """The encoder for ``tm``: ``model`` if given (refused unless it is the map's model), else the map's own."""
     saved = (tm.manifest or {}).get("model") or {}
+    # the map's own precision where this machine runs it: a CPU map in fp32 stays fp32; an int8 one is the
+    # CPU default ("auto": the same encoder map_texts loaded, with its fp32 fallback)
+    precision = "fp32" if saved.get("precision") == "fp32" and select_device(None) == "cpu" else "auto"
     if model is None:
         name = saved.get("name")
         if not name:
             raise ModelMismatchError("this map does not record its model; pass model=")
-        # the map's own precision where this machine runs it (a CPU map in fp32 stays fp32, an int8 one int8)
-        precision = saved.get("precision") if saved.get("precision") in ("fp32", "int8") else "auto"
-        if precision != "auto" and select_device(None) != "cpu":
-            precision = "auto"
         try:
             encoder = load_encoder("offline" if name == OfflineEncoder.name else name, precision=precision)
         except (ModelLoadError, OSError, ImportError) as exc:
@@ -394,7 +394,7 @@ def map_encoder(tm, model=None) -> SentenceTransformerEncoder | OfflineEncoder |
                 "pass model= (the same model, e.g. a local folder)"
             ) from exc
     else:
-        encoder = load_encoder(model)
+        encoder = load_encoder(model, precision=precision if isinstance(model, (str, os.PathLike)) else "auto")
     check_model(saved, encoder)
     return encoder
 

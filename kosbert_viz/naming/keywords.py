@@ -85,12 +85,20 @@ def _is_syllable(form: str) -> bool:
     return len(form) == 1 and "\uac00" <= form <= "\ud7a3"
 
 
+# One-syllable nouns of place, time and count that unspaced writing attaches to a word (구매후, 여행때,
+# 가방안에): they end a run of pieces rather than join it, so 구매후 stays 구매.
+_ATTACHED = frozenset(
+    "후 전 중 때 안 밖 위 앞 뒤 속 내 외 간 쪽 등 측 상 하 시 날 년 월 일 번 개 분 초 용 별 당 쯤".split()
+)
+
+
 def _joined_nouns(tokens) -> list:
     """Tokens with each run of nouns (and letters, numbers) inside one word that holds a single-syllable noun joined.
 
     The analyser splits slang and compounds into pieces (꿀잼 -> 꿀 + 잼, 노잼 -> 노 + 잼); a lone
     syllable is then a fragment no reader would take for the word. Joined, the run is the word as
-    written. A single-syllable noun that is a whole word (빵이, 꿀 맛) stays itself.
+    written. A single-syllable noun that is a whole word (빵이, 꿀 맛) stays itself, and nouns of place,
+    time and count written onto a word (구매후, 여행때, 가방안에) are not joined to it.
     """
     out, run = [], []
 
@@ -102,7 +110,7 @@ def _joined_nouns(tokens) -> list:
         run.clear()
 
     for t in tokens:
-        if t.tag in ("NNG", "NNP", "SL", "SN"):  # B급, 3류: the letter or number belongs to the word too
+        if t.tag in ("NNG", "NNP", "SL", "SN") and t.form not in _ATTACHED:  # B급: the letter belongs to the word
             last = run[-1] if run else None
             if last is not None and (
                 getattr(t, "word_position", None) != getattr(last, "word_position", None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 
@@ -10,6 +11,7 @@ import pytest
 from conftest import cosine_rows
 
 import kosbert_viz as kv
+from kosbert_viz.embed import engine as _fastpath
 from kosbert_viz.embed import models
 
 pytest.importorskip("onnxruntime")
@@ -128,17 +130,40 @@ def test_a_texts_int8_vector_does_not_depend_on_its_batch_or_the_worker_count(ti
     warm_partial = kv.encode(texts[::2] + ["새로 들어온 문장"], enc, cache=tmp_path)
     np.testing.assert_array_equal(cold, together)
     np.testing.assert_array_equal(warm_partial[:-1], together[::2])
-    original = OnnxRunner.__init__
 
-    def one_worker(self, encoder, *, progress=None, workers=None):
-        original(self, encoder, progress=progress, workers=1)
+    tok = enc.model[0].tokenizer(texts, truncation=True, max_length=enc.max_seq_length)["input_ids"]
+    piece = _fastpath._Tokenized(tok, 0)
+    for workers in (1, 2, 3):  # more workers than cores too: the same rows
+        out = np.full((len(texts), enc.dim), np.nan, np.float32)
+        OnnxRunner(enc, workers=workers).run(piece, out)
+        np.testing.assert_array_equal(out, together)
+    assert encode_sentence_transformer(enc, []).shape == (0, enc.dim)
 
-    try:
-        OnnxRunner.__init__ = one_worker
-        single = encode_sentence_transformer(enc, texts)
-    finally:
-        OnnxRunner.__init__ = original
-    np.testing.assert_array_equal(single, together)
+
+def test_the_int8_runner_reports_progress_and_passes_a_workers_failure_on(tiny_model_path, texts, monkeypatch):
+    from tqdm import tqdm
+
+    from kosbert_viz.embed import onnx_runner
+
+    enc = kv.load_encoder(tiny_model_path)
+    tok = enc.model[0].tokenizer(texts, truncation=True, max_length=enc.max_seq_length)["input_ids"]
+    piece = _fastpath._Tokenized(tok, 0)
+    bar = tqdm(total=len(texts), file=io.StringIO())
+    onnx_runner.OnnxRunner(enc, progress=bar, workers=2).run(piece, np.empty((len(texts), enc.dim), np.float32))
+    assert bar.n == len(texts)
+    calls = {"n": 0}
+    real = onnx_runner.sentence_vector
+
+    def failing(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 40:
+            raise MemoryError("out of memory in the 40th text")
+        return real(*a, **k)
+
+    monkeypatch.setattr(onnx_runner, "sentence_vector", failing)
+    with pytest.raises(MemoryError, match="40th text"):
+        onnx_runner.OnnxRunner(enc, workers=2).run(piece, np.empty((len(texts), enc.dim), np.float32))
+    assert calls["n"] < len(texts)  # the other worker stopped too
 
 
 def test_auto_falls_back_to_fp32_with_one_warning(tiny_model_path, texts, monkeypatch, tmp_path):

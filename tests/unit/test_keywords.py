@@ -39,6 +39,8 @@ def test_a_syllable_split_off_a_word_is_joined_back_not_kept_as_a_fragment():
     )
     assert docs[0] == ["꿀잼", "영화", "노잼", "졸작"]
     assert docs[4] == ["B급", "감성"]
+    unspaced = K.tokenize_ko(["구매후 만족합니다", "여행때 쓰려고", "가방안에 넣었어요", "화면밖으로 나가요"])
+    assert [d[0] for d in unspaced] == ["구매", "여행", "가방", "화면"]  # 후, 때, 안, 밖 are not glued on
     assert docs[1] == ["배송비"]
     assert docs[2] == ["빵", "꿀", "맛"]  # a one-syllable word standing alone is a word
     assert docs[3] == ["작품", "영화"]
