@@ -102,12 +102,12 @@ def pair_similarity(e1, e2, kind: str = "cosine") -> np.ndarray:
     return sim.numpy().astype(np.float64)
 
 
-def _encode_pairs(sentences1, sentences2, model, cache, batch_size):
+def _encode_pairs(sentences1, sentences2, model, cache, batch_size, precision="auto"):
     s1, s2 = list(sentences1), list(sentences2)
     if len(s1) != len(s2):
         raise ValueError(f"sentences1 has {len(s1)} entries but sentences2 has {len(s2)}")
     unique = list(dict.fromkeys(s1 + s2))
-    vecs = encode(unique, model, cache=cache, batch_size=batch_size)
+    vecs = encode(unique, model, cache=cache, batch_size=batch_size, precision=precision)
     row = {t: i for i, t in enumerate(unique)}
     return vecs[[row[t] for t in s1]], vecs[[row[t] for t in s2]]
 
@@ -121,6 +121,7 @@ def sts(
     embeddings=None,
     cache="auto",
     batch_size: int | None = None,
+    precision: str = "auto",
 ) -> dict:
     """Pearson and Spearman correlations (x100) of four embedding similarities with gold scores.
 
@@ -134,6 +135,8 @@ def sts(
     embeddings : (array, array), optional
         Precomputed embeddings of sentences1 and sentences2 instead of encoding; then the
         sentences may be omitted.
+    precision : as in :func:`kosbert_viz.encode` (``"auto"``: int8 on a CPU; ``"fp32"`` scores the
+        model's exact vectors, as its model card does)
 
     Returns
     -------
@@ -164,7 +167,7 @@ def sts(
             raise TypeError("sts() needs sentences1 and sentences2, or embeddings=(e1, e2)")
         if isinstance(sentences1, str) or isinstance(sentences2, str):
             raise TypeError("sentences1 and sentences2 must be sequences of str, not a single str")
-        e1, e2 = _encode_pairs(sentences1, sentences2, model, cache, batch_size)
+        e1, e2 = _encode_pairs(sentences1, sentences2, model, cache, batch_size, precision)
     a, b = _pair_matrices(e1, e2)
     if len(a) != len(gold):
         raise ValueError(f"{len(a)} pairs but {len(gold)} scores")

@@ -16,6 +16,12 @@ def add_parser(sub) -> None:
     ev.add_argument("path", help="the KorSTS folder (with sts-test.tsv) or one of its .tsv files")
     ev.add_argument("--split", default="test", choices=["train", "dev", "test"])
     ev.add_argument("--model", default=None, help="model name or folder (default: $KOSBERT_VIZ_MODEL or ko-sbert)")
+    ev.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "fp32", "fp16", "bf16", "int8"],
+        help="auto: int8 on a CPU (within cosine 0.999 of fp32); fp32 scores the exact vectors, as the model card",
+    )
     ev.add_argument("--cache-dir", default=None)
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(func=run)
@@ -31,7 +37,12 @@ def run(args) -> int:
         raise CLIError(str(exc)) from None
     try:
         result = sts(
-            pairs["sentence1"], pairs["sentence2"], pairs["score"], model=args.model, cache=args.cache_dir or "auto"
+            pairs["sentence1"],
+            pairs["sentence2"],
+            pairs["score"],
+            model=args.model,
+            cache=args.cache_dir or "auto",
+            precision=args.precision,
         )
     except ModelLoadError as exc:
         raise ModelLoadError(f"{exc}\n{MODEL_HINT['evaluate']}") from None
@@ -41,6 +52,7 @@ def run(args) -> int:
     from kosbert_viz.embed.models import resolve_model_name
 
     table = sts_table(result)
-    print(f"KorSTS {args.split}: {result['n_pairs']:,} pairs, model {resolve_model_name(args.model)[0]} (x100)")
+    model = resolve_model_name(args.model)[0]
+    print(f"KorSTS {args.split}: {result['n_pairs']:,} pairs, model {model}, precision {args.precision} (x100)")
     print(table.to_string())
     return 0

@@ -106,6 +106,8 @@ def test_cli_evaluate_korsts_prints_the_table(tmp_path, tiny_model_path, capsys)
 
     result = json.loads(capsys.readouterr().out)
     assert result["n_pairs"] == 30 and set(result) == set(KEYS) | {"n_pairs"}
+    assert main(["evaluate", "korsts", str(tmp_path), "--model", tiny_model_path, "--precision", "fp32"]) == 0
+    assert "precision fp32" in capsys.readouterr().out  # the model's exact vectors (the default is int8 on a CPU)
     assert main(["evaluate", "korsts", str(tmp_path / "nowhere")]) == 2  # one `error:` line, exit status 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "sts-test.tsv" in err

@@ -232,7 +232,7 @@ def test_int8_keeps_korsts_spearman_within_half_a_point(tiny_model_path):
 
     pairs = evaluate.load_korsts(shared_file("KorNLUDatasets", "KorSTS", "sts-test.tsv").parent, split="test")
     s1, s2, gold = pairs.sentence1.tolist(), pairs.sentence2.tolist(), pairs.score.tolist()
-    fp32 = kv.sts(s1, s2, gold, model=kv.load_encoder(tiny_model_path, precision="fp32"), cache=None)
-    int8 = kv.sts(s1, s2, gold, model=kv.load_encoder(tiny_model_path), cache=None)
+    fp32 = kv.sts(s1, s2, gold, model=tiny_model_path, precision="fp32", cache=None)
+    int8 = kv.sts(s1, s2, gold, model=tiny_model_path, cache=None)
     assert kv.load_encoder(tiny_model_path).precision == "int8"
     assert abs(int8["spearman_cosine"] - fp32["spearman_cosine"]) <= 0.5
