@@ -24,10 +24,12 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from kosbert_viz.embed.cache import EmbeddingCache
+    from kosbert_viz.embed.onnx import clear_exports, exports_info
 
     cache = EmbeddingCache(args.cache_dir)
     if args.action == "info":
         info = cache.info()
+        info["int8_exports"] = exports_info()
         if args.json:
             print(json.dumps(info, ensure_ascii=False, indent=2))
             return 0
@@ -38,6 +40,11 @@ def run(args) -> int:
                 f"entries={m['entries']:,}  {m['bytes'] / 2**20:.1f} MiB  segments={m['segments']}"
                 + (f"  corrupt={m['corrupt_segments']}" if m["corrupt_segments"] else "")
             )
+        ex = info["int8_exports"]
+        print(
+            f"int8 exports (the CPU default's models, made once each): {ex['exports']}, "
+            f"{ex['bytes'] / 2**20:.1f} MiB in {ex['path']}; `cache clear` removes them too"
+        )
         if info.get("tmp_files"):
             print(
                 f"temp files left by interrupted writes (or a write in progress): {info['tmp_files']:,}, "
@@ -46,6 +53,11 @@ def run(args) -> int:
     elif args.action == "clear":
         n = cache.clear(model=args.model)
         print(f"removed {n:,} entries" + (f" of {args.model}" if args.model else ""))
+        if args.model is None:
+            ex = clear_exports()
+            print(
+                f"removed {ex['exports']} int8 exports ({ex['bytes'] / 2**20:.1f} MiB; each is made again on next use)"
+            )
     elif args.action == "prune":
         if args.max_bytes is None:
             raise CLIError("cache prune needs --max-bytes (e.g. --max-bytes 2GB)")

@@ -86,6 +86,24 @@ def announce_int8(encoder) -> None:
     )
 
 
+def exports_info(root: Path | None = None) -> dict:
+    """The int8 exports kept on disk: ``{"path", "exports", "bytes"}`` (``kosbert-viz cache info`` shows it)."""
+    root = Path(root or onnx_root())
+    folders = [f for f in root.iterdir() if f.is_dir()] if root.is_dir() else []
+    size = sum(p.stat().st_size for f in folders for p in f.rglob("*") if p.is_file())
+    return {"path": str(root), "exports": sum(1 for f in folders if _complete(f)), "bytes": int(size)}
+
+
+def clear_exports(root: Path | None = None) -> dict:
+    """Remove every int8 export (each is made again, once, on its model's next use); returns what was removed."""
+    info = exports_info(root)
+    root = Path(info["path"])
+    if root.is_dir():
+        for folder in [f for f in root.iterdir() if f.is_dir()]:
+            shutil.rmtree(folder, ignore_errors=True)
+    return info
+
+
 def onnx_root() -> Path:
     """``$KOSBERT_VIZ_CACHE/onnx`` when set, else ``onnx`` next to the user's embedding cache."""
     from kosbert_viz.embed.cache import default_cache_dir

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import sys
 
@@ -236,3 +237,22 @@ def test_int8_keeps_korsts_spearman_within_half_a_point(tiny_model_path):
     int8 = kv.sts(s1, s2, gold, model=tiny_model_path, cache=None)
     assert kv.load_encoder(tiny_model_path).precision == "int8"
     assert abs(int8["spearman_cosine"] - fp32["spearman_cosine"]) <= 0.5
+
+
+def test_cache_info_counts_the_int8_exports_and_clear_removes_them(tiny_model_path, tmp_path, monkeypatch, capsys):
+    from kosbert_viz.cli.main import main
+
+    monkeypatch.setenv("KOSBERT_VIZ_CACHE", str(tmp_path))
+    models._LOADED.clear()
+    kv.encode(["배송이 늦어요"], tiny_model_path)  # the CPU default exports the model once
+    assert main(["cache", "info", "--json"]) == 0
+    exports = json.loads(capsys.readouterr().out)["int8_exports"]
+    assert exports["exports"] == 1 and exports["bytes"] > 0 and exports["path"] == str(tmp_path / "onnx")
+    assert main(["cache", "info"]) == 0
+    assert "int8 exports (the CPU default's models, made once each): 1," in capsys.readouterr().out
+    assert main(["cache", "clear"]) == 0
+    assert "removed 1 int8 exports" in capsys.readouterr().out
+    assert not any((tmp_path / "onnx").iterdir())
+    models._LOADED.clear()
+    assert kv.load_encoder(tiny_model_path).onnx.built  # made again on next use
+    models._LOADED.clear()
