@@ -24,7 +24,6 @@ Needs umap-learn, hdbscan (the recipe's clusterer), and optionally fast_hdbscan:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -32,6 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from json_out import emit  # benchmarks/ is the script's folder, first on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 YNAT = ROOT.parent / "shared" / "data" / "dacon_news_topic_ynat" / "train_data.csv"
@@ -300,10 +300,7 @@ def main(argv=None):
             s = time.perf_counter()
             ours(X, args.min_cluster_size, args.modes[0], cache=tmp)
             report["synthetic"]["ours_cached_rerun_seconds"] = round(time.perf_counter() - s, 2)
-    text = json.dumps(report, indent=2, ensure_ascii=False)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    emit(report, args.out, indent=2)
 
 
 if __name__ == "__main__":

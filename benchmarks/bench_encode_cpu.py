@@ -37,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from json_out import emit  # benchmarks/ is the script's folder, first on sys.path
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -227,10 +229,7 @@ def main() -> None:
         "short_ratio_min": min(r["ratio_first_call_vs_reference_best"] for r in result["short"]),
         "short_ratio_with_load_min": min(r["ratio_load_and_first_call_vs_reference_best"] for r in result["short"]),
     }
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from json_out import emit  # benchmarks/ is the script's folder, first on sys.path
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "nsmc" / "raw_reviews.tsv.gz"
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -70,10 +72,7 @@ def main() -> None:
         row["peak_rss_gb"] = round(peak / 1e6, 2) if peak > before else "<= an earlier run's"
         result["runs"].append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

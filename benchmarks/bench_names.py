@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from json_out import emit  # benchmarks/ is the script's folder, first on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -126,10 +127,7 @@ def main() -> None:
     for name in args.datasets:
         result["corpora"][name] = run(name, args.cache)
         print(json.dumps({name: result["corpora"][name]}, ensure_ascii=False), file=sys.stderr, flush=True)
-    text = json.dumps(result, indent=1, ensure_ascii=False)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,21 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-__all__ = ["require"]
+__all__ = ["require", "package_version"]
+
+
+def package_version(pkg: str) -> str | None:
+    """The installed version of ``pkg``, or None when it is not installed.
+
+    >>> package_version("no_such_package_kv") is None
+    True
+    """
+    from importlib import metadata
+
+    try:
+        return metadata.version(pkg)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def require(*modules: str, extra: str, feature: str, conda: str | None = None) -> ModuleType:

@@ -420,12 +420,11 @@ def encode_sentence_transformer(
                     upcoming = pool.submit(tokenize, texts[start + _PIECE : start + 2 * _PIECE])
                 encoder.last_truncated += tok.truncated
                 runner.run(tok, out[start : start + len(tok.lengths)])
-            if isinstance(runner, _Runner):
-                runner.collect()
+            runner.collect()
         finally:
-            if getattr(runner, "tuner", None) is not None:
+            if runner.tuner is not None:
                 runner.tuner.restore()
-    encoder.last_token_budget = getattr(runner, "budget", None)
+    encoder.last_token_budget = runner.budget
     return out
 
 

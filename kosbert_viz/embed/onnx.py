@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from kosbert_viz._util.extras import require
+from kosbert_viz._util.extras import package_version, require
 
 if TYPE_CHECKING:
     import onnxruntime as ort
@@ -200,17 +200,18 @@ def _export(st, folder: Path, probes: list[str]) -> dict:
 
 def onnxruntime_version() -> str:
     """The installed ONNX Runtime's version ("?" when it is missing)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("onnxruntime")
-    except PackageNotFoundError:
-        return "?"
+    return package_version("onnxruntime") or "?"
 
 
 def _input_names(tokenizer) -> list[str]:
     wanted = getattr(tokenizer, "model_input_names", _INPUTS)
     return [k for k in _INPUTS if k != "token_type_ids" or k in wanted]
+
+
+def _run(session, input_ids, attention_mask):
+    """Token embeddings of a padded batch through ``session`` (token type ids are zeros, where the graph takes them)."""
+    given = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": np.zeros_like(input_ids)}
+    return session.run(None, {i.name: given[i.name] for i in session.get_inputs()})[0]
 
 
 def _complete(folder: Path) -> bool:
@@ -316,15 +317,9 @@ class OnnxInt8Transformer:
     def _probe_runner(self, path: Path):
         """(token ids of each probe text, a transformer call on ``path``'s single-threaded session)."""
         session = self.session(1) if path == self.path else _session(path, 1)  # kept for encoding too
-        names = [i.name for i in session.get_inputs()]
-
-        def transformer(ids, mask):
-            given = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-            return session.run(None, {k: given[k] for k in names})[0]
-
         max_length = self.st.max_seq_length or 128
         ids = self.st[0].tokenizer(self.probes, truncation=True, max_length=max_length)["input_ids"]
-        return [np.asarray(x, np.int64) for x in ids], transformer
+        return [np.asarray(x, np.int64) for x in ids], lambda i, m: _run(session, i, m)
 
     def _probe_cosine(self, path: Path) -> float:
         """The lowest cosine between a probe text's vector as encoding delivers it (alone, int8) and fp32's."""
@@ -374,6 +369,4 @@ class OnnxInt8Transformer:
 
     def __call__(self, input_ids, attention_mask, threads: int):
         """Token embeddings (numpy float32) for one padded batch (numpy int64 arrays); the CPU default runs one text."""
-        session = self.session(threads)
-        given = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": np.zeros_like(input_ids)}
-        return session.run(None, {i.name: given[i.name] for i in session.get_inputs()})[0]
+        return _run(self.session(threads), input_ids, attention_mask)

@@ -70,7 +70,12 @@ class OnnxRunner:
     ``run(tok, out)`` fills ``out`` with one vector per text of ``tok`` (flat ids, offsets,
     lengths), in the piece's order. ``workers`` threads (default :func:`cpu_workers`) pull
     texts, longest first, from one shared queue, so a core slowed by other work takes fewer.
+    Like the engine's batch runner it has ``collect()``, ``tuner`` and ``budget`` (nothing to collect,
+    no thread trial and no token budget here: each text runs alone).
     """
+
+    tuner = None
+    budget = None
 
     def __init__(self, encoder, *, progress=None, workers: int | None = None):
         import torch
@@ -126,6 +131,9 @@ class OnnxRunner:
                 t.join()
         if failures:
             raise failures[0]
+
+    def collect(self) -> None:
+        """Nothing is queued: every row is written by :meth:`run`."""
 
     def _advance(self, done: int) -> None:
         if done and self.progress is not None:

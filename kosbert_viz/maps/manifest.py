@@ -10,16 +10,10 @@ from __future__ import annotations
 import os
 import platform
 import time
-from importlib import metadata
+
+from kosbert_viz._util.extras import package_version
 
 __all__ = ["build_manifest"]
-
-
-def package_version(pkg: str) -> str | None:
-    try:
-        return metadata.version(pkg)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def build_manifest(*, encoder=None, seeds=None, timings=None, extra=None) -> dict:

@@ -26,8 +26,8 @@ import warnings
 from pathlib import Path
 
 from kosbert_viz._util.atomic import write_atomic
+from kosbert_viz._util.extras import package_version
 from kosbert_viz._util.validation import SURROGATE, normalize_text
-from kosbert_viz.maps.manifest import package_version
 from kosbert_viz.maps.trends import TopicsOverTime, TopicsPerClass
 from kosbert_viz.report.labels import LABELS, check_language, report_language
 from kosbert_viz.report.summary import written_summary
