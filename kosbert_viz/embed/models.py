@@ -24,7 +24,7 @@ import numpy as np
 from kosbert_viz._util.extras import require
 from kosbert_viz._util.validation import cut_long_texts
 from kosbert_viz.embed.hub import hf_snapshot, hub_preflight, quiet_hub_retries
-from kosbert_viz.embed.onnx import int8_available, onnxruntime_version
+from kosbert_viz.embed.onnx import EXPORT_FORMAT, int8_available, onnxruntime_version
 from kosbert_viz.exceptions import ModelLoadError
 
 DEFAULT_MODEL = "jhgan/ko-sbert-multitask"
@@ -191,8 +191,12 @@ class SentenceTransformerEncoder:
             "normalize": self.normalize,
             "precision": self.precision,
             "dim": self.dim,
-            # int8 vectors depend on ONNX Runtime's kernels: its version is part of the cache key
-            **({"backend": self.backend, "onnxruntime": onnxruntime_version()} if self.precision == "int8" else {}),
+            # int8 vectors depend on ONNX Runtime's kernels and on how the graph was exported: both key the cache
+            **(
+                {"backend": self.backend, "onnxruntime": onnxruntime_version(), "int8_export_format": EXPORT_FORMAT}
+                if self.precision == "int8"
+                else {}
+            ),
         }
 
     def encode_unique(self, texts: list[str], *, batch_size=None, token_budget=None, progress=None) -> np.ndarray:
