@@ -78,7 +78,7 @@ def layout(
     cluster_dims : dimensions of the clustering embedding (5-10); None to make only the map
     map_dims : 2 or 3
     cluster_epochs : epochs of the clustering UMAP (started from ``init="pca"``); None:
-        :func:`kosbert_viz.geometry.reduce.default_cluster_epochs` (200 up to 10,000 points, 60 above), or
+        :func:`kosbert_viz.geometry.reduce.default_cluster_epochs` (200 up to 2,000 points, 60 from 5,000), or
         :data:`ENSEMBLE_EPOCHS` (25) per run when ``cluster_runs > 1``
     cluster_runs : the clustering embedding is this many UMAP runs (seeds ``random_state + r``) side
         by side, each centred and scaled to unit mean square norm: ``(n, cluster_dims * cluster_runs)``.
