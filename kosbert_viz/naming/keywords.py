@@ -29,6 +29,7 @@ from kosbert_viz._util.validation import (
     check_texts,
     cut_long_texts,
 )
+from kosbert_viz.naming.coherence import candidate_pool, coherent_order
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -240,7 +241,10 @@ def keywords(
     name_words : keywords joined into the cluster's short name
 
     Class-based TF-IDF: a word's frequency within a cluster times
-    ``log(1 + average words per cluster / the word's frequency over all clusters)``.
+    ``log(1 + average words per cluster / the word's frequency over all clusters)``. The best word
+    comes first; the others are chosen from the best ``max(2 * top_n, 10)`` for their score and how
+    often they share the cluster's texts with the words before them
+    (:mod:`kosbert_viz.naming.coherence`).
 
     Returns a pandas DataFrame: cluster, size, name, keywords, scores, representative.
 
@@ -278,15 +282,19 @@ def ctfidf_table(texts, labels, pairs, top_n, X, n_representative, name_words):
     row_of = {c: i for i, c in enumerate(clusters)}
     vocab: dict[str, int] = {}
     rows, cols = [], []
-    for words, lab in zip(docs, labels):
+    for i, (words, lab) in enumerate(zip(docs, labels)):
         if lab < 0:
             continue
-        r = row_of[int(lab)]
         for w in words:
-            rows.append(r)
+            rows.append(i)
             cols.append(vocab.setdefault(w, len(vocab)))
     V = max(len(vocab), 1)
-    counts = csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(max(len(clusters), 1), V)).toarray()
+    dtm = csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(docs), V))  # texts x words
+    kept = np.flatnonzero(np.asarray(labels) >= 0)
+    member_of = csr_matrix(
+        (np.ones(len(kept)), ([row_of[int(labels[i])] for i in kept], kept)), shape=(max(len(clusters), 1), len(docs))
+    )
+    counts = (member_of @ dtm).toarray()
     tf = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     avg_words = counts.sum() / max(len(clusters), 1)
     idf = np.log1p(avg_words / np.maximum(counts.sum(axis=0), 1))
@@ -297,10 +305,13 @@ def ctfidf_table(texts, labels, pairs, top_n, X, n_representative, name_words):
     for c in clusters:
         r = row_of[c]
         order = np.argsort(-ctfidf[r], kind="stable")
-        order = [i for i in order[: top_n * 4] if counts[r, i] > 0][:top_n]
+        members = np.flatnonzero(labels == c)
+        pool = np.array([i for i in order[: candidate_pool(top_n) * 2] if counts[r, i] > 0][: candidate_pool(top_n)])
+        if len(pool):
+            pool = pool[coherent_order(dtm[members][:, pool].toarray() > 0, ctfidf[r, pool], top_n)]
+        order = [int(i) for i in pool]
         keys = [str(words_by_id[i]) for i in order]
         kws = [display_form(k, spelling) for k in keys]
-        members = np.flatnonzero(labels == c)
         if X is not None:
             centroid = X[members].mean(axis=0)
             near = members[np.argsort(-(X[members] @ centroid), kind="stable")]

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from kosbert_viz.naming.coherence import candidate_pool, coherent_order
 from kosbert_viz.naming.keywords import (
     display_form,
     naming_inputs,
@@ -79,7 +80,9 @@ def hierarchy_names(
     A node's keywords are c-TF-IDF scores where the classes are its **siblings** (the nodes with the
     same parent; the top level's siblings are the whole corpus), so sub-themes of one theme differ
     from each other, times the corpus-wide idf of its level (so a word frequent everywhere, such as
-    영화 in movie reviews, does not name every theme). Siblings never share a first keyword: in
+    영화 in movie reviews, does not name every theme). After the first, keywords are picked from the
+    best ``max(2 * top_n, 10)`` words for their score and how often they share the node's texts with
+    the words before them (:mod:`kosbert_viz.naming.coherence`). Siblings never share a first keyword: in
     order of size, each node whose first keyword is taken puts its next distinct keyword first; at
     the default level and above, first keywords are distinct across the whole level. Siblings never
     share a name either: when no distinct keyword is left (or ``namer`` repeats itself), the smaller
@@ -164,6 +167,13 @@ def hierarchy_names(
                 # the corpus idf would otherwise lift one-off slang and typos
                 floor = max(2.0, 0.01 * float(group["size"].iloc[r]))
                 o = np.r_[o[dense[r, o] >= floor], o[dense[r, o] < floor]]
+                # the keywords after the first: the best words that also share the node's texts
+                head = o[: candidate_pool(top_n)]
+                if len(head) > 1:
+                    b = pos[int(labs[r])]
+                    members = order[starts[b] : ends[b]]
+                    picked = coherent_order(dtm[members][:, used_cols[head]].toarray() > 0, sc[r, head], top_n)
+                    o = np.r_[head[picked], np.delete(head, picked), o[len(head) :]]
                 ranked[int(nd)] = ([str(w) for w in words[used_cols[o[:top_n]]]], sc[r, o].tolist(), used_cols[o])
         # first keywords distinct among siblings; down to the default level, across the whole level
         # (those levels are read as one flat list on the map and in the report)

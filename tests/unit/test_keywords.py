@@ -122,3 +122,39 @@ def test_ynat_cluster_keywords_are_never_particles_numbers_or_punctuation(offlin
             if b:
                 bad[row.cluster] = row.keywords
     assert not bad, bad
+
+
+def test_keywords_after_the_first_go_together():
+    # 날씨 is more frequent than 택배 in cluster 0, but never shares a text with 배송: plain c-TF-IDF
+    # would list it second; the keywords read as one description instead
+    texts = ["배송이 늦어요 택배 기사님"] * 3 + ["날씨가 맑아요"] * 4 + ["배송 완료"] * 2 + ["환불 요청"] * 5
+    table = K.keywords(texts, [0] * 9 + [1] * 5, top_n=3)
+    assert table.keywords.tolist() == [["배송", "택배", "기사"], ["환불", "요청"]]
+    assert table.scores[0][0] == max(table.scores[0])  # the first keyword is still the best-scoring word
+
+
+def test_hierarchy_names_use_the_same_coherence(sample, sample_offline_embeddings, monkeypatch):
+    coherence = importlib.import_module("kosbert_viz.naming.coherence")
+    hierarchy_names = importlib.import_module("kosbert_viz.themes.names").hierarchy_names
+    res = C.cluster(sample_offline_embeddings, "hierarchy", random_state=0, show_progress_bar=False)
+    docs = [set(d) for d in K.tokenize_ko(list(sample.text))]
+    D = {w: np.array([w in d for d in docs]) for d in docs for w in d}
+
+    def mean_npmi():  # over the default level's themes, each theme's top 5 over the whole sample
+        names = hierarchy_names(
+            sample.text, res, embeddings=sample_offline_embeddings, top_n=5, show_progress_bar=False
+        )
+        level = names[names.level == res.default_level]
+        return np.mean(
+            [
+                coherence.npmi_matrix(np.stack([D[k.lower()] for k in kws], axis=1))[
+                    np.triu_indices(len(kws), 1)
+                ].mean()
+                for kws in level.keywords
+                if len(kws) > 1
+            ]
+        )
+
+    ours = mean_npmi()
+    monkeypatch.setattr(coherence, "COHERENCE_WEIGHT", 0.0)  # plain c-TF-IDF order
+    assert ours > mean_npmi() + 0.05
