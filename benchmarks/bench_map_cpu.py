@@ -2,7 +2,7 @@
 
 NSMC raw reviews (the first 10,000 and 100,000 rows of ``raw_reviews.tsv.gz``), a ko-sbert-shaped
 BERT-base with random weights (``bench_encode_cpu.py`` builds it), a fresh embedding cache per run.
-Each run is one ``kosbert-viz map`` process: wall time and peak RSS (``getrusage`` of the child).
+Each run is one ``kosbert-viz map`` process: wall time and its own peak RSS (``os.wait4``).
 The int8 export is done before the timed runs (it is once per model; ``bench_encode_cpu.py`` times it).
 
     python benchmarks/bench_map_cpu.py --out benchmarks/results/bench_map_cpu.json
@@ -15,7 +15,7 @@ import argparse
 import gzip
 import json
 import os
-import resource
+import re
 import shutil
 import subprocess
 import sys
@@ -28,6 +28,15 @@ from json_out import emit  # benchmarks/ is the script's folder, first on sys.pa
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data" / "nsmc" / "raw_reviews.tsv.gz"
 sys.path.insert(0, str(ROOT / "benchmarks"))
+
+
+def encode_seconds(log: str) -> int | None:
+    """The encoding stage's time, from its finished progress bar (``encode (cpu): 100%|...| n/n [mm:ss<``)."""
+    done = re.findall(r"encode \(cpu\): 100%[^\[]*\[(?:(\d+):)?(\d+):(\d+)<", log)
+    if not done:
+        return None
+    h, m, sec = done[-1]
+    return int(h or 0) * 3600 + int(m) * 60 + int(sec)
 
 
 def main() -> None:
@@ -50,28 +59,44 @@ def main() -> None:
     subprocess.run(  # the int8 export, once, outside the timed runs
         [sys.executable, "-c", f"import kosbert_viz as kv; kv.load_encoder({model!r})"], env=env, check=True
     )
-    result = {"benchmark": "map_cpu", "machine": {"cpus": os.cpu_count()}, "model": model, "runs": []}
+    result = {
+        "benchmark": "map_cpu",
+        "machine": {"cpus": os.cpu_count(), "load_average_start": os.getloadavg()},
+        "model": "BERT-base shape (12 x 768, 12 heads, FFN 3072), random weights, Korean WordPiece (bench_encode_cpu)",
+        "runs": [],
+    }
     for run in args.runs:
         kind, n = run.split(":")
         cache = work / f"cache-{kind}-{n}"
         shutil.rmtree(cache, ignore_errors=True)
         precision = "auto" if kind == "int8" else kind
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        log = work / f"{kind}-{n}.log"
         t = time.perf_counter()
-        proc = subprocess.run(
-            [
-                sys.executable, "-m", "kosbert_viz.cli.main", "map", str(work / "reviews.tsv"),
-                "--text-col", "review", "--model", model, "--precision", precision,
-                "--cache-dir", str(cache), "--limit", n, "-o", str(work / f"{kind}-{n}.html"),
-            ],
-            env=env, capture_output=True, text=True, check=False,
-        )  # fmt: skip
+        with open(log, "w") as out:
+            proc = subprocess.Popen(
+                [
+                    sys.executable, "-m", "kosbert_viz.cli.main", "map", str(work / "reviews.tsv"),
+                    "--text-col", "review", "--model", model, "--precision", precision,
+                    "--cache-dir", str(cache), "--limit", n, "-o", str(work / f"{kind}-{n}.html"),
+                ],
+                env=env, stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+            _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS (kB on Linux)
         seconds = time.perf_counter() - t
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        row = {"run": run, "rc": proc.returncode, "seconds": round(seconds, 1)}
-        row["peak_rss_gb"] = round(peak / 1e6, 2) if peak > before else "<= an earlier run's"
+        row = {"run": run, "rc": os.waitstatus_to_exitcode(status), "seconds": round(seconds, 1)}
+        row["peak_rss_gb"] = round(usage.ru_maxrss / 1e6, 2)
+        row["encode_seconds"] = encode_seconds(log.read_text(errors="replace"))
+        if row["rc"] != 0:
+            row["log_tail"] = log.read_text(errors="replace")[-2000:]
         result["runs"].append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
+    result["machine"]["load_average_end"] = os.getloadavg()
+    by = {r["run"]: r["seconds"] for r in result["runs"] if r["rc"] == 0}
+    result["ratios"] = {
+        f"fp32_over_int8_{n}": round(by[f"fp32:{n}"] / by[f"int8:{n}"], 2)
+        for n in sorted({r.split(":")[1] for r in by})
+        if f"fp32:{n}" in by and f"int8:{n}" in by
+    }
     emit(result, args.out)
 
 

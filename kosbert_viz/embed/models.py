@@ -303,11 +303,12 @@ class MultiDeviceEncoder:
         return np.concatenate(results) if results else np.empty((0, self.dim), np.float32)
 
 
-def _with_backend(encoder, *, verify: bool = True):
+def _with_backend(encoder, *, verify: bool = True, warn_lossy: bool = True):
     """int8: the transformer runs in ONNX Runtime (exported once, kept on disk).
 
     ``verify``: check a kept export against the model on probe texts (needed for a model object, which may
     have changed in memory under the same name; not for one loaded by name, whose fingerprint holds its weights).
+    ``warn_lossy``: warn when a new export is far from fp32 (``precision="auto"`` says so itself, with its fallback).
     """
     if encoder.precision == "int8":
         from kosbert_viz.embed.engine import fast_path_supported
@@ -318,7 +319,7 @@ def _with_backend(encoder, *, verify: bool = True):
                 "precision='int8' needs a Transformer + Pooling model, got modules "
                 f"{[type(m).__name__ for m in encoder.model]}"
             )
-        encoder.onnx = OnnxInt8Transformer(encoder.model, encoder.fingerprint, verify=verify)
+        encoder.onnx = OnnxInt8Transformer(encoder.model, encoder.fingerprint, verify=verify, warn_lossy=warn_lossy)
     return encoder
 
 
@@ -332,12 +333,11 @@ def _auto_int8(model, name: str, *, normalize: bool):
     from kosbert_viz.embed.onnx import AUTO_MIN_COSINE, announce_int8
 
     try:
-        with warnings.catch_warnings():  # a lossy export is said once, below, with the fallback
-            warnings.filterwarnings("ignore", message="int8 vectors of this model differ", category=RuntimeWarning)
-            encoder = _with_backend(
-                SentenceTransformerEncoder(model, name, device="cpu", precision="int8", normalize=normalize),
-                verify=False,
-            )
+        encoder = _with_backend(  # a lossy export is said once, below, with the fallback
+            SentenceTransformerEncoder(model, name, device="cpu", precision="int8", normalize=normalize),
+            verify=False,
+            warn_lossy=False,
+        )
         cos = float(encoder.onnx.report["min_cosine_vs_fp32_on_probes"])
         if cos < AUTO_MIN_COSINE:
             raise ValueError(

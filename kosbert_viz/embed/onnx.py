@@ -247,7 +247,7 @@ class OnnxInt8Transformer:
     Used by ``kv.encode`` on a CPU (``precision="auto"`` or ``"int8"``); :func:`load_encoder` builds it.
     """
 
-    def __init__(self, st, fingerprint: str, *, root: Path | None = None, verify: bool = True):
+    def __init__(self, st, fingerprint: str, *, root: Path | None = None, verify: bool = True, warn_lossy: bool = True):
         _require()
         from kosbert_viz.embed.engine import PROBE_TEXTS
 
@@ -261,6 +261,7 @@ class OnnxInt8Transformer:
         self._sessions: dict[int, object] = {}
         self._lock = threading.Lock()
         self.built = False
+        self.warn_lossy = bool(warn_lossy)  # a new export below MIN_COSINE warns (precision="auto" says it itself)
         if verify and _complete(self.folder):
             # the folder is named by the model's fingerprint; an in-memory model changed since
             # (fine-tuned, no name) must not reuse another transformer's export. A model loaded by name or
@@ -317,7 +318,7 @@ class OnnxInt8Transformer:
         logger.info(
             "kosbert_viz: exported an int8 ONNX model to %s (min cosine vs fp32 on probes %.5f)", self.folder, cos
         )
-        if cos < MIN_COSINE:
+        if cos < MIN_COSINE and self.warn_lossy:
             warnings.warn(
                 f"int8 vectors of this model differ from fp32 (min cosine {cos:.4f} on probe texts, "
                 f"expected >= {MIN_COSINE}); use precision='fp32' where that matters.",
