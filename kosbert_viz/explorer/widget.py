@@ -14,7 +14,8 @@ which stays smooth to millions of points. Only coordinates and one colour value 
 to the browser (16 bytes a point); a text travels only when its tooltip is shown. Lasso: the
 lasso button in the map's toolbar, then drag (or press and hold, then drag); the selection comes
 back to Python as ``ex.selected``. (Shift + drag is JupyterLab's own cell selection, so the map
-does not use it.)
+does not use it.) The map names its themes as the report does, and shows sub-theme names as you zoom
+in (:mod:`kosbert_viz.explorer.names`).
 Needs the ``explore`` extra: ``pip install "kosbert_viz[explore]"`` (jupyter-scatter, ipywidgets).
 """
 
@@ -41,6 +42,7 @@ from kosbert_viz.explorer.levels import (
     theme_options,
     unique_names,
 )
+from kosbert_viz.explorer.names import map_names, name_candidates
 from kosbert_viz.explorer.scatter import is_number_column, make_scatter, widget_modules
 from kosbert_viz.explorer.selection import checked_indices, filter_mask
 from kosbert_viz.explorer.table import EMPTY_TABLE, TABLE_ROWS, legend_html, table_html, table_order
@@ -120,6 +122,7 @@ class Explorer:
         self._frame = frame
         self._color = "theme"
         self._scatter = None
+        self._names = None  # the map's names layer (explorer.names), made with the widget
         self._widgets = None
         self._box = None
 
@@ -128,6 +131,12 @@ class Explorer:
         sc = make_scatter(self._frame, theme_colors(self._levels[self._level]), height=self._height)
         sc.widget.observe(self._on_selection, names="selection")
         return sc
+
+    @property
+    def map_labels(self) -> list[dict]:
+        """The names the map may show: every theme of the level shown (largest first), then the next level's;
+        each with x, y (the median of its points), text, level (0 or 1), share of the texts and font size."""
+        return name_candidates(self._xy, self._levels, self._level)
 
     @property
     def scatter(self) -> jscatter.Scatter:
@@ -307,6 +316,7 @@ class Explorer:
             self._level = level
             self._frame["theme"] = self._theme_cat(level)
             self.scatter.color(by="theme", map=theme_colors(self._levels[level]))
+            self._update_names()
             self._show_legend(theme_colors(self._levels[level]))
             if self._widgets is not None:
                 self._widgets["themes"].options = self._theme_options()
@@ -407,8 +417,13 @@ class Explorer:
         )
         self._levels = levels
 
+    def _update_names(self) -> None:
+        if self._names is not None:
+            self._names.labels = self.map_labels
+
     def _after_theme_change(self) -> None:
         self._theme_cats.clear()
+        self._update_names()
         if self._level == self._primary or self._tm is not None:
             self._frame["theme"] = self._theme_cat(self._level)
             if self._scatter is not None and self._color == "theme":
@@ -516,7 +531,8 @@ class Explorer:
 
         top = w.HBox([W["search"], W["semantic"], W["hits"]])
         # the map and the legend beside it (never over the points); the panels wrap below on a narrow page
-        left = w.VBox([top, self.scatter.show()], layout=w.Layout(flex="3 1 440px", min_width="360px"))
+        self._names = map_names(self.scatter, self.map_labels)
+        left = w.VBox([top, self.scatter.show(), self._names], layout=w.Layout(flex="3 1 440px", min_width="360px"))
         controls = w.VBox(
             [
                 W["color"],

@@ -68,6 +68,8 @@ CELL_DONE_JS = """() => { const c = window.__kvCell; const k = window.jupyterapp
 CELL_TEXT_JS = """() => window.__kvCell.model.outputs.toJSON()
   .map(o => o.output_type === 'stream' ? (Array.isArray(o.text) ? o.text.join('') : o.text)
            : o.output_type === 'error' ? 'ERROR ' + o.ename + ': ' + o.evalue : '').join('')"""
+MAP_CANVAS_ELEMENT_JS = """() => [...document.querySelector('.kosbert-viz-explorer').querySelectorAll('canvas')]
+  .reduce((a, b) => (b.clientWidth * b.clientHeight > a.clientWidth * a.clientHeight ? b : a))"""
 MAP_CANVAS_JS = """() => { const box = document.querySelector('.kosbert-viz-explorer');
   const cs = [...box.querySelectorAll('canvas')].map(c => c.getBoundingClientRect())
              .filter(r => r.width > 100 && r.height > 100).sort((a, b) => b.width * b.height - a.width * a.height);
@@ -132,6 +134,81 @@ TRUNCATED_JS = """() => {
   });
   return out;
 }"""
+# the names drawn over the map (kosbert_viz/explorer/static/map_names.js): each name's box, the layer's
+# box (the canvas) and the view (visible x and y data ranges) it placed them for
+NAMES_JS = """() => { const layer = document.querySelector('.kosbert-viz-explorer .kv-map-names');
+  if (!layer || !layer.dataset.view) return null;
+  const c = layer.getBoundingClientRect();
+  const names = [...layer.querySelectorAll('.kv-map-name')].map(e => { const r = e.getBoundingClientRect();
+    return {text: e.textContent, theme: e.classList.contains('kv-theme-name'),
+            box: [r.left, r.top, r.right, r.bottom], fits: e.scrollWidth <= e.clientWidth + 1}; });
+  return {layer: [c.left, c.top, c.right, c.bottom], view: JSON.parse(layer.dataset.view), names}; }"""
+
+
+def _names_ok(page, themes=None) -> dict:
+    """The drawn names: none overlaps another, none is cut by the map's edge or its own box; with ``themes``
+    (the themes of the level shown, as ``ex.map_labels`` lists them), every theme of >= 2% of the texts whose
+    centre is in view is named (its full name, or its first keyword where the full one finds no room)."""
+    state = page.evaluate(NAMES_JS)
+    assert state and state["names"], state
+    boxes = [n["box"] for n in state["names"]]
+    overlapping = [
+        (state["names"][i]["text"], state["names"][j]["text"])
+        for i in range(len(boxes))
+        for j in range(i + 1, len(boxes))
+        if boxes[i][0] < boxes[j][2] - 0.5
+        and boxes[j][0] < boxes[i][2] - 0.5
+        and boxes[i][1] < boxes[j][3] - 0.5
+        and boxes[j][1] < boxes[i][3] - 0.5
+    ]
+    assert overlapping == [], overlapping
+    l0, t0, r0, b0 = state["layer"]
+    cut = [n["text"] for n in state["names"] if not n["fits"] or n["box"][0] < l0 - 0.5 or n["box"][2] > r0 + 0.5
+           or n["box"][1] < t0 - 0.5 or n["box"][3] > b0 + 0.5]  # fmt: skip
+    assert cut == [], cut
+    if themes is not None:
+        (x0, x1), (y0, y1) = state["view"]
+        drawn = {n["text"] for n in state["names"] if n["theme"]}
+        missing = [
+            t["text"]
+            for t in themes
+            if t["share"] >= 0.02
+            and x0 <= t["x"] <= x1
+            and y0 <= t["y"] <= y1
+            and t["text"] not in drawn
+            and t["text"].split(" · ")[0].split(" ")[0] not in drawn
+        ]
+        assert missing == [], (missing, drawn)
+    return state
+
+
+def _zoom_twice(page, themes, candidates, first_view) -> dict:
+    """Two wheel steps into the densest region (the largest theme's centre): the names follow the view, the
+    next level's names in the zoomed region are at least those shown there before, and none covers another."""
+    big = max(themes, key=lambda t: t["share"])
+    box = page.evaluate(MAP_CANVAS_JS)
+    (vx0, vx1), (vy0, vy1) = first_view["view"]
+    page.mouse.move(box["x"] + (big["x"] - vx0) / (vx1 - vx0) * box["width"],
+                    box["y"] + (vy1 - big["y"]) / (vy1 - vy0) * box["height"])  # fmt: skip
+    view = first_view
+    for _ in range(2):
+        before = json.dumps(view["view"], separators=(",", ":"))  # as JSON.stringify writes it
+        page.mouse.wheel(0, -240)
+        page.wait_for_function(
+            f"() => {{ const s = ({NAMES_JS})(); return s && JSON.stringify(s.view) !== {json.dumps(before)}; }}",
+            timeout=15_000,
+        )
+        page.wait_for_timeout(400)  # the last wheel step's redraw
+        view = _names_ok(page, themes)
+    (zx0, zx1), (zy0, zy1) = view["view"]
+    assert zx1 - zx0 < 0.8 * (vx1 - vx0), (first_view["view"], view["view"])
+    inside = {c["text"] for c in candidates if c["level"] == 1 and zx0 <= c["x"] <= zx1 and zy0 <= c["y"] <= zy1}
+    shown_before = sum(not n["theme"] and n["text"] in inside for n in first_view["names"])
+    shown_after = sum(not n["theme"] for n in view["names"])
+    assert shown_after >= shown_before > 0, (shown_before, shown_after)
+    return view
+
+
 # jupyter-scatter's legend is an element over the canvas; the explorer draws none there
 LEGEND_OVER_MAP_JS = """() => !!document.querySelector('.kosbert-viz-explorer .jupyter-scatter-legend, .kosbert-viz-explorer [class*=legend]:not(.kv-legend)')"""
 
@@ -159,6 +236,11 @@ def test_explorer_in_jupyterlab(lab, browser, tmp_path):
         count = explorer.locator("text=/selected of 480/")
         count.wait_for(timeout=30_000)
         assert count.inner_text().startswith("0 selected")  # the notebook's last cells clear the selection
+        # the map names its themes: every theme of >= 2% named, none over another, none cut
+        page.wait_for_function(f"({NAMES_JS}) !== null", timeout=30_000)
+        candidates = json.loads(_run_cell(page, "import json\nprint(json.dumps(ex.map_labels))"))
+        themes = [t for t in candidates if t["level"] == 0]
+        first_view = _names_ok(page, themes)
         # a real lasso: the toolbar's lasso button, then a drag over the middle of the map
         explorer.locator("button[title='Activate lasso selection']").click()
         page.mouse.move(1, 1)
@@ -187,6 +269,18 @@ def test_explorer_in_jupyterlab(lab, browser, tmp_path):
         poly = np.asarray(out["polygon"])
         assert len(poly) >= 10, poly  # the lasso's outline, in data coordinates
         expected = int(_inside(xy[:, 0], xy[:, 1], poly[:, 0], poly[:, 1]).sum())
+        # the names' view is the map's: the lasso's outline (data) spans 20-80% of the canvas (pixels)
+        (vx0, vx1), (vy0, vy1) = first_view["view"]
+        for lo_, hi_, got in ((vx0, vx1, poly[:, 0]), (vy1, vy0, poly[:, 1])):  # y: pixels grow downwards
+            for frac, value in (
+                (0.2, got.min() if hi_ > lo_ else got.max()),
+                (0.8, got.max() if hi_ > lo_ else got.min()),
+            ):
+                assert abs(lo_ + frac * (hi_ - lo_) - value) < 0.03 * abs(hi_ - lo_), (
+                    first_view["view"],
+                    poly.min(0),
+                    poly.max(0),
+                )
         assert n_selected > 0
         assert abs(n_selected - expected) <= max(1, 0.02 * expected), (n_selected, expected)
         # ... and it is the region dragged: the polygon spans the middle of the data's extent
@@ -200,12 +294,26 @@ def test_explorer_in_jupyterlab(lab, browser, tmp_path):
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(shot, target)
 
+        _zoom_twice(page, themes, candidates, first_view)
+
         # in a narrow notebook (900 px) no control, count or theme is cut, and no legend lies over the map
         page.set_viewport_size({"width": 900, "height": 1000})
         page.wait_for_timeout(500)
+        _names_ok(page, themes)
         assert page.evaluate(TRUNCATED_JS) == []
         assert page.evaluate(LEGEND_OVER_MAP_JS) is False
         assert explorer.locator(".kv-legend").inner_text().strip()  # the legend beside the map
+        # a 900 x 650 window: the names at the map's first view again (its view reset from Python), then zoomed
+        page.set_viewport_size({"width": 900, "height": 650})
+        before = json.dumps(page.evaluate(NAMES_JS)["view"], separators=(",", ":"))
+        _run_cell(page, "ex.scatter.widget.reset_view()\nprint('reset')")
+        page.wait_for_function(
+            f"() => {{ const s = ({NAMES_JS})(); return s && JSON.stringify(s.view) !== {json.dumps(before)}; }}",
+            timeout=15_000,
+        )
+        page.evaluate(f"() => ({MAP_CANVAS_ELEMENT_JS})().scrollIntoView({{block: 'center'}})")
+        page.wait_for_timeout(400)
+        _zoom_twice(page, themes, candidates, _names_ok(page, themes))
         page.set_viewport_size({"width": 1700, "height": 1000})
 
         # type a query in the explorer's search box: the kernel holds the hits

@@ -348,3 +348,29 @@ def test_explorer_and_report_share_the_category_rule(tmp_path):
         "stars": ["1", "2", "3", "4", "5"],
         "rating": ["", "1", "2", "3", "4", "5"],
     }
+
+
+def test_map_names_follow_the_level_shown_and_edits():
+    xy, lab, texts, data = _corpus()
+    coarse = np.where(lab < 0, -1, (lab > 0).astype(int))
+    ex = kv.explore(
+        coords=xy,
+        labels=[coarse, lab],
+        texts=texts,
+        data=data,
+        names=[{0: "배송", 1: "환불·맛"}, {0: "배송", 1: "환불", 2: "맛"}],
+    )
+    box = ex.widget  # builds the map and its names layer
+    layer = next(w for w in box.children[0].children if type(w).__name__ == "MapNames")
+    assert layer.view_sync and layer.view_sync == ex.scatter.widget.view_sync  # the map publishes its view to it
+    assert [c["text"] for c in layer.labels if c["level"] == 0] == ["환불·맛", "배송"]  # largest first
+    assert [c["level"] for c in layer.labels] == [0, 0, 1, 1]  # "배송" alone is its theme: not named twice
+    assert {c["text"] for c in layer.labels if c["level"] == 1} == {"환불", "맛"}
+    first = layer.labels[1]
+    members = xy[coarse == 0]
+    assert (first["x"], first["y"]) == pytest.approx(tuple(np.median(members, axis=0)))
+    assert first["share"] == pytest.approx(len(members) / len(xy)) and first["font"] >= 11
+    ex.color_by("theme", level=1)  # the finest level: no level below to name
+    assert {c["text"] for c in layer.labels} == {"배송", "환불", "맛"} and {c["level"] for c in layer.labels} == {0}
+    ex.rename("맛", "맛집")
+    assert "맛집" in {c["text"] for c in layer.labels} and layer.labels == ex.map_labels
