@@ -15,11 +15,32 @@ import numpy as np
 
 from kosbert_viz.maps.levels import map_levels_of, sub_level_kwargs
 from kosbert_viz.maps.textmap import TextMap
+from kosbert_viz.themes.result import ClusterResult
 from kosbert_viz.viz.scatter import cluster_map, figure_title
 
-__all__ = ["edited_map", "representative_texts"]
+__all__ = ["edited_map", "representative_texts", "name_new_themes"]
 
 TABLE_COLUMNS = ["cluster", "size", "name", "keywords", "scores", "representative"]
+
+
+def name_new_themes(clusters: ClusterResult, keywords_of: Callable, n_words: int = 3) -> ClusterResult:
+    """Name the themes an edit made without one (the levels below the edited one: a theme made from a
+    selection brings its own sub-themes) by their top keywords; ``clusters`` is the edit's new result,
+    changed in place and returned. ``keywords_of(indices) -> list[str]``."""
+    tree = clusters.tree
+    if tree is None:
+        return clusters
+    arrays = clusters.levels or [clusters.labels]
+    tree = tree.copy()
+    for row, nd, lv, b in zip(tree.index, tree.node, tree.level, tree.label):
+        if int(nd) in clusters.names or b < 0 or lv >= len(arrays):
+            continue
+        kws = keywords_of(np.flatnonzero(np.asarray(arrays[lv]) == b))[:n_words]
+        if kws:
+            clusters.names[int(nd)] = " · ".join(kws)
+            tree.loc[row, "name"] = clusters.names[int(nd)]
+    clusters.tree = tree
+    return clusters
 
 
 def representative_texts(texts: list, members: np.ndarray, embeddings=None, k: int = 3) -> list[str]:

@@ -32,7 +32,7 @@ from kosbert_viz._util.columns import (
     category_columns,
 )
 from kosbert_viz._util.validation import normalize_text
-from kosbert_viz.explorer.edits import edited_map
+from kosbert_viz.explorer.edits import edited_map, name_new_themes
 from kosbert_viz.explorer.keywords import SelectionKeywords
 from kosbert_viz.explorer.levels import (
     ThemeLevel,
@@ -404,6 +404,7 @@ class Explorer:
         """``ex.textmap`` becomes the map of the edited result ``clusters``; ``changed``: {code: its new name}
         at the level edited (the level shown in the explorer)."""
         shown = self._level == self._primary  # the map's table holds the names of its own level only
+        clusters = name_new_themes(clusters, self._kw.keywords)
         probe = dataclasses.replace(self._tm, clusters=clusters)
         levels, _ = textmap_levels(probe, names={**theme_names(self._tm), **changed} if shown else None)
         primary = levels[self._primary]

@@ -217,7 +217,7 @@ def test_explorer_in_jupyterlab(lab, browser, tmp_path):
     import kosbert_viz as kv
 
     console, page_errors = [], []
-    page = browser.new_page(viewport={"width": 1700, "height": 1000})
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: page_errors.append(str(e)))
     try:
@@ -314,7 +314,7 @@ def test_explorer_in_jupyterlab(lab, browser, tmp_path):
         page.evaluate(f"() => ({MAP_CANVAS_ELEMENT_JS})().scrollIntoView({{block: 'center'}})")
         page.wait_for_timeout(400)
         _zoom_twice(page, themes, candidates, _names_ok(page, themes))
-        page.set_viewport_size({"width": 1700, "height": 1000})
+        page.set_viewport_size({"width": 1400, "height": 1000})
 
         # type a query in the explorer's search box: the kernel holds the hits
         search = explorer.locator("input[placeholder^='찾기']")

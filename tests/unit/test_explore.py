@@ -374,3 +374,20 @@ def test_map_names_follow_the_level_shown_and_edits():
     assert {c["text"] for c in layer.labels} == {"배송", "환불", "맛"} and {c["level"] for c in layer.labels} == {0}
     ex.rename("맛", "맛집")
     assert "맛집" in {c["text"] for c in layer.labels} and layer.labels == ex.map_labels
+
+
+def test_a_theme_made_from_a_selection_names_its_sub_themes():
+    import re
+
+    df = kv.datasets.load_sample().head(240)
+    tm = kv.map_texts(df.text, "offline", cache=None, show_progress_bar=False)
+    ex = kv.explore(tm)
+    assert ex._primary + 1 < len(tm.clusters.levels)  # a level below the one edited
+    picked = ex.search("환불", select=False)["index"].to_numpy()
+    ex.make_theme("환불 문의", indices=picked)
+    res = ex.textmap.clusters
+    for lv in range(len(res.levels)):
+        names = res.names_at(lv)
+        for b in np.unique(res.levels[lv][picked]):
+            assert not re.fullmatch(r"theme \d+", names.get(int(b), f"theme {b}")), (lv, b, names.get(int(b)))
+    assert not any(re.fullmatch(r"theme \d+", c["text"]) for c in ex.map_labels)
