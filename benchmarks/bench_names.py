@@ -3,7 +3,7 @@
 For each corpus (YNAT first 10,000 titles, NSMC 10,000 balanced reviews, Chatbot_data questions), the
 same clusters for everyone: the default level of ``kv.cluster(X, "hierarchy", random_state=42)`` on the
 offline encoder's vectors. The same tokenizer for everyone: ``kosbert_viz.naming.keywords.tokenize_ko`` (kiwipiepy nouns,
-English words, Hanja; particles stripped; stop words out). Keyword sets compared, top 5 per theme:
+English words, Hanja; particles stripped; stop words out; word pairs that mostly occur together joined). Keyword sets compared, top 5 per theme:
 
 - ``ours_map``: the names the map shows (``kv.hierarchy_names``: contrasted with siblings, idf of the level);
 - ``ours_flat``: ``kv.keywords`` (class-based TF-IDF over the level's themes);

@@ -65,14 +65,22 @@ def _names_widget():
 def map_names(scatter, candidates: list[dict]) -> anywidget.AnyWidget:
     """The names widget for ``scatter`` (a ``jscatter.Scatter``); show it in the same box as the map.
 
+    When the page has drawn the layer, the map's view is reset to its start (so that the map publishes it).
     It gives the map a view-sync id of its own, so that the map publishes its view changes (jupyter-scatter
     then also follows another map with the same id: the same notebook open in two browser tabs pans together).
     """
     sync = scatter.widget.view_sync or f"kosbert-viz-{secrets.token_hex(8)}"
     scatter.widget.view_sync = sync
-    return _names_widget()(
+    layer = _names_widget()(
         labels=list(candidates),
         view_sync=sync,
         x_domain=[float(v) for v in scatter.widget.x_scale_domain],
         y_domain=[float(v) for v in scatter.widget.y_scale_domain],
     )
+
+    def on_msg(_widget, content, _buffers) -> None:
+        if isinstance(content, dict) and content.get("event") == "canvas":
+            scatter.widget.reset_view()  # the map publishes the view it starts with
+
+    layer.on_msg(on_msg)
+    return layer

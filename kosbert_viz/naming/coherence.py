@@ -13,9 +13,9 @@ the bundled sample) keeps words of both; with the mean, the larger strand took a
 1.0 gives score and coherence the same scale.
 
 ``benchmarks/bench_names.py``, NPMI of the top 5 over the corpus, against BERTopic's c-TF-IDF on the
-same themes and tokens (which our plain c-TF-IDF tied): ``kv.keywords`` YNAT 10k 0.125 vs -0.019,
+same themes and tokens (which our plain c-TF-IDF tied): ``kv.keywords`` YNAT 10k 0.119 vs -0.029,
 NSMC 10k -0.136 vs -0.193, Chatbot questions -0.260 vs -0.590; the map's sibling-contrasted names
-0.124, -0.169 and -0.404 (before: -0.047, -0.274, -0.641). Weight 0.5 also kept both ahead.
+0.118, -0.169 and -0.404 (before: -0.047, -0.274, -0.641). Weight 0.5 also kept both ahead.
 
 >>> import numpy as np
 >>> D = np.array([[1, 1, 0, 1], [1, 1, 0, 1], [1, 0, 1, 0], [0, 0, 1, 0]], bool)  # texts x candidate words

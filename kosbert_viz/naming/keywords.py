@@ -34,7 +34,7 @@ from kosbert_viz.naming.coherence import candidate_pool, coherent_order
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["keywords", "tokenize_ko", "KOREAN_STOPWORDS", "PARTICLES_AND_ENDINGS"]
+__all__ = ["keywords", "tokenize_ko", "join_phrases", "KOREAN_STOPWORDS", "PARTICLES_AND_ENDINGS"]
 
 # Bare particles and endings: never a keyword, even when the analyser leaves one standing alone.
 PARTICLES_AND_ENDINGS = frozenset(
@@ -151,8 +151,54 @@ def _content_words(tokens, tags, stop):
         key = form.lower() if tag == "SL" else form
         if key in stop or _JUNK.match(key) or (tag == "SL" and len(key) < 2):
             continue
-        words.append((key, form))
+        words.append((key, form, t.start, t.start + t.len))
     return words
+
+
+PHRASE_MIN_COUNT = 5  # a two-word phrase is seen at least this often ...
+PHRASE_SHARE = 0.5  # ... and holds at least half of each word's occurrences
+
+
+def join_phrases(docs: list, texts: list[str]) -> list:
+    """Two content words that follow each other (attached, or one space apart) become one keyword where
+    they mostly occur as that pair: at least :data:`PHRASE_MIN_COUNT` times, and in at least half of each
+    word's occurrences (킬링 타임, 고객센터 in a support corpus; not 배송 조회, whose 배송 stands mostly alone).
+
+    ``docs``: per text, (key, form, start, end) tuples in text order; returns the same with pairs joined
+    (key "a b"; the form as written, 킬링타임 or 킬링 타임).
+
+    >>> docs = [[("킬링", "킬링", 0, 2), ("타임", "타임", 3, 5)]] * 5
+    >>> join_phrases(docs, ["킬링 타임"] * 5)[0]
+    [('킬링 타임', '킬링 타임', 0, 5)]
+    """
+    unigrams: Counter = Counter()
+    bigrams: Counter = Counter()
+    for doc, text in zip(docs, texts):
+        unigrams.update(w[0] for w in doc)
+        for a, b in zip(doc, doc[1:]):
+            if a[0] != b[0] and not text[a[3] : b[2]].strip():
+                bigrams[a[0], b[0]] += 1
+    joined = {
+        pair
+        for pair, n in bigrams.items()
+        if n >= PHRASE_MIN_COUNT and n >= PHRASE_SHARE * unigrams[pair[0]] and n >= PHRASE_SHARE * unigrams[pair[1]]
+    }
+    if not joined:
+        return docs
+    out = []
+    for doc, text in zip(docs, texts):
+        new, i = [], 0
+        while i < len(doc):
+            a = doc[i]
+            b = doc[i + 1] if i + 1 < len(doc) else None
+            if b is not None and (a[0], b[0]) in joined and not text[a[3] : b[2]].strip():
+                new.append((f"{a[0]} {b[0]}", text[a[2] : b[3]], a[2], b[3]))
+                i += 2
+            else:
+                new.append(a)
+                i += 1
+        out.append(new)
+    return out
 
 
 def tokenize_ko(
@@ -160,22 +206,26 @@ def tokenize_ko(
 ) -> list[list[str]]:
     """Content words of each text: nouns, English words and Hanja; optionally verb/adjective stems.
 
-    English words are lower-cased here (``keywords()`` shows their most common spelling).
+    English words are lower-cased here (``keywords()`` shows their most common spelling). Two words that
+    mostly occur as a pair in these texts are one ("킬링 타임"; :func:`join_phrases`), as in ``keywords()``.
 
     >>> tokenize_ko(["배송이 너무 늦어요", "앱 update 후 login 오류"])
     [['배송'], ['앱', 'update', 'login', '오류']]
     """
-    return [[k for k, _ in doc] for doc in tokenize(check_texts(texts), stems, stopwords, show_progress_bar)]
+    return [
+        [k for k, _ in doc] for doc in tokenize(check_texts(texts), stems, stopwords, show_progress_bar, phrases=True)
+    ]
 
 
 KEYWORD_CHARS = 5000  # characters of one text that keyword analysis reads (a 2M-character cell took 104 s)
 
 
-def tokenize(texts, stems, stopwords, show_progress, *, on_this_thread: bool = False):
-    """Content words per text; ``texts`` are already checked (NFC str, see ``check_texts``).
+def tokenize(texts, stems, stopwords, show_progress, *, on_this_thread: bool = False, phrases: bool = False):
+    """Content words per text, as (key, form) pairs; ``texts`` are already checked (NFC str, see ``check_texts``).
 
     ``on_this_thread``: analyse text by text on the calling thread (a list goes to Kiwi's own worker
-    threads), so a background caller's priority applies to the work.
+    threads), so a background caller's priority applies to the work. ``phrases``: join the word pairs that
+    mostly occur together in ``texts`` (:func:`join_phrases`; so a text's words depend on the others).
     """
     tags = _NOUN_TAGS + (_STEM_TAGS if stems else ())
     stop = KOREAN_STOPWORDS if stopwords is None else frozenset(stopwords) | PARTICLES_AND_ENDINGS
@@ -193,7 +243,9 @@ def tokenize(texts, stems, stopwords, show_progress, *, on_this_thread: bool = F
             stream = tqdm(stream, total=len(texts), desc="keywords: morphemes", unit="text", leave=False)
         for tokens in stream:
             out.append(_content_words(tokens, tags, stop))
-    return out
+    if phrases:
+        out = join_phrases(out, texts)
+    return [[(w[0], w[1]) for w in doc] for doc in out]
 
 
 def naming_inputs(texts, top_n, extra_stopwords, stopwords, embeddings, n=None):
@@ -258,7 +310,7 @@ def keywords(
     labels, label_values = check_labels(labels, n=len(texts))
     with Stages(["morphemes", "c-TF-IDF"], show=False, desc="keywords") as st:
         with st("morphemes", f"{len(texts):,} texts"):
-            pairs = tokenize(texts, stems, stop, show_progress_bar)
+            pairs = tokenize(texts, stems, stop, show_progress_bar, phrases=True)
         with st("c-TF-IDF"):
             table = ctfidf_table(texts, labels, pairs, top_n, X, n_representative, name_words)
     for row in table:  # back to the caller's labels (strings stay strings)

@@ -110,7 +110,7 @@ def hierarchy_names(
     texts, top_n, stop, X = naming_inputs(texts, top_n, extra_stopwords, stopwords, embeddings, n=n)
     Z = None if result.embedding is None else np.asarray(result.embedding, np.float32)
 
-    pairs = tokenize(texts, stems, stop, show_progress_bar)
+    pairs = tokenize(texts, stems, stop, show_progress_bar, phrases=True)
     docs = [[k for k, _ in d] for d in pairs]
     spelling: dict = {}
     vocab: dict = {}

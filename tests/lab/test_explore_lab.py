@@ -142,7 +142,8 @@ NAMES_JS = """() => { const layer = document.querySelector('.kosbert-viz-explore
   const names = [...layer.querySelectorAll('.kv-map-name')].map(e => { const r = e.getBoundingClientRect();
     return {text: e.textContent, theme: e.classList.contains('kv-theme-name'),
             box: [r.left, r.top, r.right, r.bottom], fits: e.scrollWidth <= e.clientWidth + 1}; });
-  return {layer: [c.left, c.top, c.right, c.bottom], view: JSON.parse(layer.dataset.view), names}; }"""
+  return {layer: [c.left, c.top, c.right, c.bottom], view: JSON.parse(layer.dataset.view),
+          source: layer.dataset.source, names}; }"""
 
 
 def _names_ok(page, themes=None) -> dict:
@@ -240,12 +241,14 @@ def test_explorer_in_jupyterlab(lab, browser, tmp_path):
         page.wait_for_function(f"({NAMES_JS}) !== null", timeout=30_000)
         candidates = json.loads(_run_cell(page, "import json\nprint(json.dumps(ex.map_labels))"))
         themes = [t for t in candidates if t["level"] == 0]
+        page.wait_for_function(f"() => ({NAMES_JS})().source === 'map'", timeout=15_000)  # the map's own view
         first_view = _names_ok(page, themes)
         # a real lasso: the toolbar's lasso button, then a drag over the middle of the map
         explorer.locator("button[title='Activate lasso selection']").click()
         page.mouse.move(1, 1)
         box = page.evaluate(MAP_CANVAS_JS)
         _lasso(page, box)
+        lasso_view = page.evaluate(NAMES_JS)["view"]  # the names' view while the lasso was drawn
         page.wait_for_function(
             "() => { const e = [...document.querySelectorAll('.kosbert-viz-explorer b')]"
             ".find(b => b.parentElement.textContent.includes('selected of 480'));"
@@ -270,7 +273,7 @@ def test_explorer_in_jupyterlab(lab, browser, tmp_path):
         assert len(poly) >= 10, poly  # the lasso's outline, in data coordinates
         expected = int(_inside(xy[:, 0], xy[:, 1], poly[:, 0], poly[:, 1]).sum())
         # the names' view is the map's: the lasso's outline (data) spans 20-80% of the canvas (pixels)
-        (vx0, vx1), (vy0, vy1) = first_view["view"]
+        (vx0, vx1), (vy0, vy1) = lasso_view
         for lo_, hi_, got in ((vx0, vx1, poly[:, 0]), (vy1, vy0, poly[:, 1])):  # y: pixels grow downwards
             for frac, value in (
                 (0.2, got.min() if hi_ > lo_ else got.max()),

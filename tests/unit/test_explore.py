@@ -363,6 +363,10 @@ def test_map_names_follow_the_level_shown_and_edits():
     box = ex.widget  # builds the map and its names layer
     layer = next(w for w in box.children[0].children if type(w).__name__ == "MapNames")
     assert layer.view_sync and layer.view_sync == ex.scatter.widget.view_sync  # the map publishes its view to it
+    resets = []
+    ex.scatter.widget.reset_view = lambda *a, **k: resets.append(1)
+    layer._handle_custom_msg({"event": "canvas"}, [])  # the page found the map: its view is published once
+    assert resets == [1]
     assert [c["text"] for c in layer.labels if c["level"] == 0] == ["환불·맛", "배송"]  # largest first
     assert [c["level"] for c in layer.labels] == [0, 0, 1, 1]  # "배송" alone is its theme: not named twice
     assert {c["text"] for c in layer.labels if c["level"] == 1} == {"환불", "맛"}

@@ -127,8 +127,8 @@ def test_ynat_cluster_keywords_are_never_particles_numbers_or_punctuation(offlin
 def test_keywords_after_the_first_go_together():
     # 날씨 is more frequent than 택배 in cluster 0, but never shares a text with 배송: plain c-TF-IDF
     # would list it second; the keywords read as one description instead
-    texts = ["배송이 늦어요 택배 기사님"] * 3 + ["날씨가 맑아요"] * 4 + ["배송 완료"] * 2 + ["환불 요청"] * 5
-    table = K.keywords(texts, [0] * 9 + [1] * 5, top_n=3)
+    texts = ["배송이 늦어요 택배 기사님"] * 3 + ["날씨가 맑아요"] * 4 + ["배송 완료"] * 2 + ["환불 요청"] * 3
+    table = K.keywords(texts, [0] * 9 + [1] * 3, top_n=3)
     assert table.keywords.tolist() == [["배송", "택배", "기사"], ["환불", "요청"]]
     assert table.scores[0][0] == max(table.scores[0])  # the first keyword is still the best-scoring word
 
@@ -158,3 +158,15 @@ def test_hierarchy_names_use_the_same_coherence(sample, sample_offline_embedding
     ours = mean_npmi()
     monkeypatch.setattr(coherence, "COHERENCE_WEIGHT", 0.0)  # plain c-TF-IDF order
     assert ours > mean_npmi() + 0.05
+
+
+def test_word_pairs_that_mostly_occur_together_are_one_keyword():
+    # 킬링 타임 (spaced or not) is one keyword; 배송 조회 is not: 배송 mostly stands alone
+    texts = (
+        ["킬링 타임 영화로 딱"] * 4 + ["킬링타임용으로 볼만"] * 2 + ["배송 조회가 안 돼요"] * 5 + ["배송이 늦어요"] * 8
+    )
+    assert K.tokenize_ko(texts)[0] == ["킬링 타임", "영화"] and K.tokenize_ko(texts)[4][0] == "킬링 타임"
+    table = K.keywords(texts, [0] * 6 + [1] * 13, top_n=3).set_index("cluster")
+    assert table.loc[0, "keywords"][0] == "킬링 타임"
+    assert "배송" in table.loc[1, "keywords"] and "조회" in table.loc[1, "keywords"]
+    assert K.tokenize_ko(texts[:4]) == [["킬링", "타임", "영화"]] * 4  # 4 times: below PHRASE_MIN_COUNT

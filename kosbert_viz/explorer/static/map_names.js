@@ -4,9 +4,10 @@
 //
 // jupyter-scatter's own labels draw from a Latin glyph atlas, so Hangul names are drawn here, in HTML.
 // The view: a jupyter-scatter map whose view_sync is set publishes each pan and zoom on the "pub-sub-es"
-// BroadcastChannel (event "jscatter::view", with the visible x and y data ranges). Before the first one,
-// the view is regl-scatterplot's start: the data's range (x_domain, y_domain), the wider side stretched by
-// the canvas's aspect ratio.
+// BroadcastChannel (event "jscatter::view", with the visible x and y data ranges). Once this layer has
+// found the map's canvas it tells Python, which resets the map's view to its start, so the map publishes
+// it; until then the view is estimated from the data's range (x_domain, y_domain), the wider side
+// stretched by the canvas's aspect ratio.
 const CHANNEL = "pub-sub-es";
 const VIEW_EVENT = "jscatter::view";
 const LEADER = 6;  // px: a name further than this from its theme's centre gets a line to it
@@ -94,6 +95,7 @@ function render({ model, el }) {
       }
     }
     layer.dataset.view = JSON.stringify([xd, yd]);
+    layer.dataset.source = view ? "map" : "estimate";  // the map's published view, or the estimate
     layer.dataset.ms = (performance.now() - t0).toFixed(1);
   }
 
@@ -109,10 +111,13 @@ function render({ model, el }) {
   };
   model.on("change:labels", schedule);
   // the map's canvas may be added after this widget: look for it a while
+  // (then Python resets the map's view, so that the map publishes where it is looking)
   let tries = 0;
   const wait = setInterval(() => {
-    if (mapCanvas(el) || ++tries > 200) {
+    const found = mapCanvas(el);
+    if ((found && found.clientWidth) || ++tries > 200) {
       clearInterval(wait);
+      if (found) model.send({ event: "canvas" });
       schedule();
     }
   }, 100);
