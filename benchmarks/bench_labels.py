@@ -2,6 +2,11 @@
 same greedy rule without the spatial grid (every placed name tested), in the same run.
 
     .venv/bin/python benchmarks/bench_labels.py            # 50, 500 and 5,000 names; medians of 5
+    .venv/bin/python benchmarks/bench_labels.py --no-names # without the names' quality part
+
+Then, unless ``--no-names``: NPMI and diversity of the top-5 keywords on YNAT 10k, NSMC 10k and Chatbot_data,
+ours (the map's names and ``kv.keywords``) against BERTopic's c-TF-IDF on the same themes and tokens
+(``bench_names.run``; needs ``pip install bertopic`` and the offline encoder).
 
 Names: the level shown has min(m / 10, 30) themes, the rest are sub-themes (names of 2-3 Korean words), on
 uniformly spread clusters in a 1,100 x 800 px plot area. The page's timing runs ``kvLabels.place`` in
@@ -116,6 +121,14 @@ def main() -> None:
             "ratio": round(ours / ref, 3) if ref else None,
         }
     result = {"plot_px": [WIDTH, HEIGHT], "python": rows, "page_ms_median": page_times(sets), "reps": REPS}
+    if "--no-names" not in sys.argv:  # the names' quality, ours against BERTopic's c-TF-IDF (bench_names.py)
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        import tempfile
+
+        from bench_names import run as names_run
+
+        cache = str(Path(tempfile.gettempdir()) / "kosbert-viz-bench-cache")
+        result["names_top5_npmi_diversity"] = {c: names_run(c, cache) for c in ("ynat10k", "nsmc10k", "chatbot")}
     print(json.dumps(result, indent=1))
     out = ROOT / "benchmarks" / "results" / "bench_labels.json"
     out.write_text(json.dumps(result, indent=1) + "\n")

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kosbert_viz.explorer.levels import ThemeLevel
+from kosbert_viz.maps.levels import MAX_SUBTHEME_NAMES
 from kosbert_viz.viz.labels import label_candidates, label_script
 
 if TYPE_CHECKING:
@@ -30,9 +31,12 @@ __all__ = ["name_candidates", "map_names"]
 
 
 def name_candidates(xy, levels: list[ThemeLevel], level: int) -> list[dict]:
-    """The names the explorer's map may show: the themes of ``levels[level]``, then those of the next level."""
+    """The names the explorer's map may show: the themes of ``levels[level]``, then those of the next level
+    (while it has at most ``MAX_SUBTHEME_NAMES`` themes, as on the report's map)."""
     shown = levels[level]
     sub = levels[level + 1] if level + 1 < len(levels) else None
+    if sub is not None and len(np.unique(sub.codes[sub.codes >= 0])) > MAX_SUBTHEME_NAMES:
+        sub = None
     return label_candidates(
         np.asarray(xy)[:, :2],
         shown.codes,
