@@ -123,12 +123,12 @@ def main() -> None:
     result = {"plot_px": [WIDTH, HEIGHT], "python": rows, "page_ms_median": page_times(sets), "reps": REPS}
     if "--no-names" not in sys.argv:  # the names' quality, ours against BERTopic's c-TF-IDF (bench_names.py)
         sys.path.insert(0, str(ROOT / "benchmarks"))
-        import tempfile
-
+        from bench_names import DEFAULT_CACHE
         from bench_names import run as names_run
 
-        cache = str(Path(tempfile.gettempdir()) / "kosbert-viz-bench-cache")
-        result["names_top5_npmi_diversity"] = {c: names_run(c, cache) for c in ("ynat10k", "nsmc10k", "chatbot")}
+        result["names_top5_npmi_diversity"] = {
+            c: names_run(c, DEFAULT_CACHE) for c in ("ynat10k", "nsmc10k", "chatbot")
+        }
     print(json.dumps(result, indent=1))
     out = ROOT / "benchmarks" / "results" / "bench_labels.json"
     out.write_text(json.dumps(result, indent=1) + "\n")

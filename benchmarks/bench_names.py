@@ -35,6 +35,7 @@ from json_out import emit  # benchmarks/ is the script's folder, first on sys.pa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 TOP = 5
+DEFAULT_CACHE = str(Path(tempfile.gettempdir()) / "kosbert-viz-bench-cache")  # the offline encoder's vectors
 
 
 def npmi(topics: list[list[str]], docs: list[set]) -> float:
@@ -120,7 +121,7 @@ def run(name: str, cache: str) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", nargs="+", default=["ynat10k", "nsmc10k", "chatbot"])
-    ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "kosbert-viz-bench-cache"))
+    ap.add_argument("--cache", default=DEFAULT_CACHE)
     ap.add_argument("--out")
     args = ap.parse_args()
     result = {"benchmark": "names", "top": TOP, "corpora": {}}

@@ -183,6 +183,16 @@ def _names_ok(page, themes=None) -> dict:
     return state
 
 
+def _after_view_change(page, view, action) -> None:
+    """Run ``action`` (a zoom, a view reset), then wait until the names layer has placed its names for a new view."""
+    before = json.dumps(view, separators=(",", ":"))  # as JSON.stringify writes it
+    action()
+    page.wait_for_function(
+        f"() => {{ const s = ({NAMES_JS})(); return s && JSON.stringify(s.view) !== {json.dumps(before)}; }}",
+        timeout=15_000,
+    )
+
+
 def _zoom_twice(page, themes, candidates, first_view) -> dict:
     """Two wheel steps into the densest region (the largest theme's centre): the names follow the view, the
     next level's names in the zoomed region are at least those shown there before, and none covers another."""
@@ -193,12 +203,7 @@ def _zoom_twice(page, themes, candidates, first_view) -> dict:
                     box["y"] + (vy1 - big["y"]) / (vy1 - vy0) * box["height"])  # fmt: skip
     view = first_view
     for _ in range(2):
-        before = json.dumps(view["view"], separators=(",", ":"))  # as JSON.stringify writes it
-        page.mouse.wheel(0, -240)
-        page.wait_for_function(
-            f"() => {{ const s = ({NAMES_JS})(); return s && JSON.stringify(s.view) !== {json.dumps(before)}; }}",
-            timeout=15_000,
-        )
+        _after_view_change(page, view["view"], lambda: page.mouse.wheel(0, -240))
         page.wait_for_timeout(400)  # the last wheel step's redraw
         view = _names_ok(page, themes)
     (zx0, zx1), (zy0, zy1) = view["view"]
@@ -308,11 +313,10 @@ def test_explorer_in_jupyterlab(lab, browser, tmp_path):
         assert explorer.locator(".kv-legend").inner_text().strip()  # the legend beside the map
         # a 900 x 650 window: the names at the map's first view again (its view reset from Python), then zoomed
         page.set_viewport_size({"width": 900, "height": 650})
-        before = json.dumps(page.evaluate(NAMES_JS)["view"], separators=(",", ":"))
-        _run_cell(page, "ex.scatter.widget.reset_view()\nprint('reset')")
-        page.wait_for_function(
-            f"() => {{ const s = ({NAMES_JS})(); return s && JSON.stringify(s.view) !== {json.dumps(before)}; }}",
-            timeout=15_000,
+        _after_view_change(
+            page,
+            page.evaluate(NAMES_JS)["view"],
+            lambda: _run_cell(page, "ex.scatter.widget.reset_view()\nprint('reset')"),
         )
         page.evaluate(f"() => ({MAP_CANVAS_ELEMENT_JS})().scrollIntoView({{block: 'center'}})")
         page.wait_for_timeout(400)

@@ -144,7 +144,8 @@ def test_panel_lists_selected_texts_escaped_with_keywords():
     assert panel["hits"].value == f"{len(ex.hits):,} hits"
 
 
-def test_colour_by_level_and_metadata():
+def _two_level_explorer():
+    """(an explorer over the corpus with two levels: 배송 | 환불·맛 above 배송 | 환불 | 맛, its xy, the coarse labels)."""
     xy, lab, texts, data = _corpus()
     coarse = np.where(lab < 0, -1, (lab > 0).astype(int))
     ex = kv.explore(
@@ -154,6 +155,11 @@ def test_colour_by_level_and_metadata():
         data=data,
         names=[{0: "배송", 1: "환불·맛"}, {0: "배송", 1: "환불", 2: "맛"}],
     )
+    return ex, xy, coarse
+
+
+def test_colour_by_level_and_metadata():
+    ex, *_ = _two_level_explorer()
     assert ex.selected.columns.tolist()[:4] == ["index", "text", "theme", "theme_level1"]
     assert ex.scatter.widget.color_by == "valueA"
     ex.color_by("theme", level=1)
@@ -351,15 +357,7 @@ def test_explorer_and_report_share_the_category_rule(tmp_path):
 
 
 def test_map_names_follow_the_level_shown_and_edits():
-    xy, lab, texts, data = _corpus()
-    coarse = np.where(lab < 0, -1, (lab > 0).astype(int))
-    ex = kv.explore(
-        coords=xy,
-        labels=[coarse, lab],
-        texts=texts,
-        data=data,
-        names=[{0: "배송", 1: "환불·맛"}, {0: "배송", 1: "환불", 2: "맛"}],
-    )
+    ex, xy, coarse = _two_level_explorer()
     box = ex.widget  # builds the map and its names layer
     layer = next(w for w in box.children[0].children if type(w).__name__ == "MapNames")
     assert layer.view_sync and layer.view_sync == ex.scatter.widget.view_sync  # the map publishes its view to it
