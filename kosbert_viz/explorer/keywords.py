@@ -5,6 +5,8 @@ best-ranked texts with the best-ranked texts outside it (class-based TF-IDF): bo
 same for the same selection, and mostly the same texts for overlapping selections. Each text's content
 words are analysed once and kept, and the map's best-ranked ``KEYWORD_WARM_UP`` texts are analysed on a
 low-priority thread once the widget is shown, so a selection's keywords mostly cost no analysis at all.
+Two words that mostly occur as a pair in the contrasted texts are one keyword (킬링 타임), as in
+``kv.keywords`` (:func:`kosbert_viz.naming.keywords.join_phrases`, over the two samples).
 
 >>> kw = SelectionKeywords(["환불 언제 되나요", "환불 요청합니다", "배송이 늦어요", "배송 빨라요"])
 >>> kw.keywords(np.array([0, 1]), top_n=1)
@@ -21,6 +23,7 @@ import numpy as np
 from kosbert_viz._util.validation import check_positive_int
 from kosbert_viz.naming.keywords import (
     ctfidf_table,
+    join_phrases,
     korean_analyser,
     naming_inputs,
     tokenize,
@@ -39,7 +42,7 @@ class SelectionKeywords:
     def __init__(self, texts: list[str], random_state: int = 0):
         self.texts = texts
         self.random_state = random_state
-        self.tokens: dict = {}  # point -> its content words (see morphemes)
+        self.tokens: dict = {}  # point -> (its checked text, its content words): see morphemes
         self._ranked = None  # (order, rank): see ranks
         self._lock = threading.Lock()
         self._warmed = False
@@ -56,15 +59,17 @@ class SelectionKeywords:
         return ranked
 
     def morphemes(self, indices, *, on_this_thread: bool = False) -> list:
-        """(key, form) content words of the texts at ``indices``, analysed once per text and kept
-        (at most ``TOKEN_CACHE_MAX`` texts; past that the kept ones are dropped and analysed again when needed)."""
+        """(checked text, its (key, form, start, end) content words) of the texts at ``indices``, analysed once
+        per text and kept (at most ``TOKEN_CACHE_MAX`` texts; past that the kept ones are dropped and analysed
+        again when needed)."""
         wanted = [int(i) for i in indices]
         with self._lock:  # the warm-up thread and the kernel's thread share the store
             have = {i: self.tokens[i] for i in wanted if i in self.tokens}
         todo = list(dict.fromkeys(i for i in wanted if i not in have))
         if todo:  # analysed outside the store's lock (the analyser has its own)
             texts, _, stop, _ = naming_inputs([self.texts[i] for i in todo], 1, (), None, None)
-            new = dict(zip(todo, tokenize(texts, False, stop, False, on_this_thread=on_this_thread)))
+            words = tokenize(texts, False, stop, False, on_this_thread=on_this_thread, positions=True)
+            new = dict(zip(todo, zip(texts, words)))
             with self._lock:
                 if len(self.tokens) + len(new) > TOKEN_CACHE_MAX:
                     self.tokens.clear()
@@ -94,7 +99,9 @@ class SelectionKeywords:
         rest = np.sort(rest)
         both = np.concatenate([idx, rest])
         lab = np.r_[np.ones(len(idx), np.int64), np.zeros(len(rest), np.int64)]
-        table = ctfidf_table([self.texts[i] for i in both], lab, self.morphemes(both), top_n, None, 1, 3)
+        texts, words = zip(*self.morphemes(both))
+        pairs = [[(w[0], w[1]) for w in doc] for doc in join_phrases(list(words), list(texts))]
+        table = ctfidf_table(list(texts), lab, pairs, top_n, None, 1, 3)
         row = [r for r in table if r["cluster"] == 1]
         return list(row[0]["keywords"]) if row else []
 

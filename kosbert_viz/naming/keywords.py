@@ -220,12 +220,22 @@ def tokenize_ko(
 KEYWORD_CHARS = 5000  # characters of one text that keyword analysis reads (a 2M-character cell took 104 s)
 
 
-def tokenize(texts, stems, stopwords, show_progress, *, on_this_thread: bool = False, phrases: bool = False):
+def tokenize(
+    texts,
+    stems,
+    stopwords,
+    show_progress,
+    *,
+    on_this_thread: bool = False,
+    phrases: bool = False,
+    positions: bool = False,
+):
     """Content words per text, as (key, form) pairs; ``texts`` are already checked (NFC str, see ``check_texts``).
 
     ``on_this_thread``: analyse text by text on the calling thread (a list goes to Kiwi's own worker
     threads), so a background caller's priority applies to the work. ``phrases``: join the word pairs that
     mostly occur together in ``texts`` (:func:`join_phrases`; so a text's words depend on the others).
+    ``positions``: (key, form, start, end) per word instead, as :func:`join_phrases` takes them.
     """
     tags = _NOUN_TAGS + (_STEM_TAGS if stems else ())
     stop = KOREAN_STOPWORDS if stopwords is None else frozenset(stopwords) | PARTICLES_AND_ENDINGS
@@ -245,7 +255,7 @@ def tokenize(texts, stems, stopwords, show_progress, *, on_this_thread: bool = F
             out.append(_content_words(tokens, tags, stop))
     if phrases:
         out = join_phrases(out, texts)
-    return [[(w[0], w[1]) for w in doc] for doc in out]
+    return out if positions else [[(w[0], w[1]) for w in doc] for doc in out]
 
 
 def naming_inputs(texts, top_n, extra_stopwords, stopwords, embeddings, n=None):

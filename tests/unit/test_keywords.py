@@ -170,3 +170,9 @@ def test_word_pairs_that_mostly_occur_together_are_one_keyword():
     assert table.loc[0, "keywords"][0] == "킬링 타임"
     assert "배송" in table.loc[1, "keywords"] and "조회" in table.loc[1, "keywords"]
     assert K.tokenize_ko(texts[:4]) == [["킬링", "타임", "영화"]] * 4  # 4 times: below PHRASE_MIN_COUNT
+    # the explorer's side panel (a lasso's keywords) joins them too
+    from kosbert_viz.explorer.keywords import SelectionKeywords
+
+    panel = SelectionKeywords(texts)
+    assert panel.keywords(np.arange(6), top_n=2)[0] == "킬링 타임"
+    assert SelectionKeywords(texts[:4] + texts[6:]).keywords(np.arange(4), top_n=3)[:2] == ["킬링", "타임"]
