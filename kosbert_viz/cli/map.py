@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from kosbert_viz.cli.clustering import (
@@ -78,7 +79,8 @@ def add_parser(sub) -> None:
         default=None,
         metavar="FILE",
         help="also write one row per text: your columns, theme and name at every level, stability, "
-        "outlier flags, map position (UTF-8 with BOM: Excel opens it)",
+        "outlier flags, map position (UTF-8 with BOM: Excel opens it; an input column named like one of "
+        "these gets _input added)",
     )
     mp.add_argument(
         "--save-map",
@@ -165,10 +167,13 @@ def run(args) -> int:
     )
     print(f"report written to {Path(path).resolve()}")
     if csv_to is not None:
-        docs = tm.documents()
-        for col in df.columns:  # the input's own columns, row for row
-            if col != args.text_col and str(col) not in docs:
-                docs[str(col)] = df[col].to_numpy()
+        docs, renamed = with_input_columns(tm.documents(), df, args.text_col)
+        if renamed:
+            print(
+                "input columns renamed in the CSV, since the map's own columns have their names: "
+                + ", ".join(f"{a} -> {b}" for a, b in renamed),
+                file=sys.stderr,
+            )
         print(f"one row per text written to {write_csv(docs, csv_to).resolve()}")
     if save_to is not None:
         print(
@@ -176,6 +181,28 @@ def run(args) -> int:
             f"--text-col {args.text_col})"
         )
     return 0
+
+
+def with_input_columns(docs, df, text_col):
+    """``--csv``: the input's own columns first, row for row (the text column under its own name, holding
+    the texts as mapped), then the map's columns (``tm.documents()`` less its ``text``). An input column
+    whose name a map column has gets ``_input`` added. Returns (table, [(old name, new name), ...]).
+    """
+    import pandas as pd
+
+    ours = docs.drop(columns=["text"])
+    taken = set(ours.columns)
+    cols, renamed = {}, []
+    for col in df.columns:
+        name = str(col)
+        if name in taken:
+            new = name + "_input"
+            while new in taken or new in cols or new in map(str, df.columns):
+                new += "_"
+            renamed.append((name, new))
+            name = new
+        cols[name] = docs["text"].to_numpy() if col == text_col else df[col].to_numpy()
+    return pd.concat([pd.DataFrame(cols, index=ours.index), ours], axis=1), renamed
 
 
 def check_save_map(folder) -> Path | None:

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -138,7 +139,13 @@ def map_vectors(
     if len(emb) != len(texts):
         raise ValueError(f"vectors have {len(emb)} rows, expected one per text ({len(texts)})")
     _check_args(len(texts), namer, fit_sample)
-    encoder = load_encoder(model) if model is not None and not hasattr(model, "encode") else model
+    # a name (str has an ``encode`` method of its own) or a folder is loaded; an encoder object is kept
+    encoder = load_encoder(model) if isinstance(model, (str, os.PathLike)) else model
+    if encoder is not None and getattr(encoder, "dim", emb.shape[1]) != emb.shape[1]:
+        raise ValueError(
+            f"vectors have {emb.shape[1]} dimensions, but model {getattr(encoder, 'name', model)!r} "
+            f"gives {encoder.dim}: pass the model that encoded them"
+        )
     return _map(
         texts,
         emb,

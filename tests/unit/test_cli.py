@@ -70,6 +70,7 @@ def test_map_command_on_a_csv_with_labels(tmp_path, tiny_model_path, sample):
     csv = tmp_path / "reviews.csv"
     df = sample.rename(columns={"text": "review"}).head(120)
     df.loc[5, "review"] = ""  # an empty row is skipped, and said so
+    df["name"] = [f"작성자{i}" for i in range(len(df))]  # a column the map's own table also has
     df.to_csv(csv, index=False)
     p = _run(
         [
@@ -100,8 +101,11 @@ def test_map_command_on_a_csv_with_labels(tmp_path, tiny_model_path, sample):
     assert raw.startswith(b"\xef\xbb\xbf")  # the BOM that makes Excel read UTF-8 Hangul
     docs = pd.read_csv(tmp_path / "out" / "themes.csv", encoding="utf-8-sig")
     kept = df[df.review != ""].reset_index(drop=True)
-    assert docs["text"].tolist() == kept["review"].tolist()  # input order, one row per mapped text
-    assert docs["topic"].tolist() == kept["topic"].tolist()  # the input's own columns come along
+    assert docs["review"].tolist() == kept["review"].tolist()  # input order, one row per mapped text
+    assert docs["topic"].tolist() == kept["topic"].tolist()  # the input's own columns come along, first
+    assert docs.columns[:3].tolist() == ["review", "topic", "name_input"]
+    assert docs["name_input"].tolist() == kept["name"].tolist()  # kept, under a new name, and said so
+    assert "name -> name_input" in p.stderr
     assert {"theme", "name", "x", "y"} <= set(docs.columns) and docs["name"].notna().all()
 
 

@@ -74,6 +74,17 @@ def test_map_vectors_takes_precomputed_vectors(sampled, texts):
         kv.map_vectors(sampled.embeddings[:10], texts)
 
 
+def test_map_vectors_takes_the_model_by_name_and_checks_its_width(sampled, texts, tiny_model_path):
+    """A model given by name (a str, which has an ``encode`` method of its own) is loaded and recorded."""
+    import kosbert_viz as kv
+
+    tm = kv.map_vectors(sampled.embeddings[:200], texts[:200], model=str(tiny_model_path), show_progress_bar=False)
+    assert tm.manifest["model"]["dim"] == sampled.embeddings.shape[1]
+    assert tm.manifest["model"]["fingerprint"] == sampled.manifest["model"]["fingerprint"]
+    with pytest.raises(ValueError, match="pass the model that encoded them"):
+        kv.map_vectors(sampled.embeddings[:200, :8], texts[:200], model=str(tiny_model_path))
+
+
 def test_a_sampled_map_places_new_texts_as_it_placed_its_own(sampled, texts, tmp_path):
     """The saved fit_sample map keeps the fitted rows and their index: texts placed at fit time and
     placed again (before or after save/load) get the same themes and positions."""
