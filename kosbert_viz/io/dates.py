@@ -43,6 +43,7 @@ by the clock of the result's zone.
 from __future__ import annotations
 
 import datetime as _dt
+import re
 import warnings
 import zoneinfo
 from typing import TYPE_CHECKING
@@ -306,12 +307,33 @@ def parse_dates(
         else pd.Series(np.asarray(values, dtype=object) if not hasattr(values, "dtype") else values)
     )
     raw = raw.reset_index(drop=True)
-    if pd.api.types.is_datetime64_any_dtype(raw.dtype):
-        read = _from_datetime64(raw)
-    elif pd.api.types.is_bool_dtype(raw.dtype):
-        raise DateError(f"{name}: True/False values are not dates")
-    elif pd.api.types.is_numeric_dtype(raw.dtype):
-        read = _from_numbers(raw, name)
-    else:
-        read = _from_values(raw, name, date_format, hint)
-    return _in_one_zone(raw, *read, tz, name, tz_hint)
+    try:
+        if pd.api.types.is_datetime64_any_dtype(raw.dtype):
+            read = _from_datetime64(raw)
+        elif pd.api.types.is_bool_dtype(raw.dtype):
+            raise DateError(f"{name}: True/False values are not dates")
+        elif pd.api.types.is_numeric_dtype(raw.dtype):
+            read = _from_numbers(raw, name)
+        else:
+            read = _from_values(raw, name, date_format, hint)
+        return _in_one_zone(raw, *read, tz, name, tz_hint)
+    except pd.errors.OutOfBoundsDatetime:
+        raise _out_of_bounds(raw, name) from None
+
+
+_YEAR = re.compile(r"(?<!\d)(\d{4,})(?!\d)")
+
+
+def _out_of_bounds(raw, name) -> DateError:
+    """The error for a date pandas cannot hold (nanosecond timestamps: 1677-09-21 to 2262-04-11), naming
+    the first row whose year (its first run of 4+ digits, or the number itself) is outside 1678-2261."""
+    for i, cell in enumerate(raw.tolist()):
+        text = str(cell).strip()
+        m = _YEAR.search(text)
+        year = int(m.group(1)[:4]) if m and len(m.group(1)) in (4, 8, 12, 14) else None
+        if year is not None and not 1678 <= year <= 2261:
+            return DateError(
+                f"{name}: row {i + 1} has {quoted(text)}, the year {year}, outside the dates pandas can hold "
+                "(1678-2261); is this column a date?"
+            )
+    return DateError(f"{name}: a date is outside the years pandas can hold (1678-2261); is this column a date?")

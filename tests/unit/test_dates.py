@@ -76,6 +76,19 @@ def test_years_epochs_and_objects():
     assert len(str(e.value)) < 1000  # a bad cell is quoted, not copied
 
 
+@pytest.mark.parametrize(
+    "values, row, year",
+    [
+        (["20200101", "30000101"], 2, 3000),  # an id column read as yyyymmdd
+        ([2020, 7316], 2, 7316),  # row numbers read as years
+        (["1500-01-01 10:00", "2020-01-01 10:00"], 1, 1500),
+    ],
+)
+def test_a_date_pandas_cannot_hold_is_named_not_a_pandas_error(values, row, year):
+    with pytest.raises(DateError, match=f"row {row} has .*the year {year}, outside the dates pandas can hold"):
+        parse_dates(values)
+
+
 # ---------------------------------------------------------------- time zones: one zone for the whole column
 
 
