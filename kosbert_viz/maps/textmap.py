@@ -53,6 +53,15 @@ class TextMap:
     embeddings_file: object = field(default=None, repr=False, compare=False)  # (path, sha256) to check
     source: str | None = field(default=None, repr=False, compare=False)
 
+    def __repr__(self) -> str:
+        shown = self.clusters.levels[self.level] if self.clusters.levels else self.clusters.labels
+        levels = f", level={self.level}/{len(self.clusters.levels)}" if self.clusters.levels else ""
+        model = (self.manifest.get("model") or {}).get("name")
+        return (
+            f"TextMap(n={len(self.texts)}, themes={len(np.unique(shown[shown >= 0]))}{levels}, "
+            f"method={self.clusters.method!r}, model={model!r})"
+        )
+
     def save(self, path, *, overwrite: bool = False) -> Path:
         """Write the map to the folder ``path`` (see :mod:`kosbert_viz.maps.store`); returns the path."""
         return store.save_map(self, path, overwrite=overwrite)

@@ -39,6 +39,11 @@ def test_map_texts_default_is_the_hierarchy_with_every_text_placed(tm, sample):
     # the bundled sample holds 10 topics: the default level reads them
     assert 6 <= res.n_clusters <= 20
     assert kv.cluster_metrics(sample.topic, res.labels)["ari"] > 0.4
+    # printed (a notebook cell's last line): one line, not every text and vector
+    assert repr(tm) == (
+        f"TextMap(n={len(sample)}, themes={res.n_clusters}, level={tm.level}/{len(res.levels)}, "
+        f"method='hierarchy', model={tm.manifest['model']['name']!r})"
+    )
 
 
 @pytest.mark.slow
