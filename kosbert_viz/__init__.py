@@ -21,6 +21,7 @@ _EXPORTS = {
     "CacheWriteError": "exceptions",
     "DateError": "exceptions",
     "HangulFontMissing": "exceptions",
+    "LevelError": "exceptions",
     "MapFileError": "exceptions",
     "MissingEmbeddingsError": "exceptions",
     "ModelLoadError": "exceptions",

@@ -12,6 +12,7 @@ __all__ = [
     "CacheWriteError",
     "DateError",
     "HangulFontMissing",
+    "LevelError",
     "MapFileError",
     "MissingEmbeddingsError",
     "ModelLoadError",
@@ -51,6 +52,10 @@ class CacheNotWritableError(CacheWriteError):
 
 class ModelLoadError(OSError):
     """The sentence-transformers model could not be loaded (no network, not cached, bad path)."""
+
+
+class LevelError(ValueError):
+    """A theme level that the theme tree does not have (``level=`` of ``map_texts``; ``--level``)."""
 
 
 class MapFileError(ValueError):

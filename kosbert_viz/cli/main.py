@@ -54,9 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _known_errors() -> tuple:
     """Errors whose message already says what to do: printed as they are."""
     from kosbert_viz.embed.models import ModelLoadError
+    from kosbert_viz.exceptions import LevelError
     from kosbert_viz.io.tables import TableError
 
-    known = [CLIError, ModelLoadError, TableError, OSError, ImportError]
+    known = [CLIError, ModelLoadError, TableError, LevelError, OSError, ImportError]
     try:
         from kosbert_viz.embed.cache import CacheFullError
 

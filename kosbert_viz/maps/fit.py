@@ -21,6 +21,7 @@ from kosbert_viz._util.validation import (
 )
 from kosbert_viz.embed.encode import encode
 from kosbert_viz.embed.models import load_encoder
+from kosbert_viz.exceptions import LevelError
 from kosbert_viz.maps.levels import map_levels_of, sub_level_kwargs
 from kosbert_viz.maps.manifest import build_manifest
 from kosbert_viz.maps.placement import assign_vectors, themes_over
@@ -83,6 +84,7 @@ def map_texts(
     """
     texts = check_texts(texts)
     _check_args(len(texts), namer, fit_sample)
+    _check_level(level, None)
     t = time.perf_counter()
     encoder = load_encoder(model, device=device)
     timings = {"load_model": time.perf_counter() - t}
@@ -139,6 +141,7 @@ def map_vectors(
     if len(emb) != len(texts):
         raise ValueError(f"vectors have {len(emb)} rows, expected one per text ({len(texts)})")
     _check_args(len(texts), namer, fit_sample)
+    _check_level(level, None)
     # a name (str has an ``encode`` method of its own) or a folder is loaded; an encoder object is kept
     encoder = load_encoder(model) if isinstance(model, (str, os.PathLike)) else model
     if encoder is not None and getattr(encoder, "dim", emb.shape[1]) != emb.shape[1]:
@@ -325,10 +328,10 @@ def _fit(
     themes = None
     sub = {}
     if res.levels:
+        lv = res.default_level if level is None else _check_level(level, len(res.levels))  # before naming
         themes = hierarchy_names(
             texts, res, embeddings=emb, namer=namer, top_n=top_n, show_progress_bar=show_progress_bar
         )
-        lv = res.default_level if level is None else _check_level(level, len(res.levels))
         labels = res.levels[lv]
         table = _level_table(themes, lv)
         sub = sub_level_kwargs(res.levels, lv, res)
@@ -371,10 +374,18 @@ def _fit(
     return tm
 
 
-def _check_level(level, n_levels: int) -> int:
-    if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or not -n_levels <= level < n_levels:
-        raise ValueError(
-            f"level must be an integer between 0 (the coarsest) and {n_levels - 1} (the finest), got {level!r}"
+def _check_level(level, n_levels: int | None) -> int | None:
+    """``level`` as a level index; ``n_levels`` None: only its type (checked before any work)."""
+    if level is None:
+        return None
+    if isinstance(level, bool) or not isinstance(level, (int, np.integer)):
+        raise TypeError(f"level must be an integer (0 = the coarsest level) or None, got {level!r}")
+    if n_levels is None:
+        return int(level)
+    if not -n_levels <= level < n_levels:
+        raise LevelError(
+            f"level must be between 0 (the coarsest) and {n_levels - 1} (the finest): this theme tree has "
+            f"{n_levels} levels, got {level!r}"
         )
     return int(level) % n_levels
 

@@ -78,8 +78,10 @@ def test_level_and_namer_options(sample, offline_encoder, tmp_path):
     )
     assert tm0.level == 0 and tm0.table.name.str.startswith("테마: ").all()
     assert seen and all(isinstance(k, list) and isinstance(r, list) and r for k, r in seen)
-    with pytest.raises(ValueError, match="level must be"):
+    with pytest.raises(kv.LevelError, match="level must be between 0 .* levels, got 99"):
         kv.map_texts(sample.text[:200], offline_encoder, level=99, cache=str(tmp_path), show_progress_bar=False)
+    with pytest.raises(TypeError, match="level must be an integer"):  # before any text is encoded
+        kv.map_texts(sample.text[:200], "no-such-model", level="2", cache=str(tmp_path))
     with pytest.raises(ValueError, match="needs method='hierarchy'"):
         kv.map_texts(
             sample.text[:200], offline_encoder, method="kmeans", level=1, cache=str(tmp_path), show_progress_bar=False
