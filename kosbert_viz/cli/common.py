@@ -68,6 +68,11 @@ def encoder_or_offline(
 
     try:
         return load_encoder(model, precision=precision), None
+    except ValueError as exc:
+        if precision == "auto":
+            raise
+        # a precision the model cannot take (the offline encoder and --precision fp16)
+        raise CLIError(f"--precision {precision}: {exc}") from None
     except ModelLoadError as exc:
         if not allow_offline:
             raise ModelLoadError(f"{exc}\n{MODEL_HINT[command]}") from None

@@ -492,6 +492,13 @@ def load_encoder(
         )
     name, source = resolve_model_name(model)
     if name == OFFLINE_ALIAS:  # an explicit choice (argument or $KOSBERT_VIZ_MODEL), never a fallback
+        if precision not in ("auto", OfflineEncoder.precision):
+            if precision not in PRECISIONS:
+                raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+            raise ValueError(
+                f"the offline encoder computes in {OfflineEncoder.precision} only, got precision={precision!r}; "
+                "leave precision out"
+            )
         if (OFFLINE_ALIAS,) not in _LOADED:
             _LOADED[(OFFLINE_ALIAS,)] = OfflineEncoder()
         return _LOADED[(OFFLINE_ALIAS,)]

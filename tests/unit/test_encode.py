@@ -209,6 +209,12 @@ def test_offline_encoder_is_explicit(offline_encoder):
     sims = v @ v.T
     assert sims[0, 1] > sims[0, 2]  # real semantics: delivery ~ delivery
     assert kv.load_encoder("offline").name == offline_encoder.name
+    # a precision it cannot give is refused, not ignored
+    assert kv.load_encoder("offline", precision="fp32") is kv.load_encoder("offline")
+    with pytest.raises(ValueError, match="computes in fp32 only, got precision='fp16'"):
+        kv.encode(["배송"], model="offline", precision="fp16")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        kv.encode(["배송"], model="offline", precision="foo")
 
 
 def test_several_devices_keep_order_and_vectors(tiny_model_path, sample):
