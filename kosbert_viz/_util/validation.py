@@ -64,7 +64,8 @@ def _is_missing(value) -> bool:
 def _row_error(i: int, value, name: str) -> NotATextError:
     kind = "missing (None/NaN/pd.NA)" if _is_missing(value) else type(value).__name__
     hint = (
-        " Drop or fill missing values first: texts.dropna() or texts.fillna('')."
+        " Drop the rows without a text first: texts.dropna(), or df.dropna(subset=[column]) to keep the"
+        " other columns in step (filled with '', they would be mapped as empty texts)."
         if _is_missing(value)
         else " Convert them first, e.g. texts.astype(str)."
     )

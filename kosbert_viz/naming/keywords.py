@@ -293,7 +293,8 @@ def keywords(
     ----------
     texts : sequence of str (NFC-normalised here, so macOS NFD text counts as the same words)
     labels : cluster labels, one per text: integers (-1 = noise, skipped), or any hashable values
-        (strings, a pandas categorical); the ``cluster`` column keeps them
+        (strings, a pandas categorical); the ``cluster`` column keeps them. A missing label (None,
+        NaN) is skipped as -1 is
     top_n : keywords per cluster (``top_n`` is always a number of keywords in kosbert_viz)
     stems : also count verb/adjective stems (as 늦다, 친절하다)
     extra_stopwords : words to drop on top of :data:`KOREAN_STOPWORDS`

@@ -42,7 +42,7 @@ from kosbert_viz.report.ui import (
 from kosbert_viz.themes.stability import UNSTABLE_BELOW
 from kosbert_viz.viz.charts import hierarchy_chart
 from kosbert_viz.viz.labels import label_script
-from kosbert_viz.viz.scatter import cluster_colors, figure_json
+from kosbert_viz.viz.scatter import cluster_colors, figure_json, figure_title
 
 __all__ = ["write_report", "write_html", "figure_json", "report_html"]
 
@@ -356,7 +356,8 @@ def write_report(
 
     The file embeds plotly.js compressed (no network needed), the map, the cluster table
     (names, sizes, keywords, representative texts) and the manifest (model + revision,
-    package versions, seeds, hardware, timings). ``notice`` is shown in a red box at the top
+    package versions, seeds, hardware, timings). ``title`` defaults to the map's own (``map_texts(title=...)``).
+    ``notice`` is shown in a red box at the top
     (e.g. "fell back to the offline model"). The file is written under a temporary name and renamed
     into place, so a failed write leaves an existing report untouched; lone surrogates (broken emoji)
     are written as U+FFFD.
@@ -377,7 +378,7 @@ def write_report(
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    title = normalize_text(title or "kosbert_viz report")
+    title = normalize_text(title or figure_title(getattr(result, "figure", None)) or "kosbert_viz report")
     manifest = result.manifest or {}
     language = report_language(result.texts) if check_language(language) == "auto" else language
     summary = written_summary(result, language, trends)

@@ -173,6 +173,15 @@ def test_cli_demo_falls_back_loudly_to_the_offline_model(tmp_path):
 
 
 # -- a failed write never damages an existing report; broken emoji never crash it (issue 12.5) --------
+def test_the_page_takes_the_maps_own_title_unless_given_one(tmp_path):
+    titled = write_report(_textmap(n=60, title="YNAT <뉴스>"), tmp_path / "a.html").read_text(encoding="utf-8")
+    assert "<title>YNAT &lt;뉴스&gt;</title>" in titled
+    given = write_report(_textmap(n=60, title="YNAT"), tmp_path / "b.html", title="보고서").read_text(encoding="utf-8")
+    assert "<title>보고서</title>" in given
+    plain = write_report(_textmap(n=60), tmp_path / "c.html").read_text(encoding="utf-8")
+    assert "<title>kosbert_viz report</title>" in plain
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
 def test_failed_write_keeps_the_existing_report_byte_for_byte(tmp_path):
     import resource
