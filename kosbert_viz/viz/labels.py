@@ -66,13 +66,17 @@ def label_candidates(xy, labels, names: dict, sublabels=None, subnames: dict | N
     xy = np.asarray(xy, np.float64)[:, :2]
     n = max(len(xy), 1)
     out = []
-    whole = set()  # a sub-theme holding all of its theme's texts repeats that theme's name: not drawn twice
+    # a sub-theme holding all of its theme's texts, or named as its theme, repeats that theme's name: not drawn
+    whole = set()
     if labels is not None and sublabels is not None:
         lab, sub = np.asarray(labels), np.asarray(sublabels)
         coarse_size = dict(zip(*np.unique(lab, return_counts=True)))
         for c in np.unique(sub[sub >= 0]).tolist():
             members = lab[sub == c]
-            if len(np.unique(members)) == 1 and coarse_size.get(members[0]) == len(members):
+            parents, counts = np.unique(members, return_counts=True)
+            parent = parents[np.argmax(counts)]
+            same_name = str((subnames or {}).get(c, "")) == str(names.get(parent, names.get(int(parent), "")))
+            if (len(parents) == 1 and coarse_size.get(parent) == len(members)) or same_name:
                 whole.add(int(c))
     for level, (lab, nm) in enumerate(((labels, names), (sublabels, subnames or {}))):
         if lab is None:

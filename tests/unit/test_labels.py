@@ -83,8 +83,12 @@ def test_figures_with_other_meta_and_bad_coordinates_still_draw():
     assert all(np.isfinite(lay["xaxis"]["range"])) and len(lay["meta"]["kosbert_viz"]["labels"]) == 2
 
 
-def test_a_subtheme_that_is_its_whole_theme_is_not_named_twice():
+def test_a_subtheme_that_is_its_whole_theme_or_has_its_name_is_not_named_twice():
     xy, fine = _blobs(6)
     coarse = np.where(fine < 3, fine, 3)  # themes 0-2 hold one sub-theme each; theme 3 holds three
-    cands = label_candidates(xy, coarse, {i: f"테마 {i}" for i in range(4)}, fine, {i: f"테마 {i}" for i in range(6)})
+    cands = label_candidates(xy, coarse, {i: f"테마 {i}" for i in range(4)}, fine, {i: f"세부 {i}" for i in range(6)})
     assert sorted(c["theme"] for c in cands if c["level"] == 1) == [3, 4, 5]
+    # a part of theme 3 named as theme 3 itself (its largest part, often) would only repeat it, smaller
+    subnames = {i: f"세부 {i}" for i in range(6)} | {4: "테마 3"}
+    cands = label_candidates(xy, coarse, {i: f"테마 {i}" for i in range(4)}, fine, subnames)
+    assert sorted(c["theme"] for c in cands if c["level"] == 1) == [3, 5]
