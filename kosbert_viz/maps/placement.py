@@ -350,7 +350,7 @@ def assign_vectors(
                 out_levels[i][s : s + len(Q)][same] = lv[own]
             xy[same] = coords[own]
         out_xy[s : s + len(Q)] = xy
-        sim1[s : s + len(Q)] = sims[:, 0]
+        sim1[s : s + len(Q)] = np.minimum(sims[:, 0], 1.0)  # a copy of a map text: 1, not 1 + float32 rounding
         neigh[s : s + len(Q)] = idx
     ref = state.ref_sim
     novelty = (len(ref) - np.searchsorted(ref, sim1, side="right")) / max(len(ref), 1)
