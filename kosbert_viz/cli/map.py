@@ -167,7 +167,7 @@ def run(args) -> int:
     )
     print(f"report written to {Path(path).resolve()}")
     if csv_to is not None:
-        docs, renamed = with_input_columns(tm.documents(), df, args.text_col)
+        docs, renamed = with_input_columns(tm.documents(), df, args.text_col, parsed=meta)
         if renamed:
             print(
                 "input columns renamed in the CSV, since the map's own columns have their names: "
@@ -183,25 +183,32 @@ def run(args) -> int:
     return 0
 
 
-def with_input_columns(docs, df, text_col):
+def with_input_columns(docs, df, text_col, parsed=()):
     """``--csv``: the input's own columns first, row for row (the text column under its own name, holding
-    the texts as mapped), then the map's columns (``tm.documents()`` less its ``text``). An input column
-    whose name a map column has gets ``_input`` added. Returns (table, [(old name, new name), ...]).
+    the texts as mapped; a ``parsed`` column, --time-col or --class-col, as the map read it), then the map's
+    columns (``tm.documents()`` less its ``text``). An input column whose name a map column has gets
+    ``_input`` added. Returns (table, [(old name, new name), ...]).
     """
     import pandas as pd
 
-    ours = docs.drop(columns=["text"])
-    taken = set(ours.columns)
+    parsed = [str(c) for c in parsed if str(c) in docs.columns]
+    ours = docs.drop(columns=["text", *parsed])
+    inputs = [str(c) for c in df.columns]
     cols, renamed = {}, []
-    for col in df.columns:
-        name = str(col)
-        if name in taken:
+    for j, name in enumerate(inputs):  # by position: two columns may share a name
+        if name in parsed:
+            values = docs[name].to_numpy()
+        elif df.columns[j] == text_col:
+            values = docs["text"].to_numpy()
+        else:
+            values = df.iloc[:, j].to_numpy()
+        if name in ours.columns or name in cols:
             new = name + "_input"
-            while new in taken or new in cols or new in map(str, df.columns):
+            while new in ours.columns or new in cols or new in inputs:
                 new += "_"
             renamed.append((name, new))
             name = new
-        cols[name] = docs["text"].to_numpy() if col == text_col else df[col].to_numpy()
+        cols[name] = values
     return pd.concat([pd.DataFrame(cols, index=ours.index), ours], axis=1), renamed
 
 

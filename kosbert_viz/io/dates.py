@@ -43,7 +43,7 @@ by the clock of the result's zone.
 from __future__ import annotations
 
 import datetime as _dt
-import re
+import functools
 import warnings
 import zoneinfo
 from typing import TYPE_CHECKING
@@ -307,33 +307,52 @@ def parse_dates(
         else pd.Series(np.asarray(values, dtype=object) if not hasattr(values, "dtype") else values)
     )
     raw = raw.reset_index(drop=True)
+    read = functools.partial(_read, name=name, date_format=date_format, hint=hint, tz=tz, tz_hint=tz_hint)
     try:
-        if pd.api.types.is_datetime64_any_dtype(raw.dtype):
-            read = _from_datetime64(raw)
-        elif pd.api.types.is_bool_dtype(raw.dtype):
-            raise DateError(f"{name}: True/False values are not dates")
-        elif pd.api.types.is_numeric_dtype(raw.dtype):
-            read = _from_numbers(raw, name)
-        else:
-            read = _from_values(raw, name, date_format, hint)
-        return _in_one_zone(raw, *read, tz, name, tz_hint)
+        return read(raw)
     except pd.errors.OutOfBoundsDatetime:
-        raise _out_of_bounds(raw, name) from None
+        raise _out_of_bounds(raw, name, read) from None
 
 
-_YEAR = re.compile(r"(?<!\d)(\d{4,})(?!\d)")
+def _read(raw, *, name, date_format, hint, tz, tz_hint):
+    import pandas as pd
+
+    if pd.api.types.is_datetime64_any_dtype(raw.dtype):
+        read = _from_datetime64(raw)
+    elif pd.api.types.is_bool_dtype(raw.dtype):
+        raise DateError(f"{name}: True/False values are not dates")
+    elif pd.api.types.is_numeric_dtype(raw.dtype):
+        read = _from_numbers(raw, name)
+    else:
+        read = _from_values(raw, name, date_format, hint)
+    return _in_one_zone(raw, *read, tz, name, tz_hint)
 
 
-def _out_of_bounds(raw, name) -> DateError:
-    """The error for a date pandas cannot hold (nanosecond timestamps: 1677-09-21 to 2262-04-11), naming
-    the first row whose year (its first run of 4+ digits, or the number itself) is outside 1678-2261."""
-    for i, cell in enumerate(raw.tolist()):
-        text = str(cell).strip()
-        m = _YEAR.search(text)
-        year = int(m.group(1)[:4]) if m and len(m.group(1)) in (4, 8, 12, 14) else None
-        if year is not None and not 1678 <= year <= 2261:
-            return DateError(
-                f"{name}: row {i + 1} has {quoted(text)}, the year {year}, outside the dates pandas can hold "
-                "(1678-2261); is this column a date?"
-            )
-    return DateError(f"{name}: a date is outside the years pandas can hold (1678-2261); is this column a date?")
+def _out_of_bounds(raw, name, read) -> DateError:
+    """The error for a date pandas cannot hold (nanosecond timestamps: 1677-09-21 to 2262-04-11), naming the
+    first row that overflows: the shortest head of the column whose reading overflows, found by bisection
+    (about log2(n) readings, only on this error path)."""
+    import pandas as pd
+
+    def overflows(m: int) -> bool:
+        try:
+            read(raw.iloc[:m])
+        except pd.errors.OutOfBoundsDatetime:
+            return True
+        except (ValueError, TypeError):  # another reading of a shorter head fails another way
+            return False
+        return False
+
+    lo, hi = 1, len(raw)  # overflows(hi) holds: the whole column overflowed
+    if not overflows(hi):
+        return DateError(f"{name}: a date is outside the dates pandas can hold (1677-09-21 to 2262-04-11)")
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if overflows(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return DateError(
+        f"{name}: row {lo} has {quoted(str(raw.iloc[lo - 1]).strip())}, outside the dates pandas can hold "
+        "(1677-09-21 to 2262-04-11); is this column a date?"
+    )

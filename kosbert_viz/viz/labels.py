@@ -75,7 +75,8 @@ def label_candidates(xy, labels, names: dict, sublabels=None, subnames: dict | N
             members = lab[sub == c]
             parents, counts = np.unique(members, return_counts=True)
             parent = parents[np.argmax(counts)]
-            same_name = str((subnames or {}).get(c, "")) == str(names.get(parent, names.get(int(parent), "")))
+            drawn = _short((subnames or {}).get(c, f"theme {c}"))  # as the two would be drawn
+            same_name = drawn == _short(names.get(int(parent), f"theme {int(parent)}"))
             if (len(parents) == 1 and coarse_size.get(parent) == len(members)) or same_name:
                 whole.add(int(c))
     for level, (lab, nm) in enumerate(((labels, names), (sublabels, subnames or {}))):

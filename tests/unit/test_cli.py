@@ -536,3 +536,20 @@ def test_map_with_time_and_class_columns_adds_both_sections(tmp_path, sample):
         re.S,
     )
     assert any(c == "앱&lt;b&gt;" and float(lift) > 1 for c, lift in rows), rows
+
+
+def test_csv_output_keeps_every_input_column_once_and_in_place():
+    """--csv: the input's columns first, by position; --time-col's column as parsed, not twice; a name the
+    map's table also has gets _input; two input columns of one name both stay."""
+    from kosbert_viz.cli.map import with_input_columns
+
+    dates = pd.to_datetime(["2024-01-01", "2024-01-02"])
+    docs = pd.DataFrame({"text": ["가", "나"], "theme": [0, 1], "name": ["배송", "환불"], "날짜": dates})
+    df = pd.DataFrame([["가 ", "24.01.01", "x", "a", "b"], ["나", "24.01.02", "y", "c", "d"]])
+    df.columns = ["리뷰", "날짜", "name", "메모", "메모"]
+    out, renamed = with_input_columns(docs, df, "리뷰", parsed={"날짜": dates})
+    assert out.columns.tolist() == ["리뷰", "날짜", "name_input", "메모", "메모_input", "theme", "name"]
+    assert out["리뷰"].tolist() == ["가", "나"]  # the texts as mapped
+    assert out["날짜"].tolist() == dates.tolist()  # as the map read them, once
+    assert out["메모"].tolist() == ["a", "c"] and out["메모_input"].tolist() == ["b", "d"]
+    assert renamed == [("name", "name_input"), ("메모", "메모_input")]

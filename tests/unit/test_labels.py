@@ -92,3 +92,8 @@ def test_a_subtheme_that_is_its_whole_theme_or_has_its_name_is_not_named_twice()
     subnames = {i: f"세부 {i}" for i in range(6)} | {4: "테마 3"}
     cands = label_candidates(xy, coarse, {i: f"테마 {i}" for i in range(4)}, fine, subnames)
     assert sorted(c["theme"] for c in cands if c["level"] == 1) == [3, 5]
+    # ... as drawn (three words); without names, parts keep their own ("theme 4", "theme 5" under "theme 3")
+    subnames[4] = "테마 3 · 가 · 나 · 다"
+    long = {i: f"테마 {i}" for i in range(3)} | {3: "테마 3 · 가 · 나 · 라"}
+    assert sorted(c["theme"] for c in label_candidates(xy, coarse, long, fine, subnames) if c["level"] == 1) == [3, 5]
+    assert sorted(c["theme"] for c in label_candidates(xy, coarse, {}, fine, {}) if c["level"] == 1) == [4, 5]
