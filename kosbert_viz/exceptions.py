@@ -55,7 +55,8 @@ class ModelLoadError(OSError):
 
 
 class LevelError(ValueError):
-    """A theme level that the theme tree does not have (``level=`` of ``map_texts``; ``--level``)."""
+    """A theme level that the theme tree does not have (``level=`` of ``map_texts``, ``topics_over_time``,
+    ``explore`` and a result's methods; ``--level``)."""
 
 
 class MapFileError(ValueError):

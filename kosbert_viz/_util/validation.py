@@ -217,6 +217,8 @@ def check_labels(labels, *, n: int | None = None, name: str = "labels") -> tuple
     if hasattr(labels, "to_numpy"):
         labels = labels.to_numpy()
     arr = np.asarray(labels) if not isinstance(labels, np.ndarray) else labels
+    if arr.dtype.kind in "US" and not isinstance(labels, np.ndarray) and any(_is_missing(v) for v in labels):
+        arr = np.asarray(list(labels), dtype=object)  # ["a", nan]: numpy would make the label "nan"
     if arr.ndim != 1:
         arr = np.asarray(list(labels), dtype=object)
         if arr.ndim != 1:

@@ -64,15 +64,16 @@ def encoder_or_offline(
     model, allow_offline: bool, command: str = "map", precision: str = "auto"
 ) -> tuple[SentenceTransformerEncoder | OfflineEncoder | MultiDeviceEncoder, str | None]:
     """Load the ko-sbert model; with allow_offline, fall back loudly to the offline encoder."""
-    from kosbert_viz.embed.models import ModelLoadError, OfflineEncoder, load_encoder
+    from kosbert_viz.embed.models import OFFLINE_ALIAS, ModelLoadError, OfflineEncoder, load_encoder, resolve_model_name
 
+    offline_ok = precision in ("auto", OfflineEncoder.precision)
+    if not offline_ok and resolve_model_name(model)[0] == OFFLINE_ALIAS:
+        raise CLIError(
+            f"--precision {precision}: the offline encoder computes in {OfflineEncoder.precision} only; "
+            "leave --precision out"
+        )
     try:
         return load_encoder(model, precision=precision), None
-    except ValueError as exc:
-        if precision == "auto":
-            raise
-        # a precision the model cannot take (the offline encoder and --precision fp16)
-        raise CLIError(f"--precision {precision}: {exc}") from None
     except ModelLoadError as exc:
         if not allow_offline:
             raise ModelLoadError(f"{exc}\n{MODEL_HINT[command]}") from None
@@ -82,6 +83,8 @@ def encoder_or_offline(
             "encoder). Its Korean quality is lower (KorSTS ~71 vs 84.7 Spearman). "
             "Provide the model (see README) for real results."
         )
+        if not offline_ok:
+            notice += f" (--precision {precision} does not apply to it: it computes in {OfflineEncoder.precision}.)"
         print(f"{BANNER}\n{notice}\nReason:\n{exc}\n{BANNER}", file=sys.stderr, flush=True)
         try:
             return OfflineEncoder(), notice

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from kosbert_viz._util.validation import check_texts
+from kosbert_viz.exceptions import LevelError
 from kosbert_viz.explorer.levels import levels_from_labels, textmap_levels
 from kosbert_viz.explorer.scatter import widget_modules
 from kosbert_viz.explorer.widget import Explorer
@@ -101,7 +102,7 @@ def explore(
         raise ValueError(f"embeddings has {len(embeddings)} rows, expected {n} (one per text)")
     if level is not None:
         if not 0 <= int(level) < len(levels):
-            raise ValueError(f"level must be in [0, {len(levels)}), got {level}")
+            raise LevelError(f"level must be in [0, {len(levels)}), got {level}")
     ex = Explorer(
         xy,
         levels,

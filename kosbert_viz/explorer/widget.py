@@ -32,6 +32,7 @@ from kosbert_viz._util.columns import (
     category_columns,
 )
 from kosbert_viz._util.validation import normalize_text
+from kosbert_viz.exceptions import LevelError
 from kosbert_viz.explorer.edits import edited_map, name_new_themes
 from kosbert_viz.explorer.keywords import SelectionKeywords
 from kosbert_viz.explorer.levels import (
@@ -312,7 +313,7 @@ class Explorer:
         if what == "theme":
             level = self._level if level is None else int(level)
             if not 0 <= level < len(self._levels):
-                raise ValueError(f"level must be in [0, {len(self._levels)}), got {level}")
+                raise LevelError(f"level must be in [0, {len(self._levels)}), got {level}")
             self._level = level
             self._frame["theme"] = self._theme_cat(level)
             self.scatter.color(by="theme", map=theme_colors(self._levels[level]))

@@ -131,8 +131,9 @@ def map_vectors(
 ) -> TextMap:
     """:func:`map_texts` on precomputed ``vectors`` (one row per text, in order); nothing is encoded.
 
-    ``model`` (a name or encoder, optional) is only recorded in the manifest, so that ``tm.assign``
-    can later encode new texts with the same model.
+    ``model`` (a name, folder or encoder, optional) is recorded in the manifest, so that ``tm.assign``
+    can later encode new texts with the same model; a name is loaded (in fp32) to read its fingerprint,
+    and the vectors' width must match it.
 
     >>> tm = kv.map_vectors(emb, texts, fit_sample=100_000)
     """
@@ -142,8 +143,15 @@ def map_vectors(
         raise ValueError(f"vectors have {len(emb)} rows, expected one per text ({len(texts)})")
     _check_args(len(texts), namer, fit_sample)
     _check_level(level, None)
-    # a name (str has an ``encode`` method of its own) or a folder is loaded; an encoder object is kept
-    encoder = load_encoder(model) if isinstance(model, (str, os.PathLike)) else model
+    # a name or folder (a str has an ``encode`` method of its own) is loaded in fp32, the reference precision
+    # (no int8 export just to record it); an encoder or SentenceTransformer is kept as it is; anything else
+    # is refused now, not after clustering
+    if model is None:
+        encoder = None
+    elif isinstance(model, (str, os.PathLike)):
+        encoder = load_encoder(model, precision="fp32")
+    else:
+        encoder = load_encoder(model)
     if encoder is not None and getattr(encoder, "dim", emb.shape[1]) != emb.shape[1]:
         raise ValueError(
             f"vectors have {emb.shape[1]} dimensions, but model {getattr(encoder, 'name', model)!r} "

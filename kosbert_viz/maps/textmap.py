@@ -55,8 +55,8 @@ class TextMap:
 
     def __repr__(self) -> str:
         shown = self.clusters.levels[self.level] if self.clusters.levels else self.clusters.labels
-        levels = f", level={self.level}/{len(self.clusters.levels)}" if self.clusters.levels else ""
-        model = (self.manifest.get("model") or {}).get("name")
+        levels = f", level={self.level} (of 0-{len(self.clusters.levels) - 1})" if self.clusters.levels else ""
+        model = ((self.manifest or {}).get("model") or {}).get("name")
         return (
             f"TextMap(n={len(self.texts)}, themes={len(np.unique(shown[shown >= 0]))}{levels}, "
             f"method={self.clusters.method!r}, model={model!r})"

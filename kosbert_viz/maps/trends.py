@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from kosbert_viz._util.columns import category_label, category_order
+from kosbert_viz.exceptions import LevelError
 from kosbert_viz.io.dates import parse_dates
 from kosbert_viz.maps.levels import map_levels_of, theme_names
 from kosbert_viz.viz.scatter import HANGUL_FONT, NOISE_COLOR, cluster_colors
@@ -67,7 +68,7 @@ def _level_labels(tm, level):
     if level is None:
         level = default
     if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or not -len(levels) <= level < len(levels):
-        raise ValueError(f"level must be an integer between 0 and {len(levels) - 1} (coarsest first), got {level!r}")
+        raise LevelError(f"level must be an integer between 0 and {len(levels) - 1} (coarsest first), got {level!r}")
     return np.asarray(levels[level]), int(level) % len(levels), default
 
 

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from kosbert_viz.exceptions import LevelError
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -186,7 +188,7 @@ def level_index(res, level) -> int:
     if lv < 0:
         lv += len(levels)
     if not 0 <= lv < len(levels):
-        raise ValueError(f"level must be between 0 and {len(levels) - 1} (or negative from the end), got {level}")
+        raise LevelError(f"level must be between 0 and {len(levels) - 1} (or negative from the end), got {level}")
     return lv
 
 

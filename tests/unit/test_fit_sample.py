@@ -80,7 +80,10 @@ def test_map_vectors_takes_the_model_by_name_and_checks_its_width(sampled, texts
 
     tm = kv.map_vectors(sampled.embeddings[:200], texts[:200], model=str(tiny_model_path), show_progress_bar=False)
     assert tm.manifest["model"]["dim"] == sampled.embeddings.shape[1]
-    assert tm.manifest["model"]["fingerprint"] == sampled.manifest["model"]["fingerprint"]
+    assert tm.manifest["model"]["name"] == sampled.manifest["model"]["name"]
+    assert tm.manifest["model"]["precision"] == "fp32"  # loaded to be recorded: no int8 export for that
+    with pytest.raises(TypeError, match="model must be a model name"):  # refused before any work
+        kv.map_vectors(sampled.embeddings[:200], texts[:200], model=123)
     with pytest.raises(ValueError, match="pass the model that encoded them"):
         kv.map_vectors(sampled.embeddings[:200, :8], texts[:200], model=str(tiny_model_path))
 

@@ -176,3 +176,10 @@ def test_word_pairs_that_mostly_occur_together_are_one_keyword():
     panel = SelectionKeywords(texts)
     assert panel.keywords(np.arange(6), top_n=2)[0] == "킬링 타임"
     assert SelectionKeywords(texts[:4] + texts[6:]).keywords(np.arange(4), top_n=3)[:2] == ["킬링", "타임"]
+
+
+def test_a_missing_label_is_skipped_like_noise_in_a_list_of_strings_too():
+    t = ["배송이 빨라요", "배송이 늦어요", "환불이 안 돼요", "환불 요청"]
+    for missing in (np.nan, None):
+        table = K.keywords(t, ["배송", "배송", missing, "환불"], top_n=2)
+        assert table.cluster.tolist() == ["배송", "환불"] and table["size"].tolist() == [2, 1]  # no "nan" theme

@@ -41,7 +41,7 @@ def test_map_texts_default_is_the_hierarchy_with_every_text_placed(tm, sample):
     assert kv.cluster_metrics(sample.topic, res.labels)["ari"] > 0.4
     # printed (a notebook cell's last line): one line, not every text and vector
     assert repr(tm) == (
-        f"TextMap(n={len(sample)}, themes={res.n_clusters}, level={tm.level}/{len(res.levels)}, "
+        f"TextMap(n={len(sample)}, themes={res.n_clusters}, level={tm.level} (of 0-{len(res.levels) - 1}), "
         f"method='hierarchy', model={tm.manifest['model']['name']!r})"
     )
 
