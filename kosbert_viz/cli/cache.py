@@ -13,7 +13,13 @@ __all__ = ["add_parser", "run"]
 
 def add_parser(sub) -> None:
     """The ``cache`` sub-command and its options."""
-    cache = sub.add_parser("cache", help="inspect or clean the embedding cache")
+    cache = sub.add_parser(
+        "cache",
+        help="inspect or clean the embedding cache",
+        description="info: entries, size and models of the cache, and the int8 exports; clear: remove every "
+        "entry (or --model's), and without --cache-dir the int8 exports too; prune: drop the least recently "
+        "used entries down to --max-bytes; compact: merge small segment files and remove stale temp files",
+    )
     cache.add_argument("action", choices=["info", "clear", "prune", "compact"])
     cache.add_argument("--cache-dir", default=None, help="default: $KOSBERT_VIZ_CACHE or the user cache dir")
     cache.add_argument("--model", default=None, help="clear only this model (name or fingerprint)")
@@ -43,7 +49,7 @@ def run(args) -> int:
         ex = info["int8_exports"]
         print(
             f"int8 exports (the CPU default's models, made once each): {ex['exports']}, "
-            f"{ex['bytes'] / 2**20:.1f} MiB in {ex['path']}; `cache clear` removes them too"
+            f"{ex['bytes'] / 2**20:.1f} MiB in {ex['path']}; `cache clear` (without --cache-dir) removes them too"
         )
         if info.get("tmp_files"):
             print(
@@ -53,11 +59,15 @@ def run(args) -> int:
     elif args.action == "clear":
         n = cache.clear(model=args.model)
         print(f"removed {n:,} entries" + (f" of {args.model}" if args.model else ""))
-        if args.model is None:
+        if args.model is not None and n == 0:
+            print(f"(this cache holds nothing of {args.model!r}; `kosbert-viz cache info` lists its models)")
+        if args.model is None and args.cache_dir is None:  # the user's own cache: its int8 exports go too
             ex = clear_exports()
             print(
                 f"removed {ex['exports']} int8 exports ({ex['bytes'] / 2**20:.1f} MiB; each is made again on next use)"
             )
+        elif args.model is None:  # another folder was named: the user cache's exports are not in it
+            print(f"int8 exports kept (in {exports_info()['path']}: `cache clear` without --cache-dir removes them)")
     elif args.action == "prune":
         if args.max_bytes is None:
             raise CLIError("cache prune needs --max-bytes (e.g. --max-bytes 2GB)")

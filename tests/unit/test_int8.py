@@ -270,6 +270,9 @@ def test_cache_info_counts_the_int8_exports_and_clear_removes_them(tiny_model_pa
     assert exports["exports"] == 1 and exports["bytes"] > 0 and exports["path"] == str(tmp_path / "onnx")
     assert main(["cache", "info"]) == 0
     assert "int8 exports (the CPU default's models, made once each): 1," in capsys.readouterr().out
+    other = tmp_path / "another-cache"
+    assert main(["cache", "clear", "--cache-dir", str(other)]) == 0  # another folder: the exports stay
+    assert "int8 exports kept" in capsys.readouterr().out and any((tmp_path / "onnx").iterdir())
     assert main(["cache", "clear"]) == 0
     assert "removed 1 int8 exports" in capsys.readouterr().out
     assert not any((tmp_path / "onnx").iterdir())
