@@ -108,6 +108,11 @@ def test_cli_evaluate_korsts_prints_the_table(tmp_path, tiny_model_path, capsys)
     assert result["n_pairs"] == 30 and set(result) == set(KEYS) | {"n_pairs"}
     assert main(["evaluate", "korsts", str(tmp_path), "--model", tiny_model_path, "--precision", "fp32"]) == 0
     assert "precision fp32" in capsys.readouterr().out  # the model's exact vectors (the default is int8 on a CPU)
+    file = str(tmp_path / "sts-test.tsv")
+    assert main(["evaluate", "korsts", file, "--model", tiny_model_path]) == 0
+    assert "KorSTS sts-test.tsv: 30 pairs" in capsys.readouterr().out  # a file is named as itself
+    assert main(["evaluate", "korsts", file, "--split", "dev", "--model", tiny_model_path]) == 2
+    assert "--split dev names a file of a KorSTS folder" in capsys.readouterr().err
     assert main(["evaluate", "korsts", str(tmp_path / "nowhere")]) == 2  # one `error:` line, exit status 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "sts-test.tsv" in err
