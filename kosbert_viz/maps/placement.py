@@ -22,6 +22,7 @@ Everything is deterministic: a map and its saved copy assign identically.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
@@ -32,7 +33,14 @@ from kosbert_viz._util.validation import (
     check_texts,
 )
 from kosbert_viz.embed.encode import encode
-from kosbert_viz.embed.models import ModelLoadError, OfflineEncoder, load_encoder, select_device
+from kosbert_viz.embed.models import (
+    OFFLINE_ALIAS,
+    ModelLoadError,
+    OfflineEncoder,
+    load_encoder,
+    resolve_model_name,
+    select_device,
+)
 from kosbert_viz.exceptions import ModelMismatchError
 from kosbert_viz.geometry.search import checked_unit_rows, exact_topk
 from kosbert_viz.maps.assignment import Assignment
@@ -376,6 +384,22 @@ def assign_vectors(
 # --------------------------------------------------------------------------- texts
 
 
+def _refuse_another_name(saved: dict, model) -> None:
+    """A model named (not a folder) other than the map's is refused before it is loaded: loading it could take
+    minutes or fail on the network, and its vectors would be refused anyway. A folder may hold the map's model
+    under another name, so it is loaded and checked by its fingerprint."""
+    want = saved.get("name")
+    if not want or not isinstance(model, (str, os.PathLike)) or Path(str(model)).expanduser().exists():
+        return
+    got = resolve_model_name(model)[0]
+    got = OfflineEncoder.name if got == OFFLINE_ALIAS else got
+    if got != want:
+        raise ModelMismatchError(
+            f"this map was made with the model {want!r}, got model={str(model)!r}. Vectors of different models "
+            f"are not comparable; use model={want!r} (or its local folder) or rebuild the map with the new model"
+        )
+
+
 def map_encoder(tm, model=None) -> SentenceTransformerEncoder | OfflineEncoder | MultiDeviceEncoder:
     """The encoder for ``tm``: ``model`` if given (refused unless it is the map's model), else the map's own."""
     saved = (tm.manifest or {}).get("model") or {}
@@ -394,6 +418,7 @@ def map_encoder(tm, model=None) -> SentenceTransformerEncoder | OfflineEncoder |
                 "pass model= (the same model, e.g. a local folder)"
             ) from exc
     else:
+        _refuse_another_name(saved, model)
         encoder = load_encoder(model, precision=precision if isinstance(model, (str, os.PathLike)) else "auto")
     check_model(saved, encoder)
     return encoder

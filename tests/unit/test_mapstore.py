@@ -141,6 +141,11 @@ def test_another_model_is_refused(text_map, tmp_path, tiny_model_path):
     other = str(build_tiny_model(tmp_path / "other-model", seed=1))
     with pytest.raises(ModelMismatchError, match="was made with the model"):
         text_map.assign(NEW, model=other)
+    # a model named, not a folder, is refused before it is loaded (no network try, no ModelLoadError)
+    with pytest.raises(ModelMismatchError, match="got model='jhgan/ko-sbert-multitask'"):
+        text_map.assign(NEW, model="jhgan/ko-sbert-multitask")
+    with pytest.raises(ModelMismatchError, match="got model='offline'"):
+        text_map.assign(NEW, model="offline")
     path = text_map.save(tmp_path / "m")
     with pytest.raises(ModelMismatchError, match="fingerprint"):
         kv.load_map(path, model=other)
