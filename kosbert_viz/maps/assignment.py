@@ -79,5 +79,6 @@ class Assignment:
     def __repr__(self) -> str:
         return (
             f"Assignment(n={len(self)}, themes={len(np.unique(self.labels))}, "
-            f"new={int(np.sum(self.is_new))}, level={self.default_level}/{len(self.levels)})"
+            f"new={int(np.sum(self.is_new))}, level={self.default_level}"
+            + (f" (of 0-{len(self.levels) - 1}))" if len(self.levels) > 1 else ")")
         )

@@ -109,10 +109,16 @@ def rename_themes(res: _ResultT, mapping, level=None) -> _ResultT:
     tree = res.tree if res.tree is not None else tree_from_levels(levels)
     node_of = {int(b): int(nd) for nd, l, b in zip(tree.node, tree.level, tree.label) if l == lv}
     names = dict(res.names)
-    for i, nm in dict(mapping).items():
+    if not isinstance(mapping, dict):
+        raise TypeError(f"rename takes a dict {{theme id: name}}, got {type(mapping).__name__}")
+    for i, nm in mapping.items():
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
+            raise TypeError(f"theme ids are integers (the labels of the level), got {i!r}")
+        if not isinstance(nm, str) or not nm.strip():
+            raise ValueError(f"a theme's name is a non-empty str, got {nm!r} for theme {i}")
         if int(i) not in node_of:
             raise ValueError(f"no theme {i} at level {lv}; expected one of {sorted(node_of)}")
-        names[node_of[int(i)]] = str(nm)
+        names[node_of[int(i)]] = nm.strip()
     out = _rebuilt(res, levels, default, names, res.centroids, res.cluster_ids)
     out.params["edits"][-1] = {"rename": {int(k): str(v) for k, v in dict(mapping).items()}, "level": lv}
     return out

@@ -143,6 +143,11 @@ def test_merge_rename_split_keep_tree_consistent():
         res.merge([1, 99])
     with pytest.raises(ValueError, match="no theme 99"):
         res.rename({99: "x"})
+    for bad in ({0: ""}, {0: "  "}, {0: 5}, {0: None}):  # a blank or non-str name is refused, not stored
+        with pytest.raises(ValueError, match="a theme's name is a non-empty str"):
+            res.rename(bad)
+    with pytest.raises(TypeError, match="theme ids are integers"):
+        res.rename({"0": "x"})
     assert len(names) == len(res.tree)
 
 
