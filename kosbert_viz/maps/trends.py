@@ -115,6 +115,11 @@ def _short(text: str, n: int = 80) -> str:
     return html.escape(text if len(text) <= n else text[:n] + "…")
 
 
+def _check_alpha(alpha) -> None:
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.number)) or not 0 < alpha < 1:
+        raise ValueError(f"alpha must be a q-value threshold between 0 and 1 (e.g. 0.05), got {alpha!r}")
+
+
 @dataclass
 class TopicsOverTime:
     """Themes per period (see :func:`topics_over_time`). ``table`` is long: one row per period and theme."""
@@ -245,6 +250,9 @@ def topics_over_time(
     f = _FREQS.get(str(freq).upper())
     if f is None:
         raise ValueError(f"freq must be one of 'D', 'W', 'M', 'Q', 'Y', got {freq!r}")
+    _check_alpha(alpha)
+    if isinstance(prior, bool) or not isinstance(prior, (int, float, np.number)) or not 0 <= prior < float("inf"):
+        raise ValueError(f"prior must be a number of texts >= 0, got {prior!r}")
     labels, level, default = _level_labels(tm, level)
     n = len(labels)
     if isinstance(timestamps, str) or np.ndim(timestamps) != 1 or len(timestamps) != n:
@@ -407,12 +415,20 @@ def topics_per_class(
 
     labels, level, default = _level_labels(tm, level)
     n = len(labels)
-    if isinstance(classes, str) or np.ndim(classes) != 1 or len(classes) != n:
-        raise ValueError(f"classes must hold one value per text ({n})")
+    _check_alpha(alpha)
+    if isinstance(classes, str):
+        raise TypeError(
+            f"classes must hold one value per text ({n}), got a single str {classes[:40]!r}: pass the column"
+        )
+    if np.ndim(classes) != 1 or len(classes) != n:
+        got = f"{len(classes)} values" if np.ndim(classes) == 1 else f"shape {np.shape(classes)}"
+        raise ValueError(f"classes must hold one value per text ({n}), got {got}")
     # each class as the report writes it (1, 1.0 and "1" are one class, as in an Excel column mixing them);
     # missing and empty cells are left out (counted in info["n_missing"])
     cls = pd.Series([category_label(v).strip() for v in np.asarray(classes, dtype=object)], dtype=object)
     ok = (cls != "").to_numpy()
+    if not ok.any():
+        raise ValueError(f"classes has no value (all {n} cells are empty or missing)")
     names = _names(tm, labels, level, default)
     themes = sorted(names)
     order = [c for c in category_order(cls[ok].tolist()) if c != ""]

@@ -99,3 +99,13 @@ def test_topics_per_class(dated_map):
     assert not ((pc.distinctive["class"] != "A") & (pc.distinctive.theme == 2)).any()
     fig = pc.figure()
     assert fig.data[0].type == "heatmap" and len(fig.data[0].y) == 3
+    # bad input is named, as topics_over_time names it
+    n = len(lab)
+    with pytest.raises(TypeError, match="got a single str 'rating'"):
+        kv.topics_per_class(tm, "rating")
+    with pytest.raises(ValueError, match=f"one value per text \\({n}\\), got 3 values"):
+        kv.topics_per_class(tm, ["A", "B", "C"])
+    with pytest.raises(ValueError, match="classes has no value"):
+        kv.topics_per_class(tm, [None] * n)
+    with pytest.raises(ValueError, match="alpha must be"):
+        kv.topics_per_class(tm, cls, alpha=2)
