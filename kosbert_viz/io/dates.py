@@ -221,10 +221,10 @@ def _from_strings(raw, name, date_format, hint):
     expected = (
         f"the format {date_format!r}" if date_format else f"one format for the whole column: {expected_formats()}"
     )
+    fix = "; fix that row or the format" if date_format else f"; or {hint} (strptime codes, e.g. '%d/%m/%Y')"
     raise DateError(
         f"{name}: row {first + 1} has {quoted(str(raw.iloc[first]))}, which is not a date "
-        f"({int(bad.sum())} of {int((~empty).sum())} dated rows fail); expected {expected}; or {hint} "
-        "(strptime codes, e.g. '%d/%m/%Y')"
+        f"({int(bad.sum())} of {int((~empty).sum())} dated rows fail); expected {expected}{fix}"
     )
 
 
