@@ -90,7 +90,9 @@ def _queries(queries, model, cache, dim: int):
             )
         if not labels:
             raise ValueError("queries is empty")
-
+        blank = next((i for i, q in enumerate(labels) if not q.strip()), None)
+        if blank is not None:
+            raise ValueError(f"queries[{blank}] is an empty text: there is nothing to search for")
         Q = encode(labels, model, cache=cache, show_progress_bar=len(labels) > 256)
     if len(Q) == 0:
         raise ValueError("queries is empty")
@@ -306,6 +308,11 @@ def search(
     """
     import pandas as pd
 
+    if hasattr(corpus_embeddings, "embeddings") and hasattr(corpus_embeddings, "clusters"):  # a TextMap
+        raise TypeError(
+            "corpus_embeddings must be vectors; for a map pass its vectors and texts: "
+            "kv.search(queries, tm.embeddings, texts=tm.texts)"
+        )
     C = (
         corpus_embeddings
         if isinstance(corpus_embeddings, AnnIndex)

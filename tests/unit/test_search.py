@@ -74,6 +74,8 @@ def test_search_texts_column_and_string_queries(tiny_model_path, sample):
     assert first["index"].tolist() == [0, 1, 2, 3, 4]  # each text finds itself
     np.testing.assert_allclose(first["score"], 1.0, atol=1e-4)
     assert all(texts[i] == t for i, t in zip(df["index"], df["text"]))
+    with pytest.raises(ValueError, match=r"queries\[1\] is an empty text"):
+        kv.search(["환불", "  "], emb, texts=texts, model=tiny_model_path, cache=None)
 
 
 def test_search_finds_same_topic_with_a_real_model(sample, offline_encoder, sample_offline_embeddings):

@@ -44,6 +44,8 @@ def test_map_texts_default_is_the_hierarchy_with_every_text_placed(tm, sample):
         f"TextMap(n={len(sample)}, themes={res.n_clusters}, level={tm.level} (of 0-{len(res.levels) - 1}), "
         f"method='hierarchy', model={tm.manifest['model']['name']!r})"
     )
+    with pytest.raises(TypeError, match=r"kv.search\(queries, tm.embeddings, texts=tm.texts\)"):
+        kv.search("배송", tm)  # a map is not a matrix: the error says what to pass
 
 
 @pytest.mark.slow
