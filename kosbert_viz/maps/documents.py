@@ -73,8 +73,8 @@ def documents_table(tm) -> pd.DataFrame:
 def write_excel(tm, path) -> Path:
     """``tm.to_excel``: an .xlsx workbook: sheet "texts" (:func:`documents_table`), sheet "themes" (the
     shown level's table), and for a theme tree one sheet per level, "level_0" (coarsest) and on, each
-    theme with its parent, size, name, stability, keywords and representative texts. Written atomically;
-    needs the ``excel`` extra (openpyxl)."""
+    theme with its parent, size, name, stability, keywords and representative texts. Written atomically
+    (missing parent folders are made, as ``write_report`` makes them); needs the ``excel`` extra (openpyxl)."""
     import io
 
     import pandas as pd
