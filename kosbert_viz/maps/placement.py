@@ -391,6 +391,8 @@ def _refuse_another_name(saved: dict, model) -> None:
     want = saved.get("name")
     if not want or not isinstance(model, (str, os.PathLike)) or Path(str(model)).expanduser().exists():
         return
+    if str(want).startswith((".", "/", "~", "\\")) or Path(str(want)).expanduser().exists():
+        return  # the map was made from a folder: the same model may come by its hub name (checked by fingerprint)
     got = resolve_model_name(model)[0]
     got = OfflineEncoder.name if got == OFFLINE_ALIAS else got
     if got != want:
