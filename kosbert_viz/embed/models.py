@@ -363,6 +363,16 @@ def _canonical_device(device) -> str:
     return text[:-2] if text.endswith(":0") else text
 
 
+def _refuse_precision(precision: str, have: str, message: str) -> None:
+    """Pass a ``precision`` of "auto" or ``have`` (what the encoder runs in); refuse an unknown one, and any
+    other with ``message``."""
+    if precision in ("auto", have):
+        return
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    raise ValueError(message)
+
+
 def _with_options(encoder, *, device=None, precision: str = "auto", normalize: bool = False):
     """An encoder object passed in, with the options of the call applied or refused (never dropped).
 
@@ -383,14 +393,12 @@ def _with_options(encoder, *, device=None, precision: str = "auto", normalize: b
                 f"got device={device!r}, but the {kind} passed in runs on {shown!r}; leave device "
                 "out, or pass the model name so that kosbert_viz loads it on that device"
             )
-    if precision not in ("auto", encoder.precision):
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-        raise ValueError(
-            f"got precision={precision!r}, but the {kind} passed in runs in {encoder.precision!r}; "
-            "leave precision out, or load it with kv.load_encoder(name, precision="
-            f"{precision!r})"
-        )
+    _refuse_precision(
+        precision,
+        encoder.precision,
+        f"got precision={precision!r}, but the {kind} passed in runs in {encoder.precision!r}; "
+        f"leave precision out, or load it with kv.load_encoder(name, precision={precision!r})",
+    )
     if normalize and not encoder.normalize:
         if isinstance(encoder, MultiDeviceEncoder):
             twins = [_with_options(e, normalize=True) for e in encoder.encoders]
@@ -494,13 +502,12 @@ def load_encoder(
         )
     name, source = resolve_model_name(model)
     if name == OFFLINE_ALIAS:  # an explicit choice (argument or $KOSBERT_VIZ_MODEL), never a fallback
-        if precision not in ("auto", OfflineEncoder.precision):
-            if precision not in PRECISIONS:
-                raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-            raise ValueError(
-                f"the offline encoder computes in {OfflineEncoder.precision} only, got precision={precision!r}; "
-                "leave precision out"
-            )
+        _refuse_precision(
+            precision,
+            OfflineEncoder.precision,
+            f"the offline encoder computes in {OfflineEncoder.precision} only, got precision={precision!r}; "
+            "leave precision out",
+        )
         if (OFFLINE_ALIAS,) not in _LOADED:
             _LOADED[(OFFLINE_ALIAS,)] = OfflineEncoder()
         return _LOADED[(OFFLINE_ALIAS,)]

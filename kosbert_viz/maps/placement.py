@@ -194,7 +194,7 @@ def prepare(tm, *, random_state: int = 0) -> PlacementState:
     sample = np.sort(rng.choice(n, min(n, _REF_SAMPLE), replace=False))
     sims, idx = _neighbours(X, state, checked_unit_rows(X[sample], "map embeddings"), 2)
     not_self = idx[:, 0] != sample
-    state.ref_sim = np.sort(np.minimum(np.where(not_self, sims[:, 0], sims[:, 1]), 1.0)).astype(np.float32)
+    state.ref_sim = np.sort(np.where(not_self, sims[:, 0], sims[:, 1])).astype(np.float32)
     tm.placement = state
     return state
 
@@ -360,7 +360,7 @@ def assign_vectors(
         out_xy[s : s + len(Q)] = xy
         sim1[s : s + len(Q)] = np.minimum(sims[:, 0], 1.0)  # a copy of a map text: 1, not 1 + float32 rounding
         neigh[s : s + len(Q)] = idx
-    ref = np.minimum(state.ref_sim, 1.0)  # as sim1 (maps saved before kept 1 + float32 rounding)
+    ref = np.minimum(state.ref_sim, 1.0)  # as sim1: a copy's 1 + float32 rounding reads 1
     novelty = (len(ref) - np.searchsorted(ref, sim1, side="right")) / max(len(ref), 1)
     if not leave_one_out:
         novelty[sim1 >= _EXACT] = 0.0

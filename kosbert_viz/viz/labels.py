@@ -67,7 +67,7 @@ def label_candidates(xy, labels, names: dict, sublabels=None, subnames: dict | N
     n = max(len(xy), 1)
     out = []
     # a sub-theme holding all of its theme's texts, or named as its theme, repeats that theme's name: not drawn
-    whole = set()
+    repeats = set()
     if labels is not None and sublabels is not None:
         lab, sub = np.asarray(labels), np.asarray(sublabels)
         coarse_size = dict(zip(*np.unique(lab, return_counts=True)))
@@ -78,7 +78,7 @@ def label_candidates(xy, labels, names: dict, sublabels=None, subnames: dict | N
             drawn = _short((subnames or {}).get(c, f"theme {c}"))  # as the two would be drawn
             same_name = drawn == _short(names.get(int(parent), f"theme {int(parent)}"))
             if (len(parents) == 1 and coarse_size.get(parent) == len(members)) or same_name:
-                whole.add(int(c))
+                repeats.add(int(c))
     for level, (lab, nm) in enumerate(((labels, names), (sublabels, subnames or {}))):
         if lab is None:
             continue
@@ -88,7 +88,7 @@ def label_candidates(xy, labels, names: dict, sublabels=None, subnames: dict | N
         order = np.lexsort((ids, -counts))
         for j in order:
             c, size = int(ids[j]), int(counts[j])
-            if level == 1 and c in whole:
+            if level == 1 and c in repeats:
                 continue
             pts = xy[lab == c]
             pts = pts[np.isfinite(pts).all(axis=1)]
